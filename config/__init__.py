@@ -1,0 +1,1 @@
+"""Packaged configuration files (``defaults.toml``): the data contract's defaults."""

@@ -1,0 +1,1 @@
+"""Reading and validating the contract's input tables with Polars."""

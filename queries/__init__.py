@@ -1,0 +1,1 @@
+"""Detections and investigative queries over the exposure graph."""

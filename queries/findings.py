@@ -1,0 +1,171 @@
+"""Findings: what every detection returns, on every backend.
+
+A :class:`Finding` serializes to exactly the contract's JSON (``to_dict``);
+a :class:`FindingsReport` is the whole document. Ids are stable: a hash of
+the finding's type and identifying key (sorted user ids, account ids, ...),
+so the same finding on the same data gets the same id on every run and every
+backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "FINDING_TYPES",
+    "SEVERITIES",
+    "Exposure",
+    "Finding",
+    "FindingsReport",
+    "stable_id",
+]
+
+FindingType = Literal[
+    "multi_lending", "ring", "freeze_inconsistency", "restored_after_freeze", "limit_divergence"
+]
+FINDING_TYPES: tuple[str, ...] = (
+    "multi_lending",
+    "ring",
+    "freeze_inconsistency",
+    "restored_after_freeze",
+    "limit_divergence",
+)
+Severity = Literal["low", "medium", "high", "critical"]
+SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
+
+
+def _money(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 2)
+
+
+def stable_id(finding_type: str, *key: str | Iterable[str]) -> str:
+    """A stable finding id: ``<type>-<12 hex>`` from the type and its identifying key.
+
+    Examples
+    --------
+    >>> stable_id("ring", ["u2", "u1", "u3"]) == stable_id("ring", ["u1", "u3", "u2"])
+    True
+    >>> stable_id("ring", ["u1", "u2", "u3"]).startswith("ring-")
+    True
+    """
+    parts: list[str] = [finding_type]
+    for k in key:
+        parts.append(k if isinstance(k, str) else ",".join(sorted(k)))
+    digest = hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:12]
+    return f"{finding_type.replace('_', '-')}-{digest}"
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Money at stake (CNY). ``total`` is always set; ``at_risk`` where a rule names one."""
+
+    total: float
+    internal_limit: float = 0.0
+    internal_outstanding: float = 0.0
+    drawable: float = 0.0
+    external_outstanding: float = 0.0
+    at_risk: float | None = None
+
+    def to_dict(self) -> dict[str, float]:
+        out = {
+            "total": _money(self.total),
+            "internal_limit": _money(self.internal_limit),
+            "internal_outstanding": _money(self.internal_outstanding),
+            "drawable": _money(self.drawable),
+            "external_outstanding": _money(self.external_outstanding),
+        }
+        if self.at_risk is not None:
+            out["at_risk"] = _money(self.at_risk)
+        return out  # type: ignore[return-value]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Exposure:
+        return cls(**{k: d[k] for k in d if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    type: FindingType
+    severity: Severity
+    score: float
+    users: tuple[str, ...]
+    exposure: Exposure
+    evidence: Mapping[str, Any]
+    explanation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "severity": self.severity,
+            "score": round(float(self.score), 4),
+            "users": sorted(self.users),
+            "exposure": self.exposure.to_dict(),
+            "evidence": _jsonable(self.evidence),
+            "explanation": self.explanation,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Finding:
+        return cls(
+            id=d["id"],
+            type=d["type"],
+            severity=d.get("severity", "low"),
+            score=float(d.get("score", 0.0)),
+            users=tuple(d["users"]),
+            exposure=Exposure.from_dict(d["exposure"]),
+            evidence=dict(d.get("evidence", {})),
+            explanation=d["explanation"],
+        )
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, dt.datetime | dt.date):
+        return x.isoformat()
+    if isinstance(x, float):
+        return round(x, 2)
+    return x
+
+
+@dataclass(frozen=True)
+class FindingsReport:
+    """The findings document of one run: ``{"as_of", "findings", "summary"}``."""
+
+    as_of: dt.date
+    findings: tuple[Finding, ...]
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+    def by_id(self, finding_id: str) -> Finding | None:
+        return next((f for f in self.findings if f.id == finding_id), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "findings": [f.to_dict() for f in self.findings],
+            "summary": _jsonable(self.summary),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FindingsReport:
+        return cls(
+            as_of=dt.date.fromisoformat(d["as_of"]),
+            findings=tuple(Finding.from_dict(f) for f in d["findings"]),
+            summary=dict(d.get("summary", {})),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> FindingsReport:
+        return cls.from_dict(json.loads(text))

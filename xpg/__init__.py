@@ -1,0 +1,31 @@
+"""xpg: cross-product exposure graph analyzer for consumer-credit risk teams."""
+
+from __future__ import annotations
+
+from xpg.errors import (
+    BackendError,
+    ConfigError,
+    InputError,
+    NotFoundError,
+    ValidationError,
+    XpgError,
+)
+from xpg.queries.findings import Exposure, Finding, FindingsReport
+from xpg.settings import Settings, load_settings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError",
+    "ConfigError",
+    "Exposure",
+    "Finding",
+    "FindingsReport",
+    "InputError",
+    "NotFoundError",
+    "Settings",
+    "ValidationError",
+    "XpgError",
+    "__version__",
+    "load_settings",
+]

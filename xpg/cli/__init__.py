@@ -1,0 +1,59 @@
+"""The ``xpg`` command line: a thin typer app, one module per subcommand.
+
+Only this layer turns errors into messages and exit codes:
+
+====  ==========================================================
+code  meaning
+====  ==========================================================
+0     done
+1     unexpected internal error (a bug: please report it)
+2     bad input data, bad configuration or bad usage
+3     backend unavailable or failed (e.g. Neo4j unreachable)
+4     an id asked for does not exist
+130   interrupted
+====  ==========================================================
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from xpg.cli.common import render_error
+from xpg.errors import XpgError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="xpg",
+    help="Cross-product exposure graph analyzer: multi-lending users and rings, "
+    "inconsistent freezes, and the money at stake.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Subcommands: one module each under xpg/cli/, registered here.
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns (and exits with) the exit code."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="xpg", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except XpgError as e:
+        render_error(e)
+        code = e.exit_code
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print("xpg: interrupted", file=sys.stderr)
+        code = 130
+    if argv is None:  # the console script
+        sys.exit(code)
+    return code

@@ -1,0 +1,71 @@
+"""Options and helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from xpg.errors import InputError, ValidationError, XpgError
+from xpg.progress import TerminalProgress
+from xpg.settings import Settings, load_settings
+
+__all__ = [
+    "AsOfOpt",
+    "BackendOpt",
+    "ConfigOpt",
+    "DataOpt",
+    "parse_as_of",
+    "progress",
+    "render_error",
+    "settings_from",
+]
+
+DataOpt = Annotated[
+    Path, typer.Option("--data", help="Directory of input tables (.parquet or .csv).")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML file overriding config/defaults.toml.")
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Run date YYYY-MM-DD (default: latest date in the data)."),
+]
+BackendOpt = Annotated[
+    str | None, typer.Option("--backend", help="memory (default) or neo4j.")
+]
+
+
+def parse_as_of(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"--as-of: {value!r} is not a date of the form YYYY-MM-DD") from None
+
+
+def settings_from(config: Path | None, **overrides: Any) -> Settings:
+    """Settings from the packaged defaults, ``config``, the environment and flag overrides."""
+    return load_settings(config, overrides=overrides)
+
+
+def progress(unit: str = "rows") -> TerminalProgress:
+    return TerminalProgress(unit=unit)
+
+
+def render_error(error: XpgError, *, limit: int = 20) -> None:
+    """Write ``error`` to stderr as a person reads it; validation failures as a list."""
+    print(f"xpg: error: {error}", file=sys.stderr)
+    if isinstance(error, ValidationError):
+        shown = error.failures.head(limit)
+        for r in shown.iter_rows(named=True):
+            row = "" if r["row"] is None else f" row {r['row']}"
+            col = "" if r["column"] is None else f" column {r['column']}"
+            val = "" if r["value"] is None else f" value {r['value']!r}"
+            print(f"  {r['table']}{row}{col}{val}: [{r['rule']}] {r['message']}", file=sys.stderr)
+        if error.total > shown.height:
+            print(f"  ... and {error.total - shown.height} more", file=sys.stderr)
