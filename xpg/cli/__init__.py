@@ -21,6 +21,7 @@ import sys
 import click
 import typer
 
+from xpg.cli import demo, detect, generate, load, query, report, serve, validate
 from xpg.cli.common import render_error
 from xpg.errors import XpgError
 
@@ -34,7 +35,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Subcommands: one module each under xpg/cli/, registered here.
+# Subcommands: one module each under xpg/cli/.
+app.command("validate")(validate.command)
+app.command("detect")(detect.command)
+app.command("generate")(generate.command)
+app.command("demo")(demo.command)
+app.command("load")(load.command)
+app.add_typer(query.app, name="query")
+app.command("report")(report.command)
+app.command("serve")(serve.command)
 
 
 def main(argv: list[str] | None = None) -> int:

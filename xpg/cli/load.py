@@ -1,0 +1,8 @@
+"""`xpg load`: placeholder until its issue lands; replaced by the module's owner."""
+
+from __future__ import annotations
+
+
+def command() -> None:
+    """Not built yet."""
+    raise NotImplementedError("xpg load is not built yet")
