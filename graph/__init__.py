@@ -1,1 +1,42 @@
-"""The exposure graph: the backend interface and its in-memory and Neo4j backends."""
+"""The exposure graph: the backend interface and its in-memory and Neo4j backends.
+
+:func:`open_backend` picks one from the settings. Backends are imported lazily:
+choosing ``memory`` never imports the Neo4j driver, and importing this package
+stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xpg.graph.backend import Backend
+
+    from xpg.settings import Settings
+
+__all__ = ["open_backend"]
+
+
+def open_backend(settings: Settings) -> Backend:
+    """A fresh, empty backend of the kind ``settings.backend`` names.
+
+    ``"memory"`` gives a :class:`~xpg.graph.memory.MemoryBackend`; ``"neo4j"`` a
+    :class:`~xpg.graph.neo4j.Neo4jBackend` built from ``settings.neo4j``.
+
+    Examples
+    --------
+    >>> from xpg.settings import Settings
+    >>> open_backend(Settings()).name
+    'memory'
+    """
+    if settings.backend == "memory":
+        from xpg.graph.memory import MemoryBackend
+
+        return MemoryBackend()
+    if settings.backend == "neo4j":
+        from xpg.graph.neo4j import Neo4jBackend
+
+        return Neo4jBackend(settings.neo4j)
+    from xpg.errors import ConfigError
+
+    raise ConfigError(f"unknown backend {settings.backend!r}; choose memory or neo4j")

@@ -1,0 +1,206 @@
+"""The user <-> device/identifier bipartite graph, integer-encoded.
+
+:class:`Links` is built once from a :class:`~xpg.loaders.dataset.Dataset`:
+every user gets an integer (``user_idx``, the row of ``users``), every
+*link node* (a device, or an identifier ``kind:value``) gets an integer
+(``node_idx``), and every distinct (user, node) pair is one edge with the
+earliest date it was seen. Everything else is numpy arrays over those
+integers, so the ring detection and the investigations never hold the
+whole graph as Python objects.
+
+Link semantics (shared with the Neo4j backend, see ``docs/detections.md``):
+
+* a device row gives a link ``(user_id, "device", device_id)``; an identifier
+  row gives ``(user_id, kind, value)``; rows of users not in ``users`` are
+  ignored (the loader refuses them anyway);
+* a link *exists as of* a date when one of its rows has no ``first_seen`` or a
+  ``first_seen`` on or before that date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import polars as pl
+from xpg.graph.components import bipartite_components
+from xpg.loaders.dataset import Dataset
+
+__all__ = ["DEVICE_KIND", "KeptLinks", "Links"]
+
+DEVICE_KIND = "device"
+"""The ``kind`` of a device node (identifier nodes carry their identifier kind)."""
+
+_EPOCH = dt.date(1970, 1, 1)
+_ALWAYS = np.iinfo(np.int32).min  # first_seen unknown: the link exists at any date
+
+
+def _days(day: dt.date) -> int:
+    return (day - _EPOCH).days
+
+
+@dataclass(frozen=True)
+class KeptLinks:
+    """The links left for ring detection at one date and configuration.
+
+    ``user``/``node`` are parallel edge arrays (distinct pairs); ``hubs`` the
+    node indexes dropped for having too many users; ``labels[user_idx]`` the
+    component label of each user (``-1`` for users with no kept link).
+    """
+
+    user: np.ndarray
+    node: np.ndarray
+    hubs: np.ndarray
+    labels: np.ndarray
+
+
+class Links:
+    """Integer-encoded user <-> device/identifier links of one dataset.
+
+    Parameters
+    ----------
+    dataset
+        The loaded tables; only ``users``, ``devices`` and ``identifiers`` are read.
+
+    Attributes
+    ----------
+    user_ids : polars.Series
+        ``user_ids[i]`` is the user id of ``user_idx`` ``i``.
+    nodes : polars.DataFrame
+        ``node_idx`` (row number), ``kind`` (``"device"`` or the identifier kind), ``value``.
+    edges : polars.DataFrame
+        ``user_idx``, ``node_idx`` (distinct pairs) and ``first_day`` (``Int32`` days
+        since 1970-01-01 of the earliest ``first_seen``; null when a row had none).
+
+    Notes
+    -----
+    Building costs one hash join and one group-by over the device and
+    identifier rows: O(rows). Queries are numpy masks over the edge arrays.
+    """
+
+    def __init__(self, dataset: Dataset):
+        users = dataset.users.select("user_id").unique(maintain_order=True)
+        self.user_ids: pl.Series = users.get_column("user_id")
+        user_index = users.with_row_index("user_idx").with_columns(
+            pl.col("user_idx").cast(pl.Int64)
+        )
+        rows = pl.concat(
+            [
+                dataset.devices.select(
+                    "user_id",
+                    pl.lit(DEVICE_KIND, dtype=pl.String).alias("kind"),
+                    pl.col("device_id").alias("value"),
+                    pl.col("first_seen").cast(pl.Datetime("us")),
+                ),
+                dataset.identifiers.select(
+                    "user_id", "kind", "value", pl.col("first_seen").cast(pl.Datetime("us"))
+                ),
+            ]
+        ).join(user_index, on="user_id", how="inner")
+        self.nodes: pl.DataFrame = (
+            rows.select("kind", "value")
+            .unique(maintain_order=True)
+            .with_row_index("node_idx")
+            .with_columns(pl.col("node_idx").cast(pl.Int64))
+        )
+        day = pl.col("first_seen").dt.date().cast(pl.Int32)
+        self.edges: pl.DataFrame = (
+            rows.join(self.nodes, on=["kind", "value"], how="inner")
+            .group_by("user_idx", "node_idx")
+            .agg(pl.when(day.null_count() > 0).then(None).otherwise(day.min()).alias("first_day"))
+            .sort("node_idx", "user_idx")
+        )
+        self._user = self.edges.get_column("user_idx").to_numpy()
+        self._node = self.edges.get_column("node_idx").to_numpy()
+        self._first = self.edges.get_column("first_day").fill_null(_ALWAYS).to_numpy()
+        self._kept: dict[tuple[dt.date, tuple[str, ...], int], KeptLinks] = {}
+
+    @property
+    def n_users(self) -> int:
+        return self.user_ids.len()
+
+    @property
+    def n_nodes(self) -> int:
+        return self.nodes.height
+
+    @property
+    def n_edges(self) -> int:
+        return self.edges.height
+
+    def user_index(self, user_ids: Iterable[str]) -> np.ndarray:
+        """``user_idx`` of each given user id (unknown ids are left out)."""
+        wanted = pl.DataFrame({"user_id": list(user_ids)}, schema={"user_id": pl.String})
+        index = pl.DataFrame({"user_id": self.user_ids}).with_row_index("user_idx")
+        return wanted.join(index, on="user_id", how="inner").get_column("user_idx").to_numpy()
+
+    def kept(self, kinds: Iterable[str], hub_max_users: int, as_of: dt.date) -> KeptLinks:
+        """Links that count for rings: enabled kinds, existing as of ``as_of``, no hubs.
+
+        A node (device or identifier) linked to more than ``hub_max_users``
+        distinct users as of ``as_of`` is a hub and all its links are dropped.
+        Devices are always enabled; ``kinds`` names the identifier kinds.
+        Results are cached per (as_of, kinds, hub_max_users).
+        """
+        kinds_key = tuple(sorted(set(kinds)))
+        key = (as_of, kinds_key, hub_max_users)
+        if key in self._kept:
+            return self._kept[key]
+        node_ok = self.nodes.get_column("kind").is_in([DEVICE_KIND, *kinds_key]).to_numpy()
+        mask = self._first <= _days(as_of)
+        if self._node.size:
+            mask &= node_ok[self._node]
+        user, node = self._user[mask], self._node[mask]
+        degree = np.bincount(node, minlength=self.n_nodes)
+        hub = degree > hub_max_users
+        keep = ~hub[node]
+        user, node = user[keep], node[keep]
+        labels = bipartite_components(self.n_users, self.n_nodes, user, node)
+        has_link = np.zeros(self.n_users, dtype=bool)
+        has_link[user] = True
+        labels = np.where(has_link, labels, -1)
+        result = KeptLinks(user=user, node=node, hubs=np.flatnonzero(hub), labels=labels)
+        self._kept[key] = result
+        return result
+
+    # -- neighbourhoods for investigations (CSR, built on first use) --------------
+
+    @cached_property
+    def _by_user(self) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(self._user, kind="stable")
+        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self._user, minlength=self.n_users), out=indptr[1:])
+        return indptr, self._node[order]
+
+    @cached_property
+    def _by_node(self) -> tuple[np.ndarray, np.ndarray]:
+        # edges are sorted by node_idx already
+        indptr = np.zeros(self.n_nodes + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self._node, minlength=self.n_nodes), out=indptr[1:])
+        return indptr, self._user
+
+    def nodes_of(self, user_idx: np.ndarray) -> np.ndarray:
+        """Distinct link nodes of the given users (every kind, every date). O(their degree)."""
+        indptr, nodes = self._by_user
+        return _gather(indptr, nodes, user_idx)
+
+    def users_of(self, node_idx: np.ndarray) -> np.ndarray:
+        """Distinct users of the given link nodes. O(their degree)."""
+        indptr, users = self._by_node
+        return _gather(indptr, users, node_idx)
+
+    def degree_of(self, node_idx: np.ndarray) -> np.ndarray:
+        """Number of distinct users of each given node (every date)."""
+        indptr, _ = self._by_node
+        node_idx = np.asarray(node_idx, dtype=np.int64)
+        return indptr[node_idx + 1] - indptr[node_idx]
+
+
+def _gather(indptr: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    if rows.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    parts = [values[indptr[r] : indptr[r + 1]] for r in rows]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)

@@ -1,0 +1,276 @@
+"""The embedded backend: the exposure graph in memory, no server needed.
+
+Tables stay columnar (Polars frames of the :class:`~xpg.loaders.dataset.Dataset`);
+the user <-> device/identifier graph is integer-encoded numpy arrays
+(:class:`~xpg.graph.links.Links`), with whole-graph connected components in
+scipy. networkx is used only for small neighbourhoods (:meth:`MemoryBackend.subgraph`):
+a Python object per node is fine for a few hundred nodes and far too slow and
+large for a million users.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable
+
+import networkx as nx
+import numpy as np
+import polars as pl
+from xpg.graph.backend import LoadStats
+from xpg.graph.links import DEVICE_KIND, Links
+from xpg.loaders.dataset import Dataset
+from xpg.queries.detections import default_as_of, run_detections
+from xpg.queries.findings import FindingsReport
+from xpg.queries.polars_hooks import PolarsHooks
+
+from xpg.errors import BackendError, NotFoundError
+from xpg.progress import NO_PROGRESS, Progress
+from xpg.settings import DetectionConfig
+
+__all__ = ["MemoryBackend", "node_key"]
+
+
+def node_key(kind: str, ident: str) -> str:
+    """The networkx node id of a node: ``user:u1``, ``device:d9``, ``phone:138...``,
+    ``account:a1``, ``lender:L1``.
+
+    Examples
+    --------
+    >>> node_key("user", "u1")
+    'user:u1'
+    """
+    return f"{kind}:{ident}"
+
+
+class MemoryBackend:
+    """The exposure graph of one dataset, in memory.
+
+    Examples
+    --------
+    >>> b = MemoryBackend()
+    >>> b.name
+    'memory'
+    """
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._dataset: Dataset | None = None
+        self._hooks: PolarsHooks | None = None
+
+    # -- Backend protocol ---------------------------------------------------------
+
+    def load(self, dataset: Dataset, *, progress: Progress | None = None) -> LoadStats:
+        """Hold ``dataset`` and build the integer-encoded link graph.
+
+        Returns node and relationship counts of the exposure graph: users,
+        products, accounts, devices, identifiers and lenders as nodes; accounts
+        (user-account and account-product), device and identifier links,
+        external loans, applications and account events as relationships.
+        """
+        progress = progress or NO_PROGRESS
+        start = time.perf_counter()
+        with progress.step("Building the exposure graph", dataset.row_count) as advance:
+            links = Links(dataset)
+            advance(dataset.row_count)
+        self._dataset = dataset
+        self._hooks = PolarsHooks(dataset, links=links)
+        lenders = pl.concat(
+            [
+                dataset.lenders.select("lender_id"),
+                dataset.external_loans.select("lender_id"),
+                dataset.applications.select("lender_id"),
+            ]
+        ).n_unique()
+        nodes = (
+            dataset.users.height
+            + dataset.products.height
+            + dataset.accounts.height
+            + links.n_nodes
+            + lenders
+        )
+        relationships = (
+            2 * dataset.accounts.height
+            + links.n_edges
+            + dataset.external_loans.height
+            + dataset.applications.height
+            + dataset.account_events.height
+        )
+        return LoadStats(nodes, relationships, time.perf_counter() - start)
+
+    def detect(
+        self,
+        config: DetectionConfig,
+        *,
+        as_of: dt.date | None = None,
+        progress: Progress | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> FindingsReport:
+        """Every detection as of ``as_of`` (default: the latest date in the data)."""
+        dataset, hooks = self._require()
+        return run_detections(
+            hooks,
+            config,
+            as_of or default_as_of(dataset),
+            progress=progress,
+            timings=timings,
+        )
+
+    def close(self) -> None:
+        self._dataset = None
+        self._hooks = None
+
+    # -- what investigations use --------------------------------------------------
+
+    @property
+    def dataset(self) -> Dataset:
+        """The dataset held (raises :class:`BackendError` before :meth:`load`)."""
+        return self._require()[0]
+
+    @property
+    def links(self) -> Links:
+        """The integer-encoded user <-> device/identifier graph."""
+        return self._require()[1].links
+
+    @property
+    def hooks(self) -> PolarsHooks:
+        """The Polars detection hooks over the dataset held (caches included)."""
+        return self._require()[1]
+
+    def latest_date(self) -> dt.date:
+        return default_as_of(self.dataset)
+
+    def user_exposure(self, as_of: dt.date | None = None) -> pl.DataFrame:
+        """Exposure of every user (see :func:`xpg.queries.exposure.user_exposure`)."""
+        return self.hooks.exposure(as_of or self.latest_date())
+
+    def subgraph(
+        self, user_ids: Iterable[str], hops: int = 1, *, hub_max_users: int = 20
+    ) -> nx.Graph:
+        """The neighbourhood of some users as a small :class:`networkx.Graph`.
+
+        Starting from ``user_ids``, each hop adds the users that share a device or
+        an identifier (any kind) with a user already reached. A device/identifier
+        with more than ``hub_max_users`` users is shown (``hub=True``) but not
+        crossed. The graph also holds the reached users' accounts and the lenders
+        they hold external loans at.
+
+        Nodes are :func:`node_key` strings with attributes ``kind`` (``user``,
+        ``device``, ``identifier``, ``account``, ``lender``) and ``id``; users carry
+        ``hop``; identifiers ``id_kind`` and ``value``; accounts their product,
+        kind, limit, outstanding, status and reason. Edges carry ``relation``
+        (``USED``, ``HAS_IDENTIFIER``, ``HAS_ACCOUNT``, ``BORROWS_FROM``).
+
+        Raises
+        ------
+        NotFoundError
+            When one of ``user_ids`` is not a user of the data.
+
+        Notes
+        -----
+        O(edges of the reached nodes): lookups in CSR arrays built on first use,
+        never a pass over the whole graph in Python.
+        """
+        dataset = self.dataset
+        links = self.links
+        seeds = list(dict.fromkeys(user_ids))
+        seed_idx = links.user_index(seeds)
+        if seed_idx.size != len(seeds):
+            known = set(links.user_ids.gather(seed_idx).to_list())
+            missing = [u for u in seeds if u not in known]
+            raise NotFoundError(f"unknown user id(s): {', '.join(missing)}")
+        hop_of = {int(u): 0 for u in seed_idx}
+        frontier = np.unique(seed_idx)
+        for hop in range(1, hops + 1):
+            nodes = links.nodes_of(frontier)
+            crossable = nodes[links.degree_of(nodes) <= hub_max_users]
+            reached = links.users_of(crossable)
+            new = [int(u) for u in reached if int(u) not in hop_of]
+            for u in new:
+                hop_of[u] = hop
+            frontier = np.array(new, dtype=np.int64)
+            if not frontier.size:
+                break
+        users = np.array(sorted(hop_of), dtype=np.int64)
+        user_ids_ = links.user_ids.gather(users).to_list()
+        graph = nx.Graph()
+        for idx, uid in zip(users.tolist(), user_ids_, strict=True):
+            graph.add_node(node_key("user", uid), kind="user", id=uid, hop=hop_of[idx])
+
+        # device / identifier links of the reached users
+        edges = links.edges.filter(pl.col("user_idx").is_in(users.tolist()))
+        node_idx = edges.get_column("node_idx").unique().sort().to_numpy()
+        degree = links.degree_of(node_idx)
+        info = links.nodes.filter(pl.col("node_idx").is_in(node_idx.tolist())).sort("node_idx")
+        key_of: dict[int, str] = {}
+        for (n, kind, value), deg in zip(info.iter_rows(), degree.tolist(), strict=True):
+            if kind == DEVICE_KIND:
+                key = node_key("device", value)
+                graph.add_node(key, kind="device", id=value, users=deg, hub=deg > hub_max_users)
+            else:
+                key = node_key(kind, value)
+                graph.add_node(
+                    key,
+                    kind="identifier",
+                    id=f"{kind}:{value}",
+                    id_kind=kind,
+                    value=value,
+                    users=deg,
+                    hub=deg > hub_max_users,
+                )
+            key_of[n] = key
+        uid_of = dict(zip(users.tolist(), user_ids_, strict=True))
+        for u, n, _first in edges.iter_rows():
+            relation = "USED" if graph.nodes[key_of[n]]["kind"] == "device" else "HAS_IDENTIFIER"
+            graph.add_edge(node_key("user", uid_of[u]), key_of[n], relation=relation)
+
+        # accounts and lenders
+        products = dataset.products.select("product_id", "kind")
+        accounts = dataset.accounts.filter(pl.col("user_id").is_in(user_ids_)).join(
+            products, on="product_id", how="left"
+        )
+        for r in accounts.iter_rows(named=True):
+            key = node_key("account", r["account_id"])
+            graph.add_node(
+                key,
+                kind="account",
+                id=r["account_id"],
+                product_id=r["product_id"],
+                product_kind=r["kind"],
+                credit_limit=r["credit_limit"],
+                outstanding=r["outstanding"],
+                status=r["status"],
+                status_reason=r["status_reason"],
+            )
+            graph.add_edge(node_key("user", r["user_id"]), key, relation="HAS_ACCOUNT")
+        loans = (
+            dataset.external_loans.filter(pl.col("user_id").is_in(user_ids_))
+            .group_by("user_id", "lender_id")
+            .agg(
+                pl.len().alias("loans"),
+                pl.col("outstanding")
+                .filter(pl.col("status").is_in(("open", "overdue")))
+                .sum()
+                .alias("open_outstanding"),
+                pl.col("status").unique().sort().alias("statuses"),
+            )
+            .sort("user_id", "lender_id")
+        )
+        for r in loans.iter_rows(named=True):
+            key = node_key("lender", r["lender_id"])
+            graph.add_node(key, kind="lender", id=r["lender_id"])
+            graph.add_edge(
+                node_key("user", r["user_id"]),
+                key,
+                relation="BORROWS_FROM",
+                loans=r["loans"],
+                open_outstanding=r["open_outstanding"],
+                statuses=",".join(r["statuses"]),
+            )
+        return graph
+
+    def _require(self) -> tuple[Dataset, PolarsHooks]:
+        if self._dataset is None or self._hooks is None:
+            raise BackendError("the memory backend holds no data: call load(dataset) first")
+        return self._dataset, self._hooks
