@@ -31,8 +31,9 @@ Semantics, the same as the detections' (``docs/detections.md``), evaluated
   outstanding, drawable (``max(limit - outstanding, 0)`` of ``active``
   accounts), external outstanding (open/overdue loans) and their total.
 
-Identifier values are never shown: a label keeps the last four characters
-(:func:`mask_identifier`) and node ids use a hash of the value.
+Identifiers are labelled as the detections' evidence shows them (card and id
+numbers masked to their last four characters, :func:`link_label`); graph node
+ids of identifiers use a hash of the value, never the value.
 
 Notes
 -----
@@ -59,6 +60,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import networkx as nx
 import polars as pl
 from xpg.loaders.dataset import Dataset
+from xpg.queries.assembly import mask_identifier
 from xpg.queries.findings import Exposure, Finding, FindingsReport
 
 from xpg.errors import InputError, NotFoundError
@@ -94,7 +96,7 @@ __all__ = [
     "investigate_lender",
     "investigate_ring",
     "investigate_user",
-    "mask_identifier",
+    "link_label",
     "node_id",
 ]
 
@@ -151,19 +153,6 @@ def conform(name: str, frame: pl.DataFrame) -> pl.DataFrame:
 # --------------------------------------------------------------------------- helpers
 
 
-def mask_identifier(value: str) -> str:
-    """An identifier value safe to show: ``***`` and its last four characters.
-
-    Examples
-    --------
-    >>> mask_identifier("13812345678")
-    '***5678'
-    >>> mask_identifier("42")
-    '***'
-    """
-    return "***" + (value[-4:] if len(value) > 4 else "")
-
-
 def node_id(kind: str, value: str) -> str:
     """The id of a graph node: ``user:u1``, ``device:d9``, ``lender:L1``,
     ``identifier:phone:<12 hex of the value's hash>`` (a value is never shown).
@@ -182,10 +171,19 @@ def node_id(kind: str, value: str) -> str:
 
 
 def link_label(kind: str, value: str) -> str:
-    """How a link node is named to a person: the device id, a masked identifier, a lender."""
+    """How a link node is named to a person: the device id, the lender id, or
+    ``kind value`` for an identifier, masked as the detections' evidence masks it
+    (:func:`xpg.queries.assembly.mask_identifier`: card and id numbers keep their
+    last four characters).
+
+    Examples
+    --------
+    >>> link_label("device", "d9"), link_label("bank_card", "6222020200112233")
+    ('d9', 'bank_card ****2233')
+    """
     if kind in (DEVICE, LENDER):
         return value
-    return f"{kind} {mask_identifier(value)}"
+    return mask_identifier(kind, value).replace(":", " ", 1)
 
 
 def _money(x: float | None) -> float:

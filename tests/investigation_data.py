@@ -4,7 +4,7 @@ The ring ``R`` = u1..u4 is chained: u1 -d1- u2 -phone- u3 -d2- u4. Around it:
 
 * ``dhub``: u1 and h01..h20, 21 users: a hub (more than 20), never followed;
 * ``d20``: u7 and h01..h19, exactly 20 users: not a hub;
-* u1 and u7 share an ``ip`` (a kind not enabled for rings);
+* u1 and u7 share an ``ip`` (a kind not enabled for rings); u4 has a bank card;
 * u4 and u8 share ``d4``, first seen after the run date: no link yet;
 * u5 -d3- u6, a pair; u6 borrows at L5 like u2 (a link only via lenders);
 * u5's loan at L1 and u4's account a6 open after the run date: not counted.
@@ -59,6 +59,7 @@ def tables() -> dict[str, pl.DataFrame]:
     identifiers = [
         ("u2", "phone", "13800000001", T0, T0), ("u3", "phone", "13800000001", T0, T0),
         ("u1", "ip", "10.0.0.1", T0, T0), ("u7", "ip", "10.0.0.1", T0, T0),
+        ("u4", "bank_card", "6222020200112233", T0, T0),
     ]
     o = dt.date(2026, 3, 1)
     loans = [

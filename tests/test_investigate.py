@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import networkx as nx
+import polars as pl
 import pytest
 from investigation_data import AS_OF, RING, dataset, findings
 from xpg.queries.investigate import (
@@ -66,8 +67,12 @@ def test_user_devices_hubs_and_identifiers(source, index):
     assert len(hub.other_users) == 20 and hub.more_users == 0 and "a hub" in hub.reason
     (ip,) = v.identifiers
     assert (ip.kind, ip.label, ip.users, ip.counts_for_rings, ip.other_users) == (
-        "ip", "ip ***.0.1", 2, False, ("u7",))
-    assert "10.0.0.1" not in json.dumps(v.to_dict())  # identifier values never shown
+        "ip", "ip 10.0.0.1", 2, False, ("u7",))
+    card = investigate_user(source, index, CONFIG, "u4").identifiers
+    assert [(c.kind, c.label, c.users, c.counts_for_rings) for c in card] == [
+        ("bank_card", "bank_card ****2233", 1, True)]
+    doc = json.dumps(investigate_user(source, index, CONFIG, "u4", hops=3).to_dict())
+    assert "6222020200112233" not in doc and "****2233" in doc  # masked like the evidence
 
 
 def test_user_list_limit_keeps_the_exact_count(source, index):
@@ -95,9 +100,9 @@ def test_user_lenders_with_reasons(source, index):
     [
         (0, []),
         (1, [("u2", 1, "u1", "d1")]),
-        (2, [("u2", 1, "u1", "d1"), ("u3", 2, "u2", "phone ***0001")]),
-        (3, [("u2", 1, "u1", "d1"), ("u3", 2, "u2", "phone ***0001"), ("u4", 3, "u3", "d2")]),
-        (4, [("u2", 1, "u1", "d1"), ("u3", 2, "u2", "phone ***0001"), ("u4", 3, "u3", "d2")]),
+        (2, [("u2", 1, "u1", "d1"), ("u3", 2, "u2", "phone 13800000001")]),
+        (3, [("u2", 1, "u1", "d1"), ("u3", 2, "u2", "phone 13800000001"), ("u4", 3, "u3", "d2")]),
+        (4, [("u2", 1, "u1", "d1"), ("u3", 2, "u2", "phone 13800000001"), ("u4", 3, "u3", "d2")]),
     ],
 )
 def test_user_neighbourhood_by_hops(source, index, hops, expected):
@@ -111,7 +116,7 @@ def test_user_neighbour_reasons_and_flags(source, index):
     u2, u3 = v.neighbours
     assert u2.reason == "u1 and u2 were both seen on device d1"
     assert u2.findings == ("multi_lending", "ring")
-    assert u3.reason == "u2 and u3 are both linked to phone ***0001"
+    assert u3.reason == "u2 and u3 are both linked to phone 13800000001"
 
 
 def test_user_link_after_run_date_is_not_there(source, index):
@@ -170,7 +175,7 @@ def test_ring_shared_links_and_lenders(source, index):
     assert [(s.label, s.members, s.users) for s in v.shared_devices] == [
         ("d1", ("u1", "u2"), 2), ("d2", ("u3", "u4"), 2)]
     assert [(s.kind, s.label, s.members) for s in v.shared_identifiers] == [
-        ("phone", "phone ***0001", ("u2", "u3"))]
+        ("phone", "phone 13800000001", ("u2", "u3"))]
     assert [(x.lender_id, x.members, x.outstanding) for x in v.lenders] == [
         ("L2", ("u1", "u2", "u3"), 2250.0), ("L1", ("u1", "u2"), 1800.0),
         ("L3", ("u1", "u2"), 700.0), ("L5", ("u2",), 400.0), ("L4", ("u1",), 300.0)]
@@ -212,7 +217,7 @@ def test_path_through_devices_and_identifiers(source):
     p = find_path(source, CONFIG, "u1", "u4", as_of=AS_OF)
     assert (p.found, p.hops, p.users) == (True, 3, ("u1", "u2", "u3", "u4"))
     assert [(s.user, s.label, s.next_user) for s in p.steps] == [
-        ("u1", "d1", "u2"), ("u2", "phone ***0001", "u3"), ("u3", "d2", "u4")]
+        ("u1", "d1", "u2"), ("u2", "phone 13800000001", "u3"), ("u3", "d2", "u4")]
     back = find_path(source, CONFIG, "u4", "u1", as_of=AS_OF)
     assert back.users == ("u4", "u3", "u2", "u1")
     g = p.graph.to_networkx()
@@ -310,3 +315,27 @@ def test_export_graphml_and_json(source, index, tmp_path):
     with pytest.raises(InputError, match=r"\.graphml or \.json"):
         v.graph.write(tmp_path / "ring.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ring.graphml", "ring.json"]
+
+
+def test_fixture_findings_are_what_the_detections_give():
+    from xpg.queries import detect
+
+    got = detect(dataset(), CONFIG, as_of=AS_OF)
+    want = findings()
+    assert sorted((f.id, f.type, f.users, f.exposure.total) for f in got.findings) == sorted(
+        (f.id, f.type, f.users, f.exposure.total) for f in want.findings)
+
+
+def test_exposure_matches_the_detections_exposure(source):
+    from xpg.queries.exposure import user_exposure
+    from xpg.queries.investigate import exposure_by_user
+
+    users = ["u1", "u2", "u3", "u4", "u5", "u6"]
+    mine = exposure_by_user(source.accounts(users, AS_OF), source.loans(users, AS_OF))
+    for r in user_exposure(dataset(), AS_OF).filter(
+            pl.col("user_id").is_in(users)).iter_rows(named=True):
+        e = mine.get(r["user_id"])
+        got = (0.0,) * 5 if e is None else (e.internal_limit, e.internal_outstanding,
+                                            e.drawable, e.external_outstanding, e.total)
+        assert got == (r["internal_limit"], r["internal_outstanding"], r["drawable"],
+                       r["external_outstanding"], r["total"]), r["user_id"]
