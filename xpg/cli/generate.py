@@ -1,8 +1,50 @@
-"""`xpg generate`: placeholder until its issue lands; replaced by the module's owner."""
+"""`xpg generate`: write a synthetic dataset in the data contract, with its truth file."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Annotated
 
-def command() -> None:
-    """Not built yet."""
-    raise NotImplementedError("xpg generate is not built yet")
+import typer
+
+from xpg.cli.common import parse_as_of, progress
+from xpg.errors import InputError
+
+__all__ = ["command"]
+
+
+def command(
+    out: Annotated[Path, typer.Option("--out", help="Folder to create with the tables.")],
+    users: Annotated[int, typer.Option("--users", help="Number of users (at least 300).")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same bytes.")] = 1,
+    fmt: Annotated[str, typer.Option("--format", help="parquet (default) or csv.")] = "parquet",
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Run date YYYY-MM-DD (default 2026-11-20): nothing later."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace --out if it exists and is not empty.")
+    ] = False,
+) -> None:
+    """Generate a realistic dataset with planted rings, multi-lenders, cross-product cases,
+    their look-alikes and near misses, plus truth.json naming every planted case."""
+    from xpg.loaders.synthetic import DEFAULT_AS_OF, write
+
+    if fmt not in ("parquet", "csv"):
+        raise InputError(f"--format {fmt!r}: expected parquet or csv")
+    run_date = parse_as_of(as_of) or DEFAULT_AS_OF
+    start = time.perf_counter()
+    synthetic = write(out, users, seed, fmt, run_date, force=force, progress=progress("steps"))
+    elapsed = time.perf_counter() - start
+    truth = synthetic.truth
+    planted = sum(1 for c in truth["cases"] if c["kind"] != "ordinary")
+    typer.echo(
+        f"wrote {truth['users']:,} users, {synthetic.row_count:,} rows in "
+        f"{len(synthetic.tables)} {fmt} tables to {out} in {elapsed:.1f} s "
+        f"(as of {truth['as_of']}, seed {truth['seed']})"
+    )
+    typer.echo(
+        f"truth: {planted:,} planted cases of {len(truth['kinds'])} kinds over "
+        f"{truth['planted_users']:,} users in {out / 'truth.json'}"
+    )
