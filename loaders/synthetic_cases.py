@@ -343,6 +343,10 @@ TEMPLATES: dict[str, Template] = {
         ((HB, "frozen", "aml_review", "rand", "partial"), (JB, "active", None, "rand", "partial")),
         ((0, (1, 200), None, "freeze", None, None, "=status"),),
         (FI,), at_risk=1),
+    "fi_missing_reason": Template(
+        ((HB, "frozen", None, "rand", "partial"), (BY, "active", None, "rand", "partial")),
+        ((0, (1, 200), None, "freeze", None, None, "=status"),),
+        (FI,), at_risk=1),
     "fi_lookalike_product_scope": Template(
         ((HB, "frozen", ("overdue", "credit_risk", "system"), "rand", "partial"),
          (JB, "active", None, "rand", "partial")),
@@ -438,6 +442,43 @@ TEMPLATES: dict[str, Template] = {
         ((0, (5, 15), None, "limit_change", "rand", 0.0, "risk_control"),
          (1, (1, 10), None, "limit_change", *_RAISE))),
 }  # fmt: skip
+
+NOTES: dict[str, str] = {
+    "fi_user_scope_freeze": "huabei frozen for a user-scope reason, jiebei active with drawable",
+    "fi_user_scope_close": "jiebei closed for 'regulatory', huabei active with drawable",
+    "fi_unlisted_reason": "huabei frozen for 'aml_review' (listed nowhere: user scope), jiebei "
+    "active with drawable",
+    "fi_missing_reason": "huabei frozen with no reason (counts as user scope), beiyongjin (loan) "
+    "active with drawable",
+    "fi_lookalike_product_scope": "huabei frozen for a product-scope reason, jiebei active",
+    "fi_lookalike_other_limited": "huabei frozen for a user-scope reason, jiebei limited",
+    "fi_lookalike_other_frozen": "huabei frozen for a user-scope reason, jiebei frozen too",
+    "fi_lookalike_no_drawable": "huabei frozen for a user-scope reason, jiebei active but fully "
+    "drawn (drawable 0)",
+    "fi_lookalike_same_kind": "jiebei frozen for a user-scope reason, beiyongjin (also a loan) "
+    "active; no consumption account",
+    "ra_unfreeze": "jiebei frozen (user scope), later beiyongjin unfrozen",
+    "ra_reopen_other_kind": "huabei frozen (user scope), later jiebei reopened with drawable: "
+    "also a freeze_inconsistency",
+    "ra_same_day": "jiebei frozen (user scope) at 09:00, beiyongjin unfrozen at 15:30 that day",
+    "ra_lookalike_frozen_was_unfrozen": "the user-scope freeze of jiebei was itself lifted "
+    "before beiyongjin was unfrozen",
+    "ra_lookalike_product_scope": "jiebei frozen for a product-scope reason, later beiyongjin "
+    "unfrozen",
+    "ra_lookalike_unfreeze_before_freeze": "beiyongjin unfrozen before jiebei's user-scope freeze",
+    "ld_cut_to_zero": "huabei limit cut to 0 and jiebei raised, both within 30 days",
+    "ld_cut_80pct_first_day": "jiebei cut 5000 -> 1000 (exactly 80%) at 00:00 on the window's "
+    "first day, huabei raised",
+    "ld_cut_to_50_after_raise": "beiyongjin raised, then huabei cut 200 -> 50 (to 50 exactly, "
+    "a 75% cut)",
+    "ld_lookalike_cut_70pct": "huabei cut 10000 -> 3000 (70%), jiebei raised",
+    "ld_lookalike_cut_to_51": "huabei cut 200 -> 51 (74.5%, above 50), jiebei raised",
+    "ld_lookalike_raise_outside_window": "huabei cut to 0 within 30 days, jiebei raised at 23:00 "
+    "the day before the window",
+    "ld_lookalike_cut_outside_window": "huabei cut to 0 the day before the window, jiebei raised "
+    "within it",
+    "ld_lookalike_same_kind": "jiebei cut to 0 and beiyongjin (also a loan) raised",
+}
 
 _STATUS_EVENTS = {code(EVENT_KINDS, e) for e in ("freeze", "unfreeze", "limit", "close", "reopen")}
 
@@ -595,7 +636,7 @@ CASE_KINDS: tuple[CaseKind, ...] = (
     *(
         _k(name, (t.findings[0] if t.findings else None),
            None if t.findings else {"fi": FI, "ra": RA, "ld": LD}[name[:2]],
-           800 if t.findings else 400, _cross(name), name.replace("_", " "))
+           800 if t.findings else 400, _cross(name), NOTES[name])
         for name, t in TEMPLATES.items()
     ),
 )  # fmt: skip
