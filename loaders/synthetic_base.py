@@ -578,7 +578,7 @@ class Builder:
     def own_devices(self, users: np.ndarray) -> None:
         """1-3 devices per user that nobody else uses."""
         r = self.rng
-        counts = r.choice(np.array([1, 2, 3]), users.size, p=[0.62, 0.3, 0.08])
+        counts = r.choice(np.array([1, 2, 3]), users.size, p=[0.7, 0.25, 0.05])
         owner, _ = expand(counts)
         u = users[owner]
         first = self.between(self.registered[u], self.now)
@@ -603,15 +603,15 @@ class Builder:
         self.identifier(users, "phone", users, days=3000)
         self.identifier(users, "id_number", users, days=3000)
         self.identifier(users, "bank_card", 2 * users, days=3000)
-        second = users[r.random(n) < 0.2]
+        second = users[r.random(n) < 0.1]
         self.identifier(second, "bank_card", 2 * second + 1)
-        mail = users[r.random(n) < 0.3]
+        mail = users[r.random(n) < 0.2]
         self.identifier(mail, "email", mail)
         # IPs and addresses are shared by households, dormitories and carriers: not enabled
         # by default; ordinary users draw them from pools (keys below the planted ranges).
-        ip_users = users[r.random(n) < 0.75]
+        ip_users = users[r.random(n) < 0.5]
         self.identifier(ip_users, "ip", r.integers(0, self.ip_pool, ip_users.size), days=90)
-        addr = users[r.random(n) < 0.45]
+        addr = users[r.random(n) < 0.3]
         self.identifier(addr, "address", r.integers(0, self.address_pool, addr.size))
 
     def ordinary_accounts(self, users: np.ndarray) -> None:
@@ -735,7 +735,7 @@ def _loans(b: Builder, users: np.ndarray, profile: np.ndarray) -> None:
     u = users[owner]
     lender = _lender_of(b, u, slot, salt=1)
     # closed loans, anywhere (ordinary history of everyone)
-    n_closed = np.minimum(r.poisson(0.7, n), 4)
+    n_closed = np.minimum(r.poisson(0.45, n), 4)
     c_owner, _ = expand(n_closed)
     cu = users[c_owner]
     u = np.concatenate([u, cu])
@@ -764,7 +764,7 @@ def _applications(b: Builder, users: np.ndarray, profile: np.ndarray) -> None:
     r = b.rng
     n = users.size
     # history: applications more than 30 days ago, anywhere
-    n_old = np.minimum(r.poisson(1.0, n), 6)
+    n_old = np.minimum(r.poisson(0.8, n), 6)
     owner, _ = expand(n_old)
     u = users[owner]
     at = b.between(b.t0 - 720 * DAY, b.t0 - 31 * DAY + np.zeros(u.size, dtype=np.int64))
