@@ -139,6 +139,7 @@ def _truth(b: Builder, tables: dict[str, pl.DataFrame]) -> dict[str, Any]:
         "kind": "ordinary",
         "expect": None,
         "users": [],
+        "findings": [],
         "count": b.n - planted,
         "note": "every user named in no other case: under every threshold, never a finding",
     }

@@ -73,9 +73,10 @@ def _record(
     if kind.must_not:
         case["must_not"] = kind.must_not
     case["users"] = sorted(user_id(int(u)) for u in users)
-    case["findings"] = [
-        {"type": t, "users": sorted(user_id(int(u)) for u in us)} for t, us in findings
-    ]
+    listed = [{"type": t, "users": sorted(user_id(int(u)) for u in us)} for t, us in findings]
+    case["findings"] = sorted(
+        listed, key=lambda f: (f["type"] != kind.expect, f["type"], f["users"])
+    )
     case.update(details)
     b.cases.append(case)
 

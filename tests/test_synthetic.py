@@ -257,3 +257,11 @@ def test_cli_generate(tmp_path, capsys):
     assert json.loads((out / "truth.json").read_text())["as_of"] == "2026-01-31"
     assert main([*args, "--force", "--format", "xml"]) == 2
     assert main([*args, "--force", "--as-of", "yesterday"]) == 2
+
+
+def test_the_documentation_lists_every_case_kind():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "synthetic-data.md").read_text("utf-8")
+    for kind in CASE_KINDS:
+        assert f"| `{kind.name}` |" in text, kind.name
