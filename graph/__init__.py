@@ -33,10 +33,13 @@ def open_backend(settings: Settings) -> Backend:
         from xpg.graph.memory import MemoryBackend
 
         return MemoryBackend()
-    if settings.backend == "neo4j":
-        from xpg.graph.neo4j import Neo4jBackend
+    from xpg.errors import BackendError, ConfigError
 
+    if settings.backend == "neo4j":
+        try:
+            from xpg.graph.neo4j import Neo4jBackend
+        except ImportError as e:
+            raise BackendError(f"the neo4j backend cannot be loaded: {e}") from e
         return Neo4jBackend(settings.neo4j)
-    from xpg.errors import ConfigError
 
     raise ConfigError(f"unknown backend {settings.backend!r}; choose memory or neo4j")

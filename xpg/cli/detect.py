@@ -1,8 +1,224 @@
-"""`xpg detect`: placeholder until its issue lands; replaced by the module's owner."""
+"""`xpg detect`: load a directory of tables, run every detection, print or write the findings."""
 
 from __future__ import annotations
 
+import datetime as dt
+import io
+import os
+import sys
+import tempfile
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
-def command() -> None:
-    """Not built yet."""
-    raise NotImplementedError("xpg detect is not built yet")
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from xpg.cli.common import (
+    AsOfOpt,
+    BackendOpt,
+    ConfigOpt,
+    DataOpt,
+    parse_as_of,
+    progress,
+    settings_from,
+)
+from xpg.errors import InputError
+from xpg.progress import Progress
+from xpg.queries.findings import FindingsReport
+from xpg.settings import Settings
+
+if TYPE_CHECKING:
+    from xpg.loaders import LoadResult
+
+__all__ = [
+    "OutputFormat",
+    "command",
+    "findings_table",
+    "parse_format",
+    "print_table",
+    "render_table_text",
+    "run",
+    "summary_line",
+    "write_text_atomic",
+]
+
+
+class OutputFormat(StrEnum):
+    json = "json"
+    table = "table"
+
+
+def parse_format(value: str) -> OutputFormat:
+    """The ``--format`` value, or :class:`InputError` naming the choices."""
+    try:
+        return OutputFormat(value)
+    except ValueError:
+        choices = " or ".join(f.value for f in OutputFormat)
+        raise InputError(f"--format {value!r}: expected {choices}") from None
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file, then a rename)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"--out {path}: is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise InputError(f"--out {path}: folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            if not text.endswith("\n"):
+                fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _users(users: tuple[str, ...], shown: int = 3) -> str:
+    if len(users) <= shown:
+        return ", ".join(users)
+    return ", ".join(users[:shown]) + f" +{len(users) - shown}"
+
+
+def findings_table(report: FindingsReport, *, top: int | None = None) -> Table:
+    """A rich table of the findings (the first ``top`` only, when given), in report order."""
+    findings = report.findings if top is None else report.findings[:top]
+    table = Table(
+        title=f"xpg findings as of {report.as_of.isoformat()}",
+        show_lines=False,
+        expand=False,
+    )
+    table.add_column("type", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("score", justify="right")
+    table.add_column("users")
+    table.add_column("exposure CNY", justify="right", no_wrap=True)
+    table.add_column("at risk CNY", justify="right", no_wrap=True)
+    table.add_column("explanation")
+    style = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "green"}
+    for f in findings:
+        at_risk = "" if f.exposure.at_risk is None else f"{f.exposure.at_risk:,.0f}"
+        table.add_row(
+            f.type,
+            f"[{style[f.severity]}]{f.severity}[/]",
+            f"{f.score:.2f}",
+            _users(f.users),
+            f"{f.exposure.total:,.0f}",
+            at_risk,
+            f.explanation,
+        )
+    if top is not None and len(report.findings) > top:
+        table.caption = f"the first {top} of {len(report.findings)} findings"
+    return table
+
+
+def summary_line(report: FindingsReport) -> str:
+    """One line: how many findings of each type, for how many users, and the money at stake."""
+    s = report.summary
+    by_type = ", ".join(f"{n} {t}" for t, n in s.get("findings_by_type", {}).items())
+    return (
+        f"{len(report.findings):,} findings for {s.get('users', 0):,} users as of "
+        f"{report.as_of.isoformat()} ({by_type}); "
+        f"{s.get('flagged_users', 0):,} users flagged, exposure "
+        f"{s.get('exposure_total', 0.0):,.0f} CNY, drawable at risk "
+        f"{s.get('at_risk_total', 0.0):,.0f} CNY"
+    )
+
+
+def print_table(report: FindingsReport, console: Console, *, top: int | None = None) -> None:
+    """Print the findings table and the summary line on ``console``."""
+    console.print(findings_table(report, top=top))
+    console.print(summary_line(report), soft_wrap=True)
+
+
+def render_table_text(report: FindingsReport, *, top: int | None = None, width: int = 200) -> str:
+    """The findings table and summary line as plain text (for files)."""
+    buffer = io.StringIO()
+    print_table(report, Console(file=buffer, width=width, color_system=None), top=top)
+    return buffer.getvalue()
+
+
+def _warn(result: LoadResult) -> None:
+    total = result.warning_total
+    if total:
+        rules = result.warnings.group_by("rule").len().sort("rule")
+        parts = ", ".join(f"{r} x{n}" for r, n in rules.iter_rows())
+        print(f"xpg: {total:,} warning(s) in the input: {parts}", file=sys.stderr)
+    if result.rejected:
+        print(f"xpg: {result.rejected:,} row(s) rejected into the quarantine", file=sys.stderr)
+
+
+def run(
+    data: Path,
+    settings: Settings,
+    *,
+    as_of: dt.date | None = None,
+    quarantine: Path | None = None,
+    bar: Progress | None = None,
+) -> FindingsReport:
+    """Load ``data``, hold it in the configured backend and detect: what ``xpg detect`` does."""
+    from xpg.graph import open_backend
+    from xpg.loaders import load_dataset
+
+    result = load_dataset(data, settings, quarantine=quarantine, progress=bar)
+    _warn(result)
+    backend = open_backend(settings)
+    try:
+        backend.load(result.dataset, progress=bar)
+        return backend.detect(settings.detection, as_of=as_of)
+    finally:
+        backend.close()
+
+
+def command(
+    data: DataOpt,
+    as_of: AsOfOpt = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="json (the contract's document) or table (readable).")
+    ] = "json",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write to this file (atomically) instead of stdout."),
+    ] = None,
+    config: ConfigOpt = None,
+    backend: BackendOpt = None,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(
+            "--quarantine",
+            help="Load the valid rows; write rejected rows with their reasons to this folder.",
+        ),
+    ] = None,
+    top: Annotated[
+        int | None,
+        typer.Option("--top", help="With --format table: show only the first N findings."),
+    ] = None,
+) -> None:
+    """Run every detection (multi_lending, ring, freeze_inconsistency, restored_after_freeze,
+    limit_divergence) on a directory of tables and output the findings."""
+    output = parse_format(fmt)
+    if top is not None and top < 1:
+        raise InputError(f"--top {top}: expected a positive number")
+    settings = settings_from(config, backend=backend)
+    run_date = parse_as_of(as_of)
+    start = time.perf_counter()
+    report = run(data, settings, as_of=run_date, quarantine=quarantine, bar=progress("rows"))
+    elapsed = time.perf_counter() - start
+    if out is not None:
+        text = (
+            report.to_json() if output is OutputFormat.json else render_table_text(report, top=top)
+        )
+        write_text_atomic(out, text)
+        print(f"xpg: {summary_line(report)}; written to {out}", file=sys.stderr)
+    elif output is OutputFormat.json:
+        sys.stdout.write(report.to_json() + "\n")
+    else:
+        # off a terminal rich would wrap at 80 columns: give the table room
+        width = None if sys.stdout.isatty() else 200
+        print_table(report, Console(width=width), top=top)
+    print(f"xpg: detect took {elapsed:.1f} s", file=sys.stderr)

@@ -1,0 +1,181 @@
+"""`xpg detect` end to end: files in, the contract's JSON (or a table) out, exit codes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from detect_fixtures import AS_OF, Builder, at, day, multi_lender
+from xpg.cli import main
+from xpg.queries import detect
+from xpg.queries.findings import FINDING_TYPES, FindingsReport
+
+CSV_DATETIME = "%Y-%m-%dT%H:%M:%S"
+
+
+def sample():
+    b = Builder()
+    for u in ("u1", "u2", "u3"):
+        b.device(u, "d9")
+        multi_lender(b, u, outstanding=1_000)
+    b.account("a1", "u1", "jiebei", status="frozen", reason="fraud", changed_at=at(-9))
+    b.account("a2", "u1", "huabei", limit=5_000, outstanding=1_000)
+    b.event("a1", at(-9), "freeze", reason="fraud").event("a2", at(-4), "unfreeze")
+    b.account("a3", "u2", "jiebei", limit=0).account("a4", "u2", "huabei", limit=9_000)
+    b.event("a3", at(-3), "limit_change", old=10_000, new=0)
+    b.event("a4", at(-2), "limit_change", old=6_000, new=9_000)
+    b.application("u4", "L1", at(-1)).application("u4", "L2", at(0)).application("u4", "L3", at(0))
+    return b.build()
+
+
+def write(dataset, folder, fmt="parquet"):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in dataset.tables().items():
+        if name not in dataset.present:  # an empty optional table is not given at all
+            continue
+        if fmt == "parquet":
+            frame.write_parquet(folder / f"{name}.parquet")
+        else:
+            frame.write_csv(folder / f"{name}.csv", datetime_format=CSV_DATETIME)
+    return folder
+
+
+@pytest.fixture
+def data(tmp_path):
+    return write(sample(), tmp_path / "data")
+
+
+def test_json_on_stdout_is_the_contract_document(data, capsys):
+    assert main(["detect", "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    doc = json.loads(out)
+    assert set(doc) == {"as_of", "findings", "summary"}
+    assert doc["as_of"] == AS_OF.isoformat()
+    expected = detect(sample(), as_of=AS_OF).to_dict()
+    assert doc == expected
+    assert {f["type"] for f in doc["findings"]} == set(FINDING_TYPES)
+    for f in doc["findings"]:
+        assert {"id", "type", "users", "exposure", "explanation"} <= set(f)
+        assert f["users"] == sorted(f["users"]) and "total" in f["exposure"]
+    assert doc["summary"]["findings_by_type"] == {
+        "multi_lending": 4,
+        "ring": 1,
+        "freeze_inconsistency": 1,
+        "restored_after_freeze": 1,
+        "limit_divergence": 1,
+    }
+
+
+def test_csv_gives_the_same_findings_as_parquet(tmp_path, capsys):
+    parquet = write(sample(), tmp_path / "p")
+    csv = write(sample(), tmp_path / "c", fmt="csv")
+    assert main(["detect", "--data", str(parquet)]) == 0
+    from_parquet = capsys.readouterr().out
+    assert main(["detect", "--data", str(csv)]) == 0
+    assert capsys.readouterr().out == from_parquet
+
+
+def test_out_writes_the_file_atomically_and_nothing_on_stdout(data, tmp_path, capsys):
+    out = tmp_path / "findings.json"
+    assert main(["detect", "--data", str(data), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "8 findings for 4 users" in captured.err and str(out) in captured.err
+    report = FindingsReport.from_json(out.read_text("utf-8"))
+    assert len(report.findings) == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "findings.json"]
+
+
+def test_table_format_prints_every_finding_and_a_summary_line(data, capsys):
+    assert main(["detect", "--data", str(data), "--format", "table"]) == 0
+    out = capsys.readouterr().out
+    for ftype in FINDING_TYPES:
+        assert ftype in out
+    assert "8 findings for 4 users as of 2026-11-20" in out
+    assert "3 users share device d9" in out
+
+
+def test_table_to_a_file_with_top(data, tmp_path, capsys):
+    out = tmp_path / "findings.txt"
+    args = ["detect", "--data", str(data), "--format", "table", "--top", "2", "--out", str(out)]
+    assert main(args) == 0
+    text = out.read_text("utf-8")
+    assert "the first 2 of 8 findings" in text and "\x1b[" not in text
+
+
+def test_as_of_moves_the_windows(data, capsys):
+    assert main(["detect", "--data", str(data), "--as-of", day(-1).isoformat()]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["as_of"] == "2026-11-19"
+    ml_users = {f["users"][0] for f in doc["findings"] if f["type"] == "multi_lending"}
+    assert ml_users == {"u1", "u2", "u3"}  # u4's applications of 11-20 are not yet there
+
+
+def test_config_file_overrides_thresholds(data, tmp_path, capsys):
+    cfg = tmp_path / "strict.toml"
+    cfg.write_text("[detection.ring]\nmin_users = 4\n")
+    assert main(["detect", "--data", str(data), "--config", str(cfg)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["summary"]["findings_by_type"]["ring"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--as-of", "2026-13-01"], "--as-of"),
+        (["--format", "xml"], "xml"),
+        (["--backend", "sqlite"], "sqlite"),
+    ],
+)
+def test_bad_usage_exits_2(data, tmp_path, capsys, args, message):
+    out = tmp_path / "findings.json"
+    assert main(["detect", "--data", str(data), "--out", str(out), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_bad_data_exits_2_and_writes_nothing(data, tmp_path, capsys):
+    (data / "users.parquet").unlink()
+    out = tmp_path / "findings.json"
+    assert main(["detect", "--data", str(data), "--out", str(out)]) == 2
+    assert "users" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_quarantine_loads_the_valid_rows(tmp_path, capsys):
+    ds = sample()
+    bad = ds.accounts.with_columns(
+        credit_limit=ds.accounts["credit_limit"].scatter(0, -1.0)  # a1: a negative limit
+    )
+    folder = write(dataclasses.replace(ds, accounts=bad), tmp_path / "data")
+    assert main(["detect", "--data", str(folder)]) == 2
+    capsys.readouterr()
+    quarantine = tmp_path / "rejected"
+    assert main(["detect", "--data", str(folder), "--quarantine", str(quarantine)]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert "rejected" in captured.err
+    types = {f["type"] for f in doc["findings"]}
+    # a1 was the frozen account: with it rejected, u1 has no freeze findings
+    assert "freeze_inconsistency" not in types and "ring" in types
+    assert any(quarantine.iterdir())
+
+
+def test_demo_writes_findings_of_every_type_and_says_where(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--users", "400", "--seed", "3"]) == 0
+    printed = capsys.readouterr().out
+    report = FindingsReport.from_json((out / "findings.json").read_text("utf-8"))
+    assert all(report.summary["findings_by_type"][t] > 0 for t in FINDING_TYPES)
+    assert "xpg findings as of 2026-11-20" in (out / "findings.txt").read_text("utf-8")
+    assert (out / "data" / "truth.json").is_file()
+    assert str(out / "findings.json") in printed
+    n = len(report.findings)
+    assert f"truth check: {n:,} of {n:,} planted findings found, 0 findings that were not" in (
+        printed
+    )
+    # a second run replaces the sample and gives the same findings
+    assert main(["demo", "--out", str(out), "--users", "400", "--seed", "3"]) == 0
+    again = FindingsReport.from_json((out / "findings.json").read_text("utf-8"))
+    assert again == report
