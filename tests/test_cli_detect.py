@@ -7,9 +7,10 @@ import json
 
 import pytest
 from detect_fixtures import AS_OF, Builder, at, day, multi_lender
-from xpg.cli import main
 from xpg.queries import detect
 from xpg.queries.findings import FINDING_TYPES, FindingsReport
+
+from xpg.cli import main
 
 CSV_DATETIME = "%Y-%m-%dT%H:%M:%S"
 
