@@ -1,0 +1,301 @@
+"""Inline SVG for the report: bar charts, column charts, and drawings of small subgraphs.
+
+Everything is plain SVG markup (no script, no external reference), with every
+piece of data escaped, so the page works offline and from a mail attachment.
+Layouts of subgraphs are computed in Python with networkx (Kamada-Kawai for
+small graphs, a seeded spring layout for larger ones), so the drawing of the
+same ring is the same on every run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from html import escape
+
+import networkx as nx
+
+from xpg.queries.investigate import Subgraph
+
+__all__ = [
+    "SEVERITY_COLOURS",
+    "bar_chart",
+    "column_chart",
+    "graph_drawing",
+    "stacked_bar_chart",
+]
+
+SEVERITY_COLOURS = {
+    "critical": "#b3261e",
+    "high": "#e8710a",
+    "medium": "#f2b705",
+    "low": "#7b8a97",
+}
+_FREEZE_COLOURS = {
+    "partly_frozen": "#d93025",  # frozen somewhere, still drawable elsewhere
+    "frozen": "#80868b",
+    "drawable": "#f29900",
+    "none": "#4e79a7",
+}
+_KIND_COLOURS = {"device": "#188038", "identifier": "#9334e6", "lender": "#1967d2"}
+_FONT = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif"
+
+
+def _e(x: object) -> str:
+    return escape(str(x), quote=True)
+
+
+def _num(v: float) -> str:
+    """Compact figure: 950, 12.3k, 4.5M."""
+    a = abs(v)
+    if a >= 1e9:
+        return f"{v / 1e9:.1f}B"
+    if a >= 1e6:
+        return f"{v / 1e6:.1f}M"
+    if a >= 1e4:
+        return f"{v / 1e3:.0f}k"
+    if a >= 1e3:
+        return f"{v / 1e3:.1f}k"
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:.2f}"
+
+
+def _open(width: int, height: int, title: str, css_class: str) -> list[str]:
+    return [
+        f'<svg class="{css_class}" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="{_e(title)}" style="{_FONT}">',
+        f"<title>{_e(title)}</title>",
+    ]
+
+
+def _empty(title: str, width: int) -> str:
+    parts = _open(width, 40, title, "chart empty")
+    parts.append(f'<text x="8" y="24" font-size="13" fill="#5f6368">{_e(title)}: no data</text>')
+    return "".join([*parts, "</svg>"])
+
+
+def bar_chart(
+    items: Sequence[tuple[str, float]],
+    *,
+    title: str,
+    width: int = 560,
+    colour: str = "#1967d2",
+    label_width: int = 170,
+    unit: str = "",
+) -> str:
+    """Horizontal bars, one per ``(label, value)``, the value written at the bar's end."""
+    if not items:
+        return _empty(title, width)
+    bar_h, gap, top = 20, 6, 26
+    height = top + len(items) * (bar_h + gap) + 4
+    peak = max((v for _, v in items), default=0) or 1
+    room = width - label_width - 70
+    parts = _open(width, height, title, "chart bars")
+    parts.append(f'<text x="0" y="16" font-size="13" font-weight="600">{_e(title)}</text>')
+    for i, (label, value) in enumerate(items):
+        y = top + i * (bar_h + gap)
+        w = max(room * value / peak, 1 if value else 0)
+        parts.append(
+            f'<text x="{label_width - 6}" y="{y + 14}" font-size="12" text-anchor="end">'
+            f"{_e(label)}</text>"
+            f'<rect x="{label_width}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
+            f"<title>{_e(label)}: {_e(f'{value:,.2f}'.rstrip('0').rstrip('.'))}{_e(unit)}</title>"
+            f"</rect>"
+            f'<text x="{label_width + w + 4:.1f}" y="{y + 14}" font-size="12">'
+            f"{_e(_num(value))}{_e(unit)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def stacked_bar_chart(
+    rows: Sequence[tuple[str, Mapping[str, float]]],
+    *,
+    title: str,
+    order: Sequence[str],
+    colours: Mapping[str, str],
+    width: int = 560,
+    label_width: int = 170,
+) -> str:
+    """Horizontal stacked bars: one row per label, one segment per key of ``order``."""
+    if not rows or not any(sum(v.values()) for _, v in rows):
+        return _empty(title, width)
+    bar_h, gap, top = 20, 6, 26
+    height = top + len(rows) * (bar_h + gap) + 30
+    peak = max(sum(v.values()) for _, v in rows) or 1
+    room = width - label_width - 50
+    parts = _open(width, height, title, "chart stacked")
+    parts.append(f'<text x="0" y="16" font-size="13" font-weight="600">{_e(title)}</text>')
+    for i, (label, values) in enumerate(rows):
+        y = top + i * (bar_h + gap)
+        parts.append(f'<text x="{label_width - 6}" y="{y + 14}" font-size="12" '
+                     f'text-anchor="end">{_e(label)}</text>')
+        x = float(label_width)
+        for key in order:
+            v = values.get(key, 0)
+            if not v:
+                continue
+            w = room * v / peak
+            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" '
+                         f'fill="{colours.get(key, "#999")}"><title>{_e(label)}, {_e(key)}: '
+                         f"{_e(_num(v))}</title></rect>")
+            x += w
+        parts.append(f'<text x="{x + 4:.1f}" y="{y + 14}" font-size="12">'
+                     f"{_e(_num(sum(values.values())))}</text>")
+    y = top + len(rows) * (bar_h + gap) + 12
+    x = float(label_width)
+    for key in order:
+        parts.append(f'<rect x="{x:.0f}" y="{y - 10}" width="12" height="12" '
+                     f'fill="{colours.get(key, "#999")}"/><text x="{x + 16:.0f}" y="{y}" '
+                     f'font-size="12">{_e(key)}</text>')
+        x += 26 + 7 * len(key)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def column_chart(
+    items: Sequence[tuple[str, float]],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    width: int = 560,
+    height: int = 240,
+    colour: str = "#1967d2",
+) -> str:
+    """Vertical columns over ordered categories (a histogram of pre-binned counts)."""
+    if not items or not any(v for _, v in items):
+        return _empty(title, width)
+    left, right, top, bottom = 48, 8, 28, 48
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max(v for _, v in items) or 1
+    step = plot_w / len(items)
+    parts = _open(width, height, title, "chart columns")
+    parts.append(f'<text x="0" y="16" font-size="13" font-weight="600">{_e(title)}</text>')
+    # y axis: 0, about half, peak (whole numbers when the values are counts)
+    ticks = [0.0, peak / 2, float(peak)]
+    if all(float(v).is_integer() for _, v in items):
+        ticks = sorted({0.0, float(round(peak / 2)), float(peak)})
+    for tick in ticks:
+        y = top + plot_h * (1 - tick / peak)
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
+                     f'stroke="#dadce0" stroke-width="1"/><text x="{left - 4}" y="{y + 4:.1f}" '
+                     f'font-size="11" text-anchor="end">{_e(_num(tick))}</text>')
+    for i, (label, value) in enumerate(items):
+        h = plot_h * value / peak
+        x = left + i * step
+        parts.append(
+            f'<rect x="{x + step * 0.1:.1f}" y="{top + plot_h - h:.1f}" width="{step * 0.8:.1f}" '
+            f'height="{h:.1f}" fill="{colour}"><title>{_e(label)}: {_e(_num(value))}</title></rect>'
+            f'<text x="{x + step / 2:.1f}" y="{top + plot_h + 14}" font-size="11" '
+            f'text-anchor="middle">{_e(label)}</text>'
+        )
+    parts.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 6}" font-size="12" '
+                 f'text-anchor="middle" fill="#5f6368">{_e(x_label)}</text>')
+    parts.append(f'<text x="12" y="{top + plot_h / 2:.0f}" font-size="12" fill="#5f6368" '
+                 f'text-anchor="middle" transform="rotate(-90 12 {top + plot_h / 2:.0f})">'
+                 f"{_e(y_label)}</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _layout(g: nx.Graph, seed: int) -> dict[str, tuple[float, float]]:
+    n = g.number_of_nodes()
+    if n == 0:
+        return {}
+    if n == 1:
+        return {next(iter(g.nodes)): (0.0, 0.0)}
+    if n <= 150:
+        pos = nx.kamada_kawai_layout(g, weight=None)
+    else:
+        pos = nx.spring_layout(g, seed=seed, iterations=60)
+    return {k: (float(v[0]), float(v[1])) for k, v in pos.items()}
+
+
+def _shape(kind: str, x: float, y: float, r: float, fill: str, stroke: str, sw: float) -> str:
+    common = f'fill="{fill}" stroke="{stroke}" stroke-width="{sw}"'
+    if kind == "user":
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" {common}/>'
+    if kind == "device":
+        return (f'<rect x="{x - r * 0.85:.1f}" y="{y - r * 0.85:.1f}" width="{r * 1.7:.1f}" '
+                f'height="{r * 1.7:.1f}" rx="2" {common}/>')
+    if kind == "identifier":
+        pts = f"{x:.1f},{y - r:.1f} {x + r:.1f},{y:.1f} {x:.1f},{y + r:.1f} {x - r:.1f},{y:.1f}"
+        return f'<polygon points="{pts}" {common}/>'
+    pts = " ".join(
+        f"{x + r * math.cos(math.pi / 3 * i + math.pi / 6):.1f},"
+        f"{y + r * math.sin(math.pi / 3 * i + math.pi / 6):.1f}" for i in range(6))
+    return f'<polygon points="{pts}" {common}/>'
+
+
+def graph_drawing(
+    graph: Subgraph, *, title: str, width: int = 560, height: int = 400, seed: int = 7
+) -> str:
+    """A drawing of a small subgraph: users (circles, coloured by freeze state, a thick
+    ring for multi-lending), devices (squares), identifiers (diamonds), lenders
+    (hexagons), with a legend. Hovering a node shows its full label."""
+    g = graph.to_networkx()
+    if g.number_of_nodes() == 0:
+        return _empty(title, width)
+    pos = _layout(g, seed)
+    legend_h, pad = 58, 26
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    plot_w, plot_h = width - 2 * pad, height - 2 * pad - legend_h
+
+    def at(node: str) -> tuple[float, float]:
+        px, py = pos[node]
+        return (pad + (px - min(xs)) / span_x * plot_w, pad + (py - min(ys)) / span_y * plot_h)
+
+    n = g.number_of_nodes()
+    r = 11.0 if n <= 30 else 8.0 if n <= 80 else 5.0
+    parts = _open(width, height, title, "graph")
+    parts.append('<g class="edges">')
+    for a, b, data in sorted(g.edges(data=True), key=lambda e: (e[0], e[1])):
+        (x1, y1), (x2, y2) = at(a), at(b)
+        colour = "#1967d2" if data.get("kind") == "borrows_at" else "#9aa0a6"
+        dash = ' stroke-dasharray="4 3"' if data.get("kind") == "borrows_at" else ""
+        parts.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+                     f'stroke="{colour}" stroke-width="1.4"{dash}>'
+                     f"<title>{_e(data.get('reason', ''))}</title></line>")
+    parts.append("</g><g class=\"nodes\">")
+    for node in sorted(g.nodes):
+        data = g.nodes[node]
+        kind = data.get("kind", "user")
+        x, y = at(node)
+        if kind == "user":
+            fill = _FREEZE_COLOURS.get(str(data.get("freeze_state", "none")), "#4e79a7")
+            ml = bool(data.get("multi_lending"))
+            stroke, sw = ("#202124", 3.0) if ml else ("#ffffff", 1.5)
+        else:
+            fill, stroke, sw = _KIND_COLOURS.get(kind, "#999"), "#ffffff", 1.5
+        label = str(data.get("label", node))
+        short = label if len(label) <= 16 else label[:15] + "…"
+        tip = " · ".join(f"{k}={v}" for k, v in sorted(data.items()) if k not in ("label",))
+        parts.append(f'<g class="node {_e(kind)}"><title>{_e(label)} ({_e(tip)})</title>'
+                     + _shape(kind, x, y, r, fill, stroke, sw)
+                     + f'<text x="{x:.1f}" y="{y + r + 12:.1f}" font-size="11" '
+                       f'text-anchor="middle">{_e(short)}</text></g>')
+    parts.append("</g>")
+    # legend
+    y = height - legend_h + 14
+    entries = [
+        ("user", _FREEZE_COLOURS["partly_frozen"], "user: frozen + drawable"),
+        ("user", _FREEZE_COLOURS["frozen"], "frozen"),
+        ("user", _FREEZE_COLOURS["drawable"], "drawable"),
+        ("user", _FREEZE_COLOURS["none"], "neither"),
+        ("device", _KIND_COLOURS["device"], "device"),
+        ("identifier", _KIND_COLOURS["identifier"], "identifier"),
+        ("lender", _KIND_COLOURS["lender"], "lender"),
+    ]
+    x = 10.0
+    for i, (kind, colour, text) in enumerate(entries):
+        if i == 4:  # second row: the other node kinds
+            x, y = 10.0, y + 16
+        parts.append(_shape(kind, x + 6, y, 6, colour, "#ffffff", 1)
+                     + f'<text x="{x + 15:.0f}" y="{y + 4:.0f}" font-size="11">{_e(text)}</text>')
+        x += 24 + 6.2 * len(text)
+    parts.append(f'<text x="10" y="{y + 20:.0f}" font-size="11" fill="#5f6368">'
+                 "thick outline: multi-lending member · dashed line: borrows at</text>")
+    parts.append("</svg>")
+    return "".join(parts)
