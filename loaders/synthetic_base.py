@@ -485,10 +485,6 @@ class Builder:
         self._next_user += count
         return out
 
-    def rest(self) -> np.ndarray:
-        """The users no case took: the ordinary background."""
-        return np.sort(self._order[self._next_user :])
-
     @property
     def users_taken(self) -> int:
         return self._next_user
@@ -522,11 +518,6 @@ class Builder:
         lo, hi = np.broadcast_arrays(np.asarray(lo, dtype=np.int64), np.asarray(hi, np.int64))
         span = np.maximum(hi - lo, 0)
         return self.seconds(lo + self.rng.random(lo.shape) * span)
-
-    def days_between(self, lo_days: np.ndarray, hi_days: np.ndarray | int) -> np.ndarray:
-        lo = np.asarray(lo_days, dtype=np.int64)
-        span = np.maximum(np.asarray(hi_days, dtype=np.int64) - lo, 0)
-        return lo + (self.rng.random(lo.shape) * (span + 1)).astype(np.int64)
 
     @property
     def now(self) -> int:
