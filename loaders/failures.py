@@ -1,0 +1,163 @@
+"""Collecting validation failures and warnings as Polars frames.
+
+A failure (or warning) is one row of :data:`FAILURE_SCHEMA`: ``table``,
+``row`` (the line in the file, header = 1; null for a table-level problem),
+``column``, ``value`` (as written, as text), ``rule`` (a reason code of
+:data:`RULES`) and ``message`` (one sentence naming the rule). Checks hand
+over whole frames built with Polars expressions; the :class:`Collector`
+counts every problem and keeps at most ``cap`` of them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import polars as pl
+
+__all__ = [
+    "ERROR_RULES",
+    "FAILURE_SCHEMA",
+    "STRUCTURAL_RULES",
+    "WARNING_RULES",
+    "Collector",
+    "empty_failures",
+]
+
+FAILURE_SCHEMA: dict[str, pl.DataType] = {
+    "table": pl.String(),
+    "row": pl.Int64(),
+    "column": pl.String(),
+    "value": pl.String(),
+    "rule": pl.String(),
+    "message": pl.String(),
+}
+
+# Problems with a whole table or column: no row can be judged, so they refuse
+# the load even with a quarantine.
+STRUCTURAL_RULES = (
+    "missing_table",
+    "ambiguous_table",
+    "unreadable_file",
+    "missing_column",
+    "duplicate_column",
+    "invalid_column_type",
+)
+ROW_RULES = (
+    "not_null",
+    "invalid_type",
+    "invalid_enum",
+    "negative_amount",
+    "duplicate_key",
+    "unknown_reference",
+    "rejected_reference",
+    "missing_limit",
+    "date_order",
+)
+ERROR_RULES = STRUCTURAL_RULES + ROW_RULES
+WARNING_RULES = ("unknown_table", "unknown_column", "unknown_freeze_reason", "duplicate_row")
+
+
+def empty_failures() -> pl.DataFrame:
+    return pl.DataFrame(schema=FAILURE_SCHEMA)
+
+
+@dataclass
+class Collector:
+    """Counts every problem handed over and keeps the first ``cap`` of each check.
+
+    ``cap=None`` keeps everything (a quarantine needs every rejected row).
+    """
+
+    cap: int | None
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _frames: list[pl.DataFrame] = field(default_factory=list)
+
+    def add(self, frame: pl.DataFrame, total: int | None = None) -> None:
+        """Add the problems of one check (``frame`` may already be capped; ``total`` counts all)."""
+        if frame.is_empty():
+            return
+        frame = frame.select(
+            (
+                pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype=dtype)
+            ).alias(name)
+            for name, dtype in FAILURE_SCHEMA.items()
+        )
+        if total is None or total == frame.height:
+            for (table, rule), n in (
+                frame.group_by("table", "rule").len().iter_rows()
+                if frame.height > 1
+                else [((frame["table"][0], frame["rule"][0]), 1)]
+            ):
+                self.counts[(table, rule)] += n
+        else:
+            (table,) = frame["table"].unique().to_list()
+            (rule,) = frame["rule"].unique().to_list()
+            self.counts[(table, rule)] += total
+        self._frames.append(frame if self.cap is None else frame.head(self.cap))
+
+    def one(
+        self,
+        table: str,
+        rule: str,
+        message: str,
+        *,
+        row: int | None = None,
+        column: str | None = None,
+        value: str | None = None,
+    ) -> None:
+        """Add a single problem (a table- or column-level one)."""
+        self.add(
+            pl.DataFrame(
+                [[table], [row], [column], [value], [rule], [message]],
+                schema=FAILURE_SCHEMA,
+                orient="col",
+            )
+        )
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def rules(self) -> set[str]:
+        return {rule for _table, rule in self.counts}
+
+    def of(self, table: str) -> pl.DataFrame:
+        """The kept problems of one table."""
+        frames = [f for f in self._frames if f["table"][0] == table]
+        if not frames:
+            return empty_failures()
+        return pl.concat(frames, how="vertical").filter(pl.col("table") == table)
+
+    def all(self) -> pl.DataFrame:
+        """Every kept problem, in file order: table order, then row, then column."""
+        if not self._frames:
+            return empty_failures()
+        return pl.concat(self._frames, how="vertical")
+
+    def frame(
+        self, table_order: dict[str, int], column_order: dict[tuple[str, str], int]
+    ) -> pl.DataFrame:
+        """The kept problems, sorted by table, row and column position, and capped."""
+        frame = self.all()
+        if frame.is_empty():
+            return frame
+        positions = pl.DataFrame(
+            [(t, c, i) for (t, c), i in column_order.items()],
+            schema={"table": pl.String, "column": pl.String, "_c": pl.Int64},
+            orient="row",
+        )
+        order = frame.with_columns(
+            pl.col("table").replace_strict(table_order, default=len(table_order)).alias("_t")
+        ).join(positions, on=["table", "column"], how="left", nulls_equal=True)
+        order = order.sort("_t", "row", "_c", "rule", nulls_last=False, maintain_order=True)
+        order = order.drop("_t", "_c")
+        return order if self.cap is None else order.head(self.cap)
+
+    def summary(self) -> pl.DataFrame:
+        """Counts per table and rule: columns table, rule, count."""
+        return pl.DataFrame(
+            [(t, r, n) for (t, r), n in sorted(self.counts.items())],
+            schema={"table": pl.String, "rule": pl.String, "count": pl.Int64},
+            orient="row",
+        )

@@ -1,0 +1,261 @@
+"""Typing raw column values: text (CSV, or string columns of Parquet) and native Parquet types.
+
+Every contract column is parsed into the dtype of its kind
+(:data:`xpg.loaders.schema.DTYPES`) by Polars expressions, so a table's
+columns are parsed together, in parallel, in one pass. The rules (also in
+``docs/data-contract.md``):
+
+- text is trimmed of surrounding whitespace; a value that is empty after
+  trimming is null (``""``, ``"  "`` and a missing field are all null);
+- ``decimal``: a decimal number (``12``, ``-3.5``, ``1e3``); ``inf``/``nan``
+  are refused;
+- ``integer``: an integer (``700``); an integral decimal (``700.0``) is
+  accepted, ``700.5`` is refused;
+- ``date``: ``YYYY-MM-DD``; a datetime string is accepted too and gives its
+  date part *as written* (the offset, if any, does not move the day);
+- ``datetime``: ``YYYY-MM-DD``, ``YYYY-MM-DDTHH:MM[:SS[.fraction]]`` (``T`` or
+  a space), optionally followed by ``Z`` or an offset ``+HH``, ``+HHMM``,
+  ``+HH:MM``; values with an offset are converted to UTC, and every value is
+  stored naive (UTC). A date alone is midnight.
+
+Notes
+-----
+Datetimes are parsed in two steps. A sample of the column picks one exact
+format (for example ``%Y-%m-%dT%H:%M:%S``) that Polars parses fast; the few
+values that format misses (mixed formats in one column) go through the
+general ISO 8601 pattern above, a regular expression run on those values
+only. Both steps accept exactly the same strings, so the result does not
+depend on which one parsed a value. Cost: one pass per column, O(rows).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import polars as pl
+from xpg.loaders.schema import DTYPES
+
+__all__ = [
+    "EXPECTED",
+    "ColumnParser",
+    "cleaned",
+    "fix_temporal",
+    "is_text",
+    "parser_for",
+]
+
+# A sentence fragment per kind: "<column> must be ..."
+EXPECTED = {
+    "decimal": "a decimal number",
+    "integer": "an integer",
+    "date": "an ISO 8601 date (YYYY-MM-DD)",
+    "datetime": "an ISO 8601 datetime (YYYY-MM-DD[THH:MM[:SS]], optional Z or offset)",
+    "id": "text",
+    "string": "text",
+    "enum": "text",
+}
+
+_TEXT_KINDS = ("id", "string", "enum")
+
+# The general ISO 8601 grammar accepted (see the module docstring).
+_ISO = re.compile(
+    r"^(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})"
+    r"(?:[T ](?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d{1,9}))?)?)?"
+    r"\s*(?P<tz>Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+
+# Exact formats tried first, as (sniffing regex, Polars format); "+Z" adds a literal
+# Z, "+offset" an offset. Python's regex only picks the format; Polars parses.
+_BASES = (
+    (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", "%Y-%m-%dT%H:%M:%S"),
+    (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", "%Y-%m-%d %H:%M:%S"),
+    (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}", "%Y-%m-%dT%H:%M:%S.%6f"),
+    (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}", "%Y-%m-%d %H:%M:%S.%6f"),
+    (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}", "%Y-%m-%dT%H:%M:%S.%3f"),
+    (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}", "%Y-%m-%d %H:%M:%S.%3f"),
+    (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", "%Y-%m-%dT%H:%M"),
+    (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "%Y-%m-%d %H:%M"),
+)
+_SUFFIXES = (("", "", False), ("Z", "Z", False), (r"[+-]\d{2}:\d{2}", "%:z", True))
+_FAST = tuple(
+    (re.compile(rx + srx), fmt + sfmt, offset)
+    for rx, fmt in _BASES
+    for srx, sfmt, offset in _SUFFIXES
+)
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def is_text(dtype: pl.DataType) -> bool:
+    """Whether a source column holds text (parsed) rather than a native type (cast)."""
+    return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Categorical | pl.Enum)
+
+
+def _clean(col: str) -> pl.Expr:
+    """Trimmed text, null where empty."""
+    s = pl.col(col).cast(pl.String).str.strip_chars()
+    return pl.when(s.str.len_bytes() > 0).then(s)
+
+
+def _sniff(sample: pl.Series, kind: str) -> tuple[str, bool] | None:
+    """The exact format most of the first sampled values are written in, or None."""
+    values = sample.cast(pl.String).str.strip_chars().drop_nulls()
+    values = values.filter(values.str.len_bytes() > 0).head(50).to_list()
+    votes: Counter[tuple[str, bool]] = Counter()
+    for value in values:
+        if _DATE_ONLY.fullmatch(value):
+            votes[("%Y-%m-%d", False)] += 1
+            continue
+        for rx, fmt, offset in _FAST:
+            if rx.fullmatch(value):
+                # a date column keeps the date part as written: offsets go the general way
+                if not (offset and kind == "date"):
+                    votes[(fmt, offset)] += 1
+                break
+    return votes.most_common(1)[0][0] if votes else None
+
+
+def _fast_temporal(clean: pl.Expr, kind: str, sniffed: tuple[str, bool] | None) -> pl.Expr:
+    target = DTYPES[kind]
+    if sniffed is None:
+        return pl.lit(None, dtype=target)
+    fmt, offset = sniffed
+    if fmt == "%Y-%m-%d":
+        day = clean.str.to_date(fmt, strict=False)
+        return day if kind == "date" else day.cast(target)
+    at = clean.str.to_datetime(fmt, strict=False, time_unit="us")
+    if offset:  # parsed as UTC-aware: store naive UTC
+        at = at.dt.replace_time_zone(None)
+    return at.dt.date() if kind == "date" else at
+
+
+def _native(col: str, kind: str, dtype: pl.DataType) -> pl.Expr | None:
+    """Cast a native (non-text) Parquet column, or None when its type cannot hold the kind."""
+    c = pl.col(col)
+    numeric = dtype.is_numeric()
+    if kind in _TEXT_KINDS:
+        if numeric or dtype == pl.Boolean or dtype.is_temporal():
+            return c.cast(pl.String)
+        return None
+    if kind == "decimal":
+        if not numeric:
+            return None
+        x = c.cast(pl.Float64, strict=False)
+        return pl.when(x.is_finite()).then(x)
+    if kind == "integer":
+        if dtype.is_integer():
+            return c.cast(pl.Int64, strict=False)
+        if dtype.is_float() or dtype.is_decimal():
+            x = c.cast(pl.Float64, strict=False)
+            ok = x.is_finite() & (x == x.round(0)) & (x.abs() < 2.0**63)
+            return pl.when(ok).then(x.cast(pl.Int64, strict=False))
+        return None
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            if kind == "date":  # the date part as written, in the column's own zone
+                return c.dt.date()
+            c = c.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        return c.dt.date() if kind == "date" else c.cast(pl.Datetime("us"))
+    if dtype == pl.Date:
+        return c if kind == "date" else c.cast(pl.Datetime("us"))
+    return None
+
+
+@dataclass(frozen=True)
+class ColumnParser:
+    """How one source column becomes one typed contract column.
+
+    Two stages, each a Polars expression evaluated for all columns at once:
+    ``clean`` (text sources only) adds the trimmed, null-where-empty text as
+    the column :func:`cleaned` names; then ``typed`` gives the typed value and
+    ``blank`` is true where the source value is missing (null, or text empty
+    after trimming). A value that is not blank but has no typed value is
+    invalid. ``slow`` says whether such values must still go through
+    :func:`fix_temporal`. ``typed`` is None when the whole column has a type
+    that cannot hold the kind.
+    """
+
+    column: str
+    kind: str
+    clean: pl.Expr | None
+    typed: pl.Expr | None
+    blank: pl.Expr
+    slow: bool
+
+
+def cleaned(column: str) -> str:
+    """Name of the trimmed text of ``column`` between the two parsing stages."""
+    return f"clean:{column}"
+
+
+def parser_for(column: str, kind: str, dtype: pl.DataType, sample: pl.Series) -> ColumnParser:
+    """The parser of one source column (``sample``: a few of its first values, for dates)."""
+    if not is_text(dtype):
+        typed = _native(column, kind, dtype)
+        blank = pl.col(column).is_null()
+        if dtype.is_float():  # NaN is how pandas writes a missing number
+            blank = blank | pl.col(column).is_nan()
+        return ColumnParser(column, kind, None, typed, blank, slow=False)
+    stage = _clean(column).alias(cleaned(column))
+    clean = pl.col(cleaned(column))
+    blank = clean.is_null()
+    if kind in _TEXT_KINDS:
+        return ColumnParser(column, kind, stage, clean, blank, slow=False)
+    if kind == "decimal":
+        x = clean.cast(pl.Float64, strict=False)
+        typed = pl.when(x.is_finite()).then(x)
+        return ColumnParser(column, kind, stage, typed, blank, slow=False)
+    if kind == "integer":
+        i = clean.cast(pl.Int64, strict=False)
+        x = clean.cast(pl.Float64, strict=False)
+        ok = x.is_finite() & (x == x.round(0)) & (x.abs() < 2.0**63)
+        typed = pl.coalesce(i, pl.when(ok).then(x.cast(pl.Int64, strict=False)))
+        return ColumnParser(column, kind, stage, typed, blank, slow=False)
+    fast = _fast_temporal(clean, kind, _sniff(sample, kind))
+    return ColumnParser(column, kind, stage, fast, blank, slow=True)
+
+
+def _general_temporal(text: pl.Series, kind: str) -> pl.Series:
+    """Parse ``text`` with the general ISO 8601 pattern; null where it does not match."""
+    g = text.cast(pl.String).str.strip_chars().str.extract_groups(_ISO.pattern).struct.unnest()
+    frame = g.with_columns(
+        pl.col("h").fill_null("00"),
+        pl.col("mi").fill_null("00"),
+        pl.col("s").fill_null("00"),
+        pl.col("f").fill_null("").str.slice(0, 6).str.pad_end(6, "0"),
+    )
+    canon = pl.format(
+        "{}-{}-{}T{}:{}:{}.{}", *(pl.col(c) for c in ("y", "mo", "d", "h", "mi", "s", "f"))
+    )
+    local = canon.str.to_datetime("%Y-%m-%dT%H:%M:%S.%6f", strict=False, time_unit="us")
+    if kind == "date":
+        return frame.select(local.dt.date()).to_series()
+    tz = pl.col("tz").str.replace(":", "", literal=True)
+    hours = tz.str.slice(1, 2).cast(pl.Int64, strict=False)
+    minutes = tz.str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0)
+    sign = pl.when(tz.str.starts_with("-")).then(-1).otherwise(1)
+    offset = (
+        pl.when(tz.is_null() | tz.str.to_uppercase().eq("Z"))
+        .then(0)
+        .when((hours <= 23) & (minutes < 60))
+        .then(sign * (hours * 60 + minutes))
+    )
+    utc = local - pl.duration(minutes=offset)
+    return frame.select(utc).to_series()
+
+
+def fix_temporal(typed: pl.Series, invalid: pl.Series, source: pl.Series, kind: str) -> pl.Series:
+    """Parse the values the fast format missed (``invalid``) with the general pattern.
+
+    Returns ``typed`` with those values filled in where they parse; the caller
+    recomputes which values are still invalid.
+    """
+    idx = invalid.arg_true()
+    if idx.is_empty():
+        return typed
+    parsed = _general_temporal(source.gather(idx), kind)
+    ok = parsed.is_not_null()
+    if not ok.any():
+        return typed
+    return typed.scatter(idx.filter(ok), parsed.filter(ok))

@@ -1,0 +1,536 @@
+"""Validating one table against the data contract, and the references between tables.
+
+Every check is a Polars expression or join over whole columns; only the
+failing rows (at most the cap of each check) are turned into failure rows.
+The rules and their reason codes are listed in ``docs/data-contract.md``.
+
+Notes
+-----
+Per table, the cost is one parsing pass over its columns, one hash pass for
+exact duplicate rows (and one for the key of a keyed table), and one hash
+lookup per reference: O(rows) time, and memory for the raw and the typed
+frame of the one table being checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+from xpg.loaders.failures import Collector
+from xpg.loaders.parse import EXPECTED, fix_temporal, parser_for
+from xpg.loaders.read import ROW, TableFile, UnreadableFile, read_header, read_table
+from xpg.loaders.schema import TABLES, Table
+
+from xpg.settings import FreezeConfig
+
+__all__ = [
+    "DATE_ORDER",
+    "SET_TABLES",
+    "CheckedTable",
+    "check_references",
+    "check_table",
+    "target_ids",
+]
+
+# Pairs (earlier, later) of columns whose values must not go backwards in time.
+DATE_ORDER: dict[str, tuple[tuple[str, str], ...]] = {
+    "devices": (("first_seen", "last_seen"),),
+    "identifiers": (("first_seen", "last_seen"),),
+    "external_loans": (("opened_at", "closed_at"),),
+}
+# Tables where a row is a fact that holds or not: an exact duplicate row is
+# dropped (with a warning). Elsewhere (external_loans) two equal rows can be two
+# real loans, so both are kept (with a warning).
+SET_TABLES = frozenset(TABLES) - {"external_loans"}
+# Statuses and events whose reason is a freeze reason with a scope.
+FREEZE_STATUSES = ("frozen", "closed")
+FREEZE_EVENTS = ("freeze", "close")
+_SAMPLE = 10_000
+
+
+@dataclass
+class CheckedTable:
+    """One table after its own checks: the typed frame and what is needed to finish it."""
+
+    table: Table
+    file: TableFile
+    header: list[str]  # the file's column names, as written
+    typed: pl.DataFrame  # ROW, the contract columns (typed), then the extra columns
+    raw: pl.DataFrame  # ROW and the columns as read (renamed to contract names)
+    display: dict[str, str]  # contract column -> its name in the file
+    complete: bool  # every required column was there with a usable type
+    drop: pl.Series = field(default_factory=lambda: pl.Series(ROW, [], dtype=pl.Int64))
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+
+class _Emitter:
+    """Turns a boolean mask over a table into failure rows of one rule."""
+
+    def __init__(self, sink: Collector, table: str, rows: pl.Series, display: dict[str, str]):
+        self.sink, self.table, self.rows, self.display = sink, table, rows, display
+
+    def __call__(
+        self,
+        mask: pl.Series,
+        rule: str,
+        message: str | pl.Expr,
+        *,
+        column: str | None = None,
+        values: pl.Series | None = None,
+        extra: Mapping[str, pl.Series] | None = None,
+    ) -> None:
+        """``message`` may use the columns ``value`` and those of ``extra`` (gathered rows)."""
+        mask = mask.fill_null(False)
+        total = int(mask.sum())
+        if total == 0:
+            return
+        idx = mask.arg_true()
+        if self.sink.cap is not None:
+            idx = idx.head(self.sink.cap)
+        cols: dict[str, pl.Series] = {"row": self.rows.gather(idx)}
+        if values is None:
+            cols["value"] = pl.Series("value", [None] * len(idx), dtype=pl.String)
+        else:
+            cols["value"] = values.gather(idx).cast(pl.String)
+        for name, series in (extra or {}).items():
+            cols[name] = series.gather(idx).cast(pl.String)
+        frame = pl.DataFrame(cols).select(
+            pl.lit(self.table).alias("table"),
+            "row",
+            pl.lit(self.display.get(column, column) if column else None, dtype=pl.String).alias(
+                "column"
+            ),
+            "value",
+            pl.lit(rule).alias("rule"),
+            (message if isinstance(message, pl.Expr) else pl.lit(message)).alias("message"),
+        )
+        self.sink.add(frame, total=total)
+
+
+def _q(expr: pl.Expr) -> pl.Expr:
+    """A value quoted for a message (``'x'``)."""
+    return pl.format("'{}'", expr)
+
+
+def _unreadable(errors: Collector, tf: TableFile, error: UnreadableFile) -> None:
+    errors.one(
+        tf.table,
+        "unreadable_file",
+        f"{tf.path.name} cannot be read as {tf.format.upper()}: {error}",
+        value=tf.path.name,
+    )
+
+
+def _structure(
+    tf: TableFile, mapping: Mapping[str, str], errors: Collector
+) -> tuple[list[str], list[str]] | None:
+    """The file's header and its contract names; None after reporting a structural problem."""
+    name = tf.table
+    try:
+        header = read_header(tf)
+    except UnreadableFile as e:
+        _unreadable(errors, tf, e)
+        return None
+    stripped = [h.strip() for h in header]
+    renamed = [mapping.get(h, h) for h in stripped]
+    bad = False
+    seen: dict[str, str] = {}
+    for original, new in zip(stripped, renamed, strict=True):
+        if new in seen:
+            bad = True
+            if seen[new] == original:
+                msg = f"column {original} appears more than once in the header"
+            else:
+                msg = (
+                    f"columns {seen[new]} and {original} both give the contract column {new} "
+                    "(see load.columns in the configuration); keep one"
+                )
+            errors.one(name, "duplicate_column", msg, column=original, value=original)
+        else:
+            seen[new] = original
+    return None if bad else (header, renamed)  # type: ignore[return-value]
+
+
+def check_table(
+    tf: TableFile,
+    mapping: Mapping[str, str],
+    errors: Collector,
+    warnings: Collector,
+    freeze: FreezeConfig,
+) -> CheckedTable | None:
+    """Read one table and run every check that needs only that table.
+
+    Returns None when the table cannot be read at all (the reason is in ``errors``).
+    """
+    table = TABLES[tf.table]
+    name = table.name
+    structure = _structure(tf, mapping, errors)
+    if structure is None:
+        return None
+    header, renamed = structure
+    display = {new: old.strip() for old, new in zip(header, renamed, strict=True)}
+    inverse = {ours: theirs for theirs, ours in mapping.items()}
+    complete = True
+    for col in table.columns:
+        if col.required and col.name not in renamed:
+            complete = False
+            hint = ""
+            if col.name in inverse:
+                hint = f" (nor {inverse[col.name]}, mapped onto it in load.columns)"
+            errors.one(
+                name,
+                "missing_column",
+                f"required column {col.name} is missing{hint}",
+                column=col.name,
+            )
+    try:
+        raw = read_table(tf, renamed)
+    except UnreadableFile as e:
+        _unreadable(errors, tf, e)
+        return None
+
+    emit = _Emitter(errors, name, raw.get_column(ROW), display)
+    present = [c for c in table.columns if c.name in raw.columns]
+    parsers = {}
+    for col in present:
+        src = raw.get_column(col.name)
+        parser = parser_for(col.name, col.kind, src.dtype, src.head(_SAMPLE))
+        if parser.typed is None:
+            errors.one(
+                name,
+                "invalid_column_type",
+                f"column {display[col.name]} has the type {src.dtype} in the file, "
+                f"which cannot hold {EXPECTED[col.kind]}",
+                column=col.name,
+                value=str(src.dtype),
+            )
+            if col.required:
+                complete = False
+            continue
+        parsers[col.name] = parser
+
+    # One parallel pass: typed values, and which source values are blank or invalid.
+    parsed = (
+        raw.lazy()
+        .with_columns(p.clean for p in parsers.values() if p.clean is not None)
+        .select(
+            pl.col(ROW),
+            *(p.typed.alias(c) for c, p in parsers.items()),  # type: ignore[union-attr]
+            *(p.blank.alias(f"blank:{c}") for c, p in parsers.items()),
+        )
+        .collect()
+    )
+    typed_cols: dict[str, pl.Series] = {}
+    blank: dict[str, pl.Series] = {}
+    for c, p in parsers.items():
+        values = parsed.get_column(c)
+        blank[c] = parsed.get_column(f"blank:{c}")
+        invalid = ~blank[c] & values.is_null()
+        if p.slow and invalid.any():
+            values = fix_temporal(values, invalid, raw.get_column(c), p.kind)
+        typed_cols[c] = values
+    del parsed
+
+    # Cell rules.
+    for col in table.columns:
+        c = col.name
+        if c not in typed_cols:
+            continue
+        source, values = raw.get_column(c), typed_cols[c]
+        if col.required:
+            emit(blank[c], "not_null", f"{c} is required and must not be empty", column=c)
+        if col.kind not in ("id", "string", "enum"):
+            emit(
+                ~blank[c] & values.is_null(),
+                "invalid_type",
+                f"{c} must be {EXPECTED[col.kind]}",
+                column=c,
+                values=source,
+            )
+        if col.values:
+            emit(
+                values.is_not_null() & ~values.is_in(list(col.values)),
+                "invalid_enum",
+                f"{c} must be one of {', '.join(col.values)}",
+                column=c,
+                values=source,
+            )
+        if col.non_negative:
+            emit(values < 0, "negative_amount", f"{c} must be >= 0", column=c, values=source)
+
+    def typed_or_null(c: str) -> pl.Series:
+        if c in typed_cols:
+            return typed_cols[c]
+        return pl.repeat(None, raw.height, dtype=table.column(c).dtype, eager=True).alias(c)
+
+    # Row rules within the table.
+    if name == "account_events" and "event" in typed_cols:
+        is_change = typed_cols["event"] == "limit_change"
+        for c in ("old_limit", "new_limit"):
+            if c in raw.columns and c not in typed_cols:
+                continue  # the column's type is unusable: reported already
+            missing = blank[c] if c in blank else pl.repeat(True, raw.height, eager=True)
+            emit(
+                is_change & missing,
+                "missing_limit",
+                f"{c} is required for a limit_change event",
+                column=c,
+            )
+    for earlier, later in DATE_ORDER.get(name, ()):
+        if earlier in typed_cols and later in typed_cols:
+            emit(
+                typed_cols[later] < typed_cols[earlier],
+                "date_order",
+                pl.format(f"{later} is before {earlier} ({{}})", pl.col("earlier")),
+                column=later,
+                values=raw.get_column(later),
+                extra={"earlier": raw.get_column(earlier)},
+            )
+
+    extras = [c for c in raw.columns if c != ROW and c not in table.column_names]
+    typed = pl.DataFrame(
+        [raw.get_column(ROW)]
+        + [typed_or_null(c.name) for c in table.columns]
+        + [raw.get_column(c) for c in extras]
+    ).with_columns(
+        pl.when(pl.col(c).str.len_bytes() > 0).then(pl.col(c)).alias(c)
+        for c in extras
+        if raw.schema[c] == pl.String
+    )
+    for c in extras:
+        warnings.one(
+            name,
+            "unknown_column",
+            f"column {c} is not in the contract of {name}; it is kept as a property",
+            column=c,
+        )
+
+    state = CheckedTable(table, tf, header, typed, raw, display, complete)
+    _duplicates(state, errors, warnings)
+    _freeze_reasons(state, warnings, freeze)
+    return state
+
+
+def _first_rows(typed: pl.DataFrame, dups: pl.DataFrame, on: list[str]) -> pl.Series:
+    """For each row of ``dups``, the first row of ``typed`` with the same ``on`` values."""
+    firsts = (
+        typed.select(ROW, *on)
+        .join(dups.select(on).unique(), on=on, how="semi", nulls_equal=True)
+        .group_by(on)
+        .agg(pl.col(ROW).min().alias("first"))
+    )
+    return dups.join(firsts, on=on, how="left", nulls_equal=True, maintain_order="left")["first"]
+
+
+def _repeats(frame: pl.DataFrame, on: list[str]) -> pl.Series:
+    """True for each row whose ``on`` values equal those of an earlier row.
+
+    Hashes the rows and sorts the hashes (cheap on 64-bit integers); only rows
+    whose hash occurs twice are then compared exactly, so a hash collision
+    never makes two different rows equal.
+    """
+    combined = pl.lit(0, dtype=pl.UInt64)
+    for seed, column in enumerate(on):
+        combined = combined ^ pl.col(column).hash(seed=seed)
+    hashes = frame.select(combined.alias("h")).to_series()
+    ordered = hashes.sort().to_frame("h")
+    twice = ordered.filter(pl.col("h") == pl.col("h").shift(1)).to_series()
+    out = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
+    if twice.is_empty():
+        return out
+    candidates = hashes.is_in(twice.unique().implode())
+    idx = candidates.arg_true()
+    later = ~frame.filter(candidates).select(pl.struct(on).is_first_distinct()).to_series()
+    return out.scatter(idx.filter(later), True)
+
+
+def _duplicates(state: CheckedTable, errors: Collector, warnings: Collector) -> None:
+    """Exact duplicate rows (a warning) and duplicate keys (an error).
+
+    A keyed table is hashed on its key only: exact duplicates share the key,
+    so whole rows are compared only among the rows of a repeated key.
+    """
+    typed, table = state.typed, state.table
+    values = [c for c in typed.columns if c != ROW]
+    key = list(table.key)
+    keyed = bool(key) and all(k in typed.columns for k in key)
+    if keyed:
+        again = _repeats(typed, key)
+        if not again.any():
+            return
+        repeated = typed.filter(again).select(key).unique()
+        scope = typed.join(repeated, on=key, how="semi", nulls_equal=True)
+    else:
+        scope = typed
+    repeat = _repeats(scope, values)
+    if repeat.any():
+        dups = scope.filter(repeat)
+        dups_shown = dups if warnings.cap is None else dups.head(warnings.cap)
+        first = _first_rows(scope, dups_shown, values)
+        kept = "dropped" if table.name in SET_TABLES else "kept"
+        frame = pl.DataFrame({"row": dups_shown[ROW], "first": first}).select(
+            pl.lit(table.name).alias("table"),
+            "row",
+            pl.format(f"exact duplicate of row {{}}; {kept}", "first").alias("message"),
+            pl.lit("duplicate_row").alias("rule"),
+        )
+        warnings.add(frame, total=dups.height)
+        if table.name in SET_TABLES:
+            state.drop = dups[ROW]
+    if not keyed:
+        return
+    rest = scope.filter(~repeat)
+    again = _repeats(rest, key)
+    again = again & rest.select(pl.all_horizontal(pl.col(k).is_not_null() for k in key)).to_series()
+    if not again.any():
+        return
+    dup_rows = rest.filter(again)
+    first = _first_rows(rest, dup_rows, key)
+    emit = _Emitter(errors, table.name, dup_rows[ROW], state.display)
+    k = key[0]
+    emit(
+        pl.repeat(True, dup_rows.height, eager=True),
+        "duplicate_key",
+        pl.format(f"{k} {{}} is not unique: first on row {{}}", _q(pl.col("value")), "first"),
+        column=k,
+        values=dup_rows[k],
+        extra={"first": first},
+    )
+
+
+def _freeze_reasons(state: CheckedTable, warnings: Collector, freeze: FreezeConfig) -> None:
+    """Warn once per freeze reason that neither list of the configuration names."""
+    if state.name == "accounts":
+        kind_col, kinds, reason = "status", FREEZE_STATUSES, "status_reason"
+    elif state.name == "account_events":
+        kind_col, kinds, reason = "event", FREEZE_EVENTS, "reason"
+    else:
+        return
+    typed = state.typed
+    if typed.get_column(reason).null_count() == typed.height:
+        return
+    known = pl.Series([*freeze.user_scope_reasons, *freeze.product_scope_reasons], dtype=pl.String)
+    unknown = (
+        typed.lazy()
+        .filter(
+            pl.col(kind_col).is_in(kinds)
+            & pl.col(reason).is_not_null()
+            & ~pl.col(reason).is_in(known.implode())
+        )
+        .group_by(reason)
+        .agg(pl.col(ROW).min().alias("row"), pl.len().alias("n"))
+        .sort("row")
+        .collect()
+    )
+    if unknown.is_empty():
+        return
+    where = "a frozen or closed account" if state.name == "accounts" else "a freeze or close event"
+    frame = unknown.select(
+        pl.lit(state.name).alias("table"),
+        "row",
+        pl.lit(state.display.get(reason, reason)).alias("column"),
+        pl.col(reason).alias("value"),
+        pl.lit("unknown_freeze_reason").alias("rule"),
+        pl.format(
+            f"{reason} {{}} on {where} is in neither freeze-reason list "
+            f"(detection.freeze); it counts as {freeze.unknown_reason_scope} scope "
+            "({} rows, first on row {})",
+            _q(pl.col(reason)),
+            "n",
+            "row",
+        ).alias("message"),
+    )
+    warnings.add(frame)
+
+
+def check_references(
+    state: CheckedTable,
+    targets: Mapping[str, tuple[pl.Series, pl.Series | None]],
+    errors: Collector,
+) -> None:
+    """Check the references of one table.
+
+    ``targets`` maps a referenced table to ``(all its key values, the key values
+    of its kept rows)``; the second is None without a quarantine. A value in
+    neither is ``unknown_reference``; one only in the first points to a rejected
+    row (``rejected_reference``, the cascade of a quarantine). A table that is
+    absent (or could not be checked) is skipped: its absence is reported already.
+
+    Notes
+    -----
+    Each check is an anti-join (hash join, multi-threaded) of the referring
+    column against the target's keys; all references of a table run together.
+    """
+    refs = [
+        r for r in state.table.references if r.table in targets and r.column in state.typed.columns
+    ]
+    if not refs:
+        return
+    plans = []
+    for ref in refs:
+        every, kept = targets[ref.table]
+        values = state.typed.lazy().select(ROW, pl.col(ref.column).alias("value"))
+        values = values.filter(pl.col("value").is_not_null())
+        missing = values.join(every.alias("value").to_frame().lazy(), on="value", how="anti")
+        plans.append(missing.sort(ROW))
+        if kept is not None:
+            gone = values.join(kept.alias("value").to_frame().lazy(), on="value", how="anti")
+            plans.append(gone.sort(ROW))
+    results = iter(pl.collect_all(plans))
+    for ref in refs:
+        unknown = next(results)
+        _reference_failures(
+            state,
+            ref.column,
+            unknown,
+            "unknown_reference",
+            errors,
+            f"does not exist in {ref.table}",
+        )
+        if targets[ref.table][1] is not None:
+            gone = next(results).join(unknown.select(ROW), on=ROW, how="anti")
+            _reference_failures(
+                state,
+                ref.column,
+                gone,
+                "rejected_reference",
+                errors,
+                f"refers to a rejected row of {ref.table}",
+            )
+
+
+def _reference_failures(
+    state: CheckedTable, column: str, found: pl.DataFrame, rule: str, errors: Collector, tail: str
+) -> None:
+    if found.is_empty():
+        return
+    shown = found if errors.cap is None else found.head(errors.cap)
+    frame = shown.select(
+        pl.lit(state.name).alias("table"),
+        pl.col(ROW).alias("row"),
+        pl.lit(state.display.get(column, column)).alias("column"),
+        "value",
+        pl.lit(rule).alias("rule"),
+        pl.format(f"{column} {{}} {tail}", _q(pl.col("value"))).alias("message"),
+    )
+    errors.add(frame, total=found.height)
+
+
+def target_ids(
+    state: CheckedTable, column: str, rejected: pl.Series | None
+) -> tuple[pl.Series, pl.Series | None]:
+    """``(all key values, kept key values or None)`` of a referenced table.
+
+    The ``targets`` entry of :func:`check_references`; ``rejected`` holds the
+    rejected rows of the table (None without a quarantine).
+    """
+    values = state.typed.get_column(column)
+    if rejected is None or rejected.is_empty():
+        return values, None if rejected is None else values
+    kept = values.filter(~state.typed.get_column(ROW).is_in(rejected.implode()))
+    return values, kept
