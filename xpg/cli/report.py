@@ -1,8 +1,126 @@
-"""`xpg report`: placeholder until its issue lands; replaced by the module's owner."""
+"""`xpg report`: write the nightly report folder (HTML page, findings, tables, run log).
+
+Exit codes (for a scheduler):
+
+====  ==============================================================
+code  meaning
+====  ==============================================================
+0     the report folder was written
+2     bad input: unreadable or invalid data, bad --previous, the
+      folder for that date already exists (without --overwrite), ...
+3     the backend is unavailable or failed (e.g. Neo4j unreachable)
+5     only with ``--alert-on SEVERITY``: the report was written *and*
+      it has new or worsened findings at or above that severity
+1     a bug (please report it)
+====  ==============================================================
+
+On any failure nothing appears under ``OUT/<date>`` and a line is appended to
+``OUT/runs.log``.
+"""
 
 from __future__ import annotations
 
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
 
-def command() -> None:
-    """Not built yet."""
-    raise NotImplementedError("xpg report is not built yet")
+import typer
+
+from xpg.cli.common import (
+    AsOfOpt,
+    BackendOpt,
+    ConfigOpt,
+    DataOpt,
+    parse_as_of,
+    progress,
+    settings_from,
+)
+from xpg.errors import InputError, XpgError
+from xpg.queries.diff import DEFAULT_RING_OVERLAP
+from xpg.queries.findings import SEVERITIES
+
+__all__ = ["command"]
+
+
+def command(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="Reports folder; the report goes into "
+                                                    "OUT/<run date>/.")],
+    previous: Annotated[str | None, typer.Option(
+        "--previous", help="The previous report folder (or its findings.json), or 'auto' for "
+                           "the latest earlier report in --out.")] = None,
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+    backend: BackendOpt = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace an existing report folder for the same date.")] = False,
+    top_rings: Annotated[int, typer.Option(
+        "--top-rings", min=0, max=100, help="Rings drawn in the page, largest first.")] = 10,
+    ring_overlap: Annotated[float, typer.Option(
+        "--ring-overlap", help="Share of the smaller ring's members two rings must have in "
+                               "common to be the same ring across reports.")
+    ] = DEFAULT_RING_OVERLAP,
+    alert_on: Annotated[str | None, typer.Option(
+        "--alert-on", help="Exit with code 5 when the report has new or worsened findings of "
+                           "this severity or above (critical, high, medium, low).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No run log on stderr.")] = False,
+) -> int:
+    """Write the nightly report: OUT/<date>/ with index.html, findings.json, tables, run log."""
+    from xpg.api import Session
+    from xpg.graph import open_backend
+    from xpg.loaders import load_dataset
+    from xpg.report import EXIT_ALERT, RunLog, record_failure, write_report
+
+    started = time.perf_counter()
+    day = None
+    log = RunLog(echo=None if quiet else (lambda line: print(line, file=sys.stderr)))
+    try:
+        day = parse_as_of(as_of)
+        if alert_on is not None and alert_on not in SEVERITIES:
+            raise InputError(f"--alert-on {alert_on!r}: expected one of {', '.join(SEVERITIES)}")
+        if not 0.0 < ring_overlap <= 1.0:
+            raise InputError(f"--ring-overlap must be in (0, 1], got {ring_overlap}")
+        if not data.is_dir():
+            raise InputError(f"--data: {data} is not a directory")
+        settings = settings_from(config, backend=backend)
+        log.info(f"xpg report: data {data}, backend {settings.backend}")
+        with log.step("load and validate"):
+            loaded = load_dataset(data, settings, progress=progress())
+        ds = loaded.dataset
+        log.info("tables: " + ", ".join(f"{n} {f.height:,}" for n, f in ds.tables().items()))
+        if loaded.warnings.height:
+            log.warn(f"{loaded.warning_total} data warning(s), e.g. "
+                     + "; ".join(loaded.warnings.get_column("message").head(3).to_list()))
+        backend_ = open_backend(settings)
+        with log.step(f"load into the {backend_.name} backend"):
+            try:
+                backend_.load(ds, progress=progress())
+            except XpgError:
+                backend_.close()
+                raise
+        with Session(ds, settings, backend_, progress=progress()) as session:
+            result = write_report(
+                session, out, previous=previous, as_of=day, overwrite=overwrite,
+                top_rings=top_rings, ring_overlap=ring_overlap, log=log,
+                data_source=str(data),
+            )
+    except XpgError as e:
+        log.error(f"failed: {e}")
+        record_failure(out, day, e, time.perf_counter() - started)
+        raise
+    print(result.folder)
+    s = result.findings.summary
+    line = (f"{s.get('findings', len(result.findings.findings))} findings, "
+            f"{s.get('flagged_users', 0)} flagged users")
+    if result.diff is not None:
+        c = result.diff.counts()
+        line += f"; since {result.diff.previous_as_of}: {c['new']} new, {c['resolved']} resolved"
+    print(line)
+    if alert_on is not None:
+        alerts = result.alerts(alert_on)
+        if alerts:
+            print(f"ALERT: {len(alerts)} new or worsened finding(s) at {alert_on} or above",
+                  file=sys.stderr)
+            return EXIT_ALERT
+    return 0
