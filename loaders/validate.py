@@ -439,9 +439,10 @@ def _freeze_reasons(state: CheckedTable, warnings: Collector, freeze: FreezeConf
         pl.format(
             f"{reason} {{}} on {where} is in neither freeze-reason list "
             f"(detection.freeze); it counts as {freeze.unknown_reason_scope} scope "
-            "({} rows, first on row {})",
+            "({} {}, first on row {})",
             _q(pl.col(reason)),
             "n",
+            pl.when(pl.col("n") == 1).then(pl.lit("row")).otherwise(pl.lit("rows")),
             "row",
         ).alias("message"),
     )

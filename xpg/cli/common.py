@@ -18,6 +18,7 @@ __all__ = [
     "BackendOpt",
     "ConfigOpt",
     "DataOpt",
+    "format_failure",
     "parse_as_of",
     "progress",
     "render_error",
@@ -57,15 +58,20 @@ def progress(unit: str = "rows") -> TerminalProgress:
     return TerminalProgress(unit=unit)
 
 
+def format_failure(r: dict[str, Any]) -> str:
+    """One validation failure (or warning) row as a line: table, row, column, value, rule."""
+    row = "" if r["row"] is None else f" row {r['row']}"
+    col = "" if r["column"] is None else f" column {r['column']}"
+    val = "" if r["value"] is None else f" value {r['value']!r}"
+    return f"{r['table']}{row}{col}{val}: [{r['rule']}] {r['message']}"
+
+
 def render_error(error: XpgError, *, limit: int = 20) -> None:
     """Write ``error`` to stderr as a person reads it; validation failures as a list."""
     print(f"xpg: error: {error}", file=sys.stderr)
     if isinstance(error, ValidationError):
         shown = error.failures.head(limit)
         for r in shown.iter_rows(named=True):
-            row = "" if r["row"] is None else f" row {r['row']}"
-            col = "" if r["column"] is None else f" column {r['column']}"
-            val = "" if r["value"] is None else f" value {r['value']!r}"
-            print(f"  {r['table']}{row}{col}{val}: [{r['rule']}] {r['message']}", file=sys.stderr)
+            print(f"  {format_failure(r)}", file=sys.stderr)
         if error.total > shown.height:
             print(f"  ... and {error.total - shown.height} more", file=sys.stderr)

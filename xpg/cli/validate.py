@@ -1,8 +1,102 @@
-"""`xpg validate`: placeholder until its issue lands; replaced by the module's owner."""
+"""`xpg validate`: check a directory of tables against the data contract.
+
+Exit 0 when the tables can be loaded (every row valid, or with
+``--quarantine`` the valid rows loaded and the rejected ones written to the
+folder); exit 2 with every failure (table, row, column, value, rule) when not.
+``--format json`` prints one document on stdout in both cases::
+
+    {"valid": false, "source": "...", "tables": {"users": 1000, ...},
+     "failure_total": 3, "failures": [{"table": ..., "row": ..., "column": ...,
+     "value": ..., "rule": ..., "message": ...}], "warning_total": 0,
+     "warnings": [], "counts": [{"table": ..., "rule": ..., "count": ...}],
+     "rejected": 0, "quarantine": null}
+
+``valid`` is true only when no rule is broken at all (warnings aside); with a
+quarantine that rejected rows it is false while the exit code is 0.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
-def command() -> None:
-    """Not built yet."""
-    raise NotImplementedError("xpg validate is not built yet")
+import typer
+
+from xpg.cli.common import ConfigOpt, DataOpt, format_failure, progress, settings_from
+from xpg.cli.detect import OutputFormat, parse_format
+
+if TYPE_CHECKING:
+    from xpg.loaders import Validation
+
+__all__ = ["command", "validation_document"]
+
+
+def validation_document(v: Validation) -> dict[str, Any]:
+    """The JSON document of ``xpg validate --format json``."""
+    return {
+        "valid": v.valid,
+        "source": str(v.source),
+        "tables": v.rows,
+        "failure_total": v.failure_total,
+        "failures": v.failures.to_dicts(),
+        "warning_total": v.warning_total,
+        "warnings": v.warnings.to_dicts(),
+        "counts": v.counts.to_dicts(),
+        "rejected": v.rejected,
+        "quarantine": None if v.quarantine is None else str(v.quarantine),
+    }
+
+
+def _print_text(v: Validation) -> None:
+    print(f"xpg validate: {v.source}")
+    width = max((len(t) for t in v.rows), default=5)
+    for table, n in v.rows.items():
+        print(f"  {table:<{width}}  {n:>12,} rows")
+    if v.warning_total:
+        print(f"warnings ({v.warning_total:,}):")
+        for r in v.warnings.iter_rows(named=True):
+            print(f"  {format_failure(r)}")
+        if v.warning_total > v.warnings.height:
+            print(f"  ... and {v.warning_total - v.warnings.height:,} more")
+    if v.dataset is None:
+        return
+    total = sum(v.rows.values())
+    if v.quarantine is not None:
+        print(
+            f"loaded {total - v.rejected:,} of {total:,} rows; {v.rejected:,} rejected "
+            f"({v.failure_total:,} failures) written to {v.quarantine}"
+        )
+    else:
+        print(f"valid: {total:,} rows in {len(v.rows)} tables")
+
+
+def command(
+    data: DataOpt,
+    config: ConfigOpt = None,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option(
+            "--quarantine",
+            help="Load the valid rows; write rejected rows with their reasons to this folder.",
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table (readable, default) or json.")
+    ] = "table",
+) -> None:
+    """Check the tables of a directory against the data contract and list every failure."""
+    from xpg.loaders import validate_dataset
+
+    output = parse_format(fmt)
+    settings = settings_from(config)
+    v = validate_dataset(data, settings, quarantine=quarantine, progress=progress("tables"))
+    if output is OutputFormat.json:
+        sys.stdout.write(json.dumps(validation_document(v), indent=2, default=str) + "\n")
+        if v.dataset is None:
+            raise typer.Exit(code=v.error().exit_code)
+        return
+    _print_text(v)
+    if v.dataset is None:
+        raise v.error()
