@@ -34,6 +34,7 @@ from xpg.settings import (
 __all__ = [
     "AMOUNTS",
     "SENSITIVE_KINDS",
+    "ExposureIndex",
     "assemble_freeze_inconsistency",
     "assemble_limit_divergence",
     "assemble_multi_lending",
@@ -132,33 +133,51 @@ def mask_identifier(kind: str, value: str) -> str:
     return f"{kind}:{value}"
 
 
-def _exposure_table(exposure: pl.DataFrame) -> pl.DataFrame:
-    """The exposure frame with amounts rounded to cents (so sums are backend-exact)."""
-    return exposure.with_columns(pl.col(AMOUNTS).round(2)).unique("user_id", keep="first")
+class ExposureIndex:
+    """Per-user exposure rows, cent-rounded (so sums are the same on every backend).
+
+    Built once from an ``exposure`` frame; a user missing from it has zero exposure.
+    """
+
+    def __init__(self, exposure: pl.DataFrame):
+        frame = exposure.unique("user_id", keep="first").with_columns(pl.col(AMOUNTS).round(2))
+        columns = [frame.get_column(a).to_list() for a in AMOUNTS]
+        self._rows: dict[str, dict[str, float]] = {
+            user: dict(zip(AMOUNTS, values, strict=True))
+            for user, values in zip(
+                frame.get_column("user_id").to_list(), zip(*columns, strict=True), strict=True
+            )
+        }
+        self._zero = dict.fromkeys(AMOUNTS, 0.0)
+
+    def __getitem__(self, user: str) -> dict[str, float]:
+        return self._rows.get(user, self._zero)
 
 
-def _exposure_of(row: Mapping[str, Any], at_risk: float | None = None) -> Exposure:
+def _index(exposure: pl.DataFrame | ExposureIndex) -> ExposureIndex:
+    return exposure if isinstance(exposure, ExposureIndex) else ExposureIndex(exposure)
+
+
+def _exposure_of(row: Mapping[str, float], at_risk: float | None = None) -> Exposure:
     return Exposure(
-        total=round(row["total"], 2),
-        internal_limit=round(row["internal_limit"], 2),
-        internal_outstanding=round(row["internal_outstanding"], 2),
-        drawable=round(row["drawable"], 2),
-        external_outstanding=round(row["external_outstanding"], 2),
+        total=row["total"],
+        internal_limit=row["internal_limit"],
+        internal_outstanding=row["internal_outstanding"],
+        drawable=row["drawable"],
+        external_outstanding=row["external_outstanding"],
         at_risk=None if at_risk is None else round(at_risk, 2),
     )
 
 
-def _user_exposures(exposure: pl.DataFrame, users: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Rounded exposure rows of ``users``; users missing from the frame get zeros."""
-    table = _exposure_table(exposure)
-    wanted = pl.DataFrame({"user_id": sorted(set(users))}, schema={"user_id": pl.String})
-    rows = wanted.join(table, on="user_id", how="left").with_columns(pl.col(AMOUNTS).fill_null(0.0))
-    return {r["user_id"]: r for r in rows.iter_rows(named=True)}
+def _rows(frame: pl.DataFrame) -> Iterable[dict[str, Any]]:
+    """The rows of ``frame`` as dicts (one conversion per column, not per value)."""
+    names = frame.columns
+    return (dict(zip(names, row, strict=True)) for row in frame.rows())
 
 
 def _by_user(frame: pl.DataFrame, sort: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
-    for row in frame.sort(["user_id", *sort]).iter_rows(named=True):
+    for row in _rows(frame.sort(["user_id", *sort])):
         out.setdefault(row["user_id"], []).append(row)
     return out
 
@@ -231,20 +250,20 @@ def _criteria(row: Mapping[str, Any], config: MultiLendingConfig) -> list[tuple[
 
 def multi_lending_users(frame: pl.DataFrame, config: MultiLendingConfig) -> set[str]:
     """Users of a ``multi_lending`` frame that meet at least one criterion."""
-    return {r["user_id"] for r in frame.iter_rows(named=True) if _criteria(r, config)}
+    return {r["user_id"] for r in _rows(frame) if _criteria(r, config)}
 
 
 def assemble_multi_lending(
-    frame: pl.DataFrame, exposure: pl.DataFrame, config: MultiLendingConfig
+    frame: pl.DataFrame, exposure: pl.DataFrame | ExposureIndex, config: MultiLendingConfig
 ) -> list[Finding]:
     """One finding per user of the ``multi_lending`` frame.
 
     ``strength = min(1, r / 2)`` where ``r`` is the largest count/threshold ratio of
     the criteria met (exactly at a threshold: 0.5; twice the threshold: 1).
     """
-    exp = _user_exposures(exposure, frame.get_column("user_id"))
+    exp = _index(exposure)
     findings = []
-    for row in frame.sort("user_id").iter_rows(named=True):
+    for row in _rows(frame.sort("user_id")):
         met = _criteria(row, config)
         if not met:
             continue
@@ -325,7 +344,7 @@ def assemble_rings(
     devices: pl.DataFrame,
     identifiers: pl.DataFrame,
     lenders: pl.DataFrame,
-    exposure: pl.DataFrame,
+    exposure: pl.DataFrame | ExposureIndex,
     config: RingConfig,
 ) -> list[Finding]:
     """One finding per group of ``members`` (already filtered by :func:`qualifying_rings`).
@@ -333,7 +352,7 @@ def assemble_rings(
     Exposure: the sum of the members' (cent-rounded) exposures. ``strength`` is the
     mean of the multi_lending share and ``min(1, size / (2 * min_users))``.
     """
-    exp = _user_exposures(exposure, members.get_column("user_id"))
+    exp = _index(exposure)
     by_group: dict[str, list[str]] = {}
     for g, u in members.sort("group", "user_id").iter_rows():
         by_group.setdefault(g, []).append(u)
@@ -400,7 +419,7 @@ def assemble_rings(
 
 
 def assemble_freeze_inconsistency(
-    frame: pl.DataFrame, exposure: pl.DataFrame, config: FreezeConfig
+    frame: pl.DataFrame, exposure: pl.DataFrame | ExposureIndex, config: FreezeConfig
 ) -> list[Finding]:
     """One finding per user of the ``freeze_inconsistency`` frame.
 
@@ -408,7 +427,7 @@ def assemble_freeze_inconsistency(
     ``strength`` is 1.0 when a listed user-scope reason is involved, 0.75 when the
     frozen accounts carry only unlisted or missing reasons.
     """
-    exp = _user_exposures(exposure, frame.get_column("user_id"))
+    exp = _index(exposure)
     findings = []
     for user, rows in _by_user(frame, ["frozen_account_id", "drawable_account_id"]).items():
         frozen = _distinct(
@@ -483,14 +502,14 @@ def assemble_freeze_inconsistency(
 
 
 def assemble_restored_after_freeze(
-    frame: pl.DataFrame, exposure: pl.DataFrame, config: FreezeConfig
+    frame: pl.DataFrame, exposure: pl.DataFrame | ExposureIndex, config: FreezeConfig
 ) -> list[Finding]:
     """One finding per user of the ``restored_after_freeze`` frame.
 
     ``at_risk`` is the drawable amount of the distinct restored accounts that are
     active now. ``strength`` as for ``freeze_inconsistency``.
     """
-    exp = _user_exposures(exposure, frame.get_column("user_id"))
+    exp = _index(exposure)
     findings = []
     for user, rows in _by_user(
         frame, ["freeze_at", "frozen_account_id", "restored_at", "restored_account_id"]
@@ -564,13 +583,13 @@ def _cut_fraction(old: float, new: float) -> float:
 
 
 def assemble_limit_divergence(
-    frame: pl.DataFrame, exposure: pl.DataFrame, config: LimitDivergenceConfig
+    frame: pl.DataFrame, exposure: pl.DataFrame | ExposureIndex, config: LimitDivergenceConfig
 ) -> list[Finding]:
     """One finding per user of the ``limit_divergence`` frame.
 
     ``strength`` is the largest cut fraction ``(old - new) / old`` (a cut to 0: 1).
     """
-    exp = _user_exposures(exposure, frame.get_column("user_id"))
+    exp = _index(exposure)
     findings = []
     for user, rows in _by_user(
         frame, ["cut_at", "cut_account_id", "raise_at", "raise_account_id"]
@@ -662,7 +681,9 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     )
 
 
-def summarize(findings: Sequence[Finding], users: int, exposure: pl.DataFrame) -> dict[str, Any]:
+def summarize(
+    findings: Sequence[Finding], users: int, exposure: pl.DataFrame | ExposureIndex
+) -> dict[str, Any]:
     """The report's ``summary``.
 
     ``exposure_total`` is the total exposure of the distinct flagged users (each
@@ -670,7 +691,7 @@ def summarize(findings: Sequence[Finding], users: int, exposure: pl.DataFrame) -
     ``freeze_inconsistency`` amounts at risk.
     """
     flagged = sorted({u for f in findings for u in f.users})
-    exp = _user_exposures(exposure, flagged)
+    exp = _index(exposure)
     by_type = dict.fromkeys(FINDING_TYPES, 0)
     by_severity = dict.fromkeys(reversed(SEVERITIES), 0)
     for f in findings:

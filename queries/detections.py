@@ -129,7 +129,7 @@ def run_detections(
             .get_column("user_id")
             .to_list()
         )
-        exposure = frame("exposure", lambda: hooks.exposure(as_of, needed))
+        exposure = assembly.ExposureIndex(frame("exposure", lambda: hooks.exposure(as_of, needed)))
     with step("assembly"):
         findings = [
             *assembly.assemble_multi_lending(ml, exposure, config.multi_lending),
