@@ -55,12 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     except XpgError as e:
         render_error(e)
         code = e.exit_code
-    except click.exceptions.Exit as e:
+    except (click.exceptions.Exit, typer.Exit) as e:
         code = e.exit_code
-    except click.ClickException as e:
-        e.show()
-        code = e.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    # typer >= 0.2x raises its own vendored copy of click's exceptions (TyperException)
+    except (click.ClickException, typer.exceptions.TyperException) as e:
+        e.show()  # type: ignore[union-attr]
+        code = getattr(e, "exit_code", 2)
+    except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
         print("xpg: interrupted", file=sys.stderr)
         code = 130
     if argv is None:  # the console script
