@@ -1,7 +1,286 @@
-"""`xpg query ...`: placeholder until its issue lands; replaced by the module's owner."""
+"""`xpg query user|ring|path|lender`: investigative queries as tables, JSON or graph files.
+
+Each command loads ``--data`` (or reads the given ``--findings`` of a nightly
+report, so that ring ids carried forward by the report resolve), answers one
+question and prints it: a readable table by default, ``--format json`` for
+tools. ``--export FILE`` also writes the subgraph of the answer as GraphML
+(``.graphml``) or node-link JSON (``.json``) for Gephi and other graph tools.
+An unknown id exits with code 4.
+"""
 
 from __future__ import annotations
 
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from xpg.cli.common import AsOfOpt, BackendOpt, ConfigOpt, DataOpt, parse_as_of, progress
+from xpg.cli.common import settings_from as _settings_from
+from xpg.queries.investigate import MAX_HOPS, MAX_PATH_HOPS
+
+if TYPE_CHECKING:
+    from xpg.api import Session
+    from xpg.queries.investigate import LenderView, PathView, RingView, UserView
+
+__all__ = ["app", "render_lender", "render_path", "render_ring", "render_user"]
 
 app = typer.Typer(help="Investigative queries: user, ring, path, lender.", no_args_is_help=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", help="table (default) or json.")]
+ExportOpt = Annotated[
+    Path | None,
+    typer.Option("--export", help="Also write the subgraph: .graphml, or .json (node-link)."),
+]
+FindingsOpt = Annotated[
+    Path | None,
+    typer.Option("--findings", help="Use these findings (a report folder or findings.json) "
+                                    "instead of detecting: carried ring ids resolve."),
+]
+
+
+def _money(x: float | None) -> str:
+    return "" if x is None else f"{x:,.2f}"
+
+
+def _console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 140, highlight=False)
+
+
+def _session(data: Path, config: Path | None, backend: str | None,
+             findings: Path | None) -> Session:
+    import xpg.api as api
+
+    settings = _settings_from(config, backend=backend)
+    return api.open(data=data, settings=settings, findings=findings, progress=progress())
+
+
+def _emit(view: Any, fmt: Format, export: Path | None, render: Any) -> None:
+    if export is not None:
+        view.graph.write(export)
+    if fmt is Format.json:
+        print(view.to_json())
+    else:
+        render(view, _console())
+    if export is not None:
+        print(f"subgraph written to {export}", file=sys.stderr)
+
+
+def _table(title: str, *columns: str, right: tuple[int, ...] = ()) -> Table:
+    t = Table(title=title, title_justify="left", show_lines=False)
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="right" if i in right else "left")
+    return t
+
+
+def _row(table: Table, *cells: str) -> None:
+    """Add a row; data never counts as rich markup."""
+    table.add_row(*(escape(str(c)) for c in cells))
+
+
+def _say(console: Console, template: str, **data: Any) -> None:
+    """Print ``template`` (rich markup) with every ``{name}`` filled by escaped data."""
+    console.print(template.format(**{k: escape(str(v)) for k, v in data.items()}))
+
+
+def _users(users: tuple[str, ...], more: int = 0, limit: int = 6) -> str:
+    shown = ", ".join(users[:limit])
+    extra = len(users) - limit if len(users) > limit else 0
+    extra += more
+    return shown + (f" +{extra}" if extra else "")
+
+
+def render_user(v: UserView, console: Console) -> None:
+    """The user view as tables."""
+    e = v.exposure
+    _say(console, "[bold]User {user}[/] as of {day}  ·  exposure {total} CNY = internal "
+         "outstanding {io} + drawable {dr} + external outstanding {eo}  ·  internal limit {il}",
+         user=v.user_id, day=v.as_of, total=_money(e.total), io=_money(e.internal_outstanding),
+         dr=_money(e.drawable), eo=_money(e.external_outstanding), il=_money(e.internal_limit))
+    t = _table("Accounts", "account", "product", "kind", "limit", "outstanding", "drawable",
+               "status", "reason", "scope", right=(3, 4, 5))
+    for a in v.accounts:
+        _row(t, a.account_id, a.product_id, a.product_kind or "", _money(a.credit_limit),
+                  _money(a.outstanding), _money(a.drawable), a.status, a.status_reason or "",
+                  a.reason_scope or "")
+    console.print(t)
+    t = _table("Devices and identifiers", "link", "users", "counts for rings", "others on it",
+               "why", right=(1,))
+    for x in (*v.devices, *v.identifiers):
+        _row(t, x.label, str(x.users), "yes" if x.counts_for_rings else "no",
+                  _users(x.other_users, x.more_users), x.reason)
+    console.print(t)
+    t = _table("External lenders", "lender", "loans", "open", "outstanding", "applications",
+               "why", right=(1, 2, 3, 4))
+    for x in v.lenders:
+        name = f"{x.lender_id} ({x.name})" if x.name else x.lender_id
+        _row(t, name, str(x.loans), str(x.open_loans), _money(x.outstanding),
+                  str(x.applications), x.reason)
+    console.print(t)
+    t = _table("Findings touching the user", "id", "type", "severity", "exposure",
+               "explanation", right=(3,))
+    for f in v.findings:
+        _row(t, f.id, f.type, f.severity, _money(f.exposure_total), f.explanation)
+    console.print(t)
+    t = _table(f"Users within {v.hops} hop(s)" + (" (truncated)" if v.truncated else ""),
+               "user", "hops", "through", "via", "findings", right=(1,))
+    for n in v.neighbours:
+        _row(t, n.user_id, str(n.hops), n.through, n.via, ", ".join(n.findings))
+    console.print(t)
+
+
+def render_ring(v: RingView, console: Console) -> None:
+    """The ring view as tables."""
+    f = v.finding
+    _say(console, "[bold]Ring {ring}[/] ({sev}) as of {day}  ·  {n} members  ·  exposure "
+         "{total} CNY  ·  frozen somewhere: {frozen}, still drawable: {drawable} ({amount} CNY)",
+         ring=v.id, sev=f.severity, day=v.as_of, n=len(v.members),
+         total=_money(v.exposure.total), frozen=v.frozen_members, drawable=v.drawable_members,
+         amount=_money(v.drawable_total))
+    _say(console, "{text}", text=f.explanation)
+    t = _table("Members", "user", "multi-lending", "freeze state", "frozen", "drawable in",
+               "drawable", "external outstanding", "exposure", right=(5, 6, 7))
+    for m in v.members:
+        _row(t, m.user_id, "yes" if m.multi_lending else "", m.freeze_state.replace("_", " "),
+                  ", ".join(m.frozen_products), ", ".join(m.drawable_products),
+                  _money(m.exposure.drawable), _money(m.exposure.external_outstanding),
+                  _money(m.exposure.total))
+    console.print(t)
+    t = _table("Shared devices and identifiers", "link", "members", "users on it", right=(2,))
+    for s in (*v.shared_devices, *v.shared_identifiers):
+        _row(t, s.label, ", ".join(s.members), str(s.users))
+    console.print(t)
+    t = _table("Lenders", "lender", "members borrowing", "loans", "outstanding",
+               right=(2, 3))
+    for x in v.lenders:
+        name = f"{x.lender_id} ({x.name})" if x.name else x.lender_id
+        _row(t, name, ", ".join(x.members), str(x.loans), _money(x.outstanding))
+    console.print(t)
+
+
+def render_path(v: PathView, console: Console) -> None:
+    """The path as a chain and a table of steps."""
+    if not v.found:
+        how = " (lenders included)" if v.via_lenders else ""
+        _say(console, "No chain of at most {n} hops links {a} to {b}{how} as of {day}.",
+             n=v.max_hops, a=v.source, b=v.target, how=how, day=v.as_of)
+        return
+    chain = v.source + "".join(f" —[{s.label}]— {s.next_user}" for s in v.steps)
+    _say(console, "[bold]{n} hop(s)[/] as of {day}: {chain}", n=v.hops, day=v.as_of,
+         chain=chain)
+    t = _table("Steps", "from", "via", "to", "why")
+    for s in v.steps:
+        _row(t, s.user, s.label, s.next_user, s.reason)
+    console.print(t)
+
+
+def render_lender(v: LenderView, console: Console) -> None:
+    """The lender view as tables."""
+    name = f" ({v.name})" if v.name else ""
+    _say(console, "[bold]Lender {lender}[/]{name} as of {day}  ·  {n} borrowers with open "
+         "loans, {out} CNY outstanding  ·  flagged: {fu} users, {fo} CNY  ·  rings: {nr}, "
+         "{ro} CNY", lender=v.lender_id, name=name, day=v.as_of, n=v.borrowers,
+         out=_money(v.outstanding), fu=v.flagged_users, fo=_money(v.flagged_outstanding),
+         nr=len(v.rings), ro=_money(v.rings_outstanding))
+    t = _table("Flagged borrowers", "user", "findings", "open loans", "outstanding",
+               right=(2, 3))
+    for x in v.flagged:
+        _row(t, x.user_id, ", ".join(x.findings), str(x.loans), _money(x.outstanding))
+    console.print(t)
+    t = _table("Rings borrowing here", "ring", "severity", "members", "borrowing here",
+               "outstanding", right=(2, 4))
+    for r in v.rings:
+        _row(t, r.ring_id, r.severity, str(r.members), _users(r.members_borrowing),
+                  _money(r.outstanding))
+    console.print(t)
+
+
+@app.command("user")
+def user(
+    user_id: Annotated[str, typer.Argument(help="The user id.")],
+    data: DataOpt,
+    hops: Annotated[int, typer.Option("--hops", min=0, max=MAX_HOPS,
+                                      help="Neighbourhood depth.")] = 1,
+    fmt: FormatOpt = Format.table,
+    export: ExportOpt = None,
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+    backend: BackendOpt = None,
+    findings: FindingsOpt = None,
+) -> None:
+    """A user's accounts, devices, identifiers, lenders, findings, exposure and neighbours."""
+    day = parse_as_of(as_of)
+    with _session(data, config, backend, findings) as s:
+        _emit(s.user(user_id, hops=hops, as_of=day), fmt, export, render_user)
+
+
+@app.command("ring")
+def ring(
+    ring_id: Annotated[str, typer.Argument(help="A ring finding's id.")],
+    data: DataOpt,
+    fmt: FormatOpt = Format.table,
+    export: ExportOpt = None,
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+    backend: BackendOpt = None,
+    findings: FindingsOpt = None,
+) -> None:
+    """A ring: members, shared devices, lenders in common, exposure and freeze state."""
+    day = parse_as_of(as_of)
+    with _session(data, config, backend, findings) as s:
+        _emit(s.ring(ring_id, as_of=day), fmt, export, render_ring)
+
+
+@app.command("path")
+def path(
+    a: Annotated[str, typer.Argument(help="One user id.")],
+    b: Annotated[str, typer.Argument(help="The other user id.")],
+    data: DataOpt,
+    via_lenders: Annotated[bool, typer.Option(
+        "--via-lenders", help="Two users borrowing at one lender are also one hop apart.")
+    ] = False,
+    include_hubs: Annotated[bool, typer.Option(
+        "--include-hubs", help="Also cross hub devices/identifiers (left out by default).")
+    ] = False,
+    max_hops: Annotated[int, typer.Option("--max-hops", min=1, max=MAX_PATH_HOPS,
+                                          help="Longest chain searched.")] = 6,
+    fmt: FormatOpt = Format.table,
+    export: ExportOpt = None,
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+    backend: BackendOpt = None,
+) -> None:
+    """The shortest chain of shared devices/identifiers (optionally lenders) from A to B."""
+    day = parse_as_of(as_of)
+    with _session(data, config, backend, None) as s:
+        view = s.path(a, b, via_lenders=via_lenders, include_hubs=include_hubs,
+                      max_hops=max_hops, as_of=day)
+        _emit(view, fmt, export, render_path)
+
+
+@app.command("lender")
+def lender(
+    lender_id: Annotated[str, typer.Argument(help="The lender id.")],
+    data: DataOpt,
+    fmt: FormatOpt = Format.table,
+    export: ExportOpt = None,
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+    backend: BackendOpt = None,
+    findings: FindingsOpt = None,
+) -> None:
+    """How many flagged users and rings borrow at a lender, and how much."""
+    day = parse_as_of(as_of)
+    with _session(data, config, backend, findings) as s:
+        _emit(s.lender(lender_id, as_of=day), fmt, export, render_lender)
