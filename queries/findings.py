@@ -125,8 +125,13 @@ class Finding:
         )
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
 def _jsonable(x: Any) -> Any:
-    if isinstance(x, Mapping):
+    if type(x) in _PLAIN:  # the common case first: no ABC checks (a hot path on big reports)
+        return x
+    if type(x) is dict or isinstance(x, Mapping):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple | set | frozenset):
         return [_jsonable(v) for v in x]

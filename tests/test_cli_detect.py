@@ -180,3 +180,14 @@ def test_demo_writes_findings_of_every_type_and_says_where(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--users", "400", "--seed", "3"]) == 0
     again = FindingsReport.from_json((out / "findings.json").read_text("utf-8"))
     assert again == report
+
+
+def test_json_layout_one_finding_per_line_and_an_empty_report(tmp_path, capsys):
+    assert main(["detect", "--data", str(write(sample(), tmp_path / "a"))]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(1 for line in lines if line.lstrip().startswith('{"id": ')) == 8
+    quiet = Builder()
+    quiet.account("a1", "u1", "huabei").loan("u1", "L1")
+    assert main(["detect", "--data", str(write(quiet.build(), tmp_path / "b"))]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["findings"] == [] and doc["summary"]["findings"] == 0

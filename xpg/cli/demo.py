@@ -18,7 +18,13 @@ import typer
 from rich.console import Console
 
 from xpg.cli.common import ConfigOpt, progress, settings_from
-from xpg.cli.detect import render_table_text, run, summary_line, write_text_atomic
+from xpg.cli.detect import (
+    render_table_text,
+    report_json,
+    run,
+    summary_line,
+    write_text_atomic,
+)
 from xpg.errors import InputError
 from xpg.queries.findings import FINDING_TYPES, FindingsReport
 
@@ -74,7 +80,7 @@ def command(
 
     findings_json = out / "findings.json"
     findings_txt = out / "findings.txt"
-    write_text_atomic(findings_json, report.to_json())
+    write_text_atomic(findings_json, report_json(report))
     write_text_atomic(findings_txt, render_table_text(report))
 
     console = Console()
