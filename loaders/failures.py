@@ -84,11 +84,7 @@ class Collector:
             for name, dtype in FAILURE_SCHEMA.items()
         )
         if total is None or total == frame.height:
-            for (table, rule), n in (
-                frame.group_by("table", "rule").len().iter_rows()
-                if frame.height > 1
-                else [((frame["table"][0], frame["rule"][0]), 1)]
-            ):
+            for table, rule, n in frame.group_by("table", "rule").len().iter_rows():
                 self.counts[(table, rule)] += n
         else:
             (table,) = frame["table"].unique().to_list()

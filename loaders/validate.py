@@ -243,7 +243,13 @@ def check_table(
             continue
         source, values = raw.get_column(c), typed_cols[c]
         if col.required:
-            emit(blank[c], "not_null", f"{c} is required and must not be empty", column=c)
+            emit(
+                blank[c],
+                "not_null",
+                f"{c} is required and must not be empty",
+                column=c,
+                values=source,
+            )
         if col.kind not in ("id", "string", "enum"):
             emit(
                 ~blank[c] & values.is_null(),
