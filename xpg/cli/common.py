@@ -18,6 +18,7 @@ __all__ = [
     "BackendOpt",
     "ConfigOpt",
     "DataOpt",
+    "QuarantineOpt",
     "format_failure",
     "parse_as_of",
     "progress",
@@ -30,6 +31,13 @@ DataOpt = Annotated[
 ]
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML file overriding config/defaults.toml.")
+]
+QuarantineOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--quarantine",
+        help="Load the valid rows; write rejected rows with their reasons to this folder.",
+    ),
 ]
 AsOfOpt = Annotated[
     str | None,

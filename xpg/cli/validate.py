@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from xpg.cli.common import ConfigOpt, DataOpt, format_failure, progress, settings_from
+from xpg.cli.common import (
+    ConfigOpt,
+    DataOpt,
+    QuarantineOpt,
+    format_failure,
+    progress,
+    settings_from,
+)
 from xpg.cli.detect import OutputFormat, parse_format
 
 if TYPE_CHECKING:
@@ -75,13 +81,7 @@ def _print_text(v: Validation) -> None:
 def command(
     data: DataOpt,
     config: ConfigOpt = None,
-    quarantine: Annotated[
-        Path | None,
-        typer.Option(
-            "--quarantine",
-            help="Load the valid rows; write rejected rows with their reasons to this folder.",
-        ),
-    ] = None,
+    quarantine: QuarantineOpt = None,
     fmt: Annotated[
         str, typer.Option("--format", help="table (readable, default) or json.")
     ] = "table",
