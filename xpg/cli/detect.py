@@ -23,6 +23,7 @@ from xpg.cli.common import (
     BackendOpt,
     ConfigOpt,
     DataOpt,
+    QuarantineOpt,
     parse_as_of,
     progress,
     settings_from,
@@ -211,13 +212,7 @@ def command(
     ] = None,
     config: ConfigOpt = None,
     backend: BackendOpt = None,
-    quarantine: Annotated[
-        Path | None,
-        typer.Option(
-            "--quarantine",
-            help="Load the valid rows; write rejected rows with their reasons to this folder.",
-        ),
-    ] = None,
+    quarantine: QuarantineOpt = None,
     top: Annotated[
         int | None,
         typer.Option("--top", help="With --format table: show only the first N findings."),
