@@ -195,7 +195,8 @@ def run(
     backend = open_backend(settings)
     try:
         backend.load(result.dataset, progress=bar)
-        return backend.detect(settings.detection, as_of=as_of)
+        # both backends report each detection step (beyond the Backend protocol)
+        return backend.detect(settings.detection, as_of=as_of, progress=bar)  # type: ignore[call-arg]
     finally:
         backend.close()
 
