@@ -97,8 +97,10 @@ class Session:
         source: InvestigationSource | None = None,
         findings: FindingsReport | None = None,
         progress: Progress | None = None,
+        as_of: dt.date | None = None,
     ):
         self.dataset = dataset
+        self._as_of = as_of
         self.settings = settings
         self.backend = backend
         self._progress = progress or NO_PROGRESS
@@ -135,7 +137,10 @@ class Session:
     # -- dates ------------------------------------------------------------------------
     @property
     def as_of(self) -> dt.date:
-        """The default run date: the given findings' date, else the latest date in the data."""
+        """The default run date: the one given to :func:`open`, else the given findings'
+        date, else the latest date in the data."""
+        if self._as_of is not None:
+            return self._as_of
         if self._fixed is not None:
             return self._fixed.as_of
         from xpg.queries.detections import default_as_of
@@ -295,6 +300,7 @@ def open(
     config: str | os.PathLike[str] | None = None,
     backend: str | Backend | None = None,
     findings: FindingsReport | str | os.PathLike[str] | None = None,
+    as_of: dt.date | None = None,
     progress: Progress | None = None,
 ) -> Session:
     """Open a dataset for findings and investigations.
@@ -318,6 +324,9 @@ def open(
         Use these findings instead of detecting (a :class:`FindingsReport`, a
         ``findings.json`` or a report folder): ring ids carried forward by a
         nightly report then resolve, and nothing is recomputed.
+    as_of
+        The session's default run date (default: the findings' date, else the
+        latest date in the data).
     progress
         Where long steps report (default: silent).
 
@@ -373,5 +382,5 @@ def open(
         if backend.name == "memory":
             raise
         raise BackendError(f"{backend.name} backend failed to load the data: {e}") from e
-    return Session(dataset, settings, backend, findings=fixed, progress=progress)
+    return Session(dataset, settings, backend, findings=fixed, progress=progress, as_of=as_of)
 

@@ -1,8 +1,52 @@
-"""`xpg serve`: placeholder until its issue lands; replaced by the module's owner."""
+"""`xpg serve`: the read-only HTTP JSON service (see :mod:`xpg.serve`).
+
+The API key comes from the ``XPG_API_KEY`` environment variable only.
+Loads the data, computes the findings once, then serves until interrupted.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
 
-def command() -> None:
-    """Not built yet."""
-    raise NotImplementedError("xpg serve is not built yet")
+import typer
+
+from xpg.cli.common import AsOfOpt, BackendOpt, ConfigOpt, DataOpt, parse_as_of, progress
+from xpg.cli.common import settings_from as _settings_from
+
+__all__ = ["command"]
+
+
+def command(
+    data: DataOpt,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
+    config: ConfigOpt = None,
+    backend: BackendOpt = None,
+    as_of: AsOfOpt = None,
+    findings: Annotated[Path | None, typer.Option(
+        "--findings", help="Serve these findings (a report folder or findings.json) instead "
+                           "of detecting.")] = None,
+    rate_limit: Annotated[int, typer.Option(
+        "--rate-limit", min=1, help="Requests per minute per API key.")] = 120,
+    max_hops: Annotated[int, typer.Option(
+        "--max-hops", min=0, max=4, help="Largest neighbourhood a request may ask for.")] = 2,
+) -> None:
+    """Serve findings and investigations as read-only JSON (API key from XPG_API_KEY)."""
+    import uvicorn
+
+    import xpg.api as api
+    from xpg.serve import Limits, api_keys_from_env, create_app
+
+    keys = api_keys_from_env()  # before the long load: fail fast without a key
+    day = parse_as_of(as_of)
+    settings = _settings_from(config, backend=backend)
+    with api.open(data=data, settings=settings, findings=findings, as_of=day,
+                  progress=progress()) as s:
+        report = s.findings()
+        print(f"xpg serve: {len(report.findings)} findings as of {report.as_of}; listening on "
+              f"http://{host}:{port} (OpenAPI at /openapi.json)", file=sys.stderr)
+        app = create_app(s, api_keys=keys, limits=Limits(rate_limit=rate_limit,
+                                                         max_hops=max_hops))
+        uvicorn.run(app, host=host, port=port, log_level="warning")
