@@ -1,7 +1,12 @@
-"""xpg: cross-product exposure graph analyzer for consumer-credit risk teams."""
+"""xpg: cross-product exposure graph analyzer for consumer-credit risk teams.
+
+``xpg.open(data=DIR)`` returns a :class:`Session` with ``findings()``, ``user()``,
+``ring()``, ``path()``, ``lender()`` and ``report()``: see ``docs/api.md``.
+"""
 
 from __future__ import annotations
 
+from xpg.api import Session, open, read_findings
 from xpg.errors import (
     BackendError,
     ConfigError,
@@ -23,9 +28,12 @@ __all__ = [
     "FindingsReport",
     "InputError",
     "NotFoundError",
+    "Session",
     "Settings",
     "ValidationError",
     "XpgError",
     "__version__",
     "load_settings",
+    "open",
+    "read_findings",
 ]

@@ -1,0 +1,121 @@
+"""The Python API: xpg.open, the session's calls, and the runnable example of docs/api.md."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import runpy
+import tempfile
+from pathlib import Path
+
+import pytest
+from investigation_data import AS_OF, RING, dataset, findings, write_dataset
+from xpg.queries.findings import FindingsReport, stable_id
+
+import xpg
+from xpg.errors import InputError, NotFoundError
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+
+
+def test_exports():
+    for name in ("open", "Session", "read_findings", "FindingsReport", "NotFoundError"):
+        assert name in xpg.__all__ and hasattr(xpg, name)
+
+
+def test_open_from_a_directory_and_from_a_dataset(tmp_path):
+    folder = write_dataset(tmp_path / "csv", fmt="csv")
+    with xpg.open(data=folder) as a, xpg.open(dataset=dataset()) as b:
+        assert a.findings(AS_OF).to_dict()["findings"] == b.findings(AS_OF).to_dict()["findings"]
+        assert a.backend.name == "memory"
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"data": "x", "dataset": "y"}])
+def test_open_needs_exactly_one_source(kwargs):
+    with pytest.raises(InputError, match="exactly one"):
+        xpg.open(**kwargs)
+
+
+def test_open_missing_directory(tmp_path):
+    with pytest.raises(InputError, match="not a directory"):
+        xpg.open(data=tmp_path / "nope")
+
+
+def test_findings_are_cached_per_date_and_the_default_date():
+    with xpg.open(dataset=dataset()) as s:
+        assert s.as_of == dataset().latest_date()
+        assert s.findings() is s.findings(s.as_of)
+        assert s.findings("2026-11-20") is s.findings(AS_OF)
+        assert s.findings(AS_OF).as_of == AS_OF
+        with pytest.raises(InputError, match="not a date"):
+            s.findings("11/20/2026")
+    with xpg.open(dataset=dataset(), as_of=AS_OF) as s:
+        assert s.as_of == AS_OF and s.findings().as_of == AS_OF
+
+
+def test_results_are_frozen_and_json_ready():
+    with xpg.open(dataset=dataset(), as_of=AS_OF) as s:
+        ring = s.ring(stable_id("ring", list(RING)))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            ring.id = "other"  # type: ignore[misc]
+        for result in (s.findings(), ring, s.user("u1"), s.path("u1", "u4"), s.lender("L1")):
+            doc = result.to_dict()
+            assert json.loads(json.dumps(doc)) == doc
+
+
+def test_exposure_frame():
+    with xpg.open(dataset=dataset(), as_of=AS_OF) as s:
+        e = s.exposure()
+        row = e.filter(e["user_id"] == "u2").row(0, named=True)
+        assert (row["internal_limit"], row["drawable"], row["total"]) == (3000.0, 0.0, 5800.0)
+
+
+def test_given_findings_are_used_not_recomputed(tmp_path):
+    report = findings()
+    fake = dataclasses.replace(report, findings=report.findings[:1])
+    with xpg.open(dataset=dataset(), findings=fake) as s:
+        assert s.findings() is fake and s.as_of == AS_OF
+        with pytest.raises(NotFoundError):
+            s.ring(stable_id("ring", list(RING)))  # not among the given findings
+    (tmp_path / "findings.json").write_text(report.to_json())
+    with xpg.open(dataset=dataset(), findings=tmp_path) as s:  # a report folder
+        assert s.findings().to_dict() == report.to_dict()
+    assert xpg.read_findings(tmp_path / "findings.json").to_dict() == report.to_dict()
+
+
+def test_closed_session_refuses():
+    s = xpg.open(dataset=dataset())
+    s.close()
+    s.close()  # idempotent
+    with pytest.raises(InputError, match="closed"):
+        s.findings()
+    with pytest.raises(InputError, match="closed"):
+        s.user("u1")
+
+
+def test_unknown_ids_are_not_found_errors_and_key_errors():
+    with xpg.open(dataset=dataset()) as s:
+        for call in (lambda: s.user("zz"), lambda: s.ring("ring-zz"),
+                     lambda: s.path("u1", "zz"), lambda: s.lender("zz")):
+            with pytest.raises(KeyError):
+                call()
+
+
+def test_report_through_the_session(tmp_path):
+    with xpg.open(dataset=dataset(), as_of=AS_OF) as s:
+        r = s.report(tmp_path)
+    assert r.folder.name == "2026-11-20" and (r.folder / "index.html").exists()
+    assert isinstance(r.findings, FindingsReport)
+
+
+def test_the_docs_example_runs(tmp_path, capsys, monkeypatch):
+    block = re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.S)[-1]
+    script = tmp_path / "example.py"
+    script.write_text(block)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the example's mkdtemp
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "2026-11-20 {'multi_lending':" in out
+    assert re.search(r"ring ring-[0-9a-f]{12}: \d+ members", out)
+    assert "path: " in out and "flagged users owe" in out
