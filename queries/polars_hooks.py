@@ -76,23 +76,30 @@ def open_loans_as_of(dataset: Dataset, as_of: dt.date) -> pl.DataFrame:
     )
 
 
-def user_exposure_frame(dataset: Dataset, as_of: dt.date) -> pl.DataFrame:
-    """Exposure of every user of ``dataset`` as of ``as_of`` (frame ``exposure``)."""
+def user_exposure_frame(
+    dataset: Dataset, as_of: dt.date, users: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Exposure as of ``as_of`` (frame ``exposure``) of every user of ``dataset``, or of
+    ``users`` (a frame with a ``user_id`` column) only, in their order."""
     acc = accounts_as_of(dataset, as_of)
+    loans = open_loans_as_of(dataset, as_of)
+    if users is None:
+        users = dataset.users.select("user_id")
+    else:
+        users = users.select("user_id").join(dataset.users, on="user_id", how="semi")
+        acc = acc.join(users, on="user_id", how="semi")
+        loans = loans.join(users, on="user_id", how="semi")
     internal = acc.group_by("user_id").agg(
         pl.col("credit_limit").filter(pl.col("status") != "closed").sum().alias("internal_limit"),
         pl.col("outstanding").sum().alias("internal_outstanding"),
         _drawable().filter(pl.col("status") == "active").sum().alias("drawable"),
     )
-    external = (
-        open_loans_as_of(dataset, as_of)
-        .group_by("user_id")
-        .agg(pl.col("outstanding").sum().alias("external_outstanding"))
+    external = loans.group_by("user_id").agg(
+        pl.col("outstanding").sum().alias("external_outstanding")
     )
     amounts = ["internal_limit", "internal_outstanding", "drawable", "external_outstanding"]
     return (
-        dataset.users.select("user_id")
-        .join(internal, on="user_id", how="left")
+        users.join(internal, on="user_id", how="left")
         .join(external, on="user_id", how="left")
         .with_columns(pl.col(amounts).cast(pl.Float64).fill_null(0.0))
         .with_columns(
@@ -134,13 +141,16 @@ class PolarsHooks:
         return self.dataset.users.height
 
     def exposure(self, as_of: dt.date, user_ids: Sequence[str] | None = None) -> pl.DataFrame:
-        if as_of not in self._exposure:
-            self._exposure[as_of] = user_exposure_frame(self.dataset, as_of)
-        frame = self._exposure[as_of]
+        """Frame ``exposure`` of ``user_ids`` (every user when None; that one is cached)."""
         if user_ids is None:
-            return frame
+            if as_of not in self._exposure:
+                self._exposure[as_of] = user_exposure_frame(self.dataset, as_of)
+            return self._exposure[as_of]
+        if as_of in self._exposure:
+            frame = self._exposure[as_of]
+            return frame.filter(pl.col("user_id").is_in(pl.Series(list(user_ids)).implode()))
         wanted = pl.DataFrame({"user_id": list(user_ids)}, schema={"user_id": pl.String})
-        return frame.join(wanted.unique(), on="user_id", how="semi")
+        return user_exposure_frame(self.dataset, as_of, wanted.unique(maintain_order=True))
 
     def multi_lending(self, config: MultiLendingConfig, as_of: dt.date) -> pl.DataFrame:
         lenders = pl.col("lender_id").unique().sort()
