@@ -19,9 +19,9 @@ import polars as pl
 from xpg.loaders.dataset import Dataset
 from xpg.loaders.failures import STRUCTURAL_RULES, Collector, empty_failures
 from xpg.loaders.quarantine import check_target, rejected_rows, write_quarantine
-from xpg.loaders.read import ROW, TABLE_ORDER, column_mapping, find_tables
+from xpg.loaders.read import ROW, TABLE_ORDER, TableFile, column_mapping, find_tables
 from xpg.loaders.schema import TABLES
-from xpg.loaders.validate import CheckedTable, check_references, check_table, target_ids
+from xpg.loaders.validate import check_references, check_table, target_ids
 
 from xpg.errors import ValidationError
 from xpg.progress import NO_PROGRESS, Progress
@@ -166,7 +166,7 @@ def validate_dataset(
                 f"required table {table} is missing: no {table}.csv or {table}.parquet",
             )
 
-    checked: dict[str, CheckedTable] = {}
+    dropped: dict[str, int] = {}  # exact duplicate rows left out, per table
     targets: dict[str, tuple[pl.Series, pl.Series | None]] = {}
     kept: dict[str, pl.DataFrame] = {}
     quarantined: dict[str, pl.DataFrame] = {}
@@ -198,8 +198,8 @@ def validate_dataset(
             kept[table] = frame.drop(ROW)
             if rejected is not None and rejected.len():
                 quarantined[table] = rejected_rows(state.raw, state.header, errors.of(table))
-            checked[table] = state
-            del state
+            dropped[table] = state.drop.len()
+            del state  # the table as read is no longer needed
 
     positions = _column_positions()
     failures = errors.frame(_TABLE_POS, positions)
@@ -216,7 +216,7 @@ def validate_dataset(
         write_quarantine(
             target,
             quarantined,
-            _summary(source, rows, kept, quarantined, errors, warnings, checked),
+            _summary(source, found, rows, kept, quarantined, dropped, errors, warnings),
         )
     return Validation(
         source=source,
@@ -240,23 +240,24 @@ def _rejected(errors: Collector, table: str) -> pl.Series:
 
 def _summary(
     source: Path,
+    found: dict[str, TableFile],
     rows: dict[str, int],
     kept: dict[str, pl.DataFrame],
     quarantined: dict[str, pl.DataFrame],
+    dropped: dict[str, int],
     errors: Collector,
     warnings: Collector,
-    checked: dict[str, CheckedTable],
 ) -> dict:
     tables = {}
     for table in TABLE_ORDER:
         if table not in rows:
             continue
         tables[table] = {
-            "file": checked[table].file.path.name,
+            "file": found[table].path.name,
             "rows": rows[table],
             "loaded": kept[table].height,
             "rejected": quarantined[table].height if table in quarantined else 0,
-            "duplicates_dropped": checked[table].drop.len(),
+            "duplicates_dropped": dropped[table],
             "failures_by_rule": {
                 rule: n for (t, rule), n in sorted(errors.counts.items()) if t == table
             },

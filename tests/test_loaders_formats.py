@@ -248,3 +248,11 @@ def test_exact_duplicate_in_a_keyed_table_is_dropped_not_an_error(tmp_path):
     result = load_dataset(write_csv(tmp_path / "data", users=users))
     assert failure_keys(result.warnings) == [("users", 5, None, None, "duplicate_row")]
     assert result.dataset.users["user_id"].to_list() == ["u1", "u2", "u3"]
+
+
+def test_header_only_tables_are_empty_not_broken(tmp_path):
+    empty = {name: text.splitlines()[0] + "\n" for name, text in VALID.items()}
+    ds = load_dataset(write_csv(tmp_path / "data", empty)).dataset
+    assert ds.row_count == 0
+    for name, frame in ds.tables().items():
+        assert dict(frame.schema) == TABLES[name].schema, name
