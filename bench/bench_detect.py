@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from xpg.loaders import load_dataset
     from xpg.queries.detections import DETECTION_STEPS, default_as_of
 
+    from xpg.cli.detect import report_json
     from xpg.settings import load_settings
 
     settings = load_settings(environ={})
@@ -126,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
             f"run {i + 1}: load+validate+build+detect {loaded + built + detected:.2f} s, "
             f"{len(report.findings):,} findings {report.summary['findings_by_type']}"
         )
+        start = time.perf_counter()
+        text = report_json(report)
+        dumped = time.perf_counter() - start
+        print(f"run {i + 1}: findings JSON {dumped:.2f} s ({len(text) / 2**20:,.1f} MiB)")
 
     if not args.no_networkx and backend is not None:
         _components(backend.links, config, as_of, args.nx_max_edges)
