@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 from xpg.loaders.failures import Collector
-from xpg.loaders.parse import EXPECTED, fix_temporal, parser_for
+from xpg.loaders.parse import EXPECTED, ColumnParser, fix_temporal, parser_for
 from xpg.loaders.read import ROW, TableFile, UnreadableFile, read_header, read_table
 from xpg.loaders.schema import TABLES, Table
 
@@ -168,53 +168,83 @@ def check_table(
     Returns None when the table cannot be read at all (the reason is in ``errors``).
     """
     table = TABLES[tf.table]
-    name = table.name
     structure = _structure(tf, mapping, errors)
     if structure is None:
         return None
     header, renamed = structure
     display = {new: old.strip() for old, new in zip(header, renamed, strict=True)}
-    inverse = {ours: theirs for theirs, ours in mapping.items()}
-    complete = True
-    for col in table.columns:
-        if col.required and col.name not in renamed:
-            complete = False
-            hint = ""
-            if col.name in inverse:
-                hint = f" (nor {inverse[col.name]}, mapped onto it in load.columns)"
-            errors.one(
-                name,
-                "missing_column",
-                f"required column {col.name} is missing{hint}",
-                column=col.name,
-            )
+    complete = _required_columns(table, renamed, mapping, errors)
     try:
         raw = read_table(tf, renamed)
     except UnreadableFile as e:
         _unreadable(errors, tf, e)
         return None
+    parsers = _parsers(table, raw, display, errors)
+    complete = complete and all(c.name in parsers for c in table.columns if c.required)
+    typed_cols, blank = _parse(raw, parsers)
+    emit = _Emitter(errors, table.name, raw.get_column(ROW), display)
+    _cell_rules(emit, table, raw, typed_cols, blank)
+    _row_rules(emit, table, raw, typed_cols, blank)
+    typed = _typed_frame(table, raw, typed_cols, warnings)
+    state = CheckedTable(table, tf, header, typed, raw, display, complete)
+    _duplicates(state, errors, warnings)
+    _freeze_reasons(state, warnings, freeze)
+    return state
 
-    emit = _Emitter(errors, name, raw.get_column(ROW), display)
-    present = [c for c in table.columns if c.name in raw.columns]
+
+def _required_columns(
+    table: Table, names: list[str], mapping: Mapping[str, str], errors: Collector
+) -> bool:
+    """Report the required columns missing from ``names``; True when none is."""
+    inverse = {ours: theirs for theirs, ours in mapping.items()}
+    complete = True
+    for col in table.columns:
+        if col.required and col.name not in names:
+            complete = False
+            hint = ""
+            if col.name in inverse:
+                hint = f" (nor {inverse[col.name]}, mapped onto it in load.columns)"
+            errors.one(
+                table.name,
+                "missing_column",
+                f"required column {col.name} is missing{hint}",
+                column=col.name,
+            )
+    return complete
+
+
+def _parsers(
+    table: Table, raw: pl.DataFrame, display: dict[str, str], errors: Collector
+) -> dict[str, ColumnParser]:
+    """A parser per contract column present with a usable type (the others are reported)."""
     parsers = {}
-    for col in present:
+    for col in table.columns:
+        if col.name not in raw.columns:
+            continue
         src = raw.get_column(col.name)
         parser = parser_for(col.name, col.kind, src.dtype, src.head(_SAMPLE))
         if parser.typed is None:
             errors.one(
-                name,
+                table.name,
                 "invalid_column_type",
                 f"column {display[col.name]} has the type {src.dtype} in the file, "
                 f"which cannot hold {EXPECTED[col.kind]}",
                 column=col.name,
                 value=str(src.dtype),
             )
-            if col.required:
-                complete = False
             continue
         parsers[col.name] = parser
+    return parsers
 
-    # One parallel pass: typed values, and which source values are blank or invalid.
+
+def _parse(
+    raw: pl.DataFrame, parsers: dict[str, ColumnParser]
+) -> tuple[dict[str, pl.Series], dict[str, pl.Series]]:
+    """The typed value of every parsed column, and where its source value is blank.
+
+    One parallel pass over all columns, then the general datetime pattern for
+    the few values the sniffed format missed.
+    """
     parsed = (
         raw.lazy()
         .with_columns(p.clean for p in parsers.values() if p.clean is not None)
@@ -234,9 +264,17 @@ def check_table(
         if p.slow and invalid.any():
             values = fix_temporal(values, invalid, raw.get_column(c), p.kind)
         typed_cols[c] = values
-    del parsed
+    return typed_cols, blank
 
-    # Cell rules.
+
+def _cell_rules(
+    emit: _Emitter,
+    table: Table,
+    raw: pl.DataFrame,
+    typed_cols: dict[str, pl.Series],
+    blank: dict[str, pl.Series],
+) -> None:
+    """not_null, invalid_type, invalid_enum and negative_amount."""
     for col in table.columns:
         c = col.name
         if c not in typed_cols:
@@ -269,13 +307,16 @@ def check_table(
         if col.non_negative:
             emit(values < 0, "negative_amount", f"{c} must be >= 0", column=c, values=source)
 
-    def typed_or_null(c: str) -> pl.Series:
-        if c in typed_cols:
-            return typed_cols[c]
-        return pl.repeat(None, raw.height, dtype=table.column(c).dtype, eager=True).alias(c)
 
-    # Row rules within the table.
-    if name == "account_events" and "event" in typed_cols:
+def _row_rules(
+    emit: _Emitter,
+    table: Table,
+    raw: pl.DataFrame,
+    typed_cols: dict[str, pl.Series],
+    blank: dict[str, pl.Series],
+) -> None:
+    """missing_limit (limit_change events) and date_order, within one row."""
+    if table.name == "account_events" and "event" in typed_cols:
         is_change = typed_cols["event"] == "limit_change"
         for c in ("old_limit", "new_limit"):
             if c in raw.columns and c not in typed_cols:
@@ -287,7 +328,7 @@ def check_table(
                 f"{c} is required for a limit_change event",
                 column=c,
             )
-    for earlier, later in DATE_ORDER.get(name, ()):
+    for earlier, later in DATE_ORDER.get(table.name, ()):
         if earlier in typed_cols and later in typed_cols:
             emit(
                 typed_cols[later] < typed_cols[earlier],
@@ -298,28 +339,30 @@ def check_table(
                 extra={"earlier": raw.get_column(earlier)},
             )
 
+
+def _typed_frame(
+    table: Table, raw: pl.DataFrame, typed_cols: dict[str, pl.Series], warnings: Collector
+) -> pl.DataFrame:
+    """ROW, the contract's columns typed (missing ones null), then the extra columns."""
+    columns = [raw.get_column(ROW)]
+    for col in table.columns:
+        if col.name in typed_cols:
+            columns.append(typed_cols[col.name])
+        else:
+            columns.append(pl.repeat(None, raw.height, dtype=col.dtype, eager=True).alias(col.name))
     extras = [c for c in raw.columns if c != ROW and c not in table.column_names]
-    typed = pl.DataFrame(
-        [raw.get_column(ROW)]
-        + [typed_or_null(c.name) for c in table.columns]
-        + [raw.get_column(c) for c in extras]
-    ).with_columns(
+    for c in extras:
+        warnings.one(
+            table.name,
+            "unknown_column",
+            f"column {c} is not in the contract of {table.name}; it is kept as a property",
+            column=c,
+        )
+    return pl.DataFrame(columns + [raw.get_column(c) for c in extras]).with_columns(
         pl.when(pl.col(c).str.len_bytes() > 0).then(pl.col(c)).alias(c)
         for c in extras
         if raw.schema[c] == pl.String
     )
-    for c in extras:
-        warnings.one(
-            name,
-            "unknown_column",
-            f"column {c} is not in the contract of {name}; it is kept as a property",
-            column=c,
-        )
-
-    state = CheckedTable(table, tf, header, typed, raw, display, complete)
-    _duplicates(state, errors, warnings)
-    _freeze_reasons(state, warnings, freeze)
-    return state
 
 
 def _first_rows(typed: pl.DataFrame, dups: pl.DataFrame, on: list[str]) -> pl.Series:
