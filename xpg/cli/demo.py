@@ -82,6 +82,10 @@ def command(
     findings_txt = out / "findings.txt"
     write_text_atomic(findings_json, report_json(report))
     write_text_atomic(findings_txt, render_table_text(report))
+    from xpg.api import open as open_session
+
+    with open_session(dataset=synthetic.dataset(), settings=settings, findings=report) as session:
+        page = session.report(out / "reports", overwrite=True).folder / "index.html"
 
     console = Console()
     truth = json.loads((data / TRUTH_FILE).read_text("utf-8"))
@@ -111,6 +115,7 @@ def command(
         f"results: {findings_json} (the contract's JSON), {findings_txt} (a table)",
         soft_wrap=True,
     )
+    console.print(f"report:  {page}  (the nightly report page)", soft_wrap=True)
     console.print(
         f"data:    {data}  (try: xpg detect --data {data} --format table)", soft_wrap=True
     )
