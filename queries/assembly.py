@@ -234,23 +234,34 @@ def _finding(
 CRITERIA = ("open_loans", "applications_short_window", "applications_long_window")
 
 
-def _criteria(row: Mapping[str, Any], config: MultiLendingConfig) -> list[tuple[str, float]]:
-    """The criteria a multi_lending row meets, each with its count / threshold ratio."""
+def _met(frame: pl.DataFrame, config: MultiLendingConfig) -> pl.DataFrame:
+    """``frame`` sorted by user with, per criterion, its count and whether it is met
+    (``n_*``, ``met_*``), the largest count/threshold ratio among those met
+    (``ratio``), the union of the lender lists (``lenders``); users meeting none dropped."""
     checks = (
-        ("open_loans", len(row["open_lenders"]), config.min_open_lenders),
-        (
-            "applications_short_window",
-            len(row["short_window_lenders"]),
-            config.short_window_lenders,
-        ),
-        ("applications_long_window", len(row["long_window_lenders"]), config.long_window_lenders),
+        ("open", "open_lenders", config.min_open_lenders),
+        ("short", "short_window_lenders", config.short_window_lenders),
+        ("long", "long_window_lenders", config.long_window_lenders),
     )
-    return [(name, n / max(t, 1)) for name, n, t in checks if n >= t]
+    counts = [pl.col(col).list.len().cast(pl.Int64).alias(f"n_{k}") for k, col, _ in checks]
+    met = [(pl.col(f"n_{k}") >= t).alias(f"met_{k}") for k, _, t in checks]
+    ratios = [pl.when(pl.col(f"met_{k}")).then(pl.col(f"n_{k}") / max(t, 1)) for k, _, t in checks]
+    lists = [pl.col(col) for _, col, _ in checks]
+    return (
+        frame.sort("user_id")
+        .with_columns(counts)
+        .with_columns(met)
+        .filter(pl.any_horizontal(pl.col("met_open", "met_short", "met_long")))
+        .with_columns(
+            pl.max_horizontal(ratios).alias("ratio"),
+            pl.concat_list(lists).list.unique().list.sort().alias("lenders"),
+        )
+    )
 
 
 def multi_lending_users(frame: pl.DataFrame, config: MultiLendingConfig) -> set[str]:
     """Users of a ``multi_lending`` frame that meet at least one criterion."""
-    return {r["user_id"] for r in _rows(frame) if _criteria(r, config)}
+    return set(_met(frame, config).get_column("user_id").to_list())
 
 
 def assemble_multi_lending(
@@ -262,47 +273,36 @@ def assemble_multi_lending(
     the criteria met (exactly at a threshold: 0.5; twice the threshold: 1).
     """
     exp = _index(exposure)
+    short_days, long_days = config.short_window_days, config.long_window_days
     findings = []
-    for row in _rows(frame.sort("user_id")):
-        met = _criteria(row, config)
-        if not met:
-            continue
+    for row in _rows(_met(frame, config)):
         user = row["user_id"]
-        names = [n for n, _ in met]
-        lenders = sorted(
-            set(row["open_lenders"])
-            | set(row["short_window_lenders"])
-            | set(row["long_window_lenders"])
-        )
-        parts = []
-        if "open_loans" in names:
-            parts.append(f"holds open loans at {len(row['open_lenders'])} lenders")
-        if "applications_short_window" in names:
-            parts.append(
-                f"applied to {len(row['short_window_lenders'])} lenders in "
-                f"{config.short_window_days} days"
-            )
-        if "applications_long_window" in names:
-            parts.append(
-                f"applied to {len(row['long_window_lenders'])} lenders in "
-                f"{config.long_window_days} days"
-            )
+        names, parts = [], []
+        if row["met_open"]:
+            names.append("open_loans")
+            parts.append(f"holds open loans at {row['n_open']} lenders")
+        if row["met_short"]:
+            names.append("applications_short_window")
+            parts.append(f"applied to {row['n_short']} lenders in {short_days} days")
+        if row["met_long"]:
+            names.append("applications_long_window")
+            parts.append(f"applied to {row['n_long']} lenders in {long_days} days")
         exposure_ = _exposure_of(exp[user])
         findings.append(
             _finding(
                 "multi_lending",
                 user,
                 [user],
-                max(r for _, r in met) / 2,
+                row["ratio"] / 2,
                 exposure_,
                 {
                     "criteria": names,
-                    "lenders": lenders,
-                    "open_loan_lenders": list(row["open_lenders"]),
-                    "applied_lenders_short_window": list(row["short_window_lenders"]),
-                    "applied_lenders_long_window": list(row["long_window_lenders"]),
-                    "short_window_days": config.short_window_days,
-                    "long_window_days": config.long_window_days,
+                    "lenders": row["lenders"],
+                    "open_loan_lenders": row["open_lenders"],
+                    "applied_lenders_short_window": row["short_window_lenders"],
+                    "applied_lenders_long_window": row["long_window_lenders"],
+                    "short_window_days": short_days,
+                    "long_window_days": long_days,
                 },
                 f"User {user} {' and '.join(parts)}; exposure {_cny(exposure_.total)}.",
             )
