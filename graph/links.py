@@ -141,11 +141,18 @@ class Links:
     def n_edges(self) -> int:
         return int(self._user.size)
 
+    @cached_property
+    def _user_index(self) -> dict[str, int]:
+        return {u: i for i, u in enumerate(self.user_ids.to_list())}
+
     def user_index(self, user_ids: Iterable[str]) -> np.ndarray:
-        """``user_idx`` of each given user id (unknown ids are left out)."""
-        wanted = pl.DataFrame({"user_id": list(user_ids)}, schema={"user_id": pl.String})
-        index = pl.DataFrame({"user_id": self.user_ids}).with_row_index("user_idx")
-        return wanted.join(index, on="user_id", how="inner").get_column("user_idx").to_numpy()
+        """``user_idx`` of each given user id, in order (unknown ids are left out).
+
+        The first call builds a hash map of every user (O(users)); later calls are
+        O(len(user_ids)).
+        """
+        index = self._user_index
+        return np.array([index[u] for u in user_ids if u in index], dtype=np.int64)
 
     def kept(self, kinds: Iterable[str], hub_max_users: int, as_of: dt.date) -> KeptLinks:
         """Links that count for rings: enabled kinds, existing as of ``as_of``, no hubs.
