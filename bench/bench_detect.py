@@ -132,9 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         dumped = time.perf_counter() - start
         print(f"run {i + 1}: findings JSON {dumped:.2f} s ({len(text) / 2**20:,.1f} MiB)")
 
+    print(f"peak RSS after load and detect: {_peak_rss_mib():,.0f} MiB")
     if not args.no_networkx and backend is not None:
         _components(backend.links, config, as_of, args.nx_max_edges)
-    print(f"peak RSS: {_peak_rss_mib():,.0f} MiB")
+    print(f"peak RSS (with networkx): {_peak_rss_mib():,.0f} MiB")
     return 0
 
 
