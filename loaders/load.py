@@ -171,7 +171,7 @@ def validate_dataset(
     kept: dict[str, pl.DataFrame] = {}
     quarantined: dict[str, pl.DataFrame] = {}
     rows: dict[str, int] = {}
-    with progress.step("Loading tables", total=len(found)) as advance:
+    with progress.step("Loading and validating", total=None) as advance:
         for table in TABLE_ORDER:
             if table not in found:
                 continue
@@ -182,9 +182,9 @@ def validate_dataset(
                 warnings,
                 settings.detection.freeze,
             )
-            advance(1)
             if state is None:
                 continue
+            advance(state.raw.height)
             rows[table] = state.raw.height
             check_references(state, targets, errors)
             rejected = _rejected(errors, table) if target is not None else None
@@ -295,7 +295,7 @@ def load_dataset(
         left out (and rows that refer to them, cascading), written to this
         folder with their reasons, and the rest is loaded.
     progress
-        Where to report progress (one step per table).
+        Where to report progress (one step; advanced by the rows of each table).
 
     Returns
     -------

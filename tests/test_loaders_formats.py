@@ -256,3 +256,19 @@ def test_header_only_tables_are_empty_not_broken(tmp_path):
     assert ds.row_count == 0
     for name, frame in ds.tables().items():
         assert dict(frame.schema) == TABLES[name].schema, name
+
+
+def test_progress_is_advanced_by_the_rows_read(tmp_path):
+    from contextlib import contextmanager
+
+    steps: list[tuple[str, list[int]]] = []
+
+    class Recorder:
+        @contextmanager
+        def step(self, description, total=None):
+            done: list[int] = []
+            steps.append((description, done))
+            yield done.append
+
+    load_dataset(write_csv(tmp_path / "data"), progress=Recorder())
+    assert [(d, sum(n)) for d, n in steps] == [("Loading and validating", 21)]

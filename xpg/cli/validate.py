@@ -91,7 +91,7 @@ def command(
 
     output = parse_format(fmt)
     settings = settings_from(config)
-    v = validate_dataset(data, settings, quarantine=quarantine, progress=progress("tables"))
+    v = validate_dataset(data, settings, quarantine=quarantine, progress=progress("rows"))
     if output is OutputFormat.json:
         sys.stdout.write(json.dumps(validation_document(v), indent=2, default=str) + "\n")
         if v.dataset is None:
