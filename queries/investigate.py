@@ -139,6 +139,8 @@ SOURCE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 def conform(name: str, frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with exactly the columns and dtypes of ``SOURCE_SCHEMAS[name]``."""
     schema = SOURCE_SCHEMAS[name]
+    if frame.schema == schema:  # already in shape: nothing to do (the common case)
+        return frame
     cols = []
     for col, dtype in schema.items():
         if col in frame.columns:
@@ -639,14 +641,22 @@ class _Sorted:
         self.keys = self.frame.get_column(key).set_sorted()
 
     def take(self, values: Iterable[str]) -> pl.DataFrame:
-        vals = pl.Series(list(values), dtype=pl.String).drop_nulls().unique().sort()
-        if vals.len() == 0:
+        """The rows whose key is one of ``values``, in key order.
+
+        Few keys: two vectorized binary searches and zero-copy slices; many keys
+        (a large frontier): one hash filter over the whole frame.
+        """
+        vals = sorted({v for v in values if v is not None})
+        if not vals:
             return self.frame.clear()
-        if vals.len() > self._SEARCH_MAX:
-            return self.frame.filter(pl.col(self.key).is_in(vals.implode()))
-        lo = self.keys.search_sorted(vals, side="left").to_list()
-        hi = self.keys.search_sorted(vals, side="right").to_list()
-        parts = [self.frame.slice(a, b - a) for a, b in zip(lo, hi, strict=True) if b > a]
+        if len(vals) > self._SEARCH_MAX:
+            return self.frame.filter(pl.col(self.key).is_in(vals))
+        wanted = pl.Series(vals, dtype=pl.String)
+        lo = self.keys.search_sorted(wanted, side="left").to_list()
+        hi = self.keys.search_sorted(wanted, side="right").to_list()
+        parts = [self.frame[a:b] for a, b in zip(lo, hi, strict=True) if b > a]
+        if len(parts) == 1:
+            return parts[0]
         return pl.concat(parts) if parts else self.frame.clear()
 
 
@@ -663,6 +673,7 @@ class MemorySource:
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
+        self._last_nodes: tuple[dt.date, set[tuple[str, str]], pl.DataFrame] | None = None
 
     # sorted tables -----------------------------------------------------------
     @cached_property
@@ -744,33 +755,50 @@ class MemorySource:
     def links(
         self, user_ids: Sequence[str], as_of: dt.date, kinds: Sequence[str] | None
     ) -> pl.DataFrame:
-        rows = self._links_by_user.take(user_ids).filter(_seen_by("first_seen", as_of))
-        if kinds is not None:
-            rows = rows.filter(pl.col("kind").is_in(list(kinds)))
-        out = [conform("links", rows)]
+        seen = _seen_by("first_seen", as_of)
+        rows = self._links_by_user.take(user_ids).filter(
+            seen if kinds is None else seen & pl.col("kind").is_in(list(kinds)))
+        rows = conform("links", rows)
         if kinds is not None and LENDER in kinds:
-            out.append(conform("links", self._lender_links(user_ids, as_of)))
-        return pl.concat(out).sort("user_id", "kind", "value")
+            lent = conform("links", self._lender_links(user_ids, as_of))
+            rows = pl.concat([rows, lent]).sort("user_id", "kind", "value")
+        return rows
 
-    def _node_rows(self, nodes: pl.DataFrame, as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
-        lenders = nodes.filter(pl.col("kind") == LENDER)
-        others = nodes.filter(pl.col("kind") != LENDER)
-        keys = (others.get_column("kind") + "\x1f" + others.get_column("value")).to_list()
-        rows = self._links_by_node.take(keys).filter(_seen_by("first_seen", as_of))
-        lend = self._loans_by_lender.take(lenders.get_column("value").to_list()).filter(
-            pl.col("status").is_in(OPEN_LOAN_STATUSES), pl.col("opened_at") <= as_of
-        ).select(pl.lit(LENDER).alias("kind"), pl.col("lender_id").alias("value"), "user_id")
-        return rows.select("kind", "value", "user_id"), lend.unique()
+    def _node_rows(self, nodes: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+        """(kind, value, user_id) of every user of the nodes as of the date, sorted.
+
+        The last answer is kept: a query asks for the degrees and then the users
+        of the same nodes (or of a subset of them), which then costs one filter.
+        """
+        pairs = set(nodes.select("kind", "value").iter_rows())
+        cached = self._last_nodes
+        if cached is not None and cached[0] == as_of and pairs <= cached[1]:
+            if pairs == cached[1]:
+                return cached[2]
+            return cached[2].join(nodes.select("kind", "value"), on=["kind", "value"],
+                                  how="semi")
+        keys = [f"{k}\x1f{v}" for k, v in pairs if k != LENDER]
+        rows = self._links_by_node.take(keys).filter(_seen_by("first_seen", as_of)).select(
+            "kind", "value", "user_id")
+        lenders = [v for k, v in pairs if k == LENDER]
+        if lenders:
+            lend = self._loans_by_lender.take(lenders).filter(
+                pl.col("status").is_in(OPEN_LOAN_STATUSES), pl.col("opened_at") <= as_of
+            ).select(pl.lit(LENDER).alias("kind"), pl.col("lender_id").alias("value"),
+                     "user_id").unique()
+            rows = pl.concat([rows, lend]).sort("kind", "value", "user_id")
+        self._last_nodes = (as_of, pairs, rows)
+        return rows
 
     def link_degrees(self, nodes: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
-        rows = pl.concat(self._node_rows(nodes, as_of))
+        rows = self._node_rows(nodes, as_of)
         return conform("link_degrees", rows.group_by("kind", "value").agg(
-            pl.col("user_id").n_unique().alias("users")))
+            pl.len().alias("users")))
 
     def link_users(
         self, nodes: pl.DataFrame, as_of: dt.date, limit: int | None
     ) -> pl.DataFrame:
-        rows = pl.concat(self._node_rows(nodes, as_of)).sort("kind", "value", "user_id")
+        rows = self._node_rows(nodes, as_of)
         if limit is not None:
             rows = rows.filter(pl.int_range(pl.len()).over("kind", "value") < limit)
         return conform("link_users", rows)
