@@ -219,6 +219,7 @@ def test_each_rule_names_table_row_column_value(tmp_path, changes, expected, mes
     assert message in error.failures["message"][0]
     assert f"{expected[0]} ({expected[4]} 1)" in str(error)
     assert "nothing was loaded" in str(error)
+    assert list(tmp_path.iterdir()) == [data]  # nothing written next to the data either
 
 
 def test_every_error_rule_has_a_fixture():
