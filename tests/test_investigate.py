@@ -7,6 +7,7 @@ import json
 import networkx as nx
 import polars as pl
 import pytest
+from decorator import on_backends
 from investigation_data import AS_OF, RING, dataset, findings
 from xpg.queries.investigate import (
     FindingsIndex,
@@ -18,6 +19,7 @@ from xpg.queries.investigate import (
     node_id,
 )
 
+from xpg.api import investigation_source
 from xpg.errors import InputError, NotFoundError
 from xpg.settings import load_settings
 
@@ -25,8 +27,17 @@ CONFIG = load_settings(environ={}).detection
 
 
 @pytest.fixture(scope="module")
-def source():
+def mem():
+    """The in-memory source, for what does not depend on the backend."""
     return MemorySource(dataset())
+
+
+@pytest.fixture
+def source(backend):
+    """The fixture loaded into ``backend`` (memory or Neo4j) and its investigation source."""
+    ds = dataset()
+    backend.load(ds)
+    return investigation_source(backend, ds)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +52,7 @@ def ring_id(index):
 # ----------------------------------------------------------------------------- user
 
 
+@on_backends()
 def test_user_accounts_exposure_and_findings(source, index):
     v = investigate_user(source, index, CONFIG, "u1")
     assert v.as_of == AS_OF and v.hops == 1
@@ -55,6 +67,7 @@ def test_user_accounts_exposure_and_findings(source, index):
     assert [f.type for f in v.findings] == ["freeze_inconsistency", "multi_lending", "ring"]
 
 
+@on_backends()
 def test_user_devices_hubs_and_identifiers(source, index):
     v = investigate_user(source, index, CONFIG, "u1")
     devices = {d.label: d for d in v.devices}
@@ -75,12 +88,14 @@ def test_user_devices_hubs_and_identifiers(source, index):
     assert "6222020200112233" not in doc and "****2233" in doc  # masked like the evidence
 
 
+@on_backends()
 def test_user_list_limit_keeps_the_exact_count(source, index):
     v = investigate_user(source, index, CONFIG, "u1", list_limit=5)
     hub = next(d for d in v.devices if d.label == "dhub")
     assert hub.other_users == ("h01", "h02", "h03", "h04", "h05") and hub.more_users == 15
 
 
+@on_backends()
 def test_user_lenders_with_reasons(source, index):
     v = investigate_user(source, index, CONFIG, "u1")
     assert [(x.lender_id, x.open_loans, x.outstanding, x.applications) for x in v.lenders] == [
@@ -95,22 +110,19 @@ def test_user_lenders_with_reasons(source, index):
     assert "none open now" in l1.reason
 
 
-@pytest.mark.parametrize(
-    ("hops", "expected"),
-    [
-        (0, []),
-        (1, [("u2", 1, "u1", "d1")]),
-        (2, [("u2", 1, "u1", "d1"), ("u3", 2, "u2", "phone 13800000001")]),
-        (3, [("u2", 1, "u1", "d1"), ("u3", 2, "u2", "phone 13800000001"), ("u4", 3, "u3", "d2")]),
-        (4, [("u2", 1, "u1", "d1"), ("u3", 2, "u2", "phone 13800000001"), ("u4", 3, "u3", "d2")]),
-    ],
-)
-def test_user_neighbourhood_by_hops(source, index, hops, expected):
-    v = investigate_user(source, index, CONFIG, "u1", hops=hops)
-    assert [(n.user_id, n.hops, n.through, n.via) for n in v.neighbours] == expected
-    assert not v.truncated
+NEIGHBOURS = [("u2", 1, "u1", "d1"), ("u3", 2, "u2", "phone 13800000001"), ("u4", 3, "u3", "d2")]
 
 
+@on_backends()
+def test_user_neighbourhood_by_hops(source, index):
+    for hops, expected in [(0, []), (1, NEIGHBOURS[:1]), (2, NEIGHBOURS[:2]), (3, NEIGHBOURS),
+                           (4, NEIGHBOURS)]:
+        v = investigate_user(source, index, CONFIG, "u1", hops=hops)
+        assert [(n.user_id, n.hops, n.through, n.via) for n in v.neighbours] == expected, hops
+        assert not v.truncated
+
+
+@on_backends()
 def test_user_neighbour_reasons_and_flags(source, index):
     v = investigate_user(source, index, CONFIG, "u1", hops=2)
     u2, u3 = v.neighbours
@@ -119,6 +131,7 @@ def test_user_neighbour_reasons_and_flags(source, index):
     assert u3.reason == "u2 and u3 are both linked to phone 13800000001"
 
 
+@on_backends()
 def test_user_link_after_run_date_is_not_there(source, index):
     v = investigate_user(source, index, CONFIG, "u8", hops=2)
     assert v.devices == () and v.neighbours == ()
@@ -127,11 +140,12 @@ def test_user_link_after_run_date_is_not_there(source, index):
     assert [n.user_id for n in later.neighbours] == ["u4"]
 
 
-def test_user_truncation(source, index):
-    v = investigate_user(source, index, CONFIG, "u7", hops=1, max_neighbours=5)
+def test_user_truncation(mem, index):
+    v = investigate_user(mem, index, CONFIG, "u7", hops=1, max_neighbours=5)
     assert v.truncated and len(v.neighbours) == 5
 
 
+@on_backends()
 def test_user_subgraph(source, index):
     v = investigate_user(source, index, CONFIG, "u1", hops=1)
     g = v.graph.to_networkx()
@@ -143,11 +157,12 @@ def test_user_subgraph(source, index):
 
 
 @pytest.mark.parametrize("bad", [-1, 5])
-def test_user_bad_hops(source, index, bad):
+def test_user_bad_hops(mem, index, bad):
     with pytest.raises(InputError, match="hops"):
-        investigate_user(source, index, CONFIG, "u1", hops=bad)
+        investigate_user(mem, index, CONFIG, "u1", hops=bad)
 
 
+@on_backends()
 def test_unknown_user(source, index):
     with pytest.raises(NotFoundError, match="unknown user 'nobody'"):
         investigate_user(source, index, CONFIG, "nobody")
@@ -156,6 +171,7 @@ def test_unknown_user(source, index):
 # ----------------------------------------------------------------------------- ring
 
 
+@on_backends()
 def test_ring_members_exposure_and_freeze_state(source, index):
     v = investigate_ring(source, index, CONFIG, ring_id(index))
     assert [m.user_id for m in v.members] == list(RING)
@@ -170,6 +186,7 @@ def test_ring_members_exposure_and_freeze_state(source, index):
     assert (v.frozen_members, v.drawable_members, v.drawable_total) == (2, 2, 5000.0)
 
 
+@on_backends()
 def test_ring_shared_links_and_lenders(source, index):
     v = investigate_ring(source, index, CONFIG, ring_id(index))
     assert [(s.label, s.members, s.users) for s in v.shared_devices] == [
@@ -182,6 +199,7 @@ def test_ring_shared_links_and_lenders(source, index):
     assert [x.lender_id for x in v.lenders_in_common] == ["L2", "L1", "L3"]
 
 
+@on_backends()
 def test_ring_subgraph_is_connected_and_has_no_outsiders(source, index):
     g = investigate_ring(source, index, CONFIG, ring_id(index)).graph.to_networkx()
     users = sorted(n for n, k in g.nodes(data="kind") if k == "user")
@@ -191,7 +209,7 @@ def test_ring_subgraph_is_connected_and_has_no_outsiders(source, index):
         "lender:L1", "lender:L2", "lender:L3"}
 
 
-def test_ring_by_detected_id_after_carrying(source):
+def test_ring_by_detected_id_after_carrying(mem):
     import dataclasses
 
     report = findings()
@@ -199,9 +217,10 @@ def test_ring_by_detected_id_after_carrying(source):
     carried = dataclasses.replace(ring, id="ring-0000000000aa", evidence={
         **ring.evidence, "lineage": {"detected_id": ring.id, "change": "grew"}})
     idx = FindingsIndex(dataclasses.replace(report, findings=(carried,)))
-    assert investigate_ring(source, idx, CONFIG, ring.id).id == "ring-0000000000aa"
+    assert investigate_ring(mem, idx, CONFIG, ring.id).id == "ring-0000000000aa"
 
 
+@on_backends()
 def test_unknown_ring(source, index):
     with pytest.raises(NotFoundError, match="unknown ring"):
         investigate_ring(source, index, CONFIG, "ring-nope")
@@ -213,6 +232,7 @@ def test_unknown_ring(source, index):
 # ----------------------------------------------------------------------------- path
 
 
+@on_backends()
 def test_path_through_devices_and_identifiers(source):
     p = find_path(source, CONFIG, "u1", "u4", as_of=AS_OF)
     assert (p.found, p.hops, p.users) == (True, 3, ("u1", "u2", "u3", "u4"))
@@ -224,6 +244,7 @@ def test_path_through_devices_and_identifiers(source):
     assert nx.shortest_path_length(g, "user:u1", "user:u4") == 6  # user-node-user-...
 
 
+@on_backends()
 def test_path_not_found_and_max_hops(source):
     assert not find_path(source, CONFIG, "u1", "u7", as_of=AS_OF).found  # ip is not enabled
     short = find_path(source, CONFIG, "u1", "u4", as_of=AS_OF, max_hops=2)
@@ -231,6 +252,7 @@ def test_path_not_found_and_max_hops(source):
     assert find_path(source, CONFIG, "u1", "u4", as_of=AS_OF, max_hops=3).found
 
 
+@on_backends()
 def test_path_via_lenders(source):
     assert not find_path(source, CONFIG, "u5", "u1", as_of=AS_OF).found
     p = find_path(source, CONFIG, "u5", "u1", as_of=AS_OF, via_lenders=True)
@@ -239,6 +261,7 @@ def test_path_via_lenders(source):
     assert p.steps[1].reason == "u6 and u2 both borrow at lender L5"
 
 
+@on_backends()
 def test_path_hubs_excluded_unless_asked(source):
     assert not find_path(source, CONFIG, "u1", "h05", as_of=AS_OF).found
     p = find_path(source, CONFIG, "u1", "h05", as_of=AS_OF, include_hubs=True)
@@ -247,6 +270,7 @@ def test_path_hubs_excluded_unless_asked(source):
     assert find_path(source, CONFIG, "u7", "h05", as_of=AS_OF).steps[0].label == "d20"
 
 
+@on_backends()
 def test_path_to_self_and_unknown(source):
     p = find_path(source, CONFIG, "u1", "u1", as_of=AS_OF)
     assert (p.found, p.hops, p.users) == (True, 0, ("u1",))
@@ -259,6 +283,7 @@ def test_path_to_self_and_unknown(source):
 # ----------------------------------------------------------------------------- lender
 
 
+@on_backends()
 def test_lender_flagged_users_and_rings(source, index):
     v = investigate_lender(source, index, "L2")
     assert (v.name, v.borrowers, v.loans, v.outstanding) == ("Lender 2", 3, 3, 2250.0)
@@ -269,6 +294,7 @@ def test_lender_flagged_users_and_rings(source, index):
         (4, ("u1", "u2", "u3"), 2250.0)]
 
 
+@on_backends()
 def test_lender_with_unflagged_borrowers(source, index):
     v = investigate_lender(source, index, "L5")
     assert (v.borrowers, v.outstanding, v.flagged_users, v.flagged_outstanding) == (
@@ -276,11 +302,13 @@ def test_lender_with_unflagged_borrowers(source, index):
     assert v.rings[0].members_borrowing == ("u2",) and v.rings_outstanding == 400.0
 
 
+@on_backends()
 def test_lender_counts_only_loans_open_by_the_run_date(source, index):
     v = investigate_lender(source, index, "L1")
     assert (v.borrowers, v.outstanding) == (2, 1800.0)  # u3 closed, u5 opened later
 
 
+@on_backends()
 def test_lender_known_without_loans_and_unknown(source, index):
     v = investigate_lender(source, index, "L9")
     assert (v.borrowers, v.flagged, v.rings) == (0, (), ())
@@ -292,12 +320,12 @@ def test_lender_known_without_loans_and_unknown(source, index):
 # ----------------------------------------------------------------------------- output
 
 
-def test_views_serialize_to_json(source, index):
+def test_views_serialize_to_json(mem, index):
     for view in (
-        investigate_user(source, index, CONFIG, "u1", hops=2),
-        investigate_ring(source, index, CONFIG, ring_id(index)),
-        find_path(source, CONFIG, "u1", "u4", as_of=AS_OF),
-        investigate_lender(source, index, "L2"),
+        investigate_user(mem, index, CONFIG, "u1", hops=2),
+        investigate_ring(mem, index, CONFIG, ring_id(index)),
+        find_path(mem, CONFIG, "u1", "u4", as_of=AS_OF),
+        investigate_lender(mem, index, "L2"),
     ):
         doc = view.to_dict()
         assert json.loads(json.dumps(doc)) == doc
@@ -305,8 +333,8 @@ def test_views_serialize_to_json(source, index):
         assert {"nodes", "edges"} <= set(doc["graph"])
 
 
-def test_export_graphml_and_json(source, index, tmp_path):
-    v = investigate_ring(source, index, CONFIG, ring_id(index))
+def test_export_graphml_and_json(mem, index, tmp_path):
+    v = investigate_ring(mem, index, CONFIG, ring_id(index))
     g = nx.read_graphml(v.graph.write(tmp_path / "ring.graphml"))
     assert g.number_of_nodes() == len(v.graph.nodes) == 4 + 2 + 1 + 3
     assert g.nodes["user:u1"]["freeze_state"] == "partly_frozen"
@@ -326,12 +354,12 @@ def test_fixture_findings_are_what_the_detections_give():
         (f.id, f.type, f.users, f.exposure.total) for f in want.findings)
 
 
-def test_exposure_matches_the_detections_exposure(source):
+def test_exposure_matches_the_detections_exposure(mem):
     from xpg.queries.exposure import user_exposure
     from xpg.queries.investigate import exposure_by_user
 
     users = ["u1", "u2", "u3", "u4", "u5", "u6"]
-    mine = exposure_by_user(source.accounts(users, AS_OF), source.loans(users, AS_OF))
+    mine = exposure_by_user(mem.accounts(users, AS_OF), mem.loans(users, AS_OF))
     for r in user_exposure(dataset(), AS_OF).filter(
             pl.col("user_id").is_in(users)).iter_rows(named=True):
         e = mine.get(r["user_id"])

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     )
     from xpg.report import ReportResult
 
-__all__ = ["Session", "open", "read_findings"]
+__all__ = ["Session", "investigation_source", "open", "read_findings"]
 
 
 def read_findings(path: str | os.PathLike[str]) -> FindingsReport:
@@ -198,7 +198,7 @@ class Session:
     def source(self) -> InvestigationSource:
         """Where the investigations read: the backend's own source."""
         if self._source is None:
-            self._source = _source_for(self.backend, self.dataset)
+            self._source = investigation_source(self.backend, self.dataset)
         return self._source
 
     def user(self, user_id: str, hops: int = 1, *, as_of: dt.date | str | None = None
@@ -278,7 +278,9 @@ def _wrap(session: Session, call: Any) -> Any:
         raise BackendError(f"{session.backend.name} backend failed: {e}") from e
 
 
-def _source_for(backend: Backend, dataset: Dataset) -> InvestigationSource:
+def investigation_source(backend: Backend, dataset: Dataset) -> InvestigationSource:
+    """The investigation source of a loaded backend: in memory over ``dataset``, or Cypher
+    over the Neo4j database the backend holds."""
     if backend.name == "memory":
         from xpg.queries.investigate import MemorySource
 

@@ -1,0 +1,116 @@
+"""The investigative queries on Neo4j: :class:`Neo4jSource`.
+
+It implements :class:`~xpg.queries.investigate.InvestigationSource` with the
+parameterized statements of ``queries/cypher/investigate.cypher``, each run in
+a read transaction (``Neo4jBackend.run_read``: a READ-mode session and
+``execute_read``, so the driver routes it to a reader and retries transient
+errors). Only the rows about the asked ids come back; the shared assembly of
+:mod:`xpg.queries.investigate` turns them into the same views as in memory.
+
+Notes
+-----
+One round trip per source call: a ``query user`` is about ten small queries,
+each an index seek on the asked ids (uniqueness constraints on ``user_id``,
+``device_id``, ``(kind, value)``, ``lender_id``) and an expansion of their
+relationships.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+from xpg.graph.neo4j import Neo4jBackend
+from xpg.queries.cypher import statement
+from xpg.queries.investigate import DEVICE, LENDER, SOURCE_SCHEMAS, conform
+
+__all__ = ["Neo4jSource"]
+
+
+def _native(value: Any) -> Any:
+    """Neo4j temporal values as Python ``date``/``datetime``; anything else as is."""
+    to_native = getattr(value, "to_native", None)
+    return to_native() if callable(to_native) else value
+
+
+def _frame(name: str, rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
+    schema = SOURCE_SCHEMAS[name]
+    data = {col: [_native(r.get(col)) for r in rows] for col in schema}
+    if not data or not next(iter(data.values())):
+        return pl.DataFrame(schema=schema)
+    return conform(name, pl.DataFrame(data, schema=schema, strict=False))
+
+
+def _nodes(nodes: pl.DataFrame) -> dict[str, Any]:
+    devices, identifiers, lenders = [], [], []
+    for kind, value in nodes.select("kind", "value").unique().iter_rows():
+        if kind == DEVICE:
+            devices.append(value)
+        elif kind == LENDER:
+            lenders.append(value)
+        else:
+            identifiers.append({"kind": kind, "value": value})
+    return {"devices": devices, "identifiers": identifiers, "lenders": lenders}
+
+
+class Neo4jSource:
+    """Investigation source over a loaded :class:`~xpg.graph.neo4j.Neo4jBackend`."""
+
+    def __init__(self, backend: Neo4jBackend):
+        self.backend = backend
+
+    def _read(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        return self.backend.run_read(statement("investigate", name), **params)
+
+    def users(self, user_ids: Sequence[str]) -> pl.DataFrame:
+        return _frame("users", self._read("users", ids=list(user_ids)))
+
+    def accounts(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
+        rows = self._read("accounts", ids=list(user_ids), as_of=as_of)
+        return _frame("accounts", rows).sort("user_id", "account_id")
+
+    def links(
+        self, user_ids: Sequence[str], as_of: dt.date, kinds: Sequence[str] | None
+    ) -> pl.DataFrame:
+        rows = self._read("links", ids=list(user_ids), as_of=as_of,
+                          kinds=None if kinds is None else list(kinds),
+                          lenders_too=kinds is not None and LENDER in kinds)
+        return _frame("links", rows).sort("user_id", "kind", "value")
+
+    def link_degrees(self, nodes: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+        rows = self._read("node_degrees", as_of=as_of, **_nodes(nodes))
+        return _frame("link_degrees", rows)
+
+    def link_users(
+        self, nodes: pl.DataFrame, as_of: dt.date, limit: int | None
+    ) -> pl.DataFrame:
+        if limit is None:
+            rows = self._read("node_users", as_of=as_of, **_nodes(nodes))
+        else:
+            rows = self._read("node_users_limited", as_of=as_of, limit=limit, **_nodes(nodes))
+        return _frame("link_users", rows).unique().sort("kind", "value", "user_id")
+
+    def loans(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
+        rows = self._read("loans", ids=list(user_ids), as_of=as_of)
+        return _frame("loans", rows).sort("user_id", "lender_id", "opened_at")
+
+    def applications(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
+        rows = self._read("applications", ids=list(user_ids), as_of=as_of)
+        return _frame("applications", rows).sort("user_id", "applied_at")
+
+    def lenders(self, lender_ids: Sequence[str]) -> pl.DataFrame:
+        return _frame("lenders", self._read("lenders", ids=list(lender_ids)))
+
+    def lender_loans(self, lender_id: str, as_of: dt.date) -> pl.DataFrame:
+        rows = self._read("lender_loans", id=lender_id, as_of=as_of)
+        return _frame("loans", rows).sort("user_id", "opened_at")
+
+    def lender_applications(self, lender_id: str, as_of: dt.date) -> int:
+        (row,) = self._read("lender_applications", id=lender_id, as_of=as_of)
+        return int(row["applications"])
+
+    def lender_known(self, lender_id: str) -> bool:
+        (row,) = self._read("lender_known", id=lender_id)
+        return bool(row["known"])
