@@ -152,3 +152,70 @@ def test_links_kept_groups_match_networkx_on_raw_rows(seed):
     hubs = links.nodes.filter(pl.col("node_idx").is_in(kept.hubs.tolist()))
     assert ("device", "hub") in set(hubs.select("kind", "value").iter_rows())
     assert ("device", "edge") not in set(hubs.select("kind", "value").iter_rows())
+
+
+def _edge_set(links):
+    ids = links.user_ids.to_list()
+    nodes = {i: (k, v) for i, k, v in links.nodes.iter_rows()}
+    return {
+        (ids[u], *nodes[n], d)
+        for u, n, d in links.edges.select("user_idx", "node_idx", "first_day").iter_rows()
+    }
+
+
+def test_hashed_encoding_detects_collisions_and_matches_the_exact_one(monkeypatch):
+    import xpg.graph.links as links_module
+
+    b = Builder()
+    for i in range(40):
+        b.device(f"u{i}", f"d{i % 13}").identifier(f"u{i}", "phone", f"{i % 7}")
+        b.device(f"u{i}", f"d{i % 13}", first_seen=dt.datetime(2026, 1, 1 + i % 20))
+    b.device("ghost-user-not-in-users", "d1")
+    ds = b.build()
+    ds = ds.__class__(
+        **{**ds.tables(), "users": ds.users.filter(pl.col("user_id") != "ghost-user-not-in-users")}
+    )
+    rows = pl.concat(
+        [
+            ds.devices.select(
+                "user_id",
+                pl.lit("device").alias("kind"),
+                pl.col("device_id").alias("value"),
+                pl.col("first_seen").dt.date().cast(pl.Int32).alias("day"),
+            ),
+            ds.identifiers.select(
+                "user_id",
+                "kind",
+                "value",
+                pl.col("first_seen").dt.date().cast(pl.Int32).alias("day"),
+            ),
+        ]
+    )
+    ids = ds.users.get_column("user_id")
+    assert links_module._encode_hashed(rows, ids, bits=3) is None  # 40 users, 8 hash values
+    assert links_module._encode_hashed(rows, ids) is not None
+    hashed = Links(ds)
+    monkeypatch.setattr(links_module, "_encode_hashed", lambda rows, ids: None)
+    exact = Links(ds)
+    assert _edge_set(hashed) == _edge_set(exact)
+    assert len(_edge_set(exact)) == 80 and hashed.n_nodes == exact.n_nodes == 20
+
+
+def test_hashed_encoding_detects_a_node_collision():
+    from xpg.graph.links import _encode_hashed
+
+    # 2 users (distinct under 4 bits), 20 devices: 4-bit node hashes must collide
+    rows = pl.DataFrame(
+        {
+            "user_id": ["u0", "u1"] * 10,
+            "kind": ["device"] * 20,
+            "value": [f"d{i}" for i in range(20)],
+            "day": pl.Series([None] * 20, dtype=pl.Int32),
+        }
+    )
+    ids = pl.Series(["u0", "u1"])
+    assert (ids.hash(0x9E3779B9) & 15).n_unique() == 2
+    assert _encode_hashed(rows, ids, bits=4) is None
+    nodes, user, node, _ = _encode_hashed(rows, ids)
+    assert nodes.height == 20 and sorted(set(node.tolist())) == list(range(20))
+    assert user.tolist() == [0, 1] * 10
