@@ -1,0 +1,150 @@
+"""A Neo4j server for the test session (a pytest plugin, registered by conftest.py).
+
+``neo4j_server`` (session scope) yields a :class:`~xpg.settings.Neo4jConfig`:
+
+* ``NEO4J_URI`` set: that server (with ``NEO4J_USER``/``NEO4J_PASSWORD``/``NEO4J_DATABASE``).
+  The tests wipe its database, so they refuse one that holds nodes xpg did not write;
+* otherwise: a throwaway server started with ``scripts/neo4j-local`` in a temporary state
+  folder (stopped at the end of the session; it also stops by itself when this process
+  dies, so no JVM outlives the tests);
+* no Java or Maven: the Neo4j tests are skipped, unless ``XPG_REQUIRE_NEO4J=1`` (CI), where
+  they fail.
+
+``neo4j_driver`` (session scope) is one driver for the session; :func:`wipe` empties the
+database between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from xpg.settings import Neo4jConfig, load_settings
+
+__all__ = ["neo4j_driver", "neo4j_server", "require_or_skip", "wipe"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "neo4j-local"
+START_TIMEOUT_S = 900  # the first start downloads the jars from Maven Central
+
+
+def require_or_skip(reason: str) -> None:
+    """Skip the test, or fail it where Neo4j is required (``XPG_REQUIRE_NEO4J=1``)."""
+    if os.environ.get("XPG_REQUIRE_NEO4J") == "1":
+        pytest.fail(f"Neo4j is required here (XPG_REQUIRE_NEO4J=1): {reason}", pytrace=False)
+    pytest.skip(f"no Neo4j: {reason}")
+
+
+def _parse_env(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.startswith("NEO4J_"):
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _start_local(state: Path) -> dict[str, str]:
+    missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
+    if missing:
+        require_or_skip(f"{' and '.join(missing)} not found on PATH")
+    try:
+        done = subprocess.run(
+            [str(SCRIPT), "start", "--state", str(state), "--watch-pid", str(os.getpid())],
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        require_or_skip(f"scripts/neo4j-local start took over {START_TIMEOUT_S} s")
+    if done.returncode != 0:
+        require_or_skip(f"scripts/neo4j-local start failed:\n{done.stderr[-2000:]}")
+    env = _parse_env(done.stdout)
+    if "NEO4J_URI" not in env or "NEO4J_PASSWORD" not in env:
+        require_or_skip(f"scripts/neo4j-local printed no connection:\n{done.stdout[-500:]}")
+    return env
+
+
+def _stop_local(state: Path) -> None:
+    subprocess.run(
+        [str(SCRIPT), "stop", "--state", str(state)],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jConfig]:
+    """The connection of the session's Neo4j server (see the module docstring)."""
+    if os.environ.get("NEO4J_URI"):
+        config = load_settings(environ=os.environ).neo4j
+        _check_foreign(config)
+        yield config
+        return
+    state = tmp_path_factory.mktemp("neo4j-state")
+    env = _start_local(state)
+    try:
+        yield load_settings(environ=env).neo4j
+    finally:
+        _stop_local(state)
+
+
+def _driver(config: Neo4jConfig):
+    import neo4j
+
+    auth = None if config.password is None else (config.user, config.password)
+    return neo4j.GraphDatabase.driver(config.uri, auth=auth)
+
+
+def _check_foreign(config: Neo4jConfig) -> None:
+    """Refuse a user-given database holding nodes xpg did not write: the tests wipe it."""
+    import neo4j
+    from xpg.graph.neo4j import XPG_LABELS
+
+    try:
+        with _driver(config) as driver:
+            records, _, _ = driver.execute_query(
+                "MATCH (n) WHERE none(l IN labels(n) WHERE l IN $ours) "
+                "RETURN count(n) AS n LIMIT 1",
+                ours=list(XPG_LABELS),
+                database_=config.database,
+            )
+    except neo4j.exceptions.Neo4jError as e:
+        require_or_skip(f"cannot query {config.redacted_uri}: {e}")
+    except neo4j.exceptions.DriverError as e:
+        require_or_skip(f"cannot reach {config.redacted_uri}: {e}")
+    foreign = records[0]["n"]
+    if foreign:
+        pytest.exit(
+            f"NEO4J_URI={config.redacted_uri} database {config.database!r} holds {foreign} "
+            "nodes that xpg did not write; the tests wipe the database, so point NEO4J_URI "
+            "at a throwaway one (or unset it to let the tests start their own).",
+            returncode=3,
+        )
+
+
+@pytest.fixture(scope="session")
+def neo4j_driver(neo4j_server: Neo4jConfig) -> Iterator[object]:
+    """One driver for the whole session, closed at its end."""
+    driver = _driver(neo4j_server)
+    try:
+        yield driver
+    finally:
+        driver.close()
+
+
+def wipe(driver, database: str) -> None:
+    """Delete every node and relationship (constraints and indexes stay)."""
+    import neo4j
+
+    with driver.session(database=database, default_access_mode=neo4j.WRITE_ACCESS) as session:
+        session.run(
+            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+        ).consume()
