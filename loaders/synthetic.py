@@ -25,14 +25,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+from xpg.loaders.atomic import staging
 from xpg.loaders.dataset import Dataset
 from xpg.loaders.schema import TABLES
 from xpg.loaders.synthetic_base import Builder, finalize
@@ -204,36 +203,13 @@ def write(
     if not parent.is_dir():
         raise InputError(f"--out {out}: parent folder {parent} does not exist")
     synthetic = generate(users, seed, as_of, progress=progress)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
-    try:
-        with progress.step("Writing", len(TABLES) + 1) as advance:
-            for name, df in synthetic.tables.items():
-                _write_table(df, tmp / f"{name}.{fmt}", fmt)
-                advance(1)
-            text = json.dumps(synthetic.truth, indent=1, ensure_ascii=False)
-            (tmp / TRUTH_FILE).write_text(text + "\n", encoding="utf-8")
+    with staging(out) as tmp, progress.step("Writing", len(TABLES) + 1) as advance:
+        for name, df in synthetic.tables.items():
+            _write_table(df, tmp / f"{name}.{fmt}", fmt)
             advance(1)
+        text = json.dumps(synthetic.truth, indent=1, ensure_ascii=False)
+        (tmp / TRUTH_FILE).write_text(text + "\n", encoding="utf-8")
+        advance(1)
         tmp.chmod(0o755)
-        _replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return synthetic
 
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` to ``out``; an existing ``out`` is moved aside first and removed after."""
-    if out.is_dir() and any(out.iterdir()):
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=tmp.parent))
-        old.rmdir()
-        out.rename(old)
-        try:
-            tmp.rename(out)
-        except BaseException:
-            old.rename(out)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        if out.is_dir():
-            out.rmdir()
-        tmp.rename(out)
