@@ -153,37 +153,44 @@ class PolarsHooks:
         return user_exposure_frame(self.dataset, as_of, wanted.unique(maintain_order=True))
 
     def multi_lending(self, config: MultiLendingConfig, as_of: dt.date) -> pl.DataFrame:
-        lenders = pl.col("lender_id").unique().sort()
-        open_ = (
-            open_loans_as_of(self.dataset, as_of)
-            .group_by("user_id")
-            .agg(lenders.alias("open_lenders"))
-        )
+        """Counts of distinct lenders per user first; lender lists only for the users
+        that meet a criterion (a few percent of them)."""
+        loans = open_loans_as_of(self.dataset, as_of).select("user_id", "lender_id")
         day = pl.col("applied_at").dt.date()
+        widest = max(config.short_window_days, config.long_window_days)
         apps = self.dataset.applications.filter(
-            day <= as_of,
-            day >= _window_start(as_of, max(config.short_window_days, config.long_window_days)),
-        )
-        short = (
-            apps.filter(day >= _window_start(as_of, config.short_window_days))
-            .group_by("user_id")
-            .agg(lenders.alias("short_window_lenders"))
-        )
-        long = (
-            apps.filter(day >= _window_start(as_of, config.long_window_days))
-            .group_by("user_id")
-            .agg(lenders.alias("long_window_lenders"))
-        )
-        lists = ["open_lenders", "short_window_lenders", "long_window_lenders"]
-        frame = (
-            open_.join(short, on="user_id", how="full", coalesce=True)
-            .join(long, on="user_id", how="full", coalesce=True)
-            .with_columns(pl.col(lists).fill_null(pl.lit([], dtype=pl.List(pl.String))))
-            .filter(
-                (pl.col("open_lenders").list.len() >= config.min_open_lenders)
-                | (pl.col("short_window_lenders").list.len() >= config.short_window_lenders)
-                | (pl.col("long_window_lenders").list.len() >= config.long_window_lenders)
+            day <= as_of, day >= _window_start(as_of, widest)
+        ).select("user_id", "lender_id", day.alias("day"))
+        sources = {
+            "open_lenders": (loans, config.min_open_lenders),
+            "short_window_lenders": (
+                apps.filter(pl.col("day") >= _window_start(as_of, config.short_window_days)),
+                config.short_window_lenders,
+            ),
+            "long_window_lenders": (
+                apps.filter(pl.col("day") >= _window_start(as_of, config.long_window_days)),
+                config.long_window_lenders,
+            ),
+        }
+        flagged = pl.concat(
+            [
+                rows.group_by("user_id")
+                .agg(pl.col("lender_id").n_unique().alias("n"))
+                .filter(pl.col("n") >= threshold)
+                .select("user_id")
+                for rows, threshold in sources.values()
+            ]
+        ).unique()
+        frame = flagged
+        for name, (rows, _) in sources.items():
+            lists = (
+                rows.join(flagged, on="user_id", how="semi")
+                .group_by("user_id")
+                .agg(pl.col("lender_id").unique().sort().alias(name))
             )
+            frame = frame.join(lists, on="user_id", how="left")
+        frame = frame.with_columns(
+            pl.col(list(sources)).fill_null(pl.lit([], dtype=pl.List(pl.String)))
         )
         return conform("multi_lending", frame)
 
