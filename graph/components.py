@@ -61,10 +61,15 @@ def connected_components(n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.n
     data = np.ones(src.size, dtype=np.int8)
     matrix = coo_array((data, (src, dst)), shape=(n_nodes, n_nodes)).tocsr()
     _, labels = _scipy_components(matrix, directed=True, connection="weak")
-    # Relabel by first occurrence so labels do not depend on scipy's internals.
-    _, first = np.unique(labels, return_index=True)
+    # Relabel by first occurrence so labels do not depend on scipy's internals: O(n),
+    # and nothing to do when scipy already numbered them that way (it usually does).
+    labels = labels.astype(np.int64, copy=False)
+    first = np.empty(int(labels.max()) + 1, dtype=np.int64)
+    first[labels[::-1]] = np.arange(n_nodes - 1, -1, -1, dtype=np.int64)
+    if np.all(first[1:] > first[:-1]):
+        return labels
     order = np.empty(first.size, dtype=np.int64)
-    order[np.argsort(first, kind="stable")] = np.arange(first.size, dtype=np.int64)
+    order[np.argsort(first)] = np.arange(first.size, dtype=np.int64)
     return order[labels]
 
 

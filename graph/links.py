@@ -169,7 +169,10 @@ class Links:
         hub = degree > hub_max_users
         keep = ~hub[node]
         user, node = user[keep], node[keep]
-        labels = bipartite_components(self.n_users, self.n_nodes, user, node)
+        # A node of one user joins nobody: leave those out of the component search
+        # (most devices and identifiers are personal, so this shrinks the graph a lot).
+        joining = degree[node] >= 2
+        labels = bipartite_components(self.n_users, self.n_nodes, user[joining], node[joining])
         has_link = np.zeros(self.n_users, dtype=bool)
         has_link[user] = True
         labels = np.where(has_link, labels, -1)
