@@ -10,6 +10,7 @@ An unknown id exits with code 4.
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -55,7 +56,9 @@ def _money(x: float | None) -> str:
 
 
 def _console() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 140, highlight=False)
+    # off a terminal (a pipe, a file): 140 columns unless COLUMNS says otherwise
+    wide = sys.stdout.isatty() or os.environ.get("COLUMNS")
+    return Console(width=None if wide else 140, highlight=False)
 
 
 def _session(data: Path, config: Path | None, backend: str | None,
@@ -77,10 +80,17 @@ def _emit(view: Any, fmt: Format, export: Path | None, render: Any) -> None:
         print(f"subgraph written to {export}", file=sys.stderr)
 
 
+# columns of free text or lists, which may wrap; every other column (ids, amounts) never does
+_WRAPS = {"why", "explanation", "members", "others on it", "drawable in", "findings",
+          "members borrowing", "borrowing here", "lender", "via", "frozen"}
+
+
 def _table(title: str, *columns: str, right: tuple[int, ...] = ()) -> Table:
     t = Table(title=title, title_justify="left", show_lines=False)
     for i, c in enumerate(columns):
-        t.add_column(c, justify="right" if i in right else "left")
+        wraps = c in _WRAPS
+        t.add_column(c, justify="right" if i in right else "left", no_wrap=not wraps,
+                     overflow="fold", min_width=min(len(c), 12) if wraps else None)
     return t
 
 
@@ -149,8 +159,9 @@ def render_ring(v: RingView, console: Console) -> None:
          total=_money(v.exposure.total), frozen=v.frozen_members, drawable=v.drawable_members,
          amount=_money(v.drawable_total))
     _say(console, "{text}", text=f.explanation)
-    t = _table("Members", "user", "multi-lending", "freeze state", "frozen", "drawable in",
-               "drawable", "external outstanding", "exposure", right=(5, 6, 7))
+    t = _table("Members (ml: multi-lending; external: outstanding at external lenders)",
+               "user", "ml", "freeze state", "frozen", "drawable in", "drawable", "external",
+               "exposure", right=(5, 6, 7))
     for m in v.members:
         _row(t, m.user_id, "yes" if m.multi_lending else "", m.freeze_state.replace("_", " "),
                   ", ".join(m.frozen_products), ", ".join(m.drawable_products),
