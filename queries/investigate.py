@@ -689,7 +689,6 @@ class MemorySource:
         acc = self.dataset.accounts.join(products, on="product_id", how="left")
         return _Sorted(conform("accounts", acc), "user_id", "account_id")
 
-    @cached_property
     def _link_rows(self) -> pl.DataFrame:
         ds = self.dataset
         rows = pl.concat([
@@ -703,16 +702,18 @@ class MemorySource:
             pl.when(pl.col("first_seen").null_count() > 0).then(None)
             .otherwise(pl.col("first_seen").min()).alias("first_seen"),
             pl.col("last_seen").max(),
-        ).with_columns(
-            (pl.col("kind") + pl.lit("\x1f") + pl.col("value")).alias("node"))
+        )
 
     @cached_property
     def _links_by_user(self) -> _Sorted:
-        return _Sorted(self._link_rows, "user_id", "kind", "value")
+        return _Sorted(self._link_rows(), "user_id", "kind", "value")
 
     @cached_property
     def _links_by_node(self) -> _Sorted:
-        return _Sorted(self._link_rows, "node", "user_id")
+        rows = self._links_by_user.frame.select(
+            (pl.col("kind") + pl.lit("\x1f") + pl.col("value")).alias("node"),
+            "kind", "value", "user_id", "first_seen")
+        return _Sorted(rows, "node", "user_id")
 
     @cached_property
     def _loans_by_user(self) -> _Sorted:
@@ -728,10 +729,6 @@ class MemorySource:
     def _apps_by_user(self) -> _Sorted:
         return _Sorted(conform("applications", self.dataset.applications), "user_id",
                        "applied_at")
-
-    @cached_property
-    def _apps_by_lender(self) -> _Sorted:
-        return _Sorted(conform("applications", self.dataset.applications), "lender_id")
 
     @cached_property
     def _lenders(self) -> _Sorted:
@@ -817,12 +814,16 @@ class MemorySource:
         return self._loans_by_lender.take([lender_id]).filter(pl.col("opened_at") <= as_of)
 
     def lender_applications(self, lender_id: str, as_of: dt.date) -> int:
-        apps = self._apps_by_lender.take([lender_id])
-        return apps.filter(pl.col("applied_at").dt.date() <= as_of).height
+        # one pass over the applications (a lender query is rare: no sorted copy kept)
+        apps = self.dataset.applications
+        return apps.filter(pl.col("lender_id") == lender_id,
+                           pl.col("applied_at").dt.date() <= as_of).height
 
     def lender_known(self, lender_id: str) -> bool:
-        return any(t.take([lender_id]).height for t in
-                   (self._lenders, self._loans_by_lender, self._apps_by_lender))
+        if self._lenders.take([lender_id]).height or self._loans_by_lender.take(
+                [lender_id]).height:
+            return True
+        return self.dataset.applications.filter(pl.col("lender_id") == lender_id).height > 0
 
 
 # --------------------------------------------------------------------------- assembly
