@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from decorator import on_backends
 from investigation_data import AS_OF, RING, dataset, findings, write_dataset
 from xpg.queries.findings import FindingsReport, stable_id
 
@@ -119,3 +120,21 @@ def test_the_docs_example_runs(tmp_path, capsys, monkeypatch):
     assert "2026-11-20 {'multi_lending':" in out
     assert re.search(r"ring ring-[0-9a-f]{12}: \d+ members", out)
     assert "path: " in out and "flagged users owe" in out
+
+
+@on_backends()
+def test_same_answers_on_every_backend(backend, tmp_path):
+    """A session over a backend object: findings, views and the report as in memory."""
+    ring_id = stable_id("ring", list(RING))
+    with xpg.open(dataset=dataset(), as_of=AS_OF) as ref:
+        want = [ref.findings().to_dict(), ref.user("u1", hops=2).to_dict(),
+                ref.ring(ring_id).to_dict(), ref.path("u5", "u1", via_lenders=True).to_dict(),
+                ref.lender("L2").to_dict()]
+    with xpg.open(dataset=dataset(), backend=backend, as_of=AS_OF) as s:
+        got = [s.findings().to_dict(), s.user("u1", hops=2).to_dict(), s.ring(ring_id).to_dict(),
+               s.path("u5", "u1", via_lenders=True).to_dict(), s.lender("L2").to_dict()]
+        assert got == want
+        r = s.report(tmp_path)
+    doc = json.loads((r.folder / "findings.json").read_text())
+    assert doc["findings"] == want[0]["findings"]
+    assert f'id="{ring_id}"' in (r.folder / "index.html").read_text()
