@@ -16,13 +16,7 @@ def backend(request):
 
         b = MemoryBackend()
     elif name == "neo4j":
-        from neo4j_server import wipe
-        from xpg.graph.neo4j import Neo4jBackend
-
-        config = request.getfixturevalue("neo4j_server")
-        driver = request.getfixturevalue("neo4j_driver")
-        wipe(driver, config.database)  # a fresh, empty database for every test
-        b = Neo4jBackend(config, driver=driver)
+        b = request.getfixturevalue("neo4j_backend")  # tests/neo4j_server.py: emptied first
     else:  # pragma: no cover
         raise ValueError(name)
     try:

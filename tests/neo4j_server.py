@@ -10,8 +10,9 @@
 * no Java or Maven: the Neo4j tests are skipped, unless ``XPG_REQUIRE_NEO4J=1`` (CI), where
   they fail.
 
-``neo4j_driver`` (session scope) is one driver for the session; :func:`wipe` empties the
-database between tests.
+``neo4j_driver`` (session scope) is one driver for the session; ``neo4j_backend`` a
+:class:`~xpg.graph.neo4j.Neo4jBackend` on it over an empty database (:func:`wipe` empties it
+before every test).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +28,14 @@ import pytest
 
 from xpg.settings import Neo4jConfig, load_settings
 
-__all__ = ["neo4j_driver", "neo4j_server", "require_or_skip", "wipe"]
+__all__ = [
+    "dump",
+    "neo4j_backend",
+    "neo4j_driver",
+    "neo4j_server",
+    "require_or_skip",
+    "wipe",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "neo4j-local"
@@ -148,3 +157,54 @@ def wipe(driver, database: str) -> None:
         session.run(
             "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
         ).consume()
+
+
+@pytest.fixture
+def neo4j_backend(neo4j_server: Neo4jConfig, neo4j_driver) -> Iterator[object]:
+    """A backend on the session's driver, over a freshly emptied database."""
+    from xpg.graph.neo4j import Neo4jBackend
+
+    wipe(neo4j_driver, neo4j_server.database)
+    backend = Neo4jBackend(neo4j_server, driver=neo4j_driver)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def _hashable(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def dump(backend) -> tuple[Counter, Counter]:
+    """The whole graph as multisets of nodes and relationships, for comparing loads.
+
+    A node is its labels and properties, a relationship its type, properties and end
+    nodes; the load number (``load``) is left out: it counts loads, not data. The
+    bookkeeping node (``XpgMeta``) is left out too.
+    """
+
+    def node(labels: list[str], props: dict) -> tuple:
+        return (
+            tuple(sorted(labels)),
+            tuple(sorted((k, _hashable(v)) for k, v in props.items() if k != "load")),
+        )
+
+    rows = backend.run_read(
+        "MATCH (n) WHERE NOT n:XpgMeta RETURN labels(n) AS labels, properties(n) AS props"
+    )
+    nodes = Counter(node(r["labels"], r["props"]) for r in rows)
+    rows = backend.run_read(
+        "MATCH (a)-[r]->(b) RETURN labels(a) AS al, properties(a) AS ap, type(r) AS type, "
+        "properties(r) AS rp, labels(b) AS bl, properties(b) AS bp"
+    )
+    rels = Counter(
+        (
+            r["type"],
+            node(r["al"], r["ap"]),
+            tuple(sorted((k, _hashable(v)) for k, v in r["rp"].items() if k != "load")),
+            node(r["bl"], r["bp"]),
+        )
+        for r in rows
+    )
+    return nodes, rels
