@@ -32,9 +32,12 @@ def test_open_from_a_directory_and_from_a_dataset(tmp_path):
         assert a.backend.name == "memory"
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"data": "x", "dataset": "y"}])
-def test_open_needs_exactly_one_source(kwargs):
-    with pytest.raises(InputError, match="exactly one"):
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"data": "x", "dataset": "y"}, "not both"), ({}, "only the Neo4j backend")],
+)
+def test_open_needs_one_source(kwargs, message):
+    with pytest.raises(InputError, match=message):
         xpg.open(**kwargs)
 
 
@@ -138,3 +141,16 @@ def test_same_answers_on_every_backend(backend, tmp_path):
     doc = json.loads((r.folder / "findings.json").read_text())
     assert doc["findings"] == want[0]["findings"]
     assert f'id="{ring_id}"' in (r.folder / "index.html").read_text()
+
+
+@on_backends("neo4j")
+def test_neo4j_answers_from_the_graph_already_loaded(backend):
+    backend.load(dataset())
+    ring_id = stable_id("ring", list(RING))
+    with xpg.open(dataset=dataset(), as_of=AS_OF) as ref:
+        want = (ref.findings().to_dict(), ref.ring(ring_id).to_dict())
+    with xpg.open(backend=backend) as s:  # no tables: the database's last load
+        assert s.dataset is None and s.as_of == dataset().latest_date()
+        assert (s.findings(AS_OF).to_dict(), s.ring(ring_id, as_of=AS_OF).to_dict()) == want
+        with pytest.raises(InputError, match="needs the tables"):
+            s.exposure()

@@ -82,15 +82,17 @@ class Session:
     ----------
     settings : Settings
         The settings in force (thresholds, backend, Neo4j connection).
-    dataset : Dataset
-        The loaded tables.
+    dataset : Dataset or None
+        The loaded tables; None for a session over a Neo4j database opened without
+        tables (it answers findings and investigations from the graph there, but
+        cannot write reports or exposure tables).
     backend : Backend
         The backend holding them.
     """
 
     def __init__(
         self,
-        dataset: Dataset,
+        dataset: Dataset | None,
         settings: Settings,
         backend: Backend,
         *,
@@ -143,6 +145,8 @@ class Session:
             return self._as_of
         if self._fixed is not None:
             return self._fixed.as_of
+        if self.dataset is None:  # the graph in the database: its last load's latest date
+            return self.backend.latest_date()  # type: ignore[attr-defined]
         from xpg.queries.detections import default_as_of
 
         return default_as_of(self.dataset)
@@ -186,12 +190,18 @@ class Session:
         ``drawable``, ``external_outstanding``, ``total``) as the contract defines it."""
         self._check_open()
         day = self._date(as_of)
+        tables = self._tables("the exposure table")
         own = getattr(self.backend, "user_exposure", None)
         if callable(own) and self.backend.name == "memory":
             return own(day)
         from xpg.queries.exposure import user_exposure
 
-        return user_exposure(self.dataset, day)
+        return user_exposure(tables, day)
+
+    def _tables(self, what: str) -> Dataset:
+        if self.dataset is None:
+            raise InputError(f"{what} needs the tables: open the session with data= or dataset=")
+        return self.dataset
 
     # -- investigations ---------------------------------------------------------------
     @property
@@ -263,6 +273,7 @@ class Session:
         from xpg.report import write_report
 
         self._check_open()
+        self._tables("a report")
         return write_report(self, out, previous=previous, as_of=self._date(as_of),
                             overwrite=overwrite, top_rings=top_rings)
 
@@ -278,12 +289,14 @@ def _wrap(session: Session, call: Any) -> Any:
         raise BackendError(f"{session.backend.name} backend failed: {e}") from e
 
 
-def investigation_source(backend: Backend, dataset: Dataset) -> InvestigationSource:
+def investigation_source(backend: Backend, dataset: Dataset | None) -> InvestigationSource:
     """The investigation source of a loaded backend: in memory over ``dataset``, or Cypher
     over the Neo4j database the backend holds."""
     if backend.name == "memory":
         from xpg.queries.investigate import MemorySource
 
+        if dataset is None:
+            raise InputError("the in-memory backend needs the tables (data= or dataset=)")
         return MemorySource(dataset)
     if backend.name == "neo4j":
         try:
@@ -313,7 +326,9 @@ def open(
         A directory of contract tables (``.parquet``/``.csv``); loaded and
         validated (:func:`xpg.loaders.load_dataset`).
     dataset
-        A ready :class:`~xpg.loaders.dataset.Dataset` instead of ``data``.
+        A ready :class:`~xpg.loaders.dataset.Dataset` instead of ``data``. With
+        the Neo4j backend both may be left out: the session then answers from the
+        graph already in the database (its last complete load), without loading.
     settings
         Settings to use (default: packaged defaults, ``config`` and the environment).
     config
@@ -354,15 +369,20 @@ def open(
     ...     view = s.ring(ring.id)
     ...     [(m.user_id, m.freeze_state) for m in view.members]
     """
-    if (data is None) == (dataset is None):
-        raise InputError("give exactly one of data= (a directory) or dataset=")
+    if data is not None and dataset is not None:
+        raise InputError("give one of data= (a directory) or dataset=, not both")
     if settings is None:
         settings = load_settings(config)
     if isinstance(backend, str):
         settings = settings.replace(backend=backend)
         backend = None
+    in_database = data is None and dataset is None
+    kind = settings.backend if backend is None else backend.name
+    if in_database and kind != "neo4j":
+        raise InputError("the tables are needed (--data DIR, or data= / dataset=); only the "
+                         "Neo4j backend can answer from a graph loaded earlier")
     progress = progress or NO_PROGRESS
-    if dataset is None:
+    if data is not None:
         from xpg.loaders import load_dataset
 
         path = Path(os.fspath(data))  # type: ignore[arg-type]
@@ -374,8 +394,10 @@ def open(
         from xpg.graph import open_backend
 
         backend = open_backend(settings)
+    if in_database:
+        return Session(None, settings, backend, findings=fixed, progress=progress, as_of=as_of)
     try:
-        backend.load(dataset, progress=progress)
+        backend.load(dataset, progress=progress)  # type: ignore[arg-type]
     except XpgError:
         backend.close()
         raise

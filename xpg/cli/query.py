@@ -1,8 +1,9 @@
 """`xpg query user|ring|path|lender`: investigative queries as tables, JSON or graph files.
 
-Each command loads ``--data`` (or reads the given ``--findings`` of a nightly
-report, so that ring ids carried forward by the report resolve), answers one
-question and prints it: a readable table by default, ``--format json`` for
+Each command loads ``--data`` (with ``--backend neo4j`` and no ``--data``, it asks
+the graph already in the database instead), uses the findings of the data or the
+given ``--findings`` of a nightly report (so that ring ids the report carried
+forward resolve), answers one question and prints it: a readable table by default, ``--format json`` for
 tools. ``--export FILE`` also writes the subgraph of the answer as GraphML
 (``.graphml``) or node-link JSON (``.json``) for Gephi and other graph tools.
 An unknown id exits with code 4.
@@ -21,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from xpg.cli.common import AsOfOpt, BackendOpt, ConfigOpt, DataOpt, parse_as_of, progress
+from xpg.cli.common import AsOfOpt, BackendOpt, ConfigOpt, parse_as_of, progress
 from xpg.cli.common import settings_from as _settings_from
 from xpg.queries.investigate import MAX_HOPS, MAX_PATH_HOPS
 
@@ -39,6 +40,11 @@ class Format(StrEnum):
     json = "json"
 
 
+DataOpt = Annotated[
+    Path | None,
+    typer.Option("--data", help="Directory of input tables. May be left out with --backend "
+                                "neo4j: the graph already in the database is asked."),
+]
 FormatOpt = Annotated[Format, typer.Option("--format", help="table (default) or json.")]
 ExportOpt = Annotated[
     Path | None,
@@ -61,7 +67,7 @@ def _console() -> Console:
     return Console(width=None if wide else 140, highlight=False)
 
 
-def _session(data: Path, config: Path | None, backend: str | None,
+def _session(data: Path | None, config: Path | None, backend: str | None,
              findings: Path | None) -> Session:
     import xpg.api as api
 
@@ -220,7 +226,7 @@ def render_lender(v: LenderView, console: Console) -> None:
 @app.command("user")
 def user(
     user_id: Annotated[str, typer.Argument(help="The user id.")],
-    data: DataOpt,
+    data: DataOpt = None,
     hops: Annotated[int, typer.Option("--hops", min=0, max=MAX_HOPS,
                                       help="Neighbourhood depth.")] = 1,
     fmt: FormatOpt = Format.table,
@@ -239,7 +245,7 @@ def user(
 @app.command("ring")
 def ring(
     ring_id: Annotated[str, typer.Argument(help="A ring finding's id.")],
-    data: DataOpt,
+    data: DataOpt = None,
     fmt: FormatOpt = Format.table,
     export: ExportOpt = None,
     as_of: AsOfOpt = None,
@@ -257,7 +263,7 @@ def ring(
 def path(
     a: Annotated[str, typer.Argument(help="One user id.")],
     b: Annotated[str, typer.Argument(help="The other user id.")],
-    data: DataOpt,
+    data: DataOpt = None,
     via_lenders: Annotated[bool, typer.Option(
         "--via-lenders", help="Two users borrowing at one lender are also one hop apart.")
     ] = False,
@@ -283,7 +289,7 @@ def path(
 @app.command("lender")
 def lender(
     lender_id: Annotated[str, typer.Argument(help="The lender id.")],
-    data: DataOpt,
+    data: DataOpt = None,
     fmt: FormatOpt = Format.table,
     export: ExportOpt = None,
     as_of: AsOfOpt = None,
