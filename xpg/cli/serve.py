@@ -1,7 +1,9 @@
 """`xpg serve`: the read-only HTTP JSON service (see :mod:`xpg.serve`).
 
 The API key comes from the ``XPG_API_KEY`` environment variable only.
-Loads the data, computes the findings once, then serves until interrupted.
+Loads the data (or, with ``--backend neo4j`` and no ``--data``, uses the graph
+already in the database), computes the findings once, then serves until
+interrupted.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from typing import Annotated
 
 import typer
 
-from xpg.cli.common import AsOfOpt, BackendOpt, ConfigOpt, DataOpt, parse_as_of, progress
+from xpg.cli.common import AsOfOpt, BackendOpt, ConfigOpt, parse_as_of, progress
 from xpg.cli.common import settings_from as _settings_from
+from xpg.cli.query import DataOpt
 
 __all__ = ["command"]
 
 
 def command(
-    data: DataOpt,
+    data: DataOpt = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
     config: ConfigOpt = None,
