@@ -3,9 +3,10 @@
 Each command loads ``--data`` (with ``--backend neo4j`` and no ``--data``, it asks
 the graph already in the database instead), uses the findings of the data or the
 given ``--findings`` of a nightly report (so that ring ids the report carried
-forward resolve), answers one question and prints it: a readable table by default, ``--format json`` for
-tools. ``--export FILE`` also writes the subgraph of the answer as GraphML
-(``.graphml``) or node-link JSON (``.json``) for Gephi and other graph tools.
+forward resolve), answers one question and prints it: a readable table by
+default, ``--format json`` for tools. ``--export FILE`` also writes the subgraph
+of the answer as GraphML (``.graphml``) or node-link JSON (``.json``) for Gephi
+and other graph tools.
 An unknown id exits with code 4.
 """
 
