@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from xpg.loaders.atomic import staging
 from xpg.loaders.read import ROW
 
+from xpg.atomic import staging
 from xpg.errors import InputError
 
 __all__ = ["SUMMARY", "check_target", "rejected_rows", "write_quarantine"]

@@ -31,12 +31,12 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from xpg.loaders.atomic import staging
 from xpg.loaders.dataset import Dataset
 from xpg.loaders.schema import TABLES
 from xpg.loaders.synthetic_base import Builder, finalize
 from xpg.loaders.synthetic_cases import CASE_KINDS, plant_all
 
+from xpg.atomic import staging
 from xpg.errors import InputError
 from xpg.progress import NO_PROGRESS, Progress
 

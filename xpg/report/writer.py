@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from xpg.atomic import replace_directory
 from xpg.errors import InputError
 from xpg.queries.diff import DEFAULT_RING_OVERLAP, ReportDiff, diff_reports
 from xpg.queries.findings import SEVERITIES, Finding, FindingsReport
@@ -481,15 +482,9 @@ def _count_types(findings: Sequence[Finding]) -> dict[str, int]:
 
 
 def _swap_in(tmp: Path, target: Path, overwrite: bool) -> None:
-    if not target.exists():
-        tmp.rename(target)
-        return
-    if not overwrite:  # appeared while we were writing
+    if target.exists() and not overwrite:  # appeared while we were writing
         raise InputError(f"{target} already exists; pass --overwrite to replace it")
-    old = target.with_name(f".{target.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    target.rename(old)
-    tmp.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_directory(tmp, target)
 
 
 def _append_runs_log(root: Path, as_of: dt.date, status: str, summary: dict[str, Any] | None,
