@@ -10,6 +10,7 @@ code  meaning
 2     bad input data, bad configuration or bad usage
 3     backend unavailable or failed (e.g. Neo4j unreachable)
 4     an id asked for does not exist
+5     ``xpg report --alert-on``: written, with new or worsened findings
 130   interrupted
 ====  ==========================================================
 """
