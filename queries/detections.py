@@ -17,7 +17,7 @@ from typing import TypeVar
 import polars as pl
 from xpg.loaders.dataset import Dataset
 from xpg.queries import assembly
-from xpg.queries.findings import FindingsReport
+from xpg.queries.findings import FindingsReport, gc_paused
 from xpg.queries.frames import DetectionHooks, RingEvidence, conform, empty_frame
 from xpg.queries.polars_hooks import PolarsHooks
 
@@ -89,7 +89,8 @@ def run_detections(
     @contextmanager
     def step(name: str) -> Iterator[None]:
         start = time.perf_counter()
-        with progress.step(f"Detecting {name.replace('_', ' ')}", 1) as advance:
+        # many small Python objects (findings, evidence): see gc_paused
+        with gc_paused(), progress.step(f"Detecting {name.replace('_', ' ')}", 1) as advance:
             yield
             advance(1)
         clock[name] = clock.get(name, 0.0) + time.perf_counter() - start

@@ -10,9 +10,11 @@ backend.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +24,7 @@ __all__ = [
     "Exposure",
     "Finding",
     "FindingsReport",
+    "gc_paused",
     "stable_id",
 ]
 
@@ -37,6 +40,34 @@ FINDING_TYPES: tuple[str, ...] = (
 )
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block (restored after it).
+
+    Building tens of thousands of findings (and their JSON dicts) allocates
+    millions of small containers; each allocation burst triggers collections
+    that walk every live container, which costs more than the building itself.
+    Nothing built here forms reference cycles, so nothing is left for the
+    collector to find; reference counting frees everything as usual.
+
+    Examples
+    --------
+    >>> import gc
+    >>> with gc_paused():
+    ...     gc.isenabled()
+    False
+    >>> gc.isenabled()
+    True
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _money(x: float | None) -> float | None:
@@ -129,9 +160,16 @@ _PLAIN = (str, int, bool, type(None))
 
 
 def _jsonable(x: Any) -> Any:
-    if type(x) in _PLAIN:  # the common case first: no ABC checks (a hot path on big reports)
+    t = type(x)
+    if t in _PLAIN:  # the common cases first, by exact type: no ABC checks (a hot path)
         return x
-    if type(x) is dict or isinstance(x, Mapping):
+    if t is dict:
+        return {str(k): v if type(v) in _PLAIN else _jsonable(v) for k, v in x.items()}
+    if t is list or t is tuple:
+        return [v if type(v) in _PLAIN else _jsonable(v) for v in x]
+    if t is float:
+        return round(x, 2)
+    if isinstance(x, Mapping):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple | set | frozenset):
         return [_jsonable(v) for v in x]
@@ -154,11 +192,12 @@ class FindingsReport:
         return next((f for f in self.findings if f.id == finding_id), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "as_of": self.as_of.isoformat(),
-            "findings": [f.to_dict() for f in self.findings],
-            "summary": _jsonable(self.summary),
-        }
+        with gc_paused():
+            return {
+                "as_of": self.as_of.isoformat(),
+                "findings": [f.to_dict() for f in self.findings],
+                "summary": _jsonable(self.summary),
+            }
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
