@@ -26,8 +26,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import polars as pl
 from xpg.graph.backend import LoadStats
-from xpg.graph.neo4j_write import WriteStep, write_plan
+from xpg.graph.neo4j_write import WriteStep, resolve, write_plan
 from xpg.loaders.dataset import Dataset
 from xpg.queries.cypher import statement, statements
 from xpg.queries.findings import FindingsReport
@@ -293,8 +294,12 @@ class Neo4jBackend:
         self.ensure_schema()
         load = int(self.run_write(statement("load", "begin_load"), now=_now())[0]["load"])
         existing = self.counts()
+        node_ids: dict[str, pl.DataFrame] = {}
         for step in plan:
-            self._write_step(step, load, existing.get(step.empty_when, 0) == 0, progress)
+            create = existing.get(step.empty_when, 0) == 0
+            ids = self._write_step(resolve(step, node_ids), load, create, progress)
+            if ids is not None:
+                node_ids[step.empty_when] = ids
         with progress.step("Retiring what the snapshot no longer holds", len(_RETIRE)) as advance:
             for name in _RETIRE:
                 self.run_batched(
@@ -318,32 +323,45 @@ class Neo4jBackend:
             seconds=time.perf_counter() - start,
         )
 
-    def _write_step(self, step: WriteStep, load: int, create: bool, progress: Progress) -> None:
-        """Send one step's rows in batches of ``batch_size``, as column lists."""
+    def _write_step(
+        self, step: WriteStep, load: int, create: bool, progress: Progress
+    ) -> pl.DataFrame | None:
+        """Send one step's rows in batches of ``batch_size``, as column lists.
+
+        Returns, for a step with ``returns``, the written nodes' keys (named as the
+        label's key properties) and element ids (``node``); else ``None``.
+        """
         total = step.rows.height
-        if total == 0:
-            return
         query = statement("load", f"{'create' if create else 'merge'}_{step.name}")
         size = self.config.batch_size
         now = _now()
+        positions: list[int] = []
+        nodes: list[str] = []
 
-        def work(tx: Any, columns: dict[str, list[Any]]) -> int:
-            return int(tx.run(query, columns, load=load, now=now).single()["rows"])
+        def work(tx: Any, columns: dict[str, list[Any]]) -> Any:
+            return tx.run(query, columns, load=load, now=now).single()
 
         with (
             progress.step(f"Writing {step.title}", total) as advance,
             self._errors(f"writing {step.title}"),
             self.session(write=True) as session,
         ):
-            for batch in step.rows.iter_slices(size):
+            for offset, batch in zip(
+                range(0, total, size), step.rows.iter_slices(size), strict=False
+            ):
                 columns = {name: batch.get_column(name).to_list() for name in batch.columns}
                 if create:
                     # every row is new: no retries (a retried CREATE could duplicate)
                     with session.begin_transaction() as tx:
-                        written = work(tx, columns)
+                        record = work(tx, columns)
                         tx.commit()
                 else:
-                    written = session.execute_write(work, columns)
+                    record = session.execute_write(work, columns)
+                written = record["rows"]
+                if isinstance(written, list):
+                    positions += [offset + k for k in written]
+                    nodes += record["nodes"]
+                    written = len(written)
                 if written != batch.height:
                     raise BackendError(
                         f"writing {step.title}: {batch.height - written} of {batch.height} rows "
@@ -352,6 +370,14 @@ class Neo4jBackend:
                 advance(batch.height)
             if step.extras is not None:
                 self._write_extras(session, step, size)
+        if step.returns is None:
+            return None
+        keys = step.rows.select(pl.col(c).alias(k) for c, k in step.returns.items())
+        order = pl.DataFrame(
+            {"position": positions, "node": nodes},
+            schema={"position": pl.Int64, "node": pl.String},
+        ).sort("position")
+        return keys.with_columns(order.get_column("node"))
 
     def _write_extras(self, session: Any, step: WriteStep, size: int) -> None:
         """Write the input's extra columns as properties (idempotent: ``SET +=``)."""

@@ -27,14 +27,14 @@ one link per pair).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 from xpg.loaders.dataset import Dataset
 from xpg.loaders.schema import TABLES
 
-__all__ = ["RESERVED_PROPERTIES", "WriteStep", "wire", "write_plan"]
+__all__ = ["NODE_KEYS", "RESERVED_PROPERTIES", "WriteStep", "wire", "write_plan"]
 
 RESERVED_PROPERTIES = frozenset(
     {"load", "retired_at", "key", "seq", "user_id", "account_id", "product_id", "lender_id"}
@@ -42,6 +42,16 @@ RESERVED_PROPERTIES = frozenset(
 """Properties the graph writes itself; extra columns of these names get an ``extra_`` prefix."""
 
 _SEP = "\x1f"
+
+NODE_KEYS: Mapping[str, tuple[str, ...]] = {
+    "Product": ("product_id",),
+    "Lender": ("lender_id",),
+    "User": ("user_id",),
+    "Device": ("device_id",),
+    "Identifier": ("kind", "value"),
+    "Account": ("account_id",),
+}
+"""The key properties of each label whose nodes later steps look up by element id."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,16 @@ class WriteStep:
         input's extra columns, written by ``extra_<name>`` after the step.
     nodes, relationships
         Nodes and relationships each row writes.
+    returns
+        For a step writing nodes of label ``empty_when``: its key columns in ``rows``
+        mapped to the label's key properties. The statement then returns the element
+        id of each node written, which later steps use to find it (:data:`NODE_KEYS`).
+    lookups
+        Parameters resolved before sending: name -> (label, {column in ``rows``: key
+        property}); each row gets the element id of that node, and the statement finds
+        it with ``elementId(n) = $name[k]`` (a direct seek) instead of an index look-up.
+    drop
+        Columns of ``rows`` not sent (keys only needed for the look-ups).
     """
 
     name: str
@@ -74,6 +94,9 @@ class WriteStep:
     nodes: int
     relationships: int
     extras: pl.DataFrame | None = None
+    returns: Mapping[str, str] | None = None
+    lookups: Mapping[str, tuple[str, Mapping[str, str]]] = field(default_factory=dict)
+    drop: tuple[str, ...] = ()
 
     @property
     def node_count(self) -> int:
@@ -145,6 +168,9 @@ def _step(
     table: str | None = None,
     keys: Sequence[str] = (),
     skip: Sequence[str] = (),
+    returns: Mapping[str, str] | None = None,
+    lookups: Mapping[str, tuple[str, Mapping[str, str]]] | None = None,
+    drop: Sequence[str] = (),
 ) -> WriteStep:
     """A step sending ``columns`` of ``frame``; with ``table``, also its extra columns
     (identified by the ``keys`` columns)."""
@@ -158,7 +184,18 @@ def _step(
                 [rows.select(keys), frame.select(pl.struct(extra).alias("extra"))],
                 how="horizontal",
             )
-    return WriteStep(name, title, empty_when, rows, nodes, relationships, extras)
+    return WriteStep(
+        name,
+        title,
+        empty_when,
+        rows,
+        nodes,
+        relationships,
+        extras,
+        returns=returns,
+        lookups=lookups or {},
+        drop=tuple(drop),
+    )
 
 
 def _seq(frame: pl.DataFrame, table: str, group: Sequence[str]) -> pl.DataFrame:
@@ -217,6 +254,7 @@ def write_plan(dataset: Dataset) -> list[WriteStep]:
             relationships=0,
             table="products",
             keys=["id"],
+            returns={"id": "product_id"},
         )
     )
 
@@ -239,6 +277,7 @@ def write_plan(dataset: Dataset) -> list[WriteStep]:
             relationships=0,
             table="lenders",
             keys=["id"],
+            returns={"id": "lender_id"},
         )
     )
 
@@ -254,12 +293,20 @@ def write_plan(dataset: Dataset) -> list[WriteStep]:
             relationships=0,
             table="users",
             keys=["id"],
+            returns={"id": "user_id"},
         )
     )
     devices = dataset.devices.select("device_id").unique().sort("device_id")
     steps.append(
         _step(
-            "devices", "devices", "Device", devices, {"id": "device_id"}, nodes=1, relationships=0
+            "devices",
+            "devices",
+            "Device",
+            devices,
+            {"id": "device_id"},
+            nodes=1,
+            relationships=0,
+            returns={"id": "device_id"},
         )
     )
     identifiers = dataset.identifiers.select("kind", "value").unique().sort("kind", "value")
@@ -272,6 +319,7 @@ def write_plan(dataset: Dataset) -> list[WriteStep]:
             {"kind": "kind", "value": "value"},
             nodes=1,
             relationships=0,
+            returns={"kind": "kind", "value": "value"},
         )
     )
 
@@ -289,6 +337,11 @@ def write_plan(dataset: Dataset) -> list[WriteStep]:
             relationships=2,
             table="accounts",
             keys=["id"],
+            returns={"id": "account_id"},
+            lookups={
+                "u": ("User", {"user_id": "user_id"}),
+                "p": ("Product", {"product_id": "product_id"}),
+            },
         )
     )
 
@@ -302,6 +355,11 @@ def write_plan(dataset: Dataset) -> list[WriteStep]:
             {"user_id": "user_id", "device_id": "device_id", **link},
             nodes=0,
             relationships=1,
+            lookups={
+                "u": ("User", {"user_id": "user_id"}),
+                "d": ("Device", {"device_id": "device_id"}),
+            },
+            drop=("user_id", "device_id"),
         )
     )
     steps.append(
@@ -313,6 +371,11 @@ def write_plan(dataset: Dataset) -> list[WriteStep]:
             {"user_id": "user_id", "kind": "kind", "value": "value", **link},
             nodes=0,
             relationships=1,
+            lookups={
+                "u": ("User", {"user_id": "user_id"}),
+                "i": ("Identifier", {"kind": "kind", "value": "value"}),
+            },
+            drop=("user_id", "kind", "value"),
         )
     )
 
@@ -334,6 +397,11 @@ def write_plan(dataset: Dataset) -> list[WriteStep]:
                 table=table,
                 keys=keys,
                 skip=["seq"],
+                lookups={
+                    "u": ("User", {"user_id": "user_id"}),
+                    "l": ("Lender", {"lender_id": "lender_id"}),
+                },
+                drop=("user_id", "lender_id"),
             )
         )
 
@@ -359,6 +427,24 @@ def write_plan(dataset: Dataset) -> list[WriteStep]:
             table="account_events",
             keys=["key"],
             skip=["seq"],
+            lookups={"a": ("Account", {"account_id": "account_id"})},
         )
     )
     return steps
+
+
+def resolve(step: WriteStep, node_ids: Mapping[str, pl.DataFrame]) -> WriteStep:
+    """``step`` with its look-ups resolved: a column of element ids per look-up parameter.
+
+    ``node_ids[label]`` holds the label's key properties (:data:`NODE_KEYS`) and ``node``,
+    the element id of each node the load wrote. Rows whose node is unknown get null
+    (the statement then writes nothing for them, and the loader reports it). The
+    ``drop`` columns are removed.
+    """
+    rows = step.rows
+    for param, (label, columns) in step.lookups.items():
+        known = node_ids[label].rename({key: col for col, key in columns.items()})
+        rows = rows.join(
+            known.rename({"node": param}), on=list(columns), how="left", maintain_order="left"
+        )
+    return replace(step, rows=rows.drop(list(step.drop)))

@@ -16,7 +16,12 @@
 //   create_* used only while the database holds no node of that label (no relationship
 //            of that type): every row is then known to be new, and CREATE skips the
 //            look-up. Run once, without retries.
-// Each returns `rows`, the number of input rows written, which the loader checks.
+// Each returns `rows`: the number of input rows written, or for the steps that write
+// nodes later steps link to, the list of rows written with `nodes`, their element ids.
+// The loader checks that every row was written, and the later steps find those nodes
+// with `elementId(n) = $u[k]` (a direct seek, cheaper than an index look-up): $u, $d, $i,
+// $l, $p and $a hold the element ids of the user, device, identifier, lender, product
+// and account of each row.
 // Extra input columns (beyond the contract) are written afterwards by extra_* with a
 // list of maps ($extra), only when the input has any.
 
@@ -24,12 +29,12 @@
 UNWIND range(0, size($id) - 1) AS k
 MERGE (n:Product {product_id: $id[k]})
 SET n.kind = $kind[k], n.name = $name[k], n.load = $load, n.retired_at = null
-RETURN count(*) AS rows
+RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: create_products
 UNWIND range(0, size($id) - 1) AS k
 CREATE (n:Product {product_id: $id[k], kind: $kind[k], name: $name[k], load: $load})
-RETURN count(*) AS rows
+RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: extra_products
 UNWIND range(0, size($id) - 1) AS k
@@ -40,12 +45,12 @@ SET n += $extra[k]
 UNWIND range(0, size($id) - 1) AS k
 MERGE (n:Lender {lender_id: $id[k]})
 SET n.name = $name[k], n.type = $type[k], n.load = $load, n.retired_at = null
-RETURN count(*) AS rows
+RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: create_lenders
 UNWIND range(0, size($id) - 1) AS k
 CREATE (n:Lender {lender_id: $id[k], name: $name[k], type: $type[k], load: $load})
-RETURN count(*) AS rows
+RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: extra_lenders
 UNWIND range(0, size($id) - 1) AS k
@@ -57,7 +62,7 @@ UNWIND range(0, size($id) - 1) AS k
 MERGE (n:User {user_id: $id[k]})
 SET n.registered_at = localdatetime($registered_at[k]), n.credit_score = $credit_score[k],
     n.load = $load, n.retired_at = null
-RETURN count(*) AS rows
+RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: create_users
 UNWIND range(0, size($id) - 1) AS k
@@ -65,7 +70,7 @@ CREATE (n:User {
   user_id: $id[k], registered_at: localdatetime($registered_at[k]),
   credit_score: $credit_score[k], load: $load
 })
-RETURN count(*) AS rows
+RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: extra_users
 UNWIND range(0, size($id) - 1) AS k
@@ -76,30 +81,30 @@ SET n += $extra[k]
 UNWIND range(0, size($id) - 1) AS k
 MERGE (n:Device {device_id: $id[k]})
 SET n.load = $load, n.retired_at = null
-RETURN count(*) AS rows
+RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: create_devices
 UNWIND range(0, size($id) - 1) AS k
 CREATE (n:Device {device_id: $id[k], load: $load})
-RETURN count(*) AS rows
+RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: merge_identifiers
 UNWIND range(0, size($kind) - 1) AS k
 MERGE (n:Identifier {kind: $kind[k], value: $value[k]})
 SET n.load = $load, n.retired_at = null
-RETURN count(*) AS rows
+RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: create_identifiers
 UNWIND range(0, size($kind) - 1) AS k
 CREATE (n:Identifier {kind: $kind[k], value: $value[k], load: $load})
-RETURN count(*) AS rows
+RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: merge_accounts
 // An account node with its two relationships. A change of status or reason since the
 // last load is kept as history: (:Account)-[:STATUS_CHANGED]->(:StatusChange).
 UNWIND range(0, size($id) - 1) AS k
-MATCH (u:User {user_id: $user_id[k]})
-MATCH (p:Product {product_id: $product_id[k]})
+MATCH (u:User) WHERE elementId(u) = $u[k]
+MATCH (p:Product) WHERE elementId(p) = $p[k]
 MERGE (a:Account {account_id: $id[k]})
 WITH k, a, u, p, a.status AS was, a.status_reason AS was_reason,
      a.status_changed_at AS was_at
@@ -125,12 +130,12 @@ CALL (k, a, was, was_reason, was_at) {
     observed_at: $now, load: $load
   })
 }
-RETURN count(*) AS rows
+RETURN collect(k) AS rows, collect(elementId(a)) AS nodes
 
 // name: create_accounts
 UNWIND range(0, size($id) - 1) AS k
-MATCH (u:User {user_id: $user_id[k]})
-MATCH (p:Product {product_id: $product_id[k]})
+MATCH (u:User) WHERE elementId(u) = $u[k]
+MATCH (p:Product) WHERE elementId(p) = $p[k]
 CREATE (u)-[:HAS_ACCOUNT {load: $load}]->(a:Account {
   account_id: $id[k], user_id: $user_id[k], product_id: $product_id[k],
   credit_limit: $credit_limit[k], outstanding: $outstanding[k],
@@ -138,7 +143,7 @@ CREATE (u)-[:HAS_ACCOUNT {load: $load}]->(a:Account {
   status_changed_at: localdatetime($status_changed_at[k]), opened_at: date($opened_at[k]),
   load: $load
 })-[:IN_PRODUCT {load: $load}]->(p)
-RETURN count(*) AS rows
+RETURN collect(k) AS rows, collect(elementId(a)) AS nodes
 
 // name: extra_accounts
 UNWIND range(0, size($id) - 1) AS k
@@ -147,18 +152,18 @@ SET n += $extra[k]
 
 // name: merge_used
 // One relationship per (user, device): first_seen absent when a sighting had none.
-UNWIND range(0, size($user_id) - 1) AS k
-MATCH (u:User {user_id: $user_id[k]})
-MATCH (d:Device {device_id: $device_id[k]})
+UNWIND range(0, size($u) - 1) AS k
+MATCH (u:User) WHERE elementId(u) = $u[k]
+MATCH (d:Device) WHERE elementId(d) = $d[k]
 MERGE (u)-[x:USED]->(d)
 SET x.first_seen = localdatetime($first_seen[k]), x.last_seen = localdatetime($last_seen[k]),
     x.load = $load
 RETURN count(*) AS rows
 
 // name: create_used
-UNWIND range(0, size($user_id) - 1) AS k
-MATCH (u:User {user_id: $user_id[k]})
-MATCH (d:Device {device_id: $device_id[k]})
+UNWIND range(0, size($u) - 1) AS k
+MATCH (u:User) WHERE elementId(u) = $u[k]
+MATCH (d:Device) WHERE elementId(d) = $d[k]
 CREATE (u)-[:USED {
   first_seen: localdatetime($first_seen[k]), last_seen: localdatetime($last_seen[k]),
   load: $load
@@ -166,18 +171,18 @@ CREATE (u)-[:USED {
 RETURN count(*) AS rows
 
 // name: merge_has_identifier
-UNWIND range(0, size($user_id) - 1) AS k
-MATCH (u:User {user_id: $user_id[k]})
-MATCH (i:Identifier {kind: $kind[k], value: $value[k]})
+UNWIND range(0, size($u) - 1) AS k
+MATCH (u:User) WHERE elementId(u) = $u[k]
+MATCH (i:Identifier) WHERE elementId(i) = $i[k]
 MERGE (u)-[x:HAS_IDENTIFIER]->(i)
 SET x.first_seen = localdatetime($first_seen[k]), x.last_seen = localdatetime($last_seen[k]),
     x.load = $load
 RETURN count(*) AS rows
 
 // name: create_has_identifier
-UNWIND range(0, size($user_id) - 1) AS k
-MATCH (u:User {user_id: $user_id[k]})
-MATCH (i:Identifier {kind: $kind[k], value: $value[k]})
+UNWIND range(0, size($u) - 1) AS k
+MATCH (u:User) WHERE elementId(u) = $u[k]
+MATCH (i:Identifier) WHERE elementId(i) = $i[k]
 CREATE (u)-[:HAS_IDENTIFIER {
   first_seen: localdatetime($first_seen[k]), last_seen: localdatetime($last_seen[k]),
   load: $load
@@ -187,18 +192,18 @@ RETURN count(*) AS rows
 // name: merge_borrowed_from
 // An external loan, keyed within its (user, lender) by opened_at and seq (the rank of
 // rows that share user, lender and opened_at).
-UNWIND range(0, size($user_id) - 1) AS k
-MATCH (u:User {user_id: $user_id[k]})
-MATCH (l:Lender {lender_id: $lender_id[k]})
+UNWIND range(0, size($u) - 1) AS k
+MATCH (u:User) WHERE elementId(u) = $u[k]
+MATCH (l:Lender) WHERE elementId(l) = $l[k]
 MERGE (u)-[x:BORROWED_FROM {opened_at: date($opened_at[k]), seq: $seq[k]}]->(l)
 SET x.amount = $amount[k], x.outstanding = $outstanding[k], x.status = $status[k],
     x.closed_at = date($closed_at[k]), x.load = $load
 RETURN count(*) AS rows
 
 // name: create_borrowed_from
-UNWIND range(0, size($user_id) - 1) AS k
-MATCH (u:User {user_id: $user_id[k]})
-MATCH (l:Lender {lender_id: $lender_id[k]})
+UNWIND range(0, size($u) - 1) AS k
+MATCH (u:User) WHERE elementId(u) = $u[k]
+MATCH (l:Lender) WHERE elementId(l) = $l[k]
 CREATE (u)-[:BORROWED_FROM {
   opened_at: date($opened_at[k]), seq: $seq[k], amount: $amount[k],
   outstanding: $outstanding[k], status: $status[k], closed_at: date($closed_at[k]),
@@ -214,17 +219,17 @@ MATCH (:User {user_id: $user_id[k]})
 SET x += $extra[k]
 
 // name: merge_applied_to
-UNWIND range(0, size($user_id) - 1) AS k
-MATCH (u:User {user_id: $user_id[k]})
-MATCH (l:Lender {lender_id: $lender_id[k]})
+UNWIND range(0, size($u) - 1) AS k
+MATCH (u:User) WHERE elementId(u) = $u[k]
+MATCH (l:Lender) WHERE elementId(l) = $l[k]
 MERGE (u)-[x:APPLIED_TO {applied_at: localdatetime($applied_at[k]), seq: $seq[k]}]->(l)
 SET x.outcome = $outcome[k], x.load = $load
 RETURN count(*) AS rows
 
 // name: create_applied_to
-UNWIND range(0, size($user_id) - 1) AS k
-MATCH (u:User {user_id: $user_id[k]})
-MATCH (l:Lender {lender_id: $lender_id[k]})
+UNWIND range(0, size($u) - 1) AS k
+MATCH (u:User) WHERE elementId(u) = $u[k]
+MATCH (l:Lender) WHERE elementId(l) = $l[k]
 CREATE (u)-[:APPLIED_TO {
   applied_at: localdatetime($applied_at[k]), seq: $seq[k], outcome: $outcome[k],
   load: $load
@@ -240,7 +245,7 @@ SET x += $extra[k]
 
 // name: merge_account_events
 UNWIND range(0, size($key) - 1) AS k
-MATCH (a:Account {account_id: $account_id[k]})
+MATCH (a:Account) WHERE elementId(a) = $a[k]
 MERGE (e:AccountEvent {key: $key[k]})
 SET e.account_id = $account_id[k], e.at = localdatetime($at[k]), e.event = $event[k],
     e.old_limit = $old_limit[k], e.new_limit = $new_limit[k], e.reason = $reason[k],
@@ -251,7 +256,7 @@ RETURN count(*) AS rows
 
 // name: create_account_events
 UNWIND range(0, size($key) - 1) AS k
-MATCH (a:Account {account_id: $account_id[k]})
+MATCH (a:Account) WHERE elementId(a) = $a[k]
 CREATE (a)-[:HAD_EVENT {load: $load}]->(:AccountEvent {
   key: $key[k], account_id: $account_id[k], at: localdatetime($at[k]), event: $event[k],
   old_limit: $old_limit[k], new_limit: $new_limit[k], reason: $reason[k], seq: $seq[k],
