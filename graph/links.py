@@ -77,15 +77,19 @@ class Links:
     Notes
     -----
     Building hashes the user ids and the (kind, value) keys to 64-bit integers,
-    ranks them into dense indexes and checks every row against its index (falling
-    back to an exact string group-by on a collision), then one integer sort drops
-    duplicate links: O(rows log rows) in C. Queries are numpy masks over the edge
-    arrays.
+    joins/ranks them into dense indexes and checks every row against its index
+    (falling back to an exact string group-by on a collision; only rows of a node
+    seen on several rows need the check), then one sort of node, user and day
+    packed into a 64-bit integer drops duplicate links: O(rows log rows) in C,
+    about 2 s for the 5.6 million link rows of 1,000,000 generated users. Queries
+    are numpy masks over the edge arrays.
     """
 
     def __init__(self, dataset: Dataset):
-        users = dataset.users.select("user_id").unique(maintain_order=True)
-        self.user_ids: pl.Series = users.get_column("user_id")
+        user_ids = dataset.users.get_column("user_id")
+        if user_ids.hash(_SEED).n_unique() != user_ids.len():  # repeated ids (or a collision)
+            user_ids = user_ids.unique(maintain_order=True)
+        self.user_ids: pl.Series = user_ids
         day = pl.col("first_seen").cast(pl.Datetime("us")).dt.date().cast(pl.Int32)
         rows = pl.concat(
             [
@@ -100,16 +104,9 @@ class Links:
         )
         encoded = _encode_hashed(rows, self.user_ids) or _encode_exact(rows, self.user_ids)
         self.nodes: pl.DataFrame = encoded[0]
-        user, node, first = encoded[1:]
         # Distinct (node, user) pairs, sorted by node then user, each with its earliest day.
-        key = node * max(self.n_users, 1) + user
-        order = np.argsort(key)
-        key = key[order]
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else key
-        self._node = node[order][starts]
-        self._user = user[order][starts]
-        self._first = (
-            np.minimum.reduceat(first[order], starts) if key.size else first.astype(np.int32)
+        self._node, self._user, self._first = _distinct_links(
+            *encoded[1:], n_nodes=self.n_nodes, n_users=self.n_users
         )
         self._kept: dict[tuple[dt.date, tuple[str, ...], int], KeptLinks] = {}
 
@@ -229,6 +226,7 @@ def _encode_hashed(rows: pl.DataFrame, user_ids: pl.Series, bits: int = 64) -> _
     the integer they got, so a hash collision is detected, never silent: this
     returns None and the exact (slower) encoding is used instead. ``bits`` < 64
     keeps only that many bits of each hash (tests use it to force collisions).
+    ``user_ids`` must be distinct. Rows of users not in ``user_ids`` are left out.
     """
     mask = (1 << bits) - 1
     n_users = user_ids.len()
@@ -236,11 +234,19 @@ def _encode_hashed(rows: pl.DataFrame, user_ids: pl.Series, bits: int = 64) -> _
     if user_hash.n_unique() != n_users:
         return None
     index = pl.DataFrame({"h": user_hash, "user_idx": pl.int_range(n_users, eager=True)})
-    rows = rows.with_columns((pl.col("user_id").hash(_SEED) & mask).alias("h")).join(
-        index, on="h", how="inner"
+    # a join on the hashes alone, in row order: no string is copied
+    found = (
+        rows.lazy()
+        .select((pl.col("user_id").hash(_SEED) & mask).alias("h"))
+        .join(index.lazy(), on="h", how="left", maintain_order="left")
+        .collect()
+        .get_column("user_idx")
     )
-    user = rows.get_column("user_idx").cast(pl.Int64).to_numpy()
-    if not bool((rows.get_column("user_id") == user_ids.gather(user)).all()):
+    if found.null_count():
+        keep = found.is_not_null()
+        rows, found = rows.filter(keep), found.filter(keep)
+    user = found.cast(pl.Int64).to_numpy()
+    if not bool(rows.get_column("user_id").eq_missing(user_ids.gather(user)).all()):
         return None
     node = (
         rows.select((pl.struct("kind", "value").hash(_SEED) & mask).rank("dense"))
@@ -250,15 +256,19 @@ def _encode_hashed(rows: pl.DataFrame, user_ids: pl.Series, bits: int = 64) -> _
         - 1
     )
     n_nodes = int(node.max()) + 1 if node.size else 0
-    first_row = np.empty(n_nodes, dtype=np.int64)
-    first_row[node[::-1]] = np.arange(node.size - 1, -1, -1, dtype=np.int64)
-    nodes = rows.select("kind", "value")[first_row]
-    back = nodes[node]
-    same = (rows.get_column("kind") == back.get_column("kind")) & (
-        rows.get_column("value") == back.get_column("value")
-    )
-    if not bool(same.all()):
-        return None
+    keys = rows.select("kind", "value")
+    some_row = np.empty(n_nodes, dtype=np.int64)
+    some_row[node] = np.arange(node.size, dtype=np.int64)  # a row of each node
+    nodes = keys[some_row]
+    # Only rows of a node that several rows got can differ from that node's key.
+    shared = np.flatnonzero(np.bincount(node, minlength=n_nodes)[node] >= 2)
+    if shared.size:
+        mine, theirs = keys[shared], nodes[node[shared]]
+        same = mine.get_column("kind").eq_missing(theirs.get_column("kind")) & mine.get_column(
+            "value"
+        ).eq_missing(theirs.get_column("value"))
+        if not bool(same.all()):
+            return None
     nodes = nodes.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("node_idx"), "kind", "value")
     return nodes, user, node, _days_of(rows)
 
@@ -280,6 +290,45 @@ def _encode_exact(rows: pl.DataFrame, user_ids: pl.Series) -> _Encoded:
         exploded.get_column("node_idx").to_numpy(),
         _days_of(exploded),
     )
+
+
+def _distinct_links(
+    user: np.ndarray, node: np.ndarray, first: np.ndarray, *, n_nodes: int, n_users: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(node, user, first)`` of the distinct (node, user) pairs, sorted by node then
+    user, ``first`` the earliest day of each pair's rows (:data:`_ALWAYS` when one had none).
+
+    Node, user and day (offset so that :data:`_ALWAYS` is 0, the smallest) are packed
+    into one 64-bit integer when they fit, so a single integer sort (Polars,
+    multi-threaded) orders the rows and the first row of each pair holds its earliest
+    day; otherwise a slower argsort and a minimum per pair.
+    """
+    node = np.asarray(node, dtype=np.int64)
+    user = np.asarray(user, dtype=np.int64)
+    first = np.asarray(first, dtype=np.int32)
+    if node.size == 0:
+        return node, user, first
+    known = first != _ALWAYS
+    lo = int(first[known].min()) if known.any() else 0
+    hi = int(first[known].max()) if known.any() else 0
+    day_bits = (hi - lo + 1).bit_length()
+    user_bits = max(n_users - 1, 1).bit_length()
+    node_bits = max(n_nodes - 1, 1).bit_length()
+    if node_bits + user_bits + day_bits <= 63:
+        day = np.where(known, first.astype(np.int64) - (lo - 1), 0)
+        packed = (node << (user_bits + day_bits)) | (user << day_bits) | day
+        packed = pl.Series(packed).sort().to_numpy()
+        pair = packed >> day_bits
+        starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+        day = packed[starts] & ((1 << day_bits) - 1)
+        first = np.where(day == 0, _ALWAYS, day + (lo - 1)).astype(np.int32)
+        pair = pair[starts]
+        return pair >> user_bits, pair & ((1 << user_bits) - 1), first
+    key = node * max(n_users, 1) + user
+    order = np.argsort(key)
+    key = key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    return node[order][starts], user[order][starts], np.minimum.reduceat(first[order], starts)
 
 
 def _gather(indptr: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
