@@ -331,15 +331,18 @@ class Neo4jBackend:
         Returns, for a step with ``returns``, the written nodes' keys (named as the
         label's key properties) and element ids (``node``); else ``None``.
         """
+        import neo4j
+
         total = step.rows.height
-        query = statement("load", f"{'create' if create else 'merge'}_{step.name}")
+        merge = statement("load", f"merge_{step.name}")
+        query = statement("load", f"create_{step.name}") if create else merge
         size = self.config.batch_size
         now = _now()
         positions: list[int] = []
         nodes: list[str] = []
 
-        def work(tx: Any, columns: dict[str, list[Any]]) -> Any:
-            return tx.run(query, columns, load=load, now=now).single()
+        def work(tx: Any, columns: dict[str, list[Any]], text: str = query) -> Any:
+            return tx.run(text, columns, load=load, now=now).single()
 
         with (
             progress.step(f"Writing {step.title}", total) as advance,
@@ -351,10 +354,15 @@ class Neo4jBackend:
             ):
                 columns = {name: batch.get_column(name).to_list() for name in batch.columns}
                 if create:
-                    # every row is new: no retries (a retried CREATE could duplicate)
-                    with session.begin_transaction() as tx:
-                        record = work(tx, columns)
-                        tx.commit()
+                    # every row is new: run once, no retries (a CREATE retried after a
+                    # commit whose answer was lost would duplicate). When it fails, the
+                    # idempotent MERGE form finishes the batch whether or not it committed.
+                    try:
+                        with session.begin_transaction() as tx:
+                            record = work(tx, columns)
+                            tx.commit()
+                    except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError):
+                        record = session.execute_write(work, columns, merge)
                 else:
                     record = session.execute_write(work, columns)
                 written = record["rows"]

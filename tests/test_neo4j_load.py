@@ -339,3 +339,31 @@ def test_cli_load(neo4j_server, neo4j_driver, tmp_path, monkeypatch, capsys):
         assert backend.counts()["User"] == 300
     assert main(["load", "--data", str(tmp_path / "d")]) == 2  # the memory backend
     assert "--backend neo4j" in capsys.readouterr().err
+
+
+def test_a_create_batch_whose_commit_answer_is_lost_is_not_duplicated(
+    neo4j_server, neo4j_driver, monkeypatch
+):
+    import neo4j
+
+    dataset = small().build()
+    config = dataclasses.replace(neo4j_server, batch_size=2)
+    with Neo4jBackend(config, driver=neo4j_driver) as backend:
+        wipe(neo4j_driver, config.database)
+        backend.load(dataset)
+        clean = dump(backend)
+        wipe(neo4j_driver, config.database)
+
+        commit = neo4j.Transaction.commit
+        lost = []
+
+        def commit_then_lose_the_answer(tx):
+            commit(tx)
+            if len(lost) < 3:  # the first three CREATE batches committed, unbeknown
+                lost.append(1)
+                raise neo4j.exceptions.ServiceUnavailable("connection lost after commit")
+
+        monkeypatch.setattr(neo4j.Transaction, "commit", commit_then_lose_the_answer)
+        backend.load(dataset)
+        assert len(lost) == 3
+        assert dump(backend) == clean
