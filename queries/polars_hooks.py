@@ -62,11 +62,22 @@ def _pick(frame: pl.DataFrame, prefix: str, **columns: str | pl.Expr) -> pl.Data
 
 def accounts_as_of(dataset: Dataset, as_of: dt.date) -> pl.DataFrame:
     """Accounts that exist as of ``as_of`` (no ``opened_at`` or opened on/before it),
-    with their product's ``kind``."""
+    with their product's ``kind``.
+
+    The kind is looked up, not joined, when product ids are distinct (as loaded
+    data's are): the account columns are then shared with ``dataset``, not copied.
+    """
     products = dataset.products.select("product_id", "kind")
-    return dataset.accounts.filter(
+    accounts = dataset.accounts.filter(
         pl.col("opened_at").is_null() | (pl.col("opened_at") <= as_of)
-    ).join(products, on="product_id", how="left")
+    )
+    ids = products.get_column("product_id")
+    if ids.is_duplicated().any():
+        return accounts.join(products, on="product_id", how="left")
+    kind = pl.col("product_id").replace_strict(
+        ids, products.get_column("kind"), default=None, return_dtype=pl.String
+    )
+    return accounts.with_columns(kind.alias("kind"))
 
 
 def open_loans_as_of(dataset: Dataset, as_of: dt.date) -> pl.DataFrame:
@@ -274,8 +285,12 @@ class PolarsHooks:
         )
         return conform("freeze_inconsistency", pairs)
 
-    def _events_as_of(self, as_of: dt.date) -> pl.DataFrame:
-        """Events on or before ``as_of`` of accounts existing as of then, with the account."""
+    def _events_as_of(self, as_of: dt.date, *predicates: pl.Expr) -> pl.DataFrame:
+        """Events on or before ``as_of`` of accounts existing as of then, with the account.
+
+        ``predicates`` (on event columns) select the events before they are joined
+        with their account: each detection joins only the events it looks at.
+        """
         acc = accounts_as_of(self.dataset, as_of).select(
             "account_id",
             "user_id",
@@ -285,12 +300,12 @@ class PolarsHooks:
             "status_reason",
             _drawable().alias("account_drawable"),
         )
-        return self.dataset.account_events.filter(pl.col("at").dt.date() <= as_of).join(
-            acc, on="account_id", how="inner"
-        )
+        return self.dataset.account_events.filter(
+            pl.col("at").dt.date() <= as_of, *predicates
+        ).join(acc, on="account_id", how="inner")
 
     def restored_after_freeze(self, config: FreezeConfig, as_of: dt.date) -> pl.DataFrame:
-        events = self._events_as_of(as_of)
+        events = self._events_as_of(as_of, pl.col("event").is_in(("freeze", *LIFT_EVENTS)))
         lifts = events.filter(pl.col("event").is_in(LIFT_EVENTS))
         last_lift = lifts.group_by("account_id").agg(pl.col("at").max().alias("last_lift"))
         reason = pl.coalesce(pl.col("reason"), pl.col("status_reason"))
@@ -327,7 +342,8 @@ class PolarsHooks:
         return conform("restored_after_freeze", pairs)
 
     def limit_divergence(self, config: LimitDivergenceConfig, as_of: dt.date) -> pl.DataFrame:
-        changes = self._events_as_of(as_of).filter(
+        changes = self._events_as_of(
+            as_of,
             pl.col("event") == "limit_change",
             pl.col("at").dt.date() >= _window_start(as_of, config.window_days),
             pl.col("old_limit").is_not_null(),
