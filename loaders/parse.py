@@ -121,10 +121,12 @@ def _fast_temporal(clean: pl.Expr, kind: str, sniffed: tuple[str, bool] | None) 
     if sniffed is None:
         return pl.lit(None, dtype=target)
     fmt, offset = sniffed
+    # cache=False: most values of a date/datetime column are distinct, so Polars'
+    # cache of parsed strings costs more than it saves (about 30% more time)
     if fmt == "%Y-%m-%d":
-        day = clean.str.to_date(fmt, strict=False)
+        day = clean.str.to_date(fmt, strict=False, cache=False)
         return day if kind == "date" else day.cast(target)
-    at = clean.str.to_datetime(fmt, strict=False, time_unit="us")
+    at = clean.str.to_datetime(fmt, strict=False, time_unit="us", cache=False)
     if offset:  # parsed as UTC-aware: store naive UTC
         at = at.dt.replace_time_zone(None)
     return at.dt.date() if kind == "date" else at
