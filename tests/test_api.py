@@ -154,3 +154,72 @@ def test_neo4j_answers_from_the_graph_already_loaded(backend):
         assert (s.findings(AS_OF).to_dict(), s.ring(ring_id, as_of=AS_OF).to_dict()) == want
         with pytest.raises(InputError, match="needs the tables"):
             s.exposure()
+
+
+class _CountingBackend:
+    """A memory backend that counts its closes (and can fail to load)."""
+
+    def __init__(self, fail_load: Exception | None = None):
+        from xpg.graph.memory import MemoryBackend
+
+        self._inner = MemoryBackend()
+        self.name = self._inner.name
+        self.fail_load = fail_load
+        self.closed = 0
+
+    def load(self, dataset, *, progress=None):
+        if self.fail_load is not None:
+            raise self.fail_load
+        return self._inner.load(dataset, progress=progress)
+
+    def detect(self, config, *, as_of=None):
+        return self._inner.detect(config, as_of=as_of)
+
+    def close(self):
+        self.closed += 1
+        self._inner.close()
+
+
+def test_a_backend_the_caller_made_is_not_closed_by_the_session():
+    mine = _CountingBackend()
+    with xpg.open(dataset=dataset(), backend=mine, as_of=AS_OF) as s:
+        assert s.findings().as_of == AS_OF
+    assert mine.closed == 0
+    # still usable after the session: the caller closes it
+    with xpg.open(dataset=dataset(), backend=mine, as_of=AS_OF) as s:
+        assert s.findings().findings
+    assert mine.closed == 0
+
+
+@pytest.mark.parametrize("error", [InputError("bad rows"), RuntimeError("disk on fire")])
+def test_a_backend_the_caller_made_is_not_closed_when_loading_fails(error):
+    mine = _CountingBackend(fail_load=error)
+    with pytest.raises(type(error)):
+        xpg.open(dataset=dataset(), backend=mine)
+    assert mine.closed == 0
+
+
+def test_a_backend_open_made_is_closed_with_the_session(monkeypatch):
+    made: list[_CountingBackend] = []
+
+    def fake_open_backend(settings):
+        made.append(_CountingBackend())
+        return made[-1]
+
+    monkeypatch.setattr("xpg.graph.open_backend", fake_open_backend)
+    with xpg.open(dataset=dataset(), backend="memory"):
+        pass
+    assert [b.closed for b in made] == [1]
+
+
+def test_a_backend_open_made_is_closed_when_loading_fails(monkeypatch):
+    made: list[_CountingBackend] = []
+
+    def fake_open_backend(settings):
+        made.append(_CountingBackend(fail_load=InputError("bad rows")))
+        return made[-1]
+
+    monkeypatch.setattr("xpg.graph.open_backend", fake_open_backend)
+    with pytest.raises(InputError, match="bad rows"):
+        xpg.open(dataset=dataset())
+    assert [b.closed for b in made] == [1]

@@ -76,7 +76,9 @@ class Session:
 
     Findings are computed once per run date and cached; investigations use
     them (which findings touch a user, which users form a ring). A session is
-    a context manager: leaving the ``with`` block closes the backend.
+    a context manager: leaving the ``with`` block closes the backend if the
+    session owns it (``owns_backend``: :func:`open` made it); a backend the
+    caller made is left open for the caller to close.
 
     Attributes
     ----------
@@ -88,6 +90,8 @@ class Session:
         cannot write reports or exposure tables).
     backend : Backend
         The backend holding them.
+    owns_backend : bool
+        Whether :meth:`close` closes ``backend`` (True when :func:`open` made it).
     """
 
     def __init__(
@@ -100,11 +104,13 @@ class Session:
         findings: FindingsReport | None = None,
         progress: Progress | None = None,
         as_of: dt.date | None = None,
+        owns_backend: bool = True,
     ):
         self.dataset = dataset
         self._as_of = as_of
         self.settings = settings
         self.backend = backend
+        self.owns_backend = owns_backend
         self._progress = progress or NO_PROGRESS
         self._source = source
         self._findings: dict[dt.date, FindingsReport] = {}
@@ -127,10 +133,11 @@ class Session:
         self.close()
 
     def close(self) -> None:
-        """Close the backend (idempotent)."""
+        """End the session and close the backend if the session owns it (idempotent)."""
         if not self._closed:
             self._closed = True
-            self.backend.close()
+            if self.owns_backend:
+                self.backend.close()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -336,7 +343,9 @@ def open(
     backend
         ``"memory"`` or ``"neo4j"`` (default: ``settings.backend``), or a
         :class:`~xpg.graph.backend.Backend` already made (e.g. a Neo4j
-        backend over your own driver); the dataset is loaded into it.
+        backend over your own driver); the dataset is loaded into it. A
+        backend made here is closed with the session (or when loading
+        fails); one you pass in is never closed: close it yourself.
     findings
         Use these findings instead of detecting (a :class:`FindingsReport`, a
         ``findings.json`` or a report folder): ring ids carried forward by a
@@ -390,21 +399,26 @@ def open(
             raise InputError(f"--data: {path} is not a directory")
         dataset = load_dataset(path, settings, progress=progress).dataset
     fixed = read_findings(findings) if isinstance(findings, str | os.PathLike) else findings
+    owned = backend is None  # close only what this call made
     if backend is None:
         from xpg.graph import open_backend
 
         backend = open_backend(settings)
     if in_database:
-        return Session(None, settings, backend, findings=fixed, progress=progress, as_of=as_of)
+        return Session(None, settings, backend, findings=fixed, progress=progress, as_of=as_of,
+                       owns_backend=owned)
     try:
         backend.load(dataset, progress=progress)  # type: ignore[arg-type]
     except XpgError:
-        backend.close()
+        if owned:
+            backend.close()
         raise
     except Exception as e:
-        backend.close()
+        if owned:
+            backend.close()
         if backend.name == "memory":
             raise
         raise BackendError(f"{backend.name} backend failed to load the data: {e}") from e
-    return Session(dataset, settings, backend, findings=fixed, progress=progress, as_of=as_of)
+    return Session(dataset, settings, backend, findings=fixed, progress=progress, as_of=as_of,
+                   owns_backend=owned)
 
