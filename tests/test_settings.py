@@ -1,7 +1,20 @@
+import dataclasses
+import re
+import typing
+
 import pytest
 
 from xpg.errors import ConfigError
-from xpg.settings import load_settings, redact_url
+from xpg.settings import (
+    FreezeConfig,
+    LimitDivergenceConfig,
+    LoadConfig,
+    MultiLendingConfig,
+    Neo4jConfig,
+    RingConfig,
+    load_settings,
+    redact_url,
+)
 
 
 def test_defaults_match_the_contract():
@@ -55,3 +68,107 @@ def test_password_only_from_environment_and_not_in_repr():
 def test_redact_url():
     assert redact_url("neo4j://bob:pw@db.example:7687") == "neo4j://***@db.example:7687"
     assert redact_url("bolt://127.0.0.1:7687") == "bolt://127.0.0.1:7687"
+
+
+@pytest.mark.parametrize(
+    ("key", "bad", "good", "message"),
+    [
+        ("detection.multi_lending.short_window_days", 0, 1, "must be >= 1, got 0"),
+        ("detection.multi_lending.long_window_days", 0, 1, "must be >= 1, got 0"),
+        ("detection.limit_divergence.window_days", 0, 1, "must be >= 1, got 0"),
+        ("detection.ring.min_users", 1, 2, "must be >= 2, got 1"),
+        ("detection.ring.hub_max_users", 0, 1, "must be >= 1, got 0"),
+        ("detection.multi_lending.min_open_lenders", 0, 1, "must be >= 1, got 0"),
+        ("detection.multi_lending.short_window_lenders", 0, 1, "must be >= 1, got 0"),
+        ("detection.multi_lending.long_window_lenders", 0, 1, "must be >= 1, got 0"),
+        ("detection.ring.min_multi_lending_share", 1.01, 1, r"must be in \[0, 1\], got 1.01"),
+        ("detection.ring.min_multi_lending_share", -0.1, 0, r"must be in \[0, 1\], got -0.1"),
+        ("detection.limit_divergence.cut_fraction", 0, 1, r"must be in \(0, 1\], got 0.0"),
+        ("detection.limit_divergence.cut_fraction", 1.5, 0.01, r"must be in \(0, 1\], got 1.5"),
+        ("detection.limit_divergence.cut_to_at_most", -1, 0, "must be >= 0, got -1.0"),
+        ("neo4j.batch_size", 0, 1, "must be >= 1, got 0"),
+        ("load.max_errors", 0, 1, "must be >= 1, got 0"),
+    ],
+)
+def test_out_of_range_values_are_refused_at_the_boundary(key, bad, good, message):
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)}: {message}$"):
+        load_settings(environ={}, overrides={key: bad})
+    section, name = key.rsplit(".", 1)
+    node = load_settings(environ={}, overrides={key: good})
+    for part in section.split("."):
+        node = getattr(node, part)
+    assert getattr(node, name) == good  # the boundary itself is accepted
+
+
+def test_out_of_range_from_a_file_and_the_environment(tmp_path):
+    f = tmp_path / "x.toml"
+    f.write_text("[detection.multi_lending]\nlong_window_days = 0\n")
+    message = re.escape("detection.multi_lending.long_window_days: must be >= 1, got 0")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(f, environ={})
+    with pytest.raises(ConfigError, match=re.escape("neo4j.batch_size: must be >= 1, got 0")):
+        load_settings(environ={"XPG_NEO4J_BATCH_SIZE": "0"})
+
+
+def test_sections_made_in_code_are_checked_too():
+    message = re.escape("detection.ring.min_users: must be >= 2, got 1")
+    with pytest.raises(ConfigError, match=message):
+        RingConfig(min_users=1)
+    with pytest.raises(ConfigError, match=re.escape("detection.limit_divergence.cut_fraction")):
+        dataclasses.replace(LimitDivergenceConfig(), cut_fraction=0.0)
+    with pytest.raises(ConfigError, match=re.escape("detection.multi_lending.short_window_days")):
+        MultiLendingConfig(short_window_days="7")  # type: ignore[arg-type]
+
+
+def test_every_numeric_setting_has_a_range():
+    for cls in (MultiLendingConfig, RingConfig, LimitDivergenceConfig, LoadConfig, Neo4jConfig):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if hints[f.name] in (int, float):
+                assert "range" in f.metadata, f"{cls.__name__}.{f.name} has no range"
+
+
+@pytest.mark.parametrize(
+    ("kinds", "message"),
+    [
+        (["phone", "Phone"],
+         r"identifier_kinds\[1\]: 'Phone' must be lower case.*did you mean 'phone'\?$"),
+        (["BANK_CARD"], r"identifier_kinds\[0\]: 'BANK_CARD' .*did you mean 'bank_card'"),
+        ([" email"], r"identifier_kinds\[0\]: ' email' .*did you mean 'email'"),
+        (["phone", ""], r"identifier_kinds\[1\]: expected a non-empty kind, got ''"),
+        ([3], r"identifier_kinds\[0\]: expected a string, got 3"),
+    ],
+)
+def test_identifier_kinds_are_lower_case_names(kinds, message):
+    with pytest.raises(ConfigError, match=rf"^detection.ring.{message}"):
+        load_settings(environ={}, overrides={"detection.ring.identifier_kinds": kinds})
+
+
+def test_no_identifier_kinds_is_allowed():
+    s = load_settings(environ={}, overrides={"detection.ring.identifier_kinds": []})
+    assert s.detection.ring.identifier_kinds == ()
+
+
+def test_a_freeze_reason_has_one_scope(tmp_path):
+    f = tmp_path / "x.toml"
+    f.write_text('[detection.freeze]\nproduct_scope_reasons = ["overdue", "fraud"]\n')
+    with pytest.raises(ConfigError, match=re.escape("detection.freeze: reason 'fraud' is in both")):
+        load_settings(f, environ={})
+    with pytest.raises(ConfigError, match="'system' is in both"):
+        FreezeConfig(user_scope_reasons=("system",))
+
+
+def test_numbers_from_strings():
+    s = load_settings(environ={}, overrides={"detection.ring.min_multi_lending_share": "0.25",
+                                             "detection.ring.hub_max_users": "7"})
+    assert s.detection.ring.min_multi_lending_share == 0.25
+    assert s.detection.ring.hub_max_users == 7
+    for key, value, wanted in [("detection.ring.hub_max_users", "7.5", "an integer"),
+                               ("detection.ring.hub_max_users", 7.0, "an integer"),
+                               ("detection.ring.hub_max_users", True, "an integer"),
+                               ("detection.ring.min_multi_lending_share", "half", "a number")]:
+        with pytest.raises(ConfigError, match=f"{key}: expected {wanted}, got"):
+            load_settings(environ={}, overrides={key: value})
+    s = load_settings(environ={}, overrides={"detection.limit_divergence.cut_to_at_most": 40})
+    assert s.detection.limit_divergence.cut_to_at_most == 40.0
+    assert isinstance(s.detection.limit_divergence.cut_to_at_most, float)

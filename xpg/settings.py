@@ -2,7 +2,11 @@
 
 Precedence, highest first: explicit overrides (CLI flags) > environment >
 user TOML file (``--config``) > the packaged ``config/defaults.toml``.
-Unknown keys and wrong types raise :class:`~xpg.errors.ConfigError`.
+Unknown keys, wrong types and out-of-range values (a window of 0 days, a
+share above 1, an identifier kind in capitals, a freeze reason in both
+scopes) raise :class:`~xpg.errors.ConfigError` naming the key; the detection
+and load sections check themselves when made, so a config built in code is
+refused the same way.
 Secrets (the Neo4j password) come only from the environment; URLs are
 redacted before they are logged (:func:`redact_url`).
 
@@ -21,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from xpg.errors import ConfigError
@@ -44,24 +48,89 @@ Scope = Literal["user", "product"]
 
 
 @dataclass(frozen=True)
+class _Range:
+    """The values a numeric setting may take: ``low`` <= v (``<`` when ``open_low``) <= ``high``."""
+
+    low: float
+    high: float | None = None
+    open_low: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.open_low else value >= self.low
+        return above and (self.high is None or value <= self.high)
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.open_low else '>='} {self.low:g}"
+        return f"in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}]"
+
+
+def _ranged(default: float, low: float, high: float | None = None, *,
+            open_low: bool = False) -> Any:
+    """A dataclass field whose value must lie in a :class:`_Range` (checked by :func:`_check`)."""
+    return field(default=default, metadata={"range": _Range(low, high, open_low)})
+
+
+def _check(config: Any) -> None:
+    """Refuse a settings section whose numbers are out of range (ConfigError naming the key).
+
+    Each section names its place in the settings tree (``_key``), so the message
+    names the dotted key whether the section came from a file or was made in code.
+    """
+    for f in dataclasses.fields(config):
+        bounds = f.metadata.get("range")
+        if bounds is None:
+            continue
+        value = getattr(config, f.name)
+        where = f"{config._key}.{f.name}"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if value not in bounds:
+            raise ConfigError(f"{where}: must be {bounds}, got {value!r}")
+
+
+@dataclass(frozen=True)
 class MultiLendingConfig:
-    min_open_lenders: int = 4
-    short_window_days: int = 7
-    short_window_lenders: int = 3
-    long_window_days: int = 30
-    long_window_lenders: int = 6
+    _key: ClassVar[str] = "detection.multi_lending"
+
+    min_open_lenders: int = _ranged(4, 1)
+    short_window_days: int = _ranged(7, 1)
+    short_window_lenders: int = _ranged(3, 1)
+    long_window_days: int = _ranged(30, 1)
+    long_window_lenders: int = _ranged(6, 1)
+
+    def __post_init__(self) -> None:
+        _check(self)
 
 
 @dataclass(frozen=True)
 class RingConfig:
-    hub_max_users: int = 20
-    min_users: int = 3
-    min_multi_lending_share: float = 0.5
+    _key: ClassVar[str] = "detection.ring"
+
+    hub_max_users: int = _ranged(20, 1)
+    min_users: int = _ranged(3, 2)
+    min_multi_lending_share: float = _ranged(0.5, 0, 1)
     identifier_kinds: tuple[str, ...] = ("phone", "bank_card", "id_number")
+
+    def __post_init__(self) -> None:
+        _check(self)
+        where = f"{self._key}.identifier_kinds"
+        if isinstance(self.identifier_kinds, str):
+            raise ConfigError(f"{where}: expected a list, got {self.identifier_kinds!r}")
+        for i, kind in enumerate(self.identifier_kinds):
+            if not isinstance(kind, str) or not kind.strip():
+                raise ConfigError(f"{where}[{i}]: expected a non-empty kind, got {kind!r}")
+            if kind != kind.strip().lower():
+                raise ConfigError(
+                    f"{where}[{i}]: {kind!r} must be lower case, as the kinds in the "
+                    f"identifiers table are; did you mean {kind.strip().lower()!r}?"
+                )
 
 
 @dataclass(frozen=True)
 class FreezeConfig:
+    _key: ClassVar[str] = "detection.freeze"
+
     user_scope_reasons: tuple[str, ...] = ("fraud", "security", "regulatory", "multi_lending")
     product_scope_reasons: tuple[str, ...] = (
         "overdue",
@@ -70,6 +139,14 @@ class FreezeConfig:
         "system",
     )
     unknown_reason_scope: Scope = "user"
+
+    def __post_init__(self) -> None:
+        both = sorted(set(self.user_scope_reasons) & set(self.product_scope_reasons))
+        if both:
+            raise ConfigError(
+                f"{self._key}: reason {both[0]!r} is in both user_scope_reasons and "
+                "product_scope_reasons; a reason has one scope"
+            )
 
     def scope(self, reason: str | None) -> Scope:
         """The scope of one freeze reason (``None``/empty counts as unknown)."""
@@ -82,9 +159,14 @@ class FreezeConfig:
 
 @dataclass(frozen=True)
 class LimitDivergenceConfig:
-    window_days: int = 30
-    cut_to_at_most: float = 50.0
-    cut_fraction: float = 0.8
+    _key: ClassVar[str] = "detection.limit_divergence"
+
+    window_days: int = _ranged(30, 1)
+    cut_to_at_most: float = _ranged(50.0, 0)
+    cut_fraction: float = _ranged(0.8, 0, 1, open_low=True)
+
+    def __post_init__(self) -> None:
+        _check(self)
 
 
 @dataclass(frozen=True)
@@ -97,17 +179,31 @@ class DetectionConfig:
 
 @dataclass(frozen=True)
 class LoadConfig:
-    max_errors: int = 1000
+    _key: ClassVar[str] = "load"
+
+    max_errors: int = _ranged(1000, 1)
     # table -> {their column name: contract column name}
     columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check(self)
 
 
 @dataclass(frozen=True)
 class Neo4jConfig:
+    """Where the Neo4j backend connects, and how many rows it writes per transaction.
+
+    ``batch_size`` is range-checked when settings are built (:func:`load_settings`);
+    a config made in code with a bad one is refused by the backend itself
+    (:class:`~xpg.graph.neo4j.Neo4jBackend`), not here.
+    """
+
+    _key: ClassVar[str] = "neo4j"
+
     uri: str = "bolt://127.0.0.1:7687"
     user: str = "neo4j"
     database: str = "neo4j"
-    batch_size: int = 20000
+    batch_size: int = _ranged(20000, 1)
     password: str | None = field(default=None, repr=False)  # environment only
 
     @property
@@ -203,33 +299,30 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true/false, got {value!r}")
         return value
-    if tp is int:
-        if isinstance(value, str):
-            try:
-                value = int(value)
-            except ValueError:
-                raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        if value < 0:
-            raise ConfigError(f"{where}: must be >= 0, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise ConfigError(f"{where}: expected a number, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        if value < 0:
-            raise ConfigError(f"{where}: must be >= 0, got {value!r}")
-        return float(value)
+    if tp is int or tp is float:
+        return _number(tp, value, where)
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return value
     raise ConfigError(f"{where}: unsupported setting type {tp!r}")  # pragma: no cover
+
+
+def _number(tp: type[int] | type[float], value: Any, where: str) -> int | float:
+    """An ``int`` or ``float`` setting from TOML or a string (environment, flags).
+
+    The type only: each field's range is checked by its section (:func:`_check`).
+    """
+    wanted = "an integer" if tp is int else "a number"
+    if isinstance(value, str):
+        try:
+            value = tp(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected {wanted}, got {value!r}") from None
+    accepted = int if tp is int else int | float
+    if isinstance(value, bool) or not isinstance(value, accepted):
+        raise ConfigError(f"{where}: expected {wanted}, got {value!r}")
+    return tp(value)
 
 
 def _build(cls: Any, data: Any, where: str) -> Any:
@@ -246,7 +339,10 @@ def _build(cls: Any, data: Any, where: str) -> Any:
     kwargs = {
         k: _convert(hints[k], v, ".".join(filter(None, [where, k]))) for k, v in data.items()
     }
-    return cls(**kwargs)
+    built = cls(**kwargs)
+    if hasattr(cls, "_key") and not hasattr(cls, "__post_init__"):
+        _check(built)  # a section that does not check itself when made (Neo4jConfig)
+    return built
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
