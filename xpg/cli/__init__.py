@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from xpg.cli import demo, detect, generate, load, query, report, serve, validate
@@ -56,13 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     except XpgError as e:
         render_error(e)
         code = e.exit_code
-    except (click.exceptions.Exit, typer.Exit) as e:
+    except typer.Exit as e:
         code = e.exit_code
-    # typer >= 0.2x raises its own vendored copy of click's exceptions (TyperException)
-    except (click.ClickException, typer.exceptions.TyperException) as e:
-        e.show()  # type: ignore[union-attr]
-        code = getattr(e, "exit_code", 2)
-    except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
+    # typer >= 0.26 vendors click: usage errors are TyperException subclasses with show()
+    except typer.exceptions.TyperException as e:
+        show = getattr(e, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"xpg: {e.format_message()}", file=sys.stderr)
+        code = e.exit_code
+    except (typer.Abort, KeyboardInterrupt):
         print("xpg: interrupted", file=sys.stderr)
         code = 130
     if argv is None:  # the console script
