@@ -4,9 +4,11 @@ import ast
 import importlib
 import importlib.metadata
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,42 @@ def test_every_third_party_import_is_a_declared_dependency():
         if not dists & declared:
             missing.append(f"{name} (imported by {where})")
     assert not missing, f"imported but not in [project] dependencies: {missing}"
+
+
+def test_the_built_wheel_holds_the_package_data_under_xpg_only(tmp_path):
+    """Build the wheel from a copy of the sources (nothing written into the checkout)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    for folder in ("xpg", "graph", "loaders", "queries", "config"):
+        shutil.copytree(ROOT / folder, src / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    out = tmp_path / "wheel"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--disable-pip-version-check", "--no-cache-dir", "-q", "-w", str(out), str(src)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    (wheel,) = out.glob("xpg-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        assert "xpg = xpg.cli:main" in z.read(entry_points).decode("utf-8")
+
+    def files_in(package: str, suffix: str = "") -> set[str]:
+        """Names of the files directly in ``package/`` (a folder of the wheel)."""
+        return {n.removeprefix(package + "/") for n in names
+                if n.startswith(package + "/") and n.count("/") == package.count("/") + 1
+                and n.endswith(suffix)}
+
+    assert "xpg/config/defaults.toml" in names and "xpg/py.typed" in names
+    assert files_in("xpg/queries/cypher") == {p.name for p in (ROOT / "queries/cypher").iterdir()}
+    assert files_in("xpg/templates") == {p.name for p in (ROOT / "xpg/templates").iterdir()}
+    for package, folder in [("xpg", "xpg"), ("xpg/cli", "xpg/cli"), ("xpg/report", "xpg/report"),
+                            ("xpg/graph", "graph"), ("xpg/loaders", "loaders"),
+                            ("xpg/queries", "queries"), ("xpg/config", "config")]:
+        assert files_in(package, ".py") == {p.name for p in (ROOT / folder).glob("*.py")}, package
+    top = {n.split("/")[0] for n in names} - {"xpg"}
+    assert len(top) == 1 and top.pop().endswith(".dist-info"), "only xpg/ and its .dist-info"
