@@ -1,6 +1,7 @@
 """`xpg demo`: generate a sample, detect, write the findings, say what was found and where.
 
-The demo folder holds ``data/`` (the generated tables and ``truth.json``),
+The demo folder holds ``data/`` (the generated tables and ``truth.json``; an
+earlier demo's ``data/`` is replaced, any other non-empty ``data/`` is refused),
 ``findings.json`` (the contract's document) and ``findings.txt`` (the same
 findings as a table). It checks the findings against ``truth.json`` and says so.
 """
@@ -68,12 +69,18 @@ def command(
 
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
+    data = out / "data"
+    earlier_demo = (data / TRUTH_FILE).is_file()  # a demo's sample: safe to replace
+    if data.exists() and not earlier_demo and (not data.is_dir() or any(data.iterdir())):
+        raise InputError(
+            f"--out {out}: {data} exists and is not the sample of an earlier xpg demo "
+            f"(it has no {TRUTH_FILE}); choose another --out, or move it away"
+        )
     out.mkdir(parents=True, exist_ok=True)
     settings = settings_from(config)
     bar = progress("rows")
-    data = out / "data"
     start = time.perf_counter()
-    synthetic = write(data, users, seed, force=True, progress=bar)
+    synthetic = write(data, users, seed, force=earlier_demo, progress=bar)
     generated = time.perf_counter() - start
     report = run(data, settings, bar=bar)
     detected = time.perf_counter() - start - generated
