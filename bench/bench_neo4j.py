@@ -116,7 +116,10 @@ def server() -> Iterator[tuple[Any, int | None]]:
 
 
 def wipe(backend: Any) -> None:
-    backend.run_batched("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+    """Empty the database: relationships first (a product node has too many for one
+    transaction), then nodes, in bounded transactions."""
+    backend.run_batched("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS")
+    backend.run_batched("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS")
 
 
 def load(backend: Any, dataset: Any, pid: int | None) -> dict[str, Any]:
@@ -161,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-tune", action="store_true")
     parser.add_argument("--skip-detect", action="store_true")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # figures appear as they come, also in a file
 
     from xpg.graph.memory import MemoryBackend
     from xpg.graph.neo4j import Neo4jBackend
