@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 import polars as pl
 import pytest
 from investigation_data import AS_OF, dataset, tables
+from processes import run_in_group
 from xpg.loaders.dataset import Dataset
 
 import xpg.api as api
@@ -38,8 +39,10 @@ def chromium() -> str:
 
 
 def run_chromium(args: list[str], profile) -> subprocess.CompletedProcess[str]:
+    """Run headless chromium in its own process group; the whole group (zygote, renderer,
+    GPU helpers) is killed at the end or on a timeout, not just the main process."""
     cmd = [chromium(), *FLAGS, f"--user-data-dir={profile}", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
+    return run_in_group(cmd, timeout=180)
 
 
 class Elements(HTMLParser):

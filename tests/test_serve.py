@@ -12,6 +12,7 @@ import warnings
 import httpx
 import pytest
 from investigation_data import RING, dataset, findings, write_dataset
+from processes import stop_group
 from xpg.queries.findings import stable_id
 
 import xpg.api as api
@@ -251,24 +252,27 @@ def test_cli_serves_on_loopback(tmp_path):
     data = write_dataset(tmp_path / "data")
     port = _free_port()
     env = {**os.environ, "XPG_API_KEY": KEY}
-    proc = subprocess.Popen(
+    # its own process group: stop_group ends it (and anything it started), SIGKILL if it hangs
+    with subprocess.Popen(
         [sys.executable, "-c", "from xpg.cli import main; main()", "serve", "--data", str(data),
          "--port", str(port), "--as-of", "2026-11-20"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"xpg serve did not start: {proc.stderr.read()[-2000:]}")
-                time.sleep(0.2)
-        r = httpx.get(f"{base}/v1/rings/{RING_ID}", headers=H, timeout=10)
-        assert r.status_code == 200 and r.json()["as_of"] == "2026-11-20"
-        assert httpx.get(f"{base}/v1/rings/{RING_ID}", timeout=10).status_code == 401
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"{base}/health", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        stop_group(proc)  # before reading: a live server's stderr never ends
+                        pytest.fail(f"xpg serve did not start: {proc.stderr.read()[-2000:]}")
+                    time.sleep(0.2)
+            r = httpx.get(f"{base}/v1/rings/{RING_ID}", headers=H, timeout=10)
+            assert r.status_code == 200 and r.json()["as_of"] == "2026-11-20"
+            assert httpx.get(f"{base}/v1/rings/{RING_ID}", timeout=10).status_code == 401
+        finally:
+            stop_group(proc)
