@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import subprocess
+import sys
+
 import pytest
+from investigation_data import write_dataset
 
 from xpg.cli import main
 
@@ -23,3 +30,36 @@ def test_usage_errors_exit_2_with_the_reason(argv, message, capsys):
 def test_help_exits_0(capsys):
     assert main(["detect", "--help"]) == 0
     assert "--data" in capsys.readouterr().out
+
+
+def _run_into_a_closed_pipe(argv: list[str]) -> tuple[int, str]:
+    """Run the console script with stdout a pipe whose reader has already gone."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from xpg.cli import main; main()", *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    proc.stdout.close()  # like `| head` that has read enough
+    err = proc.stderr.read()
+    proc.stderr.close()
+    return proc.wait(timeout=120), err
+
+
+@pytest.mark.parametrize("fmt", ["json", "table"])
+def test_a_closed_stdout_exits_141_without_a_traceback(tmp_path, fmt):
+    data = write_dataset(tmp_path / "data")
+    code, err = _run_into_a_closed_pipe(["detect", "--data", str(data), "--format", fmt])
+    assert code == 141, err
+    assert "Traceback" not in err and "Exception ignored" not in err and "error" not in err
+
+
+def test_broken_pipe_in_process(monkeypatch):
+    read, write = os.pipe()
+    os.close(read)  # nobody reads: every write fails with EPIPE
+    gone = io.TextIOWrapper(io.FileIO(write, "w"), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", gone)
+    try:
+        assert main(["detect", "--help"]) == 141
+        assert os.readlink(f"/proc/self/fd/{write}") == os.devnull  # nothing more is written
+    finally:
+        with contextlib.suppress(OSError):
+            gone.close()

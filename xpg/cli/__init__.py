@@ -12,11 +12,15 @@ code  meaning
 4     an id asked for does not exist
 5     ``xpg report --alert-on``: written, with new or worsened findings
 130   interrupted
+141   stdout was closed early (``xpg detect | head``): 128 + SIGPIPE,
+      as a shell reports any command a closed pipe ends; nothing
+      more is written and no traceback is shown
 ====  ==========================================================
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -46,12 +50,38 @@ app.command("report")(report.command)
 app.command("serve")(serve.command)
 
 
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE
+
+
+def _stdout_closed() -> int:
+    """Whoever read stdout went away (``xpg detect | head``): write nothing more.
+
+    Python's recipe: point stdout at /dev/null so the flush at interpreter exit
+    does not fail a second time and print a traceback.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # no real stdout (embedded, captured)
+        pass
+    return SIGPIPE_EXIT
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="xpg", standalone_mode=False)
         code = result if isinstance(result, int) else 0
+        sys.stdout.flush()  # a reader that went away shows here, not at interpreter exit
+    except BrokenPipeError:
+        code = _stdout_closed()
+    except SystemExit as e:
+        # typer catches a broken pipe itself and exits 1 from its handler: still a closed pipe
+        if not isinstance(e.__context__, BrokenPipeError):
+            raise
+        code = _stdout_closed()
     except XpgError as e:
         render_error(e)
         code = e.exit_code
