@@ -44,6 +44,7 @@ __all__ = [
     "fix_temporal",
     "is_text",
     "parser_for",
+    "retry_trimmed",
 ]
 
 # A sentence fragment per kind: "<column> must be ..."
@@ -169,13 +170,15 @@ class ColumnParser:
     """How one source column becomes one typed contract column.
 
     Two stages, each a Polars expression evaluated for all columns at once:
-    ``clean`` (text sources only) adds the trimmed, null-where-empty text as
-    the column :func:`cleaned` names; then ``typed`` gives the typed value and
-    ``blank`` is true where the source value is missing (null, or text empty
-    after trimming). A value that is not blank but has no typed value is
-    invalid. ``slow`` says whether such values must still go through
-    :func:`fix_temporal`. ``typed`` is None when the whole column has a type
-    that cannot hold the kind.
+    ``clean`` (text kinds from text sources only) adds the trimmed,
+    null-where-empty text as the column :func:`cleaned` names; then ``typed``
+    gives the typed value and ``blank`` is true where the source value is
+    missing (null, or text empty after trimming). A value that is not blank but
+    has no typed value is invalid. ``trimmed`` says that ``typed`` and ``blank``
+    read the text as written, untrimmed (numbers and dates from text): values
+    they miss must go through :func:`retry_trimmed`. ``slow`` says whether
+    values still invalid then must go through :func:`fix_temporal`. ``typed``
+    is None when the whole column has a type that cannot hold the kind.
     """
 
     column: str
@@ -184,6 +187,7 @@ class ColumnParser:
     typed: pl.Expr | None
     blank: pl.Expr
     slow: bool
+    trimmed: bool = False
 
 
 def cleaned(column: str) -> str:
@@ -199,23 +203,53 @@ def parser_for(column: str, kind: str, dtype: pl.DataType, sample: pl.Series) ->
         if dtype.is_float():  # NaN is how pandas writes a missing number
             blank = blank | pl.col(column).is_nan()
         return ColumnParser(column, kind, None, typed, blank, slow=False)
-    stage = _clean(column).alias(cleaned(column))
-    clean = pl.col(cleaned(column))
-    blank = clean.is_null()
     if kind in _TEXT_KINDS:
-        return ColumnParser(column, kind, stage, clean, blank, slow=False)
+        stage = _clean(column).alias(cleaned(column))
+        clean = pl.col(cleaned(column))
+        return ColumnParser(column, kind, stage, clean, clean.is_null(), slow=False)
+    # Numbers and dates are parsed from the text as written, not from a trimmed copy
+    # of every value: a value with surrounding whitespace is missed here and parsed
+    # again trimmed (retry_trimmed), which gives what parsing it trimmed gives.
+    text = pl.col(column).cast(pl.String)
+    blank = text.is_null() | (text.str.len_bytes() == 0)
     if kind == "decimal":
-        x = clean.cast(pl.Float64, strict=False)
+        x = text.cast(pl.Float64, strict=False)
         typed = pl.when(x.is_finite()).then(x)
-        return ColumnParser(column, kind, stage, typed, blank, slow=False)
+        return ColumnParser(column, kind, None, typed, blank, slow=False, trimmed=True)
     if kind == "integer":
-        i = clean.cast(pl.Int64, strict=False)
-        x = clean.cast(pl.Float64, strict=False)
+        i = text.cast(pl.Int64, strict=False)
+        x = text.cast(pl.Float64, strict=False)
         ok = x.is_finite() & (x == x.round(0)) & (x.abs() < 2.0**63)
         typed = pl.coalesce(i, pl.when(ok).then(x.cast(pl.Int64, strict=False)))
-        return ColumnParser(column, kind, stage, typed, blank, slow=False)
-    fast = _fast_temporal(clean, kind, _sniff(sample, kind))
-    return ColumnParser(column, kind, stage, fast, blank, slow=True)
+        return ColumnParser(column, kind, None, typed, blank, slow=False, trimmed=True)
+    fast = _fast_temporal(text, kind, _sniff(sample, kind))
+    return ColumnParser(column, kind, None, fast, blank, slow=True, trimmed=True)
+
+
+def retry_trimmed(
+    parser: ColumnParser, typed: pl.Series, blank: pl.Series, source: pl.Series
+) -> tuple[pl.Series, pl.Series]:
+    """Trim the values a ``trimmed`` parser missed and parse them again.
+
+    Returns ``(typed, blank)`` with those values filled in: a value empty once
+    trimmed is blank; the others get ``parser.typed`` of their trimmed text
+    (still null where that fails). O(values missed).
+    """
+    idx = (~blank & typed.is_null()).arg_true()
+    if idx.is_empty():
+        return typed, blank
+    text = source.gather(idx).cast(pl.String).str.strip_chars()
+    empty = text.str.len_bytes() == 0
+    if empty.any():
+        blank = blank.scatter(idx.filter(empty), True)
+        idx, text = idx.filter(~empty), text.filter(~empty)
+    if idx.is_empty():
+        return typed, blank
+    again = pl.DataFrame({parser.column: text}).select(parser.typed).to_series()  # type: ignore[arg-type]
+    ok = again.is_not_null()
+    if ok.any():
+        typed = typed.scatter(idx.filter(ok), again.filter(ok).cast(typed.dtype))
+    return typed, blank
 
 
 def _general_temporal(text: pl.Series, kind: str) -> pl.Series:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 from xpg.loaders.failures import Collector
-from xpg.loaders.parse import EXPECTED, ColumnParser, fix_temporal, parser_for
+from xpg.loaders.parse import EXPECTED, ColumnParser, fix_temporal, parser_for, retry_trimmed
 from xpg.loaders.read import ROW, TableFile, UnreadableFile, read_header, read_table
 from xpg.loaders.schema import TABLES, Table
 
@@ -242,8 +242,9 @@ def _parse(
 ) -> tuple[dict[str, pl.Series], dict[str, pl.Series]]:
     """The typed value of every parsed column, and where its source value is blank.
 
-    One parallel pass over all columns, then the general datetime pattern for
-    the few values the sniffed format missed.
+    One parallel pass over all columns (numbers and dates read untrimmed), then
+    the few values that pass missed: trimmed and parsed again, then the general
+    datetime pattern.
     """
     parsed = (
         raw.lazy()
@@ -260,6 +261,8 @@ def _parse(
     for c, p in parsers.items():
         values = parsed.get_column(c)
         blank[c] = parsed.get_column(f"blank:{c}")
+        if p.trimmed:
+            values, blank[c] = retry_trimmed(p, values, blank[c], raw.get_column(c))
         invalid = ~blank[c] & values.is_null()
         if p.slow and invalid.any():
             values = fix_temporal(values, invalid, raw.get_column(c), p.kind)
