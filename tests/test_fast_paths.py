@@ -105,3 +105,47 @@ def test_accounts_as_of_looks_up_the_kind_exactly_as_the_join():
     # repeated product ids: the join (one row per match) is kept
     twice = ds.__class__(**{**ds.tables(), "products": pl.concat([ds.products, ds.products])})
     assert accounts_as_of(twice, as_of).height == 2 * accounts_as_of(ds, as_of).height - 1
+
+
+def test_padded_numbers_and_dates_parse_as_if_trimmed(tmp_path):
+    from xpg.loaders import validate_dataset
+
+    (tmp_path / "users.csv").write_text(
+        "user_id,registered_at,credit_score\n"
+        "u1, 2024-01-01T10:00:00,700\n"
+        "u2,2024-01-02T10:00:00 , 701\n"
+        'u3,"  ",700.0\n'
+        "u4,\t2024-01-04 10:00:00Z, 7e2\n"
+        "u5, 2024-01-05T10:00:00+0800 ,\n"
+        "u6,2024-01-06,  700.5\n"
+    )
+    (tmp_path / "products.csv").write_text("product_id,kind\nhuabei,consumption\n")
+    (tmp_path / "accounts.csv").write_text(
+        "account_id,user_id,product_id,credit_limit,outstanding,status,opened_at\n"
+        "a1,u1,huabei, 5000 ,12.5 ,active, 2026-01-02\n"
+        "a2,u2,huabei, 1e3 ,  ,active,2026-01-03T23:00:00 \n"
+    )
+    (tmp_path / "devices.csv").write_text("user_id,device_id\nu1,d1\n")
+    (tmp_path / "external_loans.csv").write_text(
+        "user_id,lender_id,opened_at,amount,outstanding,status\nu1,L1, 2026-01-01 ,100, 50 ,open\n"
+    )
+    v = validate_dataset(tmp_path, quarantine=tmp_path / "q")
+    failures = v.failures.select("table", "row", "column", "rule").rows()
+    assert failures == [
+        ("users", 7, "credit_score", "invalid_type"),  # 700.5 is no integer, padded or not
+        ("accounts", 3, "outstanding", "not_null"),  # whitespace only: blank
+    ]
+    users = v.dataset.users
+    assert users["registered_at"].to_list() == [
+        dt.datetime(2024, 1, 1, 10),
+        dt.datetime(2024, 1, 2, 10),
+        None,  # whitespace only: blank, not invalid
+        dt.datetime(2024, 1, 4, 10),
+        dt.datetime(2024, 1, 5, 2),  # +08:00 to UTC
+    ]
+    assert users["credit_score"].to_list() == [700, 701, 700, 700, None]
+    accounts = v.dataset.accounts
+    assert accounts["credit_limit"].to_list() == [5000.0]
+    assert accounts["outstanding"].to_list() == [12.5]
+    assert accounts["opened_at"].to_list() == [dt.date(2026, 1, 2)]
+    assert v.dataset.external_loans["opened_at"].to_list() == [dt.date(2026, 1, 1)]
