@@ -16,7 +16,7 @@ from xpg.queries.findings import stable_id
 import xpg.api as api
 from xpg.cli import main
 from xpg.errors import InputError
-from xpg.report import find_previous
+from xpg.report import RunLog, find_previous, record_failure, write_report
 
 RING_ID = stable_id("ring", list(RING))
 EXPECTED_FILES = {
@@ -287,3 +287,24 @@ def test_report_through_the_api_on_carried_findings(tmp_path):
     with api.open(dataset=dataset(), findings=second.folder) as s:
         assert s.ring(old).finding.users == 4
         assert s.ring(RING_ID).id == old
+
+
+def test_a_failing_runs_log_is_a_warning_not_a_failure(tmp_path):
+    (tmp_path / "runs.log").mkdir()  # cannot be appended to
+    said: list[str] = []
+    with api.open(dataset=dataset()) as s:
+        r = write_report(s, tmp_path, as_of=AS_OF, log=RunLog(echo=said.append))
+    assert (r.folder / "index.html").exists()  # the report is in place
+    warning = [line for line in r.log if " WARN " in line]
+    assert len(warning) == 1 and f"could not append this run to {tmp_path / 'runs.log'}" in (
+        warning[0])
+    assert said[-1] == warning[0]  # echoed as it came
+    record_failure(tmp_path, AS_OF, InputError("bad"), 0.1, log=RunLog(echo=said.append))
+    assert "could not append this run" in said[-1]
+
+
+def test_cli_says_when_runs_log_cannot_be_written(data_dir, tmp_path, capsys):
+    out = tmp_path / "reports"
+    (out / "runs.log").mkdir(parents=True)
+    assert main(["report", "--data", str(data_dir), "--out", str(out)]) == 0
+    assert "WARN  could not append this run to" in capsys.readouterr().err

@@ -107,7 +107,7 @@ def command(
             )
     except XpgError as e:
         log.error(f"failed: {e}")
-        record_failure(out, day, e, time.perf_counter() - started)
+        record_failure(out, day, e, time.perf_counter() - started, log=log)
         raise
     print(result.folder)
     s = result.findings.summary

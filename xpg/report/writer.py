@@ -464,7 +464,7 @@ def write_report(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _append_runs_log(root, as_of, "ok", summary, diff, seconds)
+    _append_runs_log(root, as_of, "ok", summary, diff, seconds, log=log)
     return ReportResult(folder=target, as_of=as_of, findings=report, diff=diff,
                         previous=prev_path, files=tuple(_ordered(files)), seconds=seconds,
                         log=tuple(log.lines))
@@ -488,8 +488,13 @@ def _swap_in(tmp: Path, target: Path, overwrite: bool) -> None:
 
 
 def _append_runs_log(root: Path, as_of: dt.date, status: str, summary: dict[str, Any] | None,
-                     diff: ReportDiff | None, seconds: float, detail: str = "") -> None:
-    """One line per run in ``root/runs.log`` (best effort: a failing log never fails a run)."""
+                     diff: ReportDiff | None, seconds: float, detail: str = "", *,
+                     log: RunLog | None = None) -> None:
+    """One line per run in ``root/runs.log``.
+
+    A failing ``runs.log`` never fails a run (the report is already in place): it is
+    a WARN line in ``log`` (on stderr when the CLI's run log echoes there).
+    """
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     parts = [now, f"as_of={as_of}", f"status={status}", f"seconds={seconds:.2f}"]
     if summary:
@@ -500,15 +505,21 @@ def _append_runs_log(root: Path, as_of: dt.date, status: str, summary: dict[str,
         parts += [f"new={c['new']}", f"resolved={c['resolved']}"]
     if detail:
         parts.append(f"detail={json.dumps(detail, ensure_ascii=False)}")
-    with contextlib.suppress(OSError), (root / "runs.log").open("a", encoding="utf-8") as fh:
-        fh.write(" ".join(parts) + "\n")
+    path = root / "runs.log"
+    try:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(" ".join(parts) + "\n")
+    except OSError as e:
+        if log is not None:
+            log.warn(f"could not append this run to {path}: {e}")
 
 
 def record_failure(out: str | os.PathLike[str], as_of: dt.date | None, error: BaseException,
-                   seconds: float) -> None:
-    """Append a failed run to ``out/runs.log`` (used by the CLI; never raises)."""
+                   seconds: float, log: RunLog | None = None) -> None:
+    """Append a failed run to ``out/runs.log`` (used by the CLI; never raises; a failing
+    ``runs.log`` is a WARN line in ``log``)."""
     root = Path(out)
     if not root.is_dir():
         return
     _append_runs_log(root, as_of or dt.date.today(), f"failed({type(error).__name__})", None,
-                     None, seconds, str(error))
+                     None, seconds, str(error), log=log)
