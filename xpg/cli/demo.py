@@ -18,14 +18,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from xpg.atomic import write_text_atomic
 from xpg.cli.common import ConfigOpt, progress, settings_from
-from xpg.cli.detect import (
-    render_table_text,
-    report_json,
-    run,
-    summary_line,
-    write_text_atomic,
-)
+from xpg.cli.detect import render_table_text, report_json, run, summary_line
 from xpg.errors import InputError
 from xpg.queries.findings import FINDING_TYPES, FindingsReport
 
