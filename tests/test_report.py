@@ -308,3 +308,32 @@ def test_cli_says_when_runs_log_cannot_be_written(data_dir, tmp_path, capsys):
     (out / "runs.log").mkdir(parents=True)
     assert main(["report", "--data", str(data_dir), "--out", str(out)]) == 0
     assert "WARN  could not append this run to" in capsys.readouterr().err
+
+
+def test_a_folder_that_appears_while_writing_is_kept(tmp_path, monkeypatch):
+    import xpg.report.writer as writer
+
+    real = writer.render
+
+    def render_while_another_run_finishes(page):
+        (tmp_path / "2026-11-20").mkdir()
+        (tmp_path / "2026-11-20" / "theirs").write_text("other run")
+        return real(page)
+
+    monkeypatch.setattr(writer, "render", render_while_another_run_finishes)
+    with pytest.raises(InputError, match="already exists; pass --overwrite"):
+        night(dataset(), tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {"2026-11-20"}  # no temporary folder
+    assert [p.name for p in (tmp_path / "2026-11-20").iterdir()] == ["theirs"]
+
+
+def test_an_os_error_while_writing_is_an_input_error_and_leaves_nothing(tmp_path, monkeypatch):
+    import xpg.report.writer as writer
+
+    def disk_full(folder, name, frame):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer, "_write_frames", disk_full)
+    with pytest.raises(InputError, match=r"cannot write the report into .*No space left"):
+        night(dataset(), tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -15,11 +15,11 @@ distributions, and writes ``OUT/<as_of>/``:
 ``manifest.json``           files (bytes, SHA-256), inputs, settings
 ==========================  =================================================
 
-Everything is written into a hidden sibling folder (``OUT/.<as_of>.partial-*``)
-that is renamed to ``OUT/<as_of>`` at the end: a reader (or the next night's
-``--previous``) sees the whole folder or none. An existing folder for the
-same date is refused unless ``overwrite`` (then it is swapped out by two
-renames and deleted). Each run also appends one line to ``OUT/runs.log``.
+Everything is written into a hidden sibling folder (``OUT/.<as_of>.*.tmp``, see
+:func:`xpg.atomic.staging`) that is renamed to ``OUT/<as_of>`` at the end: a
+reader (or the next night's ``--previous``) sees the whole folder or none. An
+existing folder for the same date is refused unless ``overwrite`` (then it is
+swapped out by two renames and deleted). Each run also appends one line to ``OUT/runs.log``.
 
 Ring ids: ``findings.json`` holds ring ids *carried forward* by the diff
 (:mod:`xpg.queries.diff`): a ring that matches a ring of the previous report
@@ -35,9 +35,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from xpg.atomic import replace_directory
+from xpg.atomic import staging
 from xpg.errors import InputError
 from xpg.queries.diff import DEFAULT_RING_OVERLAP, ReportDiff, diff_reports
 from xpg.queries.findings import SEVERITIES, Finding, FindingsReport
@@ -367,8 +365,7 @@ def write_report(
     as_of = as_of or session.as_of
     root = Path(out)
     target = root / as_of.strftime(_DAY)
-    if target.exists() and not overwrite:
-        raise InputError(f"{target} already exists; pass --overwrite to replace it")
+    _refuse_existing(target, overwrite)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -412,58 +409,54 @@ def write_report(
                                 dtype=pl.Float64)
         lenders_hist = _lenders_per_user(session, as_of)
 
-    tmp = root / f".{target.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        tmp.mkdir()
-        files: list[str] = ["index.html", "findings.json"]
-        (tmp / "findings.json").write_text(report.to_json(), encoding="utf-8")
-        for name, frame in tables.items():
-            files += _write_frames(tmp, name, frame)
-        if diff is not None:
-            (tmp / "changes.json").write_text(
-                json.dumps(diff.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
-            files.append("changes.json")
-        files += ["run.log", "manifest.json"]
-        page = PageData(
-            as_of=as_of, generated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-            version=__version__, data_source=data_source or str(session.dataset.source or "-"),
-            backend=session.backend.name, findings=report, summary=summary, diff=diff,
-            previous_as_of=None if prev_report is None else prev_report.as_of,
-            rings=tuple(views), lenders_per_user=lenders_hist,
-            ring_exposure=_bucket_counts(ring_totals) if ring_totals.len() else [],
-            ring_sizes=_ring_sizes(report), flagged_exposure=_bucket_counts(flagged)
-            if flagged.len() else [], files=tuple(_ordered(files)),
-            min_open_lenders=session.settings.detection.multi_lending.min_open_lenders,
-        )
-        with log.step("page"):
-            (tmp / "index.html").write_text(render(page), encoding="utf-8")
-        seconds = time.perf_counter() - started
-        log.info(f"wrote {len(files)} files in {seconds:.2f} s")
-        (tmp / "run.log").write_text(log.text(), encoding="utf-8")
-        manifest = {
-            "as_of": as_of.isoformat(),
-            "generated_at": page.generated_at.isoformat() + "Z",
-            "xpg_version": __version__,
-            "data": page.data_source,
-            "backend": session.backend.name,
-            "previous": None if prev_report is None else {
-                "as_of": prev_report.as_of.isoformat(),
-                "path": None if prev_path is None else str(prev_path)},
-            "ring_overlap": ring_overlap,
-            "summary": summary,
-            "changes": None if diff is None else diff.counts(),
-            "files": {name: {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
-                      for name in files if name != "manifest.json"},
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False),
-                                           encoding="utf-8")
-        _swap_in(tmp, target, overwrite)
+        with staging(target) as tmp:
+            files: list[str] = ["index.html", "findings.json"]
+            (tmp / "findings.json").write_text(report.to_json(), encoding="utf-8")
+            for name, frame in tables.items():
+                files += _write_frames(tmp, name, frame)
+            if diff is not None:
+                (tmp / "changes.json").write_text(
+                    json.dumps(diff.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+                files.append("changes.json")
+            files += ["run.log", "manifest.json"]
+            page = PageData(
+                as_of=as_of, generated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                version=__version__, data_source=data_source or str(session.dataset.source or "-"),
+                backend=session.backend.name, findings=report, summary=summary, diff=diff,
+                previous_as_of=None if prev_report is None else prev_report.as_of,
+                rings=tuple(views), lenders_per_user=lenders_hist,
+                ring_exposure=_bucket_counts(ring_totals) if ring_totals.len() else [],
+                ring_sizes=_ring_sizes(report), flagged_exposure=_bucket_counts(flagged)
+                if flagged.len() else [], files=tuple(_ordered(files)),
+                min_open_lenders=session.settings.detection.multi_lending.min_open_lenders,
+            )
+            with log.step("page"):
+                (tmp / "index.html").write_text(render(page), encoding="utf-8")
+            seconds = time.perf_counter() - started
+            log.info(f"wrote {len(files)} files in {seconds:.2f} s")
+            (tmp / "run.log").write_text(log.text(), encoding="utf-8")
+            manifest = {
+                "as_of": as_of.isoformat(),
+                "generated_at": page.generated_at.isoformat() + "Z",
+                "xpg_version": __version__,
+                "data": page.data_source,
+                "backend": session.backend.name,
+                "previous": None if prev_report is None else {
+                    "as_of": prev_report.as_of.isoformat(),
+                    "path": None if prev_path is None else str(prev_path)},
+                "ring_overlap": ring_overlap,
+                "summary": summary,
+                "changes": None if diff is None else diff.counts(),
+                "files": {name: {"bytes": (tmp / name).stat().st_size,
+                                 "sha256": _sha256(tmp / name)}
+                          for name in files if name != "manifest.json"},
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False),
+                                               encoding="utf-8")
+            _refuse_existing(target, overwrite)  # appeared while we were writing
     except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise InputError(f"cannot write the report into {root}: {e}") from e
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     _append_runs_log(root, as_of, "ok", summary, diff, seconds, log=log)
     return ReportResult(folder=target, as_of=as_of, findings=report, diff=diff,
                         previous=prev_path, files=tuple(_ordered(files)), seconds=seconds,
@@ -481,10 +474,9 @@ def _count_types(findings: Sequence[Finding]) -> dict[str, int]:
     return out or {"none": 0}
 
 
-def _swap_in(tmp: Path, target: Path, overwrite: bool) -> None:
-    if target.exists() and not overwrite:  # appeared while we were writing
+def _refuse_existing(target: Path, overwrite: bool) -> None:
+    if target.exists() and not overwrite:
         raise InputError(f"{target} already exists; pass --overwrite to replace it")
-    replace_directory(tmp, target)
 
 
 def _append_runs_log(root: Path, as_of: dt.date, status: str, summary: dict[str, Any] | None,
