@@ -579,6 +579,27 @@ class FindingsIndex:
     def flagged_users(self) -> set[str]:
         return set(self._by_user)
 
+    @cached_property
+    def flagged_frame(self) -> pl.DataFrame:
+        """The flagged users as a one-column frame (``user_id``), for joins."""
+        return pl.DataFrame({"user_id": sorted(self._by_user)}, schema={"user_id": pl.String})
+
+    @cached_property
+    def ring_members(self) -> pl.DataFrame:
+        """One row per (ring finding, member): ``ring_id``, ``severity``, ``members`` (the
+        ring's size) and ``user_id``, for joins."""
+        rings = [f for f in self.report.findings if f.type == "ring"]
+        return pl.DataFrame(
+            {
+                "ring_id": [f.id for f in rings for _ in f.users],
+                "severity": [f.severity for f in rings for _ in f.users],
+                "members": [len(f.users) for f in rings for _ in f.users],
+                "user_id": [u for f in rings for u in f.users],
+            },
+            schema={"ring_id": pl.String, "severity": pl.String, "members": pl.Int64,
+                    "user_id": pl.String},
+        )
+
 
 # --------------------------------------------------------------------------- sources
 
@@ -1360,21 +1381,25 @@ def investigate_lender(
     per_user = loans.group_by("user_id").agg(
         pl.len().alias("loans"), pl.col("outstanding").sum().alias("outstanding")
     ).sort("user_id")
-    flagged_ids = findings.flagged_users()
+    # joins, not a Python pass over every borrower: only the flagged ones become objects
+    flagged_rows = per_user.join(findings.flagged_frame, on="user_id", how="semi")
     flagged = [
         FlaggedBorrower(u, findings.types_of(u), int(n), _money(out))
-        for u, n, out in per_user.iter_rows() if u in flagged_ids
+        for u, n, out in flagged_rows.iter_rows()
     ]
     flagged.sort(key=lambda x: (-x.outstanding, x.user_id))
-    owed = {u: out for u, _n, out in per_user.iter_rows()}
-    rings = []
-    for f in findings.report.findings:
-        if f.type != "ring":
-            continue
-        borrowing = tuple(sorted(u for u in f.users if u in owed))
-        if borrowing:
-            rings.append(RingAtLender(f.id, f.severity, len(f.users), borrowing,
-                                      _money(sum(owed[u] for u in borrowing))))
+    ring_rows = (
+        findings.ring_members
+        .join(per_user.select("user_id", "outstanding"), on="user_id", how="inner")
+        .sort("ring_id", "user_id")
+        .group_by("ring_id", maintain_order=True)
+        .agg(pl.col("severity").first(), pl.col("members").first(),
+             pl.col("user_id").alias("borrowing"), pl.col("outstanding").sum())
+    )
+    rings = [
+        RingAtLender(ring, severity, int(members), tuple(borrowing), _money(out))
+        for ring, severity, members, borrowing, out in ring_rows.iter_rows()
+    ]
     rings.sort(key=lambda x: (-x.outstanding, x.ring_id))
 
     g = _GraphBuilder()
