@@ -185,9 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             f"server {config.redacted_uri} database {config.database!r}; batch {args.batch_size:,}"
         )
         with Neo4jBackend(config) as backend:
-            # warm the server's JIT and query caches on a small load first
+            # warm the server's JIT and query caches on a smaller load first (a server that
+            # has run for a while is warm; the first big step would otherwise pay for it)
             wipe(backend)
-            backend.load(generate(2_000, args.seed + 1).dataset())
+            backend.load(generate(min(10_000, args.users), args.seed + 1).dataset())
             wipe(backend)
 
             first = load(backend, dataset, pid)
