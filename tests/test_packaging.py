@@ -106,3 +106,21 @@ def test_the_built_wheel_holds_the_package_data_under_xpg_only(tmp_path):
         assert files_in(package, ".py") == {p.name for p in (ROOT / folder).glob("*.py")}, package
     top = {n.split("/")[0] for n in names} - {"xpg"}
     assert len(top) == 1 and top.pop().endswith(".dist-info"), "only xpg/ and its .dist-info"
+
+
+def test_the_version_is_the_distributions():
+    import xpg
+
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        declared = tomllib.load(fh)["project"]["version"]
+    assert xpg.__version__ == importlib.metadata.version("xpg") == declared
+
+
+def test_the_version_without_an_installed_distribution(monkeypatch):
+    import xpg
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    assert xpg._version() == "0+unknown"

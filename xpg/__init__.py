@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+
 from xpg.api import Session, open, read_findings
 from xpg.errors import (
     BackendError,
@@ -18,7 +20,17 @@ from xpg.errors import (
 from xpg.queries.findings import Exposure, Finding, FindingsReport
 from xpg.settings import Settings, load_settings
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """The installed distribution's version (``pyproject.toml`` is the one place it is set);
+    ``0+unknown`` when xpg runs from sources that were never installed."""
+    try:
+        return importlib.metadata.version("xpg")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+__version__ = _version()
 
 __all__ = [
     "BackendError",
