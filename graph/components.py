@@ -61,11 +61,19 @@ def connected_components(n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.n
     data = np.ones(src.size, dtype=np.int8)
     matrix = coo_array((data, (src, dst)), shape=(n_nodes, n_nodes)).tocsr()
     _, labels = _scipy_components(matrix, directed=True, connection="weak")
-    # Relabel by first occurrence so labels do not depend on scipy's internals: O(n),
-    # and nothing to do when scipy already numbered them that way (it usually does).
-    labels = labels.astype(np.int64, copy=False)
+    return _by_first_node(labels.astype(np.int64, copy=False))
+
+
+def _by_first_node(labels: np.ndarray) -> np.ndarray:
+    """``labels`` renumbered ``0..k-1`` in the order of each label's first node: O(n).
+
+    Labels then do not depend on scipy's internals (nothing to do when scipy
+    already numbered them that way, as it usually does).
+    """
+    if labels.size == 0:
+        return labels
     first = np.empty(int(labels.max()) + 1, dtype=np.int64)
-    first[labels[::-1]] = np.arange(n_nodes - 1, -1, -1, dtype=np.int64)
+    first[labels[::-1]] = np.arange(labels.size - 1, -1, -1, dtype=np.int64)
     if np.all(first[1:] > first[:-1]):
         return labels
     order = np.empty(first.size, dtype=np.int64)
@@ -81,6 +89,12 @@ def bipartite_components(
     Left nodes (users) are ``0..n_left-1``, right nodes (devices, identifiers)
     ``0..n_right-1``; edge ``i`` joins ``left[i]`` and ``right[i]``. Two left
     nodes get the same label exactly when a path through right nodes joins them.
+    Labels are ``0..k-1`` in the order of each component's smallest left node.
+
+    Notes
+    -----
+    O(n_left + n_right) for two masks, then :func:`connected_components` on the
+    nodes that have an edge only: O(their number + edges).
 
     Examples
     --------
@@ -91,5 +105,30 @@ def bipartite_components(
     """
     left = np.asarray(left, dtype=np.int64)
     right = np.asarray(right, dtype=np.int64)
-    labels = connected_components(n_left + n_right, left, right + n_left)
-    return labels[:n_left]
+    if left.shape != right.shape:
+        raise ValueError("left and right must have the same length")
+    if left.size and (
+        min(left.min(), right.min()) < 0 or left.max() >= n_left or right.max() >= n_right
+    ):
+        raise ValueError("edge endpoints must lie in 0..n_left-1 and 0..n_right-1")
+    # Only the nodes that have an edge enter the search, renumbered densely (left
+    # first, in order): ring search passes ~60,000 edges of 1,000,000 users and
+    # 5 million devices/identifiers, and a graph of all of them would cost more than
+    # the search. Every other left node is alone.
+    seen_left = np.zeros(n_left, dtype=bool)
+    seen_left[left] = True
+    seen_right = np.zeros(n_right, dtype=bool)
+    seen_right[right] = True
+    used_left, used_right = np.flatnonzero(seen_left), np.flatnonzero(seen_right)
+    compact = np.empty(n_left, dtype=np.int64)
+    compact[used_left] = np.arange(used_left.size, dtype=np.int64)
+    compact_right = np.empty(n_right, dtype=np.int64)
+    compact_right[used_right] = np.arange(used_right.size, dtype=np.int64) + used_left.size
+    sub = connected_components(
+        used_left.size + used_right.size, compact[left], compact_right[right]
+    )
+    labels = np.empty(n_left, dtype=np.int64)
+    labels[used_left] = sub[: used_left.size]
+    alone = np.flatnonzero(~seen_left)
+    labels[alone] = np.arange(alone.size, dtype=np.int64) + (int(sub.max()) + 1 if sub.size else 0)
+    return _by_first_node(labels)

@@ -118,7 +118,10 @@ class Links:
         first = pl.col("first_day")
         return pl.DataFrame(
             {"user_idx": self._user, "node_idx": self._node, "first_day": self._first}
-        ).with_columns(pl.when(first == _ALWAYS).then(None).otherwise(first).alias("first_day"))
+        ).with_columns(
+            pl.col("user_idx", "node_idx").cast(pl.Int64),
+            pl.when(first == _ALWAYS).then(None).otherwise(first).alias("first_day"),
+        )
 
     @property
     def n_users(self) -> int:
@@ -323,12 +326,20 @@ def _distinct_links(
         day = packed[starts] & ((1 << day_bits) - 1)
         first = np.where(day == 0, _ALWAYS, day + (lo - 1)).astype(np.int32)
         pair = pair[starts]
-        return pair >> user_bits, pair & ((1 << user_bits) - 1), first
-    key = node * max(n_users, 1) + user
-    order = np.argsort(key)
-    key = key[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    return node[order][starts], user[order][starts], np.minimum.reduceat(first[order], starts)
+        node, user = pair >> user_bits, pair & ((1 << user_bits) - 1)
+    else:
+        key = node * max(n_users, 1) + user
+        order = np.argsort(key)
+        key = key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        node, user = node[order][starts], user[order][starts]
+        first = np.minimum.reduceat(first[order], starts)
+    return _narrow(node, n_nodes), _narrow(user, n_users), first
+
+
+def _narrow(index: np.ndarray, n: int) -> np.ndarray:
+    """``index`` as int32 when ``n`` values fit (half the memory of every pass over it)."""
+    return index.astype(np.int32) if n <= np.iinfo(np.int32).max else index
 
 
 def _gather(indptr: np.ndarray, values: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -235,7 +235,7 @@ class PolarsHooks:
         edge_code = code_of_user[kept.user]
         mask = edge_code >= 0
         shared = (
-            pl.DataFrame({"code": edge_code[mask], "node_idx": kept.node[mask]})
+            pl.DataFrame({"code": edge_code[mask], "node_idx": kept.node[mask].astype(np.int64)})
             .group_by("code", "node_idx")
             .agg(pl.len().cast(pl.Int64).alias("members"))
             .filter(pl.col("members") >= 2)
