@@ -40,6 +40,7 @@ from xpg.loaders.schema import DTYPES
 __all__ = [
     "EXPECTED",
     "ColumnParser",
+    "blank_to_null",
     "cleaned",
     "fix_temporal",
     "is_text",
@@ -93,10 +94,9 @@ def is_text(dtype: pl.DataType) -> bool:
     return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Categorical | pl.Enum)
 
 
-def _clean(col: str) -> pl.Expr:
-    """Trimmed text, null where empty."""
-    s = pl.col(col).cast(pl.String).str.strip_chars()
-    return pl.when(s.str.len_bytes() > 0).then(s)
+def _trimmed(col: str) -> pl.Expr:
+    """Trimmed text (empty strings stay: :func:`blank_to_null` makes them null after)."""
+    return pl.col(col).cast(pl.String).str.strip_chars()
 
 
 def _sniff(sample: pl.Series, kind: str) -> tuple[str, bool] | None:
@@ -170,8 +170,9 @@ class ColumnParser:
     """How one source column becomes one typed contract column.
 
     Two stages, each a Polars expression evaluated for all columns at once:
-    ``clean`` (text kinds from text sources only) adds the trimmed,
-    null-where-empty text as the column :func:`cleaned` names; then ``typed``
+    ``clean`` (text kinds from text sources only) adds the trimmed text as the
+    column :func:`cleaned` names (:func:`blank_to_null` then nulls the values
+    empty once trimmed); then ``typed``
     gives the typed value and ``blank`` is true where the source value is
     missing (null, or text empty after trimming). A value that is not blank but
     has no typed value is invalid. ``trimmed`` says that ``typed`` and ``blank``
@@ -204,9 +205,12 @@ def parser_for(column: str, kind: str, dtype: pl.DataType, sample: pl.Series) ->
             blank = blank | pl.col(column).is_nan()
         return ColumnParser(column, kind, None, typed, blank, slow=False)
     if kind in _TEXT_KINDS:
-        stage = _clean(column).alias(cleaned(column))
+        # typed is the trimmed text, empty strings included: blank_to_null nulls those
+        # afterwards (rare), which is cheaper than a conditional copy of every value
+        stage = _trimmed(column).alias(cleaned(column))
         clean = pl.col(cleaned(column))
-        return ColumnParser(column, kind, stage, clean, clean.is_null(), slow=False)
+        blank = clean.is_null() | (clean.str.len_bytes() == 0)
+        return ColumnParser(column, kind, stage, clean, blank, slow=False)
     # Numbers and dates are parsed from the text as written, not from a trimmed copy
     # of every value: a value with surrounding whitespace is missed here and parsed
     # again trimmed (retry_trimmed), which gives what parsing it trimmed gives.
@@ -224,6 +228,13 @@ def parser_for(column: str, kind: str, dtype: pl.DataType, sample: pl.Series) ->
         return ColumnParser(column, kind, None, typed, blank, slow=False, trimmed=True)
     fast = _fast_temporal(text, kind, _sniff(sample, kind))
     return ColumnParser(column, kind, None, fast, blank, slow=True, trimmed=True)
+
+
+def blank_to_null(typed: pl.Series, blank: pl.Series) -> pl.Series:
+    """``typed`` with nulls where ``blank`` (trimmed text that is empty). O(values)."""
+    if not bool((blank & typed.is_not_null()).any()):
+        return typed
+    return pl.select(pl.when(~blank).then(typed)).to_series().alias(typed.name)
 
 
 def retry_trimmed(

@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 
 import polars as pl
 from xpg.loaders.failures import Collector
-from xpg.loaders.parse import EXPECTED, ColumnParser, fix_temporal, parser_for, retry_trimmed
+from xpg.loaders.parse import (
+    EXPECTED,
+    ColumnParser,
+    blank_to_null,
+    fix_temporal,
+    parser_for,
+    retry_trimmed,
+)
 from xpg.loaders.read import ROW, TableFile, UnreadableFile, read_header, read_table
 from xpg.loaders.schema import TABLES, Table
 
@@ -263,6 +270,8 @@ def _parse(
         blank[c] = parsed.get_column(f"blank:{c}")
         if p.trimmed:
             values, blank[c] = retry_trimmed(p, values, blank[c], raw.get_column(c))
+        elif p.clean is not None:
+            values = blank_to_null(values, blank[c])
         invalid = ~blank[c] & values.is_null()
         if p.slow and invalid.any():
             values = fix_temporal(values, invalid, raw.get_column(c), p.kind)
