@@ -166,12 +166,14 @@ class PolarsHooks:
     def multi_lending(self, config: MultiLendingConfig, as_of: dt.date) -> pl.DataFrame:
         """Counts of distinct lenders per user first; lender lists only for the users
         that meet a criterion (a few percent of them)."""
-        loans = open_loans_as_of(self.dataset, as_of).select("user_id", "lender_id")
+        loans = open_loans_as_of(self.dataset, as_of).lazy().select("user_id", "lender_id")
         day = pl.col("applied_at").dt.date()
         widest = max(config.short_window_days, config.long_window_days)
-        apps = self.dataset.applications.filter(
-            day <= as_of, day >= _window_start(as_of, widest)
-        ).select("user_id", "lender_id", day.alias("day"))
+        apps = (
+            self.dataset.applications.lazy()
+            .filter(day <= as_of, day >= _window_start(as_of, widest))
+            .select("user_id", "lender_id", day.alias("day"))
+        )
         sources = {
             "open_lenders": (loans, config.min_open_lenders),
             "short_window_lenders": (
@@ -183,6 +185,7 @@ class PolarsHooks:
                 config.long_window_lenders,
             ),
         }
+        # one lazy plan: the three counts (and then the three lists) run in parallel
         flagged = pl.concat(
             [
                 rows.group_by("user_id")
@@ -202,7 +205,7 @@ class PolarsHooks:
             frame = frame.join(lists, on="user_id", how="left")
         frame = frame.with_columns(
             pl.col(list(sources)).fill_null(pl.lit([], dtype=pl.List(pl.String)))
-        )
+        ).collect()
         return conform("multi_lending", frame)
 
     def ring_groups(self, config: RingConfig, as_of: dt.date) -> pl.DataFrame:
