@@ -21,7 +21,7 @@ from xpg.loaders.failures import STRUCTURAL_RULES, Collector, empty_failures
 from xpg.loaders.quarantine import check_target, rejected_rows, write_quarantine
 from xpg.loaders.read import ROW, TABLE_ORDER, TableFile, column_mapping, find_tables
 from xpg.loaders.schema import TABLES
-from xpg.loaders.validate import check_references, check_table, target_ids
+from xpg.loaders.validate import KeySet, check_references, check_table, target_ids
 
 from xpg.errors import ValidationError
 from xpg.progress import NO_PROGRESS, Progress
@@ -167,7 +167,7 @@ def validate_dataset(
             )
 
     dropped: dict[str, int] = {}  # exact duplicate rows left out, per table
-    targets: dict[str, tuple[pl.Series, pl.Series | None]] = {}
+    targets: dict[str, tuple[KeySet, KeySet | None]] = {}
     kept: dict[str, pl.DataFrame] = {}
     quarantined: dict[str, pl.DataFrame] = {}
     rows: dict[str, int] = {}

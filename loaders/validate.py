@@ -36,6 +36,7 @@ __all__ = [
     "DATE_ORDER",
     "SET_TABLES",
     "CheckedTable",
+    "KeySet",
     "check_references",
     "check_table",
     "target_ids",
@@ -55,6 +56,7 @@ SET_TABLES = frozenset(TABLES) - {"external_loans"}
 FREEZE_STATUSES = ("frozen", "closed")
 FREEZE_EVENTS = ("freeze", "close")
 _SAMPLE = 10_000
+_KEY_SEED = 0x5851F42D
 
 
 @dataclass
@@ -510,9 +512,58 @@ def _freeze_reasons(state: CheckedTable, warnings: Collector, freeze: FreezeConf
     warnings.add(frame)
 
 
+@dataclass
+class KeySet:
+    """The key values of a referenced table, and a hash index of them built on first use.
+
+    The index holds each distinct 64-bit hash of the non-null keys once, with one
+    key that has it; the tables referring to one table (five refer to ``users``)
+    share it.
+    """
+
+    values: pl.Series
+    _index: pl.DataFrame | None = field(default=None, repr=False)
+
+    def index(self) -> pl.DataFrame:
+        """``h`` (a hash, each once) and ``key`` (a key value with that hash)."""
+        if self._index is None:
+            keys = self.values.drop_nulls()
+            frame = pl.DataFrame({"h": keys.hash(_KEY_SEED), "key": keys})
+            if frame.get_column("h").n_unique() != frame.height:  # repeated keys, or a collision
+                frame = frame.unique(subset="h", keep="first", maintain_order=True)
+            self._index = frame
+        return self._index
+
+
+def _absent_plan(values: pl.LazyFrame, keys: KeySet) -> pl.LazyFrame:
+    """The rows of ``values`` (``ROW``, ``value``, ``h``: its hash) that may be absent
+    from ``keys``, in row order, with ``sure``: absent for certain.
+
+    A join on 64-bit hashes (several times cheaper than on strings): a value whose
+    hash no key has is absent for sure; a value whose hash a key has is present
+    when it equals that key. Only the rest (a hash collision, normally none) is
+    not sure: :func:`_absent` looks those up exactly.
+    """
+    return (
+        values.join(keys.index().lazy(), on="h", how="left")
+        .filter(pl.col("key").is_null() | (pl.col("key") != pl.col("value")))
+        .select(ROW, "value", pl.col("key").is_null().alias("sure"))
+        .sort(ROW)
+    )
+
+
+def _absent(found: pl.DataFrame, keys: KeySet) -> pl.DataFrame:
+    """``ROW`` and ``value`` of the rows absent from ``keys``, from :func:`_absent_plan`."""
+    unsure = ~found.get_column("sure")
+    if unsure.any():
+        present = unsure & found.get_column("value").is_in(keys.values.drop_nulls().implode())
+        found = found.filter(~present)
+    return found.select(ROW, "value")
+
+
 def check_references(
     state: CheckedTable,
-    targets: Mapping[str, tuple[pl.Series, pl.Series | None]],
+    targets: Mapping[str, tuple[KeySet, KeySet | None]],
     errors: Collector,
 ) -> None:
     """Check the references of one table.
@@ -525,8 +576,11 @@ def check_references(
 
     Notes
     -----
-    Each check is an anti-join (hash join, multi-threaded) of the referring
-    column against the target's keys; all references of a table run together.
+    Each check is a hash join (multi-threaded) of the 64-bit hashes of the
+    referring column against those of the target's keys, every match compared
+    with its key, and an exact look-up of the values whose hash matched a
+    different key (collisions: normally none); all references of a table run
+    together. O(rows + keys).
     """
     refs = [
         r for r in state.table.references if r.table in targets and r.column in state.typed.columns
@@ -536,16 +590,19 @@ def check_references(
     plans = []
     for ref in refs:
         every, kept = targets[ref.table]
-        values = state.typed.lazy().select(ROW, pl.col(ref.column).alias("value"))
-        values = values.filter(pl.col("value").is_not_null())
-        missing = values.join(every.alias("value").to_frame().lazy(), on="value", how="anti")
-        plans.append(missing.sort(ROW))
+        values = (
+            state.typed.lazy()
+            .select(ROW, pl.col(ref.column).alias("value"))
+            .filter(pl.col("value").is_not_null())
+            .with_columns(pl.col("value").hash(_KEY_SEED).alias("h"))
+        )
+        plans.append(_absent_plan(values, every))
         if kept is not None:
-            gone = values.join(kept.alias("value").to_frame().lazy(), on="value", how="anti")
-            plans.append(gone.sort(ROW))
+            plans.append(_absent_plan(values, kept))
     results = iter(pl.collect_all(plans))
     for ref in refs:
-        unknown = next(results)
+        every, kept = targets[ref.table]
+        unknown = _absent(next(results), every)
         _reference_failures(
             state,
             ref.column,
@@ -554,8 +611,8 @@ def check_references(
             errors,
             f"does not exist in {ref.table}",
         )
-        if targets[ref.table][1] is not None:
-            gone = next(results).join(unknown.select(ROW), on=ROW, how="anti")
+        if kept is not None:
+            gone = _absent(next(results), kept).join(unknown.select(ROW), on=ROW, how="anti")
             _reference_failures(
                 state,
                 ref.column,
@@ -585,14 +642,14 @@ def _reference_failures(
 
 def target_ids(
     state: CheckedTable, column: str, rejected: pl.Series | None
-) -> tuple[pl.Series, pl.Series | None]:
+) -> tuple[KeySet, KeySet | None]:
     """``(all key values, kept key values or None)`` of a referenced table.
 
     The ``targets`` entry of :func:`check_references`; ``rejected`` holds the
     rejected rows of the table (None without a quarantine).
     """
-    values = state.typed.get_column(column)
+    every = KeySet(state.typed.get_column(column))
     if rejected is None or rejected.is_empty():
-        return values, None if rejected is None else values
-    kept = values.filter(~state.typed.get_column(ROW).is_in(rejected.implode()))
-    return values, kept
+        return every, None if rejected is None else every
+    kept = every.values.filter(~state.typed.get_column(ROW).is_in(rejected.implode()))
+    return every, KeySet(kept)

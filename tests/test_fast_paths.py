@@ -149,3 +149,24 @@ def test_padded_numbers_and_dates_parse_as_if_trimmed(tmp_path):
     assert accounts["outstanding"].to_list() == [12.5]
     assert accounts["opened_at"].to_list() == [dt.date(2026, 1, 2)]
     assert v.dataset.external_loans["opened_at"].to_list() == [dt.date(2026, 1, 1)]
+
+
+def test_reference_check_settles_hash_collisions_exactly():
+    from xpg.loaders.read import ROW
+    from xpg.loaders.validate import _KEY_SEED, KeySet, _absent, _absent_plan
+
+    keys = KeySet(pl.Series(["a", "b", None, "b"]))
+    assert keys.index().height == 2  # nulls left out, repeated keys once
+    h = pl.Series(["a", "q", "b"]).hash(_KEY_SEED)
+    # simulate collisions: the index holds, for the hash of key "a", another key "zz"
+    # (kept when both hash alike), and value "q" (no key) hashes like key "b"
+    keys._index = pl.DataFrame({"h": h, "key": ["zz", "b", "b"]})
+    values = (
+        pl.DataFrame({ROW: [2, 3, 4, 5, 6], "value": ["a", "c", "q", "zz", "b"]})
+        .lazy()
+        .with_columns(pl.col("value").hash(_KEY_SEED).alias("h"))
+    )
+    found = _absent_plan(values, keys).collect()
+    assert found.rows() == [(2, "a", False), (3, "c", True), (4, "q", False), (5, "zz", True)]
+    # "a" is a key after all (looked up exactly); "c", "q" and "zz" are not
+    assert _absent(found, keys).rows() == [(3, "c"), (4, "q"), (5, "zz")]
