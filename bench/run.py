@@ -28,7 +28,11 @@ BIN = Path(sys.executable).parent
 
 
 def run(label: str, argv: list[str]) -> tuple[float, float]:
-    """Run ``argv``; print and return (wall seconds, peak RSS MiB) of that process alone."""
+    """Run ``argv``; print and return (wall seconds, peak RSS MiB) of that process alone.
+
+    Also printed: the CPU seconds (user + system) of that process, which depend much
+    less than wall seconds on the other jobs of a shared machine.
+    """
     start = time.perf_counter()
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
@@ -38,7 +42,11 @@ def run(label: str, argv: list[str]) -> tuple[float, float]:
     wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
     peak = usage.ru_maxrss / 1024  # KiB on Linux
-    print(f"{label:<34} {wall:8.2f} s   peak {peak:8.0f} MiB   exit {code}", flush=True)
+    cpu = usage.ru_utime + usage.ru_stime
+    print(
+        f"{label:<34} {wall:8.2f} s   cpu {cpu:7.2f} s   peak {peak:8.0f} MiB   exit {code}",
+        flush=True,
+    )
     if code != 0:
         raise SystemExit(f"{label} failed with exit code {code}:\n{messages}")
     return wall, peak
