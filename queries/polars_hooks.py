@@ -91,15 +91,17 @@ def user_exposure_frame(
     dataset: Dataset, as_of: dt.date, users: pl.DataFrame | None = None
 ) -> pl.DataFrame:
     """Exposure as of ``as_of`` (frame ``exposure``) of every user of ``dataset``, or of
-    ``users`` (a frame with a ``user_id`` column) only, in their order."""
-    acc = accounts_as_of(dataset, as_of)
-    loans = open_loans_as_of(dataset, as_of)
+    ``users`` (a frame with a ``user_id`` column) only, in their order.
+
+    One lazy plan: the account and the loan sides run in parallel."""
+    acc = accounts_as_of(dataset, as_of).lazy()
+    loans = open_loans_as_of(dataset, as_of).lazy()
     if users is None:
-        users = dataset.users.select("user_id")
+        wanted = dataset.users.lazy().select("user_id")
     else:
-        users = users.select("user_id").join(dataset.users, on="user_id", how="semi")
-        acc = acc.join(users, on="user_id", how="semi")
-        loans = loans.join(users, on="user_id", how="semi")
+        wanted = users.lazy().select("user_id").join(dataset.users.lazy(), on="user_id", how="semi")
+        acc = acc.join(wanted, on="user_id", how="semi")
+        loans = loans.join(wanted, on="user_id", how="semi")
     internal = acc.group_by("user_id").agg(
         pl.col("credit_limit").filter(pl.col("status") != "closed").sum().alias("internal_limit"),
         pl.col("outstanding").sum().alias("internal_outstanding"),
@@ -110,14 +112,15 @@ def user_exposure_frame(
     )
     amounts = ["internal_limit", "internal_outstanding", "drawable", "external_outstanding"]
     return (
-        users.join(internal, on="user_id", how="left")
-        .join(external, on="user_id", how="left")
+        wanted.join(internal, on="user_id", how="left", maintain_order="left")
+        .join(external, on="user_id", how="left", maintain_order="left")
         .with_columns(pl.col(amounts).cast(pl.Float64).fill_null(0.0))
         .with_columns(
             (
                 pl.col("internal_outstanding") + pl.col("drawable") + pl.col("external_outstanding")
             ).alias("total")
         )
+        .collect()
     )
 
 
