@@ -65,7 +65,8 @@ def connected_components(n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.n
 
 
 def _by_first_node(labels: np.ndarray) -> np.ndarray:
-    """``labels`` renumbered ``0..k-1`` in the order of each label's first node: O(n).
+    """``labels`` (``0..k-1``, each used) renumbered in the order of each label's first
+    node: O(n), no sort.
 
     Labels then do not depend on scipy's internals (nothing to do when scipy
     already numbered them that way, as it usually does).
@@ -76,9 +77,11 @@ def _by_first_node(labels: np.ndarray) -> np.ndarray:
     first[labels[::-1]] = np.arange(labels.size - 1, -1, -1, dtype=np.int64)
     if np.all(first[1:] > first[:-1]):
         return labels
-    order = np.empty(first.size, dtype=np.int64)
-    order[np.argsort(first)] = np.arange(first.size, dtype=np.int64)
-    return order[labels]
+    is_first = np.zeros(labels.size, dtype=bool)
+    is_first[first] = True
+    renumber = np.empty(first.size, dtype=np.int64)
+    renumber[labels[is_first]] = np.arange(first.size, dtype=np.int64)  # first nodes in order
+    return renumber[labels]
 
 
 def bipartite_components(
