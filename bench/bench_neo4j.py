@@ -1,22 +1,28 @@
 """Neo4j write throughput and detection times: ``python bench/bench_neo4j.py [--users N]``.
 
-Prints, for N generated users (default 100,000):
+Prints, for N generated users (default 100,000), or the tables of ``--data DIR``:
 
-1. the batched load into an empty database (the CREATE path) per step, and in total:
+1. batch sizes compared on a smaller dataset (``--tune-users``);
+2. one row per transaction on a small sample (``--single-users``), extrapolated to N;
+3. the server's Cypher ceiling on this machine: the barest Cypher write of relationships
+   (``UNWIND`` of element-id pairs, ``CREATE`` with no property) between scratch nodes, in
+   batches of the load's size: what a Cypher load's rate is to be compared with;
+4. the batched load into an empty database, with Cypher ``CREATE`` and with the server's
+   ``xpg.bulk.*`` procedures when it has them (``--forms``), per step, and in total:
    nodes, relationships, seconds, relationships per second (relationships written divided
    by the whole load's seconds, nodes included), plus the server's and this process's CPU
    seconds (the server's only when this script started it);
-2. the same data loaded again (the idempotent MERGE path: nothing changes);
-3. batch sizes compared on a smaller dataset (``--tune-users``);
-4. one row per transaction on a small sample (``--single-users``), extrapolated to N;
-5. the time of each detection in Neo4j against in memory (and whether the findings are
-   identical).
+5. the same data loaded again (the idempotent MERGE path: nothing changes);
+6. the time of each detection in Neo4j, on the graph of step 5, against in memory (and
+   whether the findings are identical).
 
 Uses ``NEO4J_URI``/``NEO4J_USER``/``NEO4J_PASSWORD``/``NEO4J_DATABASE`` when set (the
 database is wiped!), else starts a throwaway server with ``scripts/neo4j-local`` (heap and
 page cache from ``XPG_NEO4J_HEAP``/``XPG_NEO4J_PAGECACHE``, default 2g each here) and stops
-it at the end. Nothing is asserted: figures are printed, and written as JSON to
-``bench/out/neo4j-<N>.json``. The machine is shared: compare figures within one run.
+it at the end. ``--keep`` leaves the loaded graph in the database (for
+``bench/bench_queries.py DIR --backend neo4j --in-database`` on the same server). Nothing is
+asserted: figures are printed, and written as JSON to ``bench/out/neo4j-<N>.json``. The
+machine is shared: compare figures within one run.
 """
 
 from __future__ import annotations
@@ -122,6 +128,45 @@ def wipe(backend: Any) -> None:
     backend.run_batched("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS")
 
 
+CEILING_NODES = """
+UNWIND range(0, $n - 1) AS k CREATE (x:XpgBenchCeiling) RETURN collect(elementId(x)) AS ids
+"""
+CEILING_RELATIONSHIPS = """
+UNWIND range(0, size($a) - 1) AS k
+MATCH (x:XpgBenchCeiling) WHERE elementId(x) = $a[k]
+MATCH (y:XpgBenchCeiling) WHERE elementId(y) = $b[k]
+CREATE (x)-[:XPG_BENCH_CEILING]->(y)
+"""
+
+
+def ceiling(backend: Any, relationships: int, batch: int, pid: int | None) -> dict[str, Any]:
+    """Relationships per second of the barest Cypher write on this server: pairs of
+    element ids seeked and linked by CREATE, no property, ``batch`` rows a transaction,
+    between ``relationships // 4`` scratch nodes (wiped afterwards)."""
+    import random
+
+    nodes: list[str] = []
+    count = max(2, relationships // 4)
+    for start in range(0, count, batch):
+        nodes += backend.run_write(CEILING_NODES, n=min(batch, count - start))[0]["ids"]
+    rng = random.Random(relationships)
+    a = [nodes[rng.randrange(count)] for _ in range(relationships)]
+    b = [nodes[rng.randrange(count)] for _ in range(relationships)]
+    server0, own0, start = _cpu_of(pid), _own_cpu(), time.perf_counter()
+    for k in range(0, relationships, batch):
+        backend.run_write(CEILING_RELATIONSHIPS, a=a[k:k + batch], b=b[k:k + batch])
+    seconds = time.perf_counter() - start
+    result = {
+        "relationships": relationships,
+        "seconds": seconds,
+        "relationships_per_s": relationships / seconds,
+        "server_cpu": _cpu_of(pid) - server0,
+        "client_cpu": _own_cpu() - own0,
+    }
+    wipe(backend)
+    return result
+
+
 def load(backend: Any, dataset: Any, pid: int | None) -> dict[str, Any]:
     clock = Clock(pid)
     server0, own0 = _cpu_of(pid), _own_cpu()
@@ -156,13 +201,20 @@ def show_load(title: str, result: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--data", type=Path, help="load these tables instead of generating")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=20_000)
     parser.add_argument("--batch-sizes", default="5000,10000,20000,50000")
     parser.add_argument("--tune-users", type=int, default=20_000)
     parser.add_argument("--single-users", type=int, default=300)
     parser.add_argument("--skip-tune", action="store_true")
+    parser.add_argument("--ceiling-relationships", type=int, default=400_000)
+    parser.add_argument("--forms", default="create,bulk",
+                        help="loads into an empty database to time, in order: create (Cypher "
+                             "CREATE), bulk (the xpg.bulk procedures); the last one stays")
     parser.add_argument("--skip-detect", action="store_true")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the loaded graph in the database at the end")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # figures appear as they come, also in a file
 
@@ -172,12 +224,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from xpg.settings import DetectionConfig
 
-    out: dict[str, Any] = {"users": args.users, "seed": args.seed, "cpus": os.cpu_count()}
     t = time.perf_counter()
-    dataset = generate(args.users, args.seed).dataset()
+    if args.data is not None:
+        from xpg.loaders import load_dataset
+
+        dataset = load_dataset(args.data).dataset
+        source = f"loaded and validated from {args.data}"
+    else:
+        dataset = generate(args.users, args.seed).dataset()
+        source = "generated"
+    users = dataset.users.height
+    out: dict[str, Any] = {"users": users, "seed": args.seed, "cpus": os.cpu_count()}
     print(
-        f"xpg Neo4j bench: {args.users:,} users, {dataset.row_count:,} rows "
-        f"(generated in {time.perf_counter() - t:.1f} s), {os.cpu_count()} cpus"
+        f"xpg Neo4j bench: {users:,} users, {dataset.row_count:,} rows "
+        f"({source} in {time.perf_counter() - t:.1f} s), {os.cpu_count()} cpus"
     )
     with server() as (config, pid):
         config = dataclasses.replace(config, batch_size=args.batch_size)
@@ -188,21 +248,12 @@ def main(argv: list[str] | None = None) -> int:
             # warm the server's JIT and query caches on a smaller load first (a server that
             # has run for a while is warm; the first big step would otherwise pay for it)
             wipe(backend)
-            backend.load(generate(min(10_000, args.users), args.seed + 1).dataset())
+            backend.load(generate(min(10_000, users), args.seed + 1).dataset())
             wipe(backend)
 
-            first = load(backend, dataset, pid)
-            show_load("1. batched load into an empty database (CREATE path)", first)
-            counts = backend.counts()
-            again = load(backend, dataset, pid)
-            show_load("2. the same data loaded again (MERGE path)", again)
-            unchanged = backend.counts() == counts
-            print(f"  node and relationship counts unchanged: {unchanged}")
-            out |= {"batched": first, "reload": again, "reload_counts_unchanged": unchanged}
-
             if not args.skip_tune:
-                tune = generate(min(args.tune_users, args.users), args.seed + 2).dataset()
-                print(f"\n3. batch sizes, {min(args.tune_users, args.users):,} users")
+                tune = generate(min(args.tune_users, users), args.seed + 2).dataset()
+                print(f"\n1. batch sizes, {min(args.tune_users, users):,} users")
                 out["batch_sizes"] = {}
                 for size in (int(s) for s in args.batch_sizes.split(",")):
                     wipe(backend)
@@ -219,20 +270,62 @@ def main(argv: list[str] | None = None) -> int:
             wipe(backend)
             one = Neo4jBackend(dataclasses.replace(config, batch_size=1), driver=backend.driver)
             single = load(one, small, pid)
+            wipe(backend)
+            print(
+                f"\n2. one row per transaction, {args.single_users:,} users: "
+                f"{single['relationships']:,} relationships in {single['seconds']:.1f} s = "
+                f"{single['relationships_per_s']:,.0f}/s"
+            )
+
+            top = ceiling(backend, args.ceiling_relationships, args.batch_size, pid)
+            out["ceiling"] = top
+            print(
+                f"\n3. the server's Cypher ceiling: {top['relationships']:,} bare relationships "
+                f"(element-id seeks, CREATE, no property) in {top['seconds']:.1f} s = "
+                f"{top['relationships_per_s']:,.0f}/s (server cpu {top['server_cpu']:.1f} s, "
+                f"client cpu {top['client_cpu']:.1f} s)"
+            )
+
+            out["empty"] = {}
+            for form in args.forms.split(","):
+                title = {"create": "Cypher CREATE", "bulk": "the xpg.bulk procedures"}[form]
+                loader = Neo4jBackend(dataclasses.replace(config, bulk_procedures=form == "bulk"),
+                                      driver=backend.driver)  # fmt: skip
+                if form == "bulk" and not loader.bulk_available():
+                    print("\n4. (bulk) this server has no xpg.bulk procedures: skipped")
+                    continue
+                wipe(backend)
+                first = out["empty"][form] = load(loader, dataset, pid)
+                show_load(f"4. batched load into an empty database ({title})", first)
+                entities = (first["nodes"] + first["relationships"]) / first["seconds"]
+                print(
+                    f"  = {first['relationships_per_s'] / top['relationships_per_s']:.0%} of "
+                    f"the ceiling's relationships/s; nodes and relationships together "
+                    f"{entities:,.0f}/s ({entities / top['relationships_per_s']:.0%})"
+                )
+            if len(out["empty"]) == 2:
+                a, b = out["empty"]["create"], out["empty"]["bulk"]
+                print(f"  bulk procedures against Cypher CREATE: "
+                      f"{b['relationships_per_s'] / a['relationships_per_s']:.1f}x the "
+                      f"relationships/s, {a['server_cpu'] / max(b['server_cpu'], 1e-9):.1f}x less "
+                      f"server cpu")
+            counts = backend.counts()
+            again = load(backend, dataset, pid)
+            show_load("5. the same data loaded again (MERGE path)", again)
+            unchanged = backend.counts() == counts
+            print(f"  node and relationship counts unchanged: {unchanged}")
             rate = single["relationships_per_s"]
             extrapolated = first["relationships"] / rate
             print(
-                f"\n4. one row per transaction, {args.single_users:,} users: "
-                f"{single['relationships']:,} relationships in {single['seconds']:.1f} s = "
-                f"{rate:,.0f}/s; {first['relationships']:,} relationships would take "
-                f"{extrapolated:,.0f} s ({extrapolated / 3600:.1f} h) against "
-                f"{first['seconds']:.0f} s batched ({extrapolated / first['seconds']:,.0f}x)"
+                f"  one row per transaction (step 2) would take {extrapolated:,.0f} s "
+                f"({extrapolated / 3600:.1f} h) for these {first['relationships']:,} "
+                f"relationships against {first['seconds']:.0f} s batched "
+                f"({extrapolated / first['seconds']:,.0f}x)"
             )
-            out["single_row"] = single | {"extrapolated_seconds": extrapolated}
+            out |= {"batched": first, "reload": again, "reload_counts_unchanged": unchanged,
+                    "single_row": single | {"extrapolated_seconds": extrapolated}}
 
-            if not args.skip_detect:
-                wipe(backend)
-                backend.load(dataset)
+            if not args.skip_detect:  # on the graph as step 5 left it: the dataset's
                 memory = MemoryBackend()
                 memory.load(dataset)
                 detection = DetectionConfig()
@@ -248,11 +341,14 @@ def main(argv: list[str] | None = None) -> int:
                 backend.write_findings(got)
                 write_s = time.perf_counter() - t
                 same = got.to_dict() == expected
-                print(f"\n5. detections ({len(got.findings):,} findings; identical: {same})")
-                print(f"  {'step':<24} {'neo4j s':>9} {'memory s':>9}")
+                print(f"\n6. detections ({len(got.findings):,} findings; identical: {same})")
+                print(f"  {'step':<24} {'neo4j s':>9} {'memory s':>9} {'ratio':>7}")
                 for name in in_neo4j:
-                    print(f"  {name:<24} {in_neo4j[name]:>9.2f} {in_memory.get(name, 0):>9.2f}")
-                print(f"  {'total':<24} {neo4j_total:>9.2f} {memory_total:>9.2f}")
+                    mem = in_memory.get(name, 0.0)
+                    ratio = f"{in_neo4j[name] / mem:6.0f}x" if mem > 0 else f"{'':>7}"
+                    print(f"  {name:<24} {in_neo4j[name]:>9.2f} {mem:>9.2f} {ratio}")
+                print(f"  {'total':<24} {neo4j_total:>9.2f} {memory_total:>9.2f} "
+                      f"{neo4j_total / memory_total:6.0f}x")
                 print(f"  writing the findings back: {write_s:.2f} s")
                 out["detect"] = {
                     "neo4j": in_neo4j,
@@ -263,8 +359,11 @@ def main(argv: list[str] | None = None) -> int:
                     "identical": same,
                     "findings": len(got.findings),
                 }
-            wipe(backend)
-    target = ROOT / "bench" / "out" / f"neo4j-{args.users}.json"
+            if args.keep:
+                print("\nthe graph is left in the database (--keep)")
+            else:
+                wipe(backend)
+    target = ROOT / "bench" / "out" / f"neo4j-{users}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(out, indent=2, default=str))
     print(f"\nwritten to {target.relative_to(ROOT)}")

@@ -7,7 +7,9 @@ generates a dataset into a temporary folder first (default 100,000 users).
 
 * ``--backend memory`` (default), ``neo4j`` or ``both``. Neo4j uses ``NEO4J_URI``,
   ``NEO4J_USER``, ``NEO4J_PASSWORD`` (``scripts/neo4j-local start`` prints them); the data
-  is loaded into it first.
+  is loaded into it first, unless ``--in-database``: then the session answers from the graph
+  already there (its last complete load, e.g. left by ``bench/bench_neo4j.py --data DIR
+  --keep``), which must be DIR's tables; DIR is still read to pick the users asked.
 * Users asked: a seeded sample mixing flagged users (in findings, so with neighbours and
   findings to gather) and ordinary ones; rings: every ring finding, cycled.
 
@@ -55,7 +57,7 @@ def _line(name: str, ms: list[float]) -> str:
             f"p95 {_percentile(ms, 0.95):8.2f} ms  max {max(ms):8.2f} ms")
 
 
-def bench(data: Path, backend: str, queries: int, seed: int) -> None:
+def bench(data: Path, backend: str, queries: int, seed: int, in_database: bool = False) -> None:
     from xpg.loaders import load_dataset
 
     import xpg
@@ -68,8 +70,10 @@ def bench(data: Path, backend: str, queries: int, seed: int) -> None:
     print(f"[{backend}] {dataset.users.height:,} users, {dataset.row_count:,} rows; "
           f"load+validate {loaded:.2f} s")
     start = time.perf_counter()
-    with xpg.open(dataset=dataset, settings=settings) as s:
-        print(f"[{backend}] into the backend: {time.perf_counter() - start:.2f} s")
+    given = {} if in_database and backend == "neo4j" else {"dataset": dataset}
+    with xpg.open(settings=settings, **given) as s:
+        into = "the graph already loaded" if not given else "into the backend"
+        print(f"[{backend}] {into}: {time.perf_counter() - start:.2f} s")
         start = time.perf_counter()
         report = s.findings()
         print(f"[{backend}] findings: {len(report.findings):,} in "
@@ -110,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--queries", type=int, default=300, help="queries of each kind")
     p.add_argument("--backend", choices=("memory", "neo4j", "both"), default="memory")
+    p.add_argument("--in-database", action="store_true",
+                   help="Neo4j: query the graph already loaded instead of loading DIR")
     args = p.parse_args(argv)
     backends = ["memory", "neo4j"] if args.backend == "both" else [args.backend]
     with tempfile.TemporaryDirectory(prefix="xpg-bench-") as tmp:
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"into {data}")
         for backend in backends:
             try:
-                bench(data, backend, args.queries, args.seed)
+                bench(data, backend, args.queries, args.seed, args.in_database)
             except Exception as e:  # one backend's failure does not hide the other's figures
                 print(f"[{backend}] failed: {type(e).__name__}: {e}", file=sys.stderr)
     return 0

@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     work = args.work or Path(tempfile.mkdtemp(prefix="xpg-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     xpg = str(BIN / "xpg")
     print(f"xpg end-to-end: {args.users:,} users, seed {args.seed}, {os.cpu_count()} cpus")
     try:
