@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +37,8 @@ from xpg.queries.findings import FindingsReport
 from xpg.errors import BackendError, InputError
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.settings import DetectionConfig, Neo4jConfig
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["NODE_LABELS", "RELATIONSHIP_TYPES", "XPG_LABELS", "Neo4jBackend"]
 
@@ -294,10 +297,11 @@ class Neo4jBackend:
         self.ensure_schema()
         load = int(self.run_write(statement("load", "begin_load"), now=_now())[0]["load"])
         existing = self.counts()
+        bulk = self.config.bulk_procedures and self.bulk_available()
         node_ids: dict[str, pl.DataFrame] = {}
         for step in plan:
             create = existing.get(step.empty_when, 0) == 0
-            ids = self._write_step(resolve(step, node_ids), load, create, progress)
+            ids = self._write_step(resolve(step, node_ids), load, create, progress, bulk=bulk)
             if ids is not None:
                 node_ids[step.empty_when] = ids
         with progress.step("Retiring what the snapshot no longer holds", len(_RETIRE)) as advance:
@@ -323,10 +327,18 @@ class Neo4jBackend:
             seconds=time.perf_counter() - start,
         )
 
+    def bulk_available(self) -> bool:
+        """Whether the server has the ``xpg.bulk.*`` write procedures (``Bulk.java``)."""
+        rows = self.run_read(statement("load", "bulk_available"))
+        return bool(rows and rows[0]["available"])
+
     def _write_step(
-        self, step: WriteStep, load: int, create: bool, progress: Progress
+        self, step: WriteStep, load: int, create: bool, progress: Progress, *, bulk: bool = False
     ) -> pl.DataFrame | None:
         """Send one step's rows in batches of ``batch_size``, as column lists.
+
+        ``create``: the target is empty, every row is new (the ``create_*`` form, or with
+        ``bulk`` its ``bulk_*`` form through the server's procedures); else ``merge_*``.
 
         Returns, for a step with ``returns``, the written nodes' keys (named as the
         label's key properties) and element ids (``node``); else ``None``.
@@ -335,7 +347,8 @@ class Neo4jBackend:
 
         total = step.rows.height
         merge = statement("load", f"merge_{step.name}")
-        query = statement("load", f"create_{step.name}") if create else merge
+        form = "bulk" if bulk else "create"
+        query = statement("load", f"{form}_{step.name}") if create else merge
         size = self.config.batch_size
         now = _now()
         positions: list[int] = []
@@ -361,7 +374,9 @@ class Neo4jBackend:
                         with session.begin_transaction() as tx:
                             record = work(tx, columns)
                             tx.commit()
-                    except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError):
+                    except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError) as e:
+                        _log.warning("writing %s: a %s batch failed (%s); MERGE finishes it",
+                                     step.title, form, self._redact(str(e)))
                         record = session.execute_write(work, columns, merge)
                 else:
                     record = session.execute_write(work, columns)
