@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--in-database", action="store_true",
                    help="Neo4j: query the graph already loaded instead of loading DIR")
     args = p.parse_args(argv)
+    if args.in_database and (args.data is None or args.backend == "memory"):
+        p.error("--in-database: give DIR (the tables loaded in the database) and a Neo4j backend")
     backends = ["memory", "neo4j"] if args.backend == "both" else [args.backend]
     with tempfile.TemporaryDirectory(prefix="xpg-bench-") as tmp:
         data = args.data

@@ -328,8 +328,14 @@ class Neo4jBackend:
         )
 
     def bulk_available(self) -> bool:
-        """Whether the server has the ``xpg.bulk.*`` write procedures (``Bulk.java``)."""
-        rows = self.run_read(statement("load", "bulk_available"))
+        """Whether this user may run the server's ``xpg.bulk.*`` write procedures
+        (``Bulk.java``); ``False`` also where the server cannot say."""
+        try:
+            rows = self.run_read(statement("load", "has_bulk_procedures"))
+        except BackendError as e:
+            _log.warning("cannot tell whether the xpg.bulk procedures are there (%s): "
+                         "loading through Cypher", e)
+            return False
         return bool(rows and rows[0]["available"])
 
     def _write_step(
@@ -372,12 +378,16 @@ class Neo4jBackend:
                     # idempotent MERGE form finishes the batch whether or not it committed.
                     try:
                         with session.begin_transaction() as tx:
-                            record = work(tx, columns)
+                            record = work(tx, columns, query)
                             tx.commit()
                     except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError) as e:
                         _log.warning("writing %s: a %s batch failed (%s); MERGE finishes it",
                                      step.title, form, self._redact(str(e)))
                         record = session.execute_write(work, columns, merge)
+                        if form == "bulk" and isinstance(e, neo4j.exceptions.Neo4jError):
+                            # refused by the server (rights, an older plugin): it would refuse
+                            # every batch; the rest of the step goes through Cypher CREATE
+                            form, query = "create", statement("load", f"create_{step.name}")
                 else:
                     record = session.execute_write(work, columns)
                 written = record["rows"]

@@ -181,7 +181,10 @@ def neo4j_backend(neo4j_server: Neo4jConfig, neo4j_driver) -> Iterator[object]:
 
 
 def _hashable(value: object) -> object:
-    return tuple(value) if isinstance(value, list) else value
+    """The value with its type: 1, 1.0 and True compare equal in Python, not in Neo4j."""
+    if isinstance(value, list):
+        return ("list", tuple(_hashable(v) for v in value))
+    return (type(value).__name__, value)
 
 
 def dump(backend) -> tuple[Counter, Counter]:

@@ -426,3 +426,38 @@ def test_a_bulk_batch_naming_a_missing_node_fails_whole(neo4j_backend):
             "CALL xpg.bulk.nodes('User', {user_id: ['x3']}, {user_id: 'timestamp'}) YIELD ids "
             "RETURN ids"
         )
+
+
+def test_bulk_batches_the_server_refuses_fall_back_once_per_step(
+    neo4j_server, neo4j_driver, monkeypatch, caplog
+):
+    """A server that lists the procedures but refuses them (rights, an older plugin): the
+    first batch of each step is finished by MERGE, the rest go through Cypher CREATE."""
+    import xpg.graph.neo4j as module
+
+    dataset = small().build()
+    config = dataclasses.replace(neo4j_server, batch_size=2, bulk_procedures=False)
+    with Neo4jBackend(config, driver=neo4j_driver) as backend:
+        wipe(neo4j_driver, config.database)
+        backend.load(dataset)
+        clean = dump(backend)
+    real = module.statement
+    sent: list[str] = []
+
+    def refused(file: str, name: str) -> str:
+        sent.append(name)
+        return "CALL xpg.bulk.refused()" if name.startswith("bulk_") else real(file, name)
+
+    monkeypatch.setattr(module, "statement", refused)
+    config = dataclasses.replace(config, bulk_procedures=True)
+    with Neo4jBackend(config, driver=neo4j_driver) as backend:
+        _server_has_bulk(backend)
+        wipe(neo4j_driver, config.database)
+        caplog.clear()
+        backend.load(dataset)
+        assert dump(backend) == clean
+    warned = [r.getMessage() for r in caplog.records if "MERGE finishes it" in r.getMessage()]
+    steps = {n.removeprefix("bulk_") for n in sent if n.startswith("bulk_")}
+    assert len(warned) == len(steps) >= 5  # one per step, not one per batch
+    assert all("a bulk batch failed" in w for w in warned)
+    assert {f"create_{n}" for n in steps} <= set(sent)

@@ -295,8 +295,8 @@ RETURN COUNT { MATCH (n) } AS nodes,
        COUNT { MATCH ()-[r:STATUS_CHANGED]->() } AS STATUS_CHANGED,
        COUNT { MATCH ()-[r:FLAGS]->() } AS FLAGS
 
-// name: bulk_available
-SHOW PROCEDURES YIELD name
+// name: has_bulk_procedures
+SHOW PROCEDURES EXECUTABLE BY CURRENT USER YIELD name
 WHERE name IN ['xpg.bulk.nodes', 'xpg.bulk.relationships']
 RETURN count(*) = 2 AS available
 

@@ -64,6 +64,9 @@ public final class Bulk {
             @Name("columns") Map<String, Object> columns,
             @Name(value = "kinds", defaultValue = "{}") Map<String, Object> kinds,
             @Name(value = "constants", defaultValue = "{}") Map<String, Object> constants) {
+        if (columns.isEmpty()) {
+            throw new IllegalArgumentException("xpg.bulk.nodes: no columns, so no row count");
+        }
         Columns cols = new Columns(columns, kinds, constants);
         Label l = Label.label(label);
         List<String> ids = new ArrayList<>(cols.rows);
