@@ -4,9 +4,10 @@ Prints, for N generated users (default 100,000), or the tables of ``--data DIR``
 
 1. batch sizes compared on a smaller dataset (``--tune-users``);
 2. one row per transaction on a small sample (``--single-users``), extrapolated to N;
-3. the server's Cypher ceiling on this machine: the barest Cypher write of relationships
+3. the server's ceiling on this machine: the barest Cypher write of relationships
    (``UNWIND`` of element-id pairs, ``CREATE`` with no property) between scratch nodes, in
-   batches of the load's size: what a Cypher load's rate is to be compared with;
+   batches of the load's size, and the same through ``xpg.bulk.relationships`` when the
+   server has it: what a load's rate is to be compared with;
 4. the batched load into an empty database, with Cypher ``CREATE`` and with the server's
    ``xpg.bulk.*`` procedures when it has them (``--forms``), per step, and in total:
    nodes, relationships, seconds, relationships per second (relationships written divided
@@ -137,12 +138,18 @@ MATCH (x:XpgBenchCeiling) WHERE elementId(x) = $a[k]
 MATCH (y:XpgBenchCeiling) WHERE elementId(y) = $b[k]
 CREATE (x)-[:XPG_BENCH_CEILING]->(y)
 """
+CEILING_BULK = """
+CALL xpg.bulk.relationships('XPG_BENCH_CEILING', $a, $b) YIELD count RETURN count
+"""
 
 
-def ceiling(backend: Any, relationships: int, batch: int, pid: int | None) -> dict[str, Any]:
-    """Relationships per second of the barest Cypher write on this server: pairs of
-    element ids seeked and linked by CREATE, no property, ``batch`` rows a transaction,
-    between ``relationships // 4`` scratch nodes (wiped afterwards)."""
+def ceiling(
+    backend: Any, relationships: int, batch: int, pid: int | None,
+    query: str = CEILING_RELATIONSHIPS,
+) -> dict[str, Any]:
+    """Relationships per second of the barest write on this server: pairs of element ids
+    linked (by Cypher CREATE, or ``CEILING_BULK``), no property, ``batch`` rows a
+    transaction, between ``relationships // 4`` scratch nodes (wiped afterwards)."""
     import random
 
     nodes: list[str] = []
@@ -154,7 +161,7 @@ def ceiling(backend: Any, relationships: int, batch: int, pid: int | None) -> di
     b = [nodes[rng.randrange(count)] for _ in range(relationships)]
     server0, own0, start = _cpu_of(pid), _own_cpu(), time.perf_counter()
     for k in range(0, relationships, batch):
-        backend.run_write(CEILING_RELATIONSHIPS, a=a[k:k + batch], b=b[k:k + batch])
+        backend.run_write(query, a=a[k:k + batch], b=b[k:k + batch])
     seconds = time.perf_counter() - start
     result = {
         "relationships": relationships,
@@ -295,6 +302,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{top['relationships_per_s']:,.0f}/s (server cpu {top['server_cpu']:.1f} s, "
                 f"client cpu {top['client_cpu']:.1f} s)"
             )
+            if backend.bulk_available():
+                core = ceiling(backend, args.ceiling_relationships, args.batch_size, pid,
+                               CEILING_BULK)  # fmt: skip
+                out["ceiling_bulk"] = core
+                print(
+                    f"   and through xpg.bulk.relationships (the core API): "
+                    f"{core['relationships_per_s']:,.0f}/s (server cpu {core['server_cpu']:.1f} s)"
+                )
 
             out["empty"] = {}
             for form in forms:

@@ -461,3 +461,29 @@ def test_bulk_batches_the_server_refuses_fall_back_once_per_step(
     assert len(warned) == len(steps) >= 5  # one per step, not one per batch
     assert all("a bulk batch failed" in w for w in warned)
     assert {f"create_{n}" for n in steps} <= set(sent)
+
+
+def test_bulk_temporals_equal_cyphers(neo4j_backend):
+    """The procedures' own date parsing (the loader's fixed ISO forms) and its fallback
+    (any other ISO text) store what Cypher's date() and localdatetime() store."""
+    _server_has_bulk(neo4j_backend)
+    texts = ["2026-11-20T13:05:00.123456", "2026-01-02T00:00:00.000000", "2026-11-20T13:05",
+             "2026-11-20T13:05:07.5"]
+    days = ["2026-11-20", "2024-02-29"]
+    rows = neo4j_backend.run_write(
+        "CALL xpg.bulk.nodes('User', {user_id: $ids, t: $t}, {t: 'localdatetime'}) YIELD ids "
+        "CALL xpg.bulk.nodes('Lender', {lender_id: $days, d: $days}, {d: 'date'}) YIELD ids AS l "
+        "MATCH (n) WHERE elementId(n) IN ids + l "
+        "RETURN coalesce(n.t, n.d) AS got, "
+        "coalesce(localdatetime(n.user_id), date(n.lender_id)) AS cypher",
+        ids=texts, t=texts, days=days,
+    )
+    assert len(rows) == len(texts) + len(days)
+    assert all(r["got"] == r["cypher"] for r in rows), rows
+    for bad in ("2026-13-01T00:00:00.000000", "2026-02-30"):
+        kind = "localdatetime" if "T" in bad else "date"
+        with pytest.raises(BackendError):
+            neo4j_backend.run_write(
+                "CALL xpg.bulk.nodes('User', {t: [$bad]}, {t: $kind}) YIELD ids RETURN ids",
+                bad=bad, kind=kind,
+            )

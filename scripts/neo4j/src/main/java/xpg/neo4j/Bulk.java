@@ -106,6 +106,54 @@ public final class Bulk {
         return Stream.of(new Count(start.size()));
     }
 
+    /**
+     * {@code yyyy-MM-dd}, as the loader sends dates; the general ISO parser (several times
+     * slower, a large share of a load's time) for anything else.
+     */
+    static LocalDate date(String text) {
+        if (text.length() == 10 && text.charAt(4) == '-' && text.charAt(7) == '-') {
+            int y = digits(text, 0, 4);
+            int m = digits(text, 5, 7);
+            int d = digits(text, 8, 10);
+            if (y >= 0 && m >= 0 && d >= 0) {
+                return LocalDate.of(y, m, d);
+            }
+        }
+        return LocalDate.parse(text);
+    }
+
+    /**
+     * {@code yyyy-MM-ddTHH:mm:ss.SSSSSS}, as the loader sends datetimes; the general ISO
+     * parser for anything else.
+     */
+    static LocalDateTime localDateTime(String text) {
+        if (text.length() == 26 && text.charAt(10) == 'T' && text.charAt(13) == ':'
+                && text.charAt(16) == ':' && text.charAt(19) == '.') {
+            int h = digits(text, 11, 13);
+            int min = digits(text, 14, 16);
+            int sec = digits(text, 17, 19);
+            int micros = digits(text, 20, 26);
+            if (h >= 0 && min >= 0 && sec >= 0 && micros >= 0) {
+                return LocalDateTime.of(date(text.substring(0, 10)),
+                        java.time.LocalTime.of(h, min, sec, micros * 1000));
+            }
+        }
+        return LocalDateTime.parse(text);
+    }
+
+    /** The number written in {@code text[from, to)}, or -1 when it is not all digits. */
+    private static int digits(String text, int from, int to) {
+        int n = 0;
+        for (int i = from; i < to; i++) {
+            char c = text.charAt(i);
+            if (c < '0' || c > '9') {
+                return -1;
+            }
+            n = n * 10 + (c - '0');
+        }
+        return n;
+    }
+
     /** A batch's columns, checked once, set row by row. */
     private static final class Columns {
         final int rows;
@@ -162,8 +210,8 @@ public final class Bulk {
                     continue;
                 }
                 switch (kind[i]) {
-                    case 'd' -> v = LocalDate.parse((String) v);
-                    case 't' -> v = LocalDateTime.parse((String) v);
+                    case 'd' -> v = date((String) v);
+                    case 't' -> v = localDateTime((String) v);
                     default -> { }
                 }
                 entity.setProperty(names[i], v);
