@@ -6,10 +6,8 @@ Prints, for N generated users (default 100,000), or the tables of ``--data DIR``
 2. one row per transaction on a small sample (``--single-users``), extrapolated to N;
 3. the server's ceiling on this machine: the barest Cypher write of relationships
    (``UNWIND`` of element-id pairs, ``CREATE`` with no property) between scratch nodes, in
-   batches of the load's size, and the same through ``xpg.bulk.relationships`` when the
-   server has it: what a load's rate is to be compared with;
-4. the batched load into an empty database, with Cypher ``CREATE`` and with the server's
-   ``xpg.bulk.*`` procedures when it has them (``--forms``), per step, and in total:
+   batches of the load's size: what the load's rate is to be compared with;
+4. the batched load into an empty database (the CREATE path) per step, and in total:
    nodes, relationships, seconds, relationships per second (relationships written divided
    by the whole load's seconds, nodes included), plus the server's and this process's CPU
    seconds (the server's only when this script started it);
@@ -138,18 +136,12 @@ MATCH (x:XpgBenchCeiling) WHERE elementId(x) = $a[k]
 MATCH (y:XpgBenchCeiling) WHERE elementId(y) = $b[k]
 CREATE (x)-[:XPG_BENCH_CEILING]->(y)
 """
-CEILING_BULK = """
-CALL xpg.bulk.relationships('XPG_BENCH_CEILING', $a, $b) YIELD count RETURN count
-"""
 
 
-def ceiling(
-    backend: Any, relationships: int, batch: int, pid: int | None,
-    query: str = CEILING_RELATIONSHIPS,
-) -> dict[str, Any]:
-    """Relationships per second of the barest write on this server: pairs of element ids
-    linked (by Cypher CREATE, or ``CEILING_BULK``), no property, ``batch`` rows a
-    transaction, between ``relationships // 4`` scratch nodes (wiped afterwards)."""
+def ceiling(backend: Any, relationships: int, batch: int, pid: int | None) -> dict[str, Any]:
+    """Relationships per second of the barest Cypher write on this server: pairs of
+    element ids seeked and linked by CREATE, no property, ``batch`` rows a transaction,
+    between ``relationships // 4`` scratch nodes (wiped afterwards)."""
     import random
 
     nodes: list[str] = []
@@ -161,7 +153,7 @@ def ceiling(
     b = [nodes[rng.randrange(count)] for _ in range(relationships)]
     server0, own0, start = _cpu_of(pid), _own_cpu(), time.perf_counter()
     for k in range(0, relationships, batch):
-        backend.run_write(query, a=a[k:k + batch], b=b[k:k + batch])
+        backend.run_write(CEILING_RELATIONSHIPS, a=a[k:k + batch], b=b[k:k + batch])
     seconds = time.perf_counter() - start
     result = {
         "relationships": relationships,
@@ -216,17 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single-users", type=int, default=300)
     parser.add_argument("--skip-tune", action="store_true")
     parser.add_argument("--ceiling-relationships", type=int, default=400_000)
-    parser.add_argument("--forms", default="create,bulk",
-                        help="loads into an empty database to time, in order: create (Cypher "
-                             "CREATE), bulk (the xpg.bulk procedures); the last one stays")
     parser.add_argument("--skip-reload", action="store_true", help="no step 5")
     parser.add_argument("--skip-detect", action="store_true")
     parser.add_argument("--keep", action="store_true",
                         help="leave the loaded graph in the database at the end")
     args = parser.parse_args(argv)
-    forms = args.forms.split(",")
-    if not forms or set(forms) - {"create", "bulk"}:
-        parser.error(f"--forms {args.forms!r}: a list of create and bulk")
     if args.ceiling_relationships < 1:
         parser.error("--ceiling-relationships: at least 1")
     sys.stdout.reconfigure(line_buffering=True)  # figures appear as they come, also in a file
@@ -253,19 +239,15 @@ def main(argv: list[str] | None = None) -> int:
         f"({source} in {time.perf_counter() - t:.1f} s), {os.cpu_count()} cpus"
     )
     with server() as (config, pid):
-        # Cypher CREATE unless a step says otherwise (steps 1, 2 and 5 time Cypher)
-        config = dataclasses.replace(config, batch_size=args.batch_size, bulk_procedures=False)
+        config = dataclasses.replace(config, batch_size=args.batch_size)
         print(
             f"server {config.redacted_uri} database {config.database!r}; batch {args.batch_size:,}"
         )
         with Neo4jBackend(config) as backend:
             # warm the server's JIT and query caches on a smaller load first (a server that
             # has run for a while is warm; the first big step would otherwise pay for it)
-            warm = generate(min(10_000, users), args.seed + 1).dataset()
-            for bulk in (False, True):  # both forms of the load into an empty database
-                wipe(backend)
-                Neo4jBackend(dataclasses.replace(config, bulk_procedures=bulk),
-                             driver=backend.driver).load(warm)  # fmt: skip
+            wipe(backend)
+            backend.load(generate(min(10_000, users), args.seed + 1).dataset())
             wipe(backend)
 
             if not args.skip_tune:
@@ -302,42 +284,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"{top['relationships_per_s']:,.0f}/s (server cpu {top['server_cpu']:.1f} s, "
                 f"client cpu {top['client_cpu']:.1f} s)"
             )
-            if backend.bulk_available():
-                core = ceiling(backend, args.ceiling_relationships, args.batch_size, pid,
-                               CEILING_BULK)  # fmt: skip
-                out["ceiling_bulk"] = core
-                print(
-                    f"   and through xpg.bulk.relationships (the core API): "
-                    f"{core['relationships_per_s']:,.0f}/s (server cpu {core['server_cpu']:.1f} s)"
-                )
 
-            out["empty"] = {}
-            for form in forms:
-                title = {"create": "Cypher CREATE", "bulk": "the xpg.bulk procedures"}[form]
-                loader = Neo4jBackend(dataclasses.replace(config, bulk_procedures=form == "bulk"),
-                                      driver=backend.driver)  # fmt: skip
-                if form == "bulk" and not loader.bulk_available():
-                    print("\n4. (bulk) this server has no xpg.bulk procedures: skipped")
-                    continue
-                wipe(backend)
-                first = out["empty"][form] = load(loader, dataset, pid)
-                show_load(f"4. batched load into an empty database ({title})", first)
-                entities = (first["nodes"] + first["relationships"]) / first["seconds"]
-                print(
-                    f"  = {first['relationships_per_s'] / top['relationships_per_s']:.0%} of "
-                    f"the ceiling's relationships/s; nodes and relationships together "
-                    f"{entities:,.0f}/s ({entities / top['relationships_per_s']:.0%})"
-                )
-            if len(out["empty"]) == 2:
-                a, b = out["empty"]["create"], out["empty"]["bulk"]
-                cpu = (f", {a['server_cpu'] / b['server_cpu']:.1f}x less server cpu"
-                       if pid is not None and b["server_cpu"] > 0 else "")
-                print(f"  bulk procedures against Cypher CREATE: "
-                      f"{b['relationships_per_s'] / a['relationships_per_s']:.1f}x the "
-                      f"relationships/s{cpu}")
-            if not out["empty"]:
-                print("\nnothing was loaded (no form of --forms could run): steps 5-6 skipped")
-                return 1
+            first = load(backend, dataset, pid)
+            show_load("4. batched load into an empty database (CREATE path)", first)
+            entities = (first["nodes"] + first["relationships"]) / first["seconds"]
+            print(
+                f"  = {first['relationships_per_s'] / top['relationships_per_s']:.0%} of the "
+                f"ceiling's relationships/s; nodes and relationships together "
+                f"{entities:,.0f}/s ({entities / top['relationships_per_s']:.0%})"
+            )
             if not args.skip_reload:
                 counts = backend.counts()
                 again = out["reload"] = load(backend, dataset, pid)

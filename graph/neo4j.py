@@ -297,11 +297,10 @@ class Neo4jBackend:
         self.ensure_schema()
         load = int(self.run_write(statement("load", "begin_load"), now=_now())[0]["load"])
         existing = self.counts()
-        bulk = self.config.bulk_procedures and self.bulk_available()
         node_ids: dict[str, pl.DataFrame] = {}
         for step in plan:
             create = existing.get(step.empty_when, 0) == 0
-            ids = self._write_step(resolve(step, node_ids), load, create, progress, bulk=bulk)
+            ids = self._write_step(resolve(step, node_ids), load, create, progress)
             if ids is not None:
                 node_ids[step.empty_when] = ids
         with progress.step("Retiring what the snapshot no longer holds", len(_RETIRE)) as advance:
@@ -327,24 +326,10 @@ class Neo4jBackend:
             seconds=time.perf_counter() - start,
         )
 
-    def bulk_available(self) -> bool:
-        """Whether this user may run the server's ``xpg.bulk.*`` write procedures
-        (``Bulk.java``); ``False`` also where the server cannot say."""
-        try:
-            rows = self.run_read(statement("load", "has_bulk_procedures"))
-        except BackendError as e:
-            _log.warning("cannot tell whether the xpg.bulk procedures are there (%s): "
-                         "loading through Cypher", e)
-            return False
-        return bool(rows and rows[0]["available"])
-
     def _write_step(
-        self, step: WriteStep, load: int, create: bool, progress: Progress, *, bulk: bool = False
+        self, step: WriteStep, load: int, create: bool, progress: Progress
     ) -> pl.DataFrame | None:
         """Send one step's rows in batches of ``batch_size``, as column lists.
-
-        ``create``: the target is empty, every row is new (the ``create_*`` form, or with
-        ``bulk`` its ``bulk_*`` form through the server's procedures); else ``merge_*``.
 
         Returns, for a step with ``returns``, the written nodes' keys (named as the
         label's key properties) and element ids (``node``); else ``None``.
@@ -353,8 +338,7 @@ class Neo4jBackend:
 
         total = step.rows.height
         merge = statement("load", f"merge_{step.name}")
-        form = "bulk" if bulk else "create"
-        query = statement("load", f"{form}_{step.name}") if create else merge
+        query = statement("load", f"create_{step.name}") if create else merge
         size = self.config.batch_size
         now = _now()
         positions: list[int] = []
@@ -378,16 +362,12 @@ class Neo4jBackend:
                     # idempotent MERGE form finishes the batch whether or not it committed.
                     try:
                         with session.begin_transaction() as tx:
-                            record = work(tx, columns, query)
+                            record = work(tx, columns)
                             tx.commit()
                     except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError) as e:
-                        _log.warning("writing %s: a %s batch failed (%s); MERGE finishes it",
-                                     step.title, form, self._redact(str(e)))
+                        _log.warning("writing %s: a CREATE batch failed (%s); MERGE finishes it",
+                                     step.title, self._redact(str(e)))
                         record = session.execute_write(work, columns, merge)
-                        if form == "bulk" and isinstance(e, neo4j.exceptions.Neo4jError):
-                            # refused by the server (rights, an older plugin): it would refuse
-                            # every batch; the rest of the step goes through Cypher CREATE
-                            form, query = "create", statement("load", f"create_{step.name}")
                 else:
                     record = session.execute_write(work, columns)
                 written = record["rows"]

@@ -341,14 +341,13 @@ def test_cli_load(neo4j_server, neo4j_driver, tmp_path, monkeypatch, capsys):
     assert "--backend neo4j" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("bulk", [False, True], ids=["create", "bulk"])
 def test_a_create_batch_whose_commit_answer_is_lost_is_not_duplicated(
-    neo4j_server, neo4j_driver, monkeypatch, bulk
+    neo4j_server, neo4j_driver, monkeypatch, caplog
 ):
     import neo4j
 
     dataset = small().build()
-    config = dataclasses.replace(neo4j_server, batch_size=2, bulk_procedures=bulk)
+    config = dataclasses.replace(neo4j_server, batch_size=2)
     with Neo4jBackend(config, driver=neo4j_driver) as backend:
         wipe(neo4j_driver, config.database)
         backend.load(dataset)
@@ -365,125 +364,10 @@ def test_a_create_batch_whose_commit_answer_is_lost_is_not_duplicated(
                 raise neo4j.exceptions.ServiceUnavailable("connection lost after commit")
 
         monkeypatch.setattr(neo4j.Transaction, "commit", commit_then_lose_the_answer)
+        caplog.clear()
         backend.load(dataset)
         assert len(lost) == 3
         assert dump(backend) == clean
+    finished = [r.getMessage() for r in caplog.records if "MERGE finishes it" in r.getMessage()]
+    assert len(finished) == 3 and all("connection lost after commit" in m for m in finished)
 
-
-def _server_has_bulk(backend: Neo4jBackend) -> None:
-    """The project's own server registers the xpg.bulk procedures; a user's may not."""
-    if not backend.bulk_available():
-        if os.environ.get("NEO4J_URI"):
-            pytest.skip("this NEO4J_URI server has no xpg.bulk procedures (Bulk.java)")
-        pytest.fail("scripts/neo4j-local's server did not register the xpg.bulk procedures")
-
-
-def test_bulk_procedures_write_the_graph_cypher_create_writes(
-    neo4j_server, neo4j_driver, caplog
-):
-    """Both forms of a load into an empty database: the same nodes, relationships and
-    properties (temporals, nulls left unset, numbers), every one stamped with the load;
-    and the bulk form really ran (no batch fell back to MERGE)."""
-    dataset = generate(400, 5).dataset()
-    dumps, stamps = [], []
-    for bulk in (False, True):
-        config = dataclasses.replace(neo4j_server, batch_size=500, bulk_procedures=bulk)
-        with Neo4jBackend(config, driver=neo4j_driver) as backend:
-            _server_has_bulk(backend)
-            wipe(neo4j_driver, config.database)
-            caplog.clear()
-            backend.load(dataset)
-            assert not [r for r in caplog.records if "MERGE finishes it" in r.getMessage()]
-            dumps.append(dump(backend))
-            stamps.append(backend.run_read(
-                "MATCH (m:XpgMeta) WITH m.load AS load "
-                "RETURN COUNT { MATCH (n) WHERE NOT n:XpgMeta AND n.load <> load } AS nodes, "
-                "COUNT { MATCH ()-[r]->() WHERE r.load <> load } AS rels, "
-                "COUNT { MATCH (n) WHERE NOT n:XpgMeta AND n.load IS NULL } AS unstamped"
-            )[0])
-            counts = backend.counts()
-    assert dumps[0] == dumps[1]
-    assert stamps[0] == stamps[1] == {"nodes": 0, "rels": 0, "unstamped": 0}
-    assert counts["USED"] > 0 and counts["HAD_EVENT"] > 0 and counts["BORROWED_FROM"] > 0
-
-
-def test_a_bulk_batch_naming_a_missing_node_fails_whole(neo4j_backend):
-    """The procedures run in the caller's transaction: a bad element id writes nothing."""
-    _server_has_bulk(neo4j_backend)
-    missing = "4:00000000-0000-0000-0000-000000000000:999999"
-    ids = neo4j_backend.run_write(
-        "CALL xpg.bulk.nodes('User', {user_id: ['x1', 'x2']}, {}, {load: 1}) YIELD ids "
-        "RETURN ids"
-    )[0]["ids"]
-    with pytest.raises(BackendError, match="failed while writing"):
-        neo4j_backend.run_write(
-            "CALL xpg.bulk.relationships('USED', $a, $b, {}, {}, {load: 1}) YIELD count "
-            "RETURN count", a=[ids[0], ids[1]], b=[ids[1], missing],
-        )
-    assert neo4j_backend.counts()["relationships"] == 0
-    with pytest.raises(BackendError, match="date or localdatetime"):
-        neo4j_backend.run_write(
-            "CALL xpg.bulk.nodes('User', {user_id: ['x3']}, {user_id: 'timestamp'}) YIELD ids "
-            "RETURN ids"
-        )
-
-
-def test_bulk_batches_the_server_refuses_fall_back_once_per_step(
-    neo4j_server, neo4j_driver, monkeypatch, caplog
-):
-    """A server that lists the procedures but refuses them (rights, an older plugin): the
-    first batch of each step is finished by MERGE, the rest go through Cypher CREATE."""
-    import xpg.graph.neo4j as module
-
-    dataset = small().build()
-    config = dataclasses.replace(neo4j_server, batch_size=2, bulk_procedures=False)
-    with Neo4jBackend(config, driver=neo4j_driver) as backend:
-        wipe(neo4j_driver, config.database)
-        backend.load(dataset)
-        clean = dump(backend)
-    real = module.statement
-    sent: list[str] = []
-
-    def refused(file: str, name: str) -> str:
-        sent.append(name)
-        return "CALL xpg.bulk.refused()" if name.startswith("bulk_") else real(file, name)
-
-    monkeypatch.setattr(module, "statement", refused)
-    config = dataclasses.replace(config, bulk_procedures=True)
-    with Neo4jBackend(config, driver=neo4j_driver) as backend:
-        _server_has_bulk(backend)
-        wipe(neo4j_driver, config.database)
-        caplog.clear()
-        backend.load(dataset)
-        assert dump(backend) == clean
-    warned = [r.getMessage() for r in caplog.records if "MERGE finishes it" in r.getMessage()]
-    steps = {n.removeprefix("bulk_") for n in sent if n.startswith("bulk_")}
-    assert len(warned) == len(steps) >= 5  # one per step, not one per batch
-    assert all("a bulk batch failed" in w for w in warned)
-    assert {f"create_{n}" for n in steps} <= set(sent)
-
-
-def test_bulk_temporals_equal_cyphers(neo4j_backend):
-    """The procedures' own date parsing (the loader's fixed ISO forms) and its fallback
-    (any other ISO text) store what Cypher's date() and localdatetime() store."""
-    _server_has_bulk(neo4j_backend)
-    texts = ["2026-11-20T13:05:00.123456", "2026-01-02T00:00:00.000000", "2026-11-20T13:05",
-             "2026-11-20T13:05:07.5"]
-    days = ["2026-11-20", "2024-02-29"]
-    rows = neo4j_backend.run_write(
-        "CALL xpg.bulk.nodes('User', {user_id: $ids, t: $t}, {t: 'localdatetime'}) YIELD ids "
-        "CALL xpg.bulk.nodes('Lender', {lender_id: $days, d: $days}, {d: 'date'}) YIELD ids AS l "
-        "MATCH (n) WHERE elementId(n) IN ids + l "
-        "RETURN coalesce(n.t, n.d) AS got, "
-        "coalesce(localdatetime(n.user_id), date(n.lender_id)) AS cypher",
-        ids=texts, t=texts, days=days,
-    )
-    assert len(rows) == len(texts) + len(days)
-    assert all(r["got"] == r["cypher"] for r in rows), rows
-    for bad in ("2026-13-01T00:00:00.000000", "2026-02-30"):
-        kind = "localdatetime" if "T" in bad else "date"
-        with pytest.raises(BackendError):
-            neo4j_backend.run_write(
-                "CALL xpg.bulk.nodes('User', {t: [$bad]}, {t: $kind}) YIELD ids RETURN ids",
-                bad=bad, kind=kind,
-            )

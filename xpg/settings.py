@@ -204,9 +204,6 @@ class Neo4jConfig:
     user: str = "neo4j"
     database: str = "neo4j"
     batch_size: int = _ranged(20000, 1)
-    # writes into an empty label or relationship type go through the server's xpg.bulk.*
-    # procedures when it has them (scripts/neo4j-local's server does), else Cypher CREATE
-    bulk_procedures: bool = True
     password: str | None = field(default=None, repr=False)  # environment only
 
     @property
@@ -233,7 +230,6 @@ ENVIRONMENT = {
     "NEO4J_USERNAME": "neo4j.user",
     "NEO4J_DATABASE": "neo4j.database",
     "XPG_NEO4J_BATCH_SIZE": "neo4j.batch_size",
-    "XPG_NEO4J_BULK": "neo4j.bulk_procedures",
 }
 SECRET_KEYS = {"neo4j.password"}
 

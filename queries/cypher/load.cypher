@@ -9,16 +9,13 @@
 // Every node and relationship written is stamped with the load's number ($load); what a
 // complete load did not stamp is retired afterwards (the retire_* statements).
 //
-// Three forms per step:
+// Two forms per step:
 //   merge_*  idempotent: MERGE on the key (uniqueness constraints make it an index seek);
 //            re-running a batch, a failed load or the whole load changes nothing. Run in
 //            managed transactions, retried by the driver on transient errors.
 //   create_* used only while the database holds no node of that label (no relationship
 //            of that type): every row is then known to be new, and CREATE skips the
 //            look-up. Run once, without retries.
-//   bulk_*   the same writes as create_*, through the server's xpg.bulk.* procedures
-//            (scripts/neo4j/src/main/java/xpg/neo4j/Bulk.java) when it has them: the
-//            core API instead of the Cypher runtime. Used, and retried, as create_*.
 // Each returns `rows`: the number of input rows written, or for the steps that write
 // nodes later steps link to, the list of rows written with `nodes`, their element ids.
 // The loader checks that every row was written, and the later steps find those nodes
@@ -295,11 +292,6 @@ RETURN COUNT { MATCH (n) } AS nodes,
        COUNT { MATCH ()-[r:STATUS_CHANGED]->() } AS STATUS_CHANGED,
        COUNT { MATCH ()-[r:FLAGS]->() } AS FLAGS
 
-// name: has_bulk_procedures
-SHOW PROCEDURES EXECUTABLE BY CURRENT USER YIELD name
-WHERE name IN ['xpg.bulk.nodes', 'xpg.bulk.relationships']
-RETURN count(*) = 2 AS available
-
 // name: begin_load
 MERGE (m:XpgMeta {name: 'graph'})
 SET m.load = coalesce(m.load, 0) + 1, m.state = 'loading', m.started_at = $now
@@ -371,80 +363,3 @@ CALL (n) { SET n.retired_at = $now } IN TRANSACTIONS OF $batch ROWS
 // name: retire_account_events
 MATCH (n:AccountEvent) WHERE n.load <> $load AND n.retired_at IS NULL
 CALL (n) { SET n.retired_at = $now } IN TRANSACTIONS OF $batch ROWS
-
-// The bulk_* forms: the create_* writes through the server's xpg.bulk.* procedures
-// (xpg.bulk.nodes(label, columns, kinds, constants) YIELD ids: one node per row, the
-// element ids in row order; xpg.bulk.relationships(type, start, end, columns, kinds,
-// constants) YIELD count). `kinds` names the ISO-text columns stored as temporals; a
-// null value leaves its property unset, as CREATE does. An element id not found fails
-// the batch, which the MERGE form then finishes (and reports the rows it cannot write).
-// Each returns what its create_* form returns.
-
-// name: bulk_products
-CALL xpg.bulk.nodes('Product', {product_id: $id, kind: $kind, name: $name}, {},
-                    {load: $load}) YIELD ids
-RETURN range(0, size(ids) - 1) AS rows, ids AS nodes
-
-// name: bulk_lenders
-CALL xpg.bulk.nodes('Lender', {lender_id: $id, name: $name, type: $type}, {},
-                    {load: $load}) YIELD ids
-RETURN range(0, size(ids) - 1) AS rows, ids AS nodes
-
-// name: bulk_users
-CALL xpg.bulk.nodes('User',
-                    {user_id: $id, registered_at: $registered_at, credit_score: $credit_score},
-                    {registered_at: 'localdatetime'}, {load: $load}) YIELD ids
-RETURN range(0, size(ids) - 1) AS rows, ids AS nodes
-
-// name: bulk_devices
-CALL xpg.bulk.nodes('Device', {device_id: $id}, {}, {load: $load}) YIELD ids
-RETURN range(0, size(ids) - 1) AS rows, ids AS nodes
-
-// name: bulk_identifiers
-CALL xpg.bulk.nodes('Identifier', {kind: $kind, value: $value}, {}, {load: $load}) YIELD ids
-RETURN range(0, size(ids) - 1) AS rows, ids AS nodes
-
-// name: bulk_accounts
-CALL xpg.bulk.nodes('Account', {
-  account_id: $id, user_id: $user_id, product_id: $product_id,
-  credit_limit: $credit_limit, outstanding: $outstanding,
-  status: $status, status_reason: $status_reason,
-  status_changed_at: $status_changed_at, opened_at: $opened_at
-}, {status_changed_at: 'localdatetime', opened_at: 'date'}, {load: $load}) YIELD ids
-CALL xpg.bulk.relationships('HAS_ACCOUNT', $u, ids, {}, {}, {load: $load}) YIELD count AS owners
-CALL xpg.bulk.relationships('IN_PRODUCT', ids, $p, {}, {}, {load: $load}) YIELD count AS products
-RETURN range(0, size(ids) - 1) AS rows, ids AS nodes
-
-// name: bulk_used
-CALL xpg.bulk.relationships('USED', $u, $d, {first_seen: $first_seen, last_seen: $last_seen},
-                            {first_seen: 'localdatetime', last_seen: 'localdatetime'},
-                            {load: $load}) YIELD count
-RETURN count AS rows
-
-// name: bulk_has_identifier
-CALL xpg.bulk.relationships('HAS_IDENTIFIER', $u, $i,
-                            {first_seen: $first_seen, last_seen: $last_seen},
-                            {first_seen: 'localdatetime', last_seen: 'localdatetime'},
-                            {load: $load}) YIELD count
-RETURN count AS rows
-
-// name: bulk_borrowed_from
-CALL xpg.bulk.relationships('BORROWED_FROM', $u, $l, {
-  opened_at: $opened_at, seq: $seq, amount: $amount, outstanding: $outstanding,
-  status: $status, closed_at: $closed_at
-}, {opened_at: 'date', closed_at: 'date'}, {load: $load}) YIELD count
-RETURN count AS rows
-
-// name: bulk_applied_to
-CALL xpg.bulk.relationships('APPLIED_TO', $u, $l,
-                            {applied_at: $applied_at, seq: $seq, outcome: $outcome},
-                            {applied_at: 'localdatetime'}, {load: $load}) YIELD count
-RETURN count AS rows
-
-// name: bulk_account_events
-CALL xpg.bulk.nodes('AccountEvent', {
-  key: $key, account_id: $account_id, at: $at, event: $event,
-  old_limit: $old_limit, new_limit: $new_limit, reason: $reason, seq: $seq
-}, {at: 'localdatetime'}, {load: $load}) YIELD ids
-CALL xpg.bulk.relationships('HAD_EVENT', $a, ids, {}, {}, {load: $load}) YIELD count
-RETURN count AS rows

@@ -23,16 +23,12 @@ import org.neo4j.graphdb.GraphDatabaseService;
  * A throwaway Neo4j Community DBMS with a Bolt connector on a loopback port.
  *
  * <p>Arguments: {@code --home DIR --port N --password-file FILE [--pagecache SIZE]
- * [--plugins DIR] [--watch-pid PID] [--cleanup DIR]}. The password is read from a file
- * (never from the command line, which
+ * [--watch-pid PID] [--cleanup DIR]}. The password is read from a file (never from the command line, which
  * other users of the machine can read), set for the {@code neo4j} user with no forced change,
  * and the file is deleted. When the DBMS answers, the launcher prints {@code READY} on stdout.
  * It stops cleanly on SIGTERM/SIGINT, and by itself when the process {@code --watch-pid}
  * (the test runner that started it) is gone, so a killed test session leaves no JVM behind;
  * {@code --cleanup DIR} (the temporary data folder) is deleted once the DBMS has stopped.
- * {@code --plugins DIR} is the server's plugin folder: {@code scripts/neo4j-local} puts the
- * jar of the bulk-write procedures ({@link Bulk}, {@code xpg.bulk.*}) there, the same jar a
- * self-hosted server loads from its {@code plugins/}.
  */
 public final class Launcher {
 
@@ -48,7 +44,7 @@ public final class Launcher {
         Files.deleteIfExists(passwordFile);
         String pagecache = opts.getOrDefault("pagecache", "512m");
 
-        DatabaseManagementServiceBuilder builder = new DatabaseManagementServiceBuilder(home)
+        DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
                 .setConfig(BoltConnector.enabled, true)
                 .setConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", port))
                 .setConfig(BoltConnector.advertised_address, new SocketAddress("127.0.0.1", port))
@@ -60,12 +56,8 @@ public final class Launcher {
                         Duration.ofMillis(500))
                 .setConfig(GraphDatabaseSettings.auth_enabled, true)
                 .setConfig(GraphDatabaseSettings.pagecache_memory,
-                        org.neo4j.io.ByteUnit.parse(pagecache));
-        if (opts.containsKey("plugins")) {
-            builder.setConfig(GraphDatabaseSettings.plugin_dir,
-                    Path.of(opts.get("plugins")).toAbsolutePath());
-        }
-        DatabaseManagementService dbms = builder.build();
+                        org.neo4j.io.ByteUnit.parse(pagecache))
+                .build();
 
         CountDownLatch stopped = new CountDownLatch(1);
         String cleanup = opts.get("cleanup");
