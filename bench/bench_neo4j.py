@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
                 got = backend.detect(detection, timings=in_neo4j, write_findings=False)
                 neo4j_total = time.perf_counter() - t
                 t = time.perf_counter()
-                backend.write_findings(got)
+                backend.write_findings(got, detection)
                 write_s = time.perf_counter() - t
                 same = got.to_dict() == expected
                 print(f"\n6. detections ({len(got.findings):,} findings; identical: {same})")

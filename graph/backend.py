@@ -44,3 +44,7 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    # Optional: ``stored_findings(config, *, as_of) -> FindingsReport | None``, findings
+    # kept from an earlier detection on the same data and settings (the Neo4j backend);
+    # a session uses them instead of detecting again when a backend has it.

@@ -19,6 +19,7 @@ never closed by the backend.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -52,6 +53,7 @@ NODE_LABELS = (
     "AccountEvent",
     "StatusChange",
     "Finding",
+    "FindingsRun",
 )
 """Labels of the exposure graph's nodes (``docs/graph-model.md``)."""
 
@@ -92,6 +94,23 @@ _RETIRE = (
 def _schema_name(query: str) -> str:
     """The name a ``CREATE CONSTRAINT|INDEX <name> IF NOT EXISTS`` statement gives."""
     return query.split()[2]
+
+
+def config_key(config: DetectionConfig) -> str:
+    """The detection settings as canonical JSON: equal settings, equal text."""
+
+    def plain(x: Any) -> Any:
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            return {f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        if isinstance(x, Mapping):
+            return {str(k): plain(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [plain(v) for v in x]
+        if isinstance(x, set | frozenset):
+            return sorted(plain(v) for v in x)
+        return x
+
+    return json.dumps(plain(config), sort_keys=True, default=str)
 
 
 def _now() -> dt.datetime:
@@ -455,19 +474,24 @@ class Neo4jBackend:
         finally:
             hooks.cleanup()
         if write_findings:
-            self.write_findings(report)
+            self.write_findings(report, config)
         return report
 
-    def write_findings(self, report: FindingsReport) -> None:
+    def write_findings(self, report: FindingsReport, config: DetectionConfig) -> None:
         """Replace the ``Finding`` nodes of ``report.as_of`` with ``report``'s, atomically.
 
-        Each finding becomes ``(:Finding {id, as_of, type, severity, score, ...})``
+        Each finding becomes ``(:Finding {id, as_of, rank, type, severity, score, ...})``
         with ``-[:FLAGS]->`` to each of its users; ``exposure`` and ``evidence`` are
-        stored as JSON text (``exposure_total`` also as a number).
+        stored as JSON text (``exposure_total`` also as a number). ``(:FindingsRun
+        {as_of})`` records the summary, the load the report was computed on and
+        ``config`` (the detection settings it was computed with), for
+        :meth:`stored_findings`.
         """
+        document = report.to_dict()
         rows = [
             {
                 "id": f["id"],
+                "rank": rank,
                 "users": f["users"],
                 "p": {
                     "type": f["type"],
@@ -480,19 +504,54 @@ class Neo4jBackend:
                     "explanation": f["explanation"],
                 },
             }
-            for f in report.to_dict()["findings"]
+            for rank, f in enumerate(document["findings"])
         ]
         replace = statement("findings", "replace_findings")
         delete = statement("findings", "delete_findings")
+        run = statement("findings", "write_findings_run")
+        summary = json.dumps(document["summary"], sort_keys=True, ensure_ascii=False)
 
         def work(tx: Any) -> None:
+            now = _now()
             tx.run(delete, as_of=report.as_of).consume()
-            tx.run(replace, rows=rows, as_of=report.as_of, now=_now()).consume()
+            tx.run(replace, rows=rows, as_of=report.as_of, now=now).consume()
+            tx.run(run, as_of=report.as_of, config=config_key(config), summary=summary,
+                   count=len(rows), now=now).consume()
 
         with self._errors("writing findings"), self.session(write=True) as session:
             session.execute_write(work)
 
     def findings(self, as_of: dt.date) -> list[Mapping[str, Any]]:
-        """The ``Finding`` nodes of one run date, as property maps sorted by id."""
+        """The ``Finding`` nodes of one run date, as property maps in report order."""
         rows = self.run_read(statement("findings", "read_findings"), as_of=as_of)
         return [r["f"] for r in rows]
+
+    def stored_findings(
+        self, config: DetectionConfig, *, as_of: dt.date | None = None
+    ) -> FindingsReport | None:
+        """The findings a detection wrote back for ``as_of`` (default: the latest date of
+        the loaded data), when they were computed on the graph as it is now (the same
+        load) with the same detection settings; else ``None``. Reads only.
+        """
+        day = as_of or self.latest_date()
+        run = statement("findings", "read_findings_run")
+        nodes = statement("findings", "read_findings")
+
+        def work(tx: Any) -> tuple[Any, list[Any]]:
+            head = tx.run(run, as_of=day, config=config_key(config)).single()
+            if head is None:
+                return None, []
+            return head, [r["f"] for r in tx.run(nodes, as_of=day)]
+
+        with self._errors("reading findings"), self.session(write=False) as session:
+            head, stored = session.execute_read(work)
+        if head is None or head["findings"] != len(stored):
+            return None
+        return FindingsReport.from_dict({
+            "as_of": day.isoformat(),
+            "findings": [
+                {**f, "exposure": json.loads(f["exposure"]), "evidence": json.loads(f["evidence"])}
+                for f in stored
+            ],
+            "summary": json.loads(head["summary"]),
+        })

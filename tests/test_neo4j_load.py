@@ -275,7 +275,7 @@ def test_findings_are_written_back_and_versioned_by_run_date(neo4j_backend):
     neo4j_backend.detect(DetectionConfig(), as_of=AS_OF)  # replaces, does not add
     assert neo4j_backend.counts()["Finding"] == len(report.findings) > 0
     stored = neo4j_backend.findings(AS_OF)
-    assert [f["id"] for f in stored] == sorted(f.id for f in report.findings)
+    assert [f["id"] for f in stored] == [f.id for f in report.findings]  # report order
     flagged = neo4j_backend.run_read(
         "MATCH (f:Finding {type: 'multi_lending'})-[:FLAGS]->(u:User) RETURN u.user_id AS u"
     )
@@ -286,6 +286,40 @@ def test_findings_are_written_back_and_versioned_by_run_date(neo4j_backend):
     assert neo4j_backend.run_read(
         "MATCH (n) WHERE n:XpgRingLink OR n:XpgRingUser OR n._cc IS NOT NULL RETURN count(n) AS n"
     ) == [{"n": 0}]
+
+
+def test_a_session_reads_the_findings_of_the_same_load_and_settings(neo4j_backend, monkeypatch):
+    """Findings written back are read, not detected again, while the graph and the settings
+    are those they were computed with; another load or other settings detect again."""
+    import xpg
+
+    b = small()
+    multi_lender(b, "u9")
+    dataset = b.build()
+    neo4j_backend.load(dataset)
+    config = DetectionConfig()
+    report = neo4j_backend.detect(config, as_of=AS_OF)
+    assert neo4j_backend.stored_findings(config, as_of=AS_OF).to_dict() == report.to_dict()
+    assert neo4j_backend.stored_findings(config, as_of=day(-1)) is None  # no run that day
+
+    def no_detection(*args, **kwargs):
+        raise AssertionError("detected again")
+
+    monkeypatch.setattr(neo4j_backend, "detect", no_detection)
+    with xpg.open(backend=neo4j_backend) as s:  # the graph in the database, no tables
+        assert s.findings(AS_OF).to_dict() == report.to_dict()
+        # investigations then use those findings
+        assert "multi_lending" in {f.type for f in s.user("u9", as_of=AS_OF).findings}
+    monkeypatch.undo()
+
+    other = dataclasses.replace(config, multi_lending=dataclasses.replace(
+        config.multi_lending, min_open_lenders=config.multi_lending.min_open_lenders + 1))
+    assert neo4j_backend.stored_findings(other, as_of=AS_OF) is None
+    neo4j_backend.load(dataset)  # the same data, but another load: detect again
+    assert neo4j_backend.stored_findings(config, as_of=AS_OF) is None
+    again = neo4j_backend.detect(config, as_of=AS_OF)
+    assert again.to_dict() == report.to_dict()
+    assert neo4j_backend.stored_findings(config, as_of=AS_OF).to_dict() == report.to_dict()
 
 
 def test_rings_use_the_cypher_path_on_community(neo4j_backend):

@@ -29,6 +29,9 @@ CREATE CONSTRAINT xpg_account_event IF NOT EXISTS FOR (n:AccountEvent) REQUIRE n
 // One finding per id and run date: findings are versioned by run date.
 CREATE CONSTRAINT xpg_finding IF NOT EXISTS FOR (n:Finding) REQUIRE (n.id, n.as_of) IS UNIQUE
 
+// name: constraint_findings_run
+CREATE CONSTRAINT xpg_findings_run IF NOT EXISTS FOR (n:FindingsRun) REQUIRE n.as_of IS UNIQUE
+
 // name: constraint_meta
 CREATE CONSTRAINT xpg_meta IF NOT EXISTS FOR (n:XpgMeta) REQUIRE n.name IS UNIQUE
 
