@@ -9,7 +9,8 @@ generates a dataset into a temporary folder first (default 100,000 users).
   ``NEO4J_USER``, ``NEO4J_PASSWORD`` (``scripts/neo4j-local start`` prints them); the data
   is loaded into it first, unless ``--in-database``: then the session answers from the graph
   already there (its last complete load, e.g. left by ``bench/bench_neo4j.py --data DIR
-  --keep``), which must be DIR's tables; DIR is still read to pick the users asked.
+  --keep``), which must be DIR's tables; DIR is still read to pick the users asked. A
+  second session then times reading the findings back (no detection).
 * Users asked: a seeded sample mixing flagged users (in findings, so with neighbours and
   findings to gather) and ordinary ones; rings: every ring finding, cycled.
 
@@ -104,6 +105,13 @@ def bench(data: Path, backend: str, queries: int, seed: int, in_database: bool =
         pairs = [(users[i], users[-1 - i]) for i in range(min(50, len(users) // 2))]
         path_ms = _timed([lambda a=a, b=b: s.path(a, b) for a, b in pairs])
         print(_line("query path", path_ms))
+    if backend == "neo4j":  # a later session on the same graph reads the findings back
+        with xpg.open(settings=settings) as s:
+            start = time.perf_counter()
+            again = s.findings()
+            print(f"[{backend}] findings in a new session on the same graph (read back): "
+                  f"{len(again.findings):,} in {time.perf_counter() - start:.2f} s; "
+                  f"identical: {again.to_dict() == report.to_dict()}")
 
 
 def main(argv: list[str] | None = None) -> int:
