@@ -168,12 +168,21 @@ class Neo4jBackend:
                 None if self.config.password is None else (self.config.user, self.config.password)
             )
             try:
-                self._driver = neo4j.GraphDatabase.driver(self.config.uri, auth=auth)
+                driver = neo4j.GraphDatabase.driver(self.config.uri, auth=auth)
             except (ValueError, neo4j.exceptions.DriverError) as e:
                 raise BackendError(
                     f"cannot open a Neo4j driver for {self.config.redacted_uri}: "
                     f"{self._redact(str(e))}"
                 ) from e
+            # one round trip first: a server that is down or refuses the credentials
+            # fails now, in a second, instead of after the managed transactions' retries
+            try:
+                with self._errors("connecting"):
+                    driver.verify_connectivity()
+            except BackendError:
+                driver.close()
+                raise
+            self._driver = driver
         return self._driver
 
     def session(self, *, write: bool) -> Any:

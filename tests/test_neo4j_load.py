@@ -343,7 +343,7 @@ def test_an_injected_driver_is_not_closed(neo4j_server, neo4j_driver):
     neo4j_driver.verify_connectivity()
 
 
-def test_bad_credentials_and_unreachable_servers_are_backend_errors(neo4j_server):
+def test_bad_credentials_and_unreachable_servers_are_backend_errors(neo4j_server, caplog):
     wrong = dataclasses.replace(neo4j_server, password="not-the-password")
     with Neo4jBackend(wrong) as backend, pytest.raises(BackendError, match="credentials") as e:
         backend.counts()
@@ -352,6 +352,11 @@ def test_bad_credentials_and_unreachable_servers_are_backend_errors(neo4j_server
     with Neo4jBackend(nowhere) as backend, pytest.raises(BackendError) as e:
         backend.counts()
     assert "s3cret" not in str(e.value) and "someone" not in str(e.value)
+    down = Neo4jConfig(uri="bolt://127.0.0.1:1", password="s3cret")
+    with Neo4jBackend(down) as backend, pytest.raises(BackendError, match="while connecting"):
+        backend.counts()
+    # refused at the first round trip, not after the managed transactions' retries
+    assert not [r for r in caplog.records if "will be retried" in r.getMessage()]
 
 
 def test_batch_size_must_be_positive(neo4j_server):
