@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import pytest
 from detect_fixtures import AS_OF, Builder, at, day, multi_lender
@@ -86,6 +87,10 @@ def test_out_writes_the_file_atomically_and_nothing_on_stdout(data, tmp_path, ca
     report = FindingsReport.from_json(out.read_text("utf-8"))
     assert len(report.findings) == 8
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "findings.json"]
+    # the usual permissions of a new file (a scheduler's other users read it), not 0o600
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_table_format_prints_every_finding_and_a_summary_line(data, capsys):

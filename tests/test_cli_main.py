@@ -63,3 +63,22 @@ def test_broken_pipe_in_process(monkeypatch):
     finally:
         with contextlib.suppress(OSError):
             gone.close()
+
+
+def test_a_reader_that_leaves_after_one_line_gets_141(tmp_path):
+    """``xpg detect | head -1`` on output larger than a pipe holds: the JSON is written in
+    pieces, so the reader's leaving shows (one large write returned short, silently)."""
+    from xpg.loaders.synthetic import write
+
+    write(tmp_path / "data", 20_000, 3)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from xpg.cli import main; main()",
+         "detect", "--data", str(tmp_path / "data")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout.readline() == "{\n"
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err

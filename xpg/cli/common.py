@@ -24,6 +24,7 @@ __all__ = [
     "progress",
     "render_error",
     "settings_from",
+    "write_stdout",
 ]
 
 DataOpt = Annotated[
@@ -83,3 +84,27 @@ def render_error(error: XpgError, *, limit: int = 20) -> None:
             print(f"  {format_failure(r)}", file=sys.stderr)
         if error.total > shown.height:
             print(f"  ... and {error.total - shown.height} more", file=sys.stderr)
+
+
+_CHUNK = 1 << 16
+
+
+def write_stdout(text: str) -> None:
+    """Write ``text`` to standard output in 64 KiB pieces, each flushed.
+
+    One large ``write`` to a pipe whose reader goes away (``xpg detect | head -1``)
+    returns short and raises nothing, so the output would be cut silently and the
+    command exit 0; the next piece raises ``BrokenPipeError``, which :func:`xpg.cli.main`
+    turns into exit code 141.
+    """
+    out = sys.stdout
+    raw = getattr(out, "buffer", None)
+    if raw is None:  # a text-only stream (embedded, some captures)
+        out.write(text)
+        out.flush()
+        return
+    out.flush()  # what the text layer holds goes first
+    data = text.encode(out.encoding or "utf-8")
+    for start in range(0, len(data), _CHUNK):
+        raw.write(data[start:start + _CHUNK])
+        raw.flush()

@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import sys
-import tempfile
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from xpg import atomic
 from xpg.cli.common import (
     AsOfOpt,
     BackendOpt,
@@ -26,6 +25,7 @@ from xpg.cli.common import (
     parse_as_of,
     progress,
     settings_from,
+    write_stdout,
 )
 from xpg.errors import InputError
 from xpg.progress import Progress
@@ -87,22 +87,14 @@ def report_json(report: FindingsReport) -> str:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (a temporary file, then a rename)."""
+    """Write ``text`` (ending with a newline) to ``--out`` whole or not at all, with the
+    usual permissions of a new file (:func:`xpg.atomic.write_text_atomic`)."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"--out {path}: is a directory; give a file name")
     if not path.parent.is_dir():
         raise InputError(f"--out {path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            if not text.endswith("\n"):
-                fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_text_atomic(path, text if text.endswith("\n") else text + "\n")
 
 
 def _users(users: tuple[str, ...], shown: int = 3) -> str:
@@ -242,7 +234,7 @@ def command(
             write_text_atomic(out, text)
             print(f"xpg: {summary_line(report)}; written to {out}", file=sys.stderr)
         elif output is OutputFormat.json:
-            sys.stdout.write(report_json(report))
+            write_stdout(report_json(report))
         else:
             # off a terminal rich would wrap at 80 columns: give the table room
             width = None if sys.stdout.isatty() else 200

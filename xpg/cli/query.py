@@ -23,7 +23,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from xpg.cli.common import AsOfOpt, BackendOpt, ConfigOpt, parse_as_of, progress
+from xpg.cli.common import (
+    AsOfOpt,
+    BackendOpt,
+    ConfigOpt,
+    parse_as_of,
+    progress,
+    write_stdout,
+)
 from xpg.cli.common import settings_from as _settings_from
 from xpg.queries.investigate import MAX_HOPS, MAX_PATH_HOPS
 
@@ -80,7 +87,7 @@ def _emit(view: Any, fmt: Format, export: Path | None, render: Any) -> None:
     if export is not None:
         view.graph.write(export)
     if fmt is Format.json:
-        print(view.to_json())
+        write_stdout(view.to_json() + "\n")
     else:
         render(view, _console())
     if export is not None:

@@ -18,7 +18,6 @@ quarantine that rejected rows it is false while the exit code is 0.
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -30,6 +29,7 @@ from xpg.cli.common import (
     format_failure,
     progress,
     settings_from,
+    write_stdout,
 )
 from xpg.cli.detect import OutputFormat, parse_format
 
@@ -93,7 +93,7 @@ def command(
     settings = settings_from(config)
     v = validate_dataset(data, settings, quarantine=quarantine, progress=progress("rows"))
     if output is OutputFormat.json:
-        sys.stdout.write(json.dumps(validation_document(v), indent=2, default=str) + "\n")
+        write_stdout(json.dumps(validation_document(v), indent=2, default=str) + "\n")
         if v.dataset is None:
             raise typer.Exit(code=v.error().exit_code)
         return
