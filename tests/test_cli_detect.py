@@ -130,6 +130,8 @@ def test_config_file_overrides_thresholds(data, tmp_path, capsys):
     ("args", "message"),
     [
         (["--as-of", "2026-13-01"], "--as-of"),
+        (["--as-of", "20261120"], "not a date of the form YYYY-MM-DD"),  # fromisoformat's
+        (["--as-of", "2026-W47-5"], "not a date of the form YYYY-MM-DD"),  # other forms
         (["--format", "xml"], "xml"),
         (["--backend", "sqlite"], "sqlite"),
     ],

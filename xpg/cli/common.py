@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +27,8 @@ __all__ = [
     "settings_from",
     "write_stdout",
 ]
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 DataOpt = Annotated[
     Path, typer.Option("--data", help="Directory of input tables (.parquet or .csv).")
@@ -52,7 +55,10 @@ BackendOpt = Annotated[
 def parse_as_of(value: str | None) -> dt.date | None:
     if value is None:
         return None
+    # strictly YYYY-MM-DD: date.fromisoformat also takes 20261120 and 2026-W47-5
     try:
+        if not _ISO_DAY.fullmatch(value):
+            raise ValueError(value)
         return dt.date.fromisoformat(value)
     except ValueError:
         raise InputError(f"--as-of: {value!r} is not a date of the form YYYY-MM-DD") from None

@@ -40,7 +40,7 @@ def command(
     """Write a directory of tables into Neo4j (--backend neo4j), updating an earlier load.
 
     The connection comes from NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD and NEO4J_DATABASE
-    (or the [neo4j] section of --config; the password only from the environment).
+    (or the \\[neo4j] section of --config; the password only from the environment).
     """
     from xpg.graph.neo4j import Neo4jBackend
     from xpg.loaders import load_dataset
