@@ -337,3 +337,21 @@ def test_an_os_error_while_writing_is_an_input_error_and_leaves_nothing(tmp_path
     with pytest.raises(InputError, match=r"cannot write the report into .*No space left"):
         night(dataset(), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_logs_every_failed_run_with_its_run_date(data_dir, tmp_path, capsys):
+    """The first night's failure (no OUT folder yet: made, as a run that succeeds makes it)
+    is one runs.log line too; a failure
+    after the data loaded names the data's run date, one before it says unknown."""
+    out = tmp_path / "reports"
+    args = ["report", "--data", str(data_dir), "--out", str(out), "--quiet"]
+    assert main(["report", "--data", str(tmp_path / "nope"), "--out", str(out), "--quiet"]) == 2
+    assert main(args) == 0
+    assert main(args) == 2  # the dated folder exists: found out after loading the data
+    capsys.readouterr()
+    runs = (out / "runs.log").read_text().splitlines()
+    assert len(runs) == 3
+    assert "as_of=unknown status=failed(InputError)" in runs[0] and "is not a directory" in runs[0]
+    day = runs[1].split()[1]  # as_of=<the data's latest date>
+    assert day != "as_of=unknown" and "status=ok" in runs[1]
+    assert f"{day} status=failed(InputError)" in runs[2] and "already exists" in runs[2]

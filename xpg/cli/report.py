@@ -20,6 +20,7 @@ On any failure nothing appears under ``OUT/<date>`` and a line is appended to
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -73,10 +74,10 @@ def command(
     from xpg.report import EXIT_ALERT, RunLog, record_failure, write_report
 
     started = time.perf_counter()
-    day = None
+    day = known = None
     log = RunLog(echo=None if quiet else (lambda line: print(line, file=sys.stderr)))
     try:
-        day = parse_as_of(as_of)
+        day = known = parse_as_of(as_of)
         if alert_on is not None and alert_on not in SEVERITIES:
             raise InputError(f"--alert-on {alert_on!r}: expected one of {', '.join(SEVERITIES)}")
         if not 0.0 < ring_overlap <= 1.0:
@@ -88,6 +89,9 @@ def command(
         with log.step("load and validate"):
             loaded = load_dataset(data, settings, progress=progress())
         ds = loaded.dataset
+        if day is None:  # the run date, for the runs.log line should a later step fail
+            with contextlib.suppress(XpgError):
+                known = ds.latest_date()
         log.info("tables: " + ", ".join(f"{n} {f.height:,}" for n, f in ds.tables().items()))
         if loaded.warnings.height:
             log.warn(f"{loaded.warning_total} data warning(s), e.g. "
@@ -107,7 +111,7 @@ def command(
             )
     except XpgError as e:
         log.error(f"failed: {e}")
-        record_failure(out, day, e, time.perf_counter() - started, log=log)
+        record_failure(out, known, e, time.perf_counter() - started, log=log)
         raise
     print(result.folder)
     s = result.findings.summary

@@ -479,7 +479,8 @@ def _refuse_existing(target: Path, overwrite: bool) -> None:
         raise InputError(f"{target} already exists; pass --overwrite to replace it")
 
 
-def _append_runs_log(root: Path, as_of: dt.date, status: str, summary: dict[str, Any] | None,
+def _append_runs_log(root: Path, as_of: dt.date | None, status: str,
+                     summary: dict[str, Any] | None,
                      diff: ReportDiff | None, seconds: float, detail: str = "", *,
                      log: RunLog | None = None) -> None:
     """One line per run in ``root/runs.log``.
@@ -488,7 +489,7 @@ def _append_runs_log(root: Path, as_of: dt.date, status: str, summary: dict[str,
     a WARN line in ``log`` (on stderr when the CLI's run log echoes there).
     """
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    parts = [now, f"as_of={as_of}", f"status={status}", f"seconds={seconds:.2f}"]
+    parts = [now, f"as_of={as_of or 'unknown'}", f"status={status}", f"seconds={seconds:.2f}"]
     if summary:
         parts += [f"findings={summary.get('findings', 0)}",
                   f"critical={summary.get('findings_by_severity', {}).get('critical', 0)}"]
@@ -509,9 +510,20 @@ def _append_runs_log(root: Path, as_of: dt.date, status: str, summary: dict[str,
 def record_failure(out: str | os.PathLike[str], as_of: dt.date | None, error: BaseException,
                    seconds: float, log: RunLog | None = None) -> None:
     """Append a failed run to ``out/runs.log`` (used by the CLI; never raises; a failing
-    ``runs.log`` is a WARN line in ``log``)."""
+    ``runs.log`` is a WARN line in ``log``).
+
+    ``as_of``: the run date when it was known (``as_of=unknown`` otherwise, e.g. the data
+    did not load). An ``out`` folder that does not exist yet is made, as a successful
+    run makes it, so that the first night's failure is logged too.
+    """
     root = Path(out)
+    try:
+        if not root.is_dir():
+            root.mkdir(parents=True)
+    except OSError as e:
+        if log is not None:
+            log.warn(f"could not make {root} for its runs.log: {e}")
     if not root.is_dir():
         return
-    _append_runs_log(root, as_of or dt.date.today(), f"failed({type(error).__name__})", None,
+    _append_runs_log(root, as_of, f"failed({type(error).__name__})", None,
                      None, seconds, str(error), log=log)
