@@ -9,6 +9,8 @@ findings as a table). It checks the findings against ``truth.json`` and says so.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
 from collections import Counter
@@ -119,8 +121,16 @@ def command(
     )
     console.print(f"report:  {page}  (the nightly report page)", soft_wrap=True)
     console.print(
-        f"data:    {data}  (try: xpg detect --data {data} --format table)", soft_wrap=True
+        f"data:    {data}  (try: {_xpg()} detect --data {data} --format table)", soft_wrap=True
     )
     missing = [t for t in FINDING_TYPES if report.summary["findings_by_type"].get(t, 0) == 0]
     if missing:
         print(f"xpg demo: no findings of type {', '.join(missing)}", file=sys.stderr)
+
+
+def _xpg() -> str:
+    """How to call xpg from here: ``xpg`` when it is on PATH, else the path it was run by
+    (``.venv/bin/xpg`` after ``make demo``)."""
+    if shutil.which("xpg") or not sys.argv or not sys.argv[0].endswith("xpg"):
+        return "xpg"
+    return os.path.relpath(sys.argv[0])
