@@ -355,3 +355,19 @@ def test_cli_logs_every_failed_run_with_its_run_date(data_dir, tmp_path, capsys)
     day = runs[1].split()[1]  # as_of=<the data's latest date>
     assert day != "as_of=unknown" and "status=ok" in runs[1]
     assert f"{day} status=failed(InputError)" in runs[2] and "already exists" in runs[2]
+
+
+def test_cli_refuses_an_existing_dated_folder_before_loading_the_data(
+    data_dir, tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "reports"
+    (out / "2026-11-19").mkdir(parents=True)
+    import xpg.loaders
+
+    def never(*args, **kwargs):
+        raise AssertionError("the data was loaded")
+
+    monkeypatch.setattr(xpg.loaders, "load_dataset", never)
+    args = ["report", "--data", str(data_dir), "--out", str(out), "--as-of", "2026-11-19"]
+    assert main([*args, "--quiet"]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err

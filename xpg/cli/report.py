@@ -71,7 +71,7 @@ def command(
     from xpg.api import Session
     from xpg.graph import open_backend
     from xpg.loaders import load_dataset
-    from xpg.report import EXIT_ALERT, RunLog, record_failure, write_report
+    from xpg.report import EXIT_ALERT, RunLog, record_failure, refuse_existing, write_report
 
     started = time.perf_counter()
     day = known = None
@@ -84,6 +84,8 @@ def command(
             raise InputError(f"--ring-overlap must be in (0, 1], got {ring_overlap}")
         if not data.is_dir():
             raise InputError(f"--data: {data} is not a directory")
+        if day is not None:  # known now: refuse an existing folder before loading the data
+            refuse_existing(Path(out) / day.isoformat(), overwrite)
         settings = settings_from(config, backend=backend)
         log.info(f"xpg report: data {data}, backend {settings.backend}")
         with log.step("load and validate"):

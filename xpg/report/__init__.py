@@ -15,6 +15,7 @@ from xpg.report.writer import (
     RunLog,
     find_previous,
     record_failure,
+    refuse_existing,
     write_report,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "RunLog",
     "find_previous",
     "record_failure",
+    "refuse_existing",
     "write_report",
 ]

@@ -365,7 +365,7 @@ def write_report(
     as_of = as_of or session.as_of
     root = Path(out)
     target = root / as_of.strftime(_DAY)
-    _refuse_existing(target, overwrite)
+    refuse_existing(target, overwrite)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -454,7 +454,7 @@ def write_report(
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False),
                                                encoding="utf-8")
-            _refuse_existing(target, overwrite)  # appeared while we were writing
+            refuse_existing(target, overwrite)  # appeared while we were writing
     except OSError as e:
         raise InputError(f"cannot write the report into {root}: {e}") from e
     _append_runs_log(root, as_of, "ok", summary, diff, seconds, log=log)
@@ -474,7 +474,8 @@ def _count_types(findings: Sequence[Finding]) -> dict[str, int]:
     return out or {"none": 0}
 
 
-def _refuse_existing(target: Path, overwrite: bool) -> None:
+def refuse_existing(target: Path, overwrite: bool) -> None:
+    """Refuse to write ``target`` (a dated report folder) when it exists, unless ``overwrite``."""
     if target.exists() and not overwrite:
         raise InputError(f"{target} already exists; pass --overwrite to replace it")
 
