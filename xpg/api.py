@@ -182,7 +182,7 @@ class Session:
             try:
                 stored = getattr(self.backend, "stored_findings", None)  # optional hook
                 found = stored(self.settings.detection, as_of=day) if stored else None
-                self._findings[day] = found or self.backend.detect(
+                self._findings[day] = found if found is not None else self.backend.detect(
                     self.settings.detection, as_of=day)
             except XpgError:
                 raise
