@@ -409,4 +409,3 @@ def test_a_create_batch_whose_commit_answer_is_lost_is_not_duplicated(
         assert dump(backend) == clean
     finished = [r.getMessage() for r in caplog.records if "MERGE finishes it" in r.getMessage()]
     assert len(finished) == 3 and all("connection lost after commit" in m for m in finished)
-

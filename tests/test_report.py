@@ -341,8 +341,8 @@ def test_an_os_error_while_writing_is_an_input_error_and_leaves_nothing(tmp_path
 
 def test_cli_logs_every_failed_run_with_its_run_date(data_dir, tmp_path, capsys):
     """The first night's failure (no OUT folder yet: made, as a run that succeeds makes it)
-    is one runs.log line too; a failure
-    after the data loaded names the data's run date, one before it says unknown."""
+    is one runs.log line too; a failure after the data loaded names the data's run date,
+    one before it says unknown."""
     out = tmp_path / "reports"
     args = ["report", "--data", str(data_dir), "--out", str(out), "--quiet"]
     assert main(["report", "--data", str(tmp_path / "nope"), "--out", str(out), "--quiet"]) == 2

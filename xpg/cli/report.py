@@ -20,7 +20,6 @@ On any failure nothing appears under ``OUT/<date>`` and a line is appended to
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from pathlib import Path
@@ -71,7 +70,14 @@ def command(
     from xpg.api import Session
     from xpg.graph import open_backend
     from xpg.loaders import load_dataset
-    from xpg.report import EXIT_ALERT, RunLog, record_failure, refuse_existing, write_report
+    from xpg.report import (
+        EXIT_ALERT,
+        RunLog,
+        record_failure,
+        refuse_existing,
+        report_folder,
+        write_report,
+    )
 
     started = time.perf_counter()
     day = known = None
@@ -85,15 +91,14 @@ def command(
         if not data.is_dir():
             raise InputError(f"--data: {data} is not a directory")
         if day is not None:  # known now: refuse an existing folder before loading the data
-            refuse_existing(Path(out) / day.isoformat(), overwrite)
+            refuse_existing(report_folder(out, day), overwrite)
         settings = settings_from(config, backend=backend)
         log.info(f"xpg report: data {data}, backend {settings.backend}")
         with log.step("load and validate"):
             loaded = load_dataset(data, settings, progress=progress())
         ds = loaded.dataset
         if day is None:  # the run date, for the runs.log line should a later step fail
-            with contextlib.suppress(XpgError):
-                known = ds.latest_date()
+            known = ds.latest_date()
         log.info("tables: " + ", ".join(f"{n} {f.height:,}" for n, f in ds.tables().items()))
         if loaded.warnings.height:
             log.warn(f"{loaded.warning_total} data warning(s), e.g. "

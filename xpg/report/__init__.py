@@ -16,6 +16,7 @@ from xpg.report.writer import (
     find_previous,
     record_failure,
     refuse_existing,
+    report_folder,
     write_report,
 )
 
@@ -26,5 +27,6 @@ __all__ = [
     "find_previous",
     "record_failure",
     "refuse_existing",
+    "report_folder",
     "write_report",
 ]

@@ -364,7 +364,7 @@ def write_report(
     log = log or RunLog()
     as_of = as_of or session.as_of
     root = Path(out)
-    target = root / as_of.strftime(_DAY)
+    target = report_folder(root, as_of)
     refuse_existing(target, overwrite)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -472,6 +472,11 @@ def _count_types(findings: Sequence[Finding]) -> dict[str, int]:
     for f in findings:
         out[f.type] = out.get(f.type, 0) + 1
     return out or {"none": 0}
+
+
+def report_folder(out: str | os.PathLike[str], as_of: dt.date) -> Path:
+    """The dated folder of the report of ``as_of`` under ``out``."""
+    return Path(out) / as_of.strftime(_DAY)
 
 
 def refuse_existing(target: Path, overwrite: bool) -> None:
