@@ -21,7 +21,7 @@ from neo4j_server import dump, wipe
 from xpg.graph.neo4j import Neo4jBackend
 from xpg.loaders.synthetic import generate, write
 
-from xpg.errors import BackendError, InputError
+from xpg.errors import BackendError, ConfigError
 from xpg.settings import DetectionConfig, Neo4jConfig
 
 pytestmark = pytest.mark.neo4j
@@ -360,7 +360,8 @@ def test_bad_credentials_and_unreachable_servers_are_backend_errors(neo4j_server
 
 
 def test_batch_size_must_be_positive(neo4j_server):
-    with pytest.raises(InputError):
+    # the section refuses it when made, so no backend is ever given one
+    with pytest.raises(ConfigError, match=r"^neo4j.batch_size: must be >= 1, got 0$"):
         Neo4jBackend(dataclasses.replace(neo4j_server, batch_size=0))
 
 

@@ -121,11 +121,80 @@ def test_sections_made_in_code_are_checked_too():
 
 
 def test_every_numeric_setting_has_a_range():
+    from xpg.settings import _Range
+
     for cls in (MultiLendingConfig, RingConfig, LimitDivergenceConfig, LoadConfig, Neo4jConfig):
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             if hints[f.name] in (int, float):
-                assert "range" in f.metadata, f"{cls.__name__}.{f.name} has no range"
+                metadata = cls.__pydantic_fields__[f.name].metadata
+                checks = [getattr(m, "func", None) for m in metadata]
+                assert any(isinstance(c, _Range) for c in checks), f"{cls.__name__}.{f.name}"
+
+
+def test_the_defaults_come_from_defaults_toml_only():
+    """Every default of every section is the packaged file's value, and every key of the
+    file is a setting: there is no second copy of a default in code."""
+    import tomllib
+    from importlib import resources
+
+    from xpg.settings import Settings
+
+    tree = tomllib.loads(resources.files("xpg.config").joinpath("defaults.toml").read_text())
+
+    def plain(x):
+        if dataclasses.is_dataclass(x):
+            return {f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        if isinstance(x, typing.Mapping):
+            return {k: plain(v) for k, v in x.items()}
+        return list(x) if isinstance(x, tuple) else x
+
+    made = plain(Settings())
+    assert made["neo4j"].pop("password") is None  # the one setting never in a file
+    assert made == tree
+
+
+def test_sections_are_frozen_hashable_values():
+    from xpg.settings import DetectionConfig
+
+    a, b = DetectionConfig(), load_settings(environ={}).detection
+    assert a == b and hash(a) == hash(b)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.ring = RingConfig()  # type: ignore[misc]
+    changed = dataclasses.replace(a, ring=RingConfig(hub_max_users=50))
+    assert changed != a and changed.ring.hub_max_users == 50
+
+
+def test_config_files_are_layered_in_order(tmp_path):
+    mapping = tmp_path / "columns.toml"
+    mapping.write_text('[load.columns.accounts]\nacct_no = "account_id"\n'
+                       '[detection.ring]\nhub_max_users = 30\nmin_users = 4\n')
+    thresholds = tmp_path / "thresholds.toml"
+    thresholds.write_text('[load.columns.accounts]\ncust = "user_id"\n'
+                          '[detection.ring]\nhub_max_users = 40\n')
+    s = load_settings([mapping, thresholds], environ={})
+    assert dict(s.load.columns["accounts"]) == {"acct_no": "account_id", "cust": "user_id"}
+    assert (s.detection.ring.hub_max_users, s.detection.ring.min_users) == (40, 4)
+    s = load_settings([thresholds, mapping], environ={"NEO4J_USER": "env"})
+    assert s.detection.ring.hub_max_users == 30 and s.neo4j.user == "env"
+
+
+def test_errors_name_the_file_or_the_variable(tmp_path):
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text("[detection.ring]\nhub_max_users = 30\n")
+    bad.write_text("[detection.ring]\nmin_users = 1\n")
+    message = f"^{re.escape(str(bad))}: detection.ring.min_users: must be >= 2, got 1$"
+    with pytest.raises(ConfigError, match=message):
+        load_settings([good, bad], environ={})
+    bad.write_text("[detection.rings]\nmin_users = 3\n")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(bad))}: unknown setting "
+                                          r"detection.rings; known here: \['freeze'"):
+        load_settings([good, bad], environ={})
+    with pytest.raises(ConfigError, match=r"^backend: 'sqlite' is not one of 'memory' or "
+                                          r"'neo4j' \(from XPG_BACKEND\)$"):
+        load_settings(good, environ={"XPG_BACKEND": "sqlite"})
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings([good, tmp_path / "missing.toml"], environ={})
 
 
 @pytest.mark.parametrize(

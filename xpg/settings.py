@@ -1,32 +1,42 @@
-"""Typed, strict settings.
+"""Typed, strict settings, validated by pydantic.
+
+Every default lives in one place, the packaged ``config/defaults.toml``: each
+section below takes its field defaults from that file's table of the same
+name, so ``RingConfig()`` and the file agree by construction.
 
 Precedence, highest first: explicit overrides (CLI flags) > environment >
-user TOML file (``--config``) > the packaged ``config/defaults.toml``.
-Unknown keys, wrong types and out-of-range values (a window of 0 days, a
-share above 1, an identifier kind in capitals, a freeze reason in both
-scopes) raise :class:`~xpg.errors.ConfigError` naming the key; the detection
-and load sections check themselves when made, so a config built in code is
-refused the same way.
+user TOML files (``--config``, later files layered over earlier ones) > the
+packaged defaults. Unknown keys, wrong types and out-of-range values (a window
+of 0 days, a share above 1, an identifier kind in capitals, a freeze reason in
+both scopes) raise :class:`~xpg.errors.ConfigError` naming the file (or the
+environment variable), the dotted key, the value and what is allowed. Every
+section checks itself when made, so a config built in code (``RingConfig(...)``,
+``dataclasses.replace``) is refused the same way.
 Secrets (the Neo4j password) come only from the environment; URLs are
 redacted before they are logged (:func:`redact_url`).
 
-The settings are immutable values passed down explicitly: there is no global
-mutable configuration.
+The sections are frozen pydantic dataclasses: immutable values passed down
+explicitly (there is no global mutable configuration), still standard
+dataclasses (``dataclasses.fields``/``replace`` work, and ``replace`` validates).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import tomllib
 import types
-import typing
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import field
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
+
+import pydantic
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Strict, ValidationInfo
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from xpg.errors import ConfigError
 
@@ -47,17 +57,35 @@ Backend = Literal["memory", "neo4j"]
 Scope = Literal["user", "product"]
 
 
-@dataclass(frozen=True)
+def _read_defaults() -> dict[str, Any]:
+    text = resources.files("xpg.config").joinpath("defaults.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+DEFAULTS: Mapping[str, Any] = _read_defaults()
+"""The packaged ``config/defaults.toml`` as read: the one source of every default."""
+
+
+# -- field types ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
 class _Range:
-    """The values a numeric setting may take: ``low`` <= v (``<`` when ``open_low``) <= ``high``."""
+    """The values a numeric setting may take: ``low`` <= v (``<`` when ``open_low``) <= ``high``.
+
+    >>> _Range(0, 1, open_low=True)(0.5), str(_Range(2))
+    (0.5, '>= 2')
+    """
 
     low: float
     high: float | None = None
     open_low: bool = False
 
-    def __contains__(self, value: float) -> bool:
+    def __call__(self, value: float) -> float:
         above = value > self.low if self.open_low else value >= self.low
-        return above and (self.high is None or value <= self.high)
+        if not (above and (self.high is None or value <= self.high)):
+            raise ValueError(f"must be {self}, got {value!r}")
+        return value
 
     def __str__(self) -> str:
         if self.high is None:
@@ -65,91 +93,144 @@ class _Range:
         return f"in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}]"
 
 
-def _ranged(default: float, low: float, high: float | None = None, *,
+def _from_text(kind: type[int] | type[float]) -> Callable[[Any, ValidationInfo], Any]:
+    """Numbers written as text (environment, flags, a quoted TOML value) are converted,
+    but only while :func:`load_settings` validates; a section made in code gets the type
+    it was given checked strictly."""
+
+    def convert(value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and (info.context or {}).get("text"):
+            try:
+                return kind(value.strip())
+            except ValueError:
+                return value  # refused by the strict type check, with the value shown
+        return value
+
+    return convert
+
+
+def _number(kind: type[int] | type[float], low: float, high: float | None = None, *,
             open_low: bool = False) -> Any:
-    """A dataclass field whose value must lie in a :class:`_Range` (checked by :func:`_check`)."""
-    return field(default=default, metadata={"range": _Range(low, high, open_low)})
+    """A strict ``int``/``float`` setting whose value must lie in a :class:`_Range`."""
+    return Annotated[Annotated[kind, Strict()], BeforeValidator(_from_text(kind)),
+                     AfterValidator(_Range(low, high, open_low))]
 
 
-def _check(config: Any) -> None:
-    """Refuse a settings section whose numbers are out of range (ConfigError naming the key).
+Count = _number(int, 1)
+AtLeastTwo = _number(int, 2)
+Share = _number(float, 0, 1)
+Fraction = _number(float, 0, 1, open_low=True)
+Amount = _number(float, 0)
+Text = Annotated[str, Strict()]
 
-    Each section names its place in the settings tree (``_key``), so the message
-    names the dotted key whether the section came from a file or was made in code.
+
+def _kind(kind: str) -> str:
+    if not kind.strip():
+        raise ValueError(f"expected a non-empty kind, got {kind!r}")
+    if kind != kind.strip().lower():
+        raise ValueError(f"{kind!r} must be lower case, as the kinds in the identifiers "
+                         f"table are; did you mean {kind.strip().lower()!r}?")
+    return kind
+
+
+IdentifierKind = Annotated[Text, AfterValidator(_kind)]
+
+
+def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return types.MappingProxyType(
+        {k: _frozen_mapping(v) if isinstance(v, Mapping) else v for k, v in value.items()})
+
+
+# -- sections ---------------------------------------------------------------------------------
+
+_MODEL = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+def _lookup(tree: Mapping[str, Any], dotted: str) -> Mapping[str, Any]:
+    for part in filter(None, dotted.split(".")):
+        tree = tree[part]
+    return tree
+
+
+def _section(key: str) -> Callable[[type], Any]:
+    """Make ``cls`` a frozen, validated settings section whose defaults are
+    ``config/defaults.toml``'s table ``key`` ("" is the top level).
+
+    Construction errors become :class:`ConfigError` naming the dotted key.
     """
-    for f in dataclasses.fields(config):
-        bounds = f.metadata.get("range")
-        if bounds is None:
-            continue
-        value = getattr(config, f.name)
-        where = f"{config._key}.{f.name}"
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        if value not in bounds:
-            raise ConfigError(f"{where}: must be {bounds}, got {value!r}")
+
+    def make(cls: type) -> Any:
+        for name, value in _lookup(DEFAULTS, key).items():
+            if name not in cls.__annotations__:
+                raise TypeError(f"defaults.toml: [{key}] {name} is no field of {cls.__name__}")
+            if isinstance(value, Mapping):
+                if name in cls.__dict__:  # a sub-section: its own class holds its defaults
+                    continue
+                setattr(cls, name, field(
+                    default_factory=functools.partial(_frozen_mapping, value)))
+            else:
+                setattr(cls, name, tuple(value) if isinstance(value, list) else value)
+        cls._key = key  # type: ignore[attr-defined]
+        made = pydantic_dataclass(frozen=True, config=_MODEL)(cls)
+        validated_init = made.__init__
+
+        @functools.wraps(validated_init)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            try:
+                validated_init(self, *args, **kwargs)
+            except pydantic.ValidationError as e:
+                raise ConfigError(_describe(e, made, key)[0]) from e
+
+        made.__init__ = __init__
+        return made
+
+    return make
 
 
-@dataclass(frozen=True)
+@_section("detection.multi_lending")
 class MultiLendingConfig:
-    _key: ClassVar[str] = "detection.multi_lending"
+    _key: ClassVar[str]
 
-    min_open_lenders: int = _ranged(4, 1)
-    short_window_days: int = _ranged(7, 1)
-    short_window_lenders: int = _ranged(3, 1)
-    long_window_days: int = _ranged(30, 1)
-    long_window_lenders: int = _ranged(6, 1)
-
-    def __post_init__(self) -> None:
-        _check(self)
+    min_open_lenders: Count
+    short_window_days: Count
+    short_window_lenders: Count
+    long_window_days: Count
+    long_window_lenders: Count
 
 
-@dataclass(frozen=True)
+@_section("detection.ring")
 class RingConfig:
-    _key: ClassVar[str] = "detection.ring"
+    _key: ClassVar[str]
 
-    hub_max_users: int = _ranged(20, 1)
-    min_users: int = _ranged(3, 2)
-    min_multi_lending_share: float = _ranged(0.5, 0, 1)
-    identifier_kinds: tuple[str, ...] = ("phone", "bank_card", "id_number")
-
-    def __post_init__(self) -> None:
-        _check(self)
-        where = f"{self._key}.identifier_kinds"
-        if isinstance(self.identifier_kinds, str):
-            raise ConfigError(f"{where}: expected a list, got {self.identifier_kinds!r}")
-        for i, kind in enumerate(self.identifier_kinds):
-            if not isinstance(kind, str) or not kind.strip():
-                raise ConfigError(f"{where}[{i}]: expected a non-empty kind, got {kind!r}")
-            if kind != kind.strip().lower():
-                raise ConfigError(
-                    f"{where}[{i}]: {kind!r} must be lower case, as the kinds in the "
-                    f"identifiers table are; did you mean {kind.strip().lower()!r}?"
-                )
+    hub_max_users: Count
+    min_users: AtLeastTwo
+    min_multi_lending_share: Share
+    identifier_kinds: tuple[IdentifierKind, ...]
 
 
-@dataclass(frozen=True)
+@_section("detection.freeze")
 class FreezeConfig:
-    _key: ClassVar[str] = "detection.freeze"
+    _key: ClassVar[str]
 
-    user_scope_reasons: tuple[str, ...] = ("fraud", "security", "regulatory", "multi_lending")
-    product_scope_reasons: tuple[str, ...] = (
-        "overdue",
-        "credit_risk",
-        "customer_request",
-        "system",
-    )
-    unknown_reason_scope: Scope = "user"
+    user_scope_reasons: tuple[Text, ...]
+    product_scope_reasons: tuple[Text, ...]
+    unknown_reason_scope: Scope
 
-    def __post_init__(self) -> None:
+    @pydantic.model_validator(mode="after")
+    def _one_scope_each(self) -> FreezeConfig:
         both = sorted(set(self.user_scope_reasons) & set(self.product_scope_reasons))
         if both:
-            raise ConfigError(
-                f"{self._key}: reason {both[0]!r} is in both user_scope_reasons and "
-                "product_scope_reasons; a reason has one scope"
-            )
+            raise ValueError(f"reason {both[0]!r} is in both user_scope_reasons and "
+                             "product_scope_reasons; a reason has one scope")
+        return self
 
     def scope(self, reason: str | None) -> Scope:
-        """The scope of one freeze reason (``None``/empty counts as unknown)."""
+        """The scope of one freeze reason (``None``/empty counts as unknown).
+
+        >>> freeze = FreezeConfig()
+        >>> freeze.scope("fraud"), freeze.scope("overdue"), freeze.scope(None)
+        ('user', 'product', 'user')
+        """
         if reason in self.user_scope_reasons:
             return "user"
         if reason in self.product_scope_reasons:
@@ -157,63 +238,63 @@ class FreezeConfig:
         return self.unknown_reason_scope
 
 
-@dataclass(frozen=True)
+@_section("detection.limit_divergence")
 class LimitDivergenceConfig:
-    _key: ClassVar[str] = "detection.limit_divergence"
+    _key: ClassVar[str]
 
-    window_days: int = _ranged(30, 1)
-    cut_to_at_most: float = _ranged(50.0, 0)
-    cut_fraction: float = _ranged(0.8, 0, 1, open_low=True)
-
-    def __post_init__(self) -> None:
-        _check(self)
+    window_days: Count
+    cut_to_at_most: Amount
+    cut_fraction: Fraction
 
 
-@dataclass(frozen=True)
+@_section("detection")
 class DetectionConfig:
+    _key: ClassVar[str]
+
     multi_lending: MultiLendingConfig = field(default_factory=MultiLendingConfig)
     ring: RingConfig = field(default_factory=RingConfig)
     freeze: FreezeConfig = field(default_factory=FreezeConfig)
     limit_divergence: LimitDivergenceConfig = field(default_factory=LimitDivergenceConfig)
 
 
-@dataclass(frozen=True)
+ColumnMap = Annotated[Mapping[Text, Mapping[Text, Text]], AfterValidator(_frozen_mapping)]
+
+
+@_section("load")
 class LoadConfig:
-    _key: ClassVar[str] = "load"
+    _key: ClassVar[str]
 
-    max_errors: int = _ranged(1000, 1)
+    max_errors: Count
     # table -> {their column name: contract column name}
-    columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        _check(self)
+    columns: ColumnMap
 
 
-@dataclass(frozen=True)
+@_section("neo4j")
 class Neo4jConfig:
     """Where the Neo4j backend connects, and how many rows it writes per transaction.
 
-    ``batch_size`` is range-checked when settings are built (:func:`load_settings`);
-    a config made in code with a bad one is refused by the backend itself
-    (:class:`~xpg.graph.neo4j.Neo4jBackend`), not here.
+    >>> Neo4jConfig(uri="neo4j://bob:pw@db.example:7687").redacted_uri
+    'neo4j://***@db.example:7687'
     """
 
-    _key: ClassVar[str] = "neo4j"
+    _key: ClassVar[str]
 
-    uri: str = "bolt://127.0.0.1:7687"
-    user: str = "neo4j"
-    database: str = "neo4j"
-    batch_size: int = _ranged(20000, 1)
-    password: str | None = field(default=None, repr=False)  # environment only
+    uri: Text
+    user: Text
+    database: Text
+    batch_size: Count
+    password: Text | None = field(default=None, repr=False)  # environment only
 
     @property
     def redacted_uri(self) -> str:
         return redact_url(self.uri)
 
 
-@dataclass(frozen=True)
+@_section("")
 class Settings:
-    backend: Backend = "memory"
+    _key: ClassVar[str]
+
+    backend: Backend
     load: LoadConfig = field(default_factory=LoadConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     neo4j: Neo4jConfig = field(default_factory=Neo4jConfig)
@@ -221,6 +302,56 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
+
+_ADAPTER = pydantic.TypeAdapter(Settings)
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+_EXPECTED = {
+    "int_type": "expected an integer", "int_parsing": "expected an integer",
+    "float_type": "expected a number", "float_parsing": "expected a number",
+    "string_type": "expected a string",
+    "tuple_type": "expected a list", "list_type": "expected a list",
+    "dataclass_type": "expected a table", "dict_type": "expected a table",
+    "mapping_type": "expected a table",
+}
+
+
+def _dotted(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f"{'.' if out else ''}{part}"
+    return out
+
+
+def _known_fields(root: Any, loc: Sequence[str | int]) -> list[str]:
+    """The keys the section at ``loc`` knows (``root`` is the class validated)."""
+    section: Any = root
+    for part in loc:
+        hints = {f.name: f for f in dataclasses.fields(section)}
+        section = hints[str(part)].default_factory  # type: ignore[assignment]
+    return sorted(f.name for f in dataclasses.fields(section))
+
+
+def _describe(error: pydantic.ValidationError, root: Any, base: str = "") -> tuple[str, str]:
+    """The first problem pydantic found as a sentence naming the key, the value and what is
+    allowed; and the dotted key (``root`` is the class validated, at ``base``)."""
+    first = error.errors(include_url=False)[0]
+    loc, kind, value = tuple(first["loc"]), first["type"], first.get("input")
+    key = ".".join(filter(None, [base, _dotted(loc)]))
+    if kind == "unexpected_keyword_argument":
+        return f"unknown setting {key}; known here: {_known_fields(root, loc[:-1])}", key
+    if kind == "literal_error":
+        return f"{key}: {value!r} is not one of {first['ctx']['expected']}", key
+    if kind in _EXPECTED:
+        return f"{key}: {_EXPECTED[kind]}, got {value!r}", key
+    if kind == "value_error":
+        return f"{key}: {first['ctx']['error']}", key
+    return f"{key}: {first['msg']}, got {value!r}", key
+
+
+# -- loading ----------------------------------------------------------------------------------
 
 # environment variable -> dotted key
 ENVIRONMENT = {
@@ -230,12 +361,17 @@ ENVIRONMENT = {
     "NEO4J_USERNAME": "neo4j.user",
     "NEO4J_DATABASE": "neo4j.database",
     "XPG_NEO4J_BATCH_SIZE": "neo4j.batch_size",
+    "NEO4J_PASSWORD": "neo4j.password",  # the only place a secret comes from
 }
 SECRET_KEYS = {"neo4j.password"}
 
 
 def redact_url(url: str) -> str:
-    """Drop any user:password from a URL before it is shown or logged."""
+    """Drop any user:password from a URL before it is shown or logged.
+
+    >>> redact_url("neo4j://bob:pw@db.example:7687"), redact_url("bolt://127.0.0.1:7687")
+    ('neo4j://***@db.example:7687', 'bolt://127.0.0.1:7687')
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -248,101 +384,28 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
-def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _deep_merge(dict(out[key]), value)
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` as ``{"a.b": 1}``; an empty table is a leaf of its own."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(_leaves(value, f"{dotted}."))
         else:
-            out[key] = value
+            out[dotted] = value
     return out
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set one leaf of ``tree``; a value where a table is needed is replaced by the table."""
     *parents, leaf = dotted.split(".")
     node = tree
     for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
-
-
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; convert the few safe cases."""
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, where)
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise ConfigError(f"{where}: {value!r} is not one of {list(typing.get_args(tp))}")
-        return value
-    if origin in (types.UnionType, typing.Union):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _convert(inner[0], value, where)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        (item,) = typing.get_args(tp)[:1]
-        return tuple(_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin in (Mapping, dict) or tp is Mapping:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: expected a table, got {value!r}")
-        _key_t, val_t = typing.get_args(tp)
-        return types.MappingProxyType(
-            {str(k): _convert(val_t, v, f"{where}.{k}") for k, v in value.items()}
-        )
-    if tp is bool:
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
-            return value.lower() in ("1", "true", "yes")
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if tp is int or tp is float:
-        return _number(tp, value, where)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    raise ConfigError(f"{where}: unsupported setting type {tp!r}")  # pragma: no cover
-
-
-def _number(tp: type[int] | type[float], value: Any, where: str) -> int | float:
-    """An ``int`` or ``float`` setting from TOML or a string (environment, flags).
-
-    The type only: each field's range is checked by its section (:func:`_check`).
-    """
-    wanted = "an integer" if tp is int else "a number"
-    if isinstance(value, str):
-        try:
-            value = tp(value)
-        except ValueError:
-            raise ConfigError(f"{where}: expected {wanted}, got {value!r}") from None
-    accepted = int if tp is int else int | float
-    if isinstance(value, bool) or not isinstance(value, accepted):
-        raise ConfigError(f"{where}: expected {wanted}, got {value!r}")
-    return tp(value)
-
-
-def _build(cls: Any, data: Any, where: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where or 'settings'}: expected a table, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(
-            f"unknown setting {'.'.join(filter(None, [where, unknown[0]]))!s}; "
-            f"known here: {sorted(names)}"
-        )
-    kwargs = {
-        k: _convert(hints[k], v, ".".join(filter(None, [where, k]))) for k, v in data.items()
-    }
-    built = cls(**kwargs)
-    if hasattr(cls, "_key") and not hasattr(cls, "__post_init__"):
-        _check(built)  # a section that does not check itself when made (Neo4jConfig)
-    return built
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    if not (value == {} and isinstance(node.get(leaf), dict)):  # an empty table adds nothing
+        node[leaf] = value
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -351,23 +414,33 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
 
 
-def _defaults() -> dict[str, Any]:
-    text = resources.files("xpg.config").joinpath("defaults.toml").read_text("utf-8")
-    return tomllib.loads(text)
+ConfigFiles = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
+
+
+def _as_paths(config_file: ConfigFiles) -> list[Path]:
+    if config_file is None:
+        return []
+    if isinstance(config_file, str | os.PathLike):
+        return [Path(config_file)]
+    return [Path(p) for p in config_file]
 
 
 def load_settings(
-    config_file: str | os.PathLike[str] | None = None,
+    config_file: ConfigFiles = None,
     *,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Build :class:`Settings` from defaults, a TOML file, the environment and overrides.
+    """Build :class:`Settings` from defaults, TOML files, the environment and overrides.
 
+    ``config_file`` is one path or a sequence of them: later files are layered
+    over earlier ones key by key (a column-mapping file, then a thresholds file).
     ``overrides`` maps dotted keys (``"detection.ring.hub_max_users"``) to values;
     ``None`` values are ignored, so CLI flags that were not given can be passed as-is.
 
@@ -376,25 +449,45 @@ def load_settings(
     >>> s = load_settings(environ={}, overrides={"detection.ring.hub_max_users": 50})
     >>> s.detection.ring.hub_max_users, s.backend
     (50, 'memory')
+    >>> load_settings(environ={"XPG_NEO4J_BATCH_SIZE": "0"})
+    Traceback (most recent call last):
+    ...
+    xpg.errors.ConfigError: neo4j.batch_size: must be >= 1, got 0 (from XPG_NEO4J_BATCH_SIZE)
     """
     env = os.environ if environ is None else environ
-    tree = _defaults()
-    if config_file is not None:
-        user = _read_toml(Path(config_file))
-        for secret in SECRET_KEYS:
-            section, key = secret.split(".")
-            if key in user.get(section, {}):
-                raise ConfigError(
-                    f"{config_file}: {secret} must not be stored in a file; "
-                    "set the NEO4J_PASSWORD environment variable"
-                )
-        tree = _deep_merge(tree, user)
+    tree: dict[str, Any] = {}
+    origin: dict[str, str] = {}  # dotted key -> where its value came from
+
+    def put(dotted: str, value: Any, where: str) -> None:
+        _set_dotted(tree, dotted, value)
+        origin[dotted] = where
+
+    for path in _as_paths(config_file):
+        for dotted, value in _leaves(_read_toml(path)).items():
+            if dotted in SECRET_KEYS:
+                raise ConfigError(f"{path}: {dotted} must not be stored in a file; "
+                                  "set the NEO4J_PASSWORD environment variable")
+            put(dotted, value, str(path))
     for var, dotted in ENVIRONMENT.items():
         if env.get(var):
-            _set_dotted(tree, dotted, env[var])
-    if env.get("NEO4J_PASSWORD"):
-        _set_dotted(tree, "neo4j.password", env["NEO4J_PASSWORD"])
+            put(dotted, env[var], f"${var}")
     for dotted, value in (overrides or {}).items():
         if value is not None:
-            _set_dotted(tree, dotted, value)
-    return _build(Settings, tree, "")
+            put(dotted, value, "")
+
+    def source(key: str) -> str | None:
+        """The file or variable that set ``key`` (or the last one inside it, for a section)."""
+        inside = [w for k, w in origin.items() if k == key or k.startswith(f"{key}.")]
+        above = [w for k, w in origin.items() if key.startswith(f"{k}.")]
+        return (inside or above or [None])[-1]
+
+    try:
+        return _ADAPTER.validate_python(tree, context={"text": True})
+    except pydantic.ValidationError as e:
+        text, key = _describe(e, Settings)
+        where = source(key)
+        if where and where.startswith("$"):
+            text = f"{text} (from {where[1:]})"
+        elif where:
+            text = f"{where}: {text}"
+        raise ConfigError(text) from e

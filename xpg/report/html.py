@@ -20,6 +20,7 @@ from xpg.queries.diff import Change, ReportDiff
 from xpg.queries.findings import FINDING_TYPES, SEVERITIES, Finding, FindingsReport
 from xpg.queries.investigate import RingView
 from xpg.report import svg
+from xpg.settings import MultiLendingConfig
 
 __all__ = ["FILE_DESCRIPTIONS", "Markup", "PageData", "render"]
 
@@ -102,7 +103,7 @@ class PageData:
     flagged_exposure: Sequence[tuple[str, float]] = ()
     files: Sequence[str] = ()
     top_findings: int = 200
-    min_open_lenders: int = 4
+    min_open_lenders: int = MultiLendingConfig().min_open_lenders  # defaults.toml
     notes: Sequence[str] = field(default_factory=tuple)
 
 
