@@ -126,6 +126,30 @@ def test_config_file_overrides_thresholds(data, tmp_path, capsys):
     assert doc["summary"]["findings_by_type"]["ring"] == 0
 
 
+def test_config_files_are_layered_and_named(data, tmp_path, capsys):
+    """A column-mapping file under a thresholds file: both apply, and xpg says it read both."""
+    import polars as pl
+
+    accounts = pl.read_parquet(data / "accounts.parquet").rename({"user_id": "cust_id"})
+    accounts.write_parquet(data / "accounts.parquet")
+    mapping = tmp_path / "columns.toml"
+    mapping.write_text('[load.columns.accounts]\ncust_id = "user_id"\n'
+                       "[detection.ring]\nmin_users = 2\n")
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[detection.ring]\nmin_users = 4\n")
+    args = ["detect", "--data", str(data), "--config", str(mapping), "--config", str(strict)]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["summary"]["findings_by_type"]["ring"] == 0
+    assert f"xpg: settings from {mapping}, {strict}\n" in captured.err
+    assert main(["detect", "--data", str(data), "--config", str(strict)]) == 2  # no mapping
+    err = capsys.readouterr().err
+    assert f"xpg: settings from {strict}\n" in err and "column user_id is missing" in err
+    args = ["detect", "--data", str(data), "--config", str(strict), "--config", str(mapping)]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["findings_by_type"]["ring"] == 1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

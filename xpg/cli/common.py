@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +35,12 @@ DataOpt = Annotated[
     Path, typer.Option("--data", help="Directory of input tables (.parquet or .csv).")
 ]
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="TOML file overriding config/defaults.toml.")
+    list[Path] | None,
+    typer.Option(
+        "--config",
+        help="TOML file overriding config/defaults.toml; give it again to layer another file "
+        "over it (later files win, key by key).",
+    ),
 ]
 QuarantineOpt = Annotated[
     Path | None,
@@ -64,9 +70,14 @@ def parse_as_of(value: str | None) -> dt.date | None:
         raise InputError(f"--as-of: {value!r} is not a date of the form YYYY-MM-DD") from None
 
 
-def settings_from(config: Path | None, **overrides: Any) -> Settings:
-    """Settings from the packaged defaults, ``config``, the environment and flag overrides."""
-    return load_settings(config, overrides=overrides)
+def settings_from(config: Sequence[Path] | Path | None, **overrides: Any) -> Settings:
+    """Settings from the packaged defaults, the ``config`` files (later ones layered over
+    earlier ones), the environment and flag overrides; says on stderr which files it read."""
+    files = [config] if isinstance(config, Path) else list(config or ())
+    settings = load_settings(files, overrides=overrides)
+    if files:
+        print(f"xpg: settings from {', '.join(map(str, files))}", file=sys.stderr)
+    return settings
 
 
 def progress(unit: str = "rows") -> TerminalProgress:

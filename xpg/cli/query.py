@@ -75,7 +75,7 @@ def _console() -> Console:
     return Console(width=None if wide else 140, highlight=False)
 
 
-def _session(data: Path | None, config: Path | None, backend: str | None,
+def _session(data: Path | None, config: list[Path] | None, backend: str | None,
              findings: Path | None) -> Session:
     import xpg.api as api
 
