@@ -35,7 +35,13 @@ from xpg.loaders.dataset import Dataset
 from xpg.queries.cypher import statement, statements
 from xpg.queries.findings import FindingsReport
 
-from xpg.errors import BackendError, InputError
+from xpg.errors import (
+    BackendError,
+    GraphIncompleteError,
+    GraphMissingError,
+    InputError,
+    RunDateUnknownError,
+)
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.settings import DetectionConfig, Neo4jConfig
 
@@ -439,20 +445,21 @@ class Neo4jBackend:
         meta = self._complete_meta()
         latest = meta.get("latest_date")
         if latest is None:
-            raise InputError("cannot infer the run date: the data has no dates; give --as-of")
+            raise RunDateUnknownError("cannot infer the run date: the data has no dates",
+                                      argument="as_of")
         return latest.to_native() if hasattr(latest, "to_native") else latest
 
     def _complete_meta(self) -> dict[str, Any]:
         meta = self.meta()
         if meta is None:
-            raise BackendError(
+            raise GraphMissingError(
                 f"the Neo4j database {self.config.database!r} at {self.config.redacted_uri} "
-                "holds no xpg graph: run `xpg load --backend neo4j` first"
+                "holds no xpg graph"
             )
         if meta.get("state") != "complete":
-            raise BackendError(
+            raise GraphIncompleteError(
                 f"the last load into {self.config.database!r} at {self.config.redacted_uri} "
-                "did not complete: run `xpg load --backend neo4j` again"
+                "did not complete"
             )
         return meta
 

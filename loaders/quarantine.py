@@ -32,11 +32,13 @@ def check_target(directory: Path) -> None:
     if not directory.exists():
         return
     if not directory.is_dir():
-        raise InputError(f"--quarantine {directory}: exists and is not a directory")
+        raise InputError(f"quarantine {directory}: exists and is not a directory",
+                         argument="quarantine")
     if any(directory.iterdir()) and not (directory / SUMMARY).is_file():
         raise InputError(
-            f"--quarantine {directory}: the folder is not empty and holds no {SUMMARY} "
-            "(not a quarantine folder written by xpg); choose another folder"
+            f"quarantine {directory}: the folder is not empty and holds no {SUMMARY} "
+            "(not a quarantine folder written by xpg); choose another folder",
+            argument="quarantine",
         )
 
 

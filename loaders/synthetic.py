@@ -37,7 +37,7 @@ from xpg.loaders.synthetic_base import Builder, finalize
 from xpg.loaders.synthetic_cases import CASE_KINDS, plant_all
 
 from xpg.atomic import staging
-from xpg.errors import InputError
+from xpg.errors import InputError, TargetExistsError
 from xpg.progress import NO_PROGRESS, Progress
 
 __all__ = ["DEFAULT_AS_OF", "MIN_USERS", "TRUTH_FILE", "Synthetic", "generate", "write"]
@@ -74,7 +74,8 @@ def _check(users: int, seed: int) -> None:
         raise InputError(f"users must be an integer, got {users!r}")
     if users < MIN_USERS:
         raise InputError(
-            f"--users {users}: at least {MIN_USERS} users are needed to plant every case kind"
+            f"users {users}: at least {MIN_USERS} users are needed to plant every case kind",
+            argument="users",
         )
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
@@ -116,7 +117,8 @@ def generate(
         try:
             plant_all(b)
         except OverflowError:  # pragma: no cover - MIN_USERS guards this
-            raise InputError(f"--users {users}: too few users for the planted cases") from None
+            raise InputError(f"users {users}: too few users for the planted cases",
+                             argument="users") from None
         advance(1)
         everyone = np.arange(b.n)
         b.own_devices(everyone)
@@ -192,16 +194,17 @@ def write(
     ['account_events.csv', 'accounts.csv', 'applications.csv']
     """
     if fmt not in ("parquet", "csv"):
-        raise InputError(f"--format {fmt!r}: expected parquet or csv")
+        raise InputError(f"fmt {fmt!r}: expected parquet or csv", argument="fmt")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
+        raise InputError(f"out {out}: exists and is not a folder", argument="out")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise InputError(f"--out {out}: folder exists and is not empty (use --force to replace it)")
+        raise TargetExistsError(f"out {out}: folder exists and is not empty",
+                                argument="out", replace_with="force")
     _check(users, seed)
     parent = out.absolute().parent
     if not parent.is_dir():
-        raise InputError(f"--out {out}: parent folder {parent} does not exist")
+        raise InputError(f"out {out}: parent folder {parent} does not exist", argument="out")
     synthetic = generate(users, seed, as_of, progress=progress)
     with staging(out) as tmp, progress.step("Writing", len(TABLES) + 1) as advance:
         for name, df in synthetic.tables.items():

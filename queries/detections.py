@@ -21,7 +21,7 @@ from xpg.queries.findings import FindingsReport, gc_paused
 from xpg.queries.frames import DetectionHooks, RingEvidence, conform, empty_frame
 from xpg.queries.polars_hooks import PolarsHooks
 
-from xpg.errors import InputError
+from xpg.errors import RunDateUnknownError
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.settings import DetectionConfig
 
@@ -46,12 +46,13 @@ def default_as_of(dataset: Dataset) -> dt.date:
 
     Raises
     ------
-    InputError
+    RunDateUnknownError
         When the data holds no date at all.
     """
     latest = dataset.latest_date()
     if latest is None:
-        raise InputError("cannot infer the run date: the data has no dates; give --as-of")
+        raise RunDateUnknownError("cannot infer the run date: the data has no dates",
+                                  argument="as_of")
     return latest
 
 

@@ -265,7 +265,8 @@ class Subgraph(_View):
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in (".graphml", ".json"):
-            raise InputError(f"--export: {path.name} must end in .graphml or .json")
+            raise InputError(f"export: {path.name} must end in .graphml or .json",
+                             argument="export")
         tmp = path.with_name(f".{path.name}.tmp")
         try:
             if suffix == ".graphml":

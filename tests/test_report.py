@@ -15,7 +15,7 @@ from xpg.queries.findings import stable_id
 
 import xpg.api as api
 from xpg.cli import main
-from xpg.errors import InputError
+from xpg.errors import InputError, TargetExistsError
 from xpg.report import RunLog, find_previous, record_failure, write_report
 
 RING_ID = stable_id("ring", list(RING))
@@ -321,7 +321,7 @@ def test_a_folder_that_appears_while_writing_is_kept(tmp_path, monkeypatch):
         return real(page)
 
     monkeypatch.setattr(writer, "render", render_while_another_run_finishes)
-    with pytest.raises(InputError, match="already exists; pass --overwrite"):
+    with pytest.raises(TargetExistsError, match=r"already exists$"):
         night(dataset(), tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"2026-11-20"}  # no temporary folder
     assert [p.name for p in (tmp_path / "2026-11-20").iterdir()] == ["theirs"]
@@ -354,7 +354,7 @@ def test_cli_logs_every_failed_run_with_its_run_date(data_dir, tmp_path, capsys)
     assert "as_of=unknown status=failed(InputError)" in runs[0] and "is not a directory" in runs[0]
     day = runs[1].split()[1]  # as_of=<the data's latest date>
     assert day != "as_of=unknown" and "status=ok" in runs[1]
-    assert f"{day} status=failed(InputError)" in runs[2] and "already exists" in runs[2]
+    assert f"{day} status=failed(TargetExistsError)" in runs[2] and "already exists" in runs[2]
 
 
 def test_cli_refuses_an_existing_dated_folder_before_loading_the_data(

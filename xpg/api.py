@@ -396,15 +396,15 @@ def open(
     in_database = data is None and dataset is None
     kind = settings.backend if backend is None else backend.name
     if in_database and kind != "neo4j":
-        raise InputError("the tables are needed (--data DIR, or data= / dataset=); only the "
-                         "Neo4j backend can answer from a graph loaded earlier")
+        raise InputError("data: the tables are needed; only the Neo4j backend can "
+                         "answer from a graph loaded earlier", argument="data")
     progress = progress or NO_PROGRESS
     if data is not None:
         from xpg.loaders import load_dataset
 
         path = Path(os.fspath(data))  # type: ignore[arg-type]
         if not path.is_dir():
-            raise InputError(f"--data: {path} is not a directory")
+            raise InputError(f"data: {path} is not a directory", argument="data")
         dataset = load_dataset(path, settings, progress=progress).dataset
     fixed = read_findings(findings) if isinstance(findings, str | os.PathLike) else findings
     owned = backend is None  # close only what this call made

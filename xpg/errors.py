@@ -2,8 +2,17 @@
 
 One root, :class:`XpgError`; each subclass also derives from the builtin it
 refines, so callers that already catch ``ValueError`` or ``KeyError`` keep
-working. Library code raises; only the CLI turns an error into a message and an
-exit code (``exit_code`` below, documented in ``docs/cli.md``).
+working. Library code raises and says what is wrong, in the terms of the
+library (its parameters, its settings); it carries no exit code and no
+command-line wording. Only the CLI turns an error into a message, a hint
+naming its flags and an exit code (one table in ``xpg/cli/errors.py``,
+documented in ``docs/cli.md``).
+
+Examples
+--------
+>>> e = TargetExistsError("out/2026-11-20 already exists", replace_with="overwrite")
+>>> isinstance(e, InputError), isinstance(e, ValueError), str(e), e.replace_with
+(True, True, 'out/2026-11-20 already exists', 'overwrite')
 """
 
 from __future__ import annotations
@@ -16,29 +25,49 @@ if TYPE_CHECKING:
 __all__ = [
     "BackendError",
     "ConfigError",
+    "GraphIncompleteError",
+    "GraphMissingError",
     "InputError",
     "NotFoundError",
+    "RunDateUnknownError",
+    "TargetExistsError",
     "ValidationError",
     "XpgError",
 ]
 
 
 class XpgError(Exception):
-    """Root of every error xpg raises on purpose."""
+    """Root of every error xpg raises on purpose.
 
-    exit_code: int = 1
+    ``argument``, when given, names the parameter of the library call the error is
+    about (``"out"``, ``"users"``, ``"as_of"``); a message about one parameter starts
+    with its name, so a front end can name its own spelling of it (``--out``) instead.
+    """
+
+    def __init__(self, *args: object, argument: str | None = None) -> None:
+        super().__init__(*args)
+        self.argument = argument
 
 
 class ConfigError(XpgError, ValueError):
     """A setting is unknown, of the wrong type, or out of range."""
 
-    exit_code = 2
-
 
 class InputError(XpgError, ValueError):
     """The input data or a command's argument is unusable (missing folder, bad date, ...)."""
 
-    exit_code = 2
+
+class RunDateUnknownError(InputError):
+    """No run date was given and the data holds no date to take the latest of."""
+
+
+class TargetExistsError(InputError):
+    """An output would replace something that exists; ``replace_with`` names the
+    parameter (``overwrite``, ``force``) that allows it."""
+
+    def __init__(self, *args: object, replace_with: str, argument: str | None = None) -> None:
+        super().__init__(*args, argument=argument)
+        self.replace_with = replace_with
 
 
 class ValidationError(InputError):
@@ -61,8 +90,6 @@ class ValidationError(InputError):
 class NotFoundError(XpgError, KeyError):
     """An id asked for (user, ring, lender, finding) does not exist."""
 
-    exit_code = 4
-
     def __str__(self) -> str:  # KeyError quotes its argument; keep the sentence readable
         return str(self.args[0]) if self.args else "not found"
 
@@ -70,4 +97,10 @@ class NotFoundError(XpgError, KeyError):
 class BackendError(XpgError, RuntimeError):
     """A storage backend failed or cannot be reached (Neo4j down, bad credentials, ...)."""
 
-    exit_code = 3
+
+class GraphMissingError(BackendError):
+    """The database holds no graph loaded by xpg."""
+
+
+class GraphIncompleteError(GraphMissingError):
+    """The last load into the database did not complete."""

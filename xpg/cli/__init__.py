@@ -1,6 +1,7 @@
 """The ``xpg`` command line: a thin typer app, one module per subcommand.
 
-Only this layer turns errors into messages and exit codes:
+Only this layer turns errors into messages and exit codes (the table of error
+classes, exit codes and hints is :mod:`xpg.cli.errors`):
 
 ====  ==========================================================
 code  meaning
@@ -27,6 +28,7 @@ import typer
 
 from xpg.cli import demo, detect, generate, load, query, report, serve, validate
 from xpg.cli.common import render_error
+from xpg.cli.errors import exit_code
 from xpg.errors import XpgError
 
 __all__ = ["app", "main"]
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         code = _stdout_closed()
     except XpgError as e:
         render_error(e)
-        code = e.exit_code
+        code = exit_code(e)
     except typer.Exit as e:
         code = e.exit_code
     # typer >= 0.26 vendors click: usage errors are TyperException subclasses with show()

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from xpg.cli.errors import message
 from xpg.errors import InputError, ValidationError, XpgError
 from xpg.progress import TerminalProgress
 from xpg.settings import Settings, load_settings
@@ -93,8 +94,9 @@ def format_failure(r: dict[str, Any]) -> str:
 
 
 def render_error(error: XpgError, *, limit: int = 20) -> None:
-    """Write ``error`` to stderr as a person reads it; validation failures as a list."""
-    print(f"xpg: error: {error}", file=sys.stderr)
+    """Write ``error`` to stderr as a person reads it (with the hint :mod:`xpg.cli.errors`
+    adds); validation failures as a list."""
+    print(f"xpg: error: {message(error)}", file=sys.stderr)
     if isinstance(error, ValidationError):
         shown = error.failures.head(limit)
         for r in shown.iter_rows(named=True):

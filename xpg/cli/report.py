@@ -36,6 +36,7 @@ from xpg.cli.common import (
     progress,
     settings_from,
 )
+from xpg.cli.errors import message
 from xpg.errors import InputError, XpgError
 from xpg.queries.diff import DEFAULT_RING_OVERLAP
 from xpg.queries.findings import SEVERITIES
@@ -117,7 +118,7 @@ def command(
                 data_source=str(data),
             )
     except XpgError as e:
-        log.error(f"failed: {e}")
+        log.error(f"failed: {message(e)}")
         record_failure(out, known, e, time.perf_counter() - started, log=log)
         raise
     print(result.folder)

@@ -32,6 +32,7 @@ from xpg.cli.common import (
     write_stdout,
 )
 from xpg.cli.detect import OutputFormat, parse_format
+from xpg.cli.errors import exit_code
 
 if TYPE_CHECKING:
     from xpg.loaders import Validation
@@ -95,7 +96,7 @@ def command(
     if output is OutputFormat.json:
         write_stdout(json.dumps(validation_document(v), indent=2, default=str) + "\n")
         if v.dataset is None:
-            raise typer.Exit(code=v.error().exit_code)
+            raise typer.Exit(code=exit_code(v.error()))
         return
     _print_text(v)
     if v.dataset is None:

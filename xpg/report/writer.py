@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from xpg.atomic import staging
-from xpg.errors import InputError
+from xpg.errors import InputError, TargetExistsError
 from xpg.queries.diff import DEFAULT_RING_OVERLAP, ReportDiff, diff_reports
 from xpg.queries.findings import SEVERITIES, Finding, FindingsReport
 from xpg.queries.investigate import FindingsIndex, RingView, investigate_ring
@@ -186,7 +186,7 @@ def _read_previous(previous: str | os.PathLike[str] | FindingsReport | None, out
     if str(previous) == "auto":
         found = find_previous(out, as_of)
         if found is None:
-            log.warn(f"--previous auto: no earlier report in {out}; no changes section")
+            log.warn(f"previous 'auto': no earlier report in {out}; no changes section")
             return None, None
         previous = found
     path = Path(previous)
@@ -482,7 +482,7 @@ def report_folder(out: str | os.PathLike[str], as_of: dt.date) -> Path:
 def refuse_existing(target: Path, overwrite: bool) -> None:
     """Refuse to write ``target`` (a dated report folder) when it exists, unless ``overwrite``."""
     if target.exists() and not overwrite:
-        raise InputError(f"{target} already exists; pass --overwrite to replace it")
+        raise TargetExistsError(f"{target} already exists", replace_with="overwrite")
 
 
 def _append_runs_log(root: Path, as_of: dt.date | None, status: str,

@@ -1,0 +1,91 @@
+"""How the command line shows a library error: its exit code and a hint naming the flags.
+
+The library (:mod:`xpg.errors`) says what is wrong in its own terms; this one table
+adds what the person at the terminal can do about it. The exit codes are those of
+``docs/cli.md``.
+
+Examples
+--------
+>>> from xpg.errors import RunDateUnknownError, InputError, TargetExistsError
+>>> exit_code(RunDateUnknownError("no dates")), exit_code(KeyError("a bug"))
+(2, 1)
+>>> message(RunDateUnknownError("cannot infer the run date: the data has no dates"))
+'cannot infer the run date: the data has no dates; give --as-of'
+>>> message(TargetExistsError("demo: folder exists and is not empty", argument="out",
+...                           replace_with="force"))
+'--out demo: folder exists and is not empty; pass --force to replace it'
+>>> message(InputError("users 5: at least 40 users are needed", argument="users"))
+'--users 5: at least 40 users are needed'
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from xpg.errors import (
+    BackendError,
+    ConfigError,
+    GraphIncompleteError,
+    GraphMissingError,
+    InputError,
+    NotFoundError,
+    RunDateUnknownError,
+    TargetExistsError,
+    XpgError,
+)
+
+__all__ = ["ERRORS", "FLAGS", "exit_code", "message"]
+
+
+class _Entry(NamedTuple):
+    code: int
+    hint: str | None = None  # ``{flag}``: the flag of the error's ``replace_with``
+
+
+# Most specific first: the first class an error is an instance of decides.
+ERRORS: dict[type[BaseException], _Entry] = {
+    RunDateUnknownError: _Entry(2, "give --as-of"),
+    TargetExistsError: _Entry(2, "pass {flag} to replace it"),
+    ConfigError: _Entry(2),
+    InputError: _Entry(2),
+    NotFoundError: _Entry(4),
+    GraphIncompleteError: _Entry(3, "run `xpg load --backend neo4j` again"),
+    GraphMissingError: _Entry(3, "run `xpg load --backend neo4j` first"),
+    BackendError: _Entry(3),
+    XpgError: _Entry(1),
+}
+
+# library parameter -> the flag that sets it
+FLAGS = {
+    "as_of": "--as-of",
+    "data": "--data",
+    "export": "--export",
+    "fmt": "--format",
+    "force": "--force",
+    "out": "--out",
+    "overwrite": "--overwrite",
+    "quarantine": "--quarantine",
+    "users": "--users",
+}
+
+
+def _entry(error: BaseException) -> _Entry:
+    return next((e for cls, e in ERRORS.items() if isinstance(error, cls)), _Entry(1))
+
+
+def exit_code(error: BaseException) -> int:
+    """The process exit code for ``error`` (1, a bug, for anything not an xpg error)."""
+    return _entry(error).code
+
+
+def message(error: XpgError) -> str:
+    """``error`` as the command line says it: the parameter named by its flag, plus the hint."""
+    text = str(error)
+    argument = error.argument
+    if argument in FLAGS and text.startswith(argument) and text[len(argument):][:1] in " :":
+        text = FLAGS[argument] + text[len(argument):]
+    hint = _entry(error).hint
+    if hint is not None:
+        flag = FLAGS.get(getattr(error, "replace_with", ""), "")
+        text = f"{text}; {hint.format(flag=flag)}"
+    return text
