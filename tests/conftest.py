@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-# The session's Neo4j server and driver (fixtures `neo4j_server`, `neo4j_driver`).
-pytest_plugins = ["neo4j_server"]
+# The session's Neo4j server and driver (fixtures `neo4j_server`, `neo4j_driver`); the
+# docstring examples of every package module (tests/package_doctests.py).
+pytest_plugins = ["neo4j_server", "package_doctests"]
 
 
 @pytest.fixture

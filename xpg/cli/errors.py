@@ -11,7 +11,7 @@ Examples
 (2, 1)
 >>> message(RunDateUnknownError("cannot infer the run date: the data has no dates"))
 'cannot infer the run date: the data has no dates; give --as-of'
->>> message(TargetExistsError("demo: folder exists and is not empty", argument="out",
+>>> message(TargetExistsError("out demo: folder exists and is not empty", argument="out",
 ...                           replace_with="force"))
 '--out demo: folder exists and is not empty; pass --force to replace it'
 >>> message(InputError("users 5: at least 40 users are needed", argument="users"))
