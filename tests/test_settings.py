@@ -60,9 +60,10 @@ def test_bad_config_is_refused(tmp_path, text, message):
 
 
 def test_password_only_from_environment_and_not_in_repr():
-    s = load_settings(environ={"NEO4J_PASSWORD": "s3cret"})
-    assert s.neo4j.password == "s3cret"
-    assert "s3cret" not in repr(s)
+    s = load_settings(environ={"NEO4J_PASSWORD": "s3cret",
+                               "NEO4J_URI": "neo4j://bob:pw@db.example:7687"})
+    assert s.neo4j.password == "s3cret" and s.neo4j.uri == "neo4j://bob:pw@db.example:7687"
+    assert "s3cret" not in repr(s) and "pw@" not in repr(s) and "***@db.example" in repr(s)
 
 
 def test_redact_url():

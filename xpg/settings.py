@@ -143,7 +143,7 @@ def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
 
 # -- sections ---------------------------------------------------------------------------------
 
-_MODEL = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+_MODEL = ConfigDict(extra="forbid")
 
 
 def _lookup(tree: Mapping[str, Any], dotted: str) -> Mapping[str, Any]:
@@ -273,8 +273,8 @@ class LoadConfig:
 class Neo4jConfig:
     """Where the Neo4j backend connects, and how many rows it writes per transaction.
 
-    >>> Neo4jConfig(uri="neo4j://bob:pw@db.example:7687").redacted_uri
-    'neo4j://***@db.example:7687'
+    >>> Neo4jConfig(uri="neo4j://bob:pw@db.example:7687", password="s3cret")
+    Neo4jConfig(uri='neo4j://***@db.example:7687', user='neo4j', database='neo4j', batch_size=20000)
     """
 
     _key: ClassVar[str]
@@ -288,6 +288,10 @@ class Neo4jConfig:
     @property
     def redacted_uri(self) -> str:
         return redact_url(self.uri)
+
+    def __repr__(self) -> str:  # the URI redacted, the password left out
+        return (f"Neo4jConfig(uri={self.redacted_uri!r}, user={self.user!r}, "
+                f"database={self.database!r}, batch_size={self.batch_size!r})")
 
 
 @_section("")
