@@ -247,6 +247,19 @@ def test_cli_writes_the_report_and_exit_codes(data_dir, tmp_path, capsys):
     assert [("status=ok" in x) for x in runs] == [True, False, True, True]
 
 
+def test_cli_report_logs_the_settings_files(data_dir, tmp_path, capsys):
+    cfg = tmp_path / "strict.toml"
+    cfg.write_text("[detection.ring]\nmin_users = 4\n")
+    out = tmp_path / "reports"
+    args = ["report", "--data", str(data_dir), "--out", str(out), "--as-of", "2026-11-19",
+            "--config", str(cfg)]
+    assert main([*args, "--quiet"]) == 0
+    assert "settings from" not in capsys.readouterr().err  # --quiet: no run log on stderr
+    assert f"INFO  settings from {cfg}\n" in (out / "2026-11-19" / "run.log").read_text()
+    assert main([*args, "--overwrite"]) == 0
+    assert f"INFO  settings from {cfg}\n" in capsys.readouterr().err
+
+
 def test_cli_alert_exit_code_on_new_findings(data_dir, tmp_path, capsys):
     out = tmp_path / "reports"
     args = ["report", "--data", str(data_dir), "--out", str(out), "--as-of", "2026-11-20",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -71,13 +71,19 @@ def parse_as_of(value: str | None) -> dt.date | None:
         raise InputError(f"--as-of: {value!r} is not a date of the form YYYY-MM-DD") from None
 
 
-def settings_from(config: Sequence[Path] | Path | None, **overrides: Any) -> Settings:
+def _to_stderr(line: str) -> None:
+    print(f"xpg: {line}", file=sys.stderr)
+
+
+def settings_from(config: Sequence[Path] | Path | None, *,
+                  say: Callable[[str], None] = _to_stderr, **overrides: Any) -> Settings:
     """Settings from the packaged defaults, the ``config`` files (later ones layered over
-    earlier ones), the environment and flag overrides; says on stderr which files it read."""
+    earlier ones), the environment and flag overrides; ``say`` names the files it read
+    (on stderr, by default)."""
     files = [config] if isinstance(config, Path) else list(config or ())
     settings = load_settings(files, overrides=overrides)
     if files:
-        print(f"xpg: settings from {', '.join(map(str, files))}", file=sys.stderr)
+        say(f"settings from {', '.join(map(str, files))}")
     return settings
 
 

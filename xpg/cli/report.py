@@ -93,7 +93,7 @@ def command(
             raise InputError(f"--data: {data} is not a directory")
         if day is not None:  # known now: refuse an existing folder before loading the data
             refuse_existing(report_folder(out, day), overwrite)
-        settings = settings_from(config, backend=backend)
+        settings = settings_from(config, say=log.info, backend=backend)
         log.info(f"xpg report: data {data}, backend {settings.backend}")
         with log.step("load and validate"):
             loaded = load_dataset(data, settings, progress=progress())
