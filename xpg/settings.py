@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pydantic
@@ -53,6 +53,7 @@ __all__ = [
     "redact_url",
 ]
 
+_T = TypeVar("_T")
 Backend = Literal["memory", "neo4j"]
 Scope = Literal["user", "product"]
 
@@ -152,14 +153,14 @@ def _lookup(tree: Mapping[str, Any], dotted: str) -> Mapping[str, Any]:
     return tree
 
 
-def _section(key: str) -> Callable[[type], Any]:
+def _section(key: str) -> Callable[[type[_T]], type[_T]]:
     """Make ``cls`` a frozen, validated settings section whose defaults are
     ``config/defaults.toml``'s table ``key`` ("" is the top level).
 
     Construction errors become :class:`ConfigError` naming the dotted key.
     """
 
-    def make(cls: type) -> Any:
+    def make(cls: type[_T]) -> type[_T]:
         for name, value in _lookup(DEFAULTS, key).items():
             if name not in cls.__annotations__:
                 raise TypeError(f"defaults.toml: [{key}] {name} is no field of {cls.__name__}")
@@ -181,7 +182,7 @@ def _section(key: str) -> Callable[[type], Any]:
             except pydantic.ValidationError as e:
                 raise ConfigError(_describe(e, made, key)[0]) from e
 
-        made.__init__ = __init__
+        made.__init__ = __init__  # type: ignore[misc]
         return made
 
     return make
