@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from xpg.graph.memory import MemoryBackend
     from xpg.loaders import load_dataset
-    from xpg.queries.detections import DETECTION_STEPS, default_as_of
+    from xpg.queries.detections import default_as_of, detection_steps
 
     from xpg.cli.detect import report_json
     from xpg.settings import load_settings
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         start, cpu = time.perf_counter(), time.process_time()
         report = backend.detect(config, as_of=as_of, timings=timings)
         detected, detected_cpu = time.perf_counter() - start, time.process_time() - cpu
-        steps = "  ".join(f"{name} {timings.get(name, 0.0):.3f}" for name in DETECTION_STEPS)
+        steps = "  ".join(f"{name} {timings.get(name, 0.0):.3f}" for name in detection_steps())
         print(
             f"run {i + 1}: build {built:.2f} s (cpu {built_cpu:.2f}), "
             f"detect {detected:.2f} s (cpu {detected_cpu:.2f})  [{steps}]"

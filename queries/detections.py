@@ -1,44 +1,34 @@
-"""Run every detection: hooks compute the frames, the shared assembly makes findings.
+"""Run every detection: the registered rules' forms give the frames, their predicates
+and assemblies make the findings.
 
 :func:`run_detections` is backend-independent: give it any
 :class:`~xpg.queries.frames.DetectionHooks` (Polars in memory, Cypher on
 Neo4j). :func:`detect` is the in-memory shortcut over a
-:class:`~xpg.loaders.dataset.Dataset`.
+:class:`~xpg.loaders.dataset.Dataset`. The rules and their order are the
+registry's (:mod:`xpg.queries.rules`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any
 
 import polars as pl
 from xpg.loaders.dataset import Dataset
-from xpg.queries import assembly
+from xpg.queries.assembly import ExposureIndex, sort_findings, summarize
 from xpg.queries.findings import FindingsReport, gc_paused
-from xpg.queries.frames import DetectionHooks, RingEvidence, conform, empty_frame
+from xpg.queries.frames import EXPOSURE_SCHEMA, DetectionHooks, conform
 from xpg.queries.polars_hooks import PolarsHooks
+from xpg.queries.rules import detection_steps, rules
 
 from xpg.errors import RunDateUnknownError
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.settings import DetectionConfig
 
-__all__ = ["DETECTION_STEPS", "default_as_of", "detect", "run_detections"]
-
-DETECTION_STEPS = (
-    "multi_lending",
-    "ring",
-    "freeze_inconsistency",
-    "restored_after_freeze",
-    "limit_divergence",
-    "exposure",
-    "assembly",
-)
-"""The names under which :func:`run_detections` records ``timings``."""
-
-T = TypeVar("T")
+__all__ = ["default_as_of", "detect", "detection_steps", "run_detections"]
 
 
 def default_as_of(dataset: Dataset) -> dt.date:
@@ -64,20 +54,21 @@ def run_detections(
     progress: Progress | None = None,
     timings: MutableMapping[str, float] | None = None,
 ) -> FindingsReport:
-    """Every detection of the data contract as of ``as_of``, from ``hooks``' frames.
+    """Every registered rule's findings as of ``as_of``, from ``hooks``' frames.
 
     Parameters
     ----------
     hooks
         The backend's frame computations.
     config
-        Thresholds, hub cut-off, identifier kinds and reason scopes.
+        Thresholds, hub cut-off, identifier kinds and reason scopes (each rule reads
+        its section).
     as_of
         The run date (already resolved; see :func:`default_as_of`).
     progress
-        Reports one step per detection.
+        Reports one step per rule, then the exposure and the assembly.
     timings
-        If given, receives the seconds spent in each of :data:`DETECTION_STEPS`.
+        If given, receives the seconds spent in each of :func:`detection_steps`.
 
     Returns
     -------
@@ -96,60 +87,30 @@ def run_detections(
             advance(1)
         clock[name] = clock.get(name, 0.0) + time.perf_counter() - start
 
-    def frame(name: str, compute: Callable[[], pl.DataFrame]) -> pl.DataFrame:
-        return conform(name, compute())
-
-    with step("multi_lending"):
-        ml = frame("multi_lending", lambda: hooks.multi_lending(config.multi_lending, as_of))
-        ml_users = assembly.multi_lending_users(ml, config.multi_lending)
-    with step("ring"):
-        groups = frame("ring_groups", lambda: hooks.ring_groups(config.ring, as_of))
-        members = assembly.qualifying_rings(groups, ml_users, config.ring)
-        if members.height:
-            evidence = hooks.ring_evidence(config.ring, as_of, members)
-        else:
-            evidence = RingEvidence(
-                empty_frame("ring_devices"),
-                empty_frame("ring_identifiers"),
-                empty_frame("ring_lenders"),
-            )
-    with step("freeze_inconsistency"):
-        fi = frame("freeze_inconsistency", lambda: hooks.freeze_inconsistency(config.freeze, as_of))
-    with step("restored_after_freeze"):
-        rf = frame(
-            "restored_after_freeze", lambda: hooks.restored_after_freeze(config.freeze, as_of)
-        )
-    with step("limit_divergence"):
-        ld = frame(
-            "limit_divergence", lambda: hooks.limit_divergence(config.limit_divergence, as_of)
-        )
+    registered = rules()
+    results: dict[str, Any] = {}
+    for rule in registered:
+        with step(rule.name):
+            results[rule.name] = rule.detect(hooks, rule.settings(config), as_of, results)
     with step("exposure"):
         needed = (
-            pl.concat([f.select("user_id") for f in (ml, members, fi, rf, ld)])
+            pl.concat([rule.users(results[rule.name]) for rule in registered])
             .unique()
             .sort("user_id")
             .get_column("user_id")
             .to_list()
         )
-        exposure = assembly.ExposureIndex(frame("exposure", lambda: hooks.exposure(as_of, needed)))
+        exposure = ExposureIndex(
+            conform("exposure", hooks.exposure(as_of, needed), EXPOSURE_SCHEMA)
+        )
     with step("assembly"):
         findings = [
-            *assembly.assemble_multi_lending(ml, exposure, config.multi_lending),
-            *assembly.assemble_rings(
-                members,
-                ml_users,
-                conform("ring_devices", evidence.devices),
-                conform("ring_identifiers", evidence.identifiers),
-                conform("ring_lenders", evidence.lenders),
-                exposure,
-                config.ring,
-            ),
-            *assembly.assemble_freeze_inconsistency(fi, exposure, config.freeze),
-            *assembly.assemble_restored_after_freeze(rf, exposure, config.freeze),
-            *assembly.assemble_limit_divergence(ld, exposure, config.limit_divergence),
+            f
+            for rule in registered
+            for f in rule.assemble(results[rule.name], exposure, rule.settings(config))
         ]
-        ordered = tuple(assembly.sort_findings(findings))
-        summary = assembly.summarize(ordered, hooks.user_count(), exposure)
+        ordered = tuple(sort_findings(findings))
+        summary = summarize(ordered, hooks.user_count(), exposure)
     return FindingsReport(as_of=as_of, findings=ordered, summary=summary)
 
 

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from xpg.queries.rules import BUILTIN_RULES
+
 __all__ = [
     "FINDING_TYPES",
     "SEVERITIES",
@@ -31,13 +33,9 @@ __all__ = [
 FindingType = Literal[
     "multi_lending", "ring", "freeze_inconsistency", "restored_after_freeze", "limit_divergence"
 ]
-FINDING_TYPES: tuple[str, ...] = (
-    "multi_lending",
-    "ring",
-    "freeze_inconsistency",
-    "restored_after_freeze",
-    "limit_divergence",
-)
+FINDING_TYPES: tuple[str, ...] = BUILTIN_RULES
+"""The data contract's finding types (the built-in rules'; the registry's, a rule added
+with :func:`xpg.queries.rules.register` included, are :func:`xpg.queries.rules.finding_types`)."""
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 

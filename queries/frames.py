@@ -1,161 +1,159 @@
 """Detection frames: the backend-independent facts every detection is built from.
 
-A detection is split in two:
+A detection rule (one module of :mod:`xpg.queries.rules`) is split in two:
 
-1. a **hook**, specific to a backend, that computes a *detection frame*: a
-   Polars frame of raw qualifying facts (user ids, account ids, lender ids,
-   amounts, timestamps) with exactly the schema below. The in-memory backend
-   computes them with Polars (:class:`xpg.queries.polars_hooks.PolarsHooks`),
-   the Neo4j backend with Cypher;
-2. one shared **assembly** (:mod:`xpg.queries.assembly`) that turns the
-   frames into :class:`~xpg.queries.findings.Finding` objects: ids, severity,
-   score, evidence and explanation. Same frames in, same findings out, on every
-   backend.
+1. its **forms**, one per *detection frame* it needs (:class:`Form`): a Polars
+   frame of raw facts (user ids, account ids, lender ids, amounts, timestamps)
+   with exactly the form's schema. Each form says how Polars computes it and which
+   parameterized Cypher statement computes it in Neo4j; a backend's
+   :class:`DetectionHooks` picks the one it runs (:meth:`DetectionHooks.compute`);
+2. the rule's threshold predicate and **assembly**, shared by every backend, that
+   turn the frames into :class:`~xpg.queries.findings.Finding` objects. Same frames
+   in, same findings out, on every backend.
 
-:class:`DetectionHooks` is the protocol a backend implements; the exact
-semantics of every frame (which rows, which columns) are in
+The exact semantics of every frame (which rows, which columns) are in
 ``docs/detections.md``. Row order never matters: the assembly sorts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
 from xpg.errors import BackendError
-from xpg.settings import FreezeConfig, LimitDivergenceConfig, MultiLendingConfig, RingConfig
 
 __all__ = [
-    "FRAME_SCHEMAS",
+    "EXPOSURE_SCHEMA",
     "DetectionHooks",
-    "RingEvidence",
+    "Form",
+    "Schema",
     "conform",
+    "conform_to",
     "empty_frame",
 ]
 
-_S = pl.String()
-_F = pl.Float64()
-_I = pl.Int64()
-_T = pl.Datetime("us")
-_L = pl.List(pl.String())
+Schema = Mapping[str, pl.DataType]
 
-FRAME_SCHEMAS: Mapping[str, Mapping[str, pl.DataType]] = {
-    # One row per user asked for.
-    "exposure": {
-        "user_id": _S,
-        "internal_limit": _F,
-        "internal_outstanding": _F,
-        "drawable": _F,
-        "external_outstanding": _F,
-        "total": _F,
-    },
-    # One row per multi_lending user; lists are distinct lender ids, sorted.
-    "multi_lending": {
-        "user_id": _S,
-        "open_lenders": _L,
-        "short_window_lenders": _L,
-        "long_window_lenders": _L,
-    },
-    # One row per member of a connected group with >= min_users users.
-    "ring_groups": {"group": _S, "user_id": _S},
-    # Kept devices linked to >= 2 members of a group.
-    "ring_devices": {"group": _S, "device_id": _S, "members": _I},
-    # Kept identifiers linked to >= 2 members of a group.
-    "ring_identifiers": {"group": _S, "kind": _S, "value": _S, "members": _I},
-    # Lenders at which members hold open/overdue loans.
-    "ring_lenders": {"group": _S, "lender_id": _S, "members": _I},
-    # One row per (frozen account, drawable account of the other kind) pair.
-    "freeze_inconsistency": {
-        "user_id": _S,
-        "frozen_account_id": _S,
-        "frozen_product_id": _S,
-        "frozen_kind": _S,
-        "frozen_status": _S,
-        "frozen_reason": _S,
-        "frozen_since": _T,
-        "drawable_account_id": _S,
-        "drawable_product_id": _S,
-        "drawable_kind": _S,
-        "drawable": _F,
-    },
-    # One row per (user-scope freeze event, later unfreeze/reopen event) pair.
-    "restored_after_freeze": {
-        "user_id": _S,
-        "frozen_account_id": _S,
-        "frozen_product_id": _S,
-        "freeze_at": _T,
-        "freeze_reason": _S,
-        "restored_account_id": _S,
-        "restored_product_id": _S,
-        "restored_event": _S,
-        "restored_at": _T,
-        "restored_drawable": _F,
-    },
-    # One row per (qualifying cut event, raise event of the other kind) pair.
-    "limit_divergence": {
-        "user_id": _S,
-        "cut_account_id": _S,
-        "cut_product_id": _S,
-        "cut_kind": _S,
-        "cut_at": _T,
-        "cut_old_limit": _F,
-        "cut_new_limit": _F,
-        "raise_account_id": _S,
-        "raise_product_id": _S,
-        "raise_kind": _S,
-        "raise_at": _T,
-        "raise_old_limit": _F,
-        "raise_new_limit": _F,
-    },
+EXPOSURE_SCHEMA: Schema = {
+    "user_id": pl.String(),
+    "internal_limit": pl.Float64(),
+    "internal_outstanding": pl.Float64(),
+    "drawable": pl.Float64(),
+    "external_outstanding": pl.Float64(),
+    "total": pl.Float64(),
 }
+"""Frame ``exposure``: one row per user asked for (:func:`xpg.queries.asof.exposure_frame`)."""
 
 
-def empty_frame(name: str) -> pl.DataFrame:
-    """An empty frame with the schema of ``FRAME_SCHEMAS[name]``."""
-    return pl.DataFrame(schema=dict(FRAME_SCHEMAS[name]))
+@dataclass(frozen=True)
+class Form:
+    """One detection frame of a rule: its schema and how each backend computes it.
+
+    Attributes
+    ----------
+    name
+        The frame's name (``docs/detections.md``).
+    schema
+        Its columns and dtypes.
+    polars
+        ``polars(hooks, config, as_of, **extra) -> DataFrame``: the in-memory form, over
+        a :class:`~xpg.queries.polars_hooks.PolarsHooks`.
+    cypher
+        The name of its statement in ``queries/cypher/<cypher_file>.cypher``.
+    params
+        ``params(config, as_of, **extra) -> dict``: the statement's parameters.
+    cypher_file
+        The Cypher file holding the statement (default ``detect``).
+    prepare
+        A step the backend runs before the statement (``"ring_components"``: the
+        statement reads the ring components), or None.
+    """
+
+    name: str
+    schema: Schema
+    polars: Callable[..., pl.DataFrame]
+    cypher: str
+    params: Callable[..., Mapping[str, Any]]
+    cypher_file: str = "detect"
+    prepare: str | None = None
+
+    def empty(self) -> pl.DataFrame:
+        """An empty frame of this form's schema."""
+        return empty_frame(self.schema)
+
+    def conform(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` checked against the schema (see :func:`conform`)."""
+        return conform(self.name, frame, self.schema)
 
 
-def conform(name: str, frame: pl.DataFrame) -> pl.DataFrame:
-    """Check ``frame`` against ``FRAME_SCHEMAS[name]``; select and cast its columns.
+def empty_frame(schema: Schema) -> pl.DataFrame:
+    """An empty frame of ``schema``."""
+    return pl.DataFrame(schema=dict(schema))
 
-    Missing columns raise :class:`~xpg.errors.BackendError` (a hook broke its
-    contract); extra columns are dropped; castable dtypes (e.g. ``Int64`` amounts,
-    a ``Null`` column of an empty result) are cast.
+
+def conform_to(
+    name: str, schema: Schema, frame: pl.DataFrame, *, fill_missing: bool = False
+) -> pl.DataFrame:
+    """``frame`` with exactly the columns of ``schema``, in its order, cast to its dtypes.
+
+    Extra columns are dropped; castable dtypes (e.g. ``Int64`` amounts, a ``Null``
+    column of an empty result) are cast. A missing column is a null column with
+    ``fill_missing``, else a :class:`~xpg.errors.BackendError` (whoever computed the
+    frame broke its contract), as is a column that cannot be cast.
+
+    Examples
+    --------
+    >>> conform_to("t", {"a": pl.String()}, pl.DataFrame({"a": [1], "b": [2]})).dtypes
+    [String]
+    >>> conform_to("t", {"a": pl.String(), "c": pl.Int64()}, pl.DataFrame({"a": ["x"]}),
+    ...            fill_missing=True).row(0)
+    ('x', None)
+    """
+    if frame.schema == schema:  # already in shape: nothing to do
+        return frame
+    missing = [c for c in schema if c not in frame.columns]
+    if missing and not fill_missing:
+        raise BackendError(f"frame {name!r} lacks columns {missing}")
+    if frame.width == 0:
+        return empty_frame(schema)
+    columns = [
+        pl.col(c).cast(t) if c in frame.columns else pl.lit(None, dtype=t).alias(c)
+        for c, t in schema.items()
+    ]
+    try:
+        return frame.select(columns)
+    except pl.exceptions.PolarsError as e:
+        raise BackendError(f"frame {name!r} has wrong column types: {e}") from e
+
+
+def conform(name: str, frame: pl.DataFrame, schema: Schema | None = None) -> pl.DataFrame:
+    """Check a detection frame against its schema; select and cast its columns.
+
+    ``schema`` defaults to the schema of the frame ``name`` among the registered rules'
+    forms (or ``exposure``). Missing columns raise :class:`~xpg.errors.BackendError`.
 
     Examples
     --------
     >>> conform("ring_groups", pl.DataFrame({"group": [1], "user_id": ["u1"]})).dtypes
     [String, String]
     """
-    schema = FRAME_SCHEMAS[name]
-    missing = [c for c in schema if c not in frame.columns]
-    if missing:
-        raise BackendError(f"detection frame {name!r} lacks columns {missing}")
-    try:
-        return frame.select(pl.col(c).cast(t) for c, t in schema.items())
-    except pl.exceptions.PolarsError as e:
-        raise BackendError(f"detection frame {name!r} has wrong column types: {e}") from e
+    if schema is None:
+        from xpg.queries.rules import frame_schema
 
-
-@dataclass(frozen=True)
-class RingEvidence:
-    """The evidence frames of the ring groups asked for."""
-
-    devices: pl.DataFrame
-    identifiers: pl.DataFrame
-    lenders: pl.DataFrame
+        schema = frame_schema(name)
+    return conform_to(name, schema, frame)
 
 
 @runtime_checkable
 class DetectionHooks(Protocol):
     """What a backend computes; :func:`xpg.queries.detections.run_detections` does the rest.
 
-    Every method returns a frame of ``FRAME_SCHEMAS`` (extra columns are
-    ignored); ``docs/detections.md`` defines each one's rows exactly.
+    Every frame follows its schema (extra columns are ignored);
+    ``docs/detections.md`` defines each one's rows exactly.
     """
 
     def user_count(self) -> int:
@@ -166,31 +164,6 @@ class DetectionHooks(Protocol):
         """Frame ``exposure`` for the given users (unknown users may be left out)."""
         ...
 
-    def multi_lending(self, config: MultiLendingConfig, as_of: dt.date) -> pl.DataFrame:
-        """Frame ``multi_lending``."""
-        ...
-
-    def ring_groups(self, config: RingConfig, as_of: dt.date) -> pl.DataFrame:
-        """Frame ``ring_groups``."""
-        ...
-
-    def ring_evidence(
-        self, config: RingConfig, as_of: dt.date, members: pl.DataFrame
-    ) -> RingEvidence:
-        """Frames ``ring_devices``, ``ring_identifiers``, ``ring_lenders`` for ``members``.
-
-        ``members`` is a ``ring_groups`` frame restricted to the groups that are findings.
-        """
-        ...
-
-    def freeze_inconsistency(self, config: FreezeConfig, as_of: dt.date) -> pl.DataFrame:
-        """Frame ``freeze_inconsistency``."""
-        ...
-
-    def restored_after_freeze(self, config: FreezeConfig, as_of: dt.date) -> pl.DataFrame:
-        """Frame ``restored_after_freeze``."""
-        ...
-
-    def limit_divergence(self, config: LimitDivergenceConfig, as_of: dt.date) -> pl.DataFrame:
-        """Frame ``limit_divergence``."""
+    def compute(self, form: Form, config: Any, as_of: dt.date, **extra: Any) -> pl.DataFrame:
+        """The frame of ``form`` as of ``as_of`` under the rule's ``config``."""
         ...

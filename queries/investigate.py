@@ -60,8 +60,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import networkx as nx
 import polars as pl
 from xpg.loaders.dataset import Dataset
+from xpg.queries.asof import OPEN_LOAN_STATUSES, exposure_frame
 from xpg.queries.assembly import mask_identifier
 from xpg.queries.findings import Exposure, Finding, FindingsReport
+from xpg.queries.frames import conform_to
 
 from xpg.errors import InputError, NotFoundError
 from xpg.settings import DetectionConfig, FreezeConfig
@@ -104,7 +106,6 @@ DEVICE = "device"
 """``kind`` of a device link; identifier links carry their identifier kind."""
 LENDER = "lender"
 """``kind`` of a borrower-to-lender link (an open or overdue external loan)."""
-OPEN_LOAN_STATUSES = ("open", "overdue")
 MAX_HOPS = 4
 """Most hops a user neighbourhood may ask for."""
 MAX_PATH_HOPS = 12
@@ -137,19 +138,9 @@ SOURCE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 
 
 def conform(name: str, frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with exactly the columns and dtypes of ``SOURCE_SCHEMAS[name]``."""
-    schema = SOURCE_SCHEMAS[name]
-    if frame.schema == schema:  # already in shape: nothing to do (the common case)
-        return frame
-    cols = []
-    for col, dtype in schema.items():
-        if col in frame.columns:
-            cols.append(pl.col(col).cast(dtype))
-        else:
-            cols.append(pl.lit(None, dtype=dtype).alias(col))
-    if frame.width == 0:
-        return pl.DataFrame(schema=schema)
-    return frame.select(cols)
+    """``frame`` with exactly the columns and dtypes of ``SOURCE_SCHEMAS[name]``
+    (a missing column is a null one)."""
+    return conform_to(name, SOURCE_SCHEMAS[name], frame, fill_missing=True)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -878,20 +869,12 @@ def _account_infos(acc: pl.DataFrame, freeze: FreezeConfig) -> dict[str, tuple[A
 
 
 def exposure_by_user(accounts: pl.DataFrame, loans: pl.DataFrame) -> dict[str, Exposure]:
-    """The contract's exposure per user from their (as-of) accounts and loans frames."""
-    internal = accounts.group_by("user_id").agg(
-        pl.col("credit_limit").filter(pl.col("status") != "closed").sum().alias("internal_limit"),
-        pl.col("outstanding").sum().alias("internal_outstanding"),
-        _drawable_expr().sum().alias("drawable"),
-    )
-    external = loans.filter(pl.col("status").is_in(OPEN_LOAN_STATUSES)).group_by("user_id").agg(
-        pl.col("outstanding").sum().alias("external_outstanding"))
-    both = internal.join(external, on="user_id", how="full", coalesce=True).fill_null(0.0)
+    """The contract's exposure per user from their (as-of) accounts and loans frames
+    (:func:`xpg.queries.asof.exposure_frame`, as the detections compute it)."""
     out = {}
-    for r in both.iter_rows(named=True):
-        total = r["internal_outstanding"] + r["drawable"] + r["external_outstanding"]
+    for r in exposure_frame(accounts, loans).iter_rows(named=True):
         out[r["user_id"]] = Exposure(
-            total=_money(total), internal_limit=_money(r["internal_limit"]),
+            total=_money(r["total"]), internal_limit=_money(r["internal_limit"]),
             internal_outstanding=_money(r["internal_outstanding"]),
             drawable=_money(r["drawable"]),
             external_outstanding=_money(r["external_outstanding"]),

@@ -3,7 +3,7 @@
 * ``graph.links._distinct_links``: distinct (node, user) pairs with their earliest
   day, by one sort of a packed 64-bit key, or by argsort when the key does not fit;
 * ``queries.findings.gc_paused``: the collector is restored, nested or not, error or not;
-* ``queries.polars_hooks.accounts_as_of``: product kind by look-up equals the join.
+* ``queries.asof.accounts_as_of``: product kind by look-up equals the join.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import polars as pl
 import pytest
 from detect_fixtures import Builder
 from xpg.graph.links import _ALWAYS, _distinct_links
+from xpg.queries.asof import accounts_as_of
 from xpg.queries.findings import gc_paused
-from xpg.queries.polars_hooks import accounts_as_of
 
 
 def _brute(user, node, first):

@@ -19,7 +19,6 @@ from xpg.queries.investigate import (
     node_id,
 )
 
-from xpg.api import investigation_source
 from xpg.errors import InputError, NotFoundError
 from xpg.settings import load_settings
 
@@ -37,7 +36,7 @@ def source(backend):
     """The fixture loaded into ``backend`` (memory or Neo4j) and its investigation source."""
     ds = dataset()
     backend.load(ds)
-    return investigation_source(backend, ds)
+    return backend.investigations(ds)
 
 
 @pytest.fixture(scope="module")

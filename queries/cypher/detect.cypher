@@ -1,5 +1,6 @@
-// The detection frames of xpg.queries.frames, computed in Neo4j (docs/detections.md gives
-// each frame's rows; xpg.queries.polars_hooks computes the same frames in memory).
+// The detection frames of the rules (xpg.queries.rules.<rule>: each form names its statement
+// here), computed in Neo4j; docs/detections.md gives each frame's rows, and each rule module
+// its Polars form of the same frame.
 // Only the frames come back to Python; the shared assembly makes the findings.
 //
 // Common parameters:
@@ -153,6 +154,27 @@ CALL (u) {
 } IN TRANSACTIONS OF $batch ROWS
 RETURN sum(lowered) AS lowered
 
+// name: ring_kept_links
+// Read-only path (a session opened for reading writes no scratch labels): every kept
+// link (a device, or an identifier of $kinds, with 2..$hub_max_users users as of the run
+// date) with its users; the components are then computed in Python.
+CALL () {
+  MATCH (n:Device)<-[x:USED]-(u:User)
+  WHERE x.first_seen IS NULL OR x.first_seen < $until
+  WITH n, collect(u.user_id) AS users
+  WHERE size(users) >= 2 AND size(users) <= $hub_max_users
+  UNWIND users AS user_id
+  RETURN 'device' AS kind, n.device_id AS value, user_id
+  UNION ALL
+  MATCH (n:Identifier)<-[x:HAS_IDENTIFIER]-(u:User)
+  WHERE n.kind IN $kinds AND (x.first_seen IS NULL OR x.first_seen < $until)
+  WITH n, collect(u.user_id) AS users
+  WHERE size(users) >= 2 AND size(users) <= $hub_max_users
+  UNWIND users AS user_id
+  RETURN n.kind AS kind, n.value AS value, user_id
+}
+RETURN kind, value, user_id
+
 // name: gds_available
 SHOW PROCEDURES YIELD name
 WHERE name IN ['gds.graph.project', 'gds.wcc.stream', 'gds.graph.drop']
@@ -211,16 +233,14 @@ WHERE x.status IN $open AND x.opened_at <= $as_of
 RETURN m.group AS group, l.lender_id AS lender_id, count(DISTINCT u) AS members
 
 // ---------------------------------------------------------------------------------
-// Cross-product rules. A freeze reason's scope: 'user' when in $user_reasons,
-// 'product' when in $product_reasons, else $unknown_scope (also for a missing reason).
+// Cross-product rules. Each statement returns the rule's candidate pairs; the rule's one
+// predicate (xpg.queries.rules.<rule>.qualify: the freeze reason's scope, the depth of a
+// limit cut) keeps the findings' rows, in Python, for every backend alike.
 
 // name: freeze_inconsistency
 MATCH (u:User)-[:HAS_ACCOUNT]->(f:Account)-[:IN_PRODUCT]->(fp:Product)
 WHERE f.status IN ['frozen', 'closed'] AND f.retired_at IS NULL
   AND (f.opened_at IS NULL OR f.opened_at <= $as_of)
-  AND CASE WHEN f.status_reason IN $user_reasons THEN 'user'
-           WHEN f.status_reason IN $product_reasons THEN 'product'
-           ELSE $unknown_scope END = 'user'
 MATCH (u)-[:HAS_ACCOUNT]->(a:Account)-[:IN_PRODUCT]->(ap:Product)
 WHERE a.status = 'active' AND a.retired_at IS NULL
   AND (a.opened_at IS NULL OR a.opened_at <= $as_of)
@@ -233,25 +253,22 @@ RETURN u.user_id AS user_id,
        ap.kind AS drawable_kind, a.credit_limit - a.outstanding AS drawable
 
 // name: restored_after_freeze
-// A user-scope freeze event (reason: the event's, else the account's) of an account
-// still frozen, with no unfreeze/reopen of that account after it, and an unfreeze or
-// reopen of another account of the same user after the freeze.
+// A freeze event (reason: the event's, else the account's) of an account still frozen,
+// with no lift ($lifts: unfreeze/reopen) of that account after it, and a lift of another
+// account of the same user after the freeze.
 MATCH (u:User)-[:HAS_ACCOUNT]->(a:Account)-[:HAD_EVENT]->(e:AccountEvent)
 WHERE e.event = 'freeze' AND e.retired_at IS NULL AND e.at < $until
   AND a.status = 'frozen' AND a.retired_at IS NULL
   AND (a.opened_at IS NULL OR a.opened_at <= $as_of)
-WITH u, a, e, coalesce(e.reason, a.status_reason) AS reason
-WHERE CASE WHEN reason IN $user_reasons THEN 'user'
-           WHEN reason IN $product_reasons THEN 'product'
-           ELSE $unknown_scope END = 'user'
   AND NOT EXISTS {
     MATCH (a)-[:HAD_EVENT]->(l:AccountEvent)
-    WHERE l.event IN ['unfreeze', 'reopen'] AND l.retired_at IS NULL
+    WHERE l.event IN $lifts AND l.retired_at IS NULL
       AND l.at < $until AND l.at > e.at
   }
+WITH u, a, e, coalesce(e.reason, a.status_reason) AS reason
 MATCH (u)-[:HAS_ACCOUNT]->(b:Account)-[:HAD_EVENT]->(r:AccountEvent)
 WHERE b <> a AND b.retired_at IS NULL AND (b.opened_at IS NULL OR b.opened_at <= $as_of)
-  AND r.event IN ['unfreeze', 'reopen'] AND r.retired_at IS NULL
+  AND r.event IN $lifts AND r.retired_at IS NULL
   AND r.at < $until AND r.at > e.at
 RETURN u.user_id AS user_id,
        a.account_id AS frozen_account_id, a.product_id AS frozen_product_id,
@@ -262,14 +279,12 @@ RETURN u.user_id AS user_id,
             THEN b.credit_limit - b.outstanding ELSE 0.0 END AS restored_drawable
 
 // name: limit_divergence
-// A limit cut (to <= $cut_to_at_most, or by >= $cut_fraction) and a limit raise on an
-// account of the other product kind of the same user, both within the window.
+// A limit cut and a limit raise on an account of the other product kind of the same
+// user, both within the window (the rule's predicate decides which cuts are deep enough).
 MATCH (u:User)-[:HAS_ACCOUNT]->(a:Account)-[:HAD_EVENT]->(c:AccountEvent)
 WHERE c.event = 'limit_change' AND c.retired_at IS NULL
   AND c.at >= $window_start AND c.at < $until
   AND c.old_limit IS NOT NULL AND c.new_limit IS NOT NULL AND c.new_limit < c.old_limit
-  AND (c.new_limit <= $cut_to_at_most
-       OR (c.old_limit - c.new_limit) >= $cut_fraction * c.old_limit - $tolerance)
   AND a.retired_at IS NULL AND (a.opened_at IS NULL OR a.opened_at <= $as_of)
 MATCH (a)-[:IN_PRODUCT]->(ap:Product)
 MATCH (u)-[:HAS_ACCOUNT]->(b:Account)-[:HAD_EVENT]->(r:AccountEvent)

@@ -269,6 +269,11 @@ UNWIND range(0, size($key) - 1) AS k
 MATCH (n:AccountEvent {key: $key[k]})
 SET n += $extra[k]
 
+// name: meta
+// The bookkeeping of the last load (load, state, latest_date, source, tables, users).
+MATCH (m:XpgMeta {name: 'graph'})
+RETURN properties(m) AS m
+
 // name: counts
 // Nodes per label and relationships per type, all from the count store (no scan).
 RETURN COUNT { MATCH (n) } AS nodes,

@@ -1,0 +1,164 @@
+"""The tables as of a run date, and per-user exposure: defined once, for every rule.
+
+What "as of" means (``docs/detections.md``): an account counts when it has no
+``opened_at`` or one on or before the run date; an external loan when opened on
+or before it and ``open``/``overdue`` (:data:`OPEN_LOAN_STATUSES`); a window of
+*N* days holds the *N* whole days ending with the run date (:func:`window_start`).
+
+:func:`exposure_frame` is the one Polars form of the contract's exposure: the
+detections (:class:`~xpg.queries.polars_hooks.PolarsHooks`) and the
+investigations both call it. The Neo4j backend computes the same columns in
+Cypher (statement ``exposure`` of ``queries/cypher/detect.cypher``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+from xpg.loaders.dataset import Dataset
+
+__all__ = [
+    "EXPOSURE_AMOUNTS",
+    "OPEN_LOAN_STATUSES",
+    "accounts_as_of",
+    "day_start",
+    "drawable_expr",
+    "exposure_frame",
+    "open_loans_as_of",
+    "until",
+    "window_start",
+]
+
+OPEN_LOAN_STATUSES = ("open", "overdue")
+"""External loan statuses that count as open (exposure, multi_lending, rings, lenders)."""
+
+EXPOSURE_AMOUNTS = ("internal_limit", "internal_outstanding", "drawable", "external_outstanding")
+"""The exposure columns summed per user (``total`` is computed from the last three)."""
+
+
+def window_start(as_of: dt.date, days: int) -> dt.date:
+    """First day of the ``days``-day window that ends with ``as_of`` (both whole).
+
+    Examples
+    --------
+    >>> window_start(dt.date(2026, 11, 20), 7)
+    datetime.date(2026, 11, 14)
+    """
+    return as_of - dt.timedelta(days=days - 1)
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    """Midnight (naive UTC) of ``day``: how a date bound is passed to a datetime comparison.
+
+    Examples
+    --------
+    >>> day_start(window_start(dt.date(2026, 11, 20), 7))
+    datetime.datetime(2026, 11, 14, 0, 0)
+    """
+    return dt.datetime(day.year, day.month, day.day)
+
+
+def until(as_of: dt.date) -> dt.datetime:
+    """The first instant after the run date: a datetime is on or before it when ``< until``.
+
+    Examples
+    --------
+    >>> until(dt.date(2026, 11, 20))
+    datetime.datetime(2026, 11, 21, 0, 0)
+    """
+    return day_start(as_of + dt.timedelta(days=1))
+
+
+def drawable_expr(limit: str = "credit_limit", outstanding: str = "outstanding") -> pl.Expr:
+    """``max(limit - outstanding, 0)`` of an account row."""
+    return (pl.col(limit) - pl.col(outstanding)).clip(lower_bound=0.0)
+
+
+def accounts_as_of(dataset: Dataset, as_of: dt.date) -> pl.DataFrame:
+    """Accounts that exist as of ``as_of`` (no ``opened_at`` or opened on/before it),
+    with their product's ``kind``.
+
+    The kind is looked up, not joined, when product ids are distinct (as loaded
+    data's are): the account columns are then shared with ``dataset``, not copied.
+    """
+    products = dataset.products.select("product_id", "kind")
+    accounts = dataset.accounts.filter(
+        pl.col("opened_at").is_null() | (pl.col("opened_at") <= as_of)
+    )
+    ids = products.get_column("product_id")
+    if ids.is_duplicated().any():
+        return accounts.join(products, on="product_id", how="left")
+    kind = pl.col("product_id").replace_strict(
+        ids, products.get_column("kind"), default=None, return_dtype=pl.String
+    )
+    return accounts.with_columns(kind.alias("kind"))
+
+
+def open_loans_as_of(dataset: Dataset, as_of: dt.date) -> pl.DataFrame:
+    """External loans with status ``open``/``overdue`` opened on or before ``as_of``."""
+    return dataset.external_loans.filter(
+        pl.col("status").is_in(OPEN_LOAN_STATUSES) & (pl.col("opened_at") <= as_of)
+    )
+
+
+def exposure_frame(
+    accounts: pl.DataFrame | pl.LazyFrame,
+    loans: pl.DataFrame | pl.LazyFrame,
+    users: pl.DataFrame | pl.LazyFrame | None = None,
+) -> pl.DataFrame:
+    """The contract's exposure per user (frame ``exposure``), from as-of tables.
+
+    Parameters
+    ----------
+    accounts
+        Accounts that count as of the run date (``user_id``, ``credit_limit``,
+        ``outstanding``, ``status``).
+    loans
+        External loans opened on or before the run date (``user_id``, ``outstanding``,
+        ``status``); only ``open``/``overdue`` ones count.
+    users
+        The users to answer for, in this order (a frame with ``user_id``); every
+        user with an account or a loan (in no set order) when None.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``user_id``, ``internal_limit``, ``internal_outstanding``, ``drawable``,
+        ``external_outstanding``, ``total`` (``Float64``; 0 where nothing applies).
+        One lazy plan: the account and the loan sides run in parallel.
+
+    Examples
+    --------
+    >>> acc = pl.DataFrame({"user_id": ["u1", "u1"], "credit_limit": [100.0, 50.0],
+    ...                     "outstanding": [30.0, 50.0], "status": ["active", "closed"]})
+    >>> loans = pl.DataFrame({"user_id": ["u1"], "outstanding": [5.0], "status": ["open"]})
+    >>> exposure_frame(acc, loans).row(0)
+    ('u1', 100.0, 80.0, 70.0, 5.0, 155.0)
+    """
+    acc, lent = accounts.lazy(), loans.lazy()
+    lent = lent.filter(pl.col("status").is_in(OPEN_LOAN_STATUSES))
+    internal = acc.group_by("user_id").agg(
+        pl.col("credit_limit").filter(pl.col("status") != "closed").sum().alias("internal_limit"),
+        pl.col("outstanding").sum().alias("internal_outstanding"),
+        drawable_expr().filter(pl.col("status") == "active").sum().alias("drawable"),
+    )
+    external = lent.group_by("user_id").agg(
+        pl.col("outstanding").sum().alias("external_outstanding")
+    )
+    if users is None:
+        wanted = pl.concat([acc.select("user_id"), lent.select("user_id")]).unique()
+    else:
+        wanted = users.lazy().select("user_id")
+    amounts = list(EXPOSURE_AMOUNTS)
+    return (
+        wanted.join(internal, on="user_id", how="left", maintain_order="left")
+        .join(external, on="user_id", how="left", maintain_order="left")
+        .with_columns(pl.col(amounts).cast(pl.Float64).fill_null(0.0))
+        .with_columns(
+            (
+                pl.col("internal_outstanding") + pl.col("drawable") + pl.col("external_outstanding")
+            ).alias("total")
+        )
+        .collect()
+    )

@@ -1,0 +1,129 @@
+"""The detection rules: one module per rule, and the registry that runs them.
+
+Each rule is a module of this package defining ``RULE``, an instance of
+:class:`~xpg.queries.rules.base.Rule`: its settings section and config class,
+its frame schemas and forms (Polars, and the name of its Cypher statement), its
+one threshold predicate and its assembly into findings. The registry, in
+contract order, drives :func:`xpg.queries.detections.run_detections`, the
+finding types (:func:`finding_types`) and the progress steps
+(:func:`detection_steps`).
+
+Importing this package is cheap (no Polars): the rule modules load on first use.
+
+Examples
+--------
+>>> finding_types()[:2]
+('multi_lending', 'ring')
+>>> detection_steps()[-2:]
+('exposure', 'assembly')
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xpg.queries.frames import Schema
+    from xpg.queries.rules.base import Rule
+
+__all__ = [
+    "BUILTIN_RULES",
+    "detection_steps",
+    "finding_types",
+    "frame_schema",
+    "register",
+    "rule",
+    "rules",
+    "unregister",
+]
+
+BUILTIN_RULES: tuple[str, ...] = (
+    "multi_lending",
+    "ring",
+    "freeze_inconsistency",
+    "restored_after_freeze",
+    "limit_divergence",
+)
+"""The data contract's rules, in contract order (each is ``xpg.queries.rules.<name>``)."""
+
+_registry: dict[str, Rule] = {}
+_loaded = False
+
+
+def _rules() -> dict[str, Rule]:
+    global _loaded
+    if not _loaded:
+        builtin = {}
+        for name in BUILTIN_RULES:
+            module = importlib.import_module(f"xpg.queries.rules.{name}")
+            builtin[name] = module.RULE
+        # rules registered before the first use come after the built-in ones
+        extra = dict(_registry)
+        _registry.clear()
+        _registry.update(builtin)
+        _registry.update(extra)
+        _loaded = True
+    return _registry
+
+
+def rules() -> tuple[Rule, ...]:
+    """The registered rules, in the order they run and their findings sort."""
+    return tuple(_rules().values())
+
+
+def rule(name: str) -> Rule:
+    """The registered rule ``name`` (:class:`KeyError` when there is none)."""
+    return _rules()[name]
+
+
+def register(new: Rule) -> Rule:
+    """Add a rule after the registered ones; returns it (so it can decorate-assign).
+
+    Raises
+    ------
+    ValueError
+        When a rule of that name is registered already, or a rule it runs after is not.
+    """
+    registry = _rules()
+    if new.name in registry:
+        raise ValueError(f"a rule named {new.name!r} is registered already")
+    missing = [n for n in new.after if n not in registry]
+    if missing:
+        raise ValueError(f"rule {new.name!r} runs after unregistered rules {missing}")
+    registry[new.name] = new
+    return new
+
+
+def unregister(name: str) -> None:
+    """Remove the rule ``name`` (:class:`KeyError` when there is none)."""
+    registry = _rules()
+    needed = [r.name for r in registry.values() if name in r.after]
+    if needed:
+        raise ValueError(f"rules {needed} run after {name!r}: unregister them first")
+    del registry[name]
+
+
+def finding_types() -> tuple[str, ...]:
+    """The finding types of the registered rules (one per rule, its name), in order."""
+    return tuple(_rules())
+
+
+def detection_steps() -> tuple[str, ...]:
+    """The progress steps (and ``timings`` keys) of a detection run: one per rule, then
+    ``exposure`` and ``assembly``."""
+    return (*_rules(), "exposure", "assembly")
+
+
+def frame_schema(name: str) -> Schema:
+    """The schema of the detection frame ``name`` (a form of a registered rule, or
+    ``exposure``)."""
+    from xpg.queries.frames import EXPOSURE_SCHEMA
+
+    if name == "exposure":
+        return EXPOSURE_SCHEMA
+    for r in rules():
+        for form in r.forms:
+            if form.name == name:
+                return form.schema
+    raise KeyError(f"no detection frame {name!r}")

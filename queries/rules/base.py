@@ -1,0 +1,84 @@
+"""What a detection rule is: :class:`Rule`, the base every rule module instantiates.
+
+A rule holds, in one place: the settings section it reads (``section``, an
+attribute of :class:`~xpg.settings.DetectionConfig`) and that section's class
+(``config_class``); its frames (``forms``: schema, Polars form, Cypher statement
+name and parameters); its one threshold predicate (:meth:`Rule.qualify`: the
+backends' forms may pre-filter with parameters the rule derives from its
+settings, but only the predicate decides); and its assembly into findings
+(:meth:`Rule.assemble`).
+
+:func:`xpg.queries.detections.run_detections` runs every registered rule's
+:meth:`Rule.detect`, gathers the users of their results for one exposure
+lookup, then assembles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import polars as pl
+from xpg.queries.assembly import ExposureIndex
+from xpg.queries.findings import Finding
+from xpg.queries.frames import DetectionHooks, Form
+
+from xpg.settings import DetectionConfig
+
+__all__ = ["Rule"]
+
+
+class Rule(ABC):
+    """One detection rule (subclass it, then instantiate it as a module's ``RULE``).
+
+    Attributes
+    ----------
+    name
+        The finding type and the progress step.
+    section
+        The attribute of :class:`~xpg.settings.DetectionConfig` holding its settings
+        (and the ``[detection.<section>]`` table of a config file).
+    config_class
+        The class of that section (its defaults when the section is absent).
+    forms
+        Its detection frames.
+    after
+        Rules whose results :meth:`detect` reads (``earlier``); they run first.
+    """
+
+    name: ClassVar[str]
+    section: ClassVar[str]
+    config_class: ClassVar[type]
+    forms: ClassVar[tuple[Form, ...]]
+    after: ClassVar[tuple[str, ...]] = ()
+
+    def settings(self, detection: DetectionConfig) -> Any:
+        """This rule's section of ``detection`` (its class's defaults when absent)."""
+        section = getattr(detection, self.section, None)
+        return self.config_class() if section is None else section
+
+    def form(self, name: str) -> Form:
+        """The form named ``name``."""
+        return next(f for f in self.forms if f.name == name)
+
+    def detect(
+        self, hooks: DetectionHooks, config: Any, as_of: dt.date, earlier: Mapping[str, Any]
+    ) -> Any:
+        """The rule's result as of ``as_of``: by default, its one frame as the backend
+        computes it, kept where :meth:`qualify` holds."""
+        (form,) = self.forms
+        return self.qualify(form.conform(hooks.compute(form, config, as_of)), config)
+
+    def qualify(self, frame: pl.DataFrame, config: Any) -> pl.DataFrame:
+        """The rows of ``frame`` that meet the rule's thresholds (default: all)."""
+        return frame
+
+    def users(self, result: Any) -> pl.DataFrame:
+        """The users the result names (``user_id``), for the exposure lookup."""
+        return result.select("user_id")
+
+    @abstractmethod
+    def assemble(self, result: Any, exposure: ExposureIndex, config: Any) -> list[Finding]:
+        """The findings of ``result``."""

@@ -1,0 +1,220 @@
+"""Rule ``multi_lending``: a user borrowing from, or applying to, many lenders.
+
+Three criteria, each a count of distinct lenders against a threshold of
+``[detection.multi_lending]`` (:class:`~xpg.settings.MultiLendingConfig`):
+open/overdue external loans (``min_open_lenders``), applications in the short
+window (``short_window_lenders``) and in the long window (``long_window_lenders``).
+A user meeting one is a finding.
+
+The one threshold predicate is :func:`met`. The forms return the lender lists of the
+candidate users only (a pre-filter: only a few percent of the users' lists are
+built): the Polars form keeps the users a criterion is :func:`met` for; statement
+``multi_lending`` of ``queries/cypher/detect.cypher`` those whose count reaches
+:func:`least_count` (passed as parameters). :meth:`MultiLending.qualify` then applies
+:func:`met` to the lists' lengths, and only it decides.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from xpg.queries.asof import (
+    OPEN_LOAN_STATUSES,
+    day_start,
+    open_loans_as_of,
+    until,
+    window_start,
+)
+from xpg.queries.assembly import ExposureIndex, cny, exposure_of, finding, rows
+from xpg.queries.findings import Finding
+from xpg.queries.frames import Form
+from xpg.queries.rules.base import Rule
+
+from xpg.settings import MultiLendingConfig
+
+__all__ = ["CRITERIA", "RULE", "Criterion", "MultiLending", "least_count", "met"]
+
+_LIST = pl.List(pl.String())
+
+SCHEMA = {
+    "user_id": pl.String(),
+    "open_lenders": _LIST,
+    "short_window_lenders": _LIST,
+    "long_window_lenders": _LIST,
+}
+"""Frame ``multi_lending``: one row per candidate user; lists are distinct lender ids."""
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One criterion: its name in evidence, its key, its lender list and its setting."""
+
+    name: str
+    key: str
+    column: str
+    setting: str
+
+    def threshold(self, config: MultiLendingConfig) -> int:
+        """The criterion's threshold in ``config``."""
+        return int(getattr(config, self.setting))
+
+
+CRITERIA = (
+    Criterion("open_loans", "open", "open_lenders", "min_open_lenders"),
+    Criterion("applications_short_window", "short", "short_window_lenders",
+              "short_window_lenders"),
+    Criterion("applications_long_window", "long", "long_window_lenders", "long_window_lenders"),
+)
+
+
+def met(count: pl.Expr, threshold: int) -> pl.Expr:
+    """THE predicate: a criterion is met when its count of distinct lenders reaches its
+    threshold.
+
+    Examples
+    --------
+    >>> pl.select(met(pl.lit(4), 4)).item(), pl.select(met(pl.lit(3), 4)).item()
+    (True, False)
+    """
+    return count >= threshold
+
+
+def least_count(threshold: int) -> int:
+    """The smallest count :func:`met` accepts for ``threshold``: the forms' pre-filter
+    (change it with :func:`met`)."""
+    return threshold
+
+
+def _polars(hooks: Any, config: MultiLendingConfig, as_of: dt.date) -> pl.DataFrame:
+    """Counts of distinct lenders per user first; lender lists only for the users
+    that meet a criterion (a few percent of them)."""
+    dataset = hooks.dataset
+    loans = open_loans_as_of(dataset, as_of).lazy().select("user_id", "lender_id")
+    day = pl.col("applied_at").dt.date()
+    widest = max(config.short_window_days, config.long_window_days)
+    apps = (
+        dataset.applications.lazy()
+        .filter(day <= as_of, day >= window_start(as_of, widest))
+        .select("user_id", "lender_id", day.alias("day"))
+    )
+    sources = {
+        "open_lenders": loans,
+        "short_window_lenders": apps.filter(
+            pl.col("day") >= window_start(as_of, config.short_window_days)
+        ),
+        "long_window_lenders": apps.filter(
+            pl.col("day") >= window_start(as_of, config.long_window_days)
+        ),
+    }
+    # one lazy plan: the three counts (and then the three lists) run in parallel
+    flagged = pl.concat(
+        [
+            sources[c.column]
+            .group_by("user_id")
+            .agg(pl.col("lender_id").n_unique().alias("n"))
+            .filter(met(pl.col("n"), c.threshold(config)))
+            .select("user_id")
+            for c in CRITERIA
+        ]
+    ).unique()
+    frame = flagged
+    for name, rows_ in sources.items():
+        lists = (
+            rows_.join(flagged, on="user_id", how="semi")
+            .group_by("user_id")
+            .agg(pl.col("lender_id").unique().sort().alias(name))
+        )
+        frame = frame.join(lists, on="user_id", how="left")
+    return frame.with_columns(pl.col(list(sources)).fill_null(pl.lit([], dtype=_LIST))).collect()
+
+
+def _params(config: MultiLendingConfig, as_of: dt.date) -> dict[str, Any]:
+    return {
+        "as_of": as_of,
+        "until": until(as_of),
+        "open": list(OPEN_LOAN_STATUSES),
+        "short_start": day_start(window_start(as_of, config.short_window_days)),
+        "long_start": day_start(window_start(as_of, config.long_window_days)),
+        **{c.setting: least_count(c.threshold(config)) for c in CRITERIA},
+    }
+
+
+class MultiLending(Rule):
+    """Rule ``multi_lending`` (see the module docstring)."""
+
+    name = "multi_lending"
+    section = "multi_lending"
+    config_class = MultiLendingConfig
+    forms = (Form("multi_lending", SCHEMA, _polars, "multi_lending", _params),)
+
+    def qualify(self, frame: pl.DataFrame, config: MultiLendingConfig) -> pl.DataFrame:
+        """``frame`` sorted by user, lists sorted, with per criterion its count and whether
+        it is :func:`met` (``n_*``, ``met_*``), the largest count/threshold ratio among
+        those met (``ratio``), the union of the lender lists (``lenders``); users meeting
+        none dropped."""
+        counts = [pl.col(c.column).list.len().cast(pl.Int64).alias(f"n_{c.key}") for c in CRITERIA]
+        flags = [met(pl.col(f"n_{c.key}"), c.threshold(config)).alias(f"met_{c.key}")
+                 for c in CRITERIA]
+        ratios = [
+            pl.when(pl.col(f"met_{c.key}")).then(pl.col(f"n_{c.key}") / max(c.threshold(config), 1))
+            for c in CRITERIA
+        ]
+        lists = [pl.col(c.column) for c in CRITERIA]
+        return (
+            frame.sort("user_id")
+            .with_columns(pl.col(c.column).list.sort() for c in CRITERIA)
+            .with_columns(counts)
+            .with_columns(flags)
+            .filter(pl.any_horizontal(pl.col(f"met_{c.key}" for c in CRITERIA)))
+            .with_columns(
+                pl.max_horizontal(ratios).alias("ratio"),
+                pl.concat_list(lists).list.unique().list.sort().alias("lenders"),
+            )
+        )
+
+    def assemble(
+        self, result: pl.DataFrame, exposure: ExposureIndex, config: MultiLendingConfig
+    ) -> list[Finding]:
+        """One finding per qualifying user.
+
+        ``strength = min(1, r / 2)`` where ``r`` is the largest count/threshold ratio of
+        the criteria met (exactly at a threshold: 0.5; twice the threshold: 1).
+        """
+        short_days, long_days = config.short_window_days, config.long_window_days
+        phrases = {
+            "open": "holds open loans at {n} lenders",
+            "short": f"applied to {{n}} lenders in {short_days} days",
+            "long": f"applied to {{n}} lenders in {long_days} days",
+        }
+        findings = []
+        for row in rows(result):
+            user = row["user_id"]
+            met_ = [c for c in CRITERIA if row[f"met_{c.key}"]]
+            parts = [phrases[c.key].format(n=row[f"n_{c.key}"]) for c in met_]
+            exposure_ = exposure_of(exposure[user])
+            findings.append(
+                finding(
+                    self.name,
+                    user,
+                    [user],
+                    row["ratio"] / 2,
+                    exposure_,
+                    {
+                        "criteria": [c.name for c in met_],
+                        "lenders": row["lenders"],
+                        "open_loan_lenders": row["open_lenders"],
+                        "applied_lenders_short_window": row["short_window_lenders"],
+                        "applied_lenders_long_window": row["long_window_lenders"],
+                        "short_window_days": short_days,
+                        "long_window_days": long_days,
+                    },
+                    f"User {user} {' and '.join(parts)}; exposure {cny(exposure_.total)}.",
+                )
+            )
+        return findings
+
+
+RULE = MultiLending()

@@ -1,0 +1,96 @@
+"""The rule registry: a rule is one module; registering one adds its findings to every run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+import pytest
+from detect_fixtures import AS_OF, Builder, multi_lender
+from xpg.queries import rules as registry
+from xpg.queries.assembly import ExposureIndex, exposure_of, finding, rows
+from xpg.queries.findings import FINDING_TYPES, Finding
+from xpg.queries.frames import Form
+from xpg.queries.rules.base import Rule
+
+import xpg
+
+
+@dataclass(frozen=True)
+class BigLimitConfig:
+    min_limit: float = 50_000.0
+
+
+def _accounts(hooks: Any, config: BigLimitConfig, as_of: dt.date) -> pl.DataFrame:
+    return hooks.dataset.accounts.select("user_id", "account_id", "credit_limit")
+
+
+class BigLimit(Rule):
+    """A toy rule: an account with a credit limit of at least ``min_limit``."""
+
+    name = "big_limit"
+    section = "big_limit"  # not in DetectionConfig: the config class's defaults apply
+    config_class = BigLimitConfig
+    forms = (
+        Form("big_limit", {"user_id": pl.String(), "account_id": pl.String(),
+                           "credit_limit": pl.Float64()}, _accounts, "big_limit",
+             lambda config, as_of: {}),
+    )
+
+    def qualify(self, frame: pl.DataFrame, config: BigLimitConfig) -> pl.DataFrame:
+        return frame.filter(pl.col("credit_limit") >= config.min_limit)
+
+    def assemble(self, result: pl.DataFrame, exposure: ExposureIndex, config: BigLimitConfig
+                 ) -> list[Finding]:
+        return [
+            finding(self.name, r["account_id"], [r["user_id"]], 1.0,
+                    exposure_of(exposure[r["user_id"]]), {"account_id": r["account_id"]},
+                    f"Account {r['account_id']} has a limit of {r['credit_limit']:,.0f} CNY.")
+            for r in rows(result.sort("account_id"))
+        ]
+
+
+def data():
+    b = Builder()
+    b.account("a1", "u1", "huabei", limit=80_000).account("a2", "u2", "jiebei", limit=1_000)
+    multi_lender(b, "u3")
+    return b.build()
+
+
+def test_the_builtin_rules_are_the_contract_types_in_order():
+    assert registry.finding_types() == FINDING_TYPES
+    assert registry.detection_steps() == (*FINDING_TYPES, "exposure", "assembly")
+    for rule in registry.rules():
+        assert rule.forms and rule.config_class is not None
+
+
+def test_a_registered_rule_makes_findings_through_the_normal_run():
+    with xpg.open(dataset=data(), as_of=AS_OF) as s:
+        before = s.findings().to_dict()
+    registry.register(BigLimit())
+    try:
+        assert registry.finding_types()[-1] == "big_limit"
+        assert registry.detection_steps()[-3] == "big_limit"
+        with xpg.open(dataset=data(), as_of=AS_OF) as s:
+            report = s.findings()
+        toy = [f for f in report.findings if f.type == "big_limit"]
+        assert [(f.users, f.evidence["account_id"]) for f in toy] == [(("u1",), "a1")]
+        assert report.findings[-1] is toy[0]  # sorted after the contract's types
+        assert report.summary["findings_by_type"]["big_limit"] == 1
+        assert toy[0].exposure.total == 80_000.0  # drawable of an empty account
+        others = [f.to_dict() for f in report.findings if f.type != "big_limit"]
+        assert others == before["findings"]
+        with pytest.raises(ValueError, match="registered already"):
+            registry.register(BigLimit())
+    finally:
+        registry.unregister("big_limit")
+    assert registry.finding_types() == FINDING_TYPES
+    with xpg.open(dataset=data(), as_of=AS_OF) as s:
+        assert s.findings().to_dict() == before
+
+
+def test_rules_that_others_run_after_cannot_be_unregistered_first():
+    with pytest.raises(ValueError, match="run after"):
+        registry.unregister("multi_lending")
