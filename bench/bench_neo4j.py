@@ -123,8 +123,11 @@ def server() -> Iterator[tuple[Any, int | None]]:
 def wipe(backend: Any) -> None:
     """Empty the database: relationships first (a product node has too many for one
     transaction), then nodes, in bounded transactions."""
-    backend.run_batched("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS")
-    backend.run_batched("MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+    from xpg.graph.neo4j_connection import QueryMode
+
+    for query in ("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS",
+                  "MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS"):
+        backend.run(query, QueryMode.WRITE, retry=False)
 
 
 CEILING_NODES = """
@@ -144,16 +147,18 @@ def ceiling(backend: Any, relationships: int, batch: int, pid: int | None) -> di
     between ``relationships // 4`` scratch nodes (wiped afterwards)."""
     import random
 
+    from xpg.graph.neo4j_connection import QueryMode
+
     nodes: list[str] = []
     count = max(2, relationships // 4)
     for start in range(0, count, batch):
-        nodes += backend.run_write(CEILING_NODES, n=min(batch, count - start))[0]["ids"]
+        nodes += backend.run(CEILING_NODES, QueryMode.WRITE, n=min(batch, count - start))[0]["ids"]
     rng = random.Random(relationships)
     a = [nodes[rng.randrange(count)] for _ in range(relationships)]
     b = [nodes[rng.randrange(count)] for _ in range(relationships)]
     server0, own0, start = _cpu_of(pid), _own_cpu(), time.perf_counter()
     for k in range(0, relationships, batch):
-        backend.run_write(CEILING_RELATIONSHIPS, a=a[k:k + batch], b=b[k:k + batch])
+        backend.run(CEILING_RELATIONSHIPS, QueryMode.WRITE, a=a[k:k + batch], b=b[k:k + batch])
     seconds = time.perf_counter() - start
     result = {
         "relationships": relationships,

@@ -17,11 +17,12 @@ if TYPE_CHECKING:
 __all__ = ["open_backend"]
 
 
-def open_backend(settings: Settings) -> Backend:
+def open_backend(settings: Settings, *, read_only: bool = False) -> Backend:
     """A fresh, empty backend of the kind ``settings.backend`` names.
 
     ``"memory"`` gives a :class:`~xpg.graph.memory.MemoryBackend`; ``"neo4j"`` a
-    :class:`~xpg.graph.neo4j.Neo4jBackend` built from ``settings.neo4j``.
+    :class:`~xpg.graph.neo4j.Neo4jBackend` built from ``settings.neo4j``. With
+    ``read_only`` the backend never writes (see :class:`~xpg.graph.backend.Backend`).
 
     Examples
     --------
@@ -32,7 +33,7 @@ def open_backend(settings: Settings) -> Backend:
     if settings.backend == "memory":
         from xpg.graph.memory import MemoryBackend
 
-        return MemoryBackend()
+        return MemoryBackend(read_only=read_only)
     from xpg.errors import BackendError, ConfigError
 
     if settings.backend == "neo4j":
@@ -40,6 +41,6 @@ def open_backend(settings: Settings) -> Backend:
             from xpg.graph.neo4j import Neo4jBackend
         except ImportError as e:
             raise BackendError(f"the neo4j backend cannot be loaded: {e}") from e
-        return Neo4jBackend(settings.neo4j)
+        return Neo4jBackend(settings.neo4j, read_only=read_only)
 
     raise ConfigError(f"unknown backend {settings.backend!r}; choose memory or neo4j")

@@ -1,23 +1,53 @@
-"""One interface, several backends.
+"""One base class, several backends.
 
-:class:`Backend` is what the CLI and the public API talk to. The in-memory
-backend (:mod:`xpg.graph.memory`) is the default; the Neo4j backend
-(:mod:`xpg.graph.neo4j`) keeps the same graph in a database. Both return the
-same :class:`~xpg.queries.findings.FindingsReport` on the same data, ids
-included: the parity tests assert it.
+:class:`Backend` is what the public API and the CLI talk to (in the shape of
+splink's ``DatabaseAPI``): the shared steps are final methods of the base —
+:meth:`~Backend.load`, :meth:`~Backend.detect`, :meth:`~Backend.findings`,
+:meth:`~Backend.run_date`, :meth:`~Backend.investigations` — over a few hooks each
+backend fills:
+
+* :meth:`~Backend._load`: hold or write a dataset;
+* :meth:`~Backend._detection_hooks`: its :class:`~xpg.queries.frames.DetectionHooks`
+  (the pipeline, :func:`xpg.queries.detections.run_detections`, calls them);
+* :meth:`~Backend._investigation_source`: its
+  :class:`~xpg.queries.investigate.InvestigationSource`;
+* :meth:`~Backend.latest_date`: the default run date of what it holds;
+* :meth:`~Backend.stored_findings` (None by default) and
+  :meth:`~Backend._store_findings` (nothing by default): findings kept from an
+  earlier detection.
+
+A backend opened ``read_only`` never writes: its :meth:`~Backend.load` refuses
+when loading would write to a store (:attr:`~Backend.keeps_data`), and its
+detections keep nothing.
+Failures of the backend's own machinery (a driver, a database) come out as
+:class:`~xpg.errors.BackendError` named by :attr:`Backend.label`, in one place
+(:meth:`Backend.failures`); nobody asks a backend its name.
+
+The in-memory backend (:mod:`xpg.graph.memory`) is the default; the Neo4j
+backend (:mod:`xpg.graph.neo4j`) keeps the same graph in a database. Both
+return the same :class:`~xpg.queries.findings.FindingsReport` on the same data,
+ids included: the parity tests assert it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, MutableMapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, final
 
-from xpg.loaders.dataset import Dataset
-from xpg.queries.findings import FindingsReport
-
+from xpg.errors import BackendError, InputError, ReadOnlyError, XpgError
 from xpg.progress import Progress
 from xpg.settings import DetectionConfig
+
+if TYPE_CHECKING:
+    import polars as pl
+    from xpg.loaders.dataset import Dataset
+    from xpg.queries.findings import FindingsReport
+    from xpg.queries.frames import DetectionHooks
+    from xpg.queries.investigate import InvestigationSource
 
 __all__ = ["Backend", "LoadStats"]
 
@@ -29,22 +59,177 @@ class LoadStats:
     seconds: float
 
 
-@runtime_checkable
-class Backend(Protocol):
-    name: str
+class Backend(ABC):
+    """The exposure graph held somewhere; subclass it and fill the hooks.
 
+    Parameters
+    ----------
+    read_only
+        Never write: :meth:`load` refuses when :attr:`keeps_data`, and
+        :meth:`detect` / :meth:`findings` store nothing.
+
+    Attributes
+    ----------
+    name
+        A short name for people (``memory``, ``neo4j``): shown in reports, never
+        compared by the API.
+    label
+        How error messages name it (``"neo4j backend"``).
+    wraps_errors
+        Whether unexpected exceptions of its machinery become :class:`BackendError`
+        (True for a backend over a server; the in-memory backend's own failures are
+        bugs and pass through as they are).
+    keeps_data
+        Whether the backend keeps what it holds between sessions (a database): its
+        :meth:`load` writes to that store (so a read-only one refuses it), and a
+        session may open it without tables, over what an earlier load wrote.
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    wraps_errors: ClassVar[bool] = True
+    keeps_data: ClassVar[bool] = True
+
+    def __init__(self, *, read_only: bool = False) -> None:
+        self.read_only = read_only
+
+    # -- hooks --------------------------------------------------------------------
+
+    @abstractmethod
+    def _load(self, dataset: Dataset, progress: Progress | None) -> LoadStats:
+        """Hold ``dataset`` (replacing or updating what it held)."""
+
+    @abstractmethod
+    def _detection_hooks(self) -> AbstractContextManager[DetectionHooks]:
+        """The detection hooks over what the backend holds, for one detection run
+        (a context: whatever a run leaves behind is cleaned up at its end)."""
+
+    @abstractmethod
+    def _investigation_source(self, dataset: Dataset | None) -> InvestigationSource:
+        """Where the investigations read (``dataset``: the tables, when the session has
+        them)."""
+
+    @abstractmethod
+    def latest_date(self) -> dt.date | None:
+        """The latest date of what the backend holds (None: it holds no date)."""
+
+    def stored_findings(
+        self, config: DetectionConfig, *, as_of: dt.date | None = None
+    ) -> FindingsReport | None:
+        """Findings kept from an earlier detection of ``as_of`` on the same data and
+        settings, or None (the default: the backend keeps none). Reads only."""
+        return None
+
+    def _store_findings(self, report: FindingsReport, config: DetectionConfig) -> None:  # noqa: B027
+        """Keep a detection's findings (the default: nothing is kept)."""
+
+    def user_exposure(self, dataset: Dataset, as_of: dt.date) -> pl.DataFrame:
+        """Exposure of every user of ``dataset`` (:func:`xpg.queries.exposure.user_exposure`;
+        a backend may answer from a cache)."""
+        from xpg.queries.exposure import user_exposure
+
+        return user_exposure(dataset, as_of)
+
+    def close(self) -> None:  # noqa: B027
+        """Release what the backend holds (idempotent)."""
+
+    # -- shared steps (final) --------------------------------------------------------
+
+    @final
+    @contextmanager
+    def failures(self, doing: str) -> Iterator[None]:
+        """Unexpected exceptions of the backend's machinery as
+        ``BackendError("<label> failed to <doing>: ...")`` (see :attr:`wraps_errors`);
+        xpg's own errors pass through."""
+        try:
+            yield
+        except XpgError:
+            raise
+        except Exception as e:
+            if not self.wraps_errors:
+                raise
+            raise BackendError(f"{self.label} failed to {doing}: {e}") from e
+
+    @final
+    def check_writable(self, doing: str) -> None:
+        """Raise :class:`~xpg.errors.ReadOnlyError` when the backend is read-only."""
+        if self.read_only:
+            raise ReadOnlyError(f"the {self.label} was opened for reading: it cannot {doing}")
+
+    @final
     def load(self, dataset: Dataset, *, progress: Progress | None = None) -> LoadStats:
-        """Make the backend hold ``dataset`` (replacing or updating what it held)."""
-        ...
+        """Make the backend hold ``dataset`` (replacing or updating what it held).
 
+        Raises
+        ------
+        ReadOnlyError
+            When the backend is read-only and loading writes (:attr:`keeps_data`).
+        """
+        if self.keeps_data:
+            self.check_writable("load data (run `xpg load` first)")
+        with self.failures("load the data"):
+            return self._load(dataset, progress)
+
+    @final
+    def run_date(self) -> dt.date:
+        """The default run date: :meth:`latest_date`.
+
+        Raises
+        ------
+        InputError
+            When the data holds no date at all.
+        """
+        with self.failures("read the run date"):
+            latest = self.latest_date()
+        if latest is None:
+            raise InputError("cannot infer the run date: the data has no dates; give --as-of")
+        return latest
+
+    @final
     def detect(
+        self,
+        config: DetectionConfig,
+        *,
+        as_of: dt.date | None = None,
+        progress: Progress | None = None,
+        timings: MutableMapping[str, float] | None = None,
+        write_findings: bool = True,
+    ) -> FindingsReport:
+        """Every detection as of ``as_of`` (default: :meth:`run_date`).
+
+        The backend's hooks compute the frames; the registered rules make the findings
+        (:func:`xpg.queries.detections.run_detections`). With ``write_findings`` (and
+        a backend that is not read-only) the backend keeps them (:meth:`_store_findings`).
+        """
+        from xpg.queries.detections import run_detections
+
+        day = as_of or self.run_date()
+        with self.failures("detect"), self._detection_hooks() as hooks:
+            report = run_detections(hooks, config, day, progress=progress, timings=timings)
+        if write_findings and not self.read_only:
+            with self.failures("write the findings"):
+                self._store_findings(report, config)
+        return report
+
+    @final
+    def findings(
         self, config: DetectionConfig, *, as_of: dt.date | None = None
     ) -> FindingsReport:
-        """Run every detection as of ``as_of`` (default: the latest date in the data)."""
-        ...
+        """The findings of ``as_of``: the stored ones when the backend kept them for the
+        same data and settings, else detected (and kept, unless read-only)."""
+        day = as_of or self.run_date()
+        with self.failures("read the stored findings"):
+            stored = self.stored_findings(config, as_of=day)
+        return stored if stored is not None else self.detect(config, as_of=day)
 
-    def close(self) -> None: ...
+    @final
+    def investigations(self, dataset: Dataset | None) -> InvestigationSource:
+        """The investigation source over what the backend holds."""
+        with self.failures("open the investigations"):
+            return self._investigation_source(dataset)
 
-    # Optional: ``stored_findings(config, *, as_of) -> FindingsReport | None``, findings
-    # kept from an earlier detection on the same data and settings (the Neo4j backend);
-    # a session uses them instead of detecting again when a backend has it.
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

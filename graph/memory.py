@@ -12,21 +12,23 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
 import polars as pl
-from xpg.graph.backend import LoadStats
+from xpg.graph.backend import Backend, LoadStats
 from xpg.graph.links import DEVICE_KIND, Links
 from xpg.loaders.dataset import Dataset
-from xpg.queries.detections import default_as_of, run_detections
-from xpg.queries.findings import FindingsReport
 from xpg.queries.polars_hooks import PolarsHooks
 
 from xpg.errors import BackendError, NotFoundError
 from xpg.progress import NO_PROGRESS, Progress
-from xpg.settings import DetectionConfig
+
+if TYPE_CHECKING:
+    from xpg.queries.investigate import InvestigationSource
 
 __all__ = ["MemoryBackend", "node_key"]
 
@@ -43,8 +45,10 @@ def node_key(kind: str, ident: str) -> str:
     return f"{kind}:{ident}"
 
 
-class MemoryBackend:
+class MemoryBackend(Backend):
     """The exposure graph of one dataset, in memory.
+
+    Holding data writes nothing anywhere, so a read-only memory backend loads too.
 
     Examples
     --------
@@ -54,14 +58,18 @@ class MemoryBackend:
     """
 
     name = "memory"
+    label = "memory backend"
+    wraps_errors = False  # its failures are bugs: they pass through as they are
+    keeps_data = False
 
-    def __init__(self) -> None:
+    def __init__(self, *, read_only: bool = False) -> None:
+        super().__init__(read_only=read_only)
         self._dataset: Dataset | None = None
         self._hooks: PolarsHooks | None = None
 
-    # -- Backend protocol ---------------------------------------------------------
+    # -- Backend hooks ------------------------------------------------------------
 
-    def load(self, dataset: Dataset, *, progress: Progress | None = None) -> LoadStats:
+    def _load(self, dataset: Dataset, progress: Progress | None = None) -> LoadStats:
         """Hold ``dataset`` and build the integer-encoded link graph.
 
         Returns node and relationship counts of the exposure graph: users,
@@ -99,23 +107,17 @@ class MemoryBackend:
         )
         return LoadStats(nodes, relationships, time.perf_counter() - start)
 
-    def detect(
-        self,
-        config: DetectionConfig,
-        *,
-        as_of: dt.date | None = None,
-        progress: Progress | None = None,
-        timings: dict[str, float] | None = None,
-    ) -> FindingsReport:
-        """Every detection as of ``as_of`` (default: the latest date in the data)."""
-        dataset, hooks = self._require()
-        return run_detections(
-            hooks,
-            config,
-            as_of or default_as_of(dataset),
-            progress=progress,
-            timings=timings,
-        )
+    @contextmanager
+    def _detection_hooks(self) -> Iterator[PolarsHooks]:
+        yield self.hooks
+
+    def _investigation_source(self, dataset: Dataset | None) -> InvestigationSource:
+        from xpg.queries.investigate import MemorySource
+
+        return MemorySource(self.dataset)
+
+    def latest_date(self) -> dt.date | None:
+        return self.dataset.latest_date()
 
     def close(self) -> None:
         self._dataset = None
@@ -138,12 +140,11 @@ class MemoryBackend:
         """The Polars detection hooks over the dataset held (caches included)."""
         return self._require()[1]
 
-    def latest_date(self) -> dt.date:
-        return default_as_of(self.dataset)
-
-    def user_exposure(self, as_of: dt.date | None = None) -> pl.DataFrame:
-        """Exposure of every user (see :func:`xpg.queries.exposure.user_exposure`)."""
-        return self.hooks.exposure(as_of or self.latest_date())
+    def user_exposure(self, dataset: Dataset, as_of: dt.date) -> pl.DataFrame:
+        """Exposure of every user of ``dataset`` (the one held: its cached frame)."""
+        if dataset is self._dataset and self._hooks is not None:
+            return self._hooks.exposure(as_of)
+        return super().user_exposure(dataset, as_of)
 
     def subgraph(
         self, user_ids: Iterable[str], hops: int = 1, *, hub_max_users: int = 20

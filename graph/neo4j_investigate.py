@@ -2,8 +2,8 @@
 
 It implements :class:`~xpg.queries.investigate.InvestigationSource` with the
 parameterized statements of ``queries/cypher/investigate.cypher``, each run in
-a read transaction (``Neo4jBackend.run_read``: a READ-mode session and
-``execute_read``, so the driver routes it to a reader and retries transient
+a read transaction (``Neo4jBackend.run(..., QueryMode.READ)``: a READ-mode session
+and ``execute_read``, so the driver routes it to a reader and retries transient
 errors). Only the rows about the asked ids come back; the shared assembly of
 :mod:`xpg.queries.investigate` turns them into the same views as in memory.
 
@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 from xpg.graph.neo4j import Neo4jBackend
+from xpg.graph.neo4j_connection import QueryMode
 from xpg.queries.cypher import statement
 from xpg.queries.investigate import DEVICE, LENDER, SOURCE_SCHEMAS, conform
 
@@ -62,7 +63,7 @@ class Neo4jSource:
         self.backend = backend
 
     def _read(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        return self.backend.run_read(statement("investigate", name), **params)
+        return self.backend.run(statement("investigate", name), QueryMode.READ, **params)
 
     def users(self, user_ids: Sequence[str]) -> pl.DataFrame:
         return _frame("users", self._read("users", ids=list(user_ids)))

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from xpg.graph.neo4j_connection import QueryMode
 
 from xpg.settings import Neo4jConfig, load_settings
 
@@ -201,14 +202,14 @@ def dump(backend) -> tuple[Counter, Counter]:
             tuple(sorted((k, _hashable(v)) for k, v in props.items() if k != "load")),
         )
 
-    rows = backend.run_read(
+    rows = backend.run(
         "MATCH (n) WHERE NOT n:XpgMeta RETURN labels(n) AS labels, properties(n) AS props"
-    )
+    , QueryMode.READ)
     nodes = Counter(node(r["labels"], r["props"]) for r in rows)
-    rows = backend.run_read(
+    rows = backend.run(
         "MATCH (a)-[r]->(b) RETURN labels(a) AS al, properties(a) AS ap, type(r) AS type, "
         "properties(r) AS rp, labels(b) AS bl, properties(b) AS bp"
-    )
+    , QueryMode.READ)
     rels = Counter(
         (
             r["type"],

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from decorator import on_backends
 from investigation_data import AS_OF, RING, dataset, findings, write_dataset
+from xpg.graph.memory import MemoryBackend
 from xpg.queries.findings import FindingsReport, stable_id
 
 import xpg
@@ -156,28 +157,22 @@ def test_neo4j_answers_from_the_graph_already_loaded(backend):
             s.exposure()
 
 
-class _CountingBackend:
+class _CountingBackend(MemoryBackend):
     """A memory backend that counts its closes (and can fail to load)."""
 
     def __init__(self, fail_load: Exception | None = None):
-        from xpg.graph.memory import MemoryBackend
-
-        self._inner = MemoryBackend()
-        self.name = self._inner.name
+        super().__init__()
         self.fail_load = fail_load
         self.closed = 0
 
-    def load(self, dataset, *, progress=None):
+    def _load(self, dataset, progress=None):
         if self.fail_load is not None:
             raise self.fail_load
-        return self._inner.load(dataset, progress=progress)
-
-    def detect(self, config, *, as_of=None):
-        return self._inner.detect(config, as_of=as_of)
+        return super()._load(dataset, progress)
 
     def close(self):
         self.closed += 1
-        self._inner.close()
+        super().close()
 
 
 def test_a_backend_the_caller_made_is_not_closed_by_the_session():
@@ -202,7 +197,7 @@ def test_a_backend_the_caller_made_is_not_closed_when_loading_fails(error):
 def test_a_backend_open_made_is_closed_with_the_session(monkeypatch):
     made: list[_CountingBackend] = []
 
-    def fake_open_backend(settings):
+    def fake_open_backend(settings, *, read_only=False):
         made.append(_CountingBackend())
         return made[-1]
 
@@ -215,7 +210,7 @@ def test_a_backend_open_made_is_closed_with_the_session(monkeypatch):
 def test_a_backend_open_made_is_closed_when_loading_fails(monkeypatch):
     made: list[_CountingBackend] = []
 
-    def fake_open_backend(settings):
+    def fake_open_backend(settings, *, read_only=False):
         made.append(_CountingBackend(fail_load=InputError("bad rows")))
         return made[-1]
 

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from detect_fixtures import Builder, at, day
 from xpg.graph.neo4j import NODE_LABELS, RELATIONSHIP_TYPES
+from xpg.graph.neo4j_connection import QueryMode
 from xpg.graph.neo4j_write import NODE_KEYS, resolve, wire, write_plan
 from xpg.queries import cypher
 from xpg.queries.cypher import statement, statements
@@ -128,4 +129,4 @@ def test_every_statement_compiles(neo4j_backend):
             if "batch" in params:
                 params["batch"] = 1000
             # auto-commit: statements with CALL ... IN TRANSACTIONS need one
-            neo4j_backend.run_batched("EXPLAIN " + text, **params)
+            neo4j_backend.run("EXPLAIN " + text, QueryMode.WRITE, retry=False, **params)

@@ -19,6 +19,7 @@ import pytest
 from detect_fixtures import AS_OF, Builder, at, day, multi_lender
 from neo4j_server import dump, wipe
 from xpg.graph.neo4j import Neo4jBackend
+from xpg.graph.neo4j_connection import QueryMode
 from xpg.loaders.synthetic import generate, write
 
 from xpg.errors import BackendError, ConfigError
@@ -60,10 +61,10 @@ def test_counts_of_a_hand_made_fixture(neo4j_backend):
 
 def test_links_keep_the_earliest_sighting_and_none_when_one_had_none(neo4j_backend):
     neo4j_backend.load(small().build())
-    rows = neo4j_backend.run_read(
+    rows = neo4j_backend.run(
         "MATCH (u:User)-[x:USED]->(:Device {device_id: 'd1'}) "
         "RETURN u.user_id AS user, x.first_seen AS first ORDER BY user"
-    )
+    , QueryMode.READ)
     assert [(r["user"], r["first"] and r["first"].to_native()) for r in rows] == [
         ("u1", at(-50)),
         ("u2", None),  # one of u2's sightings has no date: the link exists at any date
@@ -200,11 +201,11 @@ def test_a_newer_snapshot_updates_adds_and_retires(neo4j_backend):
     v2 = snapshot(2).build()
     neo4j_backend.load(v2)
     c = neo4j_backend.counts()
-    retired = neo4j_backend.run_read(
+    retired = neo4j_backend.run(
         "MATCH (n) WHERE n.retired_at IS NOT NULL "
         "RETURN labels(n)[0] AS label, coalesce(n.key, n.account_id, n.user_id) AS id "
         "ORDER BY label, id"
-    )
+    , QueryMode.READ)
     assert [(r["label"], r["id"]) for r in retired] == [
         ("Account", "a3"),
         ("AccountEvent", f"a2\x1f{at(-5).isoformat()}.000000\x1flimit_change\x1f0"),
@@ -212,20 +213,20 @@ def test_a_newer_snapshot_updates_adds_and_retires(neo4j_backend):
     ]
     # facts gone from the snapshot are gone; a retired account keeps its owner (history)
     assert c["USED"] == 1 and c["BORROWED_FROM"] == 5
-    owner = neo4j_backend.run_read(
+    owner = neo4j_backend.run(
         "MATCH (u:User)-[:HAS_ACCOUNT]->(:Account {account_id: 'a3'}) RETURN u.user_id AS u"
-    )
+    , QueryMode.READ)
     assert [r["u"] for r in owner] == ["u2"]
-    loan = neo4j_backend.run_read(
+    loan = neo4j_backend.run(
         "MATCH (:User {user_id: 'u1'})-[x:BORROWED_FROM]->(:Lender {lender_id: 'L1'}) "
         "RETURN x.status AS status, x.outstanding AS outstanding"
-    )
+    , QueryMode.READ)
     assert loan == [{"status": "overdue", "outstanding": 1_000.0}]
     # the status change is kept as history
-    changes = neo4j_backend.run_read(
+    changes = neo4j_backend.run(
         "MATCH (:Account {account_id: 'a2'})-[:STATUS_CHANGED]->(s:StatusChange) "
         "RETURN s.from_status AS f, s.to_status AS t, s.to_reason AS r"
-    )
+    , QueryMode.READ)
     assert changes == [{"f": "active", "t": "frozen", "r": "fraud"}]
     # loading version 2 again changes nothing, history included
     neo4j_backend.load(v2)
@@ -243,7 +244,7 @@ def test_what_comes_back_is_no_longer_retired(neo4j_backend):
     neo4j_backend.load(snapshot(1).build())
     neo4j_backend.load(snapshot(2).build())
     neo4j_backend.load(snapshot(1).build())
-    rows = neo4j_backend.run_read("MATCH (n) WHERE n.retired_at IS NOT NULL RETURN n")
+    rows = neo4j_backend.run("MATCH (n) WHERE n.retired_at IS NOT NULL RETURN n", QueryMode.READ)
     assert [r for r in rows if "u3" not in str(r) and "a4" not in str(r)] == []
     c = neo4j_backend.counts()
     assert (c["User"], c["Account"], c["StatusChange"]) == (4, 4, 2)  # frozen, then active
@@ -255,10 +256,10 @@ def test_extra_columns_become_properties(neo4j_backend):
         segment=pl.lit("gold"), load=pl.lit(7), tags=pl.lit(["a", "b"]), nested=pl.struct(x=1)
     )
     neo4j_backend.load(dataclasses.replace(ds, users=users))
-    rows = neo4j_backend.run_read(
+    rows = neo4j_backend.run(
         "MATCH (u:User {user_id: 'u1'}) RETURN u.segment AS s, u.extra_load AS l, u.tags AS t, "
         "u.nested AS n, u.load <> 7 AS stamped"
-    )
+    , QueryMode.READ)
     assert rows == [{"s": "gold", "l": 7, "t": ["a", "b"], "n": None, "stamped": True}]
 
 
@@ -274,18 +275,18 @@ def test_findings_are_written_back_and_versioned_by_run_date(neo4j_backend):
     report = neo4j_backend.detect(DetectionConfig(), as_of=AS_OF)
     neo4j_backend.detect(DetectionConfig(), as_of=AS_OF)  # replaces, does not add
     assert neo4j_backend.counts()["Finding"] == len(report.findings) > 0
-    stored = neo4j_backend.findings(AS_OF)
+    stored = neo4j_backend.finding_nodes(AS_OF)
     assert [f["id"] for f in stored] == [f.id for f in report.findings]  # report order
-    flagged = neo4j_backend.run_read(
+    flagged = neo4j_backend.run(
         "MATCH (f:Finding {type: 'multi_lending'})-[:FLAGS]->(u:User) RETURN u.user_id AS u"
-    )
+    , QueryMode.READ)
     assert [r["u"] for r in flagged] == ["u9"]
     earlier = neo4j_backend.detect(DetectionConfig(), as_of=day(-1))  # another run date
     assert neo4j_backend.counts()["Finding"] == len(report.findings) + len(earlier.findings)
     # no scratch left behind by the ring detection
-    assert neo4j_backend.run_read(
+    assert neo4j_backend.run(
         "MATCH (n) WHERE n:XpgRingLink OR n:XpgRingUser OR n._cc IS NOT NULL RETURN count(n) AS n"
-    ) == [{"n": 0}]
+    , QueryMode.READ) == [{"n": 0}]
 
 
 def test_a_session_reads_the_findings_of_the_same_load_and_settings(neo4j_backend, monkeypatch):

@@ -50,10 +50,11 @@ class FakeBackend:
         from xpg.settings import Neo4jConfig
 
         self.config = Neo4jConfig()
+        self.read_only = False
         self.fail = fail
         self.ran: list[str] = []
 
-    def _run(self, query: str, **params):
+    def run(self, query: str, mode, /, *, retry: bool = True, **params):
         from xpg.queries.cypher import statements
 
         name = next(n for n, q in statements("detect").items() if q == query)
@@ -65,8 +66,6 @@ class FakeBackend:
         if name.startswith("ring_pass"):
             return [{"lowered": 0}]
         return []
-
-    run_read = run_write = run_batched = _run
 
 
 def test_the_gds_path_projects_runs_wcc_and_always_drops_the_projection():

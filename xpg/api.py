@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from xpg.errors import BackendError, InputError, XpgError
+from xpg.errors import InputError
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.settings import Settings, load_settings
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from xpg.graph.backend import Backend
+    from xpg.loaders import LoadResult
     from xpg.loaders.dataset import Dataset
     from xpg.queries.findings import FindingsReport
     from xpg.queries.investigate import (
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     )
     from xpg.report import ReportResult
 
-__all__ = ["Session", "investigation_source", "open", "read_findings"]
+__all__ = ["Session", "open", "read_findings"]
 
 
 def read_findings(path: str | os.PathLike[str]) -> FindingsReport:
@@ -92,6 +93,12 @@ class Session:
         The backend holding them.
     owns_backend : bool
         Whether :meth:`close` closes ``backend`` (True when :func:`open` made it).
+    read_only : bool
+        Whether the session never writes (its backend is read-only): findings are
+        read back or detected without being kept.
+    load_result : LoadResult or None
+        The validation of the tables when :func:`open` loaded them from ``data=``
+        (warnings, rejected rows).
     """
 
     def __init__(
@@ -105,8 +112,10 @@ class Session:
         progress: Progress | None = None,
         as_of: dt.date | None = None,
         owns_backend: bool = True,
+        load_result: LoadResult | None = None,
     ):
         self.dataset = dataset
+        self.load_result = load_result
         self._as_of = as_of
         self.settings = settings
         self.backend = backend
@@ -153,7 +162,7 @@ class Session:
         if self._fixed is not None:
             return self._fixed.as_of
         if self.dataset is None:  # the graph in the database: its last load's latest date
-            return self.backend.latest_date()  # type: ignore[attr-defined]
+            return self.backend.run_date()
         from xpg.queries.detections import default_as_of
 
         return default_as_of(self.dataset)
@@ -169,28 +178,42 @@ class Session:
         return as_of
 
     # -- findings ---------------------------------------------------------------------
+    @property
+    def read_only(self) -> bool:
+        """Whether the session never writes (its backend was opened for reading)."""
+        return self.backend.read_only
+
     def findings(self, as_of: dt.date | str | None = None) -> FindingsReport:
         """Every finding of the data contract as of a run date (cached per date).
 
         A backend that keeps findings (Neo4j) answers with the ones its last detection
         of that date wrote, when they were computed on the graph as it is now with the
-        same detection settings: read, not detected again. Otherwise they are detected.
+        same detection settings: read, not detected again. Otherwise they are detected
+        (and kept by such a backend, unless the session is read-only).
         """
         self._check_open()
         day = self._date(as_of)
         if day not in self._findings:
-            try:
-                stored = getattr(self.backend, "stored_findings", None)  # optional hook
-                found = stored(self.settings.detection, as_of=day) if stored else None
-                self._findings[day] = found if found is not None else self.backend.detect(
-                    self.settings.detection, as_of=day)
-            except XpgError:
-                raise
-            except Exception as e:  # a driver or database failure
-                if self.backend.name == "memory":
-                    raise
-                raise BackendError(f"{self.backend.name} backend failed to detect: {e}") from e
+            self._findings[day] = self.backend.findings(self.settings.detection, as_of=day)
         return self._findings[day]
+
+    def detect(self, as_of: dt.date | str | None = None, *,
+               timings: dict[str, float] | None = None) -> FindingsReport:
+        """Run every detection now (never the stored findings; what ``xpg detect`` does),
+        keep the findings where the backend keeps them, and cache them for the session.
+
+        Raises
+        ------
+        ReadOnlyError
+            Never: a read-only session detects without keeping the findings.
+        """
+        self._check_open()
+        day = self._date(as_of)
+        report = self.backend.detect(self.settings.detection, as_of=day,
+                                     progress=self._progress, timings=timings)
+        self._findings[day] = report
+        self._indexes.pop(day, None)
+        return report
 
     def findings_index(self, as_of: dt.date | str | None = None) -> FindingsIndex:
         from xpg.queries.investigate import FindingsIndex
@@ -206,12 +229,7 @@ class Session:
         self._check_open()
         day = self._date(as_of)
         tables = self._tables("the exposure table")
-        own = getattr(self.backend, "user_exposure", None)
-        if callable(own) and self.backend.name == "memory":
-            return own(day)
-        from xpg.queries.exposure import user_exposure
-
-        return user_exposure(tables, day)
+        return self.backend.user_exposure(tables, day)
 
     def _tables(self, what: str) -> Dataset:
         if self.dataset is None:
@@ -223,7 +241,7 @@ class Session:
     def source(self) -> InvestigationSource:
         """Where the investigations read: the backend's own source."""
         if self._source is None:
-            self._source = investigation_source(self.backend, self.dataset)
+            self._source = self.backend.investigations(self.dataset)
         return self._source
 
     def user(self, user_id: str, hops: int = 1, *, as_of: dt.date | str | None = None
@@ -294,32 +312,8 @@ class Session:
 
 
 def _wrap(session: Session, call: Any) -> Any:
-    try:
+    with session.backend.failures("investigate"):
         return call()
-    except XpgError:
-        raise
-    except Exception as e:
-        if session.backend.name == "memory":
-            raise
-        raise BackendError(f"{session.backend.name} backend failed: {e}") from e
-
-
-def investigation_source(backend: Backend, dataset: Dataset | None) -> InvestigationSource:
-    """The investigation source of a loaded backend: in memory over ``dataset``, or Cypher
-    over the Neo4j database the backend holds."""
-    if backend.name == "memory":
-        from xpg.queries.investigate import MemorySource
-
-        if dataset is None:
-            raise InputError("the in-memory backend needs the tables (data= or dataset=)")
-        return MemorySource(dataset)
-    if backend.name == "neo4j":
-        try:
-            from xpg.graph.neo4j_investigate import Neo4jSource
-        except ImportError as e:
-            raise BackendError("investigations on Neo4j are not available in this build") from e
-        return Neo4jSource(backend)
-    raise BackendError(f"no investigations for backend {backend.name!r}")
 
 
 def open(
@@ -332,6 +326,8 @@ def open(
     findings: FindingsReport | str | os.PathLike[str] | None = None,
     as_of: dt.date | None = None,
     progress: Progress | None = None,
+    read_only: bool = False,
+    quarantine: str | os.PathLike[str] | None = None,
 ) -> Session:
     """Open a dataset for findings and investigations.
 
@@ -363,6 +359,13 @@ def open(
         latest date in the data).
     progress
         Where long steps report (default: silent).
+    read_only
+        Never write (what ``xpg query`` and ``xpg serve`` do): the backend made here
+        is opened for reading, so loading ``data=`` into a database (Neo4j) is refused
+        (load it with ``xpg load`` first and open without tables), and findings are
+        read back or detected without being kept. A backend passed in keeps its own mode.
+    quarantine
+        With ``data=``: write the rejected rows there (:func:`xpg.loaders.load_dataset`).
 
     Returns
     -------
@@ -373,6 +376,8 @@ def open(
     ------
     InputError, ValidationError
         Neither or both of ``data`` and ``dataset``; bad tables.
+    ReadOnlyError
+        ``read_only`` with tables to load into a database.
     ConfigError
         Bad settings.
     BackendError
@@ -394,39 +399,31 @@ def open(
         settings = settings.replace(backend=backend)
         backend = None
     in_database = data is None and dataset is None
-    kind = settings.backend if backend is None else backend.name
-    if in_database and kind != "neo4j":
-        raise InputError("data: the tables are needed; only the Neo4j backend can "
-                         "answer from a graph loaded earlier", argument="data")
     progress = progress or NO_PROGRESS
-    if data is not None:
-        from xpg.loaders import load_dataset
-
-        path = Path(os.fspath(data))  # type: ignore[arg-type]
-        if not path.is_dir():
-            raise InputError(f"data: {path} is not a directory", argument="data")
-        dataset = load_dataset(path, settings, progress=progress).dataset
-    fixed = read_findings(findings) if isinstance(findings, str | os.PathLike) else findings
     owned = backend is None  # close only what this call made
     if backend is None:
         from xpg.graph import open_backend
 
-        backend = open_backend(settings)
-    if in_database:
-        return Session(None, settings, backend, findings=fixed, progress=progress, as_of=as_of,
-                       owns_backend=owned)
+        backend = open_backend(settings, read_only=read_only)
     try:
-        backend.load(dataset, progress=progress)  # type: ignore[arg-type]
-    except XpgError:
+        if in_database and not backend.keeps_data:
+            raise InputError("data: the tables are needed; only the Neo4j backend can "
+                             "answer from a graph loaded earlier", argument="data")
+        result = None
+        if data is not None:
+            from xpg.loaders import load_dataset
+
+            path = Path(os.fspath(data))  # type: ignore[arg-type]
+            if not path.is_dir():
+                raise InputError(f"data: {path} is not a directory", argument="data")
+            result = load_dataset(path, settings, quarantine=quarantine, progress=progress)
+            dataset = result.dataset
+        fixed = read_findings(findings) if isinstance(findings, str | os.PathLike) else findings
+        if dataset is not None:
+            backend.load(dataset, progress=progress)
+    except BaseException:
         if owned:
             backend.close()
         raise
-    except Exception as e:
-        if owned:
-            backend.close()
-        if backend.name == "memory":
-            raise
-        raise BackendError(f"{backend.name} backend failed to load the data: {e}") from e
     return Session(dataset, settings, backend, findings=fixed, progress=progress, as_of=as_of,
-                   owns_backend=owned)
-
+                   owns_backend=owned, load_result=result)

@@ -29,6 +29,7 @@ __all__ = [
     "GraphMissingError",
     "InputError",
     "NotFoundError",
+    "ReadOnlyError",
     "RunDateUnknownError",
     "TargetExistsError",
     "ValidationError",
@@ -104,3 +105,7 @@ class GraphMissingError(BackendError):
 
 class GraphIncompleteError(GraphMissingError):
     """The last load into the database did not complete."""
+
+
+class ReadOnlyError(BackendError):
+    """A backend or session opened for reading was asked to write (load, store findings)."""

@@ -179,19 +179,15 @@ def run(
     quarantine: Path | None = None,
     bar: Progress | None = None,
 ) -> FindingsReport:
-    """Load ``data``, hold it in the configured backend and detect: what ``xpg detect`` does."""
-    from xpg.graph import open_backend
-    from xpg.loaders import load_dataset
+    """Open ``data`` in a session on the configured backend and detect: what ``xpg detect``
+    does (the same :func:`xpg.open` as query, report and serve; it always detects)."""
+    import xpg.api as api
 
-    result = load_dataset(data, settings, quarantine=quarantine, progress=bar)
-    _warn(result)
-    backend = open_backend(settings)
-    try:
-        backend.load(result.dataset, progress=bar)
-        # both backends report each detection step (beyond the Backend protocol)
-        return backend.detect(settings.detection, as_of=as_of, progress=bar)  # type: ignore[call-arg]
-    finally:
-        backend.close()
+    with api.open(data=data, settings=settings, quarantine=quarantine, progress=bar,
+                  as_of=as_of) as session:
+        if session.load_result is not None:
+            _warn(session.load_result)
+        return session.detect()
 
 
 def command(

@@ -80,7 +80,9 @@ def _session(data: Path | None, config: list[Path] | None, backend: str | None,
     import xpg.api as api
 
     settings = _settings_from(config, backend=backend)
-    return api.open(data=data, settings=settings, findings=findings, progress=progress())
+    # investigations only read: on every backend, the session never writes
+    return api.open(data=data, settings=settings, findings=findings, progress=progress(),
+                    read_only=True)
 
 
 def _emit(view: Any, fmt: Format, export: Path | None, render: Any) -> None:

@@ -105,7 +105,7 @@ def command(
             log.warn(f"{loaded.warning_total} data warning(s), e.g. "
                      + "; ".join(loaded.warnings.get_column("message").head(3).to_list()))
         backend_ = open_backend(settings)
-        with log.step(f"load into the {backend_.name} backend"):
+        with log.step(f"load into the {backend_.label}"):
             try:
                 backend_.load(ds, progress=progress())
             except XpgError:

@@ -45,8 +45,9 @@ def command(
     keys = api_keys_from_env()  # before the long load: fail fast without a key
     day = parse_as_of(as_of)
     settings = _settings_from(config, backend=backend)
+    # a read-only service: on every backend, the session never writes
     with api.open(data=data, settings=settings, findings=findings, as_of=day,
-                  progress=progress()) as s:
+                  progress=progress(), read_only=True) as s:
         report = s.findings()
         print(f"xpg serve: {len(report.findings)} findings as of {report.as_of}; listening on "
               f"http://{host}:{port} (OpenAPI at /openapi.json)", file=sys.stderr)

@@ -1,0 +1,185 @@
+"""The connection half of the Neo4j backend: the driver, sessions and every statement run.
+
+Every call states whether it reads or writes (:class:`QueryMode`), as
+graph-data-science-client's query runner does: the session's access mode follows
+it (so a cluster routes reads to followers), reads run in managed read
+transactions, and a connection opened ``read_only`` refuses every write with a
+:class:`~xpg.errors.ReadOnlyError` before anything reaches the server. Only
+idempotent work is retried (managed transactions); ``CALL ... IN TRANSACTIONS``
+statements run once, in auto-commit transactions.
+
+Driver and server errors come out as :class:`~xpg.errors.BackendError` with the
+URI redacted. A driver passed in is never closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Any
+
+from xpg.errors import BackendError, ReadOnlyError
+from xpg.settings import Neo4jConfig
+
+__all__ = ["Neo4jConnection", "QueryMode"]
+
+
+class QueryMode(StrEnum):
+    """Whether a statement reads or writes the database."""
+
+    READ = "read"
+    WRITE = "write"
+
+    def access_mode(self) -> str:
+        """The driver's session access mode for this mode."""
+        import neo4j
+
+        return neo4j.READ_ACCESS if self is QueryMode.READ else neo4j.WRITE_ACCESS
+
+
+class Neo4jConnection:
+    """A lazily made driver over one database, and the statements run on it.
+
+    Parameters
+    ----------
+    config
+        Connection (``uri``, ``user``, ``password``, ``database``).
+    driver
+        An open :class:`neo4j.Driver` to use instead of making one (never closed here).
+    read_only
+        Refuse every :data:`QueryMode.WRITE` call.
+    """
+
+    def __init__(self, config: Neo4jConfig, *, driver: Any = None, read_only: bool = False):
+        self.config = config
+        self.read_only = read_only
+        self._driver = driver
+        self._owns_driver = driver is None
+        self._closed = False
+
+    @property
+    def driver(self) -> Any:
+        """The driver (made on first use from the config unless one was passed in)."""
+        if self._closed:
+            raise BackendError("the Neo4j backend is closed")
+        if self._driver is None:
+            import neo4j
+
+            auth = (
+                None if self.config.password is None else (self.config.user, self.config.password)
+            )
+            try:
+                driver = neo4j.GraphDatabase.driver(self.config.uri, auth=auth)
+            except (ValueError, neo4j.exceptions.DriverError) as e:
+                raise BackendError(
+                    f"cannot open a Neo4j driver for {self.config.redacted_uri}: "
+                    f"{self.redact(str(e))}"
+                ) from e
+            # one round trip first: a server that is down or refuses the credentials
+            # fails now, in a second, instead of after the managed transactions' retries
+            try:
+                with self.errors("connecting"):
+                    driver.verify_connectivity()
+            except BackendError:
+                driver.close()
+                raise
+            self._driver = driver
+        return self._driver
+
+    def refuse_writes(self, doing: str) -> None:
+        """Raise :class:`~xpg.errors.ReadOnlyError` when opened ``read_only``."""
+        if self.read_only:
+            raise ReadOnlyError(
+                f"the Neo4j backend was opened for reading: it cannot {doing} "
+                f"({self.config.database!r} at {self.config.redacted_uri})"
+            )
+
+    def session(self, mode: QueryMode) -> Any:
+        """A session on the configured database in ``mode``'s access mode.
+
+        Raises
+        ------
+        ReadOnlyError
+            For :data:`QueryMode.WRITE` on a read-only connection.
+        """
+        if mode is QueryMode.WRITE:
+            self.refuse_writes("write")
+        return self.driver.session(
+            database=self.config.database,
+            default_access_mode=mode.access_mode(),
+            notifications_min_severity="OFF",
+        )
+
+    def redact(self, text: str) -> str:
+        """``text`` with the URI's credentials and the password removed."""
+        text = text.replace(self.config.uri, self.config.redacted_uri)
+        if self.config.password:
+            text = text.replace(self.config.password, "***")
+        return text
+
+    @contextmanager
+    def errors(self, doing: str) -> Iterator[None]:
+        """Turn driver and server errors into :class:`BackendError` (URI redacted)."""
+        import neo4j
+
+        try:
+            yield
+        except BackendError:
+            raise
+        except neo4j.exceptions.AuthError as e:
+            raise BackendError(
+                f"Neo4j at {self.config.redacted_uri} refused the credentials of user "
+                f"{self.config.user!r} while {doing} (check NEO4J_USER/NEO4J_PASSWORD)"
+            ) from e
+        except neo4j.exceptions.Neo4jError as e:
+            raise BackendError(
+                f"Neo4j at {self.config.redacted_uri} failed while {doing}: "
+                f"{self.redact(e.message or str(e))}"
+            ) from e
+        except (neo4j.exceptions.DriverError, OSError) as e:
+            raise BackendError(
+                f"Neo4j at {self.config.redacted_uri} is unreachable or failed while {doing}: "
+                f"{self.redact(str(e))}"
+            ) from e
+
+    def run(
+        self, query: str, mode: QueryMode, /, *, retry: bool = True, **params: Any
+    ) -> list[dict[str, Any]]:
+        """Run one statement; its rows as dicts.
+
+        Parameters
+        ----------
+        query
+            The statement (parameterized: values go in ``params``).
+        mode
+            :data:`QueryMode.READ`: a managed read transaction (retried on transient
+            errors). :data:`QueryMode.WRITE`: a managed write transaction, retried, so
+            only for idempotent work; with ``retry=False`` an auto-commit transaction
+            run once (``CALL ... IN TRANSACTIONS`` statements need one).
+
+        Raises
+        ------
+        ReadOnlyError
+            A write on a read-only connection.
+        BackendError
+            The database failed or cannot be reached.
+        """
+
+        def work(tx: Any) -> list[dict[str, Any]]:
+            return [r.data() for r in tx.run(query, params)]
+
+        doing = "reading" if mode is QueryMode.READ else "writing"
+        with self.errors(doing), self.session(mode) as session:
+            if not retry:
+                return [r.data() for r in session.run(query, params)]
+            if mode is QueryMode.READ:
+                return session.execute_read(work)
+            return session.execute_write(work)
+
+    def close(self) -> None:
+        """Close the driver if it was made here; an injected driver stays open."""
+        if self._owns_driver and self._driver is not None:
+            self._driver.close()
+        self._driver = None
+        self._closed = True
