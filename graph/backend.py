@@ -19,9 +19,10 @@ backend fills:
 A backend opened ``read_only`` never writes: its :meth:`~Backend.load` refuses
 when loading would write to a store (:attr:`~Backend.keeps_data`), and its
 detections keep nothing.
-Failures of the backend's own machinery (a driver, a database) come out as
-:class:`~xpg.errors.BackendError` named by :attr:`Backend.label`, in one place
-(:meth:`Backend.failures`); nobody asks a backend its name.
+A session (:class:`xpg.api.Session`) runs every step inside :meth:`Backend.failures`,
+the one place where unexpected failures of the backend's machinery (a driver, a
+database) become :class:`~xpg.errors.BackendError` named by :attr:`Backend.label`;
+nobody asks a backend its name.
 
 The in-memory backend (:mod:`xpg.graph.memory`) is the default; the Neo4j
 backend (:mod:`xpg.graph.neo4j`) keeps the same graph in a database. Both
@@ -167,8 +168,7 @@ class Backend(ABC):
         """
         if self.keeps_data:
             self.check_writable("load data (run `xpg load` first)")
-        with self.failures("load the data"):
-            return self._load(dataset, progress)
+        return self._load(dataset, progress)
 
     @final
     def run_date(self) -> dt.date:
@@ -179,8 +179,7 @@ class Backend(ABC):
         InputError
             When the data holds no date at all.
         """
-        with self.failures("read the run date"):
-            latest = self.latest_date()
+        latest = self.latest_date()
         if latest is None:
             raise InputError("cannot infer the run date: the data has no dates; give --as-of")
         return latest
@@ -204,11 +203,10 @@ class Backend(ABC):
         from xpg.queries.detections import run_detections
 
         day = as_of or self.run_date()
-        with self.failures("detect"), self._detection_hooks() as hooks:
+        with self._detection_hooks() as hooks:
             report = run_detections(hooks, config, day, progress=progress, timings=timings)
         if write_findings and not self.read_only:
-            with self.failures("write the findings"):
-                self._store_findings(report, config)
+            self._store_findings(report, config)
         return report
 
     @final
@@ -218,15 +216,13 @@ class Backend(ABC):
         """The findings of ``as_of``: the stored ones when the backend kept them for the
         same data and settings, else detected (and kept, unless read-only)."""
         day = as_of or self.run_date()
-        with self.failures("read the stored findings"):
-            stored = self.stored_findings(config, as_of=day)
+        stored = self.stored_findings(config, as_of=day)
         return stored if stored is not None else self.detect(config, as_of=day)
 
     @final
     def investigations(self, dataset: Dataset | None) -> InvestigationSource:
         """The investigation source over what the backend holds."""
-        with self.failures("open the investigations"):
-            return self._investigation_source(dataset)
+        return self._investigation_source(dataset)
 
     def __enter__(self) -> Backend:
         return self

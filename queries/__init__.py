@@ -1,9 +1,10 @@
 """Detections and investigative queries over the exposure graph.
 
 ``xpg.queries.detect(dataset, config, *, as_of=None)`` runs every detection of
-the data contract in memory (:mod:`xpg.queries.detections`);
-:mod:`xpg.queries.frames` and :mod:`xpg.queries.assembly` are the
-backend-independent halves every backend shares.
+the data contract in memory (:mod:`xpg.queries.detections`). Each rule is one
+module of :mod:`xpg.queries.rules` (its forms, predicate and assembly);
+:mod:`xpg.queries.frames`, :mod:`xpg.queries.asof` and :mod:`xpg.queries.assembly`
+are what the rules and every backend share.
 """
 
 from __future__ import annotations

@@ -162,7 +162,8 @@ class Session:
         if self._fixed is not None:
             return self._fixed.as_of
         if self.dataset is None:  # the graph in the database: its last load's latest date
-            return self.backend.run_date()
+            with self.backend.failures("read the run date"):
+                return self.backend.run_date()
         from xpg.queries.detections import default_as_of
 
         return default_as_of(self.dataset)
@@ -194,7 +195,9 @@ class Session:
         self._check_open()
         day = self._date(as_of)
         if day not in self._findings:
-            self._findings[day] = self.backend.findings(self.settings.detection, as_of=day)
+            with self.backend.failures("detect"):
+                found = self.backend.findings(self.settings.detection, as_of=day)
+            self._findings[day] = found
         return self._findings[day]
 
     def detect(self, as_of: dt.date | str | None = None, *,
@@ -209,8 +212,9 @@ class Session:
         """
         self._check_open()
         day = self._date(as_of)
-        report = self.backend.detect(self.settings.detection, as_of=day,
-                                     progress=self._progress, timings=timings)
+        with self.backend.failures("detect"):
+            report = self.backend.detect(self.settings.detection, as_of=day,
+                                         progress=self._progress, timings=timings)
         self._findings[day] = report
         self._indexes.pop(day, None)
         return report
@@ -241,7 +245,8 @@ class Session:
     def source(self) -> InvestigationSource:
         """Where the investigations read: the backend's own source."""
         if self._source is None:
-            self._source = self.backend.investigations(self.dataset)
+            with self.backend.failures("investigate"):
+                self._source = self.backend.investigations(self.dataset)
         return self._source
 
     def user(self, user_id: str, hops: int = 1, *, as_of: dt.date | str | None = None
@@ -420,7 +425,8 @@ def open(
             dataset = result.dataset
         fixed = read_findings(findings) if isinstance(findings, str | os.PathLike) else findings
         if dataset is not None:
-            backend.load(dataset, progress=progress)
+            with backend.failures("load the data"):
+                backend.load(dataset, progress=progress)
     except BaseException:
         if owned:
             backend.close()

@@ -42,23 +42,29 @@ def command(
     The connection comes from NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD and NEO4J_DATABASE
     (or the \\[neo4j] section of --config; the password only from the environment).
     """
-    from xpg.graph.neo4j import Neo4jBackend
+    from xpg.graph import open_backend
     from xpg.loaders import load_dataset
 
     settings = settings_from(config, backend=backend, **{"neo4j.batch_size": batch_size})
-    if settings.backend != "neo4j":
+    graph = open_backend(settings)
+    if not graph.keeps_data:  # nothing to load into: it would hold the graph for no one
+        graph.close()
         raise InputError(
             'xpg load writes the graph into Neo4j: give --backend neo4j (or backend = "neo4j" '
             "in the config file, or XPG_BACKEND=neo4j); the memory backend holds the graph only "
             "while `xpg detect` runs"
         )
     bar = progress("rows")
-    result = load_dataset(data, settings, quarantine=quarantine, progress=bar)
+    try:
+        result = load_dataset(data, settings, quarantine=quarantine, progress=bar)
+    except BaseException:
+        graph.close()
+        raise
     if result.warning_total:
         print(f"xpg: {result.warning_total:,} warning(s) in the input", file=sys.stderr)
     if result.rejected:
         print(f"xpg: {result.rejected:,} row(s) rejected into the quarantine", file=sys.stderr)
-    with Neo4jBackend(settings.neo4j) as graph:
+    with graph:
         stats = graph.load(result.dataset, progress=bar)
     rate = stats.relationships / stats.seconds if stats.seconds > 0 else 0.0
     print(
