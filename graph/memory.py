@@ -22,6 +22,7 @@ import polars as pl
 from xpg.graph.backend import Backend, LoadStats
 from xpg.graph.links import DEVICE_KIND, Links
 from xpg.loaders.dataset import Dataset
+from xpg.queries.asof import OPEN_LOAN_STATUSES
 from xpg.queries.polars_hooks import PolarsHooks
 
 from xpg.errors import BackendError, NotFoundError
@@ -251,7 +252,7 @@ class MemoryBackend(Backend):
             .agg(
                 pl.len().alias("loans"),
                 pl.col("outstanding")
-                .filter(pl.col("status").is_in(("open", "overdue")))
+                .filter(pl.col("status").is_in(OPEN_LOAN_STATUSES))
                 .sum()
                 .alias("open_outstanding"),
                 pl.col("status").unique().sort().alias("statuses"),

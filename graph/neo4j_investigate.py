@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 from xpg.graph.neo4j import Neo4jBackend
 from xpg.graph.neo4j_connection import QueryMode
+from xpg.queries.asof import OPEN_LOAN_STATUSES
 from xpg.queries.cypher import statement
 from xpg.queries.investigate import DEVICE, LENDER, SOURCE_SCHEMAS, conform
 
@@ -63,7 +64,9 @@ class Neo4jSource:
         self.backend = backend
 
     def _read(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        return self.backend.run(statement("investigate", name), QueryMode.READ, **params)
+        # $open: the loan statuses that count as open, defined once (xpg.queries.asof)
+        return self.backend.run(statement("investigate", name), QueryMode.READ,
+                                open=list(OPEN_LOAN_STATUSES), **params)
 
     def users(self, user_ids: Sequence[str]) -> pl.DataFrame:
         return _frame("users", self._read("users", ids=list(user_ids)))

@@ -218,3 +218,13 @@ def test_a_backend_open_made_is_closed_when_loading_fails(monkeypatch):
     with pytest.raises(InputError, match="bad rows"):
         xpg.open(dataset=dataset())
     assert [b.closed for b in made] == [1]
+
+
+def test_the_api_and_the_cli_never_ask_a_backend_its_name():
+    """Backends differ by their hooks and attributes (read_only, keeps_data, label), never
+    by a name comparison or an optional hook probed with getattr."""
+    root = Path(xpg.__file__).parent
+    for path in [root / "api.py", *sorted((root / "cli").glob("*.py"))]:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"backend_?\.name\b", text), path
+        assert not re.search(r"getattr\(\s*(self\.|session\.)?backend", text), path

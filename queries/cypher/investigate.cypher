@@ -5,7 +5,8 @@
 //   * an account exists as of $as_of when it has no opened_at or was opened by then;
 //   * a link (USED, HAS_IDENTIFIER) exists when its first_seen is absent or on/before
 //     $as_of; an external loan counts when opened on/before $as_of;
-//   * a "lender" link is an open or overdue loan (value = lender id).
+//   * a "lender" link is an open or overdue loan (value = lender id); $open, passed on
+//     every call, holds those statuses (xpg.queries.asof.OPEN_LOAN_STATUSES).
 // Node lists travel as $devices (device ids), $identifiers ([{kind, value}]) and
 // $lenders (lender ids); the user lists as $ids.
 
@@ -42,7 +43,7 @@ CALL (u) {
          x.last_seen AS last_seen
   UNION ALL
   MATCH (u)-[x:BORROWED_FROM]->(l:Lender)
-  WHERE $lenders_too AND x.status IN ['open', 'overdue'] AND x.opened_at <= $as_of
+  WHERE $lenders_too AND x.status IN $open AND x.opened_at <= $as_of
   WITH l, min(x.opened_at) AS opened
   RETURN 'lender' AS kind, l.lender_id AS value, localdatetime({date: opened}) AS first_seen,
          null AS last_seen
@@ -64,7 +65,7 @@ CALL () {
   UNION ALL
   UNWIND $lenders AS lender_id
   MATCH (:Lender {lender_id: lender_id})<-[x:BORROWED_FROM]-(u:User)
-  WHERE x.status IN ['open', 'overdue'] AND x.opened_at <= $as_of
+  WHERE x.status IN $open AND x.opened_at <= $as_of
   WITH DISTINCT lender_id, u
   RETURN 'lender' AS kind, lender_id AS value, u.user_id AS user_id
 }
@@ -85,7 +86,7 @@ CALL () {
   UNION ALL
   UNWIND $lenders AS lender_id
   MATCH (:Lender {lender_id: lender_id})<-[x:BORROWED_FROM]-(u:User)
-  WHERE x.status IN ['open', 'overdue'] AND x.opened_at <= $as_of
+  WHERE x.status IN $open AND x.opened_at <= $as_of
   RETURN 'lender' AS kind, lender_id AS value, count(DISTINCT u) AS users
 }
 RETURN kind, value, users
@@ -111,7 +112,7 @@ CALL () {
   UNION ALL
   UNWIND $lenders AS lender_id
   MATCH (:Lender {lender_id: lender_id})<-[x:BORROWED_FROM]-(u:User)
-  WHERE x.status IN ['open', 'overdue'] AND x.opened_at <= $as_of
+  WHERE x.status IN $open AND x.opened_at <= $as_of
   WITH DISTINCT lender_id, u.user_id AS user_id ORDER BY user_id
   WITH lender_id, collect(user_id)[..$limit] AS users
   UNWIND users AS user_id

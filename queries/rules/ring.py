@@ -140,7 +140,8 @@ def _evidence_params(config: RingConfig, as_of: dt.date, *, members: pl.DataFram
 
 GROUPS = Form("ring_groups", {"group": _S, "user_id": _S}, _groups, "ring_groups",
               _groups_params, prepare="ring_components")
-"""One row per member of a connected group with at least :func:`least_size` users."""
+"""One row per member of a connected group (the forms may leave out the groups smaller than
+:func:`least_size`; :func:`qualifies` decides)."""
 EVIDENCE = (
     # kept devices linked to >= 2 members of a group
     Form("ring_devices", {"group": _S, "device_id": _S, "members": _I}, _devices,
