@@ -39,7 +39,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, final
 
-from xpg.errors import BackendError, InputError, ReadOnlyError, XpgError
+from xpg.errors import BackendError, ReadOnlyError, RunDateUnknownError, XpgError
 from xpg.progress import Progress
 from xpg.settings import DetectionConfig
 
@@ -167,7 +167,7 @@ class Backend(ABC):
             When the backend is read-only and loading writes (:attr:`keeps_data`).
         """
         if self.keeps_data:
-            self.check_writable("load data (run `xpg load` first)")
+            self.check_writable("load data")
         return self._load(dataset, progress)
 
     @final
@@ -176,12 +176,13 @@ class Backend(ABC):
 
         Raises
         ------
-        InputError
+        RunDateUnknownError
             When the data holds no date at all.
         """
         latest = self.latest_date()
         if latest is None:
-            raise InputError("cannot infer the run date: the data has no dates; give --as-of")
+            raise RunDateUnknownError("cannot infer the run date: the data has no dates",
+                                      argument="as_of")
         return latest
 
     @final

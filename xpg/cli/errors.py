@@ -29,6 +29,7 @@ from xpg.errors import (
     GraphMissingError,
     InputError,
     NotFoundError,
+    ReadOnlyError,
     RunDateUnknownError,
     TargetExistsError,
     XpgError,
@@ -51,6 +52,8 @@ ERRORS: dict[type[BaseException], _Entry] = {
     NotFoundError: _Entry(4),
     GraphIncompleteError: _Entry(3, "run `xpg load --backend neo4j` again"),
     GraphMissingError: _Entry(3, "run `xpg load --backend neo4j` first"),
+    ReadOnlyError: _Entry(3, "xpg query and xpg serve only read: load with `xpg load "
+                             "--backend neo4j` first, then leave out --data"),
     BackendError: _Entry(3),
     XpgError: _Entry(1),
 }
