@@ -29,7 +29,7 @@ def command(
 ) -> None:
     """Generate a realistic dataset with planted rings, multi-lenders, cross-product cases,
     their look-alikes and near misses, plus truth.json naming every planted case."""
-    from xpg.loaders.synthetic import DEFAULT_AS_OF, write
+    from xpg.synthetic import DEFAULT_AS_OF, write
 
     if fmt not in ("parquet", "csv"):
         raise InputError(f"--format {fmt!r}: expected parquet or csv")

@@ -4,7 +4,7 @@
 seed: ordinary users whose behaviour stays under every detection threshold,
 and planted populations (rings of several shapes, decoys, hubs, lone
 multi-lenders, near misses, every cross-product case and its look-alikes; see
-:data:`~xpg.loaders.synthetic_cases.CASE_KINDS`) recorded in ``truth`` with the
+:data:`~xpg.synthetic.kinds.CASE_KINDS`) recorded in ``truth`` with the
 exact findings each must produce under the default configuration.
 :func:`write` puts the tables (Parquet or CSV) and ``truth.json`` in a folder,
 atomically. The same seed gives the same tables, byte for byte.
@@ -31,14 +31,15 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from xpg.loaders.dataset import Dataset
-from xpg.loaders.schema import TABLES
-from xpg.loaders.synthetic_base import Builder, finalize
-from xpg.loaders.synthetic_cases import CASE_KINDS, plant_all
 
 from xpg.atomic import staging
 from xpg.errors import InputError, TargetExistsError
+from xpg.loaders.dataset import Dataset
+from xpg.loaders.schema import TABLES
 from xpg.progress import NO_PROGRESS, Progress
+from xpg.synthetic.builder import Builder
+from xpg.synthetic.kinds import CASE_KINDS, plant_all
+from xpg.synthetic.tables import finalize
 
 __all__ = ["DEFAULT_AS_OF", "MIN_USERS", "TRUTH_FILE", "Synthetic", "generate", "write"]
 
