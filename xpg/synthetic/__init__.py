@@ -12,16 +12,18 @@ random source, allocators and ordinary behaviour), :mod:`~xpg.synthetic.credit`
 (external loans and applications), :mod:`~xpg.synthetic.cases`,
 :mod:`~xpg.synthetic.groups`, :mod:`~xpg.synthetic.cross` and
 :mod:`~xpg.synthetic.kinds` (the planted cases), :mod:`~xpg.synthetic.tables`
-(the contract's frames) and :mod:`~xpg.synthetic.generator` (generate, write).
+(the contract's frames), :mod:`~xpg.synthetic.mixed` and :mod:`~xpg.synthetic.graph` (the
+mixed shape) and :mod:`~xpg.synthetic.generator` (generate, write).
 """
 
 from xpg.synthetic.generator import (
     DEFAULT_AS_OF,
     MIN_USERS,
+    SHAPES,
     TRUTH_FILE,
     Synthetic,
     generate,
     write,
 )
 
-__all__ = ["DEFAULT_AS_OF", "MIN_USERS", "TRUTH_FILE", "Synthetic", "generate", "write"]
+__all__ = ["DEFAULT_AS_OF", "MIN_USERS", "SHAPES", "TRUTH_FILE", "Synthetic", "generate", "write"]

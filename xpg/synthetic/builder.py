@@ -67,7 +67,9 @@ class Builder:
         # first key of the planted-only ranges of the identifier kinds shared by ordinary users
         self.ip_pool = max(n_users // 4, 1)
         self.address_pool = n_users
-        self._keys = {"ip": self.ip_pool, "address": self.address_pool, "email": n_users}
+        # phones and bank cards beyond every user's own (phone key = user, cards 2u and 2u + 1)
+        self._keys = {"ip": self.ip_pool, "address": self.address_pool, "email": n_users,
+                      "phone": n_users, "bank_card": 2 * n_users}  # fmt: skip
 
     # -- allocation
     def take_users(self, count: int) -> np.ndarray:
