@@ -83,6 +83,10 @@ class Builder:
     def users_taken(self) -> int:
         return self._next_user
 
+    def taken_since(self, start: int) -> np.ndarray:
+        """The users handed out since :attr:`users_taken` was ``start``."""
+        return self._order[start : self._next_user]
+
     def new(self, what: str, count: int) -> np.ndarray:
         start = self._next[what]
         self._next[what] = start + count

@@ -145,7 +145,7 @@ class MixedGraph:
                 before = b.users_taken
                 kind.plant(b, kind, case_count(kind, b.n))
                 if kind.name in ISLAND_KINDS:
-                    island[b._order[before : b.users_taken]] = True
+                    island[b.taken_since(before)] = True
         counts = {k.name: case_count(k, b.n) for k in MIXED_KINDS}
         # ring and decoy communities: members ranked multi-lenders first
         self.ring_sizes = r.integers(20, 61, counts["ring_community"])
