@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(environ={})
     config = settings.detection
     if args.synthetic:
-        from xpg.loaders import synthetic
+        from xpg import synthetic
 
         start = time.perf_counter()
         synthetic.write(args.data, args.synthetic, args.seed, fmt=args.format, force=True)

@@ -4,7 +4,7 @@ Prints the seconds of :func:`xpg.loaders.load_dataset` (reading, typing and
 every contract check, the whole Dataset built), the rows per table, and the
 peak resident memory of the process. ``--synthetic USERS`` first writes a
 generated dataset of that many users into DIR (``--format parquet|csv``) with
-:mod:`xpg.loaders.synthetic` and then times loading it. Nothing is asserted:
+:mod:`xpg.synthetic` and then times loading it. Nothing is asserted:
 this script prints figures.
 """
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from xpg.loaders import load_dataset
 
     if args.synthetic:
-        from xpg.loaders import synthetic
+        from xpg import synthetic
 
         start = time.perf_counter()
         synthetic.write(args.data, args.synthetic, args.seed, fmt=args.format)

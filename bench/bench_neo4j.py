@@ -224,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from xpg.graph.memory import MemoryBackend
     from xpg.graph.neo4j import Neo4jBackend
-    from xpg.loaders.synthetic import generate
 
     from xpg.settings import DetectionConfig
+    from xpg.synthetic import generate
 
     t = time.perf_counter()
     if args.data is not None:

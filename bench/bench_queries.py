@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="xpg-bench-") as tmp:
         data = args.data
         if data is None:
-            from xpg.loaders.synthetic import write
+            from xpg.synthetic import write
 
             data = Path(tmp) / "data"
             start = time.perf_counter()

@@ -73,8 +73,8 @@ def test_the_cli_names_its_flags_and_adds_the_hints():
     gone = E.TargetExistsError("r/2026-11-20 already exists", replace_with="overwrite")
     assert message(gone) == "r/2026-11-20 already exists; pass --overwrite to replace it"
     assert set(FLAGS.values()) <= {f"--{name}" for name in
-                                   ("as-of", "data", "export", "format", "force", "out",
-                                    "overwrite", "quarantine", "users")}
+                                   ("as-of", "data", "export", "format", "force", "mixing",
+                                    "out", "overwrite", "quarantine", "shape", "users")}
 
 
 def test_cli_end_to_end(tmp_path, capsys):

@@ -68,7 +68,7 @@ def test_broken_pipe_in_process(monkeypatch):
 def test_a_reader_that_leaves_after_one_line_gets_141(tmp_path):
     """``xpg detect | head -1`` on output larger than a pipe holds: the JSON is written in
     pieces, so the reader's leaving shows (one large write returned short, silently)."""
-    from xpg.loaders.synthetic import write
+    from xpg.synthetic import write
 
     write(tmp_path / "data", 20_000, 3)
     proc = subprocess.Popen(

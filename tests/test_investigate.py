@@ -371,8 +371,9 @@ def test_exposure_matches_the_detections_exposure(mem):
 def test_lender_views_on_generated_data_match_a_plain_reference():
     """Every lender of a generated sample: flagged borrowers and rings as a direct
     per-borrower computation gives them (the order included)."""
-    from xpg.loaders.synthetic import generate
     from xpg.queries import detect
+
+    from xpg.synthetic import generate
 
     ds = generate(400, seed=7).dataset()
     report = detect(ds, CONFIG)

@@ -20,10 +20,10 @@ from detect_fixtures import AS_OF, Builder, at, day, multi_lender
 from neo4j_server import dump, wipe
 from xpg.graph.neo4j import Neo4jBackend
 from xpg.graph.neo4j_connection import QueryMode
-from xpg.loaders.synthetic import generate, write
 
 from xpg.errors import BackendError, ConfigError
 from xpg.settings import DetectionConfig, Neo4jConfig
+from xpg.synthetic import generate, write
 
 pytestmark = pytest.mark.neo4j
 

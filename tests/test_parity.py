@@ -13,10 +13,10 @@ import datetime as dt
 import pytest
 from detect_fixtures import AS_OF, Builder, at, day, multi_lender
 from xpg.graph.memory import MemoryBackend
-from xpg.loaders.synthetic import generate
 from xpg.queries.findings import FINDING_TYPES
 
 from xpg.settings import DetectionConfig, load_settings
+from xpg.synthetic import generate
 
 pytestmark = pytest.mark.neo4j
 

@@ -15,11 +15,11 @@ import json
 import polars as pl
 import pytest
 from xpg.loaders.dataset import Dataset
-from xpg.loaders.synthetic import generate
 from xpg.queries import detect
 
 import xpg
 from xpg.settings import load_settings
+from xpg.synthetic import generate
 
 pytestmark = pytest.mark.slow
 

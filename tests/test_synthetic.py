@@ -8,12 +8,12 @@ import json
 import polars as pl
 import pytest
 from xpg.loaders.schema import TABLES
-from xpg.loaders.synthetic import DEFAULT_AS_OF, MIN_USERS, generate, write
-from xpg.loaders.synthetic_base import LENDERS
-from xpg.loaders.synthetic_cases import CASE_KINDS
 
 from xpg.cli import main
 from xpg.errors import InputError
+from xpg.synthetic import DEFAULT_AS_OF, MIN_USERS, generate, write
+from xpg.synthetic.catalogue import LENDERS
+from xpg.synthetic.kinds import CASE_KINDS
 
 SMALL = 300
 

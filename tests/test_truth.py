@@ -12,10 +12,10 @@ import datetime as dt
 from collections import Counter
 
 import pytest
-from xpg.loaders.synthetic import generate, write
 from xpg.queries import detect
 
 from xpg.settings import load_settings
+from xpg.synthetic import generate, write
 
 SIZES = [(300, 1), (300, 2), (2_000, 3), (20_000, 4)]
 

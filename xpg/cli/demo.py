@@ -62,7 +62,7 @@ def command(
     config: ConfigOpt = None,
 ) -> None:
     """Generate a synthetic sample, run every detection, and write findings.json and a table."""
-    from xpg.loaders.synthetic import TRUTH_FILE, write
+    from xpg.synthetic import TRUTH_FILE, write
 
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")

@@ -65,9 +65,11 @@ FLAGS = {
     "export": "--export",
     "fmt": "--format",
     "force": "--force",
+    "mixing": "--mixing",
     "out": "--out",
     "overwrite": "--overwrite",
     "quarantine": "--quarantine",
+    "shape": "--shape",
     "users": "--users",
 }
 

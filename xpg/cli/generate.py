@@ -26,16 +26,32 @@ def command(
     force: Annotated[
         bool, typer.Option("--force", help="Replace --out if it exists and is not empty.")
     ] = False,
+    shape: Annotated[
+        str,
+        typer.Option(
+            "--shape",
+            help="islands (default): small separate rings; mixed: a platform-shaped graph, "
+            "rings inside one giant connected group (at least 2000 users).",
+        ),
+    ] = "islands",
+    mixing: Annotated[
+        float | None,
+        typer.Option("--mixing", help="mixed shape: share of links across communities (0.2)."),
+    ] = None,
 ) -> None:
     """Generate a realistic dataset with planted rings, multi-lenders, cross-product cases,
-    their look-alikes and near misses, plus truth.json naming every planted case."""
-    from xpg.loaders.synthetic import DEFAULT_AS_OF, write
+    their look-alikes and near misses, plus truth.json naming every planted case.
+
+    --shape mixed makes a sparse, well-mixed identity graph (communities, hubs, households)
+    with rings inside its giant group, as contract v2 defines them (docs/synthetic-data.md)."""
+    from xpg.synthetic import DEFAULT_AS_OF, write
 
     if fmt not in ("parquet", "csv"):
         raise InputError(f"--format {fmt!r}: expected parquet or csv")
     run_date = parse_as_of(as_of) or DEFAULT_AS_OF
     start = time.perf_counter()
-    synthetic = write(out, users, seed, fmt, run_date, force=force, progress=progress("steps"))
+    synthetic = write(out, users, seed, fmt, run_date, force=force, shape=shape,  # type: ignore[arg-type]
+                      mixing=mixing, progress=progress("steps"))  # fmt: skip
     elapsed = time.perf_counter() - start
     truth = synthetic.truth
     planted = sum(1 for c in truth["cases"] if c["kind"] != "ordinary")
@@ -44,6 +60,13 @@ def command(
         f"{len(synthetic.tables)} {fmt} tables to {out} in {elapsed:.1f} s "
         f"(as of {truth['as_of']}, seed {truth['seed']})"
     )
+    if "graph" in truth:
+        g = truth["graph"]
+        typer.echo(
+            f"mixed shape: {g['communities']:,} communities, mixing {g['mixing']}, largest "
+            f"connected group {g['largest_group_users']:,} users "
+            f"({g['largest_group_share']:.0%}), {len(g['hubs'])} hubs"
+        )
     typer.echo(
         f"truth: {planted:,} planted cases of {len(truth['kinds'])} kinds over "
         f"{truth['planted_users']:,} users in {out / 'truth.json'}"

@@ -4,7 +4,7 @@
 seed: ordinary users whose behaviour stays under every detection threshold,
 and planted populations (rings of several shapes, decoys, hubs, lone
 multi-lenders, near misses, every cross-product case and its look-alikes; see
-:data:`~xpg.loaders.synthetic_cases.CASE_KINDS`) recorded in ``truth`` with the
+:data:`~xpg.synthetic.kinds.CASE_KINDS`) recorded in ``truth`` with the
 exact findings each must produce under the default configuration.
 :func:`write` puts the tables (Parquet or CSV) and ``truth.json`` in a folder,
 atomically. The same seed gives the same tables, byte for byte.
@@ -31,16 +31,18 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from xpg.loaders.dataset import Dataset
-from xpg.loaders.schema import TABLES
-from xpg.loaders.synthetic_base import Builder, finalize
-from xpg.loaders.synthetic_cases import CASE_KINDS, plant_all
 
 from xpg.atomic import staging
 from xpg.errors import InputError, TargetExistsError
+from xpg.loaders.dataset import Dataset
+from xpg.loaders.schema import TABLES
 from xpg.progress import NO_PROGRESS, Progress
+from xpg.synthetic.builder import Builder
+from xpg.synthetic.kinds import CASE_KINDS, plant_all
+from xpg.synthetic.mixed import DEFAULT_MIXING, MIXED_KINDS, MIXED_MIN_USERS, MixedGraph
+from xpg.synthetic.tables import finalize
 
-__all__ = ["DEFAULT_AS_OF", "MIN_USERS", "TRUTH_FILE", "Synthetic", "generate", "write"]
+__all__ = ["DEFAULT_AS_OF", "MIN_USERS", "SHAPES", "TRUTH_FILE", "Synthetic", "generate", "write"]
 
 DEFAULT_AS_OF = dt.date(2026, 11, 20)
 """The run date of generated data unless one is given: fixed, so outputs are reproducible."""
@@ -48,8 +50,13 @@ MIN_USERS = 300
 """The fewest users that hold at least one case of every kind and some ordinary users."""
 TRUTH_FILE = "truth.json"
 TRUTH_VERSION = 1
+TRUTH_VERSION_MIXED = 2
+"""The truth of the mixed shape: rings by contract v2 (multi-lending cores of large groups)."""
+SHAPES = ("islands", "mixed")
+"""The shapes of generated data; the first is the default."""
 
 Format = Literal["parquet", "csv"]
+Shape = Literal["islands", "mixed"]
 
 
 @dataclass(frozen=True)
@@ -69,14 +76,26 @@ class Synthetic:
         return sum(df.height for df in self.tables.values())
 
 
-def _check(users: int, seed: int) -> None:
+def _check(users: int, seed: int, shape: str = "islands", mixing: float | None = None) -> None:
+    if shape not in SHAPES:
+        raise InputError(f"shape {shape!r}: expected one of {', '.join(SHAPES)}", argument="shape")
     if isinstance(users, bool) or not isinstance(users, int | np.integer):
         raise InputError(f"users must be an integer, got {users!r}")
-    if users < MIN_USERS:
+    least = MIXED_MIN_USERS if shape == "mixed" else MIN_USERS
+    if users < least:
         raise InputError(
-            f"users {users}: at least {MIN_USERS} users are needed to plant every case kind",
+            f"users {users}: at least {least} users are needed to plant every case kind"
+            + (" of the mixed shape" if shape == "mixed" else ""),
             argument="users",
         )
+    if mixing is not None:
+        if shape != "mixed":
+            raise InputError(f"mixing applies to the mixed shape only (the shape is {shape})",
+                             argument="mixing")
+        if isinstance(mixing, bool) or not isinstance(mixing, int | float) or not (
+            0 <= mixing <= 1
+        ):
+            raise InputError(f"mixing {mixing!r}: expected a share from 0 to 1", argument="mixing")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
 
@@ -86,6 +105,8 @@ def generate(
     seed: int,
     as_of: dt.date = DEFAULT_AS_OF,
     *,
+    shape: Shape = "islands",
+    mixing: float | None = None,
     progress: Progress = NO_PROGRESS,
 ) -> Synthetic:
     """Generate the contract's tables for ``users`` users and the truth of the planted cases.
@@ -99,6 +120,14 @@ def generate(
     as_of
         The run date: every date and time in the data is on or before it, and the
         latest is on it, so ``Dataset.latest_date()`` is the run date.
+    shape
+        ``"islands"`` (the default): every ring and look-alike is a small island, the rest of
+        the users unlinked. ``"mixed"``: a sparse, well-mixed identity graph whose giant
+        group holds the rings of contract v2 (see :mod:`xpg.synthetic.mixed`); at least
+        :data:`~xpg.synthetic.mixed.MIXED_MIN_USERS` users.
+    mixing
+        The mixed shape's share of links across communities (default
+        :data:`~xpg.synthetic.mixed.DEFAULT_MIXING`); only with ``shape="mixed"``.
 
     Returns
     -------
@@ -111,11 +140,17 @@ def generate(
     about 10 rows per user. Ordinary behaviour stays under every threshold of the default
     configuration, so the findings on the data are exactly those listed in ``truth``.
     """
-    _check(users, seed)
+    _check(users, seed, shape, mixing)
     with progress.step("Generating", 4) as advance:
         b = Builder(int(users), int(seed), as_of)
+        mixed = None
+        if shape == "mixed":
+            mixed = MixedGraph(b, DEFAULT_MIXING if mixing is None else mixing)
         try:
-            plant_all(b)
+            if mixed:
+                mixed.plant()
+            else:
+                plant_all(b)
         except OverflowError:  # pragma: no cover - MIN_USERS guards this
             raise InputError(f"users {users}: too few users for the planted cases",
                              argument="users") from None
@@ -123,17 +158,23 @@ def generate(
         everyone = np.arange(b.n)
         b.own_devices(everyone)
         b.own_identifiers(everyone)
+        graph = None
+        if mixed:
+            mixed.connect()
+            graph = mixed.record()
         b.ordinary_accounts(np.flatnonzero(~b.custom_accounts))
         b.apply_profiles()
         advance(1)
         tables = finalize(b)
         advance(1)
-        truth = _truth(b, tables)
+        truth = _truth(b, tables, graph)
         advance(1)
     return Synthetic(tables=tables, truth=truth)
 
 
-def _truth(b: Builder, tables: dict[str, pl.DataFrame]) -> dict[str, Any]:
+def _truth(
+    b: Builder, tables: dict[str, pl.DataFrame], graph: dict[str, Any] | None = None
+) -> dict[str, Any]:
     planted = b.users_taken
     ordinary = {
         "id": "ordinary",
@@ -147,16 +188,18 @@ def _truth(b: Builder, tables: dict[str, pl.DataFrame]) -> dict[str, Any]:
     kinds = {
         k.name: {"expect": k.expect, "must_not": k.must_not, "cases": b.case_counts[k.name],
                  "description": k.description}
-        for k in CASE_KINDS
+        for k in (CASE_KINDS if graph is None else CASE_KINDS + MIXED_KINDS)
     }  # fmt: skip
-    return {
-        "version": TRUTH_VERSION,
+    head: dict[str, Any] = {"version": TRUTH_VERSION if graph is None else TRUTH_VERSION_MIXED}
+    head |= {"shape": "mixed"} if graph is not None else {}
+    return head | {
         "as_of": b.as_of.isoformat(),
         "seed": b.seed,
         "users": b.n,
         "planted_users": planted,
         "rows": {name: df.height for name, df in tables.items()},
         "kinds": kinds,
+        **({} if graph is None else {"graph": graph}),
         "cases": [ordinary, *b.cases],
     }
 
@@ -176,6 +219,8 @@ def write(
     as_of: dt.date = DEFAULT_AS_OF,
     *,
     force: bool = False,
+    shape: Shape = "islands",
+    mixing: float | None = None,
     progress: Progress = NO_PROGRESS,
 ) -> Synthetic:
     """Generate and write ``<table>.<parquet|csv>`` for every table, and ``truth.json``.
@@ -201,11 +246,11 @@ def write(
     if out.is_dir() and any(out.iterdir()) and not force:
         raise TargetExistsError(f"out {out}: folder exists and is not empty",
                                 argument="out", replace_with="force")
-    _check(users, seed)
+    _check(users, seed, shape, mixing)
     parent = out.absolute().parent
     if not parent.is_dir():
         raise InputError(f"out {out}: parent folder {parent} does not exist", argument="out")
-    synthetic = generate(users, seed, as_of, progress=progress)
+    synthetic = generate(users, seed, as_of, shape=shape, mixing=mixing, progress=progress)
     with staging(out) as tmp, progress.step("Writing", len(TABLES) + 1) as advance:
         for name, df in synthetic.tables.items():
             _write_table(df, tmp / f"{name}.{fmt}", fmt)
