@@ -7,7 +7,7 @@ files into a validated :class:`Dataset` (or raises
 """
 
 from xpg.loaders.dataset import Dataset
-from xpg.loaders.failures import ERROR_RULES, FAILURE_SCHEMA, WARNING_RULES
+from xpg.loaders.failures import ERROR_RULES, FAILURE_SCHEMA, WARNING_RULES, Rule
 from xpg.loaders.load import LoadResult, Validation, load_dataset, validate_dataset
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "WARNING_RULES",
     "Dataset",
     "LoadResult",
+    "Rule",
     "Validation",
     "load_dataset",
     "validate_dataset",

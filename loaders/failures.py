@@ -3,7 +3,7 @@
 A failure (or warning) is one row of :data:`FAILURE_SCHEMA`: ``table``,
 ``row`` (the line in the file, header = 1; null for a table-level problem),
 ``column``, ``value`` (as written, as text), ``rule`` (a reason code of
-:data:`RULES`) and ``message`` (one sentence naming the rule). Checks hand
+:class:`Rule`) and ``message`` (one sentence naming the rule). Checks hand
 over whole frames built with Polars expressions; the :class:`Collector`
 counts every problem and keeps at most ``cap`` of them.
 """
@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import polars as pl
 
 __all__ = [
     "ERROR_RULES",
     "FAILURE_SCHEMA",
+    "ROW_RULES",
     "STRUCTURAL_RULES",
     "WARNING_RULES",
     "Collector",
+    "Rule",
     "empty_failures",
 ]
 
@@ -33,29 +36,72 @@ FAILURE_SCHEMA: dict[str, pl.DataType] = {
     "message": pl.String(),
 }
 
-# Problems with a whole table or column: no row can be judged, so they refuse
-# the load even with a quarantine.
-STRUCTURAL_RULES = (
-    "missing_table",
-    "ambiguous_table",
-    "unreadable_file",
-    "missing_column",
-    "duplicate_column",
-    "invalid_column_type",
+class Rule(StrEnum):
+    """The reason code of a failure or warning (the ``rule`` column holds its value).
+
+    A member is a ``str``: ``Rule.NOT_NULL == "not_null"``; ``str(rule)`` is the code.
+    """
+
+    # structural: a whole table or column; no row can be judged, so they refuse
+    # the load even with a quarantine
+    MISSING_TABLE = "missing_table"
+    AMBIGUOUS_TABLE = "ambiguous_table"
+    UNREADABLE_FILE = "unreadable_file"
+    MISSING_COLUMN = "missing_column"
+    DUPLICATE_COLUMN = "duplicate_column"
+    INVALID_COLUMN_TYPE = "invalid_column_type"
+    WRONG_SEPARATOR = "wrong_separator"  # a one-column header that holds another separator
+    EMPTY_TABLE = "empty_table"  # v2: an error for users, products, accounts; else a warning
+    # one row
+    NOT_NULL = "not_null"
+    INVALID_TYPE = "invalid_type"
+    INVALID_ENUM = "invalid_enum"
+    NEGATIVE_AMOUNT = "negative_amount"
+    DUPLICATE_KEY = "duplicate_key"
+    UNKNOWN_REFERENCE = "unknown_reference"
+    REJECTED_REFERENCE = "rejected_reference"
+    MISSING_LIMIT = "missing_limit"
+    DATE_ORDER = "date_order"
+    EMPTY_NORMALIZED = "empty_normalized"  # v2: an identifier that normalizes to nothing
+    # warnings
+    UNKNOWN_TABLE = "unknown_table"
+    UNKNOWN_COLUMN = "unknown_column"
+    UNKNOWN_FREEZE_REASON = "unknown_freeze_reason"
+    DUPLICATE_ROW = "duplicate_row"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# The codes as plain strings (set operations with the ``rule`` column's values:
+# an Enum member hashes by its name, not its value).
+STRUCTURAL_RULES: tuple[str, ...] = tuple(
+    r.value
+    for r in (
+        Rule.MISSING_TABLE,
+        Rule.AMBIGUOUS_TABLE,
+        Rule.UNREADABLE_FILE,
+        Rule.MISSING_COLUMN,
+        Rule.DUPLICATE_COLUMN,
+        Rule.INVALID_COLUMN_TYPE,
+        Rule.WRONG_SEPARATOR,
+        Rule.EMPTY_TABLE,
+    )
 )
-ROW_RULES = (
-    "not_null",
-    "invalid_type",
-    "invalid_enum",
-    "negative_amount",
-    "duplicate_key",
-    "unknown_reference",
-    "rejected_reference",
-    "missing_limit",
-    "date_order",
+WARNING_RULES: tuple[str, ...] = tuple(
+    r.value
+    for r in (
+        Rule.UNKNOWN_TABLE,
+        Rule.UNKNOWN_COLUMN,
+        Rule.UNKNOWN_FREEZE_REASON,
+        Rule.DUPLICATE_ROW,
+        Rule.EMPTY_TABLE,
+    )
 )
-ERROR_RULES = STRUCTURAL_RULES + ROW_RULES
-WARNING_RULES = ("unknown_table", "unknown_column", "unknown_freeze_reason", "duplicate_row")
+ROW_RULES: tuple[str, ...] = tuple(
+    r.value for r in Rule if r.value not in STRUCTURAL_RULES and r.value not in WARNING_RULES
+)
+ERROR_RULES: tuple[str, ...] = STRUCTURAL_RULES + ROW_RULES
 
 
 def empty_failures() -> pl.DataFrame:
@@ -95,7 +141,7 @@ class Collector:
     def one(
         self,
         table: str,
-        rule: str,
+        rule: Rule,
         message: str,
         *,
         row: int | None = None,
@@ -105,7 +151,7 @@ class Collector:
         """Add a single problem (a table- or column-level one)."""
         self.add(
             pl.DataFrame(
-                [[table], [row], [column], [value], [rule], [message]],
+                [[table], [row], [column], [value], [str(rule)], [message]],
                 schema=FAILURE_SCHEMA,
                 orient="col",
             )

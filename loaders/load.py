@@ -11,17 +11,27 @@ without raising for bad data (``xpg validate`` uses it).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 from xpg.loaders.dataset import Dataset
-from xpg.loaders.failures import STRUCTURAL_RULES, Collector, empty_failures
+from xpg.loaders.failures import STRUCTURAL_RULES, Collector, Rule, empty_failures
+from xpg.loaders.normalize import check_region
 from xpg.loaders.quarantine import check_target, rejected_rows, write_quarantine
-from xpg.loaders.read import ROW, TABLE_ORDER, TableFile, column_mapping, find_tables
+from xpg.loaders.read import (
+    ROW,
+    TABLE_ORDER,
+    TableFile,
+    column_mapping,
+    find_tables,
+    read_options,
+)
+from xpg.loaders.references import KeySet, check_references, target_ids
 from xpg.loaders.schema import TABLES
-from xpg.loaders.validate import KeySet, check_references, check_table, target_ids
+from xpg.loaders.validate import check_table
 
 from xpg.errors import ValidationError
 from xpg.progress import NO_PROGRESS, Progress
@@ -129,14 +139,23 @@ def validate_dataset(
     InputError
         ``path`` is not a directory, or the quarantine folder is unusable.
     ConfigError
-        ``settings.load.columns`` names an unknown table or column.
+        ``settings.load.columns`` names an unknown table or column;
+        ``load.encoding``, ``load.separator``, ``load.per_table`` or
+        ``load.default_region`` is not usable.
     """
     settings = settings or Settings()
     progress = progress or NO_PROGRESS
     source = Path(path)
     target = None if quarantine is None else Path(quarantine)
-    mapping = column_mapping(settings.load.columns)
+    load = settings.load
+    mapping = column_mapping(load.columns)
+    options = read_options(load.encoding, load.separator, load.per_table)
+    region = check_region(load.default_region)
     found, ambiguous, unknown = find_tables(source)
+    found = {
+        t: dataclasses.replace(tf, encoding=options[t][0], separator=options[t][1])
+        for t, tf in found.items()
+    }
     if target is not None:
         check_target(target)
     cap = settings.load.max_errors
@@ -146,7 +165,7 @@ def validate_dataset(
     for path_ in unknown:
         warnings.one(
             path_.stem,
-            "unknown_table",
+            Rule.UNKNOWN_TABLE,
             f"{path_.name} names no table of the contract; it is ignored",
             value=path_.name,
         )
@@ -154,7 +173,7 @@ def validate_dataset(
         names = ", ".join(p.name for p in paths)
         errors.one(
             table,
-            "ambiguous_table",
+            Rule.AMBIGUOUS_TABLE,
             f"{table} is given twice ({names}); keep one file per table",
             value=names,
         )
@@ -162,7 +181,7 @@ def validate_dataset(
         if TABLES[table].required and table not in found and table not in ambiguous:
             errors.one(
                 table,
-                "missing_table",
+                Rule.MISSING_TABLE,
                 f"required table {table} is missing: no {table}.csv or {table}.parquet",
             )
 
@@ -181,6 +200,7 @@ def validate_dataset(
                 errors,
                 warnings,
                 settings.detection.freeze,
+                region,
             )
             if state is None:
                 continue

@@ -1,6 +1,8 @@
 """Finding and reading the input tables: one ``<table>.csv`` or ``<table>.parquet`` each.
 
-CSV is read with every column as text (UTF-8, header row, comma separated),
+CSV is read with every column as text (UTF-8, header row, comma separated,
+unless ``load.encoding`` or ``load.separator`` say otherwise: a file in
+another encoding is decoded to UTF-8 in memory before Polars reads it),
 so a bad value can be reported exactly as written and typed afterwards with
 vectorized expressions (:mod:`xpg.loaders.parse`); Parquet is read with its
 own types. Every frame gets a row number column :data:`ROW`: the line in the
@@ -11,7 +13,9 @@ formats number rows alike.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +32,10 @@ __all__ = [
     "TableFile",
     "UnreadableFile",
     "column_mapping",
+    "decode_problem",
     "find_tables",
     "read_header",
+    "read_options",
     "read_table",
 ]
 
@@ -55,14 +61,30 @@ _FORMATS: tuple[Format, ...] = ("csv", "parquet")
 
 
 class UnreadableFile(Exception):
-    """A table file that cannot be read at all (reported as ``unreadable_file``)."""
+    """A table file that cannot be read at all (reported as ``unreadable_file``).
+
+    ``line`` is the line of the file the problem is on, when known; ``value``
+    what is shown as the failure's value (the file name when None).
+    """
+
+    def __init__(self, message: str, *, line: int | None = None, value: str | None = None):
+        super().__init__(message)
+        self.line, self.value = line, value
 
 
 @dataclass(frozen=True)
 class TableFile:
+    """One table's file, and how to read a CSV one (``load.encoding``, ``load.separator``)."""
+
     table: str
     path: Path
     format: Format
+    encoding: str = "utf-8"
+    separator: str = ","
+
+    @property
+    def utf8(self) -> bool:
+        return codecs.lookup(self.encoding).name == "utf-8"
 
 
 def find_tables(directory: Path) -> tuple[dict[str, TableFile], dict[str, list[Path]], list[Path]]:
@@ -128,14 +150,137 @@ def column_mapping(columns: Mapping[str, Mapping[str, str]]) -> dict[str, dict[s
     return out
 
 
+_OPTIONS = ("encoding", "separator")
+
+
+def _check_options(where: str, encoding: str, separator: str) -> None:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ConfigError(
+            f"{where}encoding: unknown encoding {encoding!r} (for example utf-8, gbk, gb18030)"
+        ) from None
+    if len(separator) != 1 or separator in ('"', "\n", "\r"):
+        raise ConfigError(
+            f"{where}separator: {separator!r} must be one character (for example ',', ';' or a tab)"
+        )
+
+
+def read_options(
+    encoding: str, separator: str, per_table: Mapping[str, Mapping[str, str]]
+) -> dict[str, tuple[str, str]]:
+    """``(encoding, separator)`` for every table, from ``load.encoding``,
+    ``load.separator`` and ``load.per_table.<table>``.
+
+    Raises :class:`~xpg.errors.ConfigError` for an unknown encoding, a separator
+    that is not one character, an unknown table or an unknown option.
+
+    Examples
+    --------
+    >>> read_options("utf-8", ",", {"users": {"encoding": "gbk"}})["users"]
+    ('gbk', ',')
+    """
+    _check_options("load.", encoding, separator)
+    out = {table: (encoding, separator) for table in TABLES}
+    for table, options in per_table.items():
+        where = f"load.per_table.{table}"
+        if table not in TABLES:
+            raise ConfigError(f"{where}: unknown table; the tables are {sorted(TABLES)}")
+        unknown = sorted(set(options) - set(_OPTIONS))
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}: unknown option; the options are {_OPTIONS}")
+        enc, sep = options.get("encoding", encoding), options.get("separator", separator)
+        _check_options(f"{where}.", enc, sep)
+        out[table] = (enc, sep)
+    return out
+
+
+# Encodings a file that is not UTF-8 is tried in, most specific first, with how
+# it is named in a message. GBK is a subset of GB18030: a file both decode is GBK.
+_GUESSES = (("gbk", "GBK"), ("gb18030", "GB18030"), ("big5", "Big5"), ("utf-16", "UTF-16"))
+
+
+def decode_problem(data: bytes, encoding: str, tf: TableFile) -> UnreadableFile | None:
+    """Why ``data`` does not decode as ``encoding`` (line, bytes, likely encoding, the fix).
+
+    None when it decodes.
+
+    Examples
+    --------
+    >>> tf = TableFile("users", Path("users.csv"), "csv")
+    >>> e = decode_problem("user_id,name\\nu1,张三\\n".encode("gbk"), "utf-8", tf)
+    >>> e.line, e.value
+    (2, 'u1,张三')
+    >>> str(e).split(":")[0]
+    'line 2 is not utf-8 (the bytes 0xd5 0xc5 cannot be decoded)'
+    """
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as e:
+        start, end = e.start, e.end
+    else:
+        return None
+    line = data.count(b"\n", 0, start) + 1
+    begin = data.rfind(b"\n", 0, start) + 1
+    stop = data.find(b"\n", start)
+    raw_line = data[begin : len(data) if stop < 0 else stop].rstrip(b"\r")
+    bad = " ".join(f"0x{b:02x}" for b in data[start : max(end, start + 2)][:4])
+    likely = None
+    for codec, label in _GUESSES:
+        if codecs.lookup(codec).name == codecs.lookup(encoding).name:
+            continue
+        try:
+            data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        likely = (codec, label)
+        break
+    shown = raw_line.decode(likely[0] if likely else encoding, errors="replace")[:80]
+    where = f"line {line} is not {encoding} (the bytes {bad} cannot be decoded)"
+    if likely is None:
+        fix = "re-save the file as UTF-8, or set load.encoding to the encoding it was saved in"
+    else:
+        codec, label = likely
+        fix = (
+            f"it reads as {label}, as Excel saves it on a Chinese Windows: re-save it as UTF-8, "
+            f'or set load.encoding = "{codec}" (or, for this table only, '
+            f'[load.per_table.{tf.table}] encoding = "{codec}")'
+        )
+    return UnreadableFile(f"{where}: {fix}", line=line, value=shown)
+
+
+def _decoded(tf: TableFile) -> bytes:
+    """The file's bytes as UTF-8 (decoded from ``tf.encoding`` in memory)."""
+    data = tf.path.read_bytes()
+    problem = decode_problem(data, tf.encoding, tf)
+    if problem is not None:
+        raise problem
+    return data.decode(tf.encoding).encode("utf-8")
+
+
+def _explain(tf: TableFile, error: BaseException) -> UnreadableFile:
+    """An unreadable UTF-8 CSV: the decode problem when that is what it is, else the error."""
+    try:
+        problem = decode_problem(tf.path.read_bytes(), "utf-8", tf)
+    except OSError:
+        problem = None
+    return problem if problem is not None else UnreadableFile(_first_line(error))
+
+
 def read_header(tf: TableFile) -> list[str]:
     """The column names exactly as the file has them (duplicates included)."""
     try:
         if tf.format == "parquet":
             return list(pl.read_parquet_schema(tf.path))
-        with open(tf.path, newline="", encoding="utf-8-sig") as fh:
-            header = next(csv.reader(fh), None)
-    except (OSError, UnicodeDecodeError, csv.Error, pl.exceptions.PolarsError) as e:
+        if tf.utf8:
+            with open(tf.path, newline="", encoding="utf-8-sig") as fh:
+                header = next(csv.reader(fh, delimiter=tf.separator), None)
+        else:
+            text = io.StringIO(_decoded(tf).decode("utf-8"), newline="")
+            header = next(csv.reader(text, delimiter=tf.separator), None)
+    except UnicodeDecodeError as e:
+        raise _explain(tf, e) from e
+    except (OSError, csv.Error, pl.exceptions.PolarsError) as e:
         raise UnreadableFile(_first_line(e)) from e
     if header is None:
         raise UnreadableFile("the file is empty: a header row is required")
@@ -147,15 +292,18 @@ def read_table(tf: TableFile, names: list[str]) -> pl.DataFrame:
     try:
         if tf.format == "csv":
             df = pl.read_csv(
-                tf.path,
+                tf.path if tf.utf8 else io.BytesIO(_decoded(tf)),
                 infer_schema=False,
                 has_header=True,
                 new_columns=names,
                 encoding="utf8",
+                separator=tf.separator,
             )
         else:
             df = pl.read_parquet(tf.path)
             df.columns = names
+    except pl.exceptions.ComputeError as e:
+        raise (_explain(tf, e) if tf.utf8 else UnreadableFile(_first_line(e))) from e
     except (OSError, pl.exceptions.PolarsError) as e:
         raise UnreadableFile(_first_line(e)) from e
     return df.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64))

@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
-from xpg.loaders.failures import Collector
+from xpg.loaders.failures import Collector, Rule
+from xpg.loaders.files import MUST_HOLD_ROWS, empty_table, wrong_separator, zero_bytes
+from xpg.loaders.normalize import normalize_values
 from xpg.loaders.parse import (
     EXPECTED,
     ColumnParser,
@@ -36,10 +38,8 @@ __all__ = [
     "DATE_ORDER",
     "SET_TABLES",
     "CheckedTable",
-    "KeySet",
-    "check_references",
     "check_table",
-    "target_ids",
+    "quoted",
 ]
 
 # Pairs (earlier, later) of columns whose values must not go backwards in time.
@@ -56,7 +56,6 @@ SET_TABLES = frozenset(TABLES) - {"external_loans"}
 FREEZE_STATUSES = ("frozen", "closed")
 FREEZE_EVENTS = ("freeze", "close")
 _SAMPLE = 10_000
-_KEY_SEED = 0x5851F42D
 
 
 @dataclass
@@ -86,7 +85,7 @@ class _Emitter:
     def __call__(
         self,
         mask: pl.Series,
-        rule: str,
+        rule: Rule,
         message: str | pl.Expr,
         *,
         column: str | None = None,
@@ -115,13 +114,13 @@ class _Emitter:
                 "column"
             ),
             "value",
-            pl.lit(rule).alias("rule"),
+            pl.lit(str(rule)).alias("rule"),
             (message if isinstance(message, pl.Expr) else pl.lit(message)).alias("message"),
         )
         self.sink.add(frame, total=total)
 
 
-def _q(expr: pl.Expr) -> pl.Expr:
+def quoted(expr: pl.Expr) -> pl.Expr:
     """A value quoted for a message (``'x'``)."""
     return pl.format("'{}'", expr)
 
@@ -129,9 +128,10 @@ def _q(expr: pl.Expr) -> pl.Expr:
 def _unreadable(errors: Collector, tf: TableFile, error: UnreadableFile) -> None:
     errors.one(
         tf.table,
-        "unreadable_file",
+        Rule.UNREADABLE_FILE,
         f"{tf.path.name} cannot be read as {tf.format.upper()}: {error}",
-        value=tf.path.name,
+        row=error.line,
+        value=tf.path.name if error.value is None else error.value,
     )
 
 
@@ -144,6 +144,8 @@ def _structure(
         header = read_header(tf)
     except UnreadableFile as e:
         _unreadable(errors, tf, e)
+        return None
+    if wrong_separator(tf, header, errors):
         return None
     stripped = [h.strip() for h in header]
     renamed = [mapping.get(h, h) for h in stripped]
@@ -159,7 +161,7 @@ def _structure(
                     f"columns {seen[new]} and {original} both give the contract column {new} "
                     "(see load.columns in the configuration); keep one"
                 )
-            errors.one(name, "duplicate_column", msg, column=original, value=original)
+            errors.one(name, Rule.DUPLICATE_COLUMN, msg, column=original, value=original)
         else:
             seen[new] = original
     return None if bad else (header, renamed)  # type: ignore[return-value]
@@ -171,23 +173,38 @@ def check_table(
     errors: Collector,
     warnings: Collector,
     freeze: FreezeConfig,
+    region: str = "CN",
 ) -> CheckedTable | None:
     """Read one table and run every check that needs only that table.
 
-    Returns None when the table cannot be read at all (the reason is in ``errors``).
+    Returns None when the table cannot be read at all (the reason is in
+    ``errors``), and when a table of :data:`MUST_HOLD_ROWS` has no row (v2:
+    ``empty_table``; its references are then not checked, so an empty
+    ``users`` is one error, not one per row referring to it). ``region`` reads
+    phones without a country code (:mod:`xpg.loaders.normalize`).
     """
     table = TABLES[tf.table]
-    structure = _structure(tf, mapping, errors)
-    if structure is None:
-        return None
-    header, renamed = structure
+    zero = zero_bytes(tf)
+    if zero:  # no header either: the contract's columns, no rows
+        header = renamed = list(table.column_names)
+        raw = pl.DataFrame(schema={ROW: pl.Int64, **dict.fromkeys(header, pl.String)})
+    else:
+        structure = _structure(tf, mapping, errors)
+        if structure is None:
+            return None
+        header, renamed = structure
     display = {new: old.strip() for old, new in zip(header, renamed, strict=True)}
     complete = _required_columns(table, renamed, mapping, errors)
-    try:
-        raw = read_table(tf, renamed)
-    except UnreadableFile as e:
-        _unreadable(errors, tf, e)
-        return None
+    if not zero:
+        try:
+            raw = read_table(tf, renamed)
+        except UnreadableFile as e:
+            _unreadable(errors, tf, e)
+            return None
+    if raw.height == 0:
+        empty_table(tf, zero, errors, warnings)
+        if table.name in MUST_HOLD_ROWS:
+            return None
     parsers = _parsers(table, raw, display, errors)
     complete = complete and all(c.name in parsers for c in table.columns if c.required)
     typed_cols, blank = _parse(raw, parsers)
@@ -195,6 +212,8 @@ def check_table(
     _cell_rules(emit, table, raw, typed_cols, blank)
     _row_rules(emit, table, raw, typed_cols, blank)
     typed = _typed_frame(table, raw, typed_cols, warnings)
+    if table.name == "identifiers" and complete:
+        typed = _normalized(emit, typed, raw, region)
     state = CheckedTable(table, tf, header, typed, raw, display, complete)
     _duplicates(state, errors, warnings)
     _freeze_reasons(state, warnings, freeze)
@@ -215,7 +234,7 @@ def _required_columns(
                 hint = f" (nor {inverse[col.name]}, mapped onto it in load.columns)"
             errors.one(
                 table.name,
-                "missing_column",
+                Rule.MISSING_COLUMN,
                 f"required column {col.name} is missing{hint}",
                 column=col.name,
             )
@@ -235,7 +254,7 @@ def _parsers(
         if parser.typed is None:
             errors.one(
                 table.name,
-                "invalid_column_type",
+                Rule.INVALID_COLUMN_TYPE,
                 f"column {display[col.name]} has the type {src.dtype} in the file, "
                 f"which cannot hold {EXPECTED[col.kind]}",
                 column=col.name,
@@ -297,7 +316,7 @@ def _cell_rules(
         if col.required:
             emit(
                 blank[c],
-                "not_null",
+                Rule.NOT_NULL,
                 f"{c} is required and must not be empty",
                 column=c,
                 values=source,
@@ -305,21 +324,70 @@ def _cell_rules(
         if col.kind not in ("id", "string", "enum"):
             emit(
                 ~blank[c] & values.is_null(),
-                "invalid_type",
-                f"{c} must be {EXPECTED[col.kind]}",
+                Rule.INVALID_TYPE,
+                _type_message(c, col.kind),
                 column=c,
                 values=source,
             )
         if col.values:
             emit(
                 values.is_not_null() & ~values.is_in(list(col.values)),
-                "invalid_enum",
+                Rule.INVALID_ENUM,
                 f"{c} must be one of {', '.join(col.values)}",
                 column=c,
                 values=source,
             )
         if col.non_negative:
-            emit(values < 0, "negative_amount", f"{c} must be >= 0", column=c, values=source)
+            emit(values < 0, Rule.NEGATIVE_AMOUNT, f"{c} must be >= 0", column=c, values=source)
+
+
+# 1,234.50 or 12,345: digits grouped in threes by commas
+_THOUSANDS = r"^\s*[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?\s*$"
+
+
+def _type_message(column: str, kind: str) -> str | pl.Expr:
+    """``<column> must be <kind>``; for a number written with thousands separators, says so."""
+    plain = f"{column} must be {EXPECTED[kind]}"
+    if kind not in ("decimal", "integer"):
+        return plain
+    return (
+        pl.when(pl.col("value").str.contains(_THOUSANDS))
+        .then(
+            pl.format(
+                f"{plain}: thousands separators are not allowed (write {{}})",
+                pl.col("value").str.strip_chars().str.replace_all(",", "", literal=True),
+            )
+        )
+        .otherwise(pl.lit(plain))
+    )
+
+
+def _normalized(
+    emit: _Emitter, typed: pl.DataFrame, raw: pl.DataFrame, region: str
+) -> pl.DataFrame:
+    """v2: identifiers with ``value`` normalized and ``value_raw`` as written (trimmed).
+
+    A value that normalizes to nothing is ``empty_normalized`` (and null).
+    """
+    written = typed.get_column("value")
+    value = normalize_values(typed.get_column("kind"), written, region)
+    emit(
+        written.is_not_null() & value.is_null(),
+        Rule.EMPTY_NORMALIZED,
+        pl.format(
+            "value {} of kind {} normalizes to nothing (see the data contract's normalization)",
+            quoted(pl.col("value")),
+            quoted(pl.col("kind")),
+        ),
+        column="value",
+        values=raw.get_column("value"),
+        extra={"kind": typed.get_column("kind")},
+    )
+    out = typed.with_columns(value)
+    if "value_raw" in out.columns:  # the file's own value_raw gives way to the value as written
+        out = out.drop("value_raw")
+    # first after the contract's columns (ROW first), before the file's extra columns
+    return out.insert_column(len(TABLES["identifiers"].columns) + 1, written.alias("value_raw"))
 
 
 def _row_rules(
@@ -338,7 +406,7 @@ def _row_rules(
             missing = blank[c] if c in blank else pl.repeat(True, raw.height, eager=True)
             emit(
                 is_change & missing,
-                "missing_limit",
+                Rule.MISSING_LIMIT,
                 f"{c} is required for a limit_change event",
                 column=c,
             )
@@ -346,7 +414,7 @@ def _row_rules(
         if earlier in typed_cols and later in typed_cols:
             emit(
                 typed_cols[later] < typed_cols[earlier],
-                "date_order",
+                Rule.DATE_ORDER,
                 pl.format(f"{later} is before {earlier} ({{}})", pl.col("earlier")),
                 column=later,
                 values=raw.get_column(later),
@@ -368,7 +436,7 @@ def _typed_frame(
     for c in extras:
         warnings.one(
             table.name,
-            "unknown_column",
+            Rule.UNKNOWN_COLUMN,
             f"column {c} is not in the contract of {table.name}; it is kept as a property",
             column=c,
         )
@@ -440,7 +508,7 @@ def _duplicates(state: CheckedTable, errors: Collector, warnings: Collector) -> 
             pl.lit(table.name).alias("table"),
             "row",
             pl.format(f"exact duplicate of row {{}}; {kept}", "first").alias("message"),
-            pl.lit("duplicate_row").alias("rule"),
+            pl.lit(str(Rule.DUPLICATE_ROW)).alias("rule"),
         )
         warnings.add(frame, total=dups.height)
         if table.name in SET_TABLES:
@@ -458,8 +526,8 @@ def _duplicates(state: CheckedTable, errors: Collector, warnings: Collector) -> 
     k = key[0]
     emit(
         pl.repeat(True, dup_rows.height, eager=True),
-        "duplicate_key",
-        pl.format(f"{k} {{}} is not unique: first on row {{}}", _q(pl.col("value")), "first"),
+        Rule.DUPLICATE_KEY,
+        pl.format(f"{k} {{}} is not unique: first on row {{}}", quoted(pl.col("value")), "first"),
         column=k,
         values=dup_rows[k],
         extra={"first": first},
@@ -498,158 +566,15 @@ def _freeze_reasons(state: CheckedTable, warnings: Collector, freeze: FreezeConf
         "row",
         pl.lit(state.display.get(reason, reason)).alias("column"),
         pl.col(reason).alias("value"),
-        pl.lit("unknown_freeze_reason").alias("rule"),
+        pl.lit(str(Rule.UNKNOWN_FREEZE_REASON)).alias("rule"),
         pl.format(
             f"{reason} {{}} on {where} is in neither freeze-reason list "
             f"(detection.freeze); it counts as {freeze.unknown_reason_scope} scope "
             "({} {}, first on row {})",
-            _q(pl.col(reason)),
+            quoted(pl.col(reason)),
             "n",
             pl.when(pl.col("n") == 1).then(pl.lit("row")).otherwise(pl.lit("rows")),
             "row",
         ).alias("message"),
     )
     warnings.add(frame)
-
-
-@dataclass
-class KeySet:
-    """The key values of a referenced table, and a hash index of them built on first use.
-
-    The index holds each distinct 64-bit hash of the non-null keys once, with one
-    key that has it; the tables referring to one table (five refer to ``users``)
-    share it.
-    """
-
-    values: pl.Series
-    _index: pl.DataFrame | None = field(default=None, repr=False)
-
-    def index(self) -> pl.DataFrame:
-        """``h`` (a hash, each once) and ``key`` (a key value with that hash)."""
-        if self._index is None:
-            keys = self.values.drop_nulls()
-            frame = pl.DataFrame({"h": keys.hash(_KEY_SEED), "key": keys})
-            if frame.get_column("h").n_unique() != frame.height:  # repeated keys, or a collision
-                frame = frame.unique(subset="h", keep="first", maintain_order=True)
-            self._index = frame
-        return self._index
-
-
-def _absent_plan(values: pl.LazyFrame, keys: KeySet) -> pl.LazyFrame:
-    """The rows of ``values`` (``ROW``, ``value``, ``h``: its hash) that may be absent
-    from ``keys``, in row order, with ``sure``: absent for certain.
-
-    A join on 64-bit hashes (several times cheaper than on strings): a value whose
-    hash no key has is absent for sure; a value whose hash a key has is present
-    when it equals that key. Only the rest (a hash collision, normally none) is
-    not sure: :func:`_absent` looks those up exactly.
-    """
-    return (
-        values.join(keys.index().lazy(), on="h", how="left")
-        .filter(pl.col("key").is_null() | (pl.col("key") != pl.col("value")))
-        .select(ROW, "value", pl.col("key").is_null().alias("sure"))
-        .sort(ROW)
-    )
-
-
-def _absent(found: pl.DataFrame, keys: KeySet) -> pl.DataFrame:
-    """``ROW`` and ``value`` of the rows absent from ``keys``, from :func:`_absent_plan`."""
-    unsure = ~found.get_column("sure")
-    if unsure.any():
-        present = unsure & found.get_column("value").is_in(keys.values.drop_nulls().implode())
-        found = found.filter(~present)
-    return found.select(ROW, "value")
-
-
-def check_references(
-    state: CheckedTable,
-    targets: Mapping[str, tuple[KeySet, KeySet | None]],
-    errors: Collector,
-) -> None:
-    """Check the references of one table.
-
-    ``targets`` maps a referenced table to ``(all its key values, the key values
-    of its kept rows)``; the second is None without a quarantine. A value in
-    neither is ``unknown_reference``; one only in the first points to a rejected
-    row (``rejected_reference``, the cascade of a quarantine). A table that is
-    absent (or could not be checked) is skipped: its absence is reported already.
-
-    Notes
-    -----
-    Each check is a hash join (multi-threaded) of the 64-bit hashes of the
-    referring column against those of the target's keys, every match compared
-    with its key, and an exact look-up of the values whose hash matched a
-    different key (collisions: normally none); all references of a table run
-    together. O(rows + keys).
-    """
-    refs = [
-        r for r in state.table.references if r.table in targets and r.column in state.typed.columns
-    ]
-    if not refs:
-        return
-    plans = []
-    for ref in refs:
-        every, kept = targets[ref.table]
-        values = (
-            state.typed.lazy()
-            .select(ROW, pl.col(ref.column).alias("value"))
-            .filter(pl.col("value").is_not_null())
-            .with_columns(pl.col("value").hash(_KEY_SEED).alias("h"))
-        )
-        plans.append(_absent_plan(values, every))
-        if kept is not None:
-            plans.append(_absent_plan(values, kept))
-    results = iter(pl.collect_all(plans))
-    for ref in refs:
-        every, kept = targets[ref.table]
-        unknown = _absent(next(results), every)
-        _reference_failures(
-            state,
-            ref.column,
-            unknown,
-            "unknown_reference",
-            errors,
-            f"does not exist in {ref.table}",
-        )
-        if kept is not None:
-            gone = _absent(next(results), kept).join(unknown.select(ROW), on=ROW, how="anti")
-            _reference_failures(
-                state,
-                ref.column,
-                gone,
-                "rejected_reference",
-                errors,
-                f"refers to a rejected row of {ref.table}",
-            )
-
-
-def _reference_failures(
-    state: CheckedTable, column: str, found: pl.DataFrame, rule: str, errors: Collector, tail: str
-) -> None:
-    if found.is_empty():
-        return
-    shown = found if errors.cap is None else found.head(errors.cap)
-    frame = shown.select(
-        pl.lit(state.name).alias("table"),
-        pl.col(ROW).alias("row"),
-        pl.lit(state.display.get(column, column)).alias("column"),
-        "value",
-        pl.lit(rule).alias("rule"),
-        pl.format(f"{column} {{}} {tail}", _q(pl.col("value"))).alias("message"),
-    )
-    errors.add(frame, total=found.height)
-
-
-def target_ids(
-    state: CheckedTable, column: str, rejected: pl.Series | None
-) -> tuple[KeySet, KeySet | None]:
-    """``(all key values, kept key values or None)`` of a referenced table.
-
-    The ``targets`` entry of :func:`check_references`; ``rejected`` holds the
-    rejected rows of the table (None without a quarantine).
-    """
-    every = KeySet(state.typed.get_column(column))
-    if rejected is None or rejected.is_empty():
-        return every, None if rejected is None else every
-    kept = every.values.filter(~state.typed.get_column(ROW).is_in(rejected.implode()))
-    return every, KeySet(kept)

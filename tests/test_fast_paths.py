@@ -153,7 +153,7 @@ def test_padded_numbers_and_dates_parse_as_if_trimmed(tmp_path):
 
 def test_reference_check_settles_hash_collisions_exactly():
     from xpg.loaders.read import ROW
-    from xpg.loaders.validate import _KEY_SEED, KeySet, _absent, _absent_plan
+    from xpg.loaders.references import _KEY_SEED, KeySet, _absent, _absent_plan
 
     keys = KeySet(pl.Series(["a", "b", None, "b"]))
     assert keys.index().height == 2  # nulls left out, repeated keys once

@@ -155,7 +155,7 @@ CASES = [
     ),
     (
         "unknown_reference_identifier_user",
-        {"identifiers": _with_row("identifiers", "U1,phone,1,,")},
+        {"identifiers": _with_row("identifiers", "U1,phone,13800000001,,")},
         ("identifiers", 4, "user_id", "U1", "unknown_reference"),
         "user_id 'U1' does not exist in users",
     ),
@@ -200,6 +200,27 @@ CASES = [
         {"identifiers": _with_row("identifiers", "u3,email,a@b.c,2026-01-05,2026-01-04T23:59:59")},
         ("identifiers", 4, "last_seen", "2026-01-04T23:59:59", "date_order"),
         "last_seen is before first_seen",
+    ),
+    (
+        "empty_table_users",
+        {"users": "user_id,registered_at,credit_score\n"},
+        ("users", None, None, "users.csv", "empty_table"),
+        "users.csv has a header and no rows: users must hold at least one row; an empty users "
+        "table is what a broken upstream export looks like: check the export",
+    ),
+    (
+        "empty_normalized_bank_card",
+        {"identifiers": _with_row("identifiers", "u3,bank_card,n/a,,")},
+        ("identifiers", 4, "value", "n/a", "empty_normalized"),
+        "value 'n/a' of kind 'bank_card' normalizes to nothing",
+    ),
+    (
+        "wrong_separator",
+        {"devices": "user_id;device_id\nu1;d1\n"},
+        ("devices", 1, None, "user_id;device_id", "wrong_separator"),
+        "the header of devices.csv is one column that holds ';': the file looks ';'-separated, "
+        "not ','-separated; set load.separator = \";\" (or, for this table only, "
+        "[load.per_table.devices] separator = \";\")",
     ),
 ]
 
@@ -284,21 +305,26 @@ def test_ambiguous_table(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("content", "reason"),
+    ("content", "line", "value", "reason"),
     [
-        (b"", "the file is empty"),
-        (b"user_id,credit_score\nu1,1\n\xff\xfe,2\n", "cannot be read as CSV"),
-        (b"user_id,credit_score\nu1,1\nu2,2,3\n", "cannot be read as CSV"),
+        (
+            b"user_id,credit_score\nu1,1\n\xff\xfe,2\n",
+            3,
+            "\ufffd\ufffd,2",
+            "cannot be read as CSV: line 3 is not utf-8 (the bytes 0xff 0xfe cannot be decoded): "
+            "re-save the file as UTF-8, or set load.encoding to the encoding it was saved in",
+        ),
+        (b"user_id,credit_score\nu1,1\nu2,2,3\n", None, "users.csv", "cannot be read as CSV"),
     ],
-    ids=["empty", "not_utf8", "ragged"],
+    ids=["not_utf8", "ragged"],
 )
-def test_unreadable_file(tmp_path, content, reason):
+def test_unreadable_file(tmp_path, content, line, value, reason):
     data = write_csv(tmp_path / "data", users=None)
     (data / "users.csv").write_bytes(content)
     with pytest.raises(ValidationError) as info:
         load_dataset(data)
     keys = failure_keys(info.value.failures)
-    assert keys[0] == ("users", None, None, "users.csv", "unreadable_file")
+    assert keys[0] == ("users", line, None, value, "unreadable_file")
     assert reason in info.value.failures["message"][0]
     # the tables that refer to users are still checked, but not against the missing keys
     assert {k[4] for k in keys} == {"unreadable_file"}

@@ -268,6 +268,12 @@ class LoadConfig:
     max_errors: Count
     # table -> {their column name: contract column name}
     columns: ColumnMap
+    # v2: phones without a country code are read in this region (ISO 3166 code)
+    default_region: Text
+    # how CSV files are read; per_table: table -> {"encoding": ..., "separator": ...}
+    encoding: Text
+    separator: Text
+    per_table: ColumnMap
 
 
 @_section("neo4j")
