@@ -46,7 +46,7 @@ NORMALIZED_KINDS = ("phone", "email", "bank_card", "id_number")
 # 11-digit CN mobile numbers: 13x-19x, except 179xx (a carrier-selection prefix
 # libphonenumber strips), optionally with +86 or 0086 in front.
 _FAST_MOBILE = r"^(?:\+86|0086)?(1(?:[3-68-9]\d|7[0-8])\d{8})$"
-_SEPARATORS = r"[ \-]"
+_SEPARATORS = r"[ ().\-]"
 
 
 def check_region(region: str) -> str:

@@ -197,7 +197,12 @@ def read_options(
 
 # Encodings a file that is not UTF-8 is tried in, most specific first, with how
 # it is named in a message. GBK is a subset of GB18030: a file both decode is GBK.
-_GUESSES = (("gbk", "GBK"), ("gb18030", "GB18030"), ("big5", "Big5"), ("utf-16", "UTF-16"))
+_GUESSES = (
+    ("gbk", "GBK, as Excel saves it on a Chinese Windows"),
+    ("gb18030", "GB18030, as Excel saves it on a Chinese Windows"),
+    ("big5", "Big5 (traditional Chinese)"),
+    ("utf-16", "UTF-16, as Excel saves 'Unicode Text'"),
+)
 
 
 def decode_problem(data: bytes, encoding: str, tf: TableFile) -> UnreadableFile | None:
@@ -229,6 +234,8 @@ def decode_problem(data: bytes, encoding: str, tf: TableFile) -> UnreadableFile 
     for codec, label in _GUESSES:
         if codecs.lookup(codec).name == codecs.lookup(encoding).name:
             continue
+        if codec == "utf-16" and data[:2] not in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            continue  # any even number of bytes decodes as UTF-16: only trust a BOM
         try:
             data.decode(codec)
         except UnicodeDecodeError:
@@ -242,7 +249,7 @@ def decode_problem(data: bytes, encoding: str, tf: TableFile) -> UnreadableFile 
     else:
         codec, label = likely
         fix = (
-            f"it reads as {label}, as Excel saves it on a Chinese Windows: re-save it as UTF-8, "
+            f"it reads as {label}: re-save it as UTF-8, "
             f'or set load.encoding = "{codec}" (or, for this table only, '
             f'[load.per_table.{tf.table}] encoding = "{codec}")'
         )
@@ -258,11 +265,30 @@ def _decoded(tf: TableFile) -> bytes:
     return data.decode(tf.encoding).encode("utf-8")
 
 
+def _ragged(text: str, separator: str) -> UnreadableFile | None:
+    """The first record with more fields than the header (Python's csv: the error path only)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    width = len(next(reader, []))
+    for record in reader:
+        if len(record) > width:
+            line = reader.line_num
+            return UnreadableFile(
+                f"line {line} has {len(record)} fields where the header has {width}: "
+                f"quote a value that holds the separator {separator!r}, or fix the row",
+                line=line,
+                value=separator.join(record)[:200],
+            )
+    return None
+
+
 def _explain(tf: TableFile, error: BaseException) -> UnreadableFile:
-    """An unreadable UTF-8 CSV: the decode problem when that is what it is, else the error."""
+    """An unreadable CSV: the decode problem or the ragged row when that is what it is."""
     try:
-        problem = decode_problem(tf.path.read_bytes(), "utf-8", tf)
-    except OSError:
+        data = tf.path.read_bytes()
+        problem = decode_problem(data, tf.encoding, tf)
+        if problem is None and "more fields" in str(error):
+            problem = _ragged(data.decode(tf.encoding), tf.separator)
+    except (OSError, csv.Error):
         problem = None
     return problem if problem is not None else UnreadableFile(_first_line(error))
 
@@ -303,7 +329,7 @@ def read_table(tf: TableFile, names: list[str]) -> pl.DataFrame:
             df = pl.read_parquet(tf.path)
             df.columns = names
     except pl.exceptions.ComputeError as e:
-        raise (_explain(tf, e) if tf.utf8 else UnreadableFile(_first_line(e))) from e
+        raise (_explain(tf, e) if tf.format == "csv" else UnreadableFile(_first_line(e))) from e
     except (OSError, pl.exceptions.PolarsError) as e:
         raise UnreadableFile(_first_line(e)) from e
     return df.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64))

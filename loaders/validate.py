@@ -376,7 +376,7 @@ def _normalized(
         Rule.EMPTY_NORMALIZED,
         pl.format(
             "value {} of kind {} normalizes to nothing (see the data contract's normalization)",
-            quoted(pl.col("value")),
+            quoted(pl.col("value").str.slice(0, 100)),
             quoted(pl.col("kind")),
         ),
         column="value",

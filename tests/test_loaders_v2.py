@@ -197,7 +197,8 @@ def test_the_fast_path_agrees_with_phonenumbers():
         for _ in range(40):
             digits = f"{prefix}{rng.randrange(10**8):08d}"
             raw += [digits, f"+86{digits}", f"0086 {digits[:3]} {digits[3:7]} {digits[7:]}",
-                    f"+86 {digits[:3]}-{digits[3:7]}-{digits[7:]}", f"(+86) {digits}"]
+                    f"+86 {digits[:3]}-{digits[3:7]}-{digits[7:]}", f"(+86) {digits}",
+                    f"{digits[:3]}.{digits[3:7]}.{digits[7:]}"]
     values = pl.Series(raw)
     got = normalize_values(pl.Series(["phone"] * len(raw)), values).to_list()
     assert got == [canonical_phone(v) for v in raw]
