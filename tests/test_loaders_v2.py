@@ -300,3 +300,15 @@ def test_read_options_are_checked(tmp_path, overrides, message):
     data = write_csv(tmp_path / "data")
     with pytest.raises(ConfigError, match=message):
         load_dataset(data, load_settings(environ={}, overrides=overrides))
+
+
+def test_xpg_validate_reads_a_gbk_file_with_a_config_file(tmp_path, capsys):
+    data = write_csv(tmp_path / "data", users=None)
+    (data / "users.csv").write_bytes(GBK_USERS.encode("gbk"))
+    config = tmp_path / "xpg.toml"
+    config.write_text('[load.per_table.users]\nencoding = "gbk"\n', encoding="utf-8")
+    assert main(["validate", "--data", str(data), "--config", str(config)]) == 0
+    assert "valid: 21 rows in 9 tables" in capsys.readouterr().out
+    config.write_text('[load]\nencoding = "klingon"\n', encoding="utf-8")
+    assert main(["validate", "--data", str(data), "--config", str(config)]) == 2
+    assert "load.encoding: unknown encoding 'klingon'" in capsys.readouterr().err
