@@ -171,7 +171,8 @@ def test_one_broken_row_gives_exactly_its_rule(tables, fmt, mutation, where):
         with pytest.raises(ValidationError) as info:
             load_dataset(data)
         assert _listing(Path(tmp)) == before  # nothing written
-        shown = None if value == "" else value
+        # an empty CSV field is read as missing; Parquet holds the empty string as written
+        shown = None if value == "" and fmt == "csv" else value
         assert failure_keys(info.value.failures) == [("accounts", i + 2, column, shown, rule)]
         assert info.value.total == 1
         # with a quarantine, exactly that row (and its events: none here) is rejected

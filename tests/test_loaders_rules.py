@@ -314,7 +314,13 @@ def test_ambiguous_table(tmp_path):
             "cannot be read as CSV: line 3 is not utf-8 (the bytes 0xff 0xfe cannot be decoded): "
             "re-save the file as UTF-8, or set load.encoding to the encoding it was saved in",
         ),
-        (b"user_id,credit_score\nu1,1\nu2,2,3\n", None, "users.csv", "cannot be read as CSV"),
+        (
+            b"user_id,credit_score\nu1,1\nu2,2,3\n",
+            3,
+            "u2,2,3",
+            "cannot be read as CSV: line 3 has 3 fields where the header has 2: quote a value "
+            "that holds the separator ','",
+        ),
     ],
     ids=["not_utf8", "ragged"],
 )
