@@ -100,6 +100,14 @@ CORPUS = [
           failures=[("users", 2, None, "u1,张三", "unreadable_file")],
           message="users.csv cannot be read as CSV: line 2 is not utf-8 (the bytes 0xd5 0xc5 "
                   "cannot be decoded): it reads as GBK"),
+    Entry("gbk_header", "users", "用户,user_id\n1,u1\n2,u2\n3,u3\n".encode("gbk"),
+          failures=[("users", 1, None, "用户,user_id", "unreadable_file")],
+          message="users.csv cannot be read as CSV: line 1 is not utf-8 (the bytes 0xd3 0xc3 "
+                  "cannot be decoded): it reads as GBK"),
+    Entry("formula_amount", "accounts",
+          VALID["accounts"].encode().replace(b"a1,u1,huabei,5000,", b'a1,u1,huabei,"=1+2",'),
+          failures=[("accounts", 2, "credit_limit", "=1+2", "invalid_type")],
+          message="credit_limit must be a decimal number"),
     Entry("utf16", "users", VALID["users"].encode("utf-16"),
           failures=[("users", 1, None, "user_id,registered_at,credit_score", "unreadable_file")],
           message="users.csv cannot be read as CSV: line 1 is not utf-8 (the bytes 0xff 0xfe "
