@@ -18,7 +18,7 @@ from xpg.graph.neo4j_write import NODE_KEYS, resolve, wire, write_plan
 from xpg.queries import cypher
 from xpg.queries.cypher import statement, statements
 
-FILES = ("schema", "load", "detect", "findings")
+FILES = ("schema", "load", "detect", "findings", "cores")
 
 
 def test_statements_are_named_and_comment_free():
