@@ -42,6 +42,7 @@ __all__ = [
     "MAX_GROUP_USERS",
     "Candidates",
     "candidate_rings",
+    "combine_candidates",
     "core_labels",
     "group_sizes",
     "ring_candidates",
@@ -425,3 +426,62 @@ def searched_members(
         .unique("user_id")
         .sort("user_id")
     )
+
+
+def combine_candidates(
+    groups: pl.DataFrame,
+    cores: pl.DataFrame,
+    *,
+    max_group_users: int = MAX_GROUP_USERS,
+) -> pl.DataFrame:
+    """The candidate frame of :func:`ring_candidates` from a backend's two frames.
+
+    A backend that computes the connected groups and the cores itself (Neo4j:
+    ``ring_groups`` in ``detect.cypher``, ``ring_cores`` in ``cores.cypher``) gets the
+    same candidates as :func:`ring_candidates` from them: the groups of at most
+    ``max_group_users`` users whole, then the cores.
+
+    Parameters
+    ----------
+    groups
+        ``group``, ``user_id``: every connected group of ``min_users`` or more users.
+    cores
+        ``group``, ``user_id``, ``group_users``: the members of the cores of
+        ``min_users`` or more users (the rows of ``ring_cores``).
+    max_group_users
+        Groups of more users than this are left out (their cores stand for them).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``group``, ``user_id``, ``core``, ``group_users``, as :func:`ring_candidates`:
+        the whole groups in the order given, then the cores sorted by group and user.
+
+    Notes
+    -----
+    One windowed count and a concatenation: O(rows).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> groups = pl.DataFrame({"group": ["a"] * 3 + ["b"] * 5,
+    ...                        "user_id": ["u1", "u2", "u3", "v1", "v2", "v3", "v4", "v5"]})
+    >>> cores = pl.DataFrame({"group": ["core:v2"] * 3, "user_id": ["v4", "v2", "v3"],
+    ...                       "group_users": [5] * 3})
+    >>> combine_candidates(groups, cores, max_group_users=4).rows()[2:4]
+    [('a', 'u3', False, 3), ('core:v2', 'v2', True, 5)]
+    """
+    size = pl.len().over("group").cast(pl.Int64)
+    whole = groups.select(
+        pl.col("group").cast(pl.String),
+        pl.col("user_id").cast(pl.String),
+        pl.lit(False).alias("core"),
+        size.alias("group_users"),
+    ).filter(pl.col("group_users") <= max_group_users)
+    found = cores.select(
+        pl.col("group").cast(pl.String),
+        pl.col("user_id").cast(pl.String),
+        pl.lit(True).alias("core"),
+        pl.col("group_users").cast(pl.Int64),
+    ).sort("group", "user_id")
+    return pl.concat([whole, found])

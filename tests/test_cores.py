@@ -22,6 +22,7 @@ from xpg.graph.components import bipartite_components
 from xpg.graph.cores import (
     CORE_PREFIX,
     candidate_rings,
+    combine_candidates,
     core_labels,
     ring_candidates,
     searched_members,
@@ -308,6 +309,19 @@ def test_searched_members_are_the_multi_lenders_of_large_groups():
     assert searched_members(groups, ["q"], max_group_users=4).is_empty()
 
 
+def test_combine_candidates_gives_the_in_memory_frame_from_a_backends_two_frames():
+    g = mixed_graph(4, 1500, hubs=3, rings=5, hub_users=(15, 60), community=(5, 120))
+    ds = g.dataset()
+    links = Links(ds)
+    ml = pl.Series(g.user_ids).filter(pl.Series(g.multi_lending))
+    ours = ring_candidates(links.kept(KINDS_ON, 20, AS_OF), links.user_ids, ml)
+    assert ours.get_column("core").n_unique() == 2  # both kinds present
+    groups = PolarsHooks(ds).ring_groups(RING, AS_OF)
+    cores_ = ours.filter("core").select("group", "user_id", "group_users")
+    combined = combine_candidates(groups, cores_.sample(fraction=1.0, shuffle=True, seed=3))
+    assert combined.sort("group", "user_id").equals(ours.sort("group", "user_id"))
+
+
 @pytest.mark.neo4j
 @pytest.mark.parametrize("seed", [pytest.param(s, id=f"seed{s}") for s in (0, 1)])
 def test_the_cypher_cores_equal_the_in_memory_ones(neo4j_backend, seed):
@@ -343,3 +357,8 @@ def test_the_cypher_cores_equal_the_in_memory_ones(neo4j_backend, seed):
     )
     columns = ["group", "user_id", "group_users"]
     assert theirs.sort(columns).equals(ours.select(columns).sort(columns))
+    # with the whole groups: the same candidates (a whole group's id is backend-specific)
+    every = ring_candidates(links.kept(KINDS_ON, 20, AS_OF), links.user_ids, ml)
+    assert set(rings_of(combine_candidates(groups, theirs)).values()) == set(
+        rings_of(every).values()
+    )
