@@ -9,7 +9,6 @@ through a non-multi-lender's node), networkx as the oracle on random mixed graph
 from __future__ import annotations
 
 import datetime as dt
-import doctest
 
 import networkx as nx
 import numpy as np
@@ -17,7 +16,6 @@ import polars as pl
 import pytest
 from detect_fixtures import AS_OF, Builder
 from mixed_graphs import KINDS, hub_cut, mixed_graph
-from xpg.graph import cores
 from xpg.graph.components import bipartite_components
 from xpg.graph.cores import (
     CORE_PREFIX,
@@ -193,11 +191,6 @@ def test_nothing_to_search():
         np.ones(2, dtype=bool),
     )
     assert c.user.size == 0
-
-
-def test_the_examples_in_the_docstrings_run():
-    result = doctest.testmod(cores)
-    assert result.attempted >= 10 and result.failed == 0
 
 
 # -- networkx oracle -----------------------------------------------------------------
