@@ -164,8 +164,10 @@ def core_labels(
     bipartite graph restricted to those users and to the kept nodes that two of them
     share: O(its links). A node linked to one of them (or to non-multi-lenders only)
     joins nobody, so ``multi_lending`` users linked only through a non-multi-lender's
-    node are not in one core. On 1,000,000 generated users
-    (``bench/bench_cores.py``) this costs a fraction of the whole-group components.
+    node are not in one core. On a 1,000,000-user mixed graph (``python
+    bench/bench_cores.py``: 3.0 million links, 38,672 searched multi-lenders) the
+    candidate step took 0.21-0.33 s (arrays) and 0.36-0.65 s (frame) against 2.3-3.2 s
+    for the whole-group components (``Links.kept``), three runs each.
 
     Examples
     --------
