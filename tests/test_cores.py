@@ -27,11 +27,17 @@ from xpg.graph.cores import (
 )
 from xpg.graph.links import Links
 from xpg.queries.polars_hooks import PolarsHooks
+from xpg.queries.rules import rule
 
 from xpg.settings import RingConfig
 
 RING = RingConfig()  # hub_max_users 20, min_users 3
 KINDS_ON = RING.identifier_kinds
+
+
+def memory_groups(dataset) -> pl.DataFrame:
+    """The ``ring_groups`` frame of the in-memory backend (the ring rule's first form)."""
+    return PolarsHooks(dataset).compute(rule("ring").form("ring_groups"), RING, AS_OF)
 
 
 def chain(b: Builder, n: int, prefix: str = "c") -> list[str]:
@@ -68,7 +74,7 @@ def test_a_group_of_exactly_50_is_judged_whole():
     frame = candidates(b, ids[:3])
     assert rings_of(frame) == {"0": (False, 50, frozenset(ids))}
     # judged whole means as today: the ring_groups frame of the in-memory backend
-    today = PolarsHooks(b.build()).ring_groups(RING, AS_OF)
+    today = memory_groups(b.build())
     assert frame.select("group", "user_id").sort("user_id").equals(today.sort("user_id"))
 
 
@@ -309,7 +315,7 @@ def test_combine_candidates_gives_the_in_memory_frame_from_a_backends_two_frames
     ml = pl.Series(g.user_ids).filter(pl.Series(g.multi_lending))
     ours = ring_candidates(links.kept(KINDS_ON, 20, AS_OF), links.user_ids, ml)
     assert ours.get_column("core").n_unique() == 2  # both kinds present
-    groups = PolarsHooks(ds).ring_groups(RING, AS_OF)
+    groups = memory_groups(ds)
     cores_ = ours.filter("core").select("group", "user_id", "group_users")
     combined = combine_candidates(groups, cores_.sample(fraction=1.0, shuffle=True, seed=3))
     assert combined.sort("group", "user_id").equals(ours.sort("group", "user_id"))
@@ -318,6 +324,7 @@ def test_combine_candidates_gives_the_in_memory_frame_from_a_backends_two_frames
 @pytest.mark.neo4j
 @pytest.mark.parametrize("seed", [pytest.param(s, id=f"seed{s}") for s in (0, 1)])
 def test_the_cypher_cores_equal_the_in_memory_ones(neo4j_backend, seed):
+    from xpg.graph.neo4j import QueryMode
     from xpg.graph.neo4j_hooks import Neo4jHooks
     from xpg.queries.cypher import statement
 
@@ -336,8 +343,9 @@ def test_the_cypher_cores_equal_the_in_memory_ones(neo4j_backend, seed):
     finally:
         hooks.cleanup()
     searched = searched_members(groups, ml)
-    rows = neo4j_backend.run_read(
+    rows = neo4j_backend.run(
         statement("cores", "ring_cores"),
+        QueryMode.READ,
         user_ids=searched.get_column("user_id").to_list(),
         group_users=searched.get_column("group_users").to_list(),
         until=dt.datetime.combine(AS_OF + dt.timedelta(days=1), dt.time()),
