@@ -1,0 +1,102 @@
+"""What every investigation module shares: link kinds, graph node ids and labels,
+the reason a link gives, and the JSON mixin of the views.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from xpg.queries.asof import OPEN_LOAN_STATUSES
+from xpg.queries.assembly import mask_identifier
+
+__all__ = [
+    "DEVICE",
+    "LENDER",
+    "OPEN_LOAN_STATUSES",
+    "View",
+    "link_label",
+    "link_reason",
+    "money",
+    "node_id",
+]
+
+DEVICE = "device"
+"""``kind`` of a device link; identifier links carry their identifier kind."""
+LENDER = "lender"
+"""``kind`` of a borrower-to-lender link (an open or overdue external loan)."""
+
+
+def node_id(kind: str, value: str) -> str:
+    """The id of a graph node: ``user:u1``, ``device:d9``, ``lender:L1``,
+    ``identifier:phone:<12 hex of the value's hash>`` (a value is never shown).
+
+    Examples
+    --------
+    >>> node_id("device", "d9"), node_id("user", "u1")
+    ('device:d9', 'user:u1')
+    >>> node_id("phone", "13812345678").startswith("identifier:phone:")
+    True
+    """
+    if kind in ("user", DEVICE, LENDER):
+        return f"{kind}:{value}"
+    digest = hashlib.sha1(f"{kind}:{value}".encode()).hexdigest()[:12]
+    return f"identifier:{kind}:{digest}"
+
+
+def link_label(kind: str, value: str) -> str:
+    """How a link node is named to a person: the device id, the lender id, or
+    ``kind value`` for an identifier, masked as the detections' evidence masks it
+    (:func:`xpg.queries.assembly.mask_identifier`: card and id numbers keep their
+    last four characters).
+
+    Examples
+    --------
+    >>> link_label("device", "d9"), link_label("bank_card", "6222020200112233")
+    ('d9', 'bank_card ****2233')
+    """
+    if kind in (DEVICE, LENDER):
+        return value
+    return mask_identifier(kind, value).replace(":", " ", 1)
+
+
+def money(x: float | None) -> float:
+    return round(float(x or 0.0), 2)
+
+
+def plain(x: Any) -> Any:
+    if isinstance(x, View):
+        return {f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+    if hasattr(x, "to_dict") and not isinstance(x, type):
+        return x.to_dict()
+    if isinstance(x, Mapping):
+        return {str(k): plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple | set | frozenset):
+        return [plain(v) for v in x]
+    if isinstance(x, dt.datetime | dt.date):
+        return x.isoformat()
+    if isinstance(x, float):
+        return round(x, 2)
+    return x
+
+
+class View:
+    """Mixin: ``to_dict()`` gives plain JSON-ready data (dates ISO, money to cents)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return plain(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+
+def link_reason(kind: str, value: str, a: str, b: str) -> str:
+    if kind == DEVICE:
+        return f"{a} and {b} were both seen on device {value}"
+    if kind == LENDER:
+        return f"{a} and {b} both borrow at lender {value}"
+    return f"{a} and {b} are both linked to {link_label(kind, value)}"

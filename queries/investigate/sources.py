@@ -1,0 +1,367 @@
+"""What the queries read: an :class:`InvestigationSource` (a few small Polars frames
+about the asked ids) and a :class:`FindingsIndex` (a findings report by id and user).
+
+:class:`MemorySource` answers over an in-memory
+:class:`~xpg.loaders.dataset.Dataset`; the Neo4j backend's source is
+:class:`xpg.graph.neo4j_investigate.Neo4jSource`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from typing import Protocol, runtime_checkable
+
+import polars as pl
+from xpg.loaders.dataset import Dataset
+from xpg.queries.findings import Finding, FindingsReport
+from xpg.queries.frames import conform_to
+from xpg.queries.investigate.base import DEVICE, LENDER, OPEN_LOAN_STATUSES
+
+__all__ = [
+    "SOURCE_SCHEMAS",
+    "FindingsIndex",
+    "InvestigationSource",
+    "MemorySource",
+    "conform",
+    "lender_names",
+]
+
+
+_S, _F, _D, _T = pl.String(), pl.Float64(), pl.Date(), pl.Datetime("us")
+
+#: The frames a source returns (column -> dtype); extra columns are dropped.
+SOURCE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "users": {"user_id": _S, "registered_at": _T, "credit_score": pl.Int64()},
+    "accounts": {
+        "account_id": _S, "user_id": _S, "product_id": _S, "product_kind": _S,
+        "product_name": _S, "credit_limit": _F, "outstanding": _F, "status": _S,
+        "status_reason": _S, "status_changed_at": _T, "opened_at": _D,
+    },
+    "links": {"user_id": _S, "kind": _S, "value": _S, "first_seen": _T, "last_seen": _T},
+    "link_users": {"kind": _S, "value": _S, "user_id": _S},
+    "link_degrees": {"kind": _S, "value": _S, "users": pl.Int64()},
+    "loans": {
+        "user_id": _S, "lender_id": _S, "opened_at": _D, "amount": _F, "outstanding": _F,
+        "status": _S, "closed_at": _D,
+    },
+    "applications": {"user_id": _S, "lender_id": _S, "applied_at": _T, "outcome": _S},
+    "lenders": {"lender_id": _S, "name": _S, "type": _S},
+}
+
+
+def conform(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with exactly the columns and dtypes of ``SOURCE_SCHEMAS[name]``
+    (a missing column is a null one)."""
+    return conform_to(name, SOURCE_SCHEMAS[name], frame, fill_missing=True)
+
+
+class FindingsIndex:
+    """A findings report indexed by id and by user (built once per report).
+
+    Ring ids may be asked by the id a nightly report carried forward or by the
+    id the detection gave (``evidence["lineage"]["detected_id"]``).
+    """
+
+    def __init__(self, report: FindingsReport):
+        self.report = report
+        self.by_id: dict[str, Finding] = {f.id: f for f in report.findings}
+        self._alias: dict[str, str] = {}
+        users: dict[str, list[Finding]] = defaultdict(list)
+        for f in report.findings:
+            for u in f.users:
+                users[u].append(f)
+            lineage = f.evidence.get("lineage") if isinstance(f.evidence, Mapping) else None
+            if isinstance(lineage, Mapping) and lineage.get("detected_id"):
+                self._alias[str(lineage["detected_id"])] = f.id
+        self._by_user = dict(users)
+
+    @property
+    def as_of(self) -> dt.date:
+        return self.report.as_of
+
+    def get(self, finding_id: str) -> Finding | None:
+        f = self.by_id.get(finding_id)
+        if f is None and finding_id in self._alias:
+            f = self.by_id.get(self._alias[finding_id])
+        return f
+
+    def of_user(self, user_id: str) -> tuple[Finding, ...]:
+        return tuple(self._by_user.get(user_id, ()))
+
+    def types_of(self, user_id: str) -> tuple[str, ...]:
+        return tuple(sorted({f.type for f in self.of_user(user_id)}))
+
+    def flagged_users(self) -> set[str]:
+        return set(self._by_user)
+
+    @cached_property
+    def flagged_frame(self) -> pl.DataFrame:
+        """The flagged users as a one-column frame (``user_id``), for joins."""
+        return pl.DataFrame({"user_id": sorted(self._by_user)}, schema={"user_id": pl.String})
+
+    @cached_property
+    def ring_members(self) -> pl.DataFrame:
+        """One row per (ring finding, member): ``ring_id``, ``severity``, ``members`` (the
+        ring's size) and ``user_id``, for joins."""
+        rings = [f for f in self.report.findings if f.type == "ring"]
+        return pl.DataFrame(
+            {
+                "ring_id": [f.id for f in rings for _ in f.users],
+                "severity": [f.severity for f in rings for _ in f.users],
+                "members": [len(f.users) for f in rings for _ in f.users],
+                "user_id": [u for f in rings for u in f.users],
+            },
+            schema={"ring_id": pl.String, "severity": pl.String, "members": pl.Int64,
+                    "user_id": pl.String},
+        )
+
+
+@runtime_checkable
+class InvestigationSource(Protocol):
+    """What a backend answers so that the views can be assembled.
+
+    Every method returns a frame of :data:`SOURCE_SCHEMAS` (run it through
+    :func:`conform`), filtered *as of* the run date as the module says.
+    ``kinds`` names link kinds: ``"device"``, identifier kinds and ``"lender"``
+    (open/overdue loans, ``value`` = lender id, ``first_seen`` = opened at).
+    """
+
+    def users(self, user_ids: Sequence[str]) -> pl.DataFrame: ...
+
+    def accounts(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame: ...
+
+    def links(
+        self, user_ids: Sequence[str], as_of: dt.date, kinds: Sequence[str] | None
+    ) -> pl.DataFrame:
+        """Links of the users (``kinds=None``: devices and every identifier kind)."""
+        ...
+
+    def link_degrees(self, nodes: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+        """Distinct users of each ``(kind, value)`` node as of the date."""
+        ...
+
+    def link_users(
+        self, nodes: pl.DataFrame, as_of: dt.date, limit: int | None
+    ) -> pl.DataFrame:
+        """Users of each node, the ``limit`` smallest user ids per node (``None``: all)."""
+        ...
+
+    def loans(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame: ...
+
+    def applications(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame: ...
+
+    def lenders(self, lender_ids: Sequence[str]) -> pl.DataFrame: ...
+
+    def lender_loans(self, lender_id: str, as_of: dt.date) -> pl.DataFrame:
+        """Every external loan at the lender (any status) opened on or before the date."""
+        ...
+
+    def lender_applications(self, lender_id: str, as_of: dt.date) -> int: ...
+
+    def lender_known(self, lender_id: str) -> bool:
+        """Whether the lender is in ``lenders`` or named by any loan or application."""
+        ...
+
+
+class _Sorted:
+    """A frame sorted by one string key, sliced by binary search (small key sets)."""
+
+    _SEARCH_MAX = 256
+
+    def __init__(self, frame: pl.DataFrame, key: str, *then: str):
+        self.key = key
+        self.frame = frame.sort([key, *then])
+        self.keys = self.frame.get_column(key).set_sorted()
+
+    def take(self, values: Iterable[str]) -> pl.DataFrame:
+        """The rows whose key is one of ``values``, in key order.
+
+        Few keys: two vectorized binary searches and zero-copy slices; many keys
+        (a large frontier): one hash filter over the whole frame.
+        """
+        vals = sorted({v for v in values if v is not None})
+        if not vals:
+            return self.frame.clear()
+        if len(vals) > self._SEARCH_MAX:
+            return self.frame.filter(pl.col(self.key).is_in(vals))
+        wanted = pl.Series(vals, dtype=pl.String)
+        lo = self.keys.search_sorted(wanted, side="left").to_list()
+        hi = self.keys.search_sorted(wanted, side="right").to_list()
+        parts = [self.frame[a:b] for a, b in zip(lo, hi, strict=True) if b > a]
+        if len(parts) == 1:
+            return parts[0]
+        return pl.concat(parts) if parts else self.frame.clear()
+
+
+def _seen_by(column: str, as_of: dt.date) -> pl.Expr:
+    return pl.col(column).is_null() | (pl.col(column).dt.date() <= as_of)
+
+
+class MemorySource:
+    """:class:`InvestigationSource` over an in-memory :class:`Dataset`.
+
+    Sorted copies of the tables are built on first use (one sort per table
+    and key); each lookup is then a binary search and a slice.
+    """
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+        self._last_nodes: tuple[dt.date, set[tuple[str, str]], pl.DataFrame] | None = None
+
+    # sorted tables -----------------------------------------------------------
+    @cached_property
+    def _users(self) -> _Sorted:
+        return _Sorted(conform("users", self.dataset.users), "user_id")
+
+    @cached_property
+    def _accounts(self) -> _Sorted:
+        products = self.dataset.products.select(
+            "product_id", pl.col("kind").alias("product_kind"),
+            pl.col("name").alias("product_name"),
+        )
+        acc = self.dataset.accounts.join(products, on="product_id", how="left")
+        return _Sorted(conform("accounts", acc), "user_id", "account_id")
+
+    def _link_rows(self) -> pl.DataFrame:
+        ds = self.dataset
+        rows = pl.concat([
+            ds.devices.select(
+                "user_id", pl.lit(DEVICE, dtype=pl.String).alias("kind"),
+                pl.col("device_id").alias("value"), "first_seen", "last_seen"),
+            ds.identifiers.select("user_id", "kind", "value", "first_seen", "last_seen"),
+        ], how="vertical_relaxed")
+        # one row per (user, node): earliest first_seen (null if any row lacks one)
+        return rows.group_by("user_id", "kind", "value").agg(
+            pl.when(pl.col("first_seen").null_count() > 0).then(None)
+            .otherwise(pl.col("first_seen").min()).alias("first_seen"),
+            pl.col("last_seen").max(),
+        )
+
+    @cached_property
+    def _links_by_user(self) -> _Sorted:
+        return _Sorted(self._link_rows(), "user_id", "kind", "value")
+
+    @cached_property
+    def _links_by_node(self) -> _Sorted:
+        rows = self._links_by_user.frame.select(
+            (pl.col("kind") + pl.lit("\x1f") + pl.col("value")).alias("node"),
+            "kind", "value", "user_id", "first_seen")
+        return _Sorted(rows, "node", "user_id")
+
+    @cached_property
+    def _loans_by_user(self) -> _Sorted:
+        return _Sorted(conform("loans", self.dataset.external_loans), "user_id", "lender_id",
+                       "opened_at")
+
+    @cached_property
+    def _loans_by_lender(self) -> _Sorted:
+        return _Sorted(conform("loans", self.dataset.external_loans), "lender_id", "user_id",
+                       "opened_at")
+
+    @cached_property
+    def _apps_by_user(self) -> _Sorted:
+        return _Sorted(conform("applications", self.dataset.applications), "user_id",
+                       "applied_at")
+
+    @cached_property
+    def _lenders(self) -> _Sorted:
+        return _Sorted(conform("lenders", self.dataset.lenders), "lender_id")
+
+    # protocol ----------------------------------------------------------------
+    def users(self, user_ids: Sequence[str]) -> pl.DataFrame:
+        return self._users.take(user_ids)
+
+    def accounts(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
+        acc = self._accounts.take(user_ids)
+        return acc.filter(pl.col("opened_at").is_null() | (pl.col("opened_at") <= as_of))
+
+    def _lender_links(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
+        loans = self.loans(user_ids, as_of).filter(pl.col("status").is_in(OPEN_LOAN_STATUSES))
+        return loans.group_by("user_id", "lender_id").agg(
+            pl.col("opened_at").min().cast(_T).alias("first_seen")
+        ).select("user_id", pl.lit(LENDER).alias("kind"), pl.col("lender_id").alias("value"),
+                 "first_seen", pl.lit(None, dtype=_T).alias("last_seen"))
+
+    def links(
+        self, user_ids: Sequence[str], as_of: dt.date, kinds: Sequence[str] | None
+    ) -> pl.DataFrame:
+        seen = _seen_by("first_seen", as_of)
+        rows = self._links_by_user.take(user_ids).filter(
+            seen if kinds is None else seen & pl.col("kind").is_in(list(kinds)))
+        rows = conform("links", rows)
+        if kinds is not None and LENDER in kinds:
+            lent = conform("links", self._lender_links(user_ids, as_of))
+            rows = pl.concat([rows, lent]).sort("user_id", "kind", "value")
+        return rows
+
+    def _node_rows(self, nodes: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+        """(kind, value, user_id) of every user of the nodes as of the date, sorted.
+
+        The last answer is kept: a query asks for the degrees and then the users
+        of the same nodes (or of a subset of them), which then costs one filter.
+        """
+        pairs = set(nodes.select("kind", "value").iter_rows())
+        cached = self._last_nodes
+        if cached is not None and cached[0] == as_of and pairs <= cached[1]:
+            if pairs == cached[1]:
+                return cached[2]
+            return cached[2].join(nodes.select("kind", "value"), on=["kind", "value"],
+                                  how="semi")
+        keys = [f"{k}\x1f{v}" for k, v in pairs if k != LENDER]
+        rows = self._links_by_node.take(keys).filter(_seen_by("first_seen", as_of)).select(
+            "kind", "value", "user_id")
+        lenders = [v for k, v in pairs if k == LENDER]
+        if lenders:
+            lend = self._loans_by_lender.take(lenders).filter(
+                pl.col("status").is_in(OPEN_LOAN_STATUSES), pl.col("opened_at") <= as_of
+            ).select(pl.lit(LENDER).alias("kind"), pl.col("lender_id").alias("value"),
+                     "user_id").unique()
+            rows = pl.concat([rows, lend]).sort("kind", "value", "user_id")
+        self._last_nodes = (as_of, pairs, rows)
+        return rows
+
+    def link_degrees(self, nodes: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+        rows = self._node_rows(nodes, as_of)
+        return conform("link_degrees", rows.group_by("kind", "value").agg(
+            pl.len().alias("users")))
+
+    def link_users(
+        self, nodes: pl.DataFrame, as_of: dt.date, limit: int | None
+    ) -> pl.DataFrame:
+        rows = self._node_rows(nodes, as_of)
+        if limit is not None:
+            rows = rows.filter(pl.int_range(pl.len()).over("kind", "value") < limit)
+        return conform("link_users", rows)
+
+    def loans(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
+        return self._loans_by_user.take(user_ids).filter(pl.col("opened_at") <= as_of)
+
+    def applications(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
+        return self._apps_by_user.take(user_ids).filter(
+            pl.col("applied_at").dt.date() <= as_of)
+
+    def lenders(self, lender_ids: Sequence[str]) -> pl.DataFrame:
+        return self._lenders.take(lender_ids)
+
+    def lender_loans(self, lender_id: str, as_of: dt.date) -> pl.DataFrame:
+        return self._loans_by_lender.take([lender_id]).filter(pl.col("opened_at") <= as_of)
+
+    def lender_applications(self, lender_id: str, as_of: dt.date) -> int:
+        # one pass over the applications (a lender query is rare: no sorted copy kept)
+        apps = self.dataset.applications
+        return apps.filter(pl.col("lender_id") == lender_id,
+                           pl.col("applied_at").dt.date() <= as_of).height
+
+    def lender_known(self, lender_id: str) -> bool:
+        if self._lenders.take([lender_id]).height or self._loans_by_lender.take(
+                [lender_id]).height:
+            return True
+        return self.dataset.applications.filter(pl.col("lender_id") == lender_id).height > 0
+
+
+def lender_names(source: InvestigationSource, lender_ids: Iterable[str]) -> dict[str, dict]:
+    rows = source.lenders(sorted(set(lender_ids)))
+    return {r["lender_id"]: r for r in rows.iter_rows(named=True)}

@@ -1,0 +1,239 @@
+"""The answers of the investigative queries: frozen dataclasses that print as
+tables and serialize to JSON (``to_dict``, ``to_json``), each carrying its
+:class:`~xpg.queries.investigate.subgraph.Subgraph`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from xpg.queries.findings import Exposure, Finding
+from xpg.queries.investigate.base import View, money
+from xpg.queries.investigate.subgraph import Subgraph
+
+__all__ = [
+    "AccountInfo",
+    "FindingRef",
+    "FlaggedBorrower",
+    "LenderLink",
+    "LenderShare",
+    "LenderView",
+    "LinkInfo",
+    "Neighbour",
+    "PathStep",
+    "PathView",
+    "RingAtLender",
+    "RingMember",
+    "RingView",
+    "SharedLink",
+    "Subgraph",
+    "UserView",
+]
+
+
+@dataclass(frozen=True)
+class FindingRef(View):
+    id: str
+    type: str
+    severity: str
+    exposure_total: float
+    users: int
+    explanation: str
+
+    @classmethod
+    def of(cls, f: Finding) -> FindingRef:
+        return cls(f.id, f.type, f.severity, money(f.exposure.total), len(f.users),
+                   f.explanation)
+
+
+@dataclass(frozen=True)
+class AccountInfo(View):
+    """One account of the platform's own products, with why it is in its state."""
+
+    account_id: str
+    user_id: str
+    product_id: str
+    product_kind: str | None
+    product_name: str | None
+    credit_limit: float
+    outstanding: float
+    drawable: float
+    status: str
+    status_reason: str | None
+    reason_scope: str | None  # "user" / "product" for a frozen, limited or closed account
+    status_changed_at: dt.datetime | None
+    opened_at: dt.date | None
+
+
+@dataclass(frozen=True)
+class LinkInfo(View):
+    """A device or identifier of a user, with who else is on it and whether rings count it."""
+
+    kind: str
+    node: str
+    label: str
+    users: int
+    hub: bool
+    counts_for_rings: bool
+    other_users: tuple[str, ...]
+    more_users: int
+    first_seen: dt.datetime | None
+    last_seen: dt.datetime | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class LenderLink(View):
+    """An external lender of a user: loans (any status) and recent applications there."""
+
+    lender_id: str
+    name: str | None
+    type: str | None
+    loans: int
+    open_loans: int
+    amount: float
+    outstanding: float
+    statuses: tuple[str, ...]
+    applications: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Neighbour(View):
+    user_id: str
+    hops: int
+    through: str
+    via: str
+    findings: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class UserView(View):
+    user_id: str
+    as_of: dt.date
+    hops: int
+    registered_at: dt.datetime | None
+    credit_score: int | None
+    exposure: Exposure
+    accounts: tuple[AccountInfo, ...]
+    devices: tuple[LinkInfo, ...]
+    identifiers: tuple[LinkInfo, ...]
+    lenders: tuple[LenderLink, ...]
+    findings: tuple[FindingRef, ...]
+    neighbours: tuple[Neighbour, ...]
+    truncated: bool
+    graph: Subgraph
+
+
+@dataclass(frozen=True)
+class RingMember(View):
+    user_id: str
+    multi_lending: bool
+    findings: tuple[str, ...]
+    exposure: Exposure
+    freeze_state: Literal["frozen", "partly_frozen", "drawable", "none"]
+    frozen_products: tuple[str, ...]
+    drawable_products: tuple[str, ...]
+    accounts: tuple[AccountInfo, ...]
+
+
+@dataclass(frozen=True)
+class SharedLink(View):
+    kind: str
+    node: str
+    label: str
+    members: tuple[str, ...]
+    users: int
+
+
+@dataclass(frozen=True)
+class LenderShare(View):
+    lender_id: str
+    name: str | None
+    type: str | None
+    members: tuple[str, ...]
+    loans: int
+    outstanding: float
+
+
+@dataclass(frozen=True)
+class RingView(View):
+    id: str
+    as_of: dt.date
+    finding: FindingRef
+    members: tuple[RingMember, ...]
+    shared_devices: tuple[SharedLink, ...]
+    shared_identifiers: tuple[SharedLink, ...]
+    lenders: tuple[LenderShare, ...]
+    exposure: Exposure
+    frozen_members: int
+    drawable_members: int
+    drawable_total: float
+    graph: Subgraph
+
+    @property
+    def lenders_in_common(self) -> tuple[LenderShare, ...]:
+        """Lenders at which two or more members borrow."""
+        return tuple(x for x in self.lenders if len(x.members) >= 2)
+
+
+@dataclass(frozen=True)
+class PathStep(View):
+    user: str
+    kind: str
+    node: str
+    label: str
+    next_user: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PathView(View):
+    source: str
+    target: str
+    as_of: dt.date
+    found: bool
+    hops: int | None
+    users: tuple[str, ...]
+    steps: tuple[PathStep, ...]
+    via_lenders: bool
+    include_hubs: bool
+    max_hops: int
+    graph: Subgraph
+
+
+@dataclass(frozen=True)
+class FlaggedBorrower(View):
+    user_id: str
+    findings: tuple[str, ...]
+    loans: int
+    outstanding: float
+
+
+@dataclass(frozen=True)
+class RingAtLender(View):
+    ring_id: str
+    severity: str
+    members: int
+    members_borrowing: tuple[str, ...]
+    outstanding: float
+
+
+@dataclass(frozen=True)
+class LenderView(View):
+    lender_id: str
+    name: str | None
+    type: str | None
+    as_of: dt.date
+    borrowers: int
+    loans: int
+    outstanding: float
+    applications: int
+    flagged_users: int
+    flagged_outstanding: float
+    flagged: tuple[FlaggedBorrower, ...]
+    rings: tuple[RingAtLender, ...]
+    rings_outstanding: float
+    graph: Subgraph
