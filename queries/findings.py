@@ -13,12 +13,16 @@ import datetime as dt
 import gc
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from xpg.queries.rules import BUILTIN_RULES
+
+from xpg.errors import InputError
 
 __all__ = [
     "FINDING_TYPES",
@@ -211,3 +215,32 @@ class FindingsReport:
     @classmethod
     def from_json(cls, text: str) -> FindingsReport:
         return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> FindingsReport:
+        """The findings document in a ``findings.json`` file, or in the one a report
+        folder holds.
+
+        Raises
+        ------
+        InputError
+            Missing or unreadable file, or not a findings document.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "findings.json").write_text(
+        ...     FindingsReport(dt.date(2026, 11, 20), ()).to_json())
+        >>> FindingsReport.read(folder).as_of
+        datetime.date(2026, 11, 20)
+        """
+        p = Path(path)
+        if p.is_dir():
+            p = p / "findings.json"
+        try:
+            return cls.from_json(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"no findings document at {p}") from None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InputError(f"{p} is not a findings document: {e}") from e
