@@ -16,7 +16,7 @@ from xpg.queries.findings import stable_id
 import xpg.api as api
 from xpg.cli import main
 from xpg.errors import InputError, TargetExistsError
-from xpg.report import RunLog, find_previous, record_failure, write_report
+from xpg.report import RunLog, find_previous, record_failure
 
 RING_ID = stable_id("ring", list(RING))
 EXPECTED_FILES = {
@@ -306,7 +306,7 @@ def test_a_failing_runs_log_is_a_warning_not_a_failure(tmp_path):
     (tmp_path / "runs.log").mkdir()  # cannot be appended to
     said: list[str] = []
     with api.open(dataset=dataset()) as s:
-        r = write_report(s, tmp_path, as_of=AS_OF, log=RunLog(echo=said.append))
+        r = s.report(tmp_path, as_of=AS_OF, log=RunLog(echo=said.append))
     assert (r.folder / "index.html").exists()  # the report is in place
     warning = [line for line in r.log if " WARN " in line]
     assert len(warning) == 1 and f"could not append this run to {tmp_path / 'runs.log'}" in (

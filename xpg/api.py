@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from xpg.errors import InputError
 from xpg.progress import NO_PROGRESS, Progress
+from xpg.queries.diff import DEFAULT_RING_OVERLAP
 from xpg.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -46,13 +47,14 @@ if TYPE_CHECKING:
         RingView,
         UserView,
     )
-    from xpg.report import ReportResult
+    from xpg.report import ReportResult, RunLog
 
 __all__ = ["Session", "open", "read_findings"]
 
 
 def read_findings(path: str | os.PathLike[str]) -> FindingsReport:
-    """A findings document from a ``findings.json`` file or a report folder holding one.
+    """A findings document from a ``findings.json`` file or a report folder holding one
+    (:meth:`FindingsReport.read <xpg.queries.findings.FindingsReport.read>`).
 
     Raises
     ------
@@ -61,15 +63,7 @@ def read_findings(path: str | os.PathLike[str]) -> FindingsReport:
     """
     from xpg.queries.findings import FindingsReport
 
-    p = Path(path)
-    if p.is_dir():
-        p = p / "findings.json"
-    try:
-        return FindingsReport.from_json(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"no findings document at {p}") from None
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise InputError(f"{p} is not a findings document: {e}") from e
+    return FindingsReport.read(path)
 
 
 class Session:
@@ -306,14 +300,22 @@ class Session:
         as_of: dt.date | str | None = None,
         overwrite: bool = False,
         top_rings: int = 10,
+        ring_overlap: float = DEFAULT_RING_OVERLAP,
+        log: RunLog | None = None,
+        data_source: str | None = None,
     ) -> ReportResult:
-        """Write the nightly report folder ``out/<as_of>/`` (see :mod:`xpg.report`)."""
-        from xpg.report import write_report
+        """Write the nightly report folder ``out/<as_of>/`` (see :mod:`xpg.report`):
+        gathered from this session (:func:`xpg.gather.gather_report`), then composed and
+        written (:func:`xpg.report.write_report`)."""
+        from xpg.gather import gather_report
+        from xpg.report import RunLog, write_report
 
         self._check_open()
-        self._tables("a report")
-        return write_report(self, out, previous=previous, as_of=self._date(as_of),
-                            overwrite=overwrite, top_rings=top_rings)
+        log = log if log is not None else RunLog()
+        inputs = gather_report(self, out, previous=previous, as_of=self._date(as_of),
+                               overwrite=overwrite, top_rings=top_rings,
+                               ring_overlap=ring_overlap, log=log, data_source=data_source)
+        return write_report(inputs, out, overwrite=overwrite, log=log)
 
 
 def _wrap(session: Session, call: Any) -> Any:

@@ -71,14 +71,7 @@ def command(
     from xpg.api import Session
     from xpg.graph import open_backend
     from xpg.loaders import load_dataset
-    from xpg.report import (
-        EXIT_ALERT,
-        RunLog,
-        record_failure,
-        refuse_existing,
-        report_folder,
-        write_report,
-    )
+    from xpg.report import EXIT_ALERT, RunLog, record_failure, refuse_existing, report_folder
 
     started = time.perf_counter()
     day = known = None
@@ -112,10 +105,9 @@ def command(
                 backend_.close()
                 raise
         with Session(ds, settings, backend_, progress=progress()) as session:
-            result = write_report(
-                session, out, previous=previous, as_of=day, overwrite=overwrite,
-                top_rings=top_rings, ring_overlap=ring_overlap, log=log,
-                data_source=str(data),
+            result = session.report(
+                out, previous, as_of=day, overwrite=overwrite, top_rings=top_rings,
+                ring_overlap=ring_overlap, log=log, data_source=str(data),
             )
     except XpgError as e:
         log.error(f"failed: {message(e)}")

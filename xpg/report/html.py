@@ -1,7 +1,7 @@
 """The report page: one self-contained HTML file (inline CSS and SVG, no script, no link out).
 
-:func:`render` takes a :class:`PageData` (everything the page shows, computed
-by :mod:`xpg.report.writer`) and returns the page. Every value that comes
+:func:`render` takes a :class:`PageData` (everything the page shows, composed
+by :mod:`xpg.report.compose`) and returns the page. Every value that comes
 from the data is escaped; markup produced here is wrapped in :class:`Markup`
 so it is not escaped twice.
 """

@@ -1,0 +1,132 @@
+"""Gathering a report's inputs from an open session (the first of gather, compose, write).
+
+:func:`gather_report` asks the session for what the nightly report shows (the
+findings of the run date, the previous report and the diff with it, every
+user's exposure, the top rings' views, the lenders per user) and returns it as
+a plain :class:`~xpg.report.inputs.ReportInputs`; :func:`xpg.report.write_report`
+composes and writes the folder from that alone. This module sits outside
+:mod:`xpg.report` so that the report never depends on a session or a backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from xpg.errors import InputError
+from xpg.queries.diff import DEFAULT_RING_OVERLAP, diff_reports
+from xpg.queries.findings import Finding, FindingsReport
+from xpg.queries.investigate import FindingsIndex, investigate_ring
+from xpg.report.inputs import ReportInputs
+from xpg.report.writer import RunLog, find_previous, refuse_existing, report_folder
+
+if TYPE_CHECKING:
+    from xpg.api import Session
+
+__all__ = ["gather_report"]
+
+
+def gather_report(
+    session: Session,
+    out: str | os.PathLike[str],
+    *,
+    previous: str | os.PathLike[str] | FindingsReport | None = None,
+    as_of: dt.date | None = None,
+    overwrite: bool = False,
+    top_rings: int = 10,
+    ring_overlap: float = DEFAULT_RING_OVERLAP,
+    log: RunLog | None = None,
+    data_source: str | None = None,
+) -> ReportInputs:
+    """What the report of ``as_of`` shows, read from an open session with its tables.
+
+    Parameters are those of :meth:`xpg.api.Session.report`; ``out`` is needed
+    for ``previous="auto"`` (the latest earlier report there) and to refuse an
+    existing folder for the date before anything is computed. Steps are logged
+    to ``log`` (pass the same log to :func:`~xpg.report.write_report`).
+
+    Raises
+    ------
+    InputError
+        The folder exists (without ``overwrite``), the previous report is
+        unreadable or dated after ``as_of``.
+    """
+    from xpg import __version__
+
+    started = time.perf_counter()
+    log = log if log is not None else RunLog()
+    dataset = session._tables("a report")
+    as_of = as_of or session.as_of
+    root = Path(out)
+    target = report_folder(root, as_of)
+    refuse_existing(target, overwrite)
+
+    prev_report, prev_path = _read_previous(previous, root, as_of, log)
+    if prev_report is not None and prev_report.as_of > as_of:
+        raise InputError(f"the previous report is dated {prev_report.as_of}, after {as_of}")
+    log.info(f"report as of {as_of} into {target}"
+             + (f"; previous {prev_report.as_of} ({prev_path or 'given'})" if prev_report else ""))
+
+    with log.step("findings"):
+        detected = session.findings(as_of)
+    log.info("findings: " + ", ".join(f"{k} {v}" for k, v in
+                                     _count_types(detected.findings).items()))
+    diff = None
+    report = detected
+    if prev_report is not None:
+        with log.step("changes since the previous report"):
+            diff = diff_reports(prev_report, detected, ring_overlap=ring_overlap)
+            report = diff.apply(detected)
+        log.info("changes: " + ", ".join(f"{k} {v}" for k, v in diff.counts().items() if v))
+        if diff.carried_ids:
+            log.info(f"ring ids carried forward: {len(diff.carried_ids)}")
+    with log.step("exposure per user"):
+        exposure = session.exposure(as_of)
+
+    with log.step(f"top {top_rings} rings"):
+        index = FindingsIndex(report)
+        rings = sorted((f for f in report.findings if f.type == "ring"),
+                       key=lambda f: (-f.exposure.total, f.id))[:top_rings]
+        views = tuple(investigate_ring(session.source, index, session.settings.detection, f.id,
+                                       as_of=as_of) for f in rings)
+
+    loans = dataset.external_loans.filter(
+        pl.col("status").is_in(("open", "overdue")), pl.col("opened_at") <= as_of)
+    open_lenders = loans.group_by("user_id").agg(pl.col("lender_id").n_unique().alias("n"))
+    return ReportInputs(
+        as_of=as_of, findings=report, exposure=exposure, rings=views,
+        open_lenders=open_lenders, users=dataset.users.height,
+        min_open_lenders=session.settings.detection.multi_lending.min_open_lenders,
+        diff=diff, previous_path=prev_path, ring_overlap=ring_overlap,
+        data_source=data_source or str(dataset.source or "-"), backend=session.backend.name,
+        version=__version__, started=started,
+    )
+
+
+def _read_previous(previous: str | os.PathLike[str] | FindingsReport | None, out: Path,
+                   as_of: dt.date, log: RunLog) -> tuple[FindingsReport | None, Path | None]:
+    if previous is None:
+        return None, None
+    if isinstance(previous, FindingsReport):
+        return previous, None
+    if str(previous) == "auto":
+        found = find_previous(out, as_of)
+        if found is None:
+            log.warn(f"previous 'auto': no earlier report in {out}; no changes section")
+            return None, None
+        previous = found
+    path = Path(previous)
+    return FindingsReport.read(path), path
+
+
+def _count_types(findings: Sequence[Finding]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for f in findings:
+        out[f.type] = out.get(f.type, 0) + 1
+    return out or {"none": 0}

@@ -1,0 +1,188 @@
+"""Composing the report from its inputs: tables, summary and page, with no I/O.
+
+:func:`compose` turns a :class:`~xpg.report.inputs.ReportInputs` into a
+:class:`ReportContent`: the tables written as CSV and Parquet, the summary of
+the manifest and ``runs.log``, the list of files, and the
+:class:`~xpg.report.html.PageData` that :func:`xpg.report.html.render` makes
+the page of. The same inputs give the same content (the page's
+``generated_at`` is passed in).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from xpg.queries.diff import ReportDiff
+from xpg.queries.findings import FINDING_TYPES, SEVERITIES, FindingsReport
+from xpg.report.html import PageData
+from xpg.report.inputs import ReportInputs
+
+__all__ = ["ReportContent", "compose", "ordered"]
+
+# buckets of exposure (CNY): [lo, hi) with a label
+_MONEY_BUCKETS = (
+    (0, 10_000, "<10k"),
+    (10_000, 30_000, "10k–30k"),
+    (30_000, 100_000, "30k–100k"),
+    (100_000, 300_000, "100k–300k"),
+    (300_000, 1_000_000, "300k–1M"),
+    (1_000_000, float("inf"), "≥1M"),
+)
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """What the report folder holds, before it is written.
+
+    ``tables`` (name -> frame) are written as ``<name>.csv`` and
+    ``<name>.parquet``; ``files`` names every file of the folder in the order
+    they are written; ``page`` is what ``index.html`` shows.
+    """
+
+    tables: dict[str, pl.DataFrame]
+    summary: dict[str, Any]
+    files: tuple[str, ...]
+    page: PageData
+
+
+def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent:
+    """The tables, summary, file list and page data of a report (pure)."""
+    report, diff = inputs.findings, inputs.diff
+    summary = _summary(inputs)
+    tables = _tables(report, diff, inputs.exposure)
+    flagged = tables["exposure"].filter(pl.col("findings") > 0).get_column("total")
+    ring_totals = pl.Series([f.exposure.total for f in report.findings if f.type == "ring"],
+                            dtype=pl.Float64)
+    files = ["index.html", "findings.json"]
+    for name in tables:
+        files += [f"{name}.csv", f"{name}.parquet"]
+    if diff is not None:
+        files.append("changes.json")
+    files += ["run.log", "manifest.json"]
+    page = PageData(
+        as_of=inputs.as_of, generated_at=generated_at, version=inputs.version,
+        data_source=inputs.data_source, backend=inputs.backend, findings=report,
+        summary=summary, diff=diff, previous_as_of=inputs.previous_as_of,
+        rings=inputs.rings, lenders_per_user=_lenders_per_user(inputs.open_lenders, inputs.users),
+        ring_exposure=_bucket_counts(ring_totals) if ring_totals.len() else [],
+        ring_sizes=_ring_sizes(report), flagged_exposure=_bucket_counts(flagged)
+        if flagged.len() else [], files=tuple(ordered(files)),
+        min_open_lenders=inputs.min_open_lenders,
+    )
+    return ReportContent(tables=tables, summary=summary, files=tuple(files), page=page)
+
+
+def ordered(files: Sequence[str]) -> list[str]:
+    """File names as the page and :class:`~xpg.report.writer.ReportResult` list them:
+    ``index.html`` first, then by name."""
+    return sorted(set(files), key=lambda n: (n != "index.html", n))
+
+
+def _bucket_counts(values: pl.Series) -> list[tuple[str, float]]:
+    out = []
+    for lo, hi, label in _MONEY_BUCKETS:
+        out.append((label, float(((values >= lo) & (values < hi)).sum())))
+    return out
+
+
+def _lenders_per_user(per_user: pl.DataFrame, users: int, top: int = 8
+                      ) -> list[tuple[str, float]]:
+    counts = dict(per_user.group_by("n").len().iter_rows())
+    zero = users - per_user.height
+    items = [("0", float(max(zero, 0)))]
+    for n in range(1, top):
+        items.append((str(n), float(counts.get(n, 0))))
+    items.append((f"{top}+", float(sum(v for k, v in counts.items() if k >= top))))
+    return items
+
+
+def _ring_sizes(findings: FindingsReport, top: int = 10) -> list[tuple[str, float]]:
+    sizes = [len(f.users) for f in findings.findings if f.type == "ring"]
+    if not sizes:
+        return []
+    low = min(sizes)
+    items = [(str(n), float(sizes.count(n))) for n in range(low, top)]
+    items.append((f"{top}+", float(sum(1 for s in sizes if s >= top))))
+    return items
+
+
+def _tables(report: FindingsReport, diff: ReportDiff | None, exposure: pl.DataFrame
+            ) -> dict[str, pl.DataFrame]:
+    kinds = {} if diff is None else {c.id: c.kind for c in diff.changes}
+    rows = []
+    pairs = []
+    for f in report.findings:
+        e = f.exposure
+        lineage = f.evidence.get("lineage", {}) if hasattr(f.evidence, "get") else {}
+        rows.append({
+            "id": f.id, "type": f.type, "severity": f.severity, "score": float(f.score),
+            "users": " ".join(sorted(f.users)), "user_count": len(f.users),
+            "exposure_total": e.total, "internal_limit": e.internal_limit,
+            "internal_outstanding": e.internal_outstanding, "drawable": e.drawable,
+            "external_outstanding": e.external_outstanding, "at_risk": e.at_risk,
+            "change": kinds.get(f.id),
+            "detected_id": lineage.get("detected_id", f.id) if lineage else f.id,
+            "explanation": f.explanation,
+        })
+        pairs.extend({"finding_id": f.id, "type": f.type, "severity": f.severity,
+                      "user_id": u} for u in sorted(f.users))
+    findings = pl.DataFrame(rows, schema={
+        "id": pl.String, "type": pl.String, "severity": pl.String, "score": pl.Float64,
+        "users": pl.String, "user_count": pl.Int64, "exposure_total": pl.Float64,
+        "internal_limit": pl.Float64, "internal_outstanding": pl.Float64,
+        "drawable": pl.Float64, "external_outstanding": pl.Float64, "at_risk": pl.Float64,
+        "change": pl.String, "detected_id": pl.String, "explanation": pl.String,
+    })
+    finding_users = pl.DataFrame(pairs, schema={"finding_id": pl.String, "type": pl.String,
+                                                "severity": pl.String, "user_id": pl.String})
+    per_user = finding_users.group_by("user_id").agg(
+        pl.col("type").unique().sort().str.join(" ").alias("finding_types"),
+        pl.col("finding_id").n_unique().cast(pl.Int64).alias("findings"),
+    )
+    exposure_table = (
+        exposure.join(per_user, on="user_id", how="left")
+        .with_columns(pl.col("findings").fill_null(0), pl.col("finding_types").fill_null(""))
+        .sort("total", "user_id", descending=[True, False])
+    )
+    out = {"findings": findings, "finding_users": finding_users, "exposure": exposure_table}
+    if diff is not None:
+        changes = [c.to_dict() for c in diff.changes]
+        for c in changes:
+            for k in ("previous_ids", "users_added", "users_removed"):
+                c[k] = " ".join(c[k])
+        out["changes"] = pl.DataFrame(changes, schema={
+            "kind": pl.String, "id": pl.String, "type": pl.String, "detected_id": pl.String,
+            "previous_ids": pl.String, "severity_before": pl.String,
+            "severity_after": pl.String, "severity_change": pl.String,
+            "exposure_before": pl.Float64, "exposure_after": pl.Float64,
+            "exposure_delta": pl.Float64, "exposure_change": pl.String,
+            "users_added": pl.String, "users_removed": pl.String, "explanation": pl.String,
+        })
+    return out
+
+
+def _summary(inputs: ReportInputs) -> dict[str, Any]:
+    report, exposure = inputs.findings, inputs.exposure
+    if {"flagged_users", "exposure_total", "at_risk_total"} <= set(report.summary):
+        return dict(report.summary)
+    flagged = {u for f in report.findings for u in f.users}
+    by_type = dict.fromkeys(FINDING_TYPES, 0)
+    by_sev = dict.fromkeys(reversed(SEVERITIES), 0)
+    for f in report.findings:
+        by_type[f.type] = by_type.get(f.type, 0) + 1
+        by_sev[f.severity] = by_sev.get(f.severity, 0) + 1
+    totals = exposure.filter(pl.col("user_id").is_in(sorted(flagged))).get_column("total").sum()
+    return {
+        **dict(report.summary),
+        "users": report.summary.get("users", inputs.users),
+        "flagged_users": len(flagged), "findings": len(report.findings),
+        "findings_by_type": by_type, "findings_by_severity": by_sev,
+        "exposure_total": round(float(totals or 0.0), 2),
+        "at_risk_total": round(sum(f.exposure.at_risk or 0.0 for f in report.findings
+                                   if f.type == "freeze_inconsistency"), 2),
+    }

@@ -1,0 +1,81 @@
+"""What a report shows, as plain data: :class:`ReportInputs`.
+
+The report is made in three steps: *gather* (a session reads its findings, the
+previous report, exposure and the top rings into a :class:`ReportInputs`:
+:func:`xpg.gather.gather_report`), *compose* (pure: inputs to tables and page,
+:mod:`xpg.report.compose`) and *write* (the dated folder, whole or not at all,
+:func:`xpg.report.writer.write_report`). Nothing under :mod:`xpg.report` knows
+the session or a backend: it is handed this dataclass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from xpg.queries.diff import DEFAULT_RING_OVERLAP, ReportDiff
+from xpg.queries.findings import FindingsReport
+from xpg.queries.investigate.views import RingView
+
+__all__ = ["ReportInputs"]
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything one report shows, gathered before anything is written.
+
+    Attributes
+    ----------
+    as_of : datetime.date
+        The run date; the folder is ``OUT/<as_of>/``.
+    findings : FindingsReport
+        The findings written to ``findings.json``: ring ids carried forward when
+        there is a previous report (``diff.apply`` of the detected ones).
+    exposure : polars.DataFrame
+        Every user's exposure (``user_id``, ``internal_limit``, ``internal_outstanding``,
+        ``drawable``, ``external_outstanding``, ``total``) as of the run date.
+    rings : tuple of RingView
+        The rings that get a section and a drawing, largest exposure first.
+    open_lenders : polars.DataFrame
+        ``user_id``, ``n``: distinct lenders each borrowing user has an open or overdue
+        loan at, as of the run date (users with none are left out).
+    users : int
+        How many users the data holds.
+    min_open_lenders : int
+        The multi-lending threshold the page quotes.
+    diff : ReportDiff or None
+        The comparison with the previous report (None: no previous report).
+    previous_path : Path or None
+        Where the previous report was read from (None when given as findings).
+    ring_overlap : float
+        The ring matching threshold the diff used (written to the manifest).
+    data_source, backend, version : str
+        Run metadata for the page and the manifest: the data's folder, the
+        backend's name, the xpg version.
+    started : float
+        ``time.perf_counter()`` when the run began: the run's seconds count from here.
+    """
+
+    as_of: dt.date
+    findings: FindingsReport
+    exposure: pl.DataFrame
+    rings: tuple[RingView, ...]
+    open_lenders: pl.DataFrame
+    users: int
+    min_open_lenders: int
+    diff: ReportDiff | None = None
+    previous_path: Path | None = None
+    ring_overlap: float = DEFAULT_RING_OVERLAP
+    data_source: str = "-"
+    backend: str = "-"
+    version: str = "-"
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def previous_as_of(self) -> dt.date | None:
+        """The previous report's date (None without a previous report)."""
+        return None if self.diff is None else self.diff.previous_as_of
