@@ -68,15 +68,15 @@ def money(x: float | None) -> float:
     return round(float(x or 0.0), 2)
 
 
-def plain(x: Any) -> Any:
+def _plain(x: Any) -> Any:
     if isinstance(x, View):
-        return {f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        return {f.name: _plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
     if hasattr(x, "to_dict") and not isinstance(x, type):
         return x.to_dict()
     if isinstance(x, Mapping):
-        return {str(k): plain(v) for k, v in x.items()}
+        return {str(k): _plain(v) for k, v in x.items()}
     if isinstance(x, list | tuple | set | frozenset):
-        return [plain(v) for v in x]
+        return [_plain(v) for v in x]
     if isinstance(x, dt.datetime | dt.date):
         return x.isoformat()
     if isinstance(x, float):
@@ -88,7 +88,7 @@ class View:
     """Mixin: ``to_dict()`` gives plain JSON-ready data (dates ISO, money to cents)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return plain(self)
+        return _plain(self)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
