@@ -1,14 +1,22 @@
-"""The report is handed data: nothing under xpg/report imports the API or a backend."""
+"""The report is handed data: nothing under xpg/report imports the API or a backend, and
+a report is composed and written from a ReportInputs made by hand."""
 
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
+from investigation_data import AS_OF, dataset, findings
+from xpg.queries.exposure import user_exposure
+
 import xpg.report
+from xpg.report import ReportInputs, compose, write_report
+from xpg.report.html import render
 
 FORBIDDEN = ("xpg.api", "xpg.graph", "xpg.gather", "xpg.serve", "xpg.cli")
 REPORT_DIR = Path(xpg.report.__file__).parent
@@ -69,3 +77,34 @@ def test_importing_the_report_loads_neither_the_api_nor_a_backend():
     loaded = json.loads(done.stdout)
     assert "xpg.report.writer" in loaded and "xpg.queries.findings" in loaded  # it did import
     assert [m for m in loaded if forbidden(m)] == []
+
+
+def plain_inputs() -> ReportInputs:
+    """Inputs made by hand from the fixture's tables and findings: no session, no backend."""
+    ds = dataset()
+    return ReportInputs(
+        as_of=AS_OF, findings=findings(), exposure=user_exposure(ds, AS_OF), rings=(),
+        open_lenders=pl.DataFrame({"user_id": ["u1", "u2"], "n": [5, 1]}),
+        users=ds.users.height, min_open_lenders=4, data_source="by hand", backend="none",
+    )
+
+
+def test_a_report_is_written_from_plain_inputs(tmp_path):
+    r = write_report(plain_inputs(), tmp_path)
+    assert r.folder == tmp_path / "2026-11-20" and r.diff is None
+    assert json.loads((r.folder / "findings.json").read_text()) == findings().to_dict()
+    manifest = json.loads((r.folder / "manifest.json").read_text())
+    assert (manifest["data"], manifest["backend"]) == ("by hand", "none")
+    assert "by hand" in (r.folder / "index.html").read_text()
+
+
+def test_compose_is_pure():
+    inputs, at = plain_inputs(), dt.datetime(2026, 11, 21, 6, 0)
+    one, two = compose(inputs, generated_at=at), compose(inputs, generated_at=at)
+    assert one.files == two.files and one.summary == two.summary
+    assert one.tables.keys() == two.tables.keys() == {"findings", "finding_users", "exposure"}
+    assert all(one.tables[k].equals(two.tables[k]) for k in one.tables)
+    assert render(one.page) == render(two.page)
+    # the lenders-per-user chart: 2 users borrow (at 5 lenders and at 1), the rest at none
+    assert dict(one.page.lenders_per_user)["5"] == 1.0
+    assert dict(one.page.lenders_per_user)["0"] == inputs.users - 2
