@@ -78,7 +78,7 @@ def _import_type(name: str, dtype: pl.DataType) -> str:
         return "date"
     raise InputError(
         f"column {name!r} ({dtype}) cannot go through the offline import (lists, times and "
-        "durations are not written there): load with the Cypher path (without --via import)"
+        "durations are not written there): use the Cypher load instead"
     )
 
 
@@ -223,7 +223,7 @@ def _own_server(config: Neo4jConfig, state: Path) -> None:
     if not LOCAL_SCRIPT.exists():
         raise InputError(
             "the offline import runs only with xpg's own Neo4j (scripts/neo4j-local, in a source "
-            "checkout): load with the Cypher path (without --via import)"
+            "checkout): use the Cypher load instead"
         )
     env_file = state / "env"
     pid_file = state / "pid"
@@ -243,7 +243,7 @@ def _own_server(config: Neo4jConfig, state: Path) -> None:
         raise InputError(
             f"Neo4j at {config.redacted_uri} is not the throwaway server xpg runs from {state} "
             "(scripts/neo4j-local start): xpg can stop only that one for an offline import; "
-            "load other servers with the Cypher path (without --via import)"
+            "other servers take the Cypher load"
         )
     if config.database != "neo4j":
         raise InputError(
@@ -284,7 +284,7 @@ def offline_import(
         raise InputError(
             f"the database {config.database!r} at {config.redacted_uri} holds {held:,} nodes: "
             "the offline import is for a first load into an empty database; later snapshots "
-            "go through `xpg load --backend neo4j`"
+            "go through the Cypher load, which updates it"
         )
     with tempfile.TemporaryDirectory(prefix="xpg-import-") as tmp:
         with progress.step("Writing the import files") as advance:
