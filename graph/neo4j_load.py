@@ -143,22 +143,25 @@ class Neo4jLoader(Neo4jConnection):
                 self.run(statement("load", name), QueryMode.WRITE, retry=False, load=load,
                          now=now(), batch=self.config.batch_size)
                 advance(1)
-        latest = dataset.latest_date()
+        self.finish_load(dataset, load)
+        return LoadStats(
+            nodes=sum(s.node_count for s in plan),
+            relationships=sum(s.relationship_count for s in plan),
+            seconds=time.perf_counter() - start,
+        )
+
+    def finish_load(self, dataset: Dataset, load: int) -> None:
+        """Mark load number ``load`` (of ``dataset``) complete in ``XpgMeta``."""
         self.run(
             statement("load", "end_load"),
             QueryMode.WRITE,
             load=load,
             now=now(),
-            latest_date=latest,
+            latest_date=dataset.latest_date(),
             source=dataset.source,
             tables=sorted(dataset.present)
             or [n for n in dataset.table_names() if dataset.table(n).height],
             users=dataset.users.select("user_id").n_unique(),
-        )
-        return LoadStats(
-            nodes=sum(s.node_count for s in plan),
-            relationships=sum(s.relationship_count for s in plan),
-            seconds=time.perf_counter() - start,
         )
 
     def _write_step(

@@ -85,6 +85,9 @@ class WriteStep:
         it with ``elementId(n) = $name[k]`` (a direct seek) instead of an index look-up.
     drop
         Columns of ``rows`` not sent (keys only needed for the look-ups).
+    types
+        The dtype of each column of ``rows`` before :func:`wire` (the offline import
+        types its files' columns from it).
     """
 
     name: str
@@ -97,6 +100,7 @@ class WriteStep:
     returns: Mapping[str, str] | None = None
     lookups: Mapping[str, tuple[str, Mapping[str, str]]] = field(default_factory=dict)
     drop: tuple[str, ...] = ()
+    types: Mapping[str, pl.DataType] = field(default_factory=dict)
 
     @property
     def node_count(self) -> int:
@@ -175,7 +179,8 @@ def _step(
     """A step sending ``columns`` of ``frame``; with ``table``, also its extra columns
     (identified by the ``keys`` columns)."""
     exprs = [pl.col(c).alias(n) if isinstance(c, str) else c.alias(n) for n, c in columns.items()]
-    rows = wire(frame.select(exprs))
+    typed = frame.select(exprs)
+    rows = wire(typed)
     extras = None
     if table is not None:
         extra = _extra_columns(frame, table, skip)
@@ -195,6 +200,7 @@ def _step(
         returns=returns,
         lookups=lookups or {},
         drop=tuple(drop),
+        types=dict(typed.schema),
     )
 
 

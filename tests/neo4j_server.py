@@ -13,6 +13,11 @@
 ``neo4j_driver`` (session scope) is one driver for the session; ``neo4j_backend`` a
 :class:`~xpg.graph.neo4j.Neo4jBackend` on it over an empty database (:func:`wipe` empties it
 before every test).
+
+``neo4j_own_server`` (session scope, started only when a test asks for it) is a second
+throwaway server, always one of ``scripts/neo4j-local`` (even with ``NEO4J_URI`` set), with
+the Graph Data Science plugin: for the offline import, which stops and restarts it, and for
+the GDS ring path. It yields an :class:`OwnServer`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,9 +36,11 @@ from xpg.graph.neo4j_connection import QueryMode
 from xpg.settings import Neo4jConfig, load_settings
 
 __all__ = [
+    "OwnServer",
     "dump",
     "neo4j_backend",
     "neo4j_driver",
+    "neo4j_own_server",
     "neo4j_server",
     "require_or_skip",
     "wipe",
@@ -59,13 +67,14 @@ def _parse_env(text: str) -> dict[str, str]:
     return out
 
 
-def _start_local(state: Path) -> dict[str, str]:
+def _start_local(state: Path, *options: str) -> dict[str, str]:
     missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
     if missing:
         require_or_skip(f"{' and '.join(missing)} not found on PATH")
     try:
         done = subprocess.run(
-            [str(SCRIPT), "start", "--state", str(state), "--watch-pid", str(os.getpid())],
+            [str(SCRIPT), "start", "--state", str(state), "--watch-pid", str(os.getpid()),
+             *options],
             capture_output=True,
             text=True,
             timeout=START_TIMEOUT_S,
@@ -102,6 +111,25 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jConf
     env = _start_local(state)
     try:
         yield load_settings(environ=env).neo4j
+    finally:
+        _stop_local(state)
+
+
+@dataclass(frozen=True)
+class OwnServer:
+    """A server of ``scripts/neo4j-local``: its connection and its state folder."""
+
+    config: Neo4jConfig
+    state: Path
+
+
+@pytest.fixture(scope="session")
+def neo4j_own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
+    """A second throwaway server, with GDS, that tests may stop (see the module docstring)."""
+    state = tmp_path_factory.mktemp("neo4j-own-state")
+    env = _start_local(state, "--gds")
+    try:
+        yield OwnServer(load_settings(environ=env).neo4j, state)
     finally:
         _stop_local(state)
 

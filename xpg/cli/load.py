@@ -3,6 +3,10 @@
 Loading again updates the graph in place: new rows are added, changed ones
 updated, and what the new snapshot no longer holds is retired
 (``docs/neo4j.md``). An interrupted load is completed by running it again.
+
+``--via import``: a first load into an empty database through the offline importer
+(:mod:`xpg.graph.neo4j_import`), only on xpg's own server (``scripts/neo4j-local``,
+state folder ``XPG_NEO4J_STATE`` or ``.neo4j/``), which it stops and starts again.
 """
 
 from __future__ import annotations
@@ -30,6 +34,15 @@ def command(
             help="Load the valid rows; write rejected rows with their reasons to this folder.",
         ),
     ] = None,
+    via: Annotated[
+        str,
+        typer.Option(
+            "--via",
+            help="cypher: batched Cypher writes (any server; updates an earlier load). "
+            "import: a first load into an empty database through the offline importer, "
+            "only on xpg's own server (scripts/neo4j-local, which it stops and restarts).",
+        ),
+    ] = "cypher",
     batch_size: Annotated[
         int | None,
         typer.Option(
@@ -45,6 +58,8 @@ def command(
     from xpg.graph import open_backend
     from xpg.loaders import load_dataset
 
+    if via not in ("cypher", "import"):
+        raise InputError(f"--via takes cypher or import, not {via!r}")
     settings = settings_from(config, backend=backend, **{"neo4j.batch_size": batch_size})
     graph = open_backend(settings)
     if not graph.keeps_data:  # nothing to load into: it would hold the graph for no one
@@ -65,7 +80,12 @@ def command(
     if result.rejected:
         print(f"xpg: {result.rejected:,} row(s) rejected into the quarantine", file=sys.stderr)
     with graph:
-        stats = graph.load(result.dataset, progress=bar)
+        if via == "import":
+            from xpg.graph.neo4j_import import offline_import
+
+            stats = offline_import(result.dataset, settings.neo4j, progress=bar)
+        else:
+            stats = graph.load(result.dataset, progress=bar)
     rate = stats.relationships / stats.seconds if stats.seconds > 0 else 0.0
     print(
         f"xpg: loaded {stats.nodes:,} nodes and {stats.relationships:,} relationships into "

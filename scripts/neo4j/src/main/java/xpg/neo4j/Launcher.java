@@ -22,13 +22,16 @@ import org.neo4j.graphdb.GraphDatabaseService;
 /**
  * A throwaway Neo4j Community DBMS with a Bolt connector on a loopback port.
  *
- * <p>Arguments: {@code --home DIR --port N --password-file FILE [--pagecache SIZE]
- * [--watch-pid PID] [--cleanup DIR]}. The password is read from a file (never from the command line, which
- * other users of the machine can read), set for the {@code neo4j} user with no forced change,
- * and the file is deleted. When the DBMS answers, the launcher prints {@code READY} on stdout.
+ * <p>Arguments: {@code --home DIR --port N [--password-file FILE] [--pagecache SIZE]
+ * [--watch-pid PID] [--cleanup DIR] [--conf FILE]}. The password is read from a file (never from
+ * the command line, which other users of the machine can read), set for the {@code neo4j} user
+ * with no forced change, and the file is deleted; without one (a restart on the same
+ * {@code --home}) the user keeps its password. {@code --conf} reads more settings from a
+ * properties file (the GDS plugin's). When the DBMS answers, the launcher prints {@code READY} on stdout.
  * It stops cleanly on SIGTERM/SIGINT, and by itself when the process {@code --watch-pid}
  * (the test runner that started it) is gone, so a killed test session leaves no JVM behind;
- * {@code --cleanup DIR} (the temporary data folder) is deleted once the DBMS has stopped.
+ * {@code --cleanup DIR} (the temporary data folder) is deleted once the DBMS has stopped, unless
+ * it holds a file {@code keep} (the server is stopped for an offline import and restarted).
  */
 public final class Launcher {
 
@@ -39,12 +42,17 @@ public final class Launcher {
         Map<String, String> opts = parse(args);
         Path home = Path.of(require(opts, "home")).toAbsolutePath();
         int port = Integer.parseInt(require(opts, "port"));
-        Path passwordFile = Path.of(require(opts, "password-file"));
-        String password = Files.readString(passwordFile, StandardCharsets.UTF_8).strip();
-        Files.deleteIfExists(passwordFile);
+        // no --password-file: a restart on the data folder of an earlier run, whose neo4j
+        // user keeps the password it was given then
+        String password = null;
+        if (opts.containsKey("password-file")) {
+            Path passwordFile = Path.of(opts.get("password-file"));
+            password = Files.readString(passwordFile, StandardCharsets.UTF_8).strip();
+            Files.deleteIfExists(passwordFile);
+        }
         String pagecache = opts.getOrDefault("pagecache", "512m");
 
-        DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
+        DatabaseManagementServiceBuilder builder = new DatabaseManagementServiceBuilder(home)
                 .setConfig(BoltConnector.enabled, true)
                 .setConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", port))
                 .setConfig(BoltConnector.advertised_address, new SocketAddress("127.0.0.1", port))
@@ -56,23 +64,30 @@ public final class Launcher {
                         Duration.ofMillis(500))
                 .setConfig(GraphDatabaseSettings.auth_enabled, true)
                 .setConfig(GraphDatabaseSettings.pagecache_memory,
-                        org.neo4j.io.ByteUnit.parse(pagecache))
-                .build();
+                        org.neo4j.io.ByteUnit.parse(pagecache));
+        String conf = opts.get("conf");
+        if (conf != null) {
+            builder.loadPropertiesFromFile(Path.of(conf));
+        }
+        DatabaseManagementService dbms = builder.build();
 
         CountDownLatch stopped = new CountDownLatch(1);
         String cleanup = opts.get("cleanup");
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             dbms.shutdown();
-            if (cleanup != null) {
+            // a `keep` file in it: stopped for an offline import, restarted afterwards
+            if (cleanup != null && !Files.exists(Path.of(cleanup, "keep"))) {
                 deleteTree(Path.of(cleanup));
             }
             stopped.countDown();
         }, "xpg-neo4j-shutdown"));
 
         GraphDatabaseService system = dbms.database(GraphDatabaseSettings.SYSTEM_DATABASE_NAME);
-        system.executeTransactionally(
-                "ALTER USER neo4j SET PASSWORD $password CHANGE NOT REQUIRED",
-                Map.of("password", password));
+        if (password != null) {
+            system.executeTransactionally(
+                    "ALTER USER neo4j SET PASSWORD $password CHANGE NOT REQUIRED",
+                    Map.of("password", password));
+        }
 
         System.out.println("READY");
         System.out.flush();

@@ -1,0 +1,155 @@
+"""The offline import (first load) against the Cypher load, and the GDS ring path, on real Neo4j.
+
+The imported graph must equal the Cypher-loaded one by the typed dump (labels, properties
+and their types, relationships and their ends), with the same bookkeeping node, and give
+identical findings: on xpg's own second server (``neo4j_own_server``), which has the Graph
+Data Science plugin, so its detections take the GDS ring path, compared with the Cypher
+path on the same graph and with the session server's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+from neo4j_server import dump, wipe
+from xpg.graph.memory import MemoryBackend
+from xpg.graph.neo4j import Neo4jBackend
+from xpg.graph.neo4j_connection import QueryMode
+from xpg.graph.neo4j_hooks import Neo4jHooks
+from xpg.graph.neo4j_import import offline_import, write_import_files
+from xpg.queries.detections import run_detections
+
+from xpg.errors import InputError
+from xpg.settings import DetectionConfig
+from xpg.synthetic import generate, write
+
+pytestmark = pytest.mark.neo4j
+
+_META_TIMES = {"started_at", "completed_at"}
+
+
+def _dataset():
+    """Generated data (rings, multi-lending, freezes, events, identifiers) with extra columns
+    of every importable type, quotes, commas, an empty string and a line break in text."""
+    ds = generate(300, 5).dataset()
+    n = ds.users.height
+    users = ds.users.with_columns(
+        nickname=pl.Series(["a \"quoted\", name", "", None, "two\nlines"] * (n // 4 + 1))[:n],
+        vip=pl.Series([True, False, None] * (n // 3 + 1))[:n],
+        ratio=pl.Series([0.1, 2.5e-300, None, -3.0] * (n // 4 + 1))[:n],
+        since=pl.Series([dt.date(2020, 1, 2), None] * (n // 2 + 1))[:n],
+        load=pl.lit(9, pl.Int32),  # a reserved name: stored as extra_load
+    )
+    loans = ds.external_loans.with_columns(channel=pl.lit("app"))
+    return dataclasses.replace(ds, users=users, external_loans=loans)
+
+
+@pytest.fixture
+def own_backend(neo4j_own_server):
+    """A backend on the own server, over a wiped database (constraints kept)."""
+    with Neo4jBackend(neo4j_own_server.config) as backend:
+        wipe(backend.driver, neo4j_own_server.config.database)
+    return neo4j_own_server
+
+
+def _meta(backend: Neo4jBackend) -> dict:
+    meta = backend.meta()
+    assert meta is not None
+    return {k: v for k, v in meta.items() if k not in _META_TIMES}
+
+
+def test_the_import_gives_the_cypher_graph_and_the_same_findings(neo4j_backend, own_backend):
+    dataset = _dataset()
+    neo4j_backend.load(dataset)
+    stats = offline_import(dataset, own_backend.config, state=own_backend.state)
+    config = DetectionConfig()
+    with Neo4jBackend(own_backend.config) as imported:
+        assert dump(imported) == dump(neo4j_backend)
+        assert _meta(imported) == _meta(neo4j_backend)
+        assert imported.meta()["load"] == 1 and imported.meta()["state"] == "complete"
+        counts = imported.counts()
+        assert stats.nodes == counts["nodes"] - 1  # XpgMeta
+        assert stats.relationships == counts["relationships"]
+        names = {r["name"] for r in imported.run("SHOW INDEXES YIELD name", QueryMode.READ)}
+        wanted = {r["name"] for r in neo4j_backend.run("SHOW INDEXES YIELD name", QueryMode.READ)}
+        assert {n for n in wanted if n.startswith("xpg_")} <= names
+
+        # the GDS ring path (the own server has the plugin) against the Cypher path
+        day = imported.latest_date()
+        hooks = Neo4jHooks(imported)
+        assert hooks.gds_available()
+        try:
+            gds = run_detections(hooks, config, day)
+        finally:
+            hooks.cleanup()
+        assert hooks.ring_method == "gds"
+        cypher_hooks = Neo4jHooks(imported, use_gds=False)
+        try:
+            cypher = run_detections(cypher_hooks, config, day)
+        finally:
+            cypher_hooks.cleanup()
+        assert cypher_hooks.ring_method == "cypher"
+        rings = [f for f in gds.findings if f.type == "ring"]
+        assert rings, "the data has rings: the GDS path really ran on them"
+        assert gds.to_dict() == cypher.to_dict()
+
+        report = imported.detect(config)  # the backend itself picks GDS here
+    assert report.to_dict() == neo4j_backend.detect(config).to_dict()
+    memory = MemoryBackend()
+    memory.load(dataset)
+    assert report.to_dict() == memory.detect(config).to_dict()
+
+
+def _xpg_load(config, state, data) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "NEO4J_URI": config.uri,
+        "NEO4J_USER": config.user,
+        "NEO4J_PASSWORD": config.password or "",
+        "NEO4J_DATABASE": config.database,
+        "XPG_NEO4J_STATE": str(state),
+    }
+    command = [sys.executable, "-c", "from xpg.cli import main; main()", "load"]
+    args = ["--data", str(data), "--backend", "neo4j", "--via", "import"]
+    return subprocess.run(command + args, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_xpg_load_via_import_loads_once_then_refuses(neo4j_server, own_backend, tmp_path):
+    write(tmp_path / "data", 300, 1)
+    first = _xpg_load(own_backend.config, own_backend.state, tmp_path / "data")
+    assert first.returncode == 0, first.stderr
+    assert "relationships/s" in first.stderr
+    with Neo4jBackend(own_backend.config) as backend:
+        assert backend.meta()["state"] == "complete"
+        users = backend.counts()["User"]
+    assert users == 300
+    again = _xpg_load(own_backend.config, own_backend.state, tmp_path / "data")
+    assert again.returncode != 0 and "holds" in again.stderr and "empty" in again.stderr
+    foreign = _xpg_load(neo4j_server, own_backend.state, tmp_path / "data")
+    assert foreign.returncode != 0 and "not the throwaway server" in foreign.stderr
+
+
+def test_the_import_refuses_a_server_xpg_does_not_run(neo4j_server, own_backend, tmp_path):
+    dataset = generate(300, 1).dataset()
+    with pytest.raises(InputError, match="not the throwaway server"):
+        offline_import(dataset, neo4j_server, state=tmp_path)  # no server state there
+    with pytest.raises(InputError, match="not the throwaway server"):
+        offline_import(dataset, neo4j_server, state=own_backend.state)  # another server's
+
+
+def test_files_name_every_node_and_relationship_once(tmp_path):
+    dataset = _dataset()
+    files = write_import_files(dataset, tmp_path)
+    assert files.multiline  # the line break in a nickname
+    labels = [label for label, _ in files.nodes]
+    assert len(labels) == len(set(labels))
+    users = pl.read_csv(dict(files.nodes)["User"], infer_schema=False)
+    assert users.columns[:2] == [":ID(User)", "user_id:string"]
+    assert "extra_load:long" in users.columns and "nickname:string" in users.columns
+    assert users.height == dataset.users.height
