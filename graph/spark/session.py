@@ -53,8 +53,8 @@ def active_session() -> SparkSession | None:
 def spark_session(config: SparkConfig) -> SparkSession:
     """The active SparkSession, or a new one on ``config.master`` (``getOrCreate``).
 
-    Under ``spark-submit`` the session exists already and keeps its master and
-    memory; the settings that can change at run time are applied to it.
+    Under ``spark-submit`` the master, application name and driver memory are those
+    given to ``spark-submit`` (``[spark]``'s are ignored); the other settings apply.
 
     Raises
     ------
@@ -69,7 +69,14 @@ def spark_session(config: SparkConfig) -> SparkSession:
         ) from e
     conf = session_conf(config)
     try:
-        builder = SparkSession.builder.master(config.master).appName(config.app_name)
+        from pyspark import SparkConf
+
+        builder = SparkSession.builder
+        if SparkConf().contains("spark.master"):
+            # spark-submit (or PYSPARK_SUBMIT_ARGS) chose master, name and memory: keep them
+            conf.pop("spark.driver.memory")
+        else:
+            builder = builder.master(config.master).appName(config.app_name)
         for key, value in conf.items():
             builder = builder.config(key, value)
         spark = builder.getOrCreate()
