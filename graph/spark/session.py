@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ from xpg.settings import SparkConfig
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["FIXED_CONF", "active_session", "session_conf", "spark_session"]
+__all__ = ["FIXED_CONF", "active_session", "session_conf", "spark_session", "submitted"]
 
 FIXED_CONF: Mapping[str, str] = {
     # Datetimes are naive UTC in the contract: no zone may shift them on the way.
@@ -39,6 +40,16 @@ def session_conf(config: SparkConfig) -> dict[str, str]:
         **config.conf,
         **FIXED_CONF,
     }
+
+
+def submitted() -> bool:
+    """Whether this process is a driver that ``spark-submit`` started (its JVM is up
+    and handed its gateway over).
+
+    >>> import os; submitted() == ("PYSPARK_GATEWAY_PORT" in os.environ)
+    True
+    """
+    return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
 def active_session() -> SparkSession | None:
@@ -72,8 +83,8 @@ def spark_session(config: SparkConfig) -> SparkSession:
         from pyspark import SparkConf
 
         builder = SparkSession.builder
-        if SparkConf().contains("spark.master"):
-            # spark-submit (or PYSPARK_SUBMIT_ARGS) chose master, name and memory: keep them
+        if submitted() or SparkConf().contains("spark.master"):
+            # spark-submit chose master, name and memory: keep them
             conf.pop("spark.driver.memory")
         else:
             builder = builder.master(config.master).appName(config.app_name)
