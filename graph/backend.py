@@ -6,7 +6,8 @@ splink's ``DatabaseAPI``): the shared steps are final methods of the base —
 :meth:`~Backend.run_date`, :meth:`~Backend.investigations` — over a few hooks each
 backend fills:
 
-* :meth:`~Backend._load`: hold or write a dataset;
+* :meth:`~Backend._load`: hold or write a dataset (and, optionally,
+  :meth:`~Backend._read_tables`: read the tables from a URI itself);
 * :meth:`~Backend._detection_hooks`: its :class:`~xpg.queries.frames.DetectionHooks`
   (the pipeline, :func:`xpg.queries.detections.run_detections`, calls them);
 * :meth:`~Backend._investigation_source`: its
@@ -25,9 +26,10 @@ database) become :class:`~xpg.errors.BackendError` named by :attr:`Backend.label
 nobody asks a backend its name.
 
 The in-memory backend (:mod:`xpg.graph.memory`) is the default; the Neo4j
-backend (:mod:`xpg.graph.neo4j`) keeps the same graph in a database. Both
-return the same :class:`~xpg.queries.findings.FindingsReport` on the same data,
-ids included: the parity tests assert it.
+backend (:mod:`xpg.graph.neo4j`) keeps the same graph in a database; the Spark
+backend (:mod:`xpg.graph.spark`) runs the detections in Spark, on one machine or a
+cluster. All three return the same :class:`~xpg.queries.findings.FindingsReport` on
+the same data, ids included: the parity tests assert it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, final
 
-from xpg.errors import BackendError, ReadOnlyError, RunDateUnknownError, XpgError
+from xpg.errors import BackendError, InputError, ReadOnlyError, RunDateUnknownError, XpgError
 from xpg.progress import Progress
 from xpg.settings import DetectionConfig
 
@@ -131,6 +133,11 @@ class Backend(ABC):
 
         return user_exposure(dataset, as_of)
 
+    def _read_tables(self, uri: str, progress: Progress | None) -> LoadStats:
+        """Read the contract tables from ``uri`` itself (default: the backend cannot)."""
+        raise InputError(f"data: {uri} is a URI; the {self.label} loads local folders "
+                         "(the spark backend reads URIs)", argument="data")
+
     def close(self) -> None:  # noqa: B027
         """Release what the backend holds (idempotent)."""
 
@@ -169,6 +176,23 @@ class Backend(ABC):
         if self.keeps_data:
             self.check_writable("load data")
         return self._load(dataset, progress)
+
+    @final
+    def read_tables(self, uri: str, *, progress: Progress | None = None) -> LoadStats:
+        """Make the backend hold the tables it reads from ``uri`` (``<table>.parquet``
+        under any URI its engine reads: object storage, HDFS, ``file://``), never
+        loaded here (:meth:`_read_tables`).
+
+        Raises
+        ------
+        InputError
+            When the backend reads no URI (only local folders, through :meth:`load`).
+        ReadOnlyError
+            When the backend is read-only and loading writes (:attr:`keeps_data`).
+        """
+        if self.keeps_data:
+            self.check_writable("load data")
+        return self._read_tables(uri, progress)
 
     @final
     def run_date(self) -> dt.date:

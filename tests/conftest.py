@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 # The session's Neo4j server and driver (fixtures `neo4j_server`, `neo4j_driver`); the
-# docstring examples of every package module (tests/package_doctests.py).
-pytest_plugins = ["neo4j_server", "package_doctests"]
+# docstring examples of every package module (tests/package_doctests.py); the session's
+# SparkSession (`spark`, `spark_backend`) and which Spark cases run (tests/spark_session.py).
+pytest_plugins = ["neo4j_server", "package_doctests", "spark_session"]
 
 
 @pytest.fixture
@@ -18,6 +19,8 @@ def backend(request):
         b = MemoryBackend()
     elif name == "neo4j":
         b = request.getfixturevalue("neo4j_backend")  # tests/neo4j_server.py: emptied first
+    elif name == "spark":
+        b = request.getfixturevalue("spark_backend")  # on the session's one SparkSession
     else:  # pragma: no cover
         raise ValueError(name)
     try:

@@ -7,7 +7,7 @@ import json
 import networkx as nx
 import polars as pl
 import pytest
-from decorator import on_backends
+from decorator import INVESTIGATED, on_backends
 from investigation_data import AS_OF, RING, dataset, findings
 from xpg.queries.investigate import (
     FindingsIndex,
@@ -51,7 +51,7 @@ def ring_id(index):
 # ----------------------------------------------------------------------------- user
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_user_accounts_exposure_and_findings(source, index):
     v = investigate_user(source, index, CONFIG, "u1")
     assert v.as_of == AS_OF and v.hops == 1
@@ -66,7 +66,7 @@ def test_user_accounts_exposure_and_findings(source, index):
     assert [f.type for f in v.findings] == ["freeze_inconsistency", "multi_lending", "ring"]
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_user_devices_hubs_and_identifiers(source, index):
     v = investigate_user(source, index, CONFIG, "u1")
     devices = {d.label: d for d in v.devices}
@@ -87,14 +87,14 @@ def test_user_devices_hubs_and_identifiers(source, index):
     assert "6222020200112233" not in doc and "****2233" in doc  # masked like the evidence
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_user_list_limit_keeps_the_exact_count(source, index):
     v = investigate_user(source, index, CONFIG, "u1", list_limit=5)
     hub = next(d for d in v.devices if d.label == "dhub")
     assert hub.other_users == ("h01", "h02", "h03", "h04", "h05") and hub.more_users == 15
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_user_lenders_with_reasons(source, index):
     v = investigate_user(source, index, CONFIG, "u1")
     assert [(x.lender_id, x.open_loans, x.outstanding, x.applications) for x in v.lenders] == [
@@ -112,7 +112,7 @@ def test_user_lenders_with_reasons(source, index):
 NEIGHBOURS = [("u2", 1, "u1", "d1"), ("u3", 2, "u2", "phone 13800000001"), ("u4", 3, "u3", "d2")]
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_user_neighbourhood_by_hops(source, index):
     for hops, expected in [(0, []), (1, NEIGHBOURS[:1]), (2, NEIGHBOURS[:2]), (3, NEIGHBOURS),
                            (4, NEIGHBOURS)]:
@@ -121,7 +121,7 @@ def test_user_neighbourhood_by_hops(source, index):
         assert not v.truncated
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_user_neighbour_reasons_and_flags(source, index):
     v = investigate_user(source, index, CONFIG, "u1", hops=2)
     u2, u3 = v.neighbours
@@ -130,7 +130,7 @@ def test_user_neighbour_reasons_and_flags(source, index):
     assert u3.reason == "u2 and u3 are both linked to phone 13800000001"
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_user_link_after_run_date_is_not_there(source, index):
     v = investigate_user(source, index, CONFIG, "u8", hops=2)
     assert v.devices == () and v.neighbours == ()
@@ -144,7 +144,7 @@ def test_user_truncation(mem, index):
     assert v.truncated and len(v.neighbours) == 5
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_user_subgraph(source, index):
     v = investigate_user(source, index, CONFIG, "u1", hops=1)
     g = v.graph.to_networkx()
@@ -161,7 +161,7 @@ def test_user_bad_hops(mem, index, bad):
         investigate_user(mem, index, CONFIG, "u1", hops=bad)
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_unknown_user(source, index):
     with pytest.raises(NotFoundError, match="unknown user 'nobody'"):
         investigate_user(source, index, CONFIG, "nobody")
@@ -170,7 +170,7 @@ def test_unknown_user(source, index):
 # ----------------------------------------------------------------------------- ring
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_ring_members_exposure_and_freeze_state(source, index):
     v = investigate_ring(source, index, CONFIG, ring_id(index))
     assert [m.user_id for m in v.members] == list(RING)
@@ -185,7 +185,7 @@ def test_ring_members_exposure_and_freeze_state(source, index):
     assert (v.frozen_members, v.drawable_members, v.drawable_total) == (2, 2, 5000.0)
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_ring_shared_links_and_lenders(source, index):
     v = investigate_ring(source, index, CONFIG, ring_id(index))
     assert [(s.label, s.members, s.users) for s in v.shared_devices] == [
@@ -198,7 +198,7 @@ def test_ring_shared_links_and_lenders(source, index):
     assert [x.lender_id for x in v.lenders_in_common] == ["L2", "L1", "L3"]
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_ring_subgraph_is_connected_and_has_no_outsiders(source, index):
     g = investigate_ring(source, index, CONFIG, ring_id(index)).graph.to_networkx()
     users = sorted(n for n, k in g.nodes(data="kind") if k == "user")
@@ -219,7 +219,7 @@ def test_ring_by_detected_id_after_carrying(mem):
     assert investigate_ring(mem, idx, CONFIG, ring.id).id == "ring-0000000000aa"
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_unknown_ring(source, index):
     with pytest.raises(NotFoundError, match="unknown ring"):
         investigate_ring(source, index, CONFIG, "ring-nope")
@@ -231,7 +231,7 @@ def test_unknown_ring(source, index):
 # ----------------------------------------------------------------------------- path
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_path_through_devices_and_identifiers(source):
     p = find_path(source, CONFIG, "u1", "u4", as_of=AS_OF)
     assert (p.found, p.hops, p.users) == (True, 3, ("u1", "u2", "u3", "u4"))
@@ -243,7 +243,7 @@ def test_path_through_devices_and_identifiers(source):
     assert nx.shortest_path_length(g, "user:u1", "user:u4") == 6  # user-node-user-...
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_path_not_found_and_max_hops(source):
     assert not find_path(source, CONFIG, "u1", "u7", as_of=AS_OF).found  # ip is not enabled
     short = find_path(source, CONFIG, "u1", "u4", as_of=AS_OF, max_hops=2)
@@ -251,7 +251,7 @@ def test_path_not_found_and_max_hops(source):
     assert find_path(source, CONFIG, "u1", "u4", as_of=AS_OF, max_hops=3).found
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_path_via_lenders(source):
     assert not find_path(source, CONFIG, "u5", "u1", as_of=AS_OF).found
     p = find_path(source, CONFIG, "u5", "u1", as_of=AS_OF, via_lenders=True)
@@ -260,7 +260,7 @@ def test_path_via_lenders(source):
     assert p.steps[1].reason == "u6 and u2 both borrow at lender L5"
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_path_hubs_excluded_unless_asked(source):
     assert not find_path(source, CONFIG, "u1", "h05", as_of=AS_OF).found
     p = find_path(source, CONFIG, "u1", "h05", as_of=AS_OF, include_hubs=True)
@@ -269,7 +269,7 @@ def test_path_hubs_excluded_unless_asked(source):
     assert find_path(source, CONFIG, "u7", "h05", as_of=AS_OF).steps[0].label == "d20"
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_path_to_self_and_unknown(source):
     p = find_path(source, CONFIG, "u1", "u1", as_of=AS_OF)
     assert (p.found, p.hops, p.users) == (True, 0, ("u1",))
@@ -282,7 +282,7 @@ def test_path_to_self_and_unknown(source):
 # ----------------------------------------------------------------------------- lender
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_lender_flagged_users_and_rings(source, index):
     v = investigate_lender(source, index, "L2")
     assert (v.name, v.borrowers, v.loans, v.outstanding) == ("Lender 2", 3, 3, 2250.0)
@@ -293,7 +293,7 @@ def test_lender_flagged_users_and_rings(source, index):
         (4, ("u1", "u2", "u3"), 2250.0)]
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_lender_with_unflagged_borrowers(source, index):
     v = investigate_lender(source, index, "L5")
     assert (v.borrowers, v.outstanding, v.flagged_users, v.flagged_outstanding) == (
@@ -301,13 +301,13 @@ def test_lender_with_unflagged_borrowers(source, index):
     assert v.rings[0].members_borrowing == ("u2",) and v.rings_outstanding == 400.0
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_lender_counts_only_loans_open_by_the_run_date(source, index):
     v = investigate_lender(source, index, "L1")
     assert (v.borrowers, v.outstanding) == (2, 1800.0)  # u3 closed, u5 opened later
 
 
-@on_backends()
+@on_backends(*INVESTIGATED)
 def test_lender_known_without_loans_and_unknown(source, index):
     v = investigate_lender(source, index, "L9")
     assert (v.borrowers, v.flagged, v.rings) == (0, (), ())

@@ -191,8 +191,8 @@ def test_errors_name_the_file_or_the_variable(tmp_path):
     with pytest.raises(ConfigError, match=rf"^{re.escape(str(bad))}: unknown setting "
                                           r"detection.rings; known here: \['freeze'"):
         load_settings([good, bad], environ={})
-    with pytest.raises(ConfigError, match=r"^backend: 'sqlite' is not one of 'memory' or "
-                                          r"'neo4j' \(from XPG_BACKEND\)$"):
+    with pytest.raises(ConfigError, match=r"^backend: 'sqlite' is not one of 'memory', "
+                                          r"'neo4j' or 'spark' \(from XPG_BACKEND\)$"):
         load_settings(good, environ={"XPG_BACKEND": "sqlite"})
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings([good, tmp_path / "missing.toml"], environ={})

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     )
     from xpg.report import ReportResult, RunLog
 
-__all__ = ["Session", "open", "read_findings"]
+__all__ = ["Session", "is_uri", "open", "read_findings"]
 
 
 def read_findings(path: str | os.PathLike[str]) -> FindingsReport:
@@ -323,6 +323,15 @@ def _wrap(session: Session, call: Any) -> Any:
         return call()
 
 
+def is_uri(data: object) -> bool:
+    """Whether ``data`` is a URI (``scheme://...``) rather than a local folder.
+
+    >>> is_uri("s3a://bucket/tables"), is_uri("data/tables"), is_uri(None)
+    (True, False, False)
+    """
+    return isinstance(data, str) and "://" in data
+
+
 def open(
     data: str | os.PathLike[str] | None = None,
     *,
@@ -342,7 +351,11 @@ def open(
     ----------
     data
         A directory of contract tables (``.parquet``/``.csv``); loaded and
-        validated (:func:`xpg.loaders.load_dataset`).
+        validated (:func:`xpg.loaders.load_dataset`). A URI (``s3a://...``,
+        ``hdfs://...``, ``file://...``) of ``<table>.parquet`` files is read by the
+        backend itself, unvalidated and never on this machine (the Spark backend;
+        see :meth:`xpg.graph.backend.Backend.read_tables`); the session then has no
+        tables (``dataset`` None).
     dataset
         A ready :class:`~xpg.loaders.dataset.Dataset` instead of ``data``. With
         the Neo4j backend both may be left out: the session then answers from the
@@ -352,7 +365,7 @@ def open(
     config
         A TOML file overriding the defaults (ignored when ``settings`` is given).
     backend
-        ``"memory"`` or ``"neo4j"`` (default: ``settings.backend``), or a
+        ``"memory"``, ``"neo4j"`` or ``"spark"`` (default: ``settings.backend``), or a
         :class:`~xpg.graph.backend.Backend` already made (e.g. a Neo4j
         backend over your own driver); the dataset is loaded into it. A
         backend made here is closed with the session (or when loading
@@ -417,7 +430,13 @@ def open(
             raise InputError("data: the tables are needed; only the Neo4j backend can "
                              "answer from a graph loaded earlier", argument="data")
         result = None
-        if data is not None:
+        if is_uri(data):
+            if quarantine is not None:
+                raise InputError(f"data: {data} is read as it is, without a quarantine",
+                                 argument="quarantine")
+            with backend.failures("read the data"):
+                backend.read_tables(str(data), progress=progress)
+        elif data is not None:
             from xpg.loaders import load_dataset
 
             path = Path(os.fspath(data))  # type: ignore[arg-type]

@@ -49,12 +49,13 @@ __all__ = [
     "Neo4jConfig",
     "RingConfig",
     "Settings",
+    "SparkConfig",
     "load_settings",
     "redact_url",
 ]
 
 _T = TypeVar("_T")
-Backend = Literal["memory", "neo4j"]
+Backend = Literal["memory", "neo4j", "spark"]
 Scope = Literal["user", "product"]
 
 
@@ -301,6 +302,28 @@ class Neo4jConfig:
                 f"database={self.database!r}, batch_size={self.batch_size!r})")
 
 
+SparkConf = Annotated[Mapping[Text, Text], AfterValidator(_frozen_mapping)]
+
+
+@_section("spark")
+class SparkConfig:
+    """Where the Spark backend runs: the master, the application name, the shuffle width,
+    the driver's memory and any other ``spark.*`` setting (``conf``, strings as Spark takes
+    them).
+
+    >>> SparkConfig().master, SparkConfig(master="yarn", shuffle_partitions=400).shuffle_partitions
+    ('local[2]', 400)
+    """
+
+    _key: ClassVar[str]
+
+    master: Text
+    app_name: Text
+    shuffle_partitions: Count
+    driver_memory: Text
+    conf: SparkConf
+
+
 @_section("")
 class Settings:
     _key: ClassVar[str]
@@ -309,6 +332,7 @@ class Settings:
     load: LoadConfig = field(default_factory=LoadConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     neo4j: Neo4jConfig = field(default_factory=Neo4jConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -373,6 +397,7 @@ ENVIRONMENT = {
     "NEO4J_DATABASE": "neo4j.database",
     "XPG_NEO4J_BATCH_SIZE": "neo4j.batch_size",
     "NEO4J_PASSWORD": "neo4j.password",  # the only place a secret comes from
+    "XPG_SPARK_MASTER": "spark.master",
 }
 SECRET_KEYS = {"neo4j.password"}
 

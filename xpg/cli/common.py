@@ -55,7 +55,7 @@ AsOfOpt = Annotated[
     typer.Option("--as-of", help="Run date YYYY-MM-DD (default: latest date in the data)."),
 ]
 BackendOpt = Annotated[
-    str | None, typer.Option("--backend", help="memory (default) or neo4j.")
+    str | None, typer.Option("--backend", help="memory (default), neo4j or spark.")
 ]
 
 

@@ -20,7 +20,6 @@ from xpg.cli.common import (
     AsOfOpt,
     BackendOpt,
     ConfigOpt,
-    DataOpt,
     QuarantineOpt,
     parse_as_of,
     progress,
@@ -171,8 +170,18 @@ def _warn(result: LoadResult) -> None:
         print(f"xpg: {result.rejected:,} row(s) rejected into the quarantine", file=sys.stderr)
 
 
+DataUriOpt = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        help="Directory of input tables (.parquet or .csv); with --backend spark also a URI "
+        "(s3a://, hdfs://, file://...) of <table>.parquet files that Spark reads itself.",
+    ),
+]
+
+
 def run(
-    data: Path,
+    data: str | Path,
     settings: Settings,
     *,
     as_of: dt.date | None = None,
@@ -191,7 +200,7 @@ def run(
 
 
 def command(
-    data: DataOpt,
+    data: DataUriOpt,
     as_of: AsOfOpt = None,
     fmt: Annotated[
         str, typer.Option("--format", help="json (the contract's document) or table (readable).")

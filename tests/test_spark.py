@@ -1,0 +1,162 @@
+"""The Spark backend: the same findings as in memory, ids included; its components
+against networkx; Parquet read by Spark itself through ``xpg detect --data URI``.
+
+Every case runs on the test session's one local SparkSession (tests/spark_session.py).
+The fast cases always run; those marked ``slow`` (the whole grid of configurations and
+dates, generated data, more random graphs) run in CI. The per-rule cases of
+tests/test_detect_*.py run on Spark too, through ``@on_backends()`` (slow).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+
+import networkx as nx
+import pytest
+from test_cli_detect import write
+from test_parity import _configs, kitchen_sink
+from xpg.graph import open_backend
+from xpg.graph.memory import MemoryBackend
+
+from xpg.cli import main
+from xpg.errors import BackendError
+from xpg.settings import DetectionConfig, load_settings
+from xpg.synthetic import generate
+
+pytestmark = pytest.mark.spark
+
+
+def _same_findings(spark_backend, dataset, configs, dates) -> int:
+    memory = MemoryBackend()
+    memory.load(dataset)
+    spark_backend.load(dataset)
+    compared = 0
+    for config in configs:
+        for as_of in dates:
+            expected = memory.detect(config, as_of=as_of).to_dict()
+            assert spark_backend.detect(config, as_of=as_of).to_dict() == expected, (as_of, config)
+            compared += len(expected["findings"])
+    return compared
+
+
+def test_kitchen_sink_same_findings(spark_backend):
+    """Every rule near its boundaries, one detection: the fast case."""
+    assert _same_findings(spark_backend, kitchen_sink(), [DetectionConfig()], [None]) > 10
+    assert spark_backend.hooks.ring_passes >= 2  # a real propagation, ended by a quiet pass
+
+
+@pytest.mark.slow
+def test_kitchen_sink_every_config_and_date(spark_backend):
+    from detect_fixtures import AS_OF, day
+
+    dates = [None, AS_OF, day(-3), day(-25)]
+    assert _same_findings(spark_backend, kitchen_sink(), _configs(), dates) > 40
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("users", "seed"), [(300, 1), (1_000, 3)])
+def test_generated_data_same_findings(spark_backend, users, seed):
+    dataset = generate(users, seed).dataset()
+    latest = dataset.latest_date()
+    assert latest is not None
+    dates = [None, latest - dt.timedelta(days=20)]
+    assert _same_findings(spark_backend, dataset, _configs()[:2], dates) > 20
+
+
+def test_detect_reads_parquet_with_spark(spark, tmp_path, capsys, monkeypatch):
+    """``--data file://...``: the tables are read by Spark, not loaded by Polars."""
+    dataset = kitchen_sink()
+    folder = write(dataset, tmp_path / "data")
+    monkeypatch.setenv("XPG_BACKEND", "spark")
+    assert main(["detect", "--data", folder.resolve().as_uri()]) == 0
+    memory = MemoryBackend()
+    memory.load(dataset)
+    assert json.loads(capsys.readouterr().out) == memory.detect(DetectionConfig()).to_dict()
+    assert spark.sparkContext._jsc is not None  # the session it found was left running
+
+
+def test_a_uri_is_for_the_spark_backend_only(tmp_path, capsys):
+    assert main(["detect", "--data", "s3a://bucket/tables"]) != 0
+    assert "the spark backend reads URIs" in capsys.readouterr().err
+
+
+def test_a_missing_required_table_under_a_uri(spark, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XPG_BACKEND", "spark")
+    assert main(["detect", "--data", (tmp_path / "none").as_uri()]) != 0
+    assert "no users.parquet" in capsys.readouterr().err
+
+
+def test_spark_settings():
+    settings = load_settings(environ={"XPG_SPARK_MASTER": "spark://head:7077"},
+                             overrides={"backend": "spark", "spark.shuffle_partitions": 64})
+    assert (settings.spark.master, settings.spark.shuffle_partitions) == ("spark://head:7077", 64)
+    assert settings.spark.driver_memory == "2g" and dict(settings.spark.conf) == {}
+    assert open_backend(settings).name == "spark"  # nothing started yet
+
+
+def test_detect_before_load_is_a_backend_error():
+    backend = open_backend(load_settings(environ={}, overrides={"backend": "spark"}))
+    with pytest.raises(BackendError, match="holds no data"):
+        backend.detect(DetectionConfig())
+
+
+# -- connected components against networkx ------------------------------------------
+
+
+def _random_links(seed: int, users: int, nodes: int, edges: int) -> list[tuple[str, str, str]]:
+    rng = random.Random(seed)
+    kinds = ("device", "phone")
+    return [
+        (f"u{rng.randrange(users):04d}", kinds[j % 2], f"n{j}")
+        for j in (rng.randrange(nodes) for _ in range(edges))
+    ]
+
+
+def _oracle(links: list[tuple[str, str, str]]) -> dict[str, str]:
+    graph = nx.Graph()
+    graph.add_edges_from((u, (k, v)) for u, k, v in links)
+    labels: dict[str, str] = {}
+    for part in nx.connected_components(graph):
+        users = [n for n in part if isinstance(n, str)]
+        labels.update(dict.fromkeys(users, min(users)))
+    return labels
+
+
+def _check_components(spark, seed: int, users: int, nodes: int, edges: int) -> None:
+    from xpg.graph.spark.components import min_label_components
+
+    links = _random_links(seed, users, nodes, edges)
+    frame = spark.createDataFrame(links, "user_id string, kind string, value string")
+    result = min_label_components(frame)
+    got = {r["user_id"]: r["label"] for r in result.labels.collect()}
+    assert got == _oracle(links)
+
+
+@pytest.mark.parametrize("seed", [1], ids=lambda s: f"seed{s}")
+def test_components_match_networkx(spark, seed):
+    _check_components(spark, seed, users=60, nodes=50, edges=70)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(2, 9), ids=lambda s: f"seed{s}")
+def test_components_match_networkx_more_graphs(spark, seed):
+    rng = random.Random(seed)
+    users = rng.choice([20, 200, 500])
+    edges = rng.randint(users // 2, users * 2)
+    _check_components(spark, seed, users=users, nodes=users, edges=edges)
+
+
+@pytest.mark.slow
+def test_a_long_chain_needs_one_pass_per_link(spark):
+    """u0 - n0 - u1 - n1 - ... - u9: labels move one user per pass."""
+    from xpg.graph.spark.components import min_label_components
+
+    links = [(f"u{i}", "device", f"n{j}") for j in range(9) for i in (j, j + 1)]
+    frame = spark.createDataFrame(links, "user_id string, kind string, value string")
+    result = min_label_components(frame)
+    assert {r["label"] for r in result.labels.collect()} == {"u0"}
+    assert result.passes == 10  # nine to carry u0 to u9, one that lowers nothing
+    with pytest.raises(BackendError, match="did not converge"):
+        min_label_components(frame, max_passes=3)
