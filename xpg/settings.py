@@ -259,6 +259,10 @@ class DetectionConfig:
 
 
 ColumnMap = Annotated[Mapping[Text, Mapping[Text, Text]], AfterValidator(_frozen_mapping)]
+# table (or "shared") -> kind of mapping -> column -> value; checked against the contract
+# by the loaders (xpg.loaders.mapping), which know the tables
+MappingTree = Annotated[Mapping[Text, Mapping[Text, Mapping[Text, Any]]],
+                        AfterValidator(_frozen_mapping)]
 
 
 @_section("load")
@@ -274,6 +278,8 @@ class LoadConfig:
     encoding: Text
     separator: Text
     per_table: ColumnMap
+    # v2: renames, value maps, constants, defaults, null fills, day offsets
+    mapping: MappingTree
 
 
 @_section("neo4j")
