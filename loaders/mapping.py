@@ -50,6 +50,7 @@ KINDS = ("rename", "values", "constant", "default", "fill_null", "day_offset")
 SHARED = "shared"
 SHARED_KINDS = ("rename", "values", "fill_null", "day_offset")
 _TEXT_KINDS = ("id", "string", "enum")
+_FITS = {"values": ("enum",), "day_offset": ("date", "datetime")}  # the kinds each maps
 _MAX_DAYS = 1_000_000  # about 2,700 years either way: further is not a date
 
 
@@ -203,9 +204,14 @@ def _check_shared(spec: Mapping[str, Any]) -> None:
             continue  # reported by _one_table
         for name, value in _entries(entries, f"load.mapping.shared.{kind}").items():
             target = value if kind == "rename" else name
-            if not any(target in t.column_names for t in TABLES.values()):
+            fits = _FITS.get(kind, ("id", "string", "enum", "date", "datetime", "decimal",
+                                    "integer"))
+            if not any(c.name == target and c.kind in fits
+                       for t in TABLES.values() for c in t.columns):
+                what = {"values": "an enum column", "day_offset": "a date column"}.get(
+                    kind, "a column")
                 raise _fail(f"load.mapping.shared.{kind}.{name}",
-                            f"{target!r} is not a column of any table")
+                            f"{target!r} is not {what} of any table")
 
 
 def mapping_plan(load: LoadConfig) -> dict[str, TableMapping]:
@@ -250,19 +256,22 @@ def mapping_plan(load: LoadConfig) -> dict[str, TableMapping]:
                                                       f"onto {ours!r}, this onto {before!r}")
             merged["rename"][theirs] = ours
             keys[("rename", theirs)] = "load.columns"
-        _check_table(table, merged, keys)
+        _check_table(table, own["rename"], merged, keys)
         plan[table] = TableMapping(table, **merged, keys=keys)
     return plan
 
 
-def _check_table(table: str, merged: dict[str, dict[str, Any]], keys: dict) -> None:
+def _check_table(table: str, own: dict[str, str], merged: dict[str, dict[str, Any]],
+                 keys: dict) -> None:
+    """A constant with a default on one column; two of the table's own names renamed onto
+    one column (a shared name and the table's own may both give it: a file has one)."""
     both = sorted(set(merged["constant"]) & set(merged["default"]))
     if both:
         raise _fail(keys[("default", both[0])], f"{both[0]} has a constant too "
                                                 f"({keys[('constant', both[0])]}); keep one")
     seen: dict[str, str] = {}
-    for theirs, ours in merged["rename"].items():
-        if ours in seen and seen[ours] != theirs:
+    for theirs, ours in own.items():
+        if ours in seen:
             raise _fail(keys[("rename", theirs)],
                         f"both {seen[ours]!r} and {theirs!r} are renamed onto {ours!r} in {table}")
         seen[ours] = theirs

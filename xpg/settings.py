@@ -49,6 +49,7 @@ __all__ = [
     "Neo4jConfig",
     "RingConfig",
     "Settings",
+    "key_source",
     "load_settings",
     "redact_url",
 ]
@@ -446,6 +447,19 @@ def _as_paths(config_file: ConfigFiles) -> list[Path]:
     if isinstance(config_file, str | os.PathLike):
         return [Path(config_file)]
     return [Path(p) for p in config_file]
+
+
+def key_source(config_file: ConfigFiles, dotted: str) -> Path | None:
+    """The last of the TOML files that sets ``dotted`` (a key in it, inside it or above it).
+
+    Used to name the file behind an error found after loading (``load.mapping`` is
+    checked against the data contract by the loaders).
+    """
+    for path in reversed(_as_paths(config_file)):
+        for key in _leaves(_read_toml(path)):
+            if key == dotted or key.startswith(f"{dotted}.") or dotted.startswith(f"{key}."):
+                return path
+    return None
 
 
 def load_settings(
