@@ -40,6 +40,7 @@ ConfigOpt = Annotated[
     list[Path] | None,
     typer.Option(
         "--config",
+        metavar="FILE",
         help="TOML file overriding config/defaults.toml; give it again to layer another file "
         "over it (later files win, key by key).",
     ),

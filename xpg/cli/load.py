@@ -52,8 +52,8 @@ def command(
 ) -> None:
     """Write a directory of tables into Neo4j (--backend neo4j), updating an earlier load.
 
-    The connection comes from NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD and NEO4J_DATABASE
-    (or the \\[neo4j] section of --config; the password only from the environment).
+    The connection comes from NEO4J_URI, NEO4J_USER and NEO4J_DATABASE (or the \\[neo4j]
+    section of --config), and the password from NEO4J_PASSWORD.
     """
     from xpg.graph import open_backend
     from xpg.loaders import load_dataset
