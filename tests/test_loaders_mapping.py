@@ -238,3 +238,28 @@ def test_the_cli_names_the_config_file_of_a_mapping_error(tmp_path, capsys):
     assert main(args) == 2
     assert (f"xpg: error: {bad}: load.mapping.external_loans.values.status.Active: 'opened' "
             "is not a status of external_loans") in capsys.readouterr().err
+
+
+def test_load_columns_and_a_rename_of_the_same_column_must_agree(tmp_path):
+    settings = load_settings(environ={}, overrides={
+        "load.columns": {"accounts": {"acct": "account_id"}},
+        "load.mapping": {"accounts": {"rename": {"acct": "user_id"}}}})
+    with pytest.raises(ConfigError) as info:
+        load_dataset(write_csv(tmp_path / "data"), settings)
+    assert str(info.value) == ("load.mapping.accounts.rename.acct: load.columns.accounts maps "
+                               "acct onto 'account_id', this onto 'user_id'")
+
+
+def test_quarantine_keeps_the_rows_as_written(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(BUREAU, data)
+    loans = (data / "external_loans.csv").read_text().replace(",Delinquent", ",Late")
+    (data / "external_loans.csv").write_text(loans)
+    result = load_dataset(data, load_settings(CONFIG, environ={}),
+                          quarantine=tmp_path / "q")
+    assert result.rejected == 1 and result.dataset.external_loans.height == 7
+    rejected = pl.read_csv(tmp_path / "q" / "external_loans.csv", infer_schema=False)
+    assert rejected.row(0, named=True) | {"_messages": None} == {
+        "cust_no": "C001", "org_code": "ORG-MFI-07", "open_day_offset": "301",
+        "loan_amt": "3000", "balance": "2950", "acct_state": "Late", "_row": "3",
+        "_rules": "invalid_enum", "_messages": None}
