@@ -39,8 +39,8 @@ def command(
         typer.Option(
             "--via",
             help="cypher: batched Cypher writes (any server; updates an earlier load). "
-            "import: a first load into an empty database through the offline importer, "
-            "only on xpg's own server (scripts/neo4j-local, which it stops and restarts).",
+            "import: a first load into an empty database of xpg's own server "
+            "(scripts/neo4j-local, which it stops and restarts) through the offline importer.",
         ),
     ] = "cypher",
     batch_size: Annotated[
