@@ -19,13 +19,13 @@ from pathlib import Path
 import polars as pl
 from xpg.loaders.dataset import Dataset
 from xpg.loaders.failures import STRUCTURAL_RULES, Collector, Rule, empty_failures
+from xpg.loaders.mapping import mapping_plan
 from xpg.loaders.normalize import check_region
 from xpg.loaders.quarantine import check_target, rejected_rows, write_quarantine
 from xpg.loaders.read import (
     ROW,
     TABLE_ORDER,
     TableFile,
-    column_mapping,
     find_tables,
     read_options,
 )
@@ -139,7 +139,8 @@ def validate_dataset(
     InputError
         ``path`` is not a directory, or the quarantine folder is unusable.
     ConfigError
-        ``settings.load.columns`` names an unknown table or column;
+        ``settings.load.columns`` or ``load.mapping`` is not usable (an unknown
+        table or column, a value that does not fit its column, ...);
         ``load.encoding``, ``load.separator``, ``load.per_table`` or
         ``load.default_region`` is not usable.
     """
@@ -148,7 +149,7 @@ def validate_dataset(
     source = Path(path)
     target = None if quarantine is None else Path(quarantine)
     load = settings.load
-    mapping = column_mapping(load.columns)
+    mapping = mapping_plan(load)
     options = read_options(load.encoding, load.separator, load.per_table)
     region = check_region(load.default_region)
     found, ambiguous, unknown = find_tables(source)
@@ -196,7 +197,7 @@ def validate_dataset(
                 continue
             state = check_table(
                 found[table],
-                mapping.get(table, {}),
+                mapping[table],
                 errors,
                 warnings,
                 settings.detection.freeze,

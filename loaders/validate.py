@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import polars as pl
 from xpg.loaders.failures import Collector, Rule
 from xpg.loaders.files import MUST_HOLD_ROWS, empty_table, wrong_separator, zero_bytes
+from xpg.loaders.mapping import TableMapping, apply_mapping, constant_clashes
 from xpg.loaders.normalize import normalize_values
 from xpg.loaders.parse import (
     EXPECTED,
@@ -136,7 +137,7 @@ def _unreadable(errors: Collector, tf: TableFile, error: UnreadableFile) -> None
 
 
 def _structure(
-    tf: TableFile, mapping: Mapping[str, str], errors: Collector
+    tf: TableFile, mapping: TableMapping, errors: Collector
 ) -> tuple[list[str], list[str]] | None:
     """The file's header and its contract names; None after reporting a structural problem."""
     name = tf.table
@@ -148,7 +149,7 @@ def _structure(
     if wrong_separator(tf, header, errors):
         return None
     stripped = [h.strip() for h in header]
-    renamed = [mapping.get(h, h) for h in stripped]
+    renamed = [mapping.rename.get(h, h) for h in stripped]
     bad = False
     seen: dict[str, str] = {}
     for original, new in zip(stripped, renamed, strict=True):
@@ -164,12 +165,16 @@ def _structure(
             errors.one(name, Rule.DUPLICATE_COLUMN, msg, column=original, value=original)
         else:
             seen[new] = original
+    for column, key in constant_clashes(mapping, renamed):
+        bad = True
+        msg = f"column {seen[column]} is in the file and {key} gives {column} too; keep one"
+        errors.one(name, Rule.DUPLICATE_COLUMN, msg, column=seen[column], value=seen[column])
     return None if bad else (header, renamed)  # type: ignore[return-value]
 
 
 def check_table(
     tf: TableFile,
-    mapping: Mapping[str, str],
+    mapping: TableMapping,
     errors: Collector,
     warnings: Collector,
     freeze: FreezeConfig,
@@ -181,7 +186,9 @@ def check_table(
     ``errors``), and when a table of :data:`MUST_HOLD_ROWS` has no row (v2:
     ``empty_table``; its references are then not checked, so an empty
     ``users`` is one error, not one per row referring to it). ``region`` reads
-    phones without a country code (:mod:`xpg.loaders.normalize`).
+    phones without a country code (:mod:`xpg.loaders.normalize`). ``mapping`` (the
+    configuration's, :mod:`xpg.loaders.mapping`) is applied once the file is read, before
+    any check, so messages still show the file's values as written.
     """
     table = TABLES[tf.table]
     zero = zero_bytes(tf)
@@ -194,7 +201,7 @@ def check_table(
             return None
         header, renamed = structure
     display = {new: old.strip() for old, new in zip(header, renamed, strict=True)}
-    complete = _required_columns(table, renamed, mapping, errors)
+    complete = _required_columns(table, [*renamed, *mapping.added], mapping, errors)
     if not zero:
         try:
             raw = read_table(tf, renamed)
@@ -205,15 +212,18 @@ def check_table(
         empty_table(tf, zero, errors, warnings)
         if table.name in MUST_HOLD_ROWS:
             return None
-    parsers = _parsers(table, raw, display, errors)
+    mapped = apply_mapping(raw, mapping)
+    parsers = _parsers(table, mapped.frame, display, errors)
     complete = complete and all(c.name in parsers for c in table.columns if c.required)
-    typed_cols, blank = _parse(raw, parsers)
+    typed_cols, blank = _parse(mapped.frame, parsers)
+    blank.update((c, b) for c, b in mapped.blank.items() if c in blank)
+    shown = mapped.shown  # the values as written (and those the mapping added)
     emit = _Emitter(errors, table.name, raw.get_column(ROW), display)
-    _cell_rules(emit, table, raw, typed_cols, blank)
-    _row_rules(emit, table, raw, typed_cols, blank)
-    typed = _typed_frame(table, raw, typed_cols, warnings)
+    _cell_rules(emit, table, shown, typed_cols, blank, mapped.messages)
+    _row_rules(emit, table, shown, typed_cols, blank)
+    typed = _typed_frame(table, shown, typed_cols, warnings)
     if table.name == "identifiers" and complete:
-        typed = _normalized(emit, typed, raw, region)
+        typed = _normalized(emit, typed, shown, region)
     state = CheckedTable(table, tf, header, typed, raw, display, complete)
     _duplicates(state, errors, warnings)
     _freeze_reasons(state, warnings, freeze)
@@ -221,17 +231,18 @@ def check_table(
 
 
 def _required_columns(
-    table: Table, names: list[str], mapping: Mapping[str, str], errors: Collector
+    table: Table, names: list[str], mapping: TableMapping, errors: Collector
 ) -> bool:
     """Report the required columns missing from ``names``; True when none is."""
-    inverse = {ours: theirs for theirs, ours in mapping.items()}
+    inverse = {ours: theirs for theirs, ours in mapping.rename.items()}
     complete = True
     for col in table.columns:
         if col.required and col.name not in names:
             complete = False
             hint = ""
             if col.name in inverse:
-                hint = f" (nor {inverse[col.name]}, mapped onto it in load.columns)"
+                key = mapping.keys[("rename", inverse[col.name])]
+                hint = f" (nor {inverse[col.name]}, mapped onto it in {key})"
             errors.one(
                 table.name,
                 Rule.MISSING_COLUMN,
@@ -306,8 +317,10 @@ def _cell_rules(
     raw: pl.DataFrame,
     typed_cols: dict[str, pl.Series],
     blank: dict[str, pl.Series],
+    messages: Mapping[tuple[str, str], str],
 ) -> None:
-    """not_null, invalid_type, invalid_enum and negative_amount."""
+    """not_null, invalid_type, invalid_enum and negative_amount (``messages``: the message
+    of a rule on a column, where the configuration's mapping says more)."""
     for col in table.columns:
         c = col.name
         if c not in typed_cols:
@@ -325,7 +338,7 @@ def _cell_rules(
             emit(
                 ~blank[c] & values.is_null(),
                 Rule.INVALID_TYPE,
-                _type_message(c, col.kind),
+                messages.get((Rule.INVALID_TYPE.value, c)) or _type_message(c, col.kind),
                 column=c,
                 values=source,
             )
@@ -333,7 +346,8 @@ def _cell_rules(
             emit(
                 values.is_not_null() & ~values.is_in(list(col.values)),
                 Rule.INVALID_ENUM,
-                f"{c} must be one of {', '.join(col.values)}",
+                messages.get((Rule.INVALID_ENUM.value, c))
+                or f"{c} must be one of {', '.join(col.values)}",
                 column=c,
                 values=source,
             )

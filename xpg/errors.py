@@ -51,7 +51,15 @@ class XpgError(Exception):
 
 
 class ConfigError(XpgError, ValueError):
-    """A setting is unknown, of the wrong type, or out of range."""
+    """A setting is unknown, of the wrong type, or out of range.
+
+    ``key``, when given, is the dotted setting at fault (``"load.mapping.users"``), so a
+    front end can name the file that set it.
+    """
+
+    def __init__(self, *args: object, key: str | None = None, argument: str | None = None):
+        super().__init__(*args, argument=argument)
+        self.key = key
 
 
 class InputError(XpgError, ValueError):

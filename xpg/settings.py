@@ -50,6 +50,7 @@ __all__ = [
     "RingConfig",
     "Settings",
     "SparkConfig",
+    "key_source",
     "load_settings",
     "redact_url",
 ]
@@ -260,6 +261,10 @@ class DetectionConfig:
 
 
 ColumnMap = Annotated[Mapping[Text, Mapping[Text, Text]], AfterValidator(_frozen_mapping)]
+# table (or "shared") -> kind of mapping -> column -> value; checked against the contract
+# by the loaders (xpg.loaders.mapping), which know the tables
+MappingTree = Annotated[Mapping[Text, Mapping[Text, Mapping[Text, Any]]],
+                        AfterValidator(_frozen_mapping)]
 
 
 @_section("load")
@@ -275,6 +280,8 @@ class LoadConfig:
     encoding: Text
     separator: Text
     per_table: ColumnMap
+    # v2: renames, value maps, constants, defaults, null fills, day offsets
+    mapping: MappingTree
 
 
 @_section("neo4j")
@@ -465,6 +472,19 @@ def _as_paths(config_file: ConfigFiles) -> list[Path]:
     if isinstance(config_file, str | os.PathLike):
         return [Path(config_file)]
     return [Path(p) for p in config_file]
+
+
+def key_source(config_file: ConfigFiles, dotted: str) -> Path | None:
+    """The last of the TOML files that sets ``dotted`` (a key in it, inside it or above it).
+
+    Used to name the file behind an error found after loading (``load.mapping`` is
+    checked against the data contract by the loaders).
+    """
+    for path in reversed(_as_paths(config_file)):
+        for key in _leaves(_read_toml(path)):
+            if key == dotted or key.startswith(f"{dotted}.") or dotted.startswith(f"{key}."):
+                return path
+    return None
 
 
 def load_settings(

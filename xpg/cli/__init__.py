@@ -21,17 +21,65 @@ code  meaning
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
+import xpg
 from xpg.cli import demo, detect, generate, load, query, report, serve, validate
 from xpg.cli.common import render_error
 from xpg.cli.errors import exit_code
 from xpg.errors import XpgError
 
 __all__ = ["app", "main"]
+
+
+class _Tidy:
+    """Help without a type beside a flag (``--force``, ``-h/--help``): a flag takes no value."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class _Command(_Tidy, TyperCommand):
+    pass
+
+
+class _Group(_Tidy, TyperGroup):
+    pass
+
+
+def _paragraphs(text: str | None) -> str | None:
+    """``text`` with each paragraph on one line, so the help wraps it to the terminal (rich
+    markup keeps a docstring's own line breaks, which then break lines mid-sentence).
+
+    >>> _paragraphs("One\\nsentence.\\n\\nAnother.")
+    'One sentence.\\n\\nAnother.'
+    """
+    if text is None:
+        return None
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(text).split("\n\n"))
+
+
+def _tidy(typer_app: typer.Typer) -> None:
+    """Every command of ``typer_app`` (and of its groups): one-line paragraphs, flags bare."""
+    for info in typer_app.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = _Command
+        info.help = _paragraphs(info.help or inspect.getdoc(info.callback))
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            group.typer_instance.info.cls = _Group
+            _tidy(group.typer_instance)
+
 
 app = typer.Typer(
     name="xpg",
@@ -40,7 +88,29 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"xpg {xpg.__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True,
+                     help="Print the version of xpg and exit."),
+    ] = False,
+) -> None:
+    """Cross-product exposure graph analyzer: multi-lending users and rings, inconsistent
+    freezes, and the money at stake."""
+
+
 # Subcommands: one module each under xpg/cli/.
 app.command("validate")(validate.command)
 app.command("detect")(detect.command)
@@ -50,6 +120,7 @@ app.command("load")(load.command)
 app.add_typer(query.app, name="query")
 app.command("report")(report.command)
 app.command("serve")(serve.command)
+_tidy(app)
 
 
 SIGPIPE_EXIT = 141  # 128 + SIGPIPE

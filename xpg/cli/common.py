@@ -12,9 +12,10 @@ from typing import Annotated, Any
 import typer
 
 from xpg.cli.errors import message
-from xpg.errors import InputError, ValidationError, XpgError
+from xpg.errors import ConfigError, InputError, ValidationError, XpgError
+from xpg.loaders.mapping import mapping_plan
 from xpg.progress import TerminalProgress
-from xpg.settings import Settings, load_settings
+from xpg.settings import Settings, key_source, load_settings
 
 __all__ = [
     "AsOfOpt",
@@ -39,6 +40,7 @@ ConfigOpt = Annotated[
     list[Path] | None,
     typer.Option(
         "--config",
+        metavar="FILE",
         help="TOML file overriding config/defaults.toml; give it again to layer another file "
         "over it (later files win, key by key).",
     ),
@@ -79,9 +81,17 @@ def settings_from(config: Sequence[Path] | Path | None, *,
                   say: Callable[[str], None] = _to_stderr, **overrides: Any) -> Settings:
     """Settings from the packaged defaults, the ``config`` files (later ones layered over
     earlier ones), the environment and flag overrides; ``say`` names the files it read
-    (on stderr, by default)."""
+    (on stderr, by default). The mapping (``load.mapping``) is checked here, before any
+    data is read, and an error in it names the file that set the key."""
     files = [config] if isinstance(config, Path) else list(config or ())
     settings = load_settings(files, overrides=overrides)
+    try:
+        mapping_plan(settings.load)
+    except ConfigError as e:
+        where = key_source(files, e.key) if e.key else None
+        if where is None:
+            raise
+        raise ConfigError(f"{where}: {e}", key=e.key) from e
     if files:
         say(f"settings from {', '.join(map(str, files))}")
     return settings

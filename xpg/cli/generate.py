@@ -21,7 +21,8 @@ def command(
     fmt: Annotated[str, typer.Option("--format", help="parquet (default) or csv.")] = "parquet",
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="Run date YYYY-MM-DD (default 2026-11-20): nothing later."),
+        typer.Option("--as-of",
+                     help="Run date YYYY-MM-DD (default 2026-11-20): the last day of the data."),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace --out if it exists and is not empty.")

@@ -39,8 +39,8 @@ def command(
         typer.Option(
             "--via",
             help="cypher: batched Cypher writes (any server; updates an earlier load). "
-            "import: a first load into an empty database through the offline importer, "
-            "only on xpg's own server (scripts/neo4j-local, which it stops and restarts).",
+            "import: a first load into an empty database of xpg's own server "
+            "(scripts/neo4j-local, which it stops and restarts) through the offline importer.",
         ),
     ] = "cypher",
     batch_size: Annotated[
@@ -52,8 +52,8 @@ def command(
 ) -> None:
     """Write a directory of tables into Neo4j (--backend neo4j), updating an earlier load.
 
-    The connection comes from NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD and NEO4J_DATABASE
-    (or the \\[neo4j] section of --config; the password only from the environment).
+    The connection comes from NEO4J_URI, NEO4J_USER and NEO4J_DATABASE (or the \\[neo4j]
+    section of --config), and the password from NEO4J_PASSWORD.
     """
     from xpg.graph import open_backend
     from xpg.loaders import load_dataset
