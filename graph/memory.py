@@ -16,7 +16,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 import polars as pl
 from xpg.graph.backend import Backend, LoadStats
@@ -29,6 +28,7 @@ from xpg.errors import BackendError, NotFoundError
 from xpg.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
+    import networkx as nx
     from xpg.queries.investigate import InvestigationSource
 
 __all__ = ["MemoryBackend", "node_key"]
@@ -196,6 +196,8 @@ class MemoryBackend(Backend):
                 break
         users = np.array(sorted(hop_of), dtype=np.int64)
         user_ids_ = links.user_ids.gather(users).to_list()
+        import networkx as nx  # only here: a second of imports that detect never needs
+
         graph = nx.Graph()
         for idx, uid in zip(users.tolist(), user_ids_, strict=True):
             graph.add_node(node_key("user", uid), kind="user", id=uid, hop=hop_of[idx])
