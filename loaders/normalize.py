@@ -16,7 +16,7 @@ per ``kind``; the value as written is kept beside it for display:
 - ``id_number``: upper case, without any whitespace;
 - any other kind (``ip``, ``address``, ...): as written.
 
-A value that normalizes to nothing (a phone ``phonenumbers`` cannot read, a
+A value that normalizes to nothing (a phone without a digit, a
 card without a digit) is null here; the loader reports it (``empty_normalized``).
 
 Notes
@@ -32,6 +32,7 @@ Python calls.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 import phonenumbers
@@ -47,6 +48,9 @@ NORMALIZED_KINDS = ("phone", "email", "bank_card", "id_number")
 # libphonenumber strips), optionally with +86 or 0086 in front.
 _FAST_MOBILE = r"^(?:\+86|0086)?(1(?:[3-68-9]\d|7[0-8])\d{8})$"
 _SEPARATORS = r"[ ().\-]"
+# A phone phonenumbers cannot read keeps its digits only when there are as many as a
+# phone can have: E.164 numbers have at most 15 digits (17 with a 00 prefix).
+_MIN_DIGITS, _MAX_DIGITS = 3, 17
 
 
 def check_region(region: str) -> str:
@@ -84,13 +88,43 @@ def canonical_phone(value: str, region: str = "CN") -> str | None:
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
-        return None
+        return _digits_only(value, region)
     national = phonenumbers.national_significant_number(number)
     if not national:
-        return None
+        return _digits_only(value, region)
     if number.country_code == _home_code(region):
         return national
     return f"+{number.country_code}{national}"
+
+
+def _digits_only(value: str, region: str) -> str | None:
+    """A phone ``phonenumbers`` cannot read, by its digits (None without a plausible count).
+
+    libphonenumber rejects numbers it cannot place, for example CN ``179xx...``,
+    whose first digits it takes for a carrier-selection prefix; such a value is
+    still an identifier that links the users who share it, so it keeps its
+    digits, with the default region's country code dropped as in the parsed case.
+
+    Examples
+    --------
+    >>> canonical_phone("179-0100-2422"), canonical_phone("+86 17901002422")
+    ('17901002422', '17901002422')
+    >>> canonical_phone("1" * 40) is None
+    True
+    """
+    digits = re.sub(r"\D", "", value)
+    if not _MIN_DIGITS <= len(digits) <= _MAX_DIGITS:
+        return None
+    if value.lstrip().startswith("+"):
+        international = digits
+    elif digits.startswith("00"):
+        international = digits[2:]
+    else:
+        return digits
+    home = str(_home_code(region))
+    if international.startswith(home) and len(international) > len(home):
+        return international[len(home):]
+    return f"+{international}" if international else None
 
 
 def _phones(values: pl.Series, region: str) -> pl.Series:

@@ -172,6 +172,19 @@ def test_a_value_that_normalizes_to_nothing_is_a_row_error(tmp_path, capsys):
     assert result.rejected == 2 and result.dataset.identifiers.height == 2
 
 
+def test_a_phone_phonenumbers_cannot_place_keeps_its_digits(tmp_path):
+    # libphonenumber takes CN 179xx for a carrier-selection prefix and rejects the rest as
+    # too short; the generator writes such numbers at 100k users and more, and a real
+    # export may too: they are identifiers, not values that normalize to nothing
+    identifiers = (
+        "user_id,kind,value,first_seen,last_seen\n"
+        'u1,phone,17901002422,,\nu2,phone,"+86 179-0100-2422",,\nu3,phone,"0086 17901002422",,\n'
+    )
+    ds = load_dataset(write_csv(tmp_path / "data", identifiers=identifiers)).dataset
+    assert ds.identifiers["value"].to_list() == ["17901002422"] * 3
+    assert canonical_phone("n/a") is None and canonical_phone("+") is None
+
+
 def test_the_default_region_reads_phones_without_country_code(tmp_path):
     identifiers = (
         "user_id,kind,value,first_seen,last_seen\n"
