@@ -12,6 +12,7 @@ backend fills:
 * :meth:`~Backend._investigation_source`: its
   :class:`~xpg.queries.investigate.InvestigationSource`;
 * :meth:`~Backend.latest_date`: the default run date of what it holds;
+* :meth:`~Backend.snapshot`: what it holds as tables (a database reads them back);
 * :meth:`~Backend.stored_findings` (None by default) and
   :meth:`~Backend._store_findings` (nothing by default): findings kept from an
   earlier detection.
@@ -113,6 +114,10 @@ class Backend(ABC):
     @abstractmethod
     def latest_date(self) -> dt.date | None:
         """The latest date of what the backend holds (None: it holds no date)."""
+
+    @abstractmethod
+    def snapshot(self) -> Dataset:
+        """What the backend holds, as tables (a database reads them back: reads only)."""
 
     def stored_findings(
         self, config: DetectionConfig, *, as_of: dt.date | None = None

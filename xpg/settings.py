@@ -290,6 +290,7 @@ class Neo4jConfig:
     user: Text
     database: Text
     batch_size: Count
+    detection: Literal["cypher", "pull"]
     password: Text | None = field(default=None, repr=False)  # environment only
 
     @property
@@ -372,6 +373,7 @@ ENVIRONMENT = {
     "NEO4J_USERNAME": "neo4j.user",
     "NEO4J_DATABASE": "neo4j.database",
     "XPG_NEO4J_BATCH_SIZE": "neo4j.batch_size",
+    "XPG_NEO4J_DETECTION": "neo4j.detection",
     "NEO4J_PASSWORD": "neo4j.password",  # the only place a secret comes from
 }
 SECRET_KEYS = {"neo4j.password"}
