@@ -56,9 +56,16 @@ __all__ = ["Backend", "LoadStats"]
 
 @dataclass(frozen=True)
 class LoadStats:
+    """What a load wrote: the nodes and relationships the dataset makes, the seconds
+    taken, and for a database, ``mode`` (``full`` or ``delta``) with, for a delta, the
+    rows written (new or changed) and retired."""
+
     nodes: int
     relationships: int
     seconds: float
+    mode: str = "full"
+    written: int | None = None
+    retired: int | None = None
 
 
 class Backend(ABC):

@@ -291,6 +291,7 @@ class Neo4jConfig:
     database: Text
     batch_size: Count
     detection: Literal["cypher", "pull"]
+    load_mode: Literal["delta", "full"]
     password: Text | None = field(default=None, repr=False)  # environment only
 
     @property
@@ -374,6 +375,7 @@ ENVIRONMENT = {
     "NEO4J_DATABASE": "neo4j.database",
     "XPG_NEO4J_BATCH_SIZE": "neo4j.batch_size",
     "XPG_NEO4J_DETECTION": "neo4j.detection",
+    "XPG_NEO4J_LOAD_MODE": "neo4j.load_mode",
     "NEO4J_PASSWORD": "neo4j.password",  # the only place a secret comes from
 }
 SECRET_KEYS = {"neo4j.password"}
