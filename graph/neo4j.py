@@ -71,7 +71,7 @@ RELATIONSHIP_TYPES = (
 )
 """Relationship types of the exposure graph."""
 
-XPG_LABELS = (*NODE_LABELS, "XpgMeta", "XpgRingLink", "XpgRingUser")
+XPG_LABELS = (*NODE_LABELS, "XpgMeta", "XpgLock", "XpgRingLink", "XpgRingUser")
 """Every label xpg writes (the bookkeeping ones included)."""
 
 
@@ -93,9 +93,10 @@ class Neo4jBackend(Neo4jFindingsStore, Backend):
 
     Notes
     -----
-    One load or writing detection at a time per database: a load stamps what it
-    writes with its number and retires the rest, and the ring detection of a
-    writing backend keeps scratch properties on the nodes it visits until it ends.
+    One load or writing detection at a time per database, which the job lock
+    (:mod:`xpg.graph.neo4j_lock`) enforces: a load stamps what it writes with its
+    number and retires the rest, and the ring detection of a writing backend keeps
+    scratch properties on the nodes it visits until it ends.
 
     Examples
     --------
@@ -118,6 +119,17 @@ class Neo4jBackend(Neo4jFindingsStore, Backend):
 
     @contextmanager
     def _detection_hooks(self) -> Iterator[DetectionHooks]:
+        if self.read_only:  # writes nothing: no lock to take
+            with self._hooks() as hooks:
+                yield hooks
+            return
+        from xpg.graph.neo4j_lock import job_lock
+
+        with job_lock(self, "detect"), self._hooks() as hooks:
+            yield hooks
+
+    @contextmanager
+    def _hooks(self) -> Iterator[DetectionHooks]:
         if self.config.detection == "pull":
             from xpg.queries.polars_hooks import PolarsHooks
 

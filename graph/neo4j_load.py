@@ -19,6 +19,7 @@ import polars as pl
 from xpg.graph.backend import LoadStats
 from xpg.graph.neo4j_connection import Neo4jConnection, QueryMode
 from xpg.graph.neo4j_delta import HASH_VERSION, DeltaLoad, hashed_plan
+from xpg.graph.neo4j_lock import job_lock
 from xpg.graph.neo4j_write import WriteStep, resolve
 from xpg.loaders.dataset import Dataset
 from xpg.queries.cypher import statement, statements
@@ -134,6 +135,8 @@ class Neo4jLoader(Neo4jConnection):
 
         Raises
         ------
+        LockHeldError
+            Another load or detection runs on the database (:mod:`xpg.graph.neo4j_lock`).
         BackendError
             When the database fails or cannot be reached.
         """
@@ -141,6 +144,11 @@ class Neo4jLoader(Neo4jConnection):
         start = time.perf_counter()
         plan = hashed_plan(dataset)
         self.ensure_schema()
+        with job_lock(self, "load"):
+            return self._load_locked(dataset, plan, start, progress)
+
+    def _load_locked(self, dataset: Dataset, plan: list[WriteStep], start: float,
+                     progress: Progress) -> LoadStats:
         before = self.meta()
         mode = "delta" if self.config.load_mode == "delta" and _hashed(before) else "full"
         load = int(self.run(statement("load", "begin_load"), QueryMode.WRITE, now=now())[0]["load"])

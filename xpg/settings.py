@@ -118,6 +118,7 @@ def _number(kind: type[int] | type[float], low: float, high: float | None = None
 
 
 Count = _number(int, 1)
+Seconds = _number(int, 0)
 AtLeastTwo = _number(int, 2)
 Share = _number(float, 0, 1)
 Fraction = _number(float, 0, 1, open_low=True)
@@ -292,6 +293,9 @@ class Neo4jConfig:
     batch_size: Count
     detection: Literal["cypher", "pull"]
     load_mode: Literal["delta", "full"]
+    lock_wait_s: Seconds
+    lock_stale_s: Count
+    connect_retries: Seconds
     password: Text | None = field(default=None, repr=False)  # environment only
 
     @property
@@ -376,6 +380,8 @@ ENVIRONMENT = {
     "XPG_NEO4J_BATCH_SIZE": "neo4j.batch_size",
     "XPG_NEO4J_DETECTION": "neo4j.detection",
     "XPG_NEO4J_LOAD_MODE": "neo4j.load_mode",
+    "XPG_NEO4J_LOCK_WAIT_S": "neo4j.lock_wait_s",
+    "XPG_NEO4J_LOCK_STALE_S": "neo4j.lock_stale_s",
     "NEO4J_PASSWORD": "neo4j.password",  # the only place a secret comes from
 }
 SECRET_KEYS = {"neo4j.password"}

@@ -29,6 +29,7 @@ from xpg.errors import (
     GraphMissingError,
     GraphSourceError,
     InputError,
+    LockHeldError,
     NoFindingsError,
     NotFoundError,
     ReadOnlyError,
@@ -58,6 +59,9 @@ ERRORS: dict[type[BaseException], _Entry] = {
     NoFindingsError: _Entry(3, "run `xpg detect --backend neo4j` first"),
     GraphIncompleteError: _Entry(3, "run `xpg load --backend neo4j` again"),
     GraphMissingError: _Entry(3, "run `xpg load --backend neo4j` first"),
+    LockHeldError: _Entry(3, "try again when it has ended (neo4j.lock_wait_s makes xpg wait); "
+                             "a crashed holder's lock is taken over once it is "
+                             "neo4j.lock_stale_s seconds old"),
     ReadOnlyError: _Entry(3, "xpg query and xpg serve only read: load with `xpg load "
                              "--backend neo4j` first, then leave out --data"),
     BackendError: _Entry(3),
