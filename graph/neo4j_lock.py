@@ -7,7 +7,8 @@ it (``beat``) every few seconds while the job runs, and the node is deleted when
 job ends, failed or not. A second job finds it held and refuses with
 :class:`~xpg.errors.LockHeldError` naming the holder, or waits for it up to
 ``neo4j.lock_wait_s``. A holder that crashed stops beating: once its last beat is
-older than ``neo4j.lock_stale_s`` the next job takes the lock over (and logs it).
+older than ``neo4j.lock_stale_s`` the next job takes the lock over (and logs it); a
+holder that was a process of this host that no longer runs is taken over at once.
 """
 
 from __future__ import annotations
@@ -44,6 +45,20 @@ def owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _dead(holder: str | None) -> bool:
+    """Whether ``holder`` (``host:pid``) is a process of this host that no longer runs."""
+    host, _, pid = (holder or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, owned by someone else
+        return False
+    return False
+
+
 def _native(value: Any) -> Any:
     to_native = getattr(value, "to_native", None)
     return to_native() if to_native is not None else value
@@ -73,6 +88,11 @@ def job_lock(connection: Neo4jConnection, job: str) -> Iterator[None]:
             job=job, now=now, stale=now - dt.timedelta(seconds=config.lock_stale_s))[0]
         if row["mine"]:
             break
+        if _dead(row["owner"]) and connection.run(
+                statement("lock", "steal"), QueryMode.WRITE, name=LOCK_NAME, seen=row["token"],
+                token=token, owner=me, job=job, now=now)[0]["taken"]:
+            row = {**row, "took_over": True}
+            break
         if time.monotonic() >= deadline:
             since = _native(row["since"])
             raise LockHeldError(
@@ -82,9 +102,8 @@ def job_lock(connection: Neo4jConnection, job: str) -> Iterator[None]:
                 owner=row["owner"], since=since)
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
     if row["took_over"]:
-        _log.warning("took over the job lock of %s (%s since %s): it stopped beating over "
-                     "%s s ago", row["owner"], row["job"], _native(row["since"]),
-                     config.lock_stale_s)
+        _log.warning("took over the job lock of %s (%s since %s): it is gone or stopped "
+                     "beating", row["owner"], row["job"], _native(row["since"]))
     stop = threading.Event()
     beater = threading.Thread(target=_beat, args=(connection, token, stop), daemon=True,
                               name=f"xpg-lock-{job}")

@@ -382,6 +382,7 @@ ENVIRONMENT = {
     "XPG_NEO4J_LOAD_MODE": "neo4j.load_mode",
     "XPG_NEO4J_LOCK_WAIT_S": "neo4j.lock_wait_s",
     "XPG_NEO4J_LOCK_STALE_S": "neo4j.lock_stale_s",
+    "XPG_NEO4J_CONNECT_RETRIES": "neo4j.connect_retries",
     "NEO4J_PASSWORD": "neo4j.password",  # the only place a secret comes from
 }
 SECRET_KEYS = {"neo4j.password"}
