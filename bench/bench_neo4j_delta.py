@@ -51,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from xpg.graph.memory import MemoryBackend
     from xpg.graph.neo4j import Neo4jBackend
-    from xpg.loaders.synthetic import generate
 
     from xpg.settings import DetectionConfig
+    from xpg.synthetic import generate
 
     first = generate(args.users, args.seed).dataset()
     second = next_night(first, share=args.share, seed=args.seed + 1)

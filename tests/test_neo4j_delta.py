@@ -14,9 +14,9 @@ from xpg.graph.memory import MemoryBackend
 from xpg.graph.neo4j import Neo4jBackend
 from xpg.graph.neo4j_connection import QueryMode
 from xpg.graph.neo4j_delta import HASH_VERSION
-from xpg.loaders.synthetic import generate
 
 from xpg.settings import DetectionConfig
+from xpg.synthetic import generate
 
 pytestmark = pytest.mark.neo4j
 
