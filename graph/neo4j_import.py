@@ -313,7 +313,7 @@ def offline_import(
         load = int(begun[0]["load"])
         if load != LOAD:
             raise BackendError(f"the imported database already had a load ({load - 1})")
-        backend.finish_load(dataset, load, row_hash=HASH_VERSION, mode="import")
+        backend.finish_load(dataset, load, row_hash=HASH_VERSION, mode="full")
     return LoadStats(
         nodes=files.node_count,
         relationships=files.relationship_count,

@@ -170,7 +170,7 @@ class Neo4jLoader(Neo4jConnection):
         )
 
     def finish_load(self, dataset: Dataset, load: int, *, row_hash: str | None = None,
-                    mode: str = "import") -> None:
+                    mode: str = "full") -> None:
         """Mark load number ``load`` (of ``dataset``) complete in ``XpgMeta``, with how its
         rows were hashed (``row_hash``: None when they were not, so that the next load
         writes every row) and how it wrote them (``mode``)."""
