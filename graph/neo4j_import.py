@@ -162,7 +162,7 @@ def write_import_files(dataset: Dataset | Sequence[WriteStep], folder: Path) -> 
     >>> files.node_count, files.relationship_count
     (3, 2)
     >>> print(files.nodes[0][1].read_text().splitlines()[0])
-    :ID(User),user_id:string,registered_at:localdatetime,credit_score:long,load:long
+    :ID(User),user_id:string,registered_at:localdatetime,credit_score:long,row_key:long,row_hash:long,load:long
     """
     plan = hashed_plan(dataset) if isinstance(dataset, Dataset) else list(dataset)
     files = ImportFiles()
