@@ -13,6 +13,7 @@ backend fills:
 * :meth:`~Backend._investigation_source`: its
   :class:`~xpg.queries.investigate.InvestigationSource`;
 * :meth:`~Backend.latest_date`: the default run date of what it holds;
+* :meth:`~Backend.snapshot`: what it holds as tables (a database reads them back);
 * :meth:`~Backend.stored_findings` (None by default) and
   :meth:`~Backend._store_findings` (nothing by default): findings kept from an
   earlier detection.
@@ -57,9 +58,16 @@ __all__ = ["Backend", "LoadStats"]
 
 @dataclass(frozen=True)
 class LoadStats:
+    """What a load wrote: the nodes and relationships the dataset makes, the seconds
+    taken, and for a database, ``mode`` (``full`` or ``delta``) with, for a delta, the
+    rows written (new or changed) and retired."""
+
     nodes: int
     relationships: int
     seconds: float
+    mode: str = "full"
+    written: int | None = None
+    retired: int | None = None
 
 
 class Backend(ABC):
@@ -115,6 +123,10 @@ class Backend(ABC):
     @abstractmethod
     def latest_date(self) -> dt.date | None:
         """The latest date of what the backend holds (None: it holds no date)."""
+
+    @abstractmethod
+    def snapshot(self) -> Dataset:
+        """What the backend holds, as tables (a database reads them back: reads only)."""
 
     def stored_findings(
         self, config: DetectionConfig, *, as_of: dt.date | None = None

@@ -120,6 +120,9 @@ class MemoryBackend(Backend):
     def latest_date(self) -> dt.date | None:
         return self.dataset.latest_date()
 
+    def snapshot(self) -> Dataset:
+        return self.dataset
+
     def close(self) -> None:
         self._dataset = None
         self._hooks = None

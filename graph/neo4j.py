@@ -10,9 +10,11 @@
 * the findings store (:mod:`xpg.graph.neo4j_findings`): findings written back as
   ``Finding`` nodes, and read back when still current.
 
-Its detection hooks (:class:`~xpg.graph.neo4j_hooks.Neo4jHooks`) compute every
-detection frame with Cypher in the database; only the frames come back, and the
-shared rules make the same findings as in memory, ids included.
+Its detection hooks compute every detection frame either with Cypher in the database
+(``neo4j.detection = "cypher"``, :class:`~xpg.graph.neo4j_hooks.Neo4jHooks`: only the
+frames come back) or, with ``"pull"``, with the rules' Polars forms over the snapshot
+read back in one read per table (:func:`~xpg.graph.neo4j_pull.pull_dataset`); either
+way the shared rules make the same findings as in memory, ids included.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from xpg.errors import InputError
 from xpg.settings import Neo4jConfig
 
 if TYPE_CHECKING:
-    from xpg.graph.neo4j_hooks import Neo4jHooks
+    from xpg.queries.frames import DetectionHooks
     from xpg.queries.investigate import InvestigationSource
 
 __all__ = [
@@ -69,7 +71,7 @@ RELATIONSHIP_TYPES = (
 )
 """Relationship types of the exposure graph."""
 
-XPG_LABELS = (*NODE_LABELS, "XpgMeta", "XpgRingLink", "XpgRingUser")
+XPG_LABELS = (*NODE_LABELS, "XpgMeta", "XpgLock", "XpgRingLink", "XpgRingUser")
 """Every label xpg writes (the bookkeeping ones included)."""
 
 
@@ -91,9 +93,10 @@ class Neo4jBackend(Neo4jFindingsStore, Backend):
 
     Notes
     -----
-    One load or writing detection at a time per database: a load stamps what it
-    writes with its number and retires the rest, and the ring detection of a
-    writing backend keeps scratch properties on the nodes it visits until it ends.
+    One load or writing detection at a time per database, which the job lock
+    (:mod:`xpg.graph.neo4j_lock`) enforces: a load stamps what it writes with its
+    number and retires the rest, and the ring detection of a writing backend keeps
+    scratch properties on the nodes it visits until it ends.
 
     Examples
     --------
@@ -112,9 +115,26 @@ class Neo4jBackend(Neo4jFindingsStore, Backend):
             raise InputError(f"neo4j.batch_size must be at least 1, got {config.batch_size}")
         Backend.__init__(self, read_only=read_only)
         Neo4jConnection.__init__(self, config, driver=driver, read_only=read_only)
+        self._snapshot: tuple[Any, Dataset] | None = None
 
     @contextmanager
-    def _detection_hooks(self) -> Iterator[Neo4jHooks]:
+    def _detection_hooks(self) -> Iterator[DetectionHooks]:
+        if self.read_only:  # writes nothing: no lock to take
+            with self._hooks() as hooks:
+                yield hooks
+            return
+        from xpg.graph.neo4j_lock import job_lock
+
+        with job_lock(self, "detect"), self._hooks() as hooks:
+            yield hooks
+
+    @contextmanager
+    def _hooks(self) -> Iterator[DetectionHooks]:
+        if self.config.detection == "pull":
+            from xpg.queries.polars_hooks import PolarsHooks
+
+            yield PolarsHooks(self.snapshot())
+            return
         from xpg.graph.neo4j_hooks import Neo4jHooks
 
         self._complete_meta()
@@ -124,10 +144,21 @@ class Neo4jBackend(Neo4jFindingsStore, Backend):
         finally:
             hooks.cleanup()
 
+    def snapshot(self) -> Dataset:
+        """The graph of the last complete load read back as tables (reads only; kept
+        for the backend's life while no other load completes)."""
+        from xpg.graph.neo4j_pull import pull_dataset
+
+        meta = self._complete_meta()
+        if self._snapshot is None or self._snapshot[0] != meta.get("load"):
+            self._snapshot = (meta.get("load"), pull_dataset(self, meta))
+        return self._snapshot[1]
+
     def _investigation_source(self, dataset: Dataset | None) -> InvestigationSource:
         from xpg.graph.neo4j_investigate import Neo4jSource
 
         return Neo4jSource(self)
 
     def close(self) -> None:
+        self._snapshot = None
         Neo4jConnection.close(self)

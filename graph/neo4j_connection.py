@@ -9,11 +9,16 @@ idempotent work is retried (managed transactions); ``CALL ... IN TRANSACTIONS``
 statements run once, in auto-commit transactions.
 
 Driver and server errors come out as :class:`~xpg.errors.BackendError` with the
-URI redacted. A driver passed in is never closed.
+URI redacted. Connecting retries a server that does not answer (``connect_retries``
+times, with backoff) and fails at once on refused credentials; in managed
+transactions the driver retries transient errors itself. A driver passed in is never
+closed.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -21,6 +26,8 @@ from typing import Any
 
 from xpg.errors import BackendError, ReadOnlyError
 from xpg.settings import Neo4jConfig
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["Neo4jConnection", "QueryMode"]
 
@@ -76,16 +83,35 @@ class Neo4jConnection:
                     f"cannot open a Neo4j driver for {self.config.redacted_uri}: "
                     f"{self.redact(str(e))}"
                 ) from e
-            # one round trip first: a server that is down or refuses the credentials
-            # fails now, in a second, instead of after the managed transactions' retries
+            # one round trip first: refused credentials fail now, and a server that does
+            # not answer is tried again a few times with backoff, then fails with the cause
             try:
-                with self.errors("connecting"):
-                    driver.verify_connectivity()
+                self._verify(driver)
             except BackendError:
                 driver.close()
                 raise
             self._driver = driver
         return self._driver
+
+    def _verify(self, driver: Any) -> None:
+        """Connect once, retrying a server that does not answer ``connect_retries``
+        times (1, 2, 4 ... s apart); credentials refused, or a bad address, fail at once."""
+        import neo4j
+
+        for attempt in range(self.config.connect_retries + 1):
+            try:
+                with self.errors("connecting"):
+                    driver.verify_connectivity()
+                return
+            except BackendError as e:
+                transient = isinstance(e.__cause__, neo4j.exceptions.ServiceUnavailable
+                                       | neo4j.exceptions.SessionExpired)
+                if not transient or attempt == self.config.connect_retries:
+                    if attempt:
+                        raise BackendError(f"{e} (after {attempt + 1} attempts)") from e.__cause__
+                    raise
+                _log.warning("%s; trying again in %s s", e, 2 ** attempt)
+                time.sleep(2 ** attempt)
 
     def refuse_writes(self, doing: str) -> None:
         """Raise :class:`~xpg.errors.ReadOnlyError` when opened ``read_only``."""

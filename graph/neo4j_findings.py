@@ -55,6 +55,8 @@ class Neo4jFindingsStore(Neo4jLoader):
         {as_of})`` records the summary, the load the report was computed on and
         ``config`` (the detection settings it was computed with), for
         :meth:`stored_findings`. Refused on a read-only backend.
+        JSON keeps the keys in the rules' order, so findings read back serialize to the
+        same bytes as the ones detected.
         """
         document = report.to_dict()
         rows = [
@@ -68,8 +70,8 @@ class Neo4jFindingsStore(Neo4jLoader):
                     "score": f["score"],
                     "users": f["users"],
                     "exposure_total": f["exposure"]["total"],
-                    "exposure": json.dumps(f["exposure"], sort_keys=True),
-                    "evidence": json.dumps(f["evidence"], sort_keys=True, ensure_ascii=False),
+                    "exposure": json.dumps(f["exposure"]),
+                    "evidence": json.dumps(f["evidence"], ensure_ascii=False),
                     "explanation": f["explanation"],
                 },
             }
@@ -78,7 +80,7 @@ class Neo4jFindingsStore(Neo4jLoader):
         replace = statement("findings", "replace_findings")
         delete = statement("findings", "delete_findings")
         run = statement("findings", "write_findings_run")
-        summary = json.dumps(document["summary"], sort_keys=True, ensure_ascii=False)
+        summary = json.dumps(document["summary"], ensure_ascii=False)
 
         def work(tx: Any) -> None:
             stamp = now()

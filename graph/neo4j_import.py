@@ -29,7 +29,8 @@ from pathlib import Path
 import polars as pl
 from xpg.graph.backend import LoadStats
 from xpg.graph.neo4j_connection import QueryMode
-from xpg.graph.neo4j_write import NODE_KEYS, WriteStep, wire, write_plan
+from xpg.graph.neo4j_delta import HASH_VERSION, hashed_plan
+from xpg.graph.neo4j_write import NODE_KEYS, WriteStep, wire
 from xpg.loaders.dataset import Dataset
 from xpg.queries.cypher import statement
 
@@ -161,9 +162,9 @@ def write_import_files(dataset: Dataset | Sequence[WriteStep], folder: Path) -> 
     >>> files.node_count, files.relationship_count
     (3, 2)
     >>> print(files.nodes[0][1].read_text().splitlines()[0])
-    :ID(User),user_id:string,registered_at:localdatetime,credit_score:long,load:long
+    :ID(User),user_id:string,registered_at:localdatetime,credit_score:long,row_key:long,row_hash:long,load:long
     """
-    plan = write_plan(dataset) if isinstance(dataset, Dataset) else list(dataset)
+    plan = hashed_plan(dataset) if isinstance(dataset, Dataset) else list(dataset)
     files = ImportFiles()
     for step in plan:
         if not step.rows.height:
@@ -312,7 +313,7 @@ def offline_import(
         load = int(begun[0]["load"])
         if load != LOAD:
             raise BackendError(f"the imported database already had a load ({load - 1})")
-        backend.finish_load(dataset, load)
+        backend.finish_load(dataset, load, row_hash=HASH_VERSION, mode="full")
     return LoadStats(
         nodes=files.node_count,
         relationships=files.relationship_count,

@@ -18,7 +18,9 @@ from typing import Any
 import polars as pl
 from xpg.graph.backend import LoadStats
 from xpg.graph.neo4j_connection import Neo4jConnection, QueryMode
-from xpg.graph.neo4j_write import WriteStep, resolve, write_plan
+from xpg.graph.neo4j_delta import HASH_VERSION, DeltaLoad, hashed_plan
+from xpg.graph.neo4j_lock import job_lock
+from xpg.graph.neo4j_write import WriteStep, resolve
 from xpg.loaders.dataset import Dataset
 from xpg.queries.cypher import statement, statements
 
@@ -55,6 +57,13 @@ def now() -> dt.datetime:
 def _schema_name(query: str) -> str:
     """The name a ``CREATE CONSTRAINT|INDEX <name> IF NOT EXISTS`` statement gives."""
     return query.split()[2]
+
+
+def _hashed(meta: dict[str, Any] | None) -> bool:
+    """Whether the last load completed and hashed its rows as this version does (a
+    delta can then compare with what it wrote)."""
+    return (meta is not None and meta.get("state") == "complete"
+            and meta.get("row_hash") == HASH_VERSION)
 
 
 class Neo4jLoader(Neo4jConnection):
@@ -113,6 +122,9 @@ class Neo4jLoader(Neo4jConnection):
         New keys are added, known ones updated (an account whose status or reason
         changed gets a ``StatusChange`` history node), and once every step has been
         written, whatever this load did not write is retired (``docs/neo4j.md``).
+        With ``load_mode = "delta"`` over a completed load hashed the same way, only the
+        new and changed rows are written and the removed ones retired
+        (:mod:`xpg.graph.neo4j_delta`); the graph is the same.
         Running it again on the same data changes no count; after a failure,
         running it again completes it with no duplicates.
 
@@ -123,15 +135,62 @@ class Neo4jLoader(Neo4jConnection):
 
         Raises
         ------
+        LockHeldError
+            Another load or detection runs on the database (:mod:`xpg.graph.neo4j_lock`).
         BackendError
             When the database fails or cannot be reached.
         """
         progress = progress or NO_PROGRESS
         start = time.perf_counter()
-        plan = write_plan(dataset)
+        plan = hashed_plan(dataset)
         self.ensure_schema()
+        with job_lock(self, "load"):
+            return self._load_locked(dataset, plan, start, progress)
+
+    def _load_locked(self, dataset: Dataset, plan: list[WriteStep], start: float,
+                     progress: Progress) -> LoadStats:
+        before = self.meta()
+        mode = "delta" if self.config.load_mode == "delta" and _hashed(before) else "full"
         load = int(self.run(statement("load", "begin_load"), QueryMode.WRITE, now=now())[0]["load"])
         existing = self.counts()
+        delta = None
+        if mode == "delta":
+            delta = DeltaLoad(self, load, self._write_step)
+            delta.run(plan, existing, progress)
+        else:
+            self._write_full(plan, load, existing, progress)
+        self.finish_load(dataset, load, row_hash=HASH_VERSION, mode=mode)
+        return LoadStats(
+            nodes=sum(s.node_count for s in plan),
+            relationships=sum(s.relationship_count for s in plan),
+            seconds=time.perf_counter() - start,
+            mode=mode,
+            written=None if delta is None else delta.written,
+            retired=None if delta is None else delta.retired,
+        )
+
+    def finish_load(self, dataset: Dataset, load: int, *, row_hash: str | None = None,
+                    mode: str = "full") -> None:
+        """Mark load number ``load`` (of ``dataset``) complete in ``XpgMeta``, with how its
+        rows were hashed (``row_hash``: None when they were not, so that the next load
+        writes every row) and how it wrote them (``mode``)."""
+        self.run(
+            statement("load", "end_load"),
+            QueryMode.WRITE,
+            load=load,
+            now=now(),
+            latest_date=dataset.latest_date(),
+            source=dataset.source,
+            tables=sorted(dataset.present)
+            or [n for n in dataset.table_names() if dataset.table(n).height],
+            users=dataset.users.select("user_id").n_unique(),
+            row_hash=row_hash,
+            mode=mode,
+        )
+
+    def _write_full(self, plan: list[WriteStep], load: int, existing: dict[str, int],
+                    progress: Progress) -> None:
+        """Write every row of ``plan``, then retire whatever this load did not write."""
         node_ids: dict[str, pl.DataFrame] = {}
         for step in plan:
             create = existing.get(step.empty_when, 0) == 0
@@ -143,26 +202,6 @@ class Neo4jLoader(Neo4jConnection):
                 self.run(statement("load", name), QueryMode.WRITE, retry=False, load=load,
                          now=now(), batch=self.config.batch_size)
                 advance(1)
-        self.finish_load(dataset, load)
-        return LoadStats(
-            nodes=sum(s.node_count for s in plan),
-            relationships=sum(s.relationship_count for s in plan),
-            seconds=time.perf_counter() - start,
-        )
-
-    def finish_load(self, dataset: Dataset, load: int) -> None:
-        """Mark load number ``load`` (of ``dataset``) complete in ``XpgMeta``."""
-        self.run(
-            statement("load", "end_load"),
-            QueryMode.WRITE,
-            load=load,
-            now=now(),
-            latest_date=dataset.latest_date(),
-            source=dataset.source,
-            tables=sorted(dataset.present)
-            or [n for n in dataset.table_names() if dataset.table(n).height],
-            users=dataset.users.select("user_id").n_unique(),
-        )
 
     def _write_step(
         self, step: WriteStep, load: int, create: bool, progress: Progress

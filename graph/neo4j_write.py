@@ -37,7 +37,8 @@ from xpg.loaders.schema import TABLES
 __all__ = ["NODE_KEYS", "RESERVED_PROPERTIES", "WriteStep", "wire", "write_plan"]
 
 RESERVED_PROPERTIES = frozenset(
-    {"load", "retired_at", "key", "seq", "user_id", "account_id", "product_id", "lender_id"}
+    {"load", "retired_at", "key", "seq", "user_id", "account_id", "product_id", "lender_id",
+     "row_key", "row_hash"}
 )
 """Properties the graph writes itself; extra columns of these names get an ``extra_`` prefix."""
 

@@ -150,11 +150,13 @@ def test_neo4j_answers_from_the_graph_already_loaded(backend):
     ring_id = stable_id("ring", list(RING))
     with xpg.open(dataset=dataset(), as_of=AS_OF) as ref:
         want = (ref.findings().to_dict(), ref.ring(ring_id).to_dict())
+        exposure = ref.exposure(AS_OF).sort("user_id")
     with xpg.open(backend=backend) as s:  # no tables: the database's last load
-        assert s.dataset is None and s.as_of == dataset().latest_date()
+        assert s.as_of == dataset().latest_date()
         assert (s.findings(AS_OF).to_dict(), s.ring(ring_id, as_of=AS_OF).to_dict()) == want
-        with pytest.raises(InputError, match="needs the tables"):
-            s.exposure()
+        # the tables, when asked for, are the graph read back
+        assert s.exposure(AS_OF).sort("user_id").equals(exposure)
+        assert s.dataset.users.height == dataset().users.height
 
 
 class _CountingBackend(MemoryBackend):

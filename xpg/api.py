@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from xpg.errors import InputError
+from xpg.errors import GraphSourceError, InputError, NoFindingsError
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.queries.diff import DEFAULT_RING_OVERLAP
 from xpg.settings import Settings, load_settings
@@ -49,7 +49,15 @@ if TYPE_CHECKING:
     )
     from xpg.report import ReportResult, RunLog
 
-__all__ = ["Session", "is_uri", "open", "read_findings"]
+__all__ = ["Session", "is_uri", "open", "read_findings", "tables_refused"]
+
+
+def tables_refused(backend: Backend) -> GraphSourceError:
+    """The error for tables given to a session over a backend that keeps its graph
+    (a database) without leave to write them (``open(..., load=False)``)."""
+    return GraphSourceError(
+        f"data: the {backend.label} works on the graph its database holds; tables given "
+        "here would replace that graph", argument="data")
 
 
 def read_findings(path: str | os.PathLike[str]) -> FindingsReport:
@@ -79,10 +87,11 @@ class Session:
     ----------
     settings : Settings
         The settings in force (thresholds, backend, Neo4j connection).
-    dataset : Dataset or None
-        The loaded tables; None for a session over a Neo4j database opened without
-        tables (it answers findings and investigations from the graph there, but
-        cannot write reports or exposure tables).
+    dataset : Dataset
+        The loaded tables; for a session over a Neo4j database opened without tables,
+        the graph there read back as tables on first use (:meth:`Backend.snapshot
+        <xpg.graph.backend.Backend.snapshot>`: reads only), for reports and exposure
+        tables. Findings and investigations never need it.
     backend : Backend
         The backend holding them.
     owns_backend : bool
@@ -90,6 +99,10 @@ class Session:
     read_only : bool
         Whether the session never writes (its backend is read-only): findings are
         read back or detected without being kept.
+    detect : bool
+        Whether :meth:`findings` may detect when a backend that keeps its graph (a
+        database) has none stored (False: :class:`~xpg.errors.NoFindingsError` instead);
+        a backend without a store always detects.
     load_result : LoadResult or None
         The validation of the tables when :func:`open` loaded them from ``data=``
         (warnings, rejected rows).
@@ -107,8 +120,9 @@ class Session:
         as_of: dt.date | None = None,
         owns_backend: bool = True,
         load_result: LoadResult | None = None,
+        detect: bool = True,
     ):
-        self.dataset = dataset
+        self._dataset = dataset
         self.load_result = load_result
         self._as_of = as_of
         self.settings = settings
@@ -119,6 +133,7 @@ class Session:
         self._findings: dict[dt.date, FindingsReport] = {}
         self._indexes: dict[dt.date, FindingsIndex] = {}
         self._fixed = findings
+        self._may_detect = detect
         if findings is not None:
             self._findings[findings.as_of] = findings
         self._closed = False
@@ -146,6 +161,15 @@ class Session:
         if self._closed:
             raise InputError("this xpg session is closed")
 
+    @property
+    def dataset(self) -> Dataset:
+        """The tables (see the class attributes): given, or read back from the backend."""
+        if self._dataset is None:
+            self._check_open()
+            with self.backend.failures("read the graph back as tables"):
+                self._dataset = self.backend.snapshot()
+        return self._dataset
+
     # -- dates ------------------------------------------------------------------------
     @property
     def as_of(self) -> dt.date:
@@ -155,12 +179,12 @@ class Session:
             return self._as_of
         if self._fixed is not None:
             return self._fixed.as_of
-        if self.dataset is None:  # the graph in the database: its last load's latest date
+        if self._dataset is None:  # the graph in the database: its last load's latest date
             with self.backend.failures("read the run date"):
                 return self.backend.run_date()
         from xpg.queries.detections import default_as_of
 
-        return default_as_of(self.dataset)
+        return default_as_of(self._dataset)
 
     def _date(self, as_of: dt.date | str | None) -> dt.date:
         if as_of is None:
@@ -184,13 +208,28 @@ class Session:
         A backend that keeps findings (Neo4j) answers with the ones its last detection
         of that date wrote, when they were computed on the graph as it is now with the
         same detection settings: read, not detected again. Otherwise they are detected
-        (and kept by such a backend, unless the session is read-only).
+        (and kept by such a backend, unless the session is read-only), unless the session
+        was opened with ``detect=False``.
+
+        Raises
+        ------
+        NoFindingsError
+            ``detect=False`` and no current stored findings for the date.
         """
         self._check_open()
         day = self._date(as_of)
         if day not in self._findings:
-            with self.backend.failures("detect"):
-                found = self.backend.findings(self.settings.detection, as_of=day)
+            if self._may_detect or not self.backend.keeps_data:
+                with self.backend.failures("detect"):
+                    found = self.backend.findings(self.settings.detection, as_of=day)
+            else:
+                with self.backend.failures("read the stored findings"):
+                    stored = self.backend.stored_findings(self.settings.detection, as_of=day)
+                if stored is None:  # not cached: a detection may store them later
+                    raise NoFindingsError(
+                        f"no detection has stored findings of {day.isoformat()} for the graph "
+                        f"the {self.backend.label} holds now, with these detection settings")
+                found = stored
             self._findings[day] = found
         return self._findings[day]
 
@@ -226,13 +265,7 @@ class Session:
         ``drawable``, ``external_outstanding``, ``total``) as the contract defines it."""
         self._check_open()
         day = self._date(as_of)
-        tables = self._tables("the exposure table")
-        return self.backend.user_exposure(tables, day)
-
-    def _tables(self, what: str) -> Dataset:
-        if self.dataset is None:
-            raise InputError(f"{what} needs the tables: open the session with data= or dataset=")
-        return self.dataset
+        return self.backend.user_exposure(self.dataset, day)
 
     # -- investigations ---------------------------------------------------------------
     @property
@@ -240,7 +273,7 @@ class Session:
         """Where the investigations read: the backend's own source."""
         if self._source is None:
             with self.backend.failures("investigate"):
-                self._source = self.backend.investigations(self.dataset)
+                self._source = self.backend.investigations(self._dataset)
         return self._source
 
     def user(self, user_id: str, hops: int = 1, *, as_of: dt.date | str | None = None
@@ -344,6 +377,8 @@ def open(
     progress: Progress | None = None,
     read_only: bool = False,
     quarantine: str | os.PathLike[str] | None = None,
+    load: bool = True,
+    detect: bool = True,
 ) -> Session:
     """Open a dataset for findings and investigations.
 
@@ -386,6 +421,17 @@ def open(
         read back or detected without being kept. A backend passed in keeps its own mode.
     quarantine
         With ``data=``: write the rejected rows there (:func:`xpg.loaders.load_dataset`).
+    load
+        With a backend that keeps its graph (Neo4j): whether tables given (``data=``,
+        ``dataset=``) may be written into it. False refuses them
+        (:class:`~xpg.errors.GraphSourceError`): the session then only works on what
+        the database holds, as every ``xpg`` command but ``xpg load`` does.
+    detect
+        With a backend that keeps its graph (Neo4j): whether findings may be detected
+        when none are given or stored. False: only the findings the last detection
+        stored are used, and asking for a date without them raises
+        :class:`~xpg.errors.NoFindingsError` (what ``xpg serve`` does). The in-memory
+        backend always detects.
 
     Returns
     -------
@@ -396,6 +442,8 @@ def open(
     ------
     InputError, ValidationError
         Neither or both of ``data`` and ``dataset``; bad tables.
+    GraphSourceError
+        Tables given with ``load=False`` to a backend that keeps its graph.
     ReadOnlyError
         ``read_only`` with tables to load into a database.
     ConfigError
@@ -429,6 +477,8 @@ def open(
         if in_database and not backend.keeps_data:
             raise InputError("data: the tables are needed; only the Neo4j backend can "
                              "answer from a graph loaded earlier", argument="data")
+        if not in_database and backend.keeps_data and not load:
+            raise tables_refused(backend)
         result = None
         if is_uri(data):
             if quarantine is not None:
@@ -453,4 +503,4 @@ def open(
             backend.close()
         raise
     return Session(dataset, settings, backend, findings=fixed, progress=progress, as_of=as_of,
-                   owns_backend=owned, load_result=result)
+                   owns_backend=owned, load_result=result, detect=detect)

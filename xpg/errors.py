@@ -27,7 +27,10 @@ __all__ = [
     "ConfigError",
     "GraphIncompleteError",
     "GraphMissingError",
+    "GraphSourceError",
     "InputError",
+    "LockHeldError",
+    "NoFindingsError",
     "NotFoundError",
     "ReadOnlyError",
     "RunDateUnknownError",
@@ -70,6 +73,12 @@ class RunDateUnknownError(InputError):
     """No run date was given and the data holds no date to take the latest of."""
 
 
+class GraphSourceError(InputError):
+    """Tables were given to a session over a backend that keeps its own graph (a
+    database), where the session only reads that graph: the graph is written by a load
+    of its own, never on the way to another task."""
+
+
 class TargetExistsError(InputError):
     """An output would replace something that exists; ``replace_with`` names the
     parameter (``overwrite``, ``force``) that allows it."""
@@ -103,6 +112,11 @@ class NotFoundError(XpgError, KeyError):
         return str(self.args[0]) if self.args else "not found"
 
 
+class NoFindingsError(XpgError, LookupError):
+    """A session that only reads the findings a detection stored found none current for
+    the date (no detection ran on this graph with these settings since its last load)."""
+
+
 class BackendError(XpgError, RuntimeError):
     """A storage backend failed or cannot be reached (Neo4j down, bad credentials, ...)."""
 
@@ -117,3 +131,13 @@ class GraphIncompleteError(GraphMissingError):
 
 class ReadOnlyError(BackendError):
     """A backend or session opened for reading was asked to write (load, store findings)."""
+
+
+class LockHeldError(BackendError):
+    """Another job holds the database's job lock (a load or a detection runs there):
+    ``owner`` (``host:pid``) and ``since`` (when it took it) name the holder."""
+
+    def __init__(self, *args: object, owner: str = "", since: object = None) -> None:
+        super().__init__(*args)
+        self.owner = owner
+        self.since = since

@@ -61,7 +61,7 @@ def gather_report(
 
     started = time.perf_counter()
     log = log if log is not None else RunLog()
-    dataset = session._tables("a report")
+    dataset = session.dataset  # the tables given, or the graph read back
     as_of = as_of or session.as_of
     root = Path(out)
     target = report_folder(root, as_of)

@@ -43,7 +43,14 @@ from pydantic import BaseModel, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from xpg.errors import BackendError, ConfigError, InputError, NotFoundError, XpgError
+from xpg.errors import (
+    BackendError,
+    ConfigError,
+    InputError,
+    NoFindingsError,
+    NotFoundError,
+    XpgError,
+)
 from xpg.queries.findings import FINDING_TYPES, SEVERITIES, Finding
 from xpg.queries.investigate import LenderView, PathView, RingView, UserView
 
@@ -102,6 +109,7 @@ class UsersBody(BaseModel):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text} for code, text in (
         (401, "No API key"), (403, "Wrong API key"), (404, "Unknown id"),
+        (409, "No detection has stored findings for the date: run xpg detect"),
         (422, "Malformed parameters"), (429, "Rate limit exceeded"),
         (503, "Backend unavailable"))
 }
@@ -277,6 +285,11 @@ def create_app(
     @app.exception_handler(NotFoundError)
     async def not_found(_: Request, e: NotFoundError) -> JSONResponse:
         return _error(404, "not_found", str(e))
+
+    @app.exception_handler(NoFindingsError)
+    async def no_findings(_: Request, e: NoFindingsError) -> JSONResponse:
+        return _error(409, "no_detection", f"{e}: run `xpg detect --backend neo4j` on this "
+                                           "database, then ask again")
 
     @app.exception_handler(InputError)
     async def bad_input(_: Request, e: InputError) -> JSONResponse:

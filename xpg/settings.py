@@ -120,6 +120,7 @@ def _number(kind: type[int] | type[float], low: float, high: float | None = None
 
 
 Count = _number(int, 1)
+Seconds = _number(int, 0)
 AtLeastTwo = _number(int, 2)
 Share = _number(float, 0, 1)
 Fraction = _number(float, 0, 1, open_low=True)
@@ -298,6 +299,11 @@ class Neo4jConfig:
     user: Text
     database: Text
     batch_size: Count
+    detection: Literal["cypher", "pull"]
+    load_mode: Literal["delta", "full"]
+    lock_wait_s: Seconds
+    lock_stale_s: Count
+    connect_retries: Seconds
     password: Text | None = field(default=None, repr=False)  # environment only
 
     @property
@@ -403,6 +409,11 @@ ENVIRONMENT = {
     "NEO4J_USERNAME": "neo4j.user",
     "NEO4J_DATABASE": "neo4j.database",
     "XPG_NEO4J_BATCH_SIZE": "neo4j.batch_size",
+    "XPG_NEO4J_DETECTION": "neo4j.detection",
+    "XPG_NEO4J_LOAD_MODE": "neo4j.load_mode",
+    "XPG_NEO4J_LOCK_WAIT_S": "neo4j.lock_wait_s",
+    "XPG_NEO4J_LOCK_STALE_S": "neo4j.lock_stale_s",
+    "XPG_NEO4J_CONNECT_RETRIES": "neo4j.connect_retries",
     "NEO4J_PASSWORD": "neo4j.password",  # the only place a secret comes from
     "XPG_SPARK_MASTER": "spark.master",
 }

@@ -7,7 +7,10 @@
 // which forces an Eager step), so each batch streams.
 //
 // Every node and relationship written is stamped with the load's number ($load); what a
-// complete load did not stamp is retired afterwards (the retire_* statements).
+// complete load did not stamp is retired afterwards (the retire_* statements). Each also
+// keeps `row_key` and `row_hash`, 64-bit hashes of its input row's key columns and of the
+// whole row (graph/neo4j_delta.py): a later load of a new snapshot compares them and
+// writes only the rows that are new or changed (delta.cypher).
 //
 // Two forms per step:
 //   merge_*  idempotent: MERGE on the key (uniqueness constraints make it an index seek);
@@ -28,12 +31,14 @@
 // name: merge_products
 UNWIND range(0, size($id) - 1) AS k
 MERGE (n:Product {product_id: $id[k]})
-SET n.kind = $kind[k], n.name = $name[k], n.load = $load, n.retired_at = null
+SET n.kind = $kind[k], n.name = $name[k], n.load = $load, n.retired_at = null,
+    n.row_key = $row_key[k], n.row_hash = $row_hash[k]
 RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: create_products
 UNWIND range(0, size($id) - 1) AS k
-CREATE (n:Product {product_id: $id[k], kind: $kind[k], name: $name[k], load: $load})
+CREATE (n:Product {product_id: $id[k], kind: $kind[k], name: $name[k], load: $load,
+                   row_key: $row_key[k], row_hash: $row_hash[k]})
 RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: extra_products
@@ -44,12 +49,14 @@ SET n += $extra[k]
 // name: merge_lenders
 UNWIND range(0, size($id) - 1) AS k
 MERGE (n:Lender {lender_id: $id[k]})
-SET n.name = $name[k], n.type = $type[k], n.load = $load, n.retired_at = null
+SET n.name = $name[k], n.type = $type[k], n.load = $load, n.retired_at = null,
+    n.row_key = $row_key[k], n.row_hash = $row_hash[k]
 RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: create_lenders
 UNWIND range(0, size($id) - 1) AS k
-CREATE (n:Lender {lender_id: $id[k], name: $name[k], type: $type[k], load: $load})
+CREATE (n:Lender {lender_id: $id[k], name: $name[k], type: $type[k], load: $load,
+                  row_key: $row_key[k], row_hash: $row_hash[k]})
 RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: extra_lenders
@@ -61,14 +68,14 @@ SET n += $extra[k]
 UNWIND range(0, size($id) - 1) AS k
 MERGE (n:User {user_id: $id[k]})
 SET n.registered_at = localdatetime($registered_at[k]), n.credit_score = $credit_score[k],
-    n.load = $load, n.retired_at = null
+    n.load = $load, n.retired_at = null, n.row_key = $row_key[k], n.row_hash = $row_hash[k]
 RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: create_users
 UNWIND range(0, size($id) - 1) AS k
 CREATE (n:User {
   user_id: $id[k], registered_at: localdatetime($registered_at[k]),
-  credit_score: $credit_score[k], load: $load
+  credit_score: $credit_score[k], load: $load, row_key: $row_key[k], row_hash: $row_hash[k]
 })
 RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
@@ -80,23 +87,24 @@ SET n += $extra[k]
 // name: merge_devices
 UNWIND range(0, size($id) - 1) AS k
 MERGE (n:Device {device_id: $id[k]})
-SET n.load = $load, n.retired_at = null
+SET n.load = $load, n.retired_at = null, n.row_key = $row_key[k], n.row_hash = $row_hash[k]
 RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: create_devices
 UNWIND range(0, size($id) - 1) AS k
-CREATE (n:Device {device_id: $id[k], load: $load})
+CREATE (n:Device {device_id: $id[k], load: $load, row_key: $row_key[k], row_hash: $row_hash[k]})
 RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: merge_identifiers
 UNWIND range(0, size($kind) - 1) AS k
 MERGE (n:Identifier {kind: $kind[k], value: $value[k]})
-SET n.load = $load, n.retired_at = null
+SET n.load = $load, n.retired_at = null, n.row_key = $row_key[k], n.row_hash = $row_hash[k]
 RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: create_identifiers
 UNWIND range(0, size($kind) - 1) AS k
-CREATE (n:Identifier {kind: $kind[k], value: $value[k], load: $load})
+CREATE (n:Identifier {kind: $kind[k], value: $value[k], load: $load,
+                      row_key: $row_key[k], row_hash: $row_hash[k]})
 RETURN collect(k) AS rows, collect(elementId(n)) AS nodes
 
 // name: merge_accounts
@@ -113,7 +121,7 @@ SET a.user_id = $user_id[k], a.product_id = $product_id[k],
     a.status = $status[k], a.status_reason = $status_reason[k],
     a.status_changed_at = localdatetime($status_changed_at[k]),
     a.opened_at = date($opened_at[k]),
-    a.load = $load, a.retired_at = null
+    a.load = $load, a.retired_at = null, a.row_key = $row_key[k], a.row_hash = $row_hash[k]
 MERGE (u)-[o:HAS_ACCOUNT]->(a)
 SET o.load = $load
 MERGE (a)-[q:IN_PRODUCT]->(p)
@@ -141,7 +149,7 @@ CREATE (u)-[:HAS_ACCOUNT {load: $load}]->(a:Account {
   credit_limit: $credit_limit[k], outstanding: $outstanding[k],
   status: $status[k], status_reason: $status_reason[k],
   status_changed_at: localdatetime($status_changed_at[k]), opened_at: date($opened_at[k]),
-  load: $load
+  load: $load, row_key: $row_key[k], row_hash: $row_hash[k]
 })-[:IN_PRODUCT {load: $load}]->(p)
 RETURN collect(k) AS rows, collect(elementId(a)) AS nodes
 
@@ -157,7 +165,7 @@ MATCH (u:User) WHERE elementId(u) = $u[k]
 MATCH (d:Device) WHERE elementId(d) = $d[k]
 MERGE (u)-[x:USED]->(d)
 SET x.first_seen = localdatetime($first_seen[k]), x.last_seen = localdatetime($last_seen[k]),
-    x.load = $load
+    x.load = $load, x.row_key = $row_key[k], x.row_hash = $row_hash[k]
 RETURN count(*) AS rows
 
 // name: create_used
@@ -166,7 +174,7 @@ MATCH (u:User) WHERE elementId(u) = $u[k]
 MATCH (d:Device) WHERE elementId(d) = $d[k]
 CREATE (u)-[:USED {
   first_seen: localdatetime($first_seen[k]), last_seen: localdatetime($last_seen[k]),
-  load: $load
+  load: $load, row_key: $row_key[k], row_hash: $row_hash[k]
 }]->(d)
 RETURN count(*) AS rows
 
@@ -176,7 +184,7 @@ MATCH (u:User) WHERE elementId(u) = $u[k]
 MATCH (i:Identifier) WHERE elementId(i) = $i[k]
 MERGE (u)-[x:HAS_IDENTIFIER]->(i)
 SET x.first_seen = localdatetime($first_seen[k]), x.last_seen = localdatetime($last_seen[k]),
-    x.load = $load
+    x.load = $load, x.row_key = $row_key[k], x.row_hash = $row_hash[k]
 RETURN count(*) AS rows
 
 // name: create_has_identifier
@@ -185,7 +193,7 @@ MATCH (u:User) WHERE elementId(u) = $u[k]
 MATCH (i:Identifier) WHERE elementId(i) = $i[k]
 CREATE (u)-[:HAS_IDENTIFIER {
   first_seen: localdatetime($first_seen[k]), last_seen: localdatetime($last_seen[k]),
-  load: $load
+  load: $load, row_key: $row_key[k], row_hash: $row_hash[k]
 }]->(i)
 RETURN count(*) AS rows
 
@@ -197,7 +205,8 @@ MATCH (u:User) WHERE elementId(u) = $u[k]
 MATCH (l:Lender) WHERE elementId(l) = $l[k]
 MERGE (u)-[x:BORROWED_FROM {opened_at: date($opened_at[k]), seq: $seq[k]}]->(l)
 SET x.amount = $amount[k], x.outstanding = $outstanding[k], x.status = $status[k],
-    x.closed_at = date($closed_at[k]), x.load = $load
+    x.closed_at = date($closed_at[k]), x.load = $load, x.row_key = $row_key[k],
+    x.row_hash = $row_hash[k]
 RETURN count(*) AS rows
 
 // name: create_borrowed_from
@@ -207,7 +216,7 @@ MATCH (l:Lender) WHERE elementId(l) = $l[k]
 CREATE (u)-[:BORROWED_FROM {
   opened_at: date($opened_at[k]), seq: $seq[k], amount: $amount[k],
   outstanding: $outstanding[k], status: $status[k], closed_at: date($closed_at[k]),
-  load: $load
+  load: $load, row_key: $row_key[k], row_hash: $row_hash[k]
 }]->(l)
 RETURN count(*) AS rows
 
@@ -223,7 +232,8 @@ UNWIND range(0, size($u) - 1) AS k
 MATCH (u:User) WHERE elementId(u) = $u[k]
 MATCH (l:Lender) WHERE elementId(l) = $l[k]
 MERGE (u)-[x:APPLIED_TO {applied_at: localdatetime($applied_at[k]), seq: $seq[k]}]->(l)
-SET x.outcome = $outcome[k], x.load = $load
+SET x.outcome = $outcome[k], x.load = $load, x.row_key = $row_key[k],
+    x.row_hash = $row_hash[k]
 RETURN count(*) AS rows
 
 // name: create_applied_to
@@ -232,7 +242,7 @@ MATCH (u:User) WHERE elementId(u) = $u[k]
 MATCH (l:Lender) WHERE elementId(l) = $l[k]
 CREATE (u)-[:APPLIED_TO {
   applied_at: localdatetime($applied_at[k]), seq: $seq[k], outcome: $outcome[k],
-  load: $load
+  load: $load, row_key: $row_key[k], row_hash: $row_hash[k]
 }]->(l)
 RETURN count(*) AS rows
 
@@ -249,7 +259,8 @@ MATCH (a:Account) WHERE elementId(a) = $a[k]
 MERGE (e:AccountEvent {key: $key[k]})
 SET e.account_id = $account_id[k], e.at = localdatetime($at[k]), e.event = $event[k],
     e.old_limit = $old_limit[k], e.new_limit = $new_limit[k], e.reason = $reason[k],
-    e.seq = $seq[k], e.load = $load, e.retired_at = null
+    e.seq = $seq[k], e.load = $load, e.retired_at = null, e.row_key = $row_key[k],
+    e.row_hash = $row_hash[k]
 MERGE (a)-[h:HAD_EVENT]->(e)
 SET h.load = $load
 RETURN count(*) AS rows
@@ -260,7 +271,7 @@ MATCH (a:Account) WHERE elementId(a) = $a[k]
 CREATE (a)-[:HAD_EVENT {load: $load}]->(:AccountEvent {
   key: $key[k], account_id: $account_id[k], at: localdatetime($at[k]), event: $event[k],
   old_limit: $old_limit[k], new_limit: $new_limit[k], reason: $reason[k], seq: $seq[k],
-  load: $load
+  load: $load, row_key: $row_key[k], row_hash: $row_hash[k]
 })
 RETURN count(*) AS rows
 
@@ -306,7 +317,8 @@ RETURN m.load AS load
 MATCH (m:XpgMeta {name: 'graph'})
 WHERE m.load = $load
 SET m.state = 'complete', m.completed_at = $now, m.latest_date = $latest_date,
-    m.source = $source, m.tables = $tables, m.users = $users
+    m.source = $source, m.tables = $tables, m.users = $users, m.row_hash = $row_hash,
+    m.mode = $mode
 RETURN m.load AS load
 
 // Retiring what a complete load did not write (auto-commit, batched with

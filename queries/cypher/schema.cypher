@@ -35,6 +35,10 @@ CREATE CONSTRAINT xpg_findings_run IF NOT EXISTS FOR (n:FindingsRun) REQUIRE n.a
 // name: constraint_meta
 CREATE CONSTRAINT xpg_meta IF NOT EXISTS FOR (n:XpgMeta) REQUIRE n.name IS UNIQUE
 
+// name: constraint_lock
+// One job lock per name (graph/neo4j_lock.py): taken with MERGE on this key.
+CREATE CONSTRAINT xpg_lock IF NOT EXISTS FOR (n:XpgLock) REQUIRE n.name IS UNIQUE
+
 // name: index_finding_as_of
 CREATE INDEX xpg_finding_as_of IF NOT EXISTS FOR (n:Finding) ON (n.as_of)
 

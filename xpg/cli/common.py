@@ -23,6 +23,7 @@ __all__ = [
     "ConfigOpt",
     "DataOpt",
     "QuarantineOpt",
+    "SourceDataOpt",
     "format_failure",
     "parse_as_of",
     "progress",
@@ -35,6 +36,12 @@ _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 DataOpt = Annotated[
     Path, typer.Option("--data", help="Directory of input tables (.parquet or .csv).")
+]
+SourceDataOpt = Annotated[
+    Path | None,
+    typer.Option("--data", help="Directory of input tables (.parquet or .csv). With --backend "
+                                "neo4j leave it out: the graph the database holds is the source "
+                                "(write it with `xpg load`)."),
 ]
 ConfigOpt = Annotated[
     list[Path] | None,

@@ -1,4 +1,5 @@
-"""`xpg detect`: load a directory of tables, run every detection, print or write the findings."""
+"""`xpg detect`: run every detection on a directory of tables (or on the graph a Neo4j
+database holds), print or write the findings."""
 
 from __future__ import annotations
 
@@ -171,17 +172,19 @@ def _warn(result: LoadResult) -> None:
 
 
 DataUriOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--data",
         help="Directory of input tables (.parquet or .csv); with --backend spark also a URI "
-        "(s3a://, hdfs://, file://...) of <table>.parquet files that Spark reads itself.",
+        "(s3a://, hdfs://, file://...) of <table>.parquet files that Spark reads itself. "
+        "With --backend neo4j leave it out: the graph the database holds is the source "
+        "(write it with `xpg load`).",
     ),
 ]
 
 
 def run(
-    data: str | Path,
+    data: str | Path | None,
     settings: Settings,
     *,
     as_of: dt.date | None = None,
@@ -189,18 +192,20 @@ def run(
     bar: Progress | None = None,
 ) -> FindingsReport:
     """Open ``data`` in a session on the configured backend and detect: what ``xpg detect``
-    does (the same :func:`xpg.open` as query, report and serve; it always detects)."""
+    does (the same :func:`xpg.open` as query, report and serve; it always detects). With
+    a backend that keeps its graph (Neo4j), ``data`` must be None: the graph the database
+    holds is detected on, and only its findings are written."""
     import xpg.api as api
 
     with api.open(data=data, settings=settings, quarantine=quarantine, progress=bar,
-                  as_of=as_of) as session:
+                  as_of=as_of, load=False) as session:
         if session.load_result is not None:
             _warn(session.load_result)
         return session.detect()
 
 
 def command(
-    data: DataUriOpt,
+    data: DataUriOpt = None,
     as_of: AsOfOpt = None,
     fmt: Annotated[
         str, typer.Option("--format", help="json (the contract's document) or table (readable).")
@@ -218,7 +223,8 @@ def command(
     ] = None,
 ) -> None:
     """Run every detection (multi_lending, ring, freeze_inconsistency, restored_after_freeze,
-    limit_divergence) on a directory of tables and output the findings."""
+    limit_divergence) on a directory of tables, or with --backend neo4j on the graph the
+    database holds (its findings are written back), and output the findings."""
     output = parse_format(fmt)
     if top is not None and top < 1:
         raise InputError(f"--top {top}: expected a positive number")

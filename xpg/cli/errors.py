@@ -27,7 +27,10 @@ from xpg.errors import (
     ConfigError,
     GraphIncompleteError,
     GraphMissingError,
+    GraphSourceError,
     InputError,
+    LockHeldError,
+    NoFindingsError,
     NotFoundError,
     ReadOnlyError,
     RunDateUnknownError,
@@ -47,11 +50,18 @@ class _Entry(NamedTuple):
 ERRORS: dict[type[BaseException], _Entry] = {
     RunDateUnknownError: _Entry(2, "give --as-of"),
     TargetExistsError: _Entry(2, "pass {flag} to replace it"),
+    GraphSourceError: _Entry(2, "the database is the source: write it with `xpg load "
+                                "--data DIR --backend neo4j`, then run this command without "
+                                "--data"),
     ConfigError: _Entry(2),
     InputError: _Entry(2),
     NotFoundError: _Entry(4),
+    NoFindingsError: _Entry(3, "run `xpg detect --backend neo4j` first"),
     GraphIncompleteError: _Entry(3, "run `xpg load --backend neo4j` again"),
     GraphMissingError: _Entry(3, "run `xpg load --backend neo4j` first"),
+    LockHeldError: _Entry(3, "try again when it has ended (neo4j.lock_wait_s makes xpg wait); "
+                             "a crashed holder's lock is taken over once it is "
+                             "neo4j.lock_stale_s seconds old"),
     ReadOnlyError: _Entry(3, "xpg query and xpg serve only read: load with `xpg load "
                              "--backend neo4j` first, then leave out --data"),
     BackendError: _Entry(3),

@@ -2,7 +2,9 @@
 
 Loading again updates the graph in place: new rows are added, changed ones
 updated, and what the new snapshot no longer holds is retired
-(``docs/neo4j.md``). An interrupted load is completed by running it again.
+(``docs/neo4j.md``); by default as a delta, writing only what differs from what the
+database holds (``neo4j.load_mode``). An interrupted load is completed by running it
+again. The only command that writes the graph.
 
 ``--via import``: a first load into an empty database through the offline importer
 (:mod:`xpg.graph.neo4j_import`), only on xpg's own server (``scripts/neo4j-local``,
@@ -86,10 +88,18 @@ def command(
             stats = offline_import(result.dataset, settings.neo4j, progress=bar)
         else:
             stats = graph.load(result.dataset, progress=bar)
+    where = f"Neo4j at {settings.neo4j.redacted_uri} (database {settings.neo4j.database!r})"
+    if stats.mode == "delta":
+        print(
+            f"xpg: loaded the snapshot ({stats.nodes:,} nodes, {stats.relationships:,} "
+            f"relationships) into {where} as a delta: {stats.written:,} new or changed rows "
+            f"written, {stats.retired:,} retired, in {stats.seconds:.1f} s",
+            file=sys.stderr,
+        )
+        return
     rate = stats.relationships / stats.seconds if stats.seconds > 0 else 0.0
     print(
         f"xpg: loaded {stats.nodes:,} nodes and {stats.relationships:,} relationships into "
-        f"Neo4j at {settings.neo4j.redacted_uri} (database {settings.neo4j.database!r}) "
-        f"in {stats.seconds:.1f} s ({rate:,.0f} relationships/s)",
+        f"{where} in {stats.seconds:.1f} s ({rate:,.0f} relationships/s)",
         file=sys.stderr,
     )

@@ -1,9 +1,10 @@
 """`xpg query user|ring|path|lender`: investigative queries as tables, JSON or graph files.
 
-Each command loads ``--data`` (with ``--backend neo4j`` and no ``--data``, it asks
-the graph already in the database instead), uses the findings of the data or the
-given ``--findings`` of a nightly report (so that ring ids the report carried
-forward resolve), answers one question and prints it: a readable table by
+Each command loads ``--data`` (with ``--backend neo4j``, it asks the graph the
+database holds instead, and refuses ``--data``: ``xpg load`` writes that graph), uses
+the findings of the data or the given ``--findings`` of a nightly report (so that ring
+ids the report carried forward resolve), answers one question and prints it: a readable
+table by
 default, ``--format json`` for tools. ``--export FILE`` also writes the subgraph
 of the answer as GraphML (``.graphml``) or node-link JSON (``.json``) for Gephi
 and other graph tools.
@@ -27,6 +28,7 @@ from xpg.cli.common import (
     AsOfOpt,
     BackendOpt,
     ConfigOpt,
+    SourceDataOpt,
     parse_as_of,
     progress,
     write_stdout,
@@ -48,11 +50,6 @@ class Format(StrEnum):
     json = "json"
 
 
-DataOpt = Annotated[
-    Path | None,
-    typer.Option("--data", help="Directory of input tables. May be left out with --backend "
-                                "neo4j: the graph already in the database is asked."),
-]
 FormatOpt = Annotated[Format, typer.Option("--format", help="table (default) or json.")]
 ExportOpt = Annotated[
     Path | None,
@@ -82,7 +79,7 @@ def _session(data: Path | None, config: list[Path] | None, backend: str | None,
     settings = _settings_from(config, backend=backend)
     # investigations only read: on every backend, the session never writes
     return api.open(data=data, settings=settings, findings=findings, progress=progress(),
-                    read_only=True)
+                    read_only=True, load=False)
 
 
 def _emit(view: Any, fmt: Format, export: Path | None, render: Any) -> None:
@@ -236,7 +233,7 @@ def render_lender(v: LenderView, console: Console) -> None:
 @app.command("user")
 def user(
     user_id: Annotated[str, typer.Argument(help="The user id.")],
-    data: DataOpt = None,
+    data: SourceDataOpt = None,
     hops: Annotated[int, typer.Option("--hops", min=0, max=MAX_HOPS,
                                       help="Neighbourhood depth.")] = 1,
     fmt: FormatOpt = Format.table,
@@ -255,7 +252,7 @@ def user(
 @app.command("ring")
 def ring(
     ring_id: Annotated[str, typer.Argument(help="A ring finding's id.")],
-    data: DataOpt = None,
+    data: SourceDataOpt = None,
     fmt: FormatOpt = Format.table,
     export: ExportOpt = None,
     as_of: AsOfOpt = None,
@@ -273,7 +270,7 @@ def ring(
 def path(
     a: Annotated[str, typer.Argument(help="One user id.")],
     b: Annotated[str, typer.Argument(help="The other user id.")],
-    data: DataOpt = None,
+    data: SourceDataOpt = None,
     via_lenders: Annotated[bool, typer.Option(
         "--via-lenders", help="Two users borrowing at one lender are also one hop apart.")
     ] = False,
@@ -299,7 +296,7 @@ def path(
 @app.command("lender")
 def lender(
     lender_id: Annotated[str, typer.Argument(help="The lender id.")],
-    data: DataOpt = None,
+    data: SourceDataOpt = None,
     fmt: FormatOpt = Format.table,
     export: ExportOpt = None,
     as_of: AsOfOpt = None,

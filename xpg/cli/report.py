@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,7 +31,7 @@ from xpg.cli.common import (
     AsOfOpt,
     BackendOpt,
     ConfigOpt,
-    DataOpt,
+    SourceDataOpt,
     parse_as_of,
     progress,
     settings_from,
@@ -41,13 +41,19 @@ from xpg.errors import InputError, XpgError
 from xpg.queries.diff import DEFAULT_RING_OVERLAP
 from xpg.queries.findings import SEVERITIES
 
+if TYPE_CHECKING:
+    from xpg.graph.backend import Backend
+    from xpg.loaders.dataset import Dataset
+    from xpg.report import RunLog
+    from xpg.settings import Settings
+
 __all__ = ["command"]
 
 
 def command(
-    data: DataOpt,
     out: Annotated[Path, typer.Option("--out", help="Reports folder; the report goes into "
                                                     "OUT/<run date>/.")],
+    data: SourceDataOpt = None,
     previous: Annotated[str | None, typer.Option(
         "--previous", help="The previous report folder (or its findings.json), or 'auto' for "
                            "the latest earlier report in --out.")] = None,
@@ -70,7 +76,6 @@ def command(
     """Write the nightly report: OUT/<date>/ with index.html, findings.json, tables, run log."""
     from xpg.api import Session
     from xpg.graph import open_backend
-    from xpg.loaders import load_dataset
     from xpg.report import EXIT_ALERT, RunLog, record_failure, refuse_existing, report_folder
 
     started = time.perf_counter()
@@ -82,32 +87,22 @@ def command(
             raise InputError(f"--alert-on {alert_on!r}: expected one of {', '.join(SEVERITIES)}")
         if not 0.0 < ring_overlap <= 1.0:
             raise InputError(f"--ring-overlap must be in (0, 1], got {ring_overlap}")
-        if not data.is_dir():
-            raise InputError(f"--data: {data} is not a directory")
         if day is not None:  # known now: refuse an existing folder before loading the data
             refuse_existing(report_folder(out, day), overwrite)
         settings = settings_from(config, say=log.info, backend=backend)
-        log.info(f"xpg report: data {data}, backend {settings.backend}")
-        with log.step("load and validate"):
-            loaded = load_dataset(data, settings, progress=progress())
-        ds = loaded.dataset
-        if day is None:  # the run date, for the runs.log line should a later step fail
-            known = ds.latest_date()
-        log.info("tables: " + ", ".join(f"{n} {f.height:,}" for n, f in ds.tables().items()))
-        if loaded.warnings.height:
-            log.warn(f"{loaded.warning_total} data warning(s), e.g. "
-                     + "; ".join(loaded.warnings.get_column("message").head(3).to_list()))
         backend_ = open_backend(settings)
-        with log.step(f"load into the {backend_.label}"):
-            try:
-                backend_.load(ds, progress=progress())
-            except XpgError:
-                backend_.close()
-                raise
+        try:
+            ds = _tables(data, settings, backend_, log)
+        except BaseException:
+            backend_.close()
+            raise
         with Session(ds, settings, backend_, progress=progress()) as session:
+            if day is None:  # the run date, for the runs.log line should a later step fail
+                known = session.as_of
             result = session.report(
                 out, previous, as_of=day, overwrite=overwrite, top_rings=top_rings,
-                ring_overlap=ring_overlap, log=log, data_source=str(data),
+                ring_overlap=ring_overlap, log=log,
+                data_source=None if data is None else str(data),
             )
     except XpgError as e:
         log.error(f"failed: {message(e)}")
@@ -128,3 +123,32 @@ def command(
                   file=sys.stderr)
             return EXIT_ALERT
     return 0
+
+
+def _tables(data: Path | None, settings: Settings, backend: Backend, log: RunLog
+            ) -> Dataset | None:
+    """The tables of the report: ``data`` loaded into the in-memory backend, or None over
+    a database (the session reads its graph back; ``data`` is refused there)."""
+    from xpg.api import tables_refused
+    from xpg.loaders import load_dataset
+
+    if backend.keeps_data:
+        if data is not None:
+            raise tables_refused(backend)
+        log.info(f"xpg report: the graph in the {backend.label}")
+        return None
+    if data is None:
+        raise InputError("data: give the directory of tables to report on", argument="data")
+    if not data.is_dir():
+        raise InputError(f"data: {data} is not a directory", argument="data")
+    log.info(f"xpg report: data {data}, backend {settings.backend}")
+    with log.step("load and validate"):
+        loaded = load_dataset(data, settings, progress=progress())
+    ds = loaded.dataset
+    log.info("tables: " + ", ".join(f"{n} {f.height:,}" for n, f in ds.tables().items()))
+    if loaded.warnings.height:
+        log.warn(f"{loaded.warning_total} data warning(s), e.g. "
+                 + "; ".join(loaded.warnings.get_column("message").head(3).to_list()))
+    with log.step(f"load into the {backend.label}"):
+        backend.load(ds, progress=progress())
+    return ds

@@ -1,9 +1,10 @@
 """`xpg serve`: the read-only HTTP JSON service (see :mod:`xpg.serve`).
 
 The API key comes from the ``XPG_API_KEY`` environment variable only.
-Loads the data (or, with ``--backend neo4j`` and no ``--data``, uses the graph
-already in the database), computes the findings once, then serves until
-interrupted.
+Loads the data and computes the findings once, or with ``--backend neo4j`` serves the
+graph the database holds with the findings its last detection stored (``--data`` is
+refused there; without stored findings the findings requests answer 409 until ``xpg
+detect`` has run), then serves until interrupted.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from typing import Annotated
 
 import typer
 
-from xpg.cli.common import AsOfOpt, BackendOpt, ConfigOpt, parse_as_of, progress
+from xpg.cli.common import AsOfOpt, BackendOpt, ConfigOpt, SourceDataOpt, parse_as_of, progress
 from xpg.cli.common import settings_from as _settings_from
-from xpg.cli.query import DataOpt
+from xpg.errors import NoFindingsError
 
 __all__ = ["command"]
 
 
 def command(
-    data: DataOpt = None,
+    data: SourceDataOpt = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
     config: ConfigOpt = None,
@@ -46,11 +47,17 @@ def command(
     day = parse_as_of(as_of)
     settings = _settings_from(config, backend=backend)
     # a read-only service: on every backend, the session never writes
+    # over a database: the findings its last detection stored, never detected here
     with api.open(data=data, settings=settings, findings=findings, as_of=day,
-                  progress=progress(), read_only=True) as s:
-        report = s.findings()
-        print(f"xpg serve: {len(report.findings)} findings as of {report.as_of}; listening on "
-              f"http://{host}:{port} (OpenAPI at /openapi.json)", file=sys.stderr)
+                  progress=progress(), read_only=True, load=False,
+                  detect=False) as s:
+        try:
+            report = s.findings()
+            have = f"{len(report.findings)} findings as of {report.as_of}"
+        except NoFindingsError as e:
+            have = f"{e}; requests for findings answer 409 until `xpg detect` runs"
+        print(f"xpg serve: {have}; listening on http://{host}:{port} "
+              "(OpenAPI at /openapi.json)", file=sys.stderr)
         app = create_app(s, api_keys=keys, limits=Limits(rate_limit=rate_limit,
                                                          max_hops=max_hops))
         uvicorn.run(app, host=host, port=port, log_level="warning")

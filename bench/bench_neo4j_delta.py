@@ -1,0 +1,104 @@
+"""Nightly delta against full reload, and detection in the database against memory:
+``python bench/bench_neo4j_delta.py [--users N] [--share 0.01] [--repeat 1]``.
+
+For N generated users (default 100,000) and the next night's snapshot with ``--share`` of
+its users changed or gone (``tests/delta_data.py``), in one run on one server:
+
+1. the first load of night 1 into an empty database (the CREATE path);
+2. night 2 as a delta over night 1 (``neo4j.load_mode = "delta"``): rows written, retired,
+   seconds; then whether the findings in the database equal a fresh in-memory run;
+3. night 1 again as a full reload over night 2 (``load_mode = "full"``, the same amount of
+   change the other way): seconds; the ratio full / delta;
+4. detection on the graph: in the database with Cypher (``neo4j.detection = "cypher"``),
+   pulled into Polars (``"pull"``), and in memory from the tables, with parity.
+
+Steps 2-3 run ``--repeat`` times (delta, then full back, alternately). Uses
+``NEO4J_URI``/... when set (the database is wiped!), else a throwaway server
+(bench/bench_neo4j.py ``server``). Figures are printed and written as JSON to
+``bench/out/neo4j-delta-<N>.json``. The machine is shared: compare within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
+
+from bench_neo4j import server, wipe  # noqa: E402
+from delta_data import next_night  # noqa: E402
+
+
+def timed(call: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = call()
+    return out, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--share", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    from xpg.graph.memory import MemoryBackend
+    from xpg.graph.neo4j import Neo4jBackend
+
+    from xpg.settings import DetectionConfig
+    from xpg.synthetic import generate
+
+    first = generate(args.users, args.seed).dataset()
+    second = next_night(first, share=args.share, seed=args.seed + 1)
+    config = DetectionConfig()
+    out: dict[str, Any] = {"users": args.users, "share": args.share, "rounds": []}
+    with server() as (neo4j, _pid):
+        delta_cfg = dataclasses.replace(neo4j, load_mode="delta")
+        full_cfg = dataclasses.replace(neo4j, load_mode="full")
+        with Neo4jBackend(delta_cfg) as delta, Neo4jBackend(full_cfg) as full:
+            wipe(delta)
+            stats, seconds = timed(lambda: delta.load(first))
+            out["first_load_s"] = seconds
+            out["relationships"] = stats.relationships
+            print(f"first load of night 1: {stats.nodes:,} nodes, {stats.relationships:,} "
+                  f"relationships in {seconds:.1f} s", flush=True)
+            memory = MemoryBackend()
+            memory.load(second)
+            (want, memory_s) = timed(lambda: memory.detect(config).to_dict())
+            for n in range(args.repeat):
+                d, d_s = timed(lambda: delta.load(second))
+                assert d.mode == "delta", d.mode
+                _, f_s = timed(lambda: full.load(first))
+                round_ = {"delta_s": d_s, "written": d.written, "retired": d.retired,
+                          "full_s": f_s, "ratio": f_s / d_s}
+                out["rounds"].append(round_)
+                print(f"round {n + 1}: delta {d_s:.1f} s ({d.written:,} rows written, "
+                      f"{d.retired:,} retired); full reload {f_s:.1f} s; "
+                      f"full / delta = {f_s / d_s:.1f}x", flush=True)
+            d = delta.load(second)  # night 2 in the database, for the detections
+            got, cypher_s = timed(lambda: delta.detect(config, write_findings=False).to_dict())
+            out["delta_parity"] = got == want
+            pull_cfg = dataclasses.replace(delta_cfg, detection="pull")
+            with Neo4jBackend(pull_cfg, read_only=True) as pull:
+                pulled, pull_s = timed(lambda: pull.detect(config).to_dict())
+            out["detect"] = {"cypher_s": cypher_s, "pull_s": pull_s, "memory_s": memory_s,
+                             "pull_parity": pulled == want}
+            print(f"findings after the delta equal memory's on night 2: {got == want}")
+            print(f"detection: cypher {cypher_s:.1f} s, pull {pull_s:.1f} s, memory "
+                  f"{memory_s:.1f} s (pull parity {pulled == want})")
+    target = ROOT / "bench" / "out" / f"neo4j-delta-{args.users}.json"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(json.dumps(out, indent=2))
+    print(f"written to {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

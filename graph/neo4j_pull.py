@@ -1,0 +1,71 @@
+"""The graph in the database read back as tables: a :class:`~xpg.loaders.dataset.Dataset`.
+
+:func:`pull_dataset` reads the current snapshot of a Neo4j database (what its last
+load wrote, retired nodes left out) in one read per table
+(``queries/cypher/pull.cypher``) and returns the contract tables as Polars frames.
+It is what lets the database be the source: ``xpg report --backend neo4j`` writes its
+tables from it, and the ``pull`` detection mode (``neo4j.detection = "pull"``) runs
+the rules' Polars forms on it instead of their Cypher statements.
+
+What does not come back: the input's extra columns, the device and identifier
+sightings (one row per (user, device) or (user, identifier) pair, the earliest
+``first_seen`` and the latest ``last_seen``: the links the graph keeps, and all the
+detections and investigations read), and the lenders come back with every lender a
+loan or an application names, not only those of the lenders table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from xpg.graph.neo4j_connection import Neo4jConnection, QueryMode
+from xpg.loaders.dataset import Dataset
+from xpg.loaders.schema import DTYPES, TABLES
+from xpg.queries.cypher import statement
+
+__all__ = ["frame_from_rows", "pull_dataset", "pull_table"]
+
+_WIRE = {"datetime": pl.Int64(), "date": pl.String()}
+
+
+def frame_from_rows(rows: list[list[Any]], kinds: dict[str, str]) -> pl.DataFrame:
+    """A frame from rows of values (``kinds``: column -> contract kind, in order).
+
+    Datetimes arrive as microseconds since the epoch and dates as ISO text; both
+    become the contract's types in one vectorized step.
+
+    Examples
+    --------
+    >>> frame_from_rows([["u1", 1_700_000_000_000_000, None]],
+    ...                 {"user_id": "id", "at": "datetime", "on": "date"}).row(0)
+    ('u1', datetime.datetime(2023, 11, 14, 22, 13, 20), None)
+    """
+    schema = {c: _WIRE.get(k, DTYPES[k]) for c, k in kinds.items()}
+    raw = pl.DataFrame(rows, schema=schema, orient="row", strict=False)
+    out = []
+    for column, kind in kinds.items():
+        col = pl.col(column)
+        if kind == "datetime":
+            col = pl.from_epoch(col, time_unit="us")
+        elif kind == "date":
+            col = col.str.to_date("%Y-%m-%d")
+        out.append(col.cast(DTYPES[kind]).alias(column))
+    return raw.select(out)
+
+
+def pull_table(connection: Neo4jConnection, name: str) -> pl.DataFrame:
+    """One contract table of the current snapshot (one read)."""
+    rows = connection.run(statement("pull", name), QueryMode.READ)
+    kinds = {c.name: c.kind for c in TABLES[name].columns}
+    return frame_from_rows(rows[0]["rows"] if rows else [], kinds)
+
+
+def pull_dataset(connection: Neo4jConnection, meta: dict[str, Any]) -> Dataset:
+    """The current snapshot of the database as a :class:`Dataset` (one read per table).
+
+    ``meta`` is the last complete load's bookkeeping (its ``tables`` and ``source``).
+    """
+    tables = {name: pull_table(connection, name) for name in Dataset.table_names()}
+    return Dataset(**tables, present=frozenset(meta.get("tables") or ()),
+                   source=meta.get("source"))
