@@ -162,6 +162,28 @@ class Session:
 
         return default_as_of(self.dataset)
 
+    def data_as_of(self) -> dt.date:
+        """The latest date in the data (the database's last load when the session has no
+        tables), whatever run date or findings were given."""
+        if self.dataset is None:
+            with self.backend.failures("read the run date"):
+                return self.backend.run_date()
+        from xpg.queries.detections import default_as_of
+
+        return default_as_of(self.dataset)
+
+    def dates_differ(self) -> str | None:
+        """A warning when the findings given to :func:`open` are of another night than the
+        data (their ``as_of`` is not the data's latest date); None when they agree or no
+        findings were given."""
+        if self._fixed is None:
+            return None
+        data_day = self.data_as_of()
+        if data_day == self._fixed.as_of:
+            return None
+        return (f"the findings are as of {self._fixed.as_of} but the data's latest date is "
+                f"{data_day}: ids, members and amounts may not match the data")
+
     def _date(self, as_of: dt.date | str | None) -> dt.date:
         if as_of is None:
             return self.as_of

@@ -81,7 +81,8 @@ def gather_report(
     report = detected
     if prev_report is not None:
         with log.step("changes since the previous report"):
-            diff = diff_reports(prev_report, detected, ring_overlap=ring_overlap)
+            diff = diff_reports(prev_report, detected, ring_overlap=ring_overlap,
+                                loans=dataset.external_loans)
             report = diff.apply(detected)
         log.info("changes: " + ", ".join(f"{k} {v}" for k, v in diff.counts().items() if v))
         if diff.carried_ids:

@@ -111,6 +111,7 @@ def findings_table(report: FindingsReport, *, top: int | None = None) -> Table:
         show_lines=False,
         expand=False,
     )
+    table.add_column("id", no_wrap=True)
     table.add_column("type", no_wrap=True)
     table.add_column("severity", no_wrap=True)
     table.add_column("score", justify="right")
@@ -122,6 +123,7 @@ def findings_table(report: FindingsReport, *, top: int | None = None) -> Table:
     for f in findings:
         at_risk = "" if f.exposure.at_risk is None else f"{f.exposure.at_risk:,.0f}"
         table.add_row(
+            f.id,
             f.type,
             f"[{style[f.severity]}]{f.severity}[/]",
             f"{f.score:.2f}",

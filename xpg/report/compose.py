@@ -19,6 +19,7 @@ import polars as pl
 
 from xpg.queries.diff import ReportDiff
 from xpg.queries.findings import FINDING_TYPES, SEVERITIES, FindingsReport
+from xpg.queries.totals import AT_RISK_TYPES, drawable_at_risk, exposure_of_users
 from xpg.report.html import PageData
 from xpg.report.inputs import ReportInputs
 
@@ -73,6 +74,7 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
         ring_sizes=_ring_sizes(report), flagged_exposure=_bucket_counts(flagged)
         if flagged.len() else [], files=tuple(ordered(files)),
         min_open_lenders=inputs.min_open_lenders,
+        money_by_type=_money_by_type(report, inputs.exposure),
     )
     return ReportContent(tables=tables, summary=summary, files=tuple(files), page=page)
 
@@ -162,14 +164,32 @@ def _tables(report: FindingsReport, diff: ReportDiff | None, exposure: pl.DataFr
             "exposure_before": pl.Float64, "exposure_after": pl.Float64,
             "exposure_delta": pl.Float64, "exposure_change": pl.String,
             "users_added": pl.String, "users_removed": pl.String, "explanation": pl.String,
+            "reason": pl.String, "why": pl.String,
         })
     return out
 
 
+def _money_by_type(report: FindingsReport, exposure: pl.DataFrame
+                   ) -> list[tuple[str, float, float | None]]:
+    """``(type, exposure, drawable at risk)`` per finding type, each user / account once
+    within the type (at risk None for the types that name none)."""
+    total_of = dict(zip(exposure.get_column("user_id").to_list(),
+                        exposure.get_column("total").to_list(), strict=True))
+    out = []
+    for t in dict.fromkeys([*FINDING_TYPES, *(f.type for f in report.findings)]):
+        of_type = [f for f in report.findings if f.type == t]
+        out.append((t, exposure_of_users(of_type, total_of),
+                    drawable_at_risk(of_type) if t in AT_RISK_TYPES else None))
+    return out
+
+
 def _summary(inputs: ReportInputs) -> dict[str, Any]:
+    """The report's summary: the findings' own, with ``drawable_at_risk_total`` (each
+    account at risk once, :mod:`xpg.queries.totals`)."""
+    once = {"drawable_at_risk_total": drawable_at_risk(inputs.findings.findings)}
     report, exposure = inputs.findings, inputs.exposure
     if {"flagged_users", "exposure_total", "at_risk_total"} <= set(report.summary):
-        return dict(report.summary)
+        return {**report.summary, **once}
     flagged = {u for f in report.findings for u in f.users}
     by_type = dict.fromkeys(FINDING_TYPES, 0)
     by_sev = dict.fromkeys(reversed(SEVERITIES), 0)
@@ -185,4 +205,5 @@ def _summary(inputs: ReportInputs) -> dict[str, Any]:
         "exposure_total": round(float(totals or 0.0), 2),
         "at_risk_total": round(sum(f.exposure.at_risk or 0.0 for f in report.findings
                                    if f.type == "freeze_inconsistency"), 2),
+        **once,
     }
