@@ -341,7 +341,11 @@ class Session:
 
 
 def _wrap(session: Session, call: Any) -> Any:
-    with session.backend.failures("investigate"):
+    """Run an investigation: backend failures as errors, identifiers masked by the
+    session's ``privacy.masks``."""
+    from xpg.privacy import masking
+
+    with session.backend.failures("investigate"), masking(session.settings.privacy.masks):
         return call()
 
 

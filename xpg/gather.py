@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from xpg.errors import InputError
+from xpg.privacy import masking
 from xpg.queries.diff import DEFAULT_RING_OVERLAP, diff_reports
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.investigate import FindingsIndex, investigate_ring
@@ -94,8 +95,9 @@ def gather_report(
         index = FindingsIndex(report)
         rings = sorted((f for f in report.findings if f.type == "ring"),
                        key=lambda f: (-f.exposure.total, f.id))[:top_rings]
-        views = tuple(investigate_ring(session.source, index, session.settings.detection, f.id,
-                                       as_of=as_of) for f in rings)
+        with masking(session.settings.privacy.masks):
+            views = tuple(investigate_ring(session.source, index, session.settings.detection,
+                                           f.id, as_of=as_of) for f in rings)
 
     loans = dataset.external_loans.filter(
         pl.col("status").is_in(("open", "overdue")), pl.col("opened_at") <= as_of)

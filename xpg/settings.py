@@ -47,6 +47,7 @@ __all__ = [
     "LoadConfig",
     "MultiLendingConfig",
     "Neo4jConfig",
+    "PrivacyConfig",
     "RingConfig",
     "Settings",
     "load_settings",
@@ -301,6 +302,37 @@ class Neo4jConfig:
                 f"database={self.database!r}, batch_size={self.batch_size!r})")
 
 
+MaskName = Literal["none", "last4", "prefix", "domain", "hide"]
+Masks = Annotated[Mapping[Text, MaskName], AfterValidator(_frozen_mapping)]
+
+
+def _key_long_enough(key: str | None) -> str | None:
+    if key is not None and len(key) < 16:
+        raise ValueError("must be at least 16 characters long (the value is not shown)")
+    return key
+
+
+@_section("privacy")
+class PrivacyConfig:
+    """Masks per identifier kind (:mod:`xpg.privacy`) and the pseudonym key.
+
+    >>> PrivacyConfig(pseudonym_key="k" * 32)
+    PrivacyConfig(masks={'phone': 'last4', 'ip': 'prefix', 'address': 'hide', \
+'bank_card': 'last4', 'id_number': 'last4', 'email': 'domain'}, pseudonym_key=set)
+    """
+
+    _key: ClassVar[str]
+
+    masks: Masks
+    # environment only (XPG_PSEUDONYM_KEY)
+    pseudonym_key: Annotated[Text | None, AfterValidator(_key_long_enough)] = field(
+        default=None, repr=False)
+
+    def __repr__(self) -> str:  # the key left out
+        state = "set" if self.pseudonym_key else "unset"
+        return f"PrivacyConfig(masks={dict(self.masks)!r}, pseudonym_key={state})"
+
+
 @_section("")
 class Settings:
     _key: ClassVar[str]
@@ -309,6 +341,7 @@ class Settings:
     load: LoadConfig = field(default_factory=LoadConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     neo4j: Neo4jConfig = field(default_factory=Neo4jConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -372,9 +405,10 @@ ENVIRONMENT = {
     "NEO4J_USERNAME": "neo4j.user",
     "NEO4J_DATABASE": "neo4j.database",
     "XPG_NEO4J_BATCH_SIZE": "neo4j.batch_size",
-    "NEO4J_PASSWORD": "neo4j.password",  # the only place a secret comes from
+    "NEO4J_PASSWORD": "neo4j.password",  # the only places a secret comes from
+    "XPG_PSEUDONYM_KEY": "privacy.pseudonym_key",
 }
-SECRET_KEYS = {"neo4j.password"}
+SECRET_KEYS = {"neo4j.password", "privacy.pseudonym_key"}
 
 
 def redact_url(url: str) -> str:
@@ -476,8 +510,9 @@ def load_settings(
     for path in _as_paths(config_file):
         for dotted, value in _leaves(_read_toml(path)).items():
             if dotted in SECRET_KEYS:
+                var = next(v for v, k in ENVIRONMENT.items() if k == dotted)
                 raise ConfigError(f"{path}: {dotted} must not be stored in a file; "
-                                  "set the NEO4J_PASSWORD environment variable")
+                                  f"set the {var} environment variable")
             put(dotted, value, str(path))
     for var, dotted in ENVIRONMENT.items():
         if env.get(var):

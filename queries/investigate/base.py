@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from xpg.queries.asof import OPEN_LOAN_STATUSES
-from xpg.queries.assembly import mask_identifier
+
+from xpg.privacy import mask
 
 __all__ = [
     "DEVICE",
@@ -50,18 +51,20 @@ def node_id(kind: str, value: str) -> str:
 
 def link_label(kind: str, value: str) -> str:
     """How a link node is named to a person: the device id, the lender id, or
-    ``kind value`` for an identifier, masked as the detections' evidence masks it
-    (:func:`xpg.queries.assembly.mask_identifier`: card and id numbers keep their
-    last four characters).
+    ``kind value`` for an identifier, the value masked by the masks in effect
+    (:func:`xpg.privacy.mask`, ``[privacy.masks]``; by default card, id
+    numbers and phones keep their last four characters).
 
     Examples
     --------
     >>> link_label("device", "d9"), link_label("bank_card", "6222020200112233")
     ('d9', 'bank_card ****2233')
+    >>> link_label("phone", "+8613800138000")
+    'phone ****8000'
     """
     if kind in (DEVICE, LENDER):
         return value
-    return mask_identifier(kind, value).replace(":", " ", 1)
+    return f"{kind} {mask(kind, value)}"
 
 
 def money(x: float | None) -> float:
