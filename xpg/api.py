@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from xpg.errors import InputError
+from xpg.errors import ConfigError, InputError
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.queries.diff import DEFAULT_RING_OVERLAP
 from xpg.settings import Settings, load_settings
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     )
     from xpg.report import ReportResult, RunLog
 
-__all__ = ["Session", "open", "read_findings"]
+__all__ = ["Session", "open", "pseudonymized", "read_findings"]
 
 
 def read_findings(path: str | os.PathLike[str]) -> FindingsReport:
@@ -330,14 +330,32 @@ class Session:
         gathered from this session (:func:`xpg.gather.gather_report`), then composed and
         written (:func:`xpg.report.write_report`)."""
         from xpg.gather import gather_report
+        from xpg.privacy import masking
         from xpg.report import RunLog, write_report
 
         self._check_open()
         log = log if log is not None else RunLog()
-        inputs = gather_report(self, out, previous=previous, as_of=self._date(as_of),
-                               overwrite=overwrite, top_rings=top_rings,
-                               ring_overlap=ring_overlap, log=log, data_source=data_source)
-        return write_report(inputs, out, overwrite=overwrite, log=log)
+        with masking(self.settings.privacy.masks):
+            inputs = gather_report(self, out, previous=previous, as_of=self._date(as_of),
+                                   overwrite=overwrite, top_rings=top_rings,
+                                   ring_overlap=ring_overlap, log=log, data_source=data_source)
+            return write_report(inputs, out, overwrite=overwrite, log=log)
+
+
+def pseudonymized(dataset: Dataset | None, settings: Settings) -> Dataset:
+    """``dataset`` with keyed pseudonyms (``privacy.pseudonym_key``) for its personal
+    ids and values: what ``open(..., pseudonymize=True)`` detects on."""
+    from xpg.loaders.pseudonymize import pseudonymize
+    from xpg.privacy import PSEUDONYM_KEY_VARIABLE
+
+    if dataset is None:
+        raise InputError("pseudonymize: needs the tables (data= or dataset=), not a graph "
+                         "loaded earlier", argument="pseudonymize")
+    if not settings.privacy.pseudonym_key:
+        raise ConfigError(f"pseudonymize: no key; set the {PSEUDONYM_KEY_VARIABLE} environment "
+                          "variable to a secret of at least 16 characters (the same on every "
+                          "night, so that ids stay stable)", argument="pseudonymize")
+    return pseudonymize(dataset, settings.privacy.pseudonym_key)
 
 
 def _wrap(session: Session, call: Any) -> Any:
@@ -361,6 +379,7 @@ def open(
     progress: Progress | None = None,
     read_only: bool = False,
     quarantine: str | os.PathLike[str] | None = None,
+    pseudonymize: bool = False,
 ) -> Session:
     """Open a dataset for findings and investigations.
 
@@ -399,6 +418,11 @@ def open(
         read back or detected without being kept. A backend passed in keeps its own mode.
     quarantine
         With ``data=``: write the rejected rows there (:func:`xpg.loaders.load_dataset`).
+    pseudonymize
+        Replace user, account and device ids and identifier values by their keyed
+        pseudonyms before anything is detected or written
+        (:func:`xpg.loaders.pseudonymize.pseudonymize`, key ``privacy.pseudonym_key``
+        from ``XPG_PSEUDONYM_KEY``; a :class:`ConfigError` without it).
 
     Returns
     -------
@@ -451,6 +475,8 @@ def open(
                 raise InputError(f"data: {path} is not a directory", argument="data")
             result = load_dataset(path, settings, quarantine=quarantine, progress=progress)
             dataset = result.dataset
+        if pseudonymize:
+            dataset = pseudonymized(dataset, settings)
         fixed = read_findings(findings) if isinstance(findings, str | os.PathLike) else findings
         if dataset is not None:
             with backend.failures("load the data"):

@@ -77,7 +77,7 @@ def mask(kind: str, value: str, masks: Mapping[str, str] | None = None) -> str:
         return "****@" + value.rsplit("@", 1)[1]
     if how == "prefix":
         if value.count(".") == 3:
-            return ".".join(value.split(".")[:2] + ["*", "*"])
+            return ".".join([*value.split(".")[:2], "*", "*"])
         if ":" in value:
             return ":".join(value.split(":")[:2]) + ":*"
     return _last4(value)

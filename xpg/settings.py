@@ -303,7 +303,15 @@ class Neo4jConfig:
 
 
 MaskName = Literal["none", "last4", "prefix", "domain", "hide"]
-Masks = Annotated[Mapping[Text, MaskName], AfterValidator(_frozen_mapping)]
+
+
+def _over_default_masks(masks: Mapping[str, str]) -> Mapping[str, Any]:
+    """A file's ``[privacy.masks]`` changes the kinds it names; the others keep their
+    default mask (leaving one out never unmasks it)."""
+    return _frozen_mapping({**_lookup(DEFAULTS, "privacy.masks"), **masks})
+
+
+Masks = Annotated[Mapping[Text, MaskName], AfterValidator(_over_default_masks)]
 
 
 def _key_long_enough(key: str | None) -> str | None:

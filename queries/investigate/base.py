@@ -22,6 +22,7 @@ __all__ = [
     "View",
     "link_label",
     "link_reason",
+    "masked_explanation",
     "money",
     "node_id",
 ]
@@ -65,6 +66,24 @@ def link_label(kind: str, value: str) -> str:
     if kind in (DEVICE, LENDER):
         return value
     return f"{kind} {mask(kind, value)}"
+
+
+def masked_explanation(text: str, evidence: Mapping[str, Any] | None) -> str:
+    """``text`` (a finding's explanation) with the identifier values its ``evidence`` names
+    (``identifiers``: ``kind:value``) masked as the masks in effect show them.
+
+    Examples
+    --------
+    >>> masked_explanation("linked by phone 13800000001", {"identifiers": ["phone:13800000001"]})
+    'linked by phone ****0001'
+    """
+    if not isinstance(evidence, Mapping):
+        return text
+    for item in evidence.get("identifiers", ()):
+        kind, _, value = str(item).partition(":")
+        if value and not value.startswith("****"):
+            text = text.replace(value, mask(kind, value))
+    return text
 
 
 def money(x: float | None) -> float:

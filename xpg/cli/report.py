@@ -32,6 +32,7 @@ from xpg.cli.common import (
     BackendOpt,
     ConfigOpt,
     DataOpt,
+    PseudonymizeOpt,
     parse_as_of,
     progress,
     settings_from,
@@ -66,9 +67,10 @@ def command(
         "--alert-on", help="Exit with code 5 when the report has new or worsened findings of "
                            "this severity or above (critical, high, medium, low).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No run log on stderr.")] = False,
+    pseudonymize: PseudonymizeOpt = False,
 ) -> int:
     """Write the nightly report: OUT/<date>/ with index.html, findings.json, tables, run log."""
-    from xpg.api import Session
+    from xpg.api import Session, pseudonymized
     from xpg.graph import open_backend
     from xpg.loaders import load_dataset
     from xpg.report import EXIT_ALERT, RunLog, record_failure, refuse_existing, report_folder
@@ -90,7 +92,7 @@ def command(
         log.info(f"xpg report: data {data}, backend {settings.backend}")
         with log.step("load and validate"):
             loaded = load_dataset(data, settings, progress=progress())
-        ds = loaded.dataset
+        ds = pseudonymized(loaded.dataset, settings) if pseudonymize else loaded.dataset
         if day is None:  # the run date, for the runs.log line should a later step fail
             known = ds.latest_date()
         log.info("tables: " + ", ".join(f"{n} {f.height:,}" for n, f in ds.tables().items()))

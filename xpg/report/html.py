@@ -18,7 +18,7 @@ from typing import Any
 
 from xpg.queries.diff import Change, ReportDiff
 from xpg.queries.findings import FINDING_TYPES, SEVERITIES, Finding, FindingsReport
-from xpg.queries.investigate import RingView
+from xpg.queries.investigate import RingView, masked_explanation
 from xpg.queries.totals import DEFINITIONS, drawable_at_risk
 from xpg.report import svg
 from xpg.settings import MultiLendingConfig
@@ -190,6 +190,9 @@ def _changes(p: PageData, limit: int = 25) -> str:
     out.append('<p class="muted">Findings are matched by id; rings by shared members '
                f"(overlap ≥ {p.diff.ring_overlap:.0%} of the smaller ring), keeping the "
                "earlier ring's id.</p>")
+    # the identifiers of every finding on the page, to mask them in the changes' texts
+    evidence = {"identifiers": sorted({i for f in p.findings.findings
+                                       for i in f.evidence.get("identifiers", ())})}
     for kind, title in _CHANGE_TITLES.items():
         items = p.diff.of_kind(kind)
         if not items:
@@ -205,7 +208,7 @@ def _changes(p: PageData, limit: int = 25) -> str:
             rows.append([c.id, c.type, _sev_change(c), _delta(c), members,
                          prev and f"from {prev}",
                          Markup(f"<code>{_e(c.reason)}</code> {_e(c.why)}") if c.reason else "",
-                         c.explanation])
+                         masked_explanation(c.explanation, evidence)])
         out.append(f'<h3><span class="chg chg-{_e(kind)}">{_e(title)}</span> ({len(items)})</h3>')
         out.append(_table(["id", "type", "severity", "exposure (CNY)", "members", "lineage",
                            "why", "explanation"], rows, numeric=[3]))
@@ -292,7 +295,8 @@ def _inconsistencies(p: PageData, limit: int = 50) -> str:
     items.sort(key=lambda f: (-(f.exposure.at_risk or 0.0), f.id))
     total = drawable_at_risk(items)
     rows = [[f.users[0] if len(f.users) == 1 else _users(f.users), f.type, _sev(f.severity),
-             _money(f.exposure.at_risk), _money(f.exposure.total), f.explanation]
+             _money(f.exposure.at_risk), _money(f.exposure.total),
+             masked_explanation(f.explanation, f.evidence)]
             for f in items[:limit]]
     more = (f'<p class="muted">… and {len(items) - limit} more in findings.csv.</p>'
             if len(items) > limit else "")
@@ -330,7 +334,8 @@ def _findings_table(p: PageData) -> str:
                                   key=lambda f: (-f.exposure.total, f.id))
     rows = [[f.id, f.type, _sev(f.severity), _users(sorted(f.users), 4),
              _money(f.exposure.total), _money(f.exposure.at_risk),
-             changes.get(f.id, ""), f.explanation] for f in items[:p.top_findings]]
+             changes.get(f.id, ""), masked_explanation(f.explanation, f.evidence)]
+            for f in items[:p.top_findings]]
     note = (f'<p class="muted">The {p.top_findings} largest by exposure of {len(items)}; all of '
             "them are in findings.csv, findings.parquet and findings.json.</p>"
             if len(items) > p.top_findings else "")
