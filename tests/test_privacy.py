@@ -138,3 +138,61 @@ def test_report_page_masks_identifiers(data, tmp_path):
         phones = s.dataset.identifiers.get_column("value").to_list()
     html = (r.folder / "index.html").read_text()
     assert "ring" in html and not [p for p in phones if p in html]
+
+
+# ----------------------------------------------------------------------------- secrets
+
+SECRETS = {"NEO4J_PASSWORD": "neo4j-secret-Pw-0xC0FFEE-4242",
+           "XPG_API_KEY": "api-secret-key-0123456789abcdef",
+           "XPG_PSEUDONYM_KEY": "pseudonym-secret-key-fedcba9876"}
+
+
+def test_no_secret_in_any_output(data, tmp_path, monkeypatch, capsys, caplog):
+    import logging
+
+    from fastapi.testclient import TestClient
+
+    from xpg.serve import api_keys_from_env, create_app
+
+    for var, value in SECRETS.items():
+        monkeypatch.setenv(var, value)
+    out = tmp_path / "reports"
+    codes = []
+    # a successful pseudonymized report, then the same again (the folder exists: refused)
+    for _ in range(2):
+        codes.append(main(["report", "--data", str(data), "--out", str(out), "--pseudonymize"]))
+    codes.append(main(["detect", "--data", str(tmp_path / "missing")]))
+    # the database unreachable: the password must not be in the message
+    monkeypatch.setenv("NEO4J_URI", "bolt://neo4j:pw-in-url@127.0.0.1:1")
+    codes.append(main(["detect", "--data", str(data), "--backend", "neo4j"]))
+    monkeypatch.delenv("NEO4J_URI")
+    config = tmp_path / "secret.toml"
+    config.write_text(f'[neo4j]\npassword = "{SECRETS["NEO4J_PASSWORD"]}"\n')
+    codes.append(main(["detect", "--data", str(data), "--config", str(config)]))
+    config.write_text(f'[privacy]\npseudonym_key = "{SECRETS["XPG_PSEUDONYM_KEY"]}"\n')
+    codes.append(main(["detect", "--data", str(data), "--config", str(config)]))
+    assert codes[0] == 0 and all(c != 0 for c in codes[1:]), codes
+    # the service: good key, wrong key, unknown ids, in the access log
+    texts = []
+    with caplog.at_level(logging.INFO, logger="xpg.serve.access"), \
+            xpg.open(data=data) as s:
+        texts += [repr(s.settings), str(s.settings.neo4j), repr(s.settings.privacy)]
+        c = TestClient(create_app(s, api_keys=api_keys_from_env()),
+                       raise_server_exceptions=False)
+        user = s.dataset.users.get_column("user_id")[0]
+        good = {"X-API-Key": SECRETS["XPG_API_KEY"]}
+        responses = [c.get(f"/v1/users/{user}", headers=good),
+                     c.get("/v1/users/nobody", headers=good),
+                     c.get("/v1/findings", headers={"X-API-Key": "wrong-key-0123456789"}),
+                     c.get("/v1/rings/x", headers={"Authorization": "Bearer "
+                                                   + SECRETS["XPG_API_KEY"]})]
+        texts += [r.text for r in responses]
+    access = [r.getMessage() for r in caplog.records if r.name == "xpg.serve.access"]
+    assert len(access) == 4 and access[0].startswith("GET /v1/users/#")
+    assert user not in "\n".join(access) and "nobody" not in "\n".join(access)
+    captured = capsys.readouterr()
+    texts += [captured.out, captured.err, caplog.text]
+    texts += [p.read_bytes().decode("utf-8", "replace") for p in out.rglob("*") if p.is_file()]
+    assert len(texts) > 15
+    for name, secret in {**SECRETS, "url password": "pw-in-url"}.items():
+        assert not [t for t in texts if secret in t], name
