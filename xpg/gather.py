@@ -25,7 +25,13 @@ from xpg.queries.diff import DEFAULT_RING_OVERLAP, diff_reports
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.investigate import FindingsIndex, investigate_ring
 from xpg.report.inputs import ReportInputs
-from xpg.report.writer import RunLog, find_previous, refuse_existing, report_folder
+from xpg.report.writer import (
+    RunLog,
+    find_previous,
+    previous_row_counts,
+    refuse_existing,
+    report_folder,
+)
 
 if TYPE_CHECKING:
     from xpg.api import Session
@@ -109,6 +115,9 @@ def gather_report(
         diff=diff, previous_path=prev_path, ring_overlap=ring_overlap,
         data_source=data_source or str(dataset.source or "-"), backend=session.backend.name,
         version=__version__, started=started,
+        row_counts={n: f.height for n, f in dataset.tables().items()},
+        previous_row_counts=previous_row_counts(prev_path),
+        row_drop_warn=session.settings.report.row_drop_warn,
     )
 
 

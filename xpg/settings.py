@@ -48,6 +48,7 @@ __all__ = [
     "MultiLendingConfig",
     "Neo4jConfig",
     "PrivacyConfig",
+    "ReportConfig",
     "RingConfig",
     "Settings",
     "load_settings",
@@ -302,6 +303,15 @@ class Neo4jConfig:
                 f"database={self.database!r}, batch_size={self.batch_size!r})")
 
 
+@_section("report")
+class ReportConfig:
+    """The nightly report's checks on its inputs."""
+
+    _key: ClassVar[str]
+
+    row_drop_warn: Fraction
+
+
 MaskName = Literal["none", "last4", "prefix", "domain", "hide"]
 
 
@@ -350,6 +360,7 @@ class Settings:
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     neo4j: Neo4jConfig = field(default_factory=Neo4jConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

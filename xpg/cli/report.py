@@ -73,7 +73,14 @@ def command(
     from xpg.api import Session, pseudonymized
     from xpg.graph import open_backend
     from xpg.loaders import load_dataset
-    from xpg.report import EXIT_ALERT, RunLog, record_failure, refuse_existing, report_folder
+    from xpg.report import (
+        EXIT_ALERT,
+        EXIT_ROW_DROP,
+        RunLog,
+        record_failure,
+        refuse_existing,
+        report_folder,
+    )
 
     started = time.perf_counter()
     day = known = None
@@ -123,6 +130,12 @@ def command(
         c = result.diff.counts()
         line += f"; since {result.diff.previous_as_of}: {c['new']} new, {c['resolved']} resolved"
     print(line)
+    if result.row_drops:
+        tables = ", ".join(f"{d['table']} {d['previous']:,} -> {d['current']:,}"
+                           for d in result.row_drops)
+        print(f"WARNING: row counts fell sharply since the previous report: {tables}",
+              file=sys.stderr)
+        return EXIT_ROW_DROP
     if alert_on is not None:
         alerts = result.alerts(alert_on)
         if alerts:

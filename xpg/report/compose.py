@@ -11,7 +11,7 @@ the page of. The same inputs give the same content (the page's
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,10 @@ from xpg.queries.totals import AT_RISK_TYPES, drawable_at_risk, exposure_of_user
 from xpg.report.html import PageData
 from xpg.report.inputs import ReportInputs
 
-__all__ = ["ReportContent", "compose", "ordered"]
+__all__ = ["EMPTY_WARN_TABLES", "ReportContent", "compose", "ordered", "row_drops"]
+
+EMPTY_WARN_TABLES = ("accounts", "external_loans", "applications", "devices", "identifiers")
+"""Tables flagged when empty even without a previous report to compare with."""
 
 # buckets of exposure (CNY): [lo, hi) with a label
 _MONEY_BUCKETS = (
@@ -49,7 +52,30 @@ class ReportContent:
     summary: dict[str, Any]
     files: tuple[str, ...]
     page: PageData
+    row_drops: tuple[dict[str, Any], ...] = ()
+    row_warnings: tuple[str, ...] = ()
 
+
+def row_drops(previous: Mapping[str, int] | None, current: Mapping[str, int],
+              threshold: float) -> tuple[dict[str, Any], ...]:
+    """The tables whose row count fell by ``threshold`` (a share) or more since the previous
+    report: ``{"table", "previous", "current", "drop"}`` each.
+
+    Examples
+    --------
+    >>> row_drops({"external_loans": 4000, "users": 1000}, {"external_loans": 0, "users": 990},
+    ...           0.5)
+    ({'table': 'external_loans', 'previous': 4000, 'current': 0, 'drop': 1.0},)
+    >>> row_drops(None, {"users": 0}, 0.5)
+    ()
+    """
+    out = []
+    for table, before in sorted((previous or {}).items()):
+        now = int(current.get(table, 0))
+        if before > 0 and (before - now) / before >= threshold:
+            out.append({"table": table, "previous": int(before), "current": now,
+                        "drop": round((before - now) / before, 4)})
+    return tuple(out)
 
 def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent:
     """The tables, summary, file list and page data of a report (pure)."""
@@ -65,6 +91,13 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
     if diff is not None:
         files.append("changes.json")
     files += ["run.log", "manifest.json"]
+    drops = row_drops(inputs.previous_row_counts, inputs.row_counts, inputs.row_drop_warn)
+    warnings = [f"table {d['table']}: {d['current']:,} rows, {d['previous']:,} in the previous "
+                f"report ({d['drop']:.0%} fewer): check the export before trusting what "
+                "resolved" for d in drops]
+    warnings += [f"table {t} is empty" for t in EMPTY_WARN_TABLES
+                 if t in inputs.row_counts and inputs.row_counts[t] == 0
+                 and not any(d["table"] == t for d in drops)]
     page = PageData(
         as_of=inputs.as_of, generated_at=generated_at, version=inputs.version,
         data_source=inputs.data_source, backend=inputs.backend, findings=report,
@@ -75,8 +108,10 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
         if flagged.len() else [], files=tuple(ordered(files)),
         min_open_lenders=inputs.min_open_lenders,
         money_by_type=_money_by_type(report, inputs.exposure),
+        notes=tuple(f"Warning: {w}." for w in warnings),
     )
-    return ReportContent(tables=tables, summary=summary, files=tuple(files), page=page)
+    return ReportContent(tables=tables, summary=summary, files=tuple(files), page=page,
+                         row_drops=drops, row_warnings=tuple(warnings))
 
 
 def ordered(files: Sequence[str]) -> list[str]:

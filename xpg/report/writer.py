@@ -55,9 +55,11 @@ from xpg.report.inputs import ReportInputs
 
 __all__ = [
     "EXIT_ALERT",
+    "EXIT_ROW_DROP",
     "ReportResult",
     "RunLog",
     "find_previous",
+    "previous_row_counts",
     "record_failure",
     "refuse_existing",
     "report_folder",
@@ -67,6 +69,11 @@ __all__ = [
 EXIT_ALERT = 5
 """Exit code of ``xpg report --alert-on SEVERITY`` when the report was written and has
 new or worsened findings at or above that severity."""
+
+EXIT_ROW_DROP = 6
+"""Exit code of ``xpg report`` when the report was written but an input table's row count
+fell by ``report.row_drop_warn`` or more since the previous report (checked before
+``--alert-on``: what resolved may be missing data)."""
 
 _DAY = "%Y-%m-%d"
 
@@ -121,6 +128,7 @@ class ReportResult:
     files: tuple[str, ...]
     seconds: float
     log: tuple[str, ...] = field(default=(), repr=False)
+    row_drops: tuple[dict[str, Any], ...] = ()
 
     def alerts(self, severity: str = "critical") -> tuple[Finding, ...]:
         """Findings at or above ``severity`` that are new since the previous report or whose
@@ -150,6 +158,20 @@ class ReportResult:
             "summary": dict(self.findings.summary),
             "changes": None if self.diff is None else self.diff.counts(),
         }
+
+
+def previous_row_counts(previous: str | os.PathLike[str] | None) -> dict[str, int] | None:
+    """The row counts in the manifest of a previous report (its folder, or its
+    findings.json's folder); None when there is none or it predates row counts."""
+    if previous is None:
+        return None
+    path = Path(previous)
+    manifest = (path if path.is_dir() else path.parent) / "manifest.json"
+    try:
+        counts = json.loads(manifest.read_text(encoding="utf-8")).get("row_counts")
+    except (OSError, ValueError):
+        return None
+    return {str(k): int(v) for k, v in counts.items()} if isinstance(counts, dict) else None
 
 
 def find_previous(out: str | os.PathLike[str], as_of: dt.date) -> Path | None:
@@ -221,6 +243,8 @@ def write_report(
 
     with log.step("tables and distributions"):
         content = compose(inputs, generated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    for warning in content.row_warnings:
+        log.warn(warning)
     report, diff, page = inputs.findings, inputs.diff, content.page
     try:
         with staging(target) as tmp:
@@ -247,6 +271,9 @@ def write_report(
                 "ring_overlap": inputs.ring_overlap,
                 "summary": content.summary,
                 "changes": None if diff is None else diff.counts(),
+                "row_counts": dict(inputs.row_counts),
+                "row_drop_warn": inputs.row_drop_warn,
+                "row_drops": list(content.row_drops),
                 "files": {name: {"bytes": (tmp / name).stat().st_size,
                                  "sha256": _sha256(tmp / name)}
                           for name in content.files if name != "manifest.json"},
@@ -256,10 +283,12 @@ def write_report(
             refuse_existing(target, overwrite)  # appeared while we were writing
     except OSError as e:
         raise InputError(f"cannot write the report into {root}: {e}") from e
-    _append_runs_log(root, as_of, "ok", content.summary, diff, seconds, log=log)
+    status = ("warn(row_drop:" + ",".join(d["table"] for d in content.row_drops) + ")"
+              if content.row_drops else "ok")
+    _append_runs_log(root, as_of, status, content.summary, diff, seconds, log=log)
     return ReportResult(folder=target, as_of=as_of, findings=report, diff=diff,
                         previous=inputs.previous_path, files=tuple(ordered(content.files)),
-                        seconds=seconds, log=tuple(log.lines))
+                        seconds=seconds, log=tuple(log.lines), row_drops=content.row_drops)
 
 
 def report_folder(out: str | os.PathLike[str], as_of: dt.date) -> Path:
