@@ -198,8 +198,28 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+FORMULA_START = r"^[=+\-@\t\r]"
+"""A text cell starting with one of these a spreadsheet reads as a formula."""
+
+
+def neutralized(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with every text cell a spreadsheet would run as a formula (starting with
+    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) prefixed with ``'``: what the
+    CSV files hold (the Parquet files keep the values as they are).
+
+    Examples
+    --------
+    >>> neutralized(pl.DataFrame({"x": ["=1+1", "u1", "@SUM(A1)"]})).get_column("x").to_list()
+    ["'=1+1", 'u1', "'@SUM(A1)"]
+    """
+    text = [c for c, t in frame.schema.items() if t == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(FORMULA_START)).then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c)).alias(c) for c in text)
+
+
 def _write_frames(folder: Path, name: str, frame: pl.DataFrame) -> list[str]:
-    frame.write_csv(folder / f"{name}.csv")
+    neutralized(frame).write_csv(folder / f"{name}.csv")
     frame.write_parquet(folder / f"{name}.parquet")
     return [f"{name}.csv", f"{name}.parquet"]
 
