@@ -52,9 +52,12 @@ def pseudonymize(dataset: Dataset, key: str | bytes) -> Dataset:
     --------
     >>> import polars as pl
     >>> from xpg.loaders.schema import TABLES
-    >>> users = TABLES["users"].empty().vstack(pl.DataFrame(
-    ...     {"user_id": ["u1"]}, schema=TABLES["users"].empty().schema, strict=False))
-    >>> out = pseudonymize(Dataset(users=users, present=frozenset({"users"})), "k" * 32)
+    >>> schema = TABLES["users"].empty().schema
+    >>> users = pl.DataFrame({c: [None] for c in schema}, schema=schema).with_columns(
+    ...     user_id=pl.lit("u1"))
+    >>> empty = {t: TABLES[t].empty() for t in ("products", "accounts", "devices",
+    ...                                          "external_loans")}
+    >>> out = pseudonymize(Dataset(users=users, **empty, present=frozenset({"users"})), "k" * 32)
     >>> out.users.get_column("user_id").item().startswith("u"), out.users.height
     (True, 1)
     """
