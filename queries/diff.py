@@ -82,7 +82,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import polars as pl
 from xpg.queries.findings import SEVERITIES, Finding, FindingsReport, stable_id
+from xpg.queries.reasons import explain, loan_users_of
 
 from xpg.errors import InputError
 
@@ -141,7 +143,9 @@ class Change:
     (for ``resolved``: its id in the previous report). ``detected_id`` is the
     content id the detection gave the current finding (``None`` for
     ``resolved``). ``previous_ids`` are the previous findings this one
-    descends from (empty for ``new``).
+    descends from (empty for ``new``). ``reason`` (codes of
+    :data:`xpg.queries.reasons.REASONS`, joined by ``+``) and ``why`` say what
+    changed in the rule's input; empty for ``new`` and ``unchanged``.
     """
 
     kind: ChangeKind
@@ -156,6 +160,8 @@ class Change:
     users_before: tuple[str, ...] = ()
     users_after: tuple[str, ...] = ()
     explanation: str = ""
+    reason: str = ""
+    why: str = ""
 
     @property
     def severity_change(self) -> Direction | None:
@@ -204,6 +210,8 @@ class Change:
             "users_added": list(self.users_added),
             "users_removed": list(self.users_removed),
             "explanation": self.explanation,
+            "reason": self.reason,
+            "why": self.why,
         }
 
 
@@ -404,6 +412,7 @@ def diff_reports(
     current: FindingsReport,
     *,
     ring_overlap: float = DEFAULT_RING_OVERLAP,
+    loans: pl.DataFrame | None = None,
 ) -> ReportDiff:
     """Compare two findings reports; see the module documentation for the rules.
 
@@ -413,6 +422,10 @@ def diff_reports(
         The earlier and the later report (normally consecutive nights).
     ring_overlap
         Minimum overlap coefficient, in (0, 1], for two rings to be the same ring.
+    loans
+        The current night's external loans (``user_id`` at least), to tell a
+        loan closed from a user with no loan in the data (``reason``); None:
+        from the evidence only.
 
     Returns
     -------
@@ -447,6 +460,11 @@ def diff_reports(
         taken,
     )
     changes.extend(ring_changes)
+    old_of = {f.id: f for f in previous.findings}
+    new_of = {f.id: f for f in current.findings}
+    users = loan_users_of(loans)
+    changes = [explain(c, old_of.get(c.previous_ids[0] if c.previous_ids else c.id),
+                       new_of.get(c.detected_id or ""), current.as_of, users) for c in changes]
     order = {k: n for n, k in enumerate(CHANGE_KINDS)}
     changes.sort(key=lambda c: (
         order[c.kind],

@@ -17,7 +17,7 @@ from package_doctests import ROOT, module_name
 # module (or package) name -> its layer; the longest matching name wins, "xpg" is the root only
 LAYERS = {
     "xpg.errors": "foundation", "xpg.settings": "foundation", "xpg.progress": "foundation",
-    "xpg.atomic": "foundation",
+    "xpg.atomic": "foundation", "xpg.privacy": "foundation",
     "xpg.config": "config", "xpg.templates": "config",
     "xpg.loaders": "loaders",
     "xpg.synthetic": "synthetic",

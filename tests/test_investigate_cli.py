@@ -32,7 +32,7 @@ def test_user_table(data, capsys):
     assert code == 0
     assert "User u1 as of 2026-11-20" in out and "exposure 13,100.00 CNY" in out
     assert "a hub (over 20)" in out and "u1 holds 1 open loan at L2" in out
-    assert "phone 13800000001" in out and RING_ID in out
+    assert "phone ****0001" in out and RING_ID in out
 
 
 def test_user_json_is_the_api_view(data, capsys):
@@ -59,7 +59,7 @@ def test_path_and_node_link_export(data, capsys, tmp_path):
     code, out, _ = run(capsys, "query", "path", "u1", "u4", "--data", data, "--export",
                        str(target), *DAY)
     assert code == 0
-    assert "3 hop(s)" in out and "u1 —[d1]— u2 —[phone 13800000001]— u3 —[d2]— u4" in out
+    assert "3 hop(s)" in out and "u1 —[d1]— u2 —[phone ****0001]— u3 —[d2]— u4" in out
     doc = json.loads(target.read_text())
     assert {n["id"] for n in doc["nodes"]} >= {"user:u1", "user:u4", "device:d1"}
     code, out, _ = run(capsys, "query", "path", "u5", "u1", "--data", data, *DAY)

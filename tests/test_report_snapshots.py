@@ -125,6 +125,20 @@ def test_each_planted_change(nights):
         assert c.exposure_delta == pytest.approx(10_000.0)
 
 
+def test_each_change_says_why(nights):
+    d = nights["r2"].diff
+    (grew,) = d.of_kind("grew")
+    assert (grew.reason, grew.why) == ("members_joined", "users joined the ring")
+    (gone,) = d.of_kind("resolved")
+    # every loan of the user closed; the user still has loans in the data
+    assert gone.reason.split("+")[0] == "loans_closed"
+    assert {c.reason for c in d.of_kind("changed")} == {"exposure_changed"}
+    assert {c.reason for c in d.of_kind("new", "unchanged")} == {""}
+    changes = pl.read_csv(nights["r2"].folder / "changes.csv")
+    assert changes.filter(pl.col("kind") == "grew").get_column("reason").to_list() == [
+        "members_joined"]
+
+
 def test_files_carry_the_ring_id(nights):
     folder = nights["r2"].folder
     doc = json.loads((folder / "findings.json").read_text())

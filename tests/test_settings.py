@@ -151,7 +151,8 @@ def test_the_defaults_come_from_defaults_toml_only():
         return list(x) if isinstance(x, tuple) else x
 
     made = plain(Settings())
-    assert made["neo4j"].pop("password") is None  # the one setting never in a file
+    assert made["neo4j"].pop("password") is None  # the secrets: never in a file
+    assert made["privacy"].pop("pseudonym_key") is None
     assert made == tree
 
 

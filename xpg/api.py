@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from xpg.errors import GraphSourceError, InputError, NoFindingsError
+from xpg.errors import ConfigError, GraphSourceError, InputError, NoFindingsError
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.queries.diff import DEFAULT_RING_OVERLAP
 from xpg.settings import Settings, load_settings
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     )
     from xpg.report import ReportResult, RunLog
 
-__all__ = ["Session", "is_uri", "open", "read_findings", "tables_refused"]
+__all__ = ["Session", "is_uri", "open", "pseudonymized", "read_findings", "tables_refused"]
 
 
 def tables_refused(backend: Backend) -> GraphSourceError:
@@ -185,6 +185,28 @@ class Session:
         from xpg.queries.detections import default_as_of
 
         return default_as_of(self._dataset)
+
+    def data_as_of(self) -> dt.date:
+        """The latest date in the data (the database's last load when the session has no
+        tables), whatever run date or findings were given."""
+        if self.dataset is None:
+            with self.backend.failures("read the run date"):
+                return self.backend.run_date()
+        from xpg.queries.detections import default_as_of
+
+        return default_as_of(self.dataset)
+
+    def dates_differ(self) -> str | None:
+        """A warning when the findings given to :func:`open` are of another night than the
+        data (their ``as_of`` is not the data's latest date); None when they agree or no
+        findings were given."""
+        if self._fixed is None:
+            return None
+        data_day = self.data_as_of()
+        if data_day == self._fixed.as_of:
+            return None
+        return (f"the findings are as of {self._fixed.as_of} but the data's latest date is "
+                f"{data_day}: ids, members and amounts may not match the data")
 
     def _date(self, as_of: dt.date | str | None) -> dt.date:
         if as_of is None:
@@ -341,18 +363,40 @@ class Session:
         gathered from this session (:func:`xpg.gather.gather_report`), then composed and
         written (:func:`xpg.report.write_report`)."""
         from xpg.gather import gather_report
+        from xpg.privacy import masking
         from xpg.report import RunLog, write_report
 
         self._check_open()
         log = log if log is not None else RunLog()
-        inputs = gather_report(self, out, previous=previous, as_of=self._date(as_of),
-                               overwrite=overwrite, top_rings=top_rings,
-                               ring_overlap=ring_overlap, log=log, data_source=data_source)
-        return write_report(inputs, out, overwrite=overwrite, log=log)
+        with masking(self.settings.privacy.masks):
+            inputs = gather_report(self, out, previous=previous, as_of=self._date(as_of),
+                                   overwrite=overwrite, top_rings=top_rings,
+                                   ring_overlap=ring_overlap, log=log, data_source=data_source)
+            return write_report(inputs, out, overwrite=overwrite, log=log)
+
+
+def pseudonymized(dataset: Dataset | None, settings: Settings) -> Dataset:
+    """``dataset`` with keyed pseudonyms (``privacy.pseudonym_key``) for its personal
+    ids and values: what ``open(..., pseudonymize=True)`` detects on."""
+    from xpg.loaders.pseudonymize import pseudonymize
+    from xpg.privacy import PSEUDONYM_KEY_VARIABLE
+
+    if dataset is None:
+        raise InputError("pseudonymize: needs the tables (data= or dataset=), not a graph "
+                         "loaded earlier", argument="pseudonymize")
+    if not settings.privacy.pseudonym_key:
+        raise ConfigError(f"pseudonymize: no key; set the {PSEUDONYM_KEY_VARIABLE} environment "
+                          "variable to a secret of at least 16 characters (the same on every "
+                          "night, so that ids stay stable)", argument="pseudonymize")
+    return pseudonymize(dataset, settings.privacy.pseudonym_key)
 
 
 def _wrap(session: Session, call: Any) -> Any:
-    with session.backend.failures("investigate"):
+    """Run an investigation: backend failures as errors, identifiers masked by the
+    session's ``privacy.masks``."""
+    from xpg.privacy import masking
+
+    with session.backend.failures("investigate"), masking(session.settings.privacy.masks):
         return call()
 
 
@@ -379,6 +423,7 @@ def open(
     quarantine: str | os.PathLike[str] | None = None,
     load: bool = True,
     detect: bool = True,
+    pseudonymize: bool = False,
 ) -> Session:
     """Open a dataset for findings and investigations.
 
@@ -432,6 +477,11 @@ def open(
         stored are used, and asking for a date without them raises
         :class:`~xpg.errors.NoFindingsError` (what ``xpg serve`` does). The in-memory
         backend always detects.
+    pseudonymize
+        Replace user, account and device ids and identifier values by their keyed
+        pseudonyms before anything is detected or written
+        (:func:`xpg.loaders.pseudonymize.pseudonymize`, key ``privacy.pseudonym_key``
+        from ``XPG_PSEUDONYM_KEY``; a :class:`ConfigError` without it).
 
     Returns
     -------
@@ -494,6 +544,8 @@ def open(
                 raise InputError(f"data: {path} is not a directory", argument="data")
             result = load_dataset(path, settings, quarantine=quarantine, progress=progress)
             dataset = result.dataset
+        if pseudonymize:
+            dataset = pseudonymized(dataset, settings)
         fixed = read_findings(findings) if isinstance(findings, str | os.PathLike) else findings
         if dataset is not None:
             with backend.failures("load the data"):

@@ -20,11 +20,18 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from xpg.errors import InputError
+from xpg.privacy import masking
 from xpg.queries.diff import DEFAULT_RING_OVERLAP, diff_reports
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.investigate import FindingsIndex, investigate_ring
 from xpg.report.inputs import ReportInputs
-from xpg.report.writer import RunLog, find_previous, refuse_existing, report_folder
+from xpg.report.writer import (
+    RunLog,
+    find_previous,
+    previous_row_counts,
+    refuse_existing,
+    report_folder,
+)
 
 if TYPE_CHECKING:
     from xpg.api import Session
@@ -81,7 +88,8 @@ def gather_report(
     report = detected
     if prev_report is not None:
         with log.step("changes since the previous report"):
-            diff = diff_reports(prev_report, detected, ring_overlap=ring_overlap)
+            diff = diff_reports(prev_report, detected, ring_overlap=ring_overlap,
+                                loans=dataset.external_loans)
             report = diff.apply(detected)
         log.info("changes: " + ", ".join(f"{k} {v}" for k, v in diff.counts().items() if v))
         if diff.carried_ids:
@@ -93,8 +101,9 @@ def gather_report(
         index = FindingsIndex(report)
         rings = sorted((f for f in report.findings if f.type == "ring"),
                        key=lambda f: (-f.exposure.total, f.id))[:top_rings]
-        views = tuple(investigate_ring(session.source, index, session.settings.detection, f.id,
-                                       as_of=as_of) for f in rings)
+        with masking(session.settings.privacy.masks):
+            views = tuple(investigate_ring(session.source, index, session.settings.detection,
+                                           f.id, as_of=as_of) for f in rings)
 
     loans = dataset.external_loans.filter(
         pl.col("status").is_in(("open", "overdue")), pl.col("opened_at") <= as_of)
@@ -106,6 +115,9 @@ def gather_report(
         diff=diff, previous_path=prev_path, ring_overlap=ring_overlap,
         data_source=data_source or str(dataset.source or "-"), backend=session.backend.name,
         version=__version__, started=started,
+        row_counts={n: f.height for n, f in dataset.tables().items()},
+        previous_row_counts=previous_row_counts(prev_path),
+        row_drop_warn=session.settings.report.row_drop_warn,
     )
 
 

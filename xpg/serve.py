@@ -23,11 +23,22 @@ Access and limits
   failure 503, anything else 500 (with no internals in the message).
 
 ``/health`` and ``/openapi.json`` need no key: they hold no data.
+
+Access log
+----------
+Each request is logged to the ``xpg.serve.access`` logger (``xpg serve`` prints it
+on stderr): ``method path status duration client``, where every path segment
+after the collection (a user, ring, finding or lender id) is replaced by a keyed
+hash (HMAC-SHA256 with a key drawn when the service starts: the same id gives
+the same hash within one run, and nobody can reverse it), and the query string
+(which holds ids and dates) is left out. No header, so no API key, is logged.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at run
 # time, and they name aliases local to create_app.
+import hashlib
 import hmac
+import logging
 import os
 import threading
 import time
@@ -57,7 +68,10 @@ from xpg.queries.investigate import LenderView, PathView, RingView, UserView
 if TYPE_CHECKING:
     from xpg.api import Session
 
-__all__ = ["API_KEY_ENV", "ErrorBody", "Limits", "api_keys_from_env", "create_app"]
+__all__ = ["ACCESS_LOGGER", "API_KEY_ENV", "ErrorBody", "Limits", "api_keys_from_env",
+           "create_app", "logged_path"]
+
+ACCESS_LOGGER = "xpg.serve.access"
 
 API_KEY_ENV = "XPG_API_KEY"
 
@@ -213,6 +227,21 @@ class _RateLimiter:
                                f"more than {self.limit} requests in {self.window:g} s",
                                {"Retry-After": str(retry)})
             hits.append(now)
+
+
+def logged_path(path: str, key: bytes) -> str:
+    """``path`` as the access log writes it: segments after ``/v1/<collection>`` hashed.
+
+    >>> logged_path("/v1/users/2088000000104729", b"k" * 16).startswith("/v1/users/#")
+    True
+    >>> logged_path("/v1/findings", b"k" * 16), logged_path("/health", b"k" * 16)
+    ('/v1/findings', '/health')
+    """
+    parts = path.split("/")
+    if len(parts) > 3 and parts[1] == "v1":
+        parts[3:] = ["#" + hmac.new(key, p.encode(), hashlib.sha256).hexdigest()[:12]
+                     for p in parts[3:]]
+    return "/".join(parts)
 
 
 def create_app(
@@ -406,11 +435,23 @@ def create_app(
     def lender_view(lender_id: str, _key: Key, as_of: AsOf = None) -> JSONResponse:
         return JSONResponse(call(lambda: session.lender(lender_id, as_of=as_of)))
 
+    access = logging.getLogger(ACCESS_LOGGER)
+    path_key = os.urandom(32)  # this run's: ids hash the same within the run only
+
     @app.middleware("http")
     async def no_store(request: Request, call_next: Callable[[Request], Any]) -> Any:
-        response = await call_next(request)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        finally:
+            client = request.client.host if request.client else "-"
+            access.info("%s %s %d %.1fms %s", request.method,
+                        logged_path(request.url.path, path_key), status,
+                        (time.perf_counter() - started) * 1000, client)
 
     return app
 

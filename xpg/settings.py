@@ -47,6 +47,8 @@ __all__ = [
     "LoadConfig",
     "MultiLendingConfig",
     "Neo4jConfig",
+    "PrivacyConfig",
+    "ReportConfig",
     "RingConfig",
     "Settings",
     "SparkConfig",
@@ -337,6 +339,54 @@ class SparkConfig:
     conf: SparkConf
 
 
+@_section("report")
+class ReportConfig:
+    """The nightly report's checks on its inputs."""
+
+    _key: ClassVar[str]
+
+    row_drop_warn: Fraction
+
+
+MaskName = Literal["none", "last4", "prefix", "domain", "hide"]
+
+
+def _over_default_masks(masks: Mapping[str, str]) -> Mapping[str, Any]:
+    """A file's ``[privacy.masks]`` changes the kinds it names; the others keep their
+    default mask (leaving one out never unmasks it)."""
+    return _frozen_mapping({**_lookup(DEFAULTS, "privacy.masks"), **masks})
+
+
+Masks = Annotated[Mapping[Text, MaskName], AfterValidator(_over_default_masks)]
+
+
+def _key_long_enough(key: str | None) -> str | None:
+    if key is not None and len(key) < 16:
+        raise ValueError("must be at least 16 characters long (the value is not shown)")
+    return key
+
+
+@_section("privacy")
+class PrivacyConfig:
+    """Masks per identifier kind (:mod:`xpg.privacy`) and the pseudonym key.
+
+    >>> PrivacyConfig(pseudonym_key="k" * 32)
+    PrivacyConfig(masks={'phone': 'last4', 'ip': 'prefix', 'address': 'hide', \
+'bank_card': 'last4', 'id_number': 'last4', 'email': 'domain'}, pseudonym_key=set)
+    """
+
+    _key: ClassVar[str]
+
+    masks: Masks
+    # environment only (XPG_PSEUDONYM_KEY)
+    pseudonym_key: Annotated[Text | None, AfterValidator(_key_long_enough)] = field(
+        default=None, repr=False)
+
+    def __repr__(self) -> str:  # the key left out
+        state = "set" if self.pseudonym_key else "unset"
+        return f"PrivacyConfig(masks={dict(self.masks)!r}, pseudonym_key={state})"
+
+
 @_section("")
 class Settings:
     _key: ClassVar[str]
@@ -346,6 +396,8 @@ class Settings:
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     neo4j: Neo4jConfig = field(default_factory=Neo4jConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -414,10 +466,11 @@ ENVIRONMENT = {
     "XPG_NEO4J_LOCK_WAIT_S": "neo4j.lock_wait_s",
     "XPG_NEO4J_LOCK_STALE_S": "neo4j.lock_stale_s",
     "XPG_NEO4J_CONNECT_RETRIES": "neo4j.connect_retries",
-    "NEO4J_PASSWORD": "neo4j.password",  # the only place a secret comes from
+    "NEO4J_PASSWORD": "neo4j.password",  # the only places a secret comes from
+    "XPG_PSEUDONYM_KEY": "privacy.pseudonym_key",
     "XPG_SPARK_MASTER": "spark.master",
 }
-SECRET_KEYS = {"neo4j.password"}
+SECRET_KEYS = {"neo4j.password", "privacy.pseudonym_key"}
 
 
 def redact_url(url: str) -> str:
@@ -532,8 +585,9 @@ def load_settings(
     for path in _as_paths(config_file):
         for dotted, value in _leaves(_read_toml(path)).items():
             if dotted in SECRET_KEYS:
+                var = next(v for v, k in ENVIRONMENT.items() if k == dotted)
                 raise ConfigError(f"{path}: {dotted} must not be stored in a file; "
-                                  "set the NEO4J_PASSWORD environment variable")
+                                  f"set the {var} environment variable")
             put(dotted, value, str(path))
     for var, dotted in ENVIRONMENT.items():
         if env.get(var):

@@ -51,7 +51,14 @@ shared by the queries), and one module per query: :mod:`~.user`,
 """
 
 from xpg.queries.investigate.accounts import exposure_by_user
-from xpg.queries.investigate.base import DEVICE, LENDER, OPEN_LOAN_STATUSES, link_label, node_id
+from xpg.queries.investigate.base import (
+    DEVICE,
+    LENDER,
+    OPEN_LOAN_STATUSES,
+    link_label,
+    masked_explanation,
+    node_id,
+)
 from xpg.queries.investigate.lender import investigate_lender
 from xpg.queries.investigate.path import MAX_PATH_HOPS, find_path
 from xpg.queries.investigate.ring import investigate_ring
@@ -119,5 +126,6 @@ __all__ = [
     "investigate_ring",
     "investigate_user",
     "link_label",
+    "masked_explanation",
     "node_id",
 ]

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from xpg.queries.asof import OPEN_LOAN_STATUSES
-from xpg.queries.assembly import mask_identifier
+
+from xpg.privacy import mask
 
 __all__ = [
     "DEVICE",
@@ -21,6 +22,7 @@ __all__ = [
     "View",
     "link_label",
     "link_reason",
+    "masked_explanation",
     "money",
     "node_id",
 ]
@@ -50,18 +52,38 @@ def node_id(kind: str, value: str) -> str:
 
 def link_label(kind: str, value: str) -> str:
     """How a link node is named to a person: the device id, the lender id, or
-    ``kind value`` for an identifier, masked as the detections' evidence masks it
-    (:func:`xpg.queries.assembly.mask_identifier`: card and id numbers keep their
-    last four characters).
+    ``kind value`` for an identifier, the value masked by the masks in effect
+    (:func:`xpg.privacy.mask`, ``[privacy.masks]``; by default card, id
+    numbers and phones keep their last four characters).
 
     Examples
     --------
     >>> link_label("device", "d9"), link_label("bank_card", "6222020200112233")
     ('d9', 'bank_card ****2233')
+    >>> link_label("phone", "+8613800138000")
+    'phone ****8000'
     """
     if kind in (DEVICE, LENDER):
         return value
-    return mask_identifier(kind, value).replace(":", " ", 1)
+    return f"{kind} {mask(kind, value)}"
+
+
+def masked_explanation(text: str, evidence: Mapping[str, Any] | None) -> str:
+    """``text`` (a finding's explanation) with the identifier values its ``evidence`` names
+    (``identifiers``: ``kind:value``) masked as the masks in effect show them.
+
+    Examples
+    --------
+    >>> masked_explanation("linked by phone 13800000001", {"identifiers": ["phone:13800000001"]})
+    'linked by phone ****0001'
+    """
+    if not isinstance(evidence, Mapping):
+        return text
+    for item in evidence.get("identifiers", ()):
+        kind, _, value = str(item).partition(":")
+        if value and not value.startswith("****"):
+            text = text.replace(value, mask(kind, value))
+    return text
 
 
 def money(x: float | None) -> float:

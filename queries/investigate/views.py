@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from xpg.queries.findings import Exposure, Finding
-from xpg.queries.investigate.base import View, money
+from xpg.queries.investigate.base import View, masked_explanation, money
 from xpg.queries.investigate.subgraph import Subgraph
 
 __all__ = [
@@ -44,7 +44,7 @@ class FindingRef(View):
     @classmethod
     def of(cls, f: Finding) -> FindingRef:
         return cls(f.id, f.type, f.severity, money(f.exposure.total), len(f.users),
-                   f.explanation)
+                   masked_explanation(f.explanation, f.evidence))
 
 
 @dataclass(frozen=True)

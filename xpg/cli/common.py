@@ -22,6 +22,7 @@ __all__ = [
     "BackendOpt",
     "ConfigOpt",
     "DataOpt",
+    "PseudonymizeOpt",
     "QuarantineOpt",
     "SourceDataOpt",
     "format_failure",
@@ -50,6 +51,14 @@ ConfigOpt = Annotated[
         metavar="FILE",
         help="TOML file overriding config/defaults.toml; give it again to layer another file "
         "over it (later files win, key by key).",
+    ),
+]
+PseudonymizeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--pseudonymize",
+        help="Replace user, account and device ids and identifier values by keyed "
+             "pseudonyms (HMAC-SHA256, key from XPG_PSEUDONYM_KEY) in everything written.",
     ),
 ]
 QuarantineOpt = Annotated[

@@ -21,6 +21,7 @@ from xpg.cli.common import (
     AsOfOpt,
     BackendOpt,
     ConfigOpt,
+    PseudonymizeOpt,
     QuarantineOpt,
     parse_as_of,
     progress,
@@ -28,8 +29,10 @@ from xpg.cli.common import (
     write_stdout,
 )
 from xpg.errors import InputError
+from xpg.privacy import masking
 from xpg.progress import Progress
 from xpg.queries.findings import FindingsReport, gc_paused
+from xpg.queries.investigate import masked_explanation
 from xpg.settings import Settings
 
 if TYPE_CHECKING:
@@ -111,6 +114,7 @@ def findings_table(report: FindingsReport, *, top: int | None = None) -> Table:
         show_lines=False,
         expand=False,
     )
+    table.add_column("id", no_wrap=True)
     table.add_column("type", no_wrap=True)
     table.add_column("severity", no_wrap=True)
     table.add_column("score", justify="right")
@@ -122,13 +126,14 @@ def findings_table(report: FindingsReport, *, top: int | None = None) -> Table:
     for f in findings:
         at_risk = "" if f.exposure.at_risk is None else f"{f.exposure.at_risk:,.0f}"
         table.add_row(
+            f.id,
             f.type,
             f"[{style[f.severity]}]{f.severity}[/]",
             f"{f.score:.2f}",
             _users(f.users),
             f"{f.exposure.total:,.0f}",
             at_risk,
-            f.explanation,
+            masked_explanation(f.explanation, f.evidence),
         )
     if top is not None and len(report.findings) > top:
         table.caption = f"the first {top} of {len(report.findings)} findings"
@@ -190,6 +195,7 @@ def run(
     as_of: dt.date | None = None,
     quarantine: Path | None = None,
     bar: Progress | None = None,
+    pseudonymize: bool = False,
 ) -> FindingsReport:
     """Open ``data`` in a session on the configured backend and detect: what ``xpg detect``
     does (the same :func:`xpg.open` as query, report and serve; it always detects). With
@@ -198,7 +204,7 @@ def run(
     import xpg.api as api
 
     with api.open(data=data, settings=settings, quarantine=quarantine, progress=bar,
-                  as_of=as_of, load=False) as session:
+                  as_of=as_of, load=False, pseudonymize=pseudonymize) as session:
         if session.load_result is not None:
             _warn(session.load_result)
         return session.detect()
@@ -217,6 +223,7 @@ def command(
     config: ConfigOpt = None,
     backend: BackendOpt = None,
     quarantine: QuarantineOpt = None,
+    pseudonymize: PseudonymizeOpt = False,
     top: Annotated[
         int | None,
         typer.Option("--top", help="With --format table: show only the first N findings."),
@@ -232,9 +239,10 @@ def command(
     run_date = parse_as_of(as_of)
     # A short-lived process: no cyclic garbage worth collecting, while the collector
     # would walk every finding object several times (see gc_paused)
-    with gc_paused():
+    with gc_paused(), masking(settings.privacy.masks):
         start = time.perf_counter()
-        report = run(data, settings, as_of=run_date, quarantine=quarantine, bar=progress("rows"))
+        report = run(data, settings, as_of=run_date, quarantine=quarantine, bar=progress("rows"),
+                     pseudonymize=pseudonymize)
         elapsed = time.perf_counter() - start
         if out is not None:
             text = (

@@ -78,8 +78,16 @@ def _session(data: Path | None, config: list[Path] | None, backend: str | None,
 
     settings = _settings_from(config, backend=backend)
     # investigations only read: on every backend, the session never writes
-    return api.open(data=data, settings=settings, findings=findings, progress=progress(),
-                    read_only=True, load=False)
+    session = api.open(data=data, settings=settings, findings=findings, progress=progress(),
+                       read_only=True, load=False)
+    try:
+        warning = session.dates_differ()
+    except BaseException:
+        session.close()
+        raise
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return session
 
 
 def _emit(view: Any, fmt: Format, export: Path | None, render: Any) -> None:

@@ -31,6 +31,7 @@ from xpg.cli.common import (
     AsOfOpt,
     BackendOpt,
     ConfigOpt,
+    PseudonymizeOpt,
     SourceDataOpt,
     parse_as_of,
     progress,
@@ -72,11 +73,19 @@ def command(
         "--alert-on", help="Exit with code 5 when the report has new or worsened findings of "
                            "this severity or above (critical, high, medium, low).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No run log on stderr.")] = False,
+    pseudonymize: PseudonymizeOpt = False,
 ) -> int:
     """Write the nightly report: OUT/<date>/ with index.html, findings.json, tables, run log."""
     from xpg.api import Session
     from xpg.graph import open_backend
-    from xpg.report import EXIT_ALERT, RunLog, record_failure, refuse_existing, report_folder
+    from xpg.report import (
+        EXIT_ALERT,
+        EXIT_ROW_DROP,
+        RunLog,
+        record_failure,
+        refuse_existing,
+        report_folder,
+    )
 
     started = time.perf_counter()
     day = known = None
@@ -92,7 +101,7 @@ def command(
         settings = settings_from(config, say=log.info, backend=backend)
         backend_ = open_backend(settings)
         try:
-            ds = _tables(data, settings, backend_, log)
+            ds = _tables(data, settings, backend_, log, pseudonymize=pseudonymize)
         except BaseException:
             backend_.close()
             raise
@@ -116,6 +125,12 @@ def command(
         c = result.diff.counts()
         line += f"; since {result.diff.previous_as_of}: {c['new']} new, {c['resolved']} resolved"
     print(line)
+    if result.row_drops:
+        tables = ", ".join(f"{d['table']} {d['previous']:,} -> {d['current']:,}"
+                           for d in result.row_drops)
+        print(f"WARNING: row counts fell sharply since the previous report: {tables}",
+              file=sys.stderr)
+        return EXIT_ROW_DROP
     if alert_on is not None:
         alerts = result.alerts(alert_on)
         if alerts:
@@ -125,16 +140,20 @@ def command(
     return 0
 
 
-def _tables(data: Path | None, settings: Settings, backend: Backend, log: RunLog
-            ) -> Dataset | None:
+def _tables(data: Path | None, settings: Settings, backend: Backend, log: RunLog, *,
+            pseudonymize: bool = False) -> Dataset | None:
     """The tables of the report: ``data`` loaded into the in-memory backend, or None over
     a database (the session reads its graph back; ``data`` is refused there)."""
-    from xpg.api import tables_refused
+    from xpg.api import pseudonymized, tables_refused
     from xpg.loaders import load_dataset
 
     if backend.keeps_data:
         if data is not None:
             raise tables_refused(backend)
+        if pseudonymize:
+            raise InputError("pseudonymize: the graph in a database is reported as it was "
+                             "loaded; pseudonymize the tables before `xpg load`",
+                             argument="pseudonymize")
         log.info(f"xpg report: the graph in the {backend.label}")
         return None
     if data is None:
@@ -144,7 +163,7 @@ def _tables(data: Path | None, settings: Settings, backend: Backend, log: RunLog
     log.info(f"xpg report: data {data}, backend {settings.backend}")
     with log.step("load and validate"):
         loaded = load_dataset(data, settings, progress=progress())
-    ds = loaded.dataset
+    ds = pseudonymized(loaded.dataset, settings) if pseudonymize else loaded.dataset
     log.info("tables: " + ", ".join(f"{n} {f.height:,}" for n, f in ds.tables().items()))
     if loaded.warnings.height:
         log.warn(f"{loaded.warning_total} data warning(s), e.g. "

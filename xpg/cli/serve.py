@@ -60,4 +60,19 @@ def command(
               "(OpenAPI at /openapi.json)", file=sys.stderr)
         app = create_app(s, api_keys=keys, limits=Limits(rate_limit=rate_limit,
                                                          max_hops=max_hops))
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        _access_log_to_stderr()
+        # uvicorn's own access log would write the raw paths (ids): off
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _access_log_to_stderr() -> None:
+    import logging
+
+    from xpg.serve import ACCESS_LOGGER
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s access %(message)s"))
+    logger = logging.getLogger(ACCESS_LOGGER)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

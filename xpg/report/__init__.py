@@ -21,6 +21,7 @@ from xpg.report.compose import ReportContent, compose
 from xpg.report.inputs import ReportInputs
 from xpg.report.writer import (
     EXIT_ALERT,
+    EXIT_ROW_DROP,
     ReportResult,
     RunLog,
     find_previous,
@@ -32,6 +33,7 @@ from xpg.report.writer import (
 
 __all__ = [
     "EXIT_ALERT",
+    "EXIT_ROW_DROP",
     "ReportContent",
     "ReportInputs",
     "ReportResult",

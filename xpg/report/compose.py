@@ -11,7 +11,7 @@ the page of. The same inputs give the same content (the page's
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +19,14 @@ import polars as pl
 
 from xpg.queries.diff import ReportDiff
 from xpg.queries.findings import FINDING_TYPES, SEVERITIES, FindingsReport
+from xpg.queries.totals import AT_RISK_TYPES, drawable_at_risk, exposure_of_users
 from xpg.report.html import PageData
 from xpg.report.inputs import ReportInputs
 
-__all__ = ["ReportContent", "compose", "ordered"]
+__all__ = ["EMPTY_WARN_TABLES", "ReportContent", "compose", "ordered", "row_drops"]
+
+EMPTY_WARN_TABLES = ("accounts", "external_loans", "applications", "devices", "identifiers")
+"""Tables flagged when empty even without a previous report to compare with."""
 
 # buckets of exposure (CNY): [lo, hi) with a label
 _MONEY_BUCKETS = (
@@ -48,7 +52,30 @@ class ReportContent:
     summary: dict[str, Any]
     files: tuple[str, ...]
     page: PageData
+    row_drops: tuple[dict[str, Any], ...] = ()
+    row_warnings: tuple[str, ...] = ()
 
+
+def row_drops(previous: Mapping[str, int] | None, current: Mapping[str, int],
+              threshold: float) -> tuple[dict[str, Any], ...]:
+    """The tables whose row count fell by ``threshold`` (a share) or more since the previous
+    report: ``{"table", "previous", "current", "drop"}`` each.
+
+    Examples
+    --------
+    >>> row_drops({"external_loans": 4000, "users": 1000}, {"external_loans": 0, "users": 990},
+    ...           0.5)
+    ({'table': 'external_loans', 'previous': 4000, 'current': 0, 'drop': 1.0},)
+    >>> row_drops(None, {"users": 0}, 0.5)
+    ()
+    """
+    out = []
+    for table, before in sorted((previous or {}).items()):
+        now = int(current.get(table, 0))
+        if before > 0 and (before - now) / before >= threshold:
+            out.append({"table": table, "previous": int(before), "current": now,
+                        "drop": round((before - now) / before, 4)})
+    return tuple(out)
 
 def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent:
     """The tables, summary, file list and page data of a report (pure)."""
@@ -64,6 +91,13 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
     if diff is not None:
         files.append("changes.json")
     files += ["run.log", "manifest.json"]
+    drops = row_drops(inputs.previous_row_counts, inputs.row_counts, inputs.row_drop_warn)
+    warnings = [f"table {d['table']}: {d['current']:,} rows, {d['previous']:,} in the previous "
+                f"report ({d['drop']:.0%} fewer): check the export before trusting what "
+                "resolved" for d in drops]
+    warnings += [f"table {t} is empty" for t in EMPTY_WARN_TABLES
+                 if t in inputs.row_counts and inputs.row_counts[t] == 0
+                 and not any(d["table"] == t for d in drops)]
     page = PageData(
         as_of=inputs.as_of, generated_at=generated_at, version=inputs.version,
         data_source=inputs.data_source, backend=inputs.backend, findings=report,
@@ -73,8 +107,11 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
         ring_sizes=_ring_sizes(report), flagged_exposure=_bucket_counts(flagged)
         if flagged.len() else [], files=tuple(ordered(files)),
         min_open_lenders=inputs.min_open_lenders,
+        money_by_type=_money_by_type(report, inputs.exposure),
+        notes=tuple(f"Warning: {w}." for w in warnings),
     )
-    return ReportContent(tables=tables, summary=summary, files=tuple(files), page=page)
+    return ReportContent(tables=tables, summary=summary, files=tuple(files), page=page,
+                         row_drops=drops, row_warnings=tuple(warnings))
 
 
 def ordered(files: Sequence[str]) -> list[str]:
@@ -162,14 +199,32 @@ def _tables(report: FindingsReport, diff: ReportDiff | None, exposure: pl.DataFr
             "exposure_before": pl.Float64, "exposure_after": pl.Float64,
             "exposure_delta": pl.Float64, "exposure_change": pl.String,
             "users_added": pl.String, "users_removed": pl.String, "explanation": pl.String,
+            "reason": pl.String, "why": pl.String,
         })
     return out
 
 
+def _money_by_type(report: FindingsReport, exposure: pl.DataFrame
+                   ) -> list[tuple[str, float, float | None]]:
+    """``(type, exposure, drawable at risk)`` per finding type, each user / account once
+    within the type (at risk None for the types that name none)."""
+    total_of = dict(zip(exposure.get_column("user_id").to_list(),
+                        exposure.get_column("total").to_list(), strict=True))
+    out = []
+    for t in dict.fromkeys([*FINDING_TYPES, *(f.type for f in report.findings)]):
+        of_type = [f for f in report.findings if f.type == t]
+        out.append((t, exposure_of_users(of_type, total_of),
+                    drawable_at_risk(of_type) if t in AT_RISK_TYPES else None))
+    return out
+
+
 def _summary(inputs: ReportInputs) -> dict[str, Any]:
+    """The report's summary: the findings' own, with ``drawable_at_risk_total`` (each
+    account at risk once, :mod:`xpg.queries.totals`)."""
+    once = {"drawable_at_risk_total": drawable_at_risk(inputs.findings.findings)}
     report, exposure = inputs.findings, inputs.exposure
     if {"flagged_users", "exposure_total", "at_risk_total"} <= set(report.summary):
-        return dict(report.summary)
+        return {**report.summary, **once}
     flagged = {u for f in report.findings for u in f.users}
     by_type = dict.fromkeys(FINDING_TYPES, 0)
     by_sev = dict.fromkeys(reversed(SEVERITIES), 0)
@@ -185,4 +240,5 @@ def _summary(inputs: ReportInputs) -> dict[str, Any]:
         "exposure_total": round(float(totals or 0.0), 2),
         "at_risk_total": round(sum(f.exposure.at_risk or 0.0 for f in report.findings
                                    if f.type == "freeze_inconsistency"), 2),
+        **once,
     }

@@ -18,7 +18,8 @@ from typing import Any
 
 from xpg.queries.diff import Change, ReportDiff
 from xpg.queries.findings import FINDING_TYPES, SEVERITIES, Finding, FindingsReport
-from xpg.queries.investigate import RingView
+from xpg.queries.investigate import RingView, masked_explanation
+from xpg.queries.totals import DEFINITIONS, drawable_at_risk
 from xpg.report import svg
 from xpg.settings import MultiLendingConfig
 
@@ -105,11 +106,20 @@ class PageData:
     top_findings: int = 200
     min_open_lenders: int = MultiLendingConfig().min_open_lenders  # defaults.toml
     notes: Sequence[str] = field(default_factory=tuple)
+    money_by_type: Sequence[tuple[str, float, float | None]] = ()
 
 
-def _card(label: str, value: str, alert: bool = False) -> str:
-    return (f'<div class="card{" alert" if alert else ""}"><div class="value">{_e(value)}</div>'
-            f'<div class="label">{_e(label)}</div></div>')
+def _card(label: str, value: str, alert: bool = False, *, figure: str = "",
+          definition: str = "") -> str:
+    fig = f' data-figure="{_e(figure)}"' if figure else ""
+    defn = f'<div class="def muted">{_e(definition)}</div>' if definition else ""
+    return (f'<div class="card{" alert" if alert else ""}"><div class="value"{fig}>{_e(value)}'
+            f'</div><div class="label">{_e(label)}</div>{defn}</div>')
+
+
+def _figure(name: str, value: float | None) -> Markup:
+    """A money figure tagged with its name, so the page's totals can be read back."""
+    return Markup(f'<span data-figure="{_e(name)}">{_e(_money(value))}</span>')
 
 
 def _summary(p: PageData) -> str:
@@ -121,9 +131,11 @@ def _summary(p: PageData) -> str:
         _card("findings", f"{s.get('findings', 0):,}"),
         _card("critical findings", f"{by_sev.get('critical', 0):,}", by_sev.get("critical", 0) > 0),
         _card("rings", f"{s.get('findings_by_type', {}).get('ring', 0):,}"),
-        _card("exposure of flagged users (CNY)", _money(s.get("exposure_total", 0.0))),
-        _card("drawable at risk, inconsistent freezes (CNY)", _money(s.get("at_risk_total", 0.0)),
-              s.get("at_risk_total", 0.0) > 0),
+        _card("exposure of flagged users (CNY)", _money(s.get("exposure_total", 0.0)),
+              figure="exposure_total", definition=DEFINITIONS["exposure"]),
+        _card("drawable at risk (CNY)", _money(s.get("drawable_at_risk_total", 0.0)),
+              s.get("drawable_at_risk_total", 0.0) > 0, figure="drawable_at_risk_total",
+              definition=DEFINITIONS["drawable_at_risk"]),
     ]
     if p.diff is not None:
         c = p.diff.counts()
@@ -178,6 +190,9 @@ def _changes(p: PageData, limit: int = 25) -> str:
     out.append('<p class="muted">Findings are matched by id; rings by shared members '
                f"(overlap ≥ {p.diff.ring_overlap:.0%} of the smaller ring), keeping the "
                "earlier ring's id.</p>")
+    # the identifiers of every finding on the page, to mask them in the changes' texts
+    evidence = {"identifiers": sorted({i for f in p.findings.findings
+                                       for i in f.evidence.get("identifiers", ())})}
     for kind, title in _CHANGE_TITLES.items():
         items = p.diff.of_kind(kind)
         if not items:
@@ -191,10 +206,12 @@ def _changes(p: PageData, limit: int = 25) -> str:
                                                  f"−{_users(minus, 4)}" if minus else ""]))
             prev = ", ".join(x for x in c.previous_ids if x != c.id)
             rows.append([c.id, c.type, _sev_change(c), _delta(c), members,
-                         prev and f"from {prev}", c.explanation])
+                         prev and f"from {prev}",
+                         Markup(f"<code>{_e(c.reason)}</code> {_e(c.why)}") if c.reason else "",
+                         masked_explanation(c.explanation, evidence)])
         out.append(f'<h3><span class="chg chg-{_e(kind)}">{_e(title)}</span> ({len(items)})</h3>')
         out.append(_table(["id", "type", "severity", "exposure (CNY)", "members", "lineage",
-                           "explanation"], rows, numeric=[3]))
+                           "why", "explanation"], rows, numeric=[3]))
         if len(items) > limit:
             out.append(f'<p class="muted">… and {len(items) - limit} more in changes.csv.</p>')
     out.append("</section>")
@@ -203,23 +220,32 @@ def _changes(p: PageData, limit: int = 25) -> str:
 
 def _by_type(p: PageData) -> str:
     counts = {t: dict.fromkeys(SEVERITIES, 0) for t in FINDING_TYPES}
-    exposure = dict.fromkeys(FINDING_TYPES, 0.0)
     for f in p.findings.findings:
         counts.setdefault(f.type, dict.fromkeys(SEVERITIES, 0))[f.severity] += 1
-        exposure[f.type] = exposure.get(f.type, 0.0) + (
-            f.exposure.at_risk if f.exposure.at_risk is not None else f.exposure.total)
+    money = {t: (e, r) for t, e, r in p.money_by_type}
     order = list(reversed(SEVERITIES))
-    rows = [[t, *[counts[t][s] for s in order], sum(counts[t].values()), _money(exposure[t])]
+    rows = [[t, *[counts[t][s] for s in order], sum(counts[t].values()),
+             _figure(f"exposure.{t}", money.get(t, (0.0, None))[0]),
+             _figure(f"drawable_at_risk.{t}", money[t][1])
+             if money.get(t, (0.0, None))[1] is not None else "—"]
             for t in counts]
+    s = p.summary
+    rows.append([Markup("<b>all findings</b>"), *[s.get("findings_by_severity", {}).get(x, 0)
+                                                   for x in order],
+                 s.get("findings", len(p.findings.findings)),
+                 _figure("exposure_total", s.get("exposure_total", 0.0)),
+                 _figure("drawable_at_risk_total", s.get("drawable_at_risk_total", 0.0))])
     chart = svg.stacked_bar_chart(
         [(t, counts[t]) for t in counts], title="Findings by type and severity", order=order,
         colours=svg.SEVERITY_COLOURS)
     return ('<section id="by-type"><h2>Findings by type and severity</h2><div class="grid"><div>'
-            + _table(["type", *order, "total", "exposure / at risk (CNY)"], rows,
-                     numeric=range(1, 7))
-            + '<p class="muted">Exposure: the sum of the findings\' exposure (their amount at risk '
-              "for cross-product inconsistencies); a user named by several findings counts in "
-              "each.</p></div><div>" + chart + "</div></div></section>")
+            + _table(["type", *order, "total", "exposure (CNY)", "drawable at risk (CNY)"], rows,
+                     numeric=range(1, 8))
+            + f'<p class="muted">Exposure: {_e(DEFINITIONS["exposure"])}. Drawable at risk: '
+              f'{_e(DEFINITIONS["drawable_at_risk"])}. Per type, within that type; the last row '
+              "counts each user and account once across all types, so it is less than the sum "
+              "of the rows when findings of several types name the same user.</p></div><div>"
+            + chart + "</div></div></section>")
 
 
 def _ring(view: RingView, change: Change | None) -> str:
@@ -267,16 +293,20 @@ def _inconsistencies(p: PageData, limit: int = 50) -> str:
     items = [f for f in p.findings.findings
              if f.type in ("freeze_inconsistency", "restored_after_freeze")]
     items.sort(key=lambda f: (-(f.exposure.at_risk or 0.0), f.id))
-    total = sum(f.exposure.at_risk or 0.0 for f in items)
+    total = drawable_at_risk(items)
     rows = [[f.users[0] if len(f.users) == 1 else _users(f.users), f.type, _sev(f.severity),
-             _money(f.exposure.at_risk), _money(f.exposure.total), f.explanation]
+             _money(f.exposure.at_risk), _money(f.exposure.total),
+             masked_explanation(f.explanation, f.evidence)]
             for f in items[:limit]]
     more = (f'<p class="muted">… and {len(items) - limit} more in findings.csv.</p>'
             if len(items) > limit else "")
     return ('<section id="inconsistencies"><h2>Cross-product inconsistencies</h2>'
             f"<p>{len(items)} finding(s): a user stopped in one product for a user-scope reason "
             "but still able to draw in the other kind of product. Drawable amount at risk: "
-            f"<b>{_e(_money(total))}</b> CNY.</p>"
+            f"<b>{_figure('drawable_at_risk_total', total)}</b> CNY "
+            f'<span class="muted">({_e(DEFINITIONS["drawable_at_risk"])}; a row\'s amount is '
+            "that finding's own, so a user with both kinds of finding is in two rows but in the "
+            "total once)</span>.</p>"
             + _table(["user", "type", "severity", "drawable at risk (CNY)", "exposure (CNY)",
                       "explanation"], rows, numeric=[3, 4])
             + more + "</section>")
@@ -304,7 +334,8 @@ def _findings_table(p: PageData) -> str:
                                   key=lambda f: (-f.exposure.total, f.id))
     rows = [[f.id, f.type, _sev(f.severity), _users(sorted(f.users), 4),
              _money(f.exposure.total), _money(f.exposure.at_risk),
-             changes.get(f.id, ""), f.explanation] for f in items[:p.top_findings]]
+             changes.get(f.id, ""), masked_explanation(f.explanation, f.evidence)]
+            for f in items[:p.top_findings]]
     note = (f'<p class="muted">The {p.top_findings} largest by exposure of {len(items)}; all of '
             "them are in findings.csv, findings.parquet and findings.json.</p>"
             if len(items) > p.top_findings else "")

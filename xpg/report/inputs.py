@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,12 @@ class ReportInputs:
         backend's name, the xpg version.
     started : float
         ``time.perf_counter()`` when the run began: the run's seconds count from here.
+    row_counts : mapping of str to int
+        Rows of each input table tonight (written to the manifest).
+    previous_row_counts : mapping of str to int or None
+        The previous report's (from its manifest; None when unknown).
+    row_drop_warn : float
+        A table whose row count fell by this share or more is flagged.
     """
 
     as_of: dt.date
@@ -74,6 +81,9 @@ class ReportInputs:
     backend: str = "-"
     version: str = "-"
     started: float = field(default_factory=time.perf_counter)
+    row_counts: Mapping[str, int] = field(default_factory=dict)
+    previous_row_counts: Mapping[str, int] | None = None
+    row_drop_warn: float = 0.5
 
     @property
     def previous_as_of(self) -> dt.date | None:

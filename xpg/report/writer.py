@@ -55,9 +55,11 @@ from xpg.report.inputs import ReportInputs
 
 __all__ = [
     "EXIT_ALERT",
+    "EXIT_ROW_DROP",
     "ReportResult",
     "RunLog",
     "find_previous",
+    "previous_row_counts",
     "record_failure",
     "refuse_existing",
     "report_folder",
@@ -67,6 +69,11 @@ __all__ = [
 EXIT_ALERT = 5
 """Exit code of ``xpg report --alert-on SEVERITY`` when the report was written and has
 new or worsened findings at or above that severity."""
+
+EXIT_ROW_DROP = 6
+"""Exit code of ``xpg report`` when the report was written but an input table's row count
+fell by ``report.row_drop_warn`` or more since the previous report (checked before
+``--alert-on``: what resolved may be missing data)."""
 
 _DAY = "%Y-%m-%d"
 
@@ -121,6 +128,7 @@ class ReportResult:
     files: tuple[str, ...]
     seconds: float
     log: tuple[str, ...] = field(default=(), repr=False)
+    row_drops: tuple[dict[str, Any], ...] = ()
 
     def alerts(self, severity: str = "critical") -> tuple[Finding, ...]:
         """Findings at or above ``severity`` that are new since the previous report or whose
@@ -152,6 +160,20 @@ class ReportResult:
         }
 
 
+def previous_row_counts(previous: str | os.PathLike[str] | None) -> dict[str, int] | None:
+    """The row counts in the manifest of a previous report (its folder, or its
+    findings.json's folder); None when there is none or it predates row counts."""
+    if previous is None:
+        return None
+    path = Path(previous)
+    manifest = (path if path.is_dir() else path.parent) / "manifest.json"
+    try:
+        counts = json.loads(manifest.read_text(encoding="utf-8")).get("row_counts")
+    except (OSError, ValueError):
+        return None
+    return {str(k): int(v) for k, v in counts.items()} if isinstance(counts, dict) else None
+
+
 def find_previous(out: str | os.PathLike[str], as_of: dt.date) -> Path | None:
     """The latest report folder in ``out`` dated before ``as_of`` that holds findings.json."""
     best: tuple[dt.date, Path] | None = None
@@ -176,8 +198,28 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+FORMULA_START = r"^[=+\-@\t\r]"
+"""A text cell starting with one of these a spreadsheet reads as a formula."""
+
+
+def neutralized(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with every text cell a spreadsheet would run as a formula (starting with
+    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) prefixed with ``'``: what the
+    CSV files hold (the Parquet files keep the values as they are).
+
+    Examples
+    --------
+    >>> neutralized(pl.DataFrame({"x": ["=1+1", "u1", "@SUM(A1)"]})).get_column("x").to_list()
+    ["'=1+1", 'u1', "'@SUM(A1)"]
+    """
+    text = [c for c, t in frame.schema.items() if t == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(FORMULA_START)).then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c)).alias(c) for c in text)
+
+
 def _write_frames(folder: Path, name: str, frame: pl.DataFrame) -> list[str]:
-    frame.write_csv(folder / f"{name}.csv")
+    neutralized(frame).write_csv(folder / f"{name}.csv")
     frame.write_parquet(folder / f"{name}.parquet")
     return [f"{name}.csv", f"{name}.parquet"]
 
@@ -221,6 +263,8 @@ def write_report(
 
     with log.step("tables and distributions"):
         content = compose(inputs, generated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    for warning in content.row_warnings:
+        log.warn(warning)
     report, diff, page = inputs.findings, inputs.diff, content.page
     try:
         with staging(target) as tmp:
@@ -247,6 +291,9 @@ def write_report(
                 "ring_overlap": inputs.ring_overlap,
                 "summary": content.summary,
                 "changes": None if diff is None else diff.counts(),
+                "row_counts": dict(inputs.row_counts),
+                "row_drop_warn": inputs.row_drop_warn,
+                "row_drops": list(content.row_drops),
                 "files": {name: {"bytes": (tmp / name).stat().st_size,
                                  "sha256": _sha256(tmp / name)}
                           for name in content.files if name != "manifest.json"},
@@ -256,10 +303,12 @@ def write_report(
             refuse_existing(target, overwrite)  # appeared while we were writing
     except OSError as e:
         raise InputError(f"cannot write the report into {root}: {e}") from e
-    _append_runs_log(root, as_of, "ok", content.summary, diff, seconds, log=log)
+    status = ("warn(row_drop:" + ",".join(d["table"] for d in content.row_drops) + ")"
+              if content.row_drops else "ok")
+    _append_runs_log(root, as_of, status, content.summary, diff, seconds, log=log)
     return ReportResult(folder=target, as_of=as_of, findings=report, diff=diff,
                         previous=inputs.previous_path, files=tuple(ordered(content.files)),
-                        seconds=seconds, log=tuple(log.lines))
+                        seconds=seconds, log=tuple(log.lines), row_drops=content.row_drops)
 
 
 def report_folder(out: str | os.PathLike[str], as_of: dt.date) -> Path:

@@ -1,0 +1,161 @@
+"""A report that adds up: money counted once, definitions beside the figures, the HTML's
+totals read back and compared with findings.json; ids in `--format table`; reasons in the
+diff; a warning when the findings are of another night than the data."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+from html import unescape
+
+import polars as pl
+import pytest
+from investigation_data import AS_OF, dataset, write_dataset
+from xpg.queries.diff import diff_reports
+from xpg.queries.findings import Exposure, Finding, FindingsReport
+from xpg.queries.totals import DEFINITIONS
+
+import xpg
+from xpg.cli import main
+from xpg.synthetic import generate
+
+_FIGURE = re.compile(r'data-figure="([^"]+)">([^<]*)<')
+
+
+def figures(html: str) -> dict[str, set[float]]:
+    """Every tagged money figure of the page: name -> the values printed for it."""
+    out: dict[str, set[float]] = {}
+    for name, value in _FIGURE.findall(html):
+        out.setdefault(unescape(name), set()).add(float(value.replace(",", "") or "nan"))
+    return out
+
+
+def at_risk_from_json(doc: dict, types=("freeze_inconsistency", "restored_after_freeze")
+                      ) -> float:
+    """The drawable at risk from findings.json alone, each (user, account) once."""
+    key = {"freeze_inconsistency": "drawable_accounts", "restored_after_freeze": "restorations"}
+    seen: dict[tuple[str, str], float] = {}
+    for f in doc["findings"]:
+        if f["type"] in types:
+            for a in f["evidence"][key[f["type"]]]:
+                seen[(f["users"][0], a["account_id"])] = a["drawable"]
+    return round(sum(seen.values()), 2)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    ds = generate(1500, seed=11).dataset()
+    with xpg.open(dataset=ds) as s:
+        return s.report(tmp_path_factory.mktemp("reports"))
+
+
+def test_html_totals_equal_findings_json(report):
+    doc = json.loads((report.folder / "findings.json").read_text())
+    manifest = json.loads((report.folder / "manifest.json").read_text())
+    page = figures((report.folder / "index.html").read_text())
+    once = at_risk_from_json(doc)
+    summed = round(sum(f["exposure"]["at_risk"] for f in doc["findings"]
+                       if f["type"] in ("freeze_inconsistency", "restored_after_freeze")), 2)
+    # the fixture has users named by both kinds of inconsistency: the bug would show
+    assert once < summed
+    # the summary card, the by-type table's last row, the cross-product section: one value
+    assert page["drawable_at_risk_total"] == {once}
+    assert manifest["summary"]["drawable_at_risk_total"] == once
+    assert page["exposure_total"] == {doc["summary"]["exposure_total"]}
+    # per type: the freeze rows' own amounts; exposure of the type's distinct users
+    assert page["drawable_at_risk.freeze_inconsistency"] == {doc["summary"]["at_risk_total"]}
+    assert page["drawable_at_risk.restored_after_freeze"] == {
+        at_risk_from_json(doc, ("restored_after_freeze",))}
+    exposure = pl.read_csv(report.folder / "exposure.csv", schema_overrides={"user_id": pl.String})
+    for t in ("multi_lending", "ring", "freeze_inconsistency", "restored_after_freeze",
+              "limit_divergence"):
+        users = {u for f in doc["findings"] if f["type"] == t for u in f["users"]}
+        expected = round(exposure.filter(pl.col("user_id").is_in(sorted(users)))
+                         .get_column("total").sum(), 2)
+        (shown,) = page[f"exposure.{t}"]
+        assert shown == pytest.approx(expected, abs=0.011)
+    assert "exposure / at risk" not in (report.folder / "index.html").read_text()
+
+
+def test_definitions_beside_the_figures(report):
+    html = unescape((report.folder / "index.html").read_text())
+    for text in DEFINITIONS.values():
+        assert text in html
+
+
+def test_table_shows_finding_ids(tmp_path, capsys):
+    data = write_dataset(tmp_path / "data")
+    assert main(["detect", "--data", str(data), "--as-of", AS_OF.isoformat(),
+                 "--format", "table"]) == 0
+    out = capsys.readouterr().out
+    with xpg.open(dataset=dataset()) as s:
+        ids = [f.id for f in s.findings(AS_OF).findings]
+    assert ids and all(i in out for i in ids)
+
+
+# ----------------------------------------------------------------------------- reasons
+
+
+def _ml(criteria, open_lenders, user="u1"):
+    return Finding(f"multi-lending-{user}", "multi_lending", "high", 0.8, (user,),
+                   Exposure(100.0), {"criteria": criteria, "open_loan_lenders": open_lenders},
+                   "x")
+
+
+def _diff(old, new=(), loans=None):
+    return diff_reports(FindingsReport(dt.date(2026, 11, 19), tuple(old)),
+                        FindingsReport(dt.date(2026, 11, 20), tuple(new)), loans=loans)
+
+
+def test_resolved_multi_lending_reasons():
+    windows = _ml(["applications_short_window"], [])
+    (c,) = _diff([windows]).changes
+    assert (c.kind, c.reason) == ("resolved", "window_passed")
+    loans = _ml(["open_loans"], ["L1", "L2", "L3", "L4"])
+    still = pl.DataFrame({"user_id": ["u1"]})
+    assert _diff([loans], loans=still).changes[0].reason == "loans_closed"
+    none = pl.DataFrame({"user_id": ["u9"]})
+    assert _diff([loans], loans=none).changes[0].reason == "loans_absent"
+    both = _ml(["open_loans", "applications_long_window"], ["L1", "L2", "L3", "L4"])
+    assert _diff([both], loans=still).changes[0].reason == "loans_closed+window_passed"
+
+
+def test_changed_and_limit_reasons():
+    old = _ml(["open_loans"], ["L1", "L2", "L3", "L4"])
+    more = dataclasses.replace(old, exposure=Exposure(200.0),
+                               evidence={**old.evidence, "open_loan_lenders": ["L1", "L2", "L3",
+                                                                              "L4", "L5"]})
+    (c,) = _diff([old], [more]).changes
+    assert (c.kind, c.reason) == ("changed", "loans_opened")
+    cut = Finding("limit-1", "limit_divergence", "high", 0.8, ("u1",), Exposure(1.0),
+                  {"window_days": 30, "cuts": [{"at": "2026-10-19T10:00:00"}]}, "x")
+    assert _diff([cut]).changes[0].reason == "window_passed"
+    recent = dataclasses.replace(cut, evidence={"window_days": 30,
+                                                "cuts": [{"at": "2026-11-18T10:00:00"}]})
+    assert _diff([recent]).changes[0].reason == "limit_changed"
+    frozen = Finding("freeze-1", "freeze_inconsistency", "high", 0.8, ("u1",), Exposure(1.0),
+                     {}, "x")
+    assert _diff([frozen]).changes[0].why == "an account's status changed"
+
+
+# ----------------------------------------------------------------------------- nights
+
+
+def test_findings_of_another_night_warn(tmp_path, capsys):
+    data = write_dataset(tmp_path / "data")
+    with xpg.open(dataset=dataset()) as s:
+        report = s.findings(AS_OF)
+        latest = s.data_as_of()
+    same = tmp_path / "same.json"
+    same.write_text(dataclasses.replace(report, as_of=latest).to_json())
+    other = tmp_path / "other.json"
+    other.write_text(dataclasses.replace(report, as_of=latest - dt.timedelta(days=3)).to_json())
+    ring = next(f.id for f in report.findings if f.type == "ring")
+    assert main(["query", "ring", ring, "--data", str(data), "--findings", str(same)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["query", "ring", ring, "--data", str(data), "--findings", str(other)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: the findings are as of {latest - dt.timedelta(days=3)} but the data's " \
+           f"latest date is {latest}" in err
