@@ -129,12 +129,9 @@ def _core_links(hooks: Any, config: RingConfig, as_of: dt.date, *, members: pl.D
     kept = links.kept(config.identifier_kinds, config.hub_max_users, as_of)
     asked = links.user_ids.is_in(members.get_column("user_id").implode()).to_numpy()
     mask = asked[kept.user]
-    return (
-        pl.DataFrame({"user_idx": kept.user[mask].astype(np.int64),
-                      "node_idx": kept.node[mask].astype(np.int64)})
-        .with_columns(user_id=links.user_ids.gather(pl.col("user_idx")))
-        .join(links.nodes, on="node_idx")
-    )
+    return pl.DataFrame({"user_id": links.user_ids.gather(kept.user[mask]),
+                         "node_idx": kept.node[mask].astype(np.int64)}
+                        ).join(links.nodes, on="node_idx")
 
 
 def _core_links_params(config: RingConfig, as_of: dt.date, *, members: pl.DataFrame
