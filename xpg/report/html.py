@@ -222,6 +222,15 @@ def _by_type(p: PageData) -> str:
               "each.</p></div><div>" + chart + "</div></div></section>")
 
 
+def _core_note(evidence: Mapping[str, Any]) -> str:
+    """The line saying a ring is a multi-lending core of a larger group (contract v2)."""
+    if not evidence.get("core"):
+        return ""
+    return ('<p class="core"><b>Multi-lending core</b> of a connected group of '
+            f'{int(evidence["group_users"]):,} users: only its multi-lending members are '
+            "the ring; the group around it is not judged whole.</p>")
+
+
 def _ring(view: RingView, change: Change | None) -> str:
     f = view.finding
     badge = ""
@@ -239,7 +248,8 @@ def _ring(view: RingView, change: Change | None) -> str:
     return (
         f'<section class="ring" id="{_e(view.id)}"><h3>{_e(view.id)} {_sev(f.severity)}{badge} '
         f'— {len(view.members)} members, exposure {_e(_money(view.exposure.total))} CNY</h3>'
-        f"<p>{_e(f.explanation)}</p>"
+        + _core_note(f.evidence)
+        + f"<p>{_e(f.explanation)}</p>"
         f"<p>Frozen somewhere: <b>{view.frozen_members}</b> of {len(view.members)} members; "
         f"still drawable: <b>{view.drawable_members}</b> members, "
         f"<b>{_e(_money(view.drawable_total))}</b> CNY.</p>"
