@@ -10,6 +10,7 @@ from detect_fixtures import AS_OF, Builder, multi_lender
 from xpg.queries.detections import detect
 from xpg.queries.diff import diff_reports
 
+import xpg
 from xpg.report.html import _core_note
 from xpg.settings import DetectionConfig, RingConfig
 
@@ -83,9 +84,12 @@ def test_a_core_keeps_its_id_across_nights_as_groups_do(tonight, kind):
     assert carried[0].evidence["core"] is True
 
 
-def test_the_report_card_says_when_a_ring_is_a_core():
+def test_the_report_card_says_when_a_ring_is_a_core(tmp_path):
     _, rings = _rings(_night(["x1", "x2", "x3", "x4"], whole=3))
     notes = {f.users: _core_note(f.evidence) for f in rings}
     assert "Multi-lending core</b> of a connected group of 64 users" in notes[
         "x1", "x2", "x3", "x4"]
     assert notes["w0", "w1", "w2"] == ""
+    with xpg.open(dataset=_night(["x1", "x2", "x3", "x4"], whole=3).build(), as_of=AS_OF) as s:
+        page = (s.report(tmp_path).folder / "index.html").read_text("utf-8")
+    assert page.count("Multi-lending core</b> of a connected group of 64 users") == 1
