@@ -45,6 +45,7 @@ __all__ = [
     "combine_candidates",
     "core_labels",
     "group_sizes",
+    "link_cores",
     "ring_candidates",
     "searched_members",
 ]
@@ -204,19 +205,86 @@ def _core_labels(
     if members.size == 0:
         return out
     keep = searched[user]
-    u, n = user[keep], node[keep]
-    if u.size:
-        # distinct (node, user) pairs, then the nodes that two searched users share
-        pairs = np.sort(n * labels.size + u)
-        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
-        n, u = pairs // labels.size, pairs % labels.size
-        shared = np.bincount(n)[n] >= 2
-        u, n = u[shared], n[shared]
-    sub = bipartite_components(labels.size, int(n.max()) + 1 if n.size else 1, u, n)
+    sub = _shared_components(labels.size, user[keep], node[keep])
     # bipartite_components numbers components by their smallest user_idx, and only
     # searched users have links here: their labels, made dense, keep that order
     out[members] = np.unique(sub[members], return_inverse=True)[1]
     return out
+
+
+def _shared_components(n_users: int, u: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Components of users ``0..n_users-1`` over the nodes two of the links' users share."""
+    if u.size:
+        # distinct (node, user) pairs, then the nodes that two of these users share
+        pairs = np.sort(n * n_users + u)
+        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]]
+        n, u = pairs // n_users, pairs % n_users
+        shared = np.bincount(n)[n] >= 2
+        u, n = u[shared], n[shared]
+    return bipartite_components(n_users, int(n.max()) + 1 if n.size else 1, u, n)
+
+
+def link_cores(links: pl.DataFrame, searched: pl.DataFrame, *, min_users: int = 3
+               ) -> pl.DataFrame:
+    """The cores of the searched users from their kept links (``ring_cores`` rows).
+
+    This is the core step every backend shares: the backend reads the kept links of
+    the searched users (form ``ring_core_links`` of the ring rule: one read, no
+    search in the database), and the components are computed here, in numpy/scipy.
+
+    Parameters
+    ----------
+    links
+        ``user_id``, ``kind``, ``value``: kept links (hubs already cut, counting every
+        user of a node) of the searched users. Links of other users, repeated rows and
+        nodes linked to one searched user only are harmless.
+    searched
+        ``user_id``, ``group_users``: the searched users (:func:`searched_members`).
+    min_users
+        The fewest users of a core that is returned.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``group`` (``"core:" +`` the core's smallest user_id), ``user_id``,
+        ``group_users``: one row per member of every core of ``min_users`` or more
+        users, sorted by group and user_id (what :func:`combine_candidates` takes).
+
+    Notes
+    -----
+    Two joins, a sort and :func:`~xpg.graph.components.bipartite_components`: O(links).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> links = pl.DataFrame({"user_id": ["b", "a", "c", "c", "d", "x"],
+    ...                       "kind": ["device"] * 6,
+    ...                       "value": ["d1", "d1", "d1", "d2", "d2", "d2"]})
+    >>> searched = pl.DataFrame({"user_id": ["a", "b", "c", "d"], "group_users": [60] * 4})
+    >>> link_cores(links, searched).rows()[0], link_cores(links, searched).height
+    (('core:a', 'a', 60), 4)
+    """
+    users = (searched.select(pl.col("user_id").cast(pl.String), pl.col("group_users")
+                             .cast(pl.Int64)).unique("user_id").sort("user_id")
+             .with_row_index("u"))
+    coded = links.select(pl.col("user_id").cast(pl.String), "kind", "value").join(
+        users.select("u", "user_id"), on="user_id")
+    nodes = coded.select("kind", "value").unique().with_row_index("n")
+    coded = coded.join(nodes, on=["kind", "value"])
+    u = coded.get_column("u").to_numpy().astype(np.int64)
+    n = coded.get_column("n").to_numpy().astype(np.int64)
+    labels = _shared_components(users.height, u, n)
+    # labels follow the smallest u, the users are sorted: the first member is the smallest
+    return (
+        users.with_columns(pl.Series("core", labels, dtype=pl.Int64))
+        .filter(pl.len().over("core") >= min_users)
+        .select(
+            (pl.lit(CORE_PREFIX) + pl.col("user_id").first().over("core")).alias("group"),
+            "user_id",
+            "group_users",
+        )
+        .sort("group", "user_id")
+    )
 
 
 def candidate_rings(

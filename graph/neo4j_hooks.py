@@ -201,6 +201,8 @@ class Neo4jHooks:
     def _from_kept(self, form: Form, members: pl.DataFrame | None) -> pl.DataFrame:
         """A ring form from the kept links read by :meth:`_components_read`."""
         assert self._kept is not None
+        if form.name == "ring_core_links":  # the kept links of the members asked for
+            return form.conform(self._kept.join(members.select("user_id"), on="user_id"))
         if members is None:  # ring_groups: the groups of at least min_users users
             groups = self._kept.select("group", "user_id").unique()
             return form.conform(groups)  # the rule's predicate decides the size

@@ -1,4 +1,4 @@
-"""Multi-lending cores of large groups (xpg.graph.cores, queries/cypher/cores.cypher).
+"""Multi-lending cores of large groups (xpg.graph.cores; cores.cypher: ring_core_links).
 
 Hand-made fixtures at each boundary (a group of 50 and of 51 users, a core of 2 and
 of 3, a hub of 20 and of 21 users counted over all users, multi-lenders linked only
@@ -22,6 +22,7 @@ from xpg.graph.cores import (
     candidate_rings,
     combine_candidates,
     core_labels,
+    link_cores,
     ring_candidates,
     searched_members,
 )
@@ -343,19 +344,18 @@ def test_the_cypher_cores_equal_the_in_memory_ones(neo4j_backend, seed):
     finally:
         hooks.cleanup()
     searched = searched_members(groups, ml)
-    rows = neo4j_backend.run(
-        statement("cores", "ring_cores"),
+    rows = neo4j_backend.run(  # the one read of the cores' links, then numpy
+        statement("cores", "ring_core_links"),
         QueryMode.READ,
         user_ids=searched.get_column("user_id").to_list(),
-        group_users=searched.get_column("group_users").to_list(),
         until=dt.datetime.combine(AS_OF + dt.timedelta(days=1), dt.time()),
         kinds=list(KINDS_ON),
         hub_max_users=20,
-        min_users=3,
     )
-    theirs = pl.DataFrame(
-        rows, schema={"group": pl.String, "user_id": pl.String, "group_users": pl.Int64}
+    links_read = pl.DataFrame(
+        rows, schema={"kind": pl.String, "value": pl.String, "user_id": pl.String}, orient="row"
     )
+    theirs = link_cores(links_read, searched, min_users=3)
     columns = ["group", "user_id", "group_users"]
     assert theirs.sort(columns).equals(ours.select(columns).sort(columns))
     # with the whole groups: the same candidates (a whole group's id is backend-specific)

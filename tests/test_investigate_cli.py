@@ -54,6 +54,23 @@ def test_ring_table_and_export(data, capsys, tmp_path):
         f"user:{u}" for u in RING]
 
 
+def test_ring_limit_lists_the_largest_exposures_and_says_how_many_more(data, capsys):
+    import json
+
+    code, out, _ = run(capsys, "query", "ring", RING_ID, "--data", data, "--limit", "1", *DAY)
+    assert code == 0 and "and 3 more members (--limit to list more" in out
+    code, doc, _ = run(capsys, "query", "ring", RING_ID, "--data", data, "--format", "json",
+                       *DAY)
+    members = json.loads(doc)["members"]
+    top = max(members, key=lambda m: (m["exposure"]["total"], [-ord(c) for c in m["user_id"]]))
+    table = out.split("Shared devices")[0].split("Members")[1]
+    listed = [u for u in RING if f" {u} " in table]
+    assert listed == [top["user_id"]]
+    code, out, _ = run(capsys, "query", "ring", RING_ID, "--data", data, *DAY)
+    assert "more member" not in out  # the default page holds the ring
+    assert run(capsys, "query", "ring", RING_ID, "--data", data, "--limit", "0")[0] == 2
+
+
 def test_path_and_node_link_export(data, capsys, tmp_path):
     target = tmp_path / "path.json"
     code, out, _ = run(capsys, "query", "path", "u1", "u4", "--data", data, "--export",

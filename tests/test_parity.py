@@ -130,3 +130,26 @@ def test_generated_data_parity(neo4j_backend, users, seed):
     assert latest is not None
     compared = _check(neo4j_backend, dataset, [None, latest - dt.timedelta(days=20)])
     assert compared > 20
+
+
+def test_mixed_shape_parity_with_cores(neo4j_server, neo4j_driver, neo4j_backend):
+    """Contract v2 on a platform-shaped graph: the cores of its giant group, ids included,
+    on the writing backend (components in the database) and on a read-only one."""
+    from xpg.graph.neo4j import Neo4jBackend
+
+    synthetic = generate(3_000, 5, shape="mixed")
+    dataset = synthetic.dataset()
+    as_of = dt.date.fromisoformat(synthetic.truth["as_of"])
+    memory = MemoryBackend()
+    memory.load(dataset)
+    neo4j_backend.load(dataset)
+    reader = Neo4jBackend(neo4j_server, driver=neo4j_driver, read_only=True)
+    small = dataclasses.replace(DetectionConfig(), ring=dataclasses.replace(
+        DetectionConfig().ring, max_group_users=3))
+    for config, least in ((DetectionConfig(), 1), (small, 5)):
+        expected = memory.detect(config, as_of=as_of).to_dict()
+        cores = [f for f in expected["findings"] if f["evidence"].get("core")]
+        assert len(cores) >= least, config.ring
+        got = neo4j_backend.detect(config, as_of=as_of, write_findings=False).to_dict()
+        assert got == expected
+        assert reader.detect(config, as_of=as_of, write_findings=False).to_dict() == expected

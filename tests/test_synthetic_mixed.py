@@ -30,7 +30,7 @@ from xpg.synthetic import generate, write
 
 HUB, MAX_GROUP, MIN_USERS = 20, 50, 3
 LINK_KINDS = ("phone", "bank_card", "id_number")
-SIZES = [(2_000, 1), (5_000, 2), (20_000, 3)]
+SIZES = [(2_000, 1), (2_000, 4), (5_000, 2), (5_000, 6), (20_000, 3)]
 
 
 def _links(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -114,20 +114,24 @@ def test_truth_rings_are_the_networkx_oracle_rings(mixed):
             assert 0 < 2 * c["multi_lending_members"] < c["community_size"]
 
 
-def test_the_detector_finds_the_truth_but_the_cores(mixed):
-    """Every finding but the cores of large groups, which need contract v2 rings."""
+def test_the_detector_finds_the_truth_with_the_cores(mixed):
+    """Contract v2: every finding of the truth, the cores of the large groups included."""
     s, report = mixed
-    found = {(f.type, tuple(f.users)) for f in report.findings}
-    cores = {("ring", tuple(c["users"])) for c in s.truth["cases"] if c["kind"] == "ring_community"}
-    assert found - cores == _expected(s.truth) - cores
-
-
-def test_the_detector_finds_the_cores_under_contract_v2(mixed):
-    s, report = mixed
-    ring = load_settings(environ={}).detection.ring
-    if getattr(ring, "max_group_users", None) is None:
-        pytest.skip("the detector does not search large groups for cores yet (contract v2)")
+    assert load_settings(environ={}).detection.ring.max_group_users == MAX_GROUP
     assert {(f.type, tuple(f.users)) for f in report.findings} == _expected(s.truth)
+    # each planted community is found as a core, named with the size of its group
+    planted = {tuple(c["users"]): c for c in s.truth["cases"] if c["kind"] == "ring_community"}
+    cores = [f for f in report.findings if f.type == "ring" and f.evidence.get("core")]
+    assert {f.users for f in cores} == set(planted)
+    for f in cores:
+        group = planted[f.users]["group_users"]
+        assert f.evidence["group_users"] == group > MAX_GROUP
+        assert f.explanation.startswith(
+            f"{len(f.users)} of the multi-lending members of a {group:,}-user connected group ")
+    # the rings judged whole keep version 1's evidence and wording
+    for f in report.findings:
+        if f.type == "ring" and not f.evidence.get("core"):
+            assert "core" not in f.evidence and " are multi-lending" in f.explanation
 
 
 def _scipy_groups(tables) -> tuple[np.ndarray, pl.DataFrame]:

@@ -212,6 +212,14 @@ class RingConfig:
     min_users: AtLeastTwo
     min_multi_lending_share: Share
     identifier_kinds: tuple[IdentifierKind, ...]
+    max_group_users: AtLeastTwo
+
+    @pydantic.model_validator(mode="after")
+    def _groups_hold_a_ring(self) -> RingConfig:
+        if self.max_group_users < self.min_users:
+            raise ValueError(f"max_group_users ({self.max_group_users}) must be at least "
+                             f"min_users ({self.min_users})")
+        return self
 
 
 @_section("detection.freeze")

@@ -4,14 +4,22 @@ multi-lending.
 Settings ``[detection.ring]`` (:class:`~xpg.settings.RingConfig`). Users are linked
 through *kept* devices and identifiers (of ``identifier_kinds``, seen as of the run
 date, with 2 to ``hub_max_users`` users: larger ones are hubs, left out). A connected
-group is a ring when :func:`qualifies`: at least ``min_users`` members, at least
-``min_multi_lending_share`` of them multi_lending users (the ``multi_lending`` rule's
-result, so this rule runs after it).
+group of at most ``max_group_users`` users is a ring when :func:`qualifies`: at least
+``min_users`` members, at least ``min_multi_lending_share`` of them multi_lending users
+(the ``multi_lending`` rule's result, so this rule runs after it). A larger group is
+not judged whole (data contract v2): it is searched for its **multi-lending cores**, the
+connected groups of its multi_lending members over the kept nodes two of them share
+(:func:`xpg.graph.cores.link_cores`); each core of ``min_users`` or more is a ring, named
+``"core:" +`` its smallest user_id, its evidence saying ``"core": true`` and the size of
+the group it was found in (``group_users``).
 
 Forms: ``ring_groups`` (the members of the groups of at least :func:`least_size`
 users; in memory the scipy components of :class:`~xpg.graph.links.Links`, in Neo4j
-statement ``ring_groups`` after the backend's ``ring_components`` step), then, for the
-qualifying groups only, the evidence frames ``ring_devices``, ``ring_identifiers`` and
+statement ``ring_groups`` after the backend's ``ring_components`` step), then, when a
+group is larger than ``max_group_users``, ``ring_core_links`` (the kept links of its
+multi_lending members: the only hook a backend needs for the cores, which are computed
+from those links in numpy), then, for the qualifying groups and cores only, the
+evidence frames ``ring_devices``, ``ring_identifiers`` and
 ``ring_lenders``.
 """
 
@@ -24,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from xpg.graph.cores import combine_candidates, link_cores, searched_members
 from xpg.graph.links import DEVICE_KIND
 from xpg.queries.asof import OPEN_LOAN_STATUSES, open_loans_as_of, until
 from xpg.queries.assembly import (
@@ -114,6 +123,27 @@ def _identifiers(hooks: Any, config: RingConfig, as_of: dt.date, *, members: pl.
     return _shared(hooks, config, as_of, members).filter(pl.col("kind") != DEVICE_KIND)
 
 
+def _core_links(hooks: Any, config: RingConfig, as_of: dt.date, *, members: pl.DataFrame
+                ) -> pl.DataFrame:
+    links = hooks.links
+    kept = links.kept(config.identifier_kinds, config.hub_max_users, as_of)
+    asked = links.user_ids.is_in(members.get_column("user_id").implode()).to_numpy()
+    mask = asked[kept.user]
+    return pl.DataFrame({"user_id": links.user_ids.gather(kept.user[mask]),
+                         "node_idx": kept.node[mask].astype(np.int64)}
+                        ).join(links.nodes, on="node_idx")
+
+
+def _core_links_params(config: RingConfig, as_of: dt.date, *, members: pl.DataFrame
+                       ) -> dict[str, Any]:
+    return {
+        "user_ids": members.get_column("user_id").to_list(),
+        "until": until(as_of),
+        "kinds": list(config.identifier_kinds),
+        "hub_max_users": config.hub_max_users,
+    }
+
+
 def _lenders(hooks: Any, config: RingConfig, as_of: dt.date, *, members: pl.DataFrame
              ) -> pl.DataFrame:
     return (
@@ -142,6 +172,12 @@ GROUPS = Form("ring_groups", {"group": _S, "user_id": _S}, _groups, "ring_groups
               _groups_params, prepare="ring_components")
 """One row per member of a connected group (the forms may leave out the groups smaller than
 :func:`least_size`; :func:`qualifies` decides)."""
+CORE_LINKS = Form("ring_core_links", {"user_id": _S, "kind": _S, "value": _S}, _core_links,
+                  "ring_core_links", _core_links_params, cypher_file="cores",
+                  prepare="ring_components")
+"""The kept links (hubs cut over all users) of the ``members`` asked for: the multi_lending
+users of the groups over ``max_group_users``. A form may leave out the nodes linked to only
+one of them, and may repeat rows."""
 EVIDENCE = (
     # kept devices linked to >= 2 members of a group
     Form("ring_devices", {"group": _S, "device_id": _S, "members": _I}, _devices,
@@ -157,7 +193,8 @@ EVIDENCE = (
 
 @dataclass(frozen=True)
 class RingResult:
-    """The qualifying groups' members, the multi_lending users and the evidence frames."""
+    """The qualifying groups' and cores' members (``group``, ``user_id``, ``core``,
+    ``group_users``), the multi_lending users and the evidence frames."""
 
     members: pl.DataFrame
     multi_lending: frozenset[str]
@@ -172,22 +209,39 @@ class Ring(Rule):
     name = "ring"
     section = "ring"
     config_class = RingConfig
-    forms = (GROUPS, *EVIDENCE)
+    forms = (GROUPS, CORE_LINKS, *EVIDENCE)
     after = ("multi_lending",)
 
     def detect(self, hooks: DetectionHooks, config: RingConfig, as_of: dt.date,
                earlier: Mapping[str, Any]) -> RingResult:
         groups = GROUPS.conform(hooks.compute(GROUPS, config, as_of))
         ml = frozenset(earlier["multi_lending"].get_column("user_id").to_list())
-        members = self.qualify(groups, config, multi_lending=ml)
+        members = self.qualify(self.candidates(hooks, groups, config, as_of, ml), config,
+                               multi_lending=ml)
         if members.height:
+            asked = members.select("group", "user_id")
             devices, identifiers, lenders = (
-                form.conform(hooks.compute(form, config, as_of, members=members))
+                form.conform(hooks.compute(form, config, as_of, members=asked))
                 for form in EVIDENCE
             )
         else:
             devices, identifiers, lenders = (form.empty() for form in EVIDENCE)
         return RingResult(members, ml, devices, identifiers, lenders)
+
+    def candidates(self, hooks: DetectionHooks, groups: pl.DataFrame, config: RingConfig,
+                   as_of: dt.date, multi_lending: frozenset[str]) -> pl.DataFrame:
+        """The groups of at most ``max_group_users`` users whole, then the cores of the
+        larger ones (:func:`~xpg.graph.cores.combine_candidates` columns)."""
+        limit = config.max_group_users
+        searched = searched_members(groups, sorted(multi_lending), max_group_users=limit)
+        if searched.height >= config.min_users:
+            asked = searched.select("user_id")
+            links = CORE_LINKS.conform(hooks.compute(CORE_LINKS, config, as_of, members=asked))
+            cores = link_cores(links, searched, min_users=config.min_users)
+        else:
+            cores = pl.DataFrame(schema={"group": pl.String, "user_id": pl.String,
+                                         "group_users": pl.Int64})
+        return combine_candidates(groups, cores, max_group_users=limit)
 
     def qualify(self, frame: pl.DataFrame, config: RingConfig, *,
                 multi_lending: frozenset[str] = frozenset()) -> pl.DataFrame:
@@ -210,13 +264,17 @@ class Ring(Rule):
 
     def assemble(self, result: RingResult, exposure: ExposureIndex, config: RingConfig
                  ) -> list[Finding]:
-        """One finding per qualifying group.
+        """One finding per qualifying group or core.
+
+        A core's explanation starts "4 of the multi-lending members of a 71,204-user
+        connected group share ..." and its evidence adds ``"core": true`` and
+        ``group_users``; a group judged whole reads as in contract version 1.
 
         Exposure: the sum of the members' (cent-rounded) exposures. ``strength`` is the
         mean of the multi_lending share and ``min(1, size / (2 * min_users))``.
         """
         by_group: dict[str, list[str]] = {}
-        for g, u in result.members.sort("group", "user_id").iter_rows():
+        for g, u in result.members.sort("group", "user_id").select("group", "user_id").iter_rows():
             by_group.setdefault(g, []).append(u)
         dev: dict[str, list[str]] = {}
         devices = result.devices.sort("group", "device_id")
@@ -231,6 +289,8 @@ class Ring(Rule):
         for g, lender, n in lenders.select("group", "lender_id", "members").iter_rows():
             lend.setdefault(g, {})[lender] = int(n)
 
+        cores = dict(result.members.filter(pl.col("core")).select("group", "group_users")
+                     .unique().iter_rows())
         findings = []
         for g, users in by_group.items():
             ml_members = [u for u in users if u in result.multi_lending]
@@ -246,12 +306,16 @@ class Ring(Rule):
             n, n_ml = len(users), len(ml_members)
             share = n_ml / n
             links = [f"device {d}" for d in g_devices] + [i.replace(":", " ", 1) for i in g_ids]
+            who = (f"{n} of the multi-lending members of a {cores[g]:,}-user connected group"
+                   if g in cores else f"{n} users")
             if len(links) == 1:
-                how = f"{n} users share {links[0]}"
+                how = f"{who} share {links[0]}"
             elif links:
-                how = f"{n} users are linked through {names(links)}"
+                how = f"{who} are linked through {names(links)}"
             else:  # pragma: no cover - a group always has a shared link
-                how = f"{n} users are linked"
+                how = f"{who} are linked"
+            core_part = {"core": True, "group_users": cores[g]} if g in cores else {}
+            ml_part = "" if g in cores else f"; {n_ml} of {n} are multi-lending"
             lender_part = (
                 f"; they borrow from {plural(len(g_lenders), 'lender')}" if g_lenders else ""
             )
@@ -270,8 +334,9 @@ class Ring(Rule):
                         "multi_lending_members": ml_members,
                         "size": n,
                         "multi_lending_share": round(share, 4),
+                        **core_part,
                     },
-                    f"{how}; {n_ml} of {n} are multi-lending{lender_part}; "
+                    f"{how}{ml_part}{lender_part}; "
                     f"exposure {cny(exposure_.total)}.",
                 )
             )

@@ -171,8 +171,13 @@ def render_user(v: UserView, console: Console) -> None:
     console.print(t)
 
 
-def render_ring(v: RingView, console: Console) -> None:
-    """The ring view as tables."""
+RING_PAGE = 25
+"""Members and shared links ``xpg query ring`` lists by default (``--limit``)."""
+
+
+def render_ring(v: RingView, console: Console, limit: int = RING_PAGE) -> None:
+    """The ring view as tables: the ``limit`` members of largest exposure and the first
+    ``limit`` shared links, each table followed by "and N more" when it is cut."""
     f = v.finding
     _say(console, "[bold]Ring {ring}[/] ({sev}) as of {day}  ·  {n} members  ·  exposure "
          "{total} CNY  ·  frozen somewhere: {frozen}, still drawable: {drawable} ({amount} CNY)",
@@ -183,22 +188,32 @@ def render_ring(v: RingView, console: Console) -> None:
     t = _table("Members (ml: multi-lending; external: outstanding at external lenders)",
                "user", "ml", "freeze state", "frozen", "drawable in", "drawable", "external",
                "exposure", right=(5, 6, 7))
-    for m in v.members:
+    members = sorted(v.members, key=lambda m: (-m.exposure.total, m.user_id))
+    for m in members[:limit]:
         _row(t, m.user_id, "yes" if m.multi_lending else "", m.freeze_state.replace("_", " "),
                   ", ".join(m.frozen_products), ", ".join(m.drawable_products),
                   _money(m.exposure.drawable), _money(m.exposure.external_outstanding),
                   _money(m.exposure.total))
     console.print(t)
+    _more(console, len(members) - limit, "member")
     t = _table("Shared devices and identifiers", "link", "members", "users on it", right=(2,))
-    for s in (*v.shared_devices, *v.shared_identifiers):
-        _row(t, s.label, ", ".join(s.members), str(s.users))
+    shared = (*v.shared_devices, *v.shared_identifiers)
+    for s in shared[:limit]:
+        _row(t, s.label, _users(s.members, limit=limit), str(s.users))
     console.print(t)
+    _more(console, len(shared) - limit, "shared link")
     t = _table("Lenders", "lender", "members borrowing", "loans", "outstanding",
                right=(2, 3))
     for x in v.lenders:
         name = f"{x.lender_id} ({x.name})" if x.name else x.lender_id
         _row(t, name, ", ".join(x.members), str(x.loans), _money(x.outstanding))
     console.print(t)
+
+
+def _more(console: Console, left: int, what: str) -> None:
+    if left > 0:
+        _say(console, "and {n} more {what}{s} (--limit to list more, --format json for all)",
+             n=f"{left:,}", what=what, s="" if left == 1 else "s")
 
 
 def render_path(v: PathView, console: Console) -> None:
@@ -267,11 +282,15 @@ def ring(
     config: ConfigOpt = None,
     backend: BackendOpt = None,
     findings: FindingsOpt = None,
+    limit: Annotated[int, typer.Option(
+        "--limit", min=1, help="Members (largest exposure first) and shared links listed.")
+    ] = RING_PAGE,
 ) -> None:
     """A ring: members, shared devices, lenders in common, exposure and freeze state."""
     day = parse_as_of(as_of)
     with _session(data, config, backend, findings) as s:
-        _emit(s.ring(ring_id, as_of=day), fmt, export, render_ring)
+        _emit(s.ring(ring_id, as_of=day), fmt, export,
+              lambda v, console: render_ring(v, console, limit))
 
 
 @app.command("path")

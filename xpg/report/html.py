@@ -248,7 +248,16 @@ def _by_type(p: PageData) -> str:
             + chart + "</div></div></section>")
 
 
-def _ring(view: RingView, change: Change | None) -> str:
+def _core_note(evidence: Mapping[str, Any]) -> str:
+    """The line saying a ring is a multi-lending core of a larger group (contract v2)."""
+    if not evidence.get("core"):
+        return ""
+    return ('<p class="core"><b>Multi-lending core</b> of a connected group of '
+            f'{int(evidence["group_users"]):,} users: only its multi-lending members are '
+            "the ring; the group around it is not judged whole.</p>")
+
+
+def _ring(view: RingView, change: Change | None, evidence: Mapping[str, Any]) -> str:
     f = view.finding
     badge = ""
     if change is not None and change.kind != "unchanged":
@@ -265,7 +274,8 @@ def _ring(view: RingView, change: Change | None) -> str:
     return (
         f'<section class="ring" id="{_e(view.id)}"><h3>{_e(view.id)} {_sev(f.severity)}{badge} '
         f'— {len(view.members)} members, exposure {_e(_money(view.exposure.total))} CNY</h3>'
-        f"<p>{_e(f.explanation)}</p>"
+        + _core_note(evidence)
+        + f"<p>{_e(f.explanation)}</p>"
         f"<p>Frozen somewhere: <b>{view.frozen_members}</b> of {len(view.members)} members; "
         f"still drawable: <b>{view.drawable_members}</b> members, "
         f"<b>{_e(_money(view.drawable_total))}</b> CNY.</p>"
@@ -283,10 +293,12 @@ def _rings(p: PageData) -> str:
     if not p.rings:
         return '<section id="rings"><h2>Top rings by exposure</h2><p>No rings.</p></section>'
     changes = {} if p.diff is None else {c.id: c for c in p.diff.changes}
+    evidence = {f.id: f.evidence for f in p.findings.findings if f.type == "ring"}
+    cards = "".join(_ring(v, changes.get(v.id), evidence.get(v.id, {})) for v in p.rings)
     return (f'<section id="rings"><h2>Top {len(p.rings)} rings by exposure</h2>'
             f'<p class="muted">{total} ring finding(s) in all; each drawing shows the members, '
             "the devices and identifiers they share, and the lenders two or more of them borrow "
-            "at.</p>" + "".join(_ring(v, changes.get(v.id)) for v in p.rings) + "</section>")
+            "at.</p>" + cards + "</section>")
 
 
 def _inconsistencies(p: PageData, limit: int = 50) -> str:
