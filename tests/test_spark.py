@@ -160,3 +160,21 @@ def test_a_long_chain_needs_one_pass_per_link(spark):
     assert result.passes == 10  # nine to carry u0 to u9, one that lowers nothing
     with pytest.raises(BackendError, match="did not converge"):
         min_label_components(frame, max_passes=3)
+
+
+@pytest.mark.slow
+def test_mixed_shape_cores_same_findings(spark_backend):
+    """Contract v2 on a platform-shaped graph: the multi-lending cores of its giant group
+    come out of Spark's kept links (form ring_core_links) as they do in memory."""
+    import dataclasses
+
+    synthetic = generate(2_000, 5, shape="mixed")
+    as_of = dt.date.fromisoformat(synthetic.truth["as_of"])
+    small = dataclasses.replace(DetectionConfig(), ring=dataclasses.replace(
+        DetectionConfig().ring, max_group_users=3))
+    assert _same_findings(spark_backend, synthetic.dataset(), [DetectionConfig(), small],
+                          [as_of]) > 20
+    memory = MemoryBackend()
+    memory.load(synthetic.dataset())
+    found = memory.detect(small, as_of=as_of).findings
+    assert any(f.evidence.get("core") for f in found)

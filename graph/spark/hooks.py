@@ -39,6 +39,7 @@ __all__ = ["SPARK_FORMS", "SparkHooks", "collect"]
 SPARK_FORMS = {
     "multi_lending": "multi_lending",
     "ring_groups": "ring_groups",
+    "ring_core_links": "ring_core_links",
     "ring_devices": "ring_devices",
     "ring_identifiers": "ring_identifiers",
     "ring_lenders": "ring_lenders",
@@ -287,6 +288,16 @@ class SparkHooks:
             .where(F.col("size") >= least_size(config))
             .select(F.col("label").alias("group"), "user_id")
         )
+
+    def ring_core_links(self, config: RingConfig, as_of: dt.date, *, members: pl.DataFrame
+                        ) -> DataFrame:
+        """The kept links (hubs cut over all users) of the ``members`` asked for: the
+        multi_lending users of the groups searched for cores (contract v2)."""
+        from pyspark.sql import functions as F
+
+        kept, _ = self._kept_links(config, as_of)
+        asked = F.broadcast(self._small(members.select("user_id")))
+        return kept.join(asked, "user_id", "left_semi").select("user_id", "kind", "value")
 
     def _shared(self, config: RingConfig, as_of: dt.date, members: pl.DataFrame) -> DataFrame:
         """Kept devices and identifiers linked to at least two members of a group."""
