@@ -147,6 +147,15 @@ class SparkBackend(Backend):
             self._latest = _latest_date(self.hooks.tables)
         return self._latest
 
+    def snapshot(self) -> Dataset:
+        """The tables handed to Spark (a session over tables Spark read itself from a URI
+        has none on this machine: :class:`BackendError`)."""
+        if self._dataset is None:
+            raise BackendError("the spark backend read its tables itself from a URI: "
+                               "they are not on this machine; open the session with a "
+                               "local data folder")
+        return self._dataset
+
     def close(self) -> None:
         """Drop the tables; stop the SparkSession if this backend started it."""
         self._hooks = None
