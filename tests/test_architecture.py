@@ -17,6 +17,7 @@ from package_doctests import ROOT, module_name
 # module (or package) name -> its layer; the longest matching name wins, "xpg" is the root only
 LAYERS = {
     "xpg.errors": "foundation", "xpg.settings": "foundation", "xpg.progress": "foundation",
+    "xpg.settings_files": "foundation",
     "xpg.atomic": "foundation", "xpg.privacy": "foundation",
     "xpg.config": "config", "xpg.templates": "config",
     "xpg.loaders": "loaders",
