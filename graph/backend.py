@@ -12,7 +12,7 @@ backend fills:
 * :meth:`~Backend._investigation_source`: its
   :class:`~xpg.queries.investigate.InvestigationSource`;
 * :meth:`~Backend.latest_date`: the default run date of what it holds;
-* :meth:`~Backend.stored_findings` (None by default) and
+* :meth:`~Backend.stored_findings` and :meth:`~Backend.stored_index` (None by default) and
   :meth:`~Backend._store_findings` (nothing by default): findings kept from an
   earlier detection.
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from xpg.loaders.dataset import Dataset
     from xpg.queries.findings import FindingsReport
     from xpg.queries.frames import DetectionHooks
-    from xpg.queries.investigate import InvestigationSource
+    from xpg.queries.investigate import FindingsIndex, InvestigationSource
 
 __all__ = ["Backend", "LoadStats"]
 
@@ -119,6 +119,12 @@ class Backend(ABC):
     ) -> FindingsReport | None:
         """Findings kept from an earlier detection of ``as_of`` on the same data and
         settings, or None (the default: the backend keeps none). Reads only."""
+        return None
+
+    def stored_index(self, config: DetectionConfig, as_of: dt.date) -> FindingsIndex | None:
+        """An index of the stored findings of ``as_of`` that reads lazily (a stored state:
+        :class:`~xpg.queries.investigate.state_source.StateFindings`), or None (the
+        default: the session indexes :meth:`findings`)."""
         return None
 
     def _store_findings(self, report: FindingsReport, config: DetectionConfig) -> None:  # noqa: B027

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         RingView,
         UserView,
     )
+    from xpg.queries.investigate.state import State
     from xpg.report import ReportResult, RunLog
 
 __all__ = ["Session", "open", "read_findings"]
@@ -93,6 +94,11 @@ class Session:
     load_result : LoadResult or None
         The validation of the tables when :func:`open` loaded them from ``data=``
         (warnings, rejected rows).
+    data_path : Path or None
+        The data folder :func:`open` loaded (``data=``).
+    state_note : str or None
+        With ``state=`` given to :func:`open`: whether the stored state answers, or why
+        not (then the data was loaded); a CLI prints it.
     """
 
     def __init__(
@@ -107,6 +113,9 @@ class Session:
         as_of: dt.date | None = None,
         owns_backend: bool = True,
         load_result: LoadResult | None = None,
+        data_path: Path | None = None,
+        findings_path: str | os.PathLike[str] | None = None,
+        state_note: str | None = None,
     ):
         self.dataset = dataset
         self.load_result = load_result
@@ -122,6 +131,9 @@ class Session:
         if findings is not None:
             self._findings[findings.as_of] = findings
         self._closed = False
+        self.data_path = data_path
+        self._findings_path = findings_path
+        self.state_note = state_note
 
     # -- lifecycle ------------------------------------------------------------------
     def __enter__(self) -> Session:
@@ -218,7 +230,9 @@ class Session:
 
         day = self._date(as_of)
         if day not in self._indexes:
-            self._indexes[day] = FindingsIndex(self.findings(day))
+            stored = self.backend.stored_index(self.settings.detection, day)
+            self._indexes[day] = stored if stored is not None else FindingsIndex(
+                self.findings(day))
         return self._indexes[day]
 
     def exposure(self, as_of: dt.date | str | None = None) -> pl.DataFrame:
@@ -291,6 +305,34 @@ class Session:
         return _wrap(self, lambda: investigate_lender(
             self.source, self.findings_index(day), lender_id, as_of=day))
 
+    # -- state ------------------------------------------------------------------------
+    def write_state(self, out: str | os.PathLike[str], *, as_of: dt.date | str | None = None,
+                    overwrite: bool = False) -> State:
+        """Write the stored state of this run to the folder ``out``: the investigation
+        tables and the findings of ``as_of`` as sorted Parquet, with the fingerprint of
+        the data folder and the settings (:mod:`xpg.queries.investigate.state`), so that
+        ``xpg.open(state=out)`` answers cold queries without loading the data.
+
+        Raises
+        ------
+        InputError
+            The session was not opened from a data folder (``data=``), or ``out``
+            exists and ``overwrite`` is false.
+        """
+        from xpg.queries.detections import default_as_of
+        from xpg.queries.investigate import MemorySource
+        from xpg.queries.investigate.state import write_state
+
+        self._check_open()
+        tables = self._tables("a stored state")
+        if self.data_path is None:
+            raise InputError("a stored state needs the data folder: open the session with "
+                             "data=", argument="data")
+        source = self._source if isinstance(self._source, MemorySource) else MemorySource(tables)
+        return write_state(source, self.findings(as_of), out, data=self.data_path,
+                           settings=self.settings, default_as_of=default_as_of(tables),
+                           findings_file=self._findings_path, overwrite=overwrite)
+
     # -- report -----------------------------------------------------------------------
     def report(
         self,
@@ -335,6 +377,7 @@ def open(
     progress: Progress | None = None,
     read_only: bool = False,
     quarantine: str | os.PathLike[str] | None = None,
+    state: str | os.PathLike[str] | None = None,
 ) -> Session:
     """Open a dataset for findings and investigations.
 
@@ -373,6 +416,12 @@ def open(
         read back or detected without being kept. A backend passed in keeps its own mode.
     quarantine
         With ``data=``: write the rejected rows there (:func:`xpg.loaders.load_dataset`).
+    state
+        A stored state (:meth:`Session.write_state`). When it was built from the same
+        data folder (``data``, default: the one it records) with the same settings,
+        findings file and run date, the session answers from it without loading
+        anything (a read-only session of one run date); otherwise the data is loaded as
+        usual. :attr:`Session.state_note` says which, and why.
 
     Returns
     -------
@@ -405,6 +454,15 @@ def open(
     if isinstance(backend, str):
         settings = settings.replace(backend=backend)
         backend = None
+    note = None
+    if state is not None:
+        session, note = _from_state(state, data, settings, findings, as_of, backend, progress)
+        if session is not None:
+            return session
+        if data is None and dataset is None:
+            from xpg.queries.investigate.state import State
+
+            data = State.open(state).data_dir
     in_database = data is None and dataset is None
     progress = progress or NO_PROGRESS
     owned = backend is None  # close only what this call made
@@ -434,4 +492,34 @@ def open(
             backend.close()
         raise
     return Session(dataset, settings, backend, findings=fixed, progress=progress, as_of=as_of,
-                   owns_backend=owned, load_result=result)
+                   owns_backend=owned, load_result=result,
+                   data_path=Path(os.fspath(data)) if data is not None else None,  # type: ignore[arg-type]
+                   findings_path=findings if isinstance(findings, str | os.PathLike) else None,
+                   state_note=note)
+
+
+def _from_state(
+    state: str | os.PathLike[str],
+    data: str | os.PathLike[str] | None,
+    settings: Settings,
+    findings: FindingsReport | str | os.PathLike[str] | None,
+    as_of: dt.date | None,
+    backend: str | Backend | None,
+    progress: Progress,
+) -> tuple[Session | None, str]:
+    """A session over the stored state when it fits, else None and why not."""
+    from xpg.graph.state import StateBackend
+    from xpg.queries.investigate.state import State
+
+    st = State.open(state)
+    if backend is not None:
+        why: str | None = "a backend was given"
+    elif findings is not None and not isinstance(findings, str | os.PathLike):
+        why = "the findings were given as an object, not a file"
+    else:
+        why = st.unusable(data=data, settings=settings, findings=findings, as_of=as_of)
+    if why is not None:
+        return None, f"stored state {st.path} not used: {why}; loading the data instead"
+    session = Session(None, settings, StateBackend(st), progress=progress, as_of=as_of,
+                      state_note=f"answering from the stored state {st.describe()}")
+    return session, ""

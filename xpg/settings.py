@@ -49,6 +49,7 @@ __all__ = [
     "Neo4jConfig",
     "RingConfig",
     "Settings",
+    "config_key",
     "load_settings",
     "redact_url",
 ]
@@ -440,6 +441,31 @@ def _as_paths(config_file: ConfigFiles) -> list[Path]:
     if isinstance(config_file, str | os.PathLike):
         return [Path(config_file)]
     return [Path(p) for p in config_file]
+
+
+def config_key(config: Any) -> str:
+    """A settings section (any of the dataclasses here) as canonical JSON: equal
+    settings, equal text (what stored findings and states are keyed by).
+
+    Examples
+    --------
+    >>> config_key(DetectionConfig()) == config_key(DetectionConfig())
+    True
+    """
+    import json
+
+    def plain(x: Any) -> Any:
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            return {f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        if isinstance(x, Mapping):
+            return {str(k): plain(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [plain(v) for v in x]
+        if isinstance(x, set | frozenset):
+            return sorted(plain(v) for v in x)
+        return x
+
+    return json.dumps(plain(config), sort_keys=True, default=str)
 
 
 def load_settings(

@@ -26,7 +26,7 @@ import sys
 
 import typer
 
-from xpg.cli import demo, detect, generate, load, query, report, serve, validate
+from xpg.cli import demo, detect, generate, load, query, report, serve, state, validate
 from xpg.cli.common import render_error
 from xpg.cli.errors import exit_code
 from xpg.errors import XpgError
@@ -50,6 +50,7 @@ app.command("load")(load.command)
 app.add_typer(query.app, name="query")
 app.command("report")(report.command)
 app.command("serve")(serve.command)
+app.add_typer(state.app, name="state")
 
 
 SIGPIPE_EXIT = 141  # 128 + SIGPIPE

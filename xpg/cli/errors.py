@@ -70,6 +70,7 @@ FLAGS = {
     "overwrite": "--overwrite",
     "quarantine": "--quarantine",
     "shape": "--shape",
+    "state": "--state",
     "users": "--users",
 }
 

@@ -8,6 +8,11 @@ default, ``--format json`` for tools. ``--export FILE`` also writes the subgraph
 of the answer as GraphML (``.graphml``) or node-link JSON (``.json``) for Gephi
 and other graph tools.
 An unknown id exits with code 4.
+
+``--state DIR`` (or a ``state/`` folder inside the ``--findings`` report folder)
+answers from a stored state (``xpg state build``) without loading the data, when
+it was built from the same data files and settings; stderr says whether it was
+used, and why not when it was not (the data is then loaded as usual).
 """
 
 from __future__ import annotations
@@ -65,6 +70,14 @@ FindingsOpt = Annotated[
 ]
 
 
+StateOpt = Annotated[
+    Path | None,
+    typer.Option("--state", help="Answer from this stored state (xpg state build) when it "
+                                 "was built from the same data and settings; default: the "
+                                 "state/ folder of the --findings report, if any."),
+]
+
+
 def _money(x: float | None) -> str:
     return "" if x is None else f"{x:,.2f}"
 
@@ -76,13 +89,19 @@ def _console() -> Console:
 
 
 def _session(data: Path | None, config: list[Path] | None, backend: str | None,
-             findings: Path | None) -> Session:
+             findings: Path | None, state: Path | None = None,
+             as_of: Any = None) -> Session:
     import xpg.api as api
 
     settings = _settings_from(config, backend=backend)
+    if state is None and findings is not None and (findings / "state" / "manifest.json").is_file():
+        state = findings / "state"
     # investigations only read: on every backend, the session never writes
-    return api.open(data=data, settings=settings, findings=findings, progress=progress(),
-                    read_only=True)
+    session = api.open(data=data, settings=settings, findings=findings, progress=progress(),
+                       read_only=True, state=state, as_of=as_of if state else None)
+    if session.state_note:
+        print(session.state_note, file=sys.stderr)
+    return session
 
 
 def _emit(view: Any, fmt: Format, export: Path | None, render: Any) -> None:
@@ -245,10 +264,11 @@ def user(
     config: ConfigOpt = None,
     backend: BackendOpt = None,
     findings: FindingsOpt = None,
+    state: StateOpt = None,
 ) -> None:
     """A user's accounts, devices, identifiers, lenders, findings, exposure and neighbours."""
     day = parse_as_of(as_of)
-    with _session(data, config, backend, findings) as s:
+    with _session(data, config, backend, findings, state, day) as s:
         _emit(s.user(user_id, hops=hops, as_of=day), fmt, export, render_user)
 
 
@@ -262,10 +282,11 @@ def ring(
     config: ConfigOpt = None,
     backend: BackendOpt = None,
     findings: FindingsOpt = None,
+    state: StateOpt = None,
 ) -> None:
     """A ring: members, shared devices, lenders in common, exposure and freeze state."""
     day = parse_as_of(as_of)
-    with _session(data, config, backend, findings) as s:
+    with _session(data, config, backend, findings, state, day) as s:
         _emit(s.ring(ring_id, as_of=day), fmt, export, render_ring)
 
 
@@ -287,10 +308,11 @@ def path(
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
     backend: BackendOpt = None,
+    state: StateOpt = None,
 ) -> None:
     """The shortest chain of shared devices/identifiers (optionally lenders) from A to B."""
     day = parse_as_of(as_of)
-    with _session(data, config, backend, None) as s:
+    with _session(data, config, backend, None, state, day) as s:
         view = s.path(a, b, via_lenders=via_lenders, include_hubs=include_hubs,
                       max_hops=max_hops, as_of=day)
         _emit(view, fmt, export, render_path)
@@ -306,8 +328,9 @@ def lender(
     config: ConfigOpt = None,
     backend: BackendOpt = None,
     findings: FindingsOpt = None,
+    state: StateOpt = None,
 ) -> None:
     """How many flagged users and rings borrow at a lender, and how much."""
     day = parse_as_of(as_of)
-    with _session(data, config, backend, findings) as s:
+    with _session(data, config, backend, findings, state, day) as s:
         _emit(s.lender(lender_id, as_of=day), fmt, export, render_lender)
