@@ -28,8 +28,8 @@ import polars as pl
 XPG = str(Path(sys.executable).with_name("xpg"))
 
 
-def _child(cmd: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS (MiB) and exit code of one fresh process."""
+def _child(cmd: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of one fresh process."""
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -38,7 +38,7 @@ def _child(cmd: list[str]) -> tuple[float, float, int]:
     err = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err}")
-    return wall, usage.ru_maxrss / 1024, proc.returncode
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def _pick(state: Path) -> tuple[str, str]:
@@ -70,13 +70,15 @@ def main() -> None:
             ("cold CLI, --state", [*base, "--state", str(args.state)], args.runs),
             ("cold CLI, no state", base, args.full_runs or args.runs),
         ):
-            walls, peaks = [], []
+            walls, peaks, cpus = [], [], []
             for _ in range(runs):
-                wall, peak, _ = _child(cmd)
+                wall, peak, cpu = _child(cmd)
                 walls.append(wall)
                 peaks.append(peak)
-            rows.append({"query": what, "how": label, "runs": walls,
-                         "median_s": statistics.median(walls), "peak_mib": max(peaks)})
+                cpus.append(cpu)
+            rows.append({"query": what, "how": label, "runs": walls, "cpu_runs": cpus,
+                         "median_s": statistics.median(walls),
+                         "median_cpu_s": statistics.median(cpus), "peak_mib": max(peaks)})
             print(json.dumps(rows[-1]), flush=True)
     # warm: one session, open once
     import xpg.api as api
@@ -105,10 +107,11 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'query':6} {'how':26} {'median s':>9} {'peak MiB':>9}  runs")
+    print(f"{'query':6} {'how':26} {'median s':>9} {'CPU s':>7} {'peak MiB':>9}  runs")
     for r in rows:
         runs = " ".join(f"{x:.3f}" for x in r["runs"])
         print(f"{r['query']:6} {r['how']:26} {r['median_s']:9.3f} "
+              f"{r.get('median_cpu_s', float('nan')):7.2f} "
               f"{r.get('peak_mib', float('nan')):9.0f}  {runs}")
 
 
