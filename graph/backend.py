@@ -14,7 +14,7 @@ backend fills:
   :class:`~xpg.queries.investigate.InvestigationSource`;
 * :meth:`~Backend.latest_date`: the default run date of what it holds;
 * :meth:`~Backend.snapshot`: what it holds as tables (a database reads them back);
-* :meth:`~Backend.stored_findings` (None by default) and
+* :meth:`~Backend.stored_findings` and :meth:`~Backend.stored_index` (None by default) and
   :meth:`~Backend._store_findings` (nothing by default): findings kept from an
   earlier detection.
 
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from xpg.loaders.dataset import Dataset
     from xpg.queries.findings import FindingsReport
     from xpg.queries.frames import DetectionHooks
-    from xpg.queries.investigate import InvestigationSource
+    from xpg.queries.investigate import FindingsIndex, InvestigationSource
 
 __all__ = ["Backend", "LoadStats"]
 
@@ -133,6 +133,12 @@ class Backend(ABC):
     ) -> FindingsReport | None:
         """Findings kept from an earlier detection of ``as_of`` on the same data and
         settings, or None (the default: the backend keeps none). Reads only."""
+        return None
+
+    def stored_index(self, config: DetectionConfig, as_of: dt.date) -> FindingsIndex | None:
+        """An index of the stored findings of ``as_of`` that reads lazily (a stored state:
+        :class:`~xpg.queries.investigate.state_source.StateFindings`), or None (the
+        default: the session indexes :meth:`findings`)."""
         return None
 
     def _store_findings(self, report: FindingsReport, config: DetectionConfig) -> None:  # noqa: B027

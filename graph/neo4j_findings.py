@@ -3,14 +3,13 @@
 :class:`Neo4jFindingsStore` (mixed into :class:`~xpg.graph.neo4j.Neo4jBackend`)
 keeps each detection's findings as ``Finding`` nodes versioned by run date, with a
 ``FindingsRun`` node recording the load and the settings they were computed with
-(:func:`config_key`), so that a later session on the same graph and settings reads
+(:func:`xpg.settings.config_key`), so that a later session on the same graph and settings reads
 them (:meth:`~Neo4jFindingsStore.stored_findings`, read transactions only)
 instead of detecting again.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 from collections.abc import Mapping
@@ -21,26 +20,9 @@ from xpg.graph.neo4j_load import Neo4jLoader, now
 from xpg.queries.cypher import statement
 from xpg.queries.findings import FindingsReport
 
-from xpg.settings import DetectionConfig
+from xpg.settings import DetectionConfig, config_key
 
 __all__ = ["Neo4jFindingsStore", "config_key"]
-
-
-def config_key(config: DetectionConfig) -> str:
-    """The detection settings as canonical JSON: equal settings, equal text."""
-
-    def plain(x: Any) -> Any:
-        if dataclasses.is_dataclass(x) and not isinstance(x, type):
-            return {f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
-        if isinstance(x, Mapping):
-            return {str(k): plain(v) for k, v in x.items()}
-        if isinstance(x, list | tuple):
-            return [plain(v) for v in x]
-        if isinstance(x, set | frozenset):
-            return sorted(plain(v) for v in x)
-        return x
-
-    return json.dumps(plain(config), sort_keys=True, default=str)
 
 
 class Neo4jFindingsStore(Neo4jLoader):

@@ -14,9 +14,12 @@ Cypher (statement ``exposure`` of ``queries/cypher/detect.cypher``).
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import polars as pl
-from xpg.loaders.dataset import Dataset
+
+if TYPE_CHECKING:
+    from xpg.loaders.dataset import Dataset
 
 __all__ = [
     "EXPOSURE_AMOUNTS",

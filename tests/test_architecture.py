@@ -25,7 +25,7 @@ LAYERS = {
     "xpg.queries": "queries",
     "xpg.graph": "graph",
     "xpg.report": "report",
-    "xpg.api": "api", "xpg.gather": "api", "xpg": "api",
+    "xpg.api": "api", "xpg.gather": "api", "xpg.inputs": "api", "xpg": "api",
     "xpg.serve": "serve",
     "xpg.cli": "cli",
 }

@@ -27,7 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from xpg.errors import ConfigError, GraphSourceError, InputError, NoFindingsError
+from xpg.errors import InputError, NoFindingsError
+from xpg.inputs import is_uri, pseudonymized, read_findings, tables_refused
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.queries.diff import DEFAULT_RING_OVERLAP
 from xpg.settings import Settings, load_settings
@@ -47,31 +48,10 @@ if TYPE_CHECKING:
         RingView,
         UserView,
     )
+    from xpg.queries.investigate.state import State
     from xpg.report import ReportResult, RunLog
 
 __all__ = ["Session", "is_uri", "open", "pseudonymized", "read_findings", "tables_refused"]
-
-
-def tables_refused(backend: Backend) -> GraphSourceError:
-    """The error for tables given to a session over a backend that keeps its graph
-    (a database) without leave to write them (``open(..., load=False)``)."""
-    return GraphSourceError(
-        f"data: the {backend.label} works on the graph its database holds; tables given "
-        "here would replace that graph", argument="data")
-
-
-def read_findings(path: str | os.PathLike[str]) -> FindingsReport:
-    """A findings document from a ``findings.json`` file or a report folder holding one
-    (:meth:`FindingsReport.read <xpg.queries.findings.FindingsReport.read>`).
-
-    Raises
-    ------
-    InputError
-        Missing or unreadable file, or not a findings document.
-    """
-    from xpg.queries.findings import FindingsReport
-
-    return FindingsReport.read(path)
 
 
 class Session:
@@ -106,6 +86,11 @@ class Session:
     load_result : LoadResult or None
         The validation of the tables when :func:`open` loaded them from ``data=``
         (warnings, rejected rows).
+    data_path : Path or None
+        The data folder :func:`open` loaded (``data=``).
+    state_note : str or None
+        With ``state=`` given to :func:`open`: whether the stored state answers, or why
+        not (then the data was loaded); a CLI prints it.
     """
 
     def __init__(
@@ -121,6 +106,9 @@ class Session:
         owns_backend: bool = True,
         load_result: LoadResult | None = None,
         detect: bool = True,
+        data_path: Path | None = None,
+        findings_path: str | os.PathLike[str] | None = None,
+        state_note: str | None = None,
     ):
         self._dataset = dataset
         self.load_result = load_result
@@ -137,6 +125,9 @@ class Session:
         if findings is not None:
             self._findings[findings.as_of] = findings
         self._closed = False
+        self.data_path = data_path
+        self._findings_path = findings_path
+        self.state_note = state_note
 
     # -- lifecycle ------------------------------------------------------------------
     def __enter__(self) -> Session:
@@ -189,12 +180,12 @@ class Session:
     def data_as_of(self) -> dt.date:
         """The latest date in the data (the database's last load when the session has no
         tables), whatever run date or findings were given."""
-        if self.dataset is None:
+        if self._dataset is None:
             with self.backend.failures("read the run date"):
                 return self.backend.run_date()
         from xpg.queries.detections import default_as_of
 
-        return default_as_of(self.dataset)
+        return default_as_of(self._dataset)
 
     def dates_differ(self) -> str | None:
         """A warning when the findings given to :func:`open` are of another night than the
@@ -279,7 +270,9 @@ class Session:
 
         day = self._date(as_of)
         if day not in self._indexes:
-            self._indexes[day] = FindingsIndex(self.findings(day))
+            stored = self.backend.stored_index(self.settings.detection, day)
+            self._indexes[day] = stored if stored is not None else FindingsIndex(
+                self.findings(day))
         return self._indexes[day]
 
     def exposure(self, as_of: dt.date | str | None = None) -> pl.DataFrame:
@@ -346,6 +339,34 @@ class Session:
         return _wrap(self, lambda: investigate_lender(
             self.source, self.findings_index(day), lender_id, as_of=day))
 
+    # -- state ------------------------------------------------------------------------
+    def write_state(self, out: str | os.PathLike[str], *, as_of: dt.date | str | None = None,
+                    overwrite: bool = False) -> State:
+        """Write the stored state of this run to the folder ``out``: the investigation
+        tables and the findings of ``as_of`` as sorted Parquet, with the fingerprint of
+        the data folder and the settings (:mod:`xpg.queries.investigate.state`), so that
+        ``xpg.open(state=out)`` answers cold queries without loading the data.
+
+        Raises
+        ------
+        InputError
+            The session was not opened from a data folder (``data=``), or ``out``
+            exists and ``overwrite`` is false.
+        """
+        from xpg.queries.detections import default_as_of
+        from xpg.queries.investigate import MemorySource
+        from xpg.queries.investigate.state import write_state
+
+        self._check_open()
+        if self.data_path is None:
+            raise InputError("a stored state needs the data folder: open the session with "
+                             "data=", argument="data")
+        tables = self.dataset
+        source = self._source if isinstance(self._source, MemorySource) else MemorySource(tables)
+        return write_state(source, self.findings(as_of), out, data=self.data_path,
+                           settings=self.settings, default_as_of=default_as_of(tables),
+                           findings_file=self._findings_path, overwrite=overwrite)
+
     # -- report -----------------------------------------------------------------------
     def report(
         self,
@@ -375,22 +396,6 @@ class Session:
             return write_report(inputs, out, overwrite=overwrite, log=log)
 
 
-def pseudonymized(dataset: Dataset | None, settings: Settings) -> Dataset:
-    """``dataset`` with keyed pseudonyms (``privacy.pseudonym_key``) for its personal
-    ids and values: what ``open(..., pseudonymize=True)`` detects on."""
-    from xpg.loaders.pseudonymize import pseudonymize
-    from xpg.privacy import PSEUDONYM_KEY_VARIABLE
-
-    if dataset is None:
-        raise InputError("pseudonymize: needs the tables (data= or dataset=), not a graph "
-                         "loaded earlier", argument="pseudonymize")
-    if not settings.privacy.pseudonym_key:
-        raise ConfigError(f"pseudonymize: no key; set the {PSEUDONYM_KEY_VARIABLE} environment "
-                          "variable to a secret of at least 16 characters (the same on every "
-                          "night, so that ids stay stable)", argument="pseudonymize")
-    return pseudonymize(dataset, settings.privacy.pseudonym_key)
-
-
 def _wrap(session: Session, call: Any) -> Any:
     """Run an investigation: backend failures as errors, identifiers masked by the
     session's ``privacy.masks``."""
@@ -398,15 +403,6 @@ def _wrap(session: Session, call: Any) -> Any:
 
     with session.backend.failures("investigate"), masking(session.settings.privacy.masks):
         return call()
-
-
-def is_uri(data: object) -> bool:
-    """Whether ``data`` is a URI (``scheme://...``) rather than a local folder.
-
-    >>> is_uri("s3a://bucket/tables"), is_uri("data/tables"), is_uri(None)
-    (True, False, False)
-    """
-    return isinstance(data, str) and "://" in data
 
 
 def open(
@@ -424,6 +420,7 @@ def open(
     load: bool = True,
     detect: bool = True,
     pseudonymize: bool = False,
+    state: str | os.PathLike[str] | None = None,
 ) -> Session:
     """Open a dataset for findings and investigations.
 
@@ -482,6 +479,12 @@ def open(
         pseudonyms before anything is detected or written
         (:func:`xpg.loaders.pseudonymize.pseudonymize`, key ``privacy.pseudonym_key``
         from ``XPG_PSEUDONYM_KEY``; a :class:`ConfigError` without it).
+    state
+        A stored state (:meth:`Session.write_state`). When it was built from the same
+        data folder (``data``, default: the one it records) with the same settings,
+        findings file and run date, the session answers from it without loading
+        anything (a read-only session of one run date); otherwise the data is loaded as
+        usual. :attr:`Session.state_note` says which, and why.
 
     Returns
     -------
@@ -513,9 +516,25 @@ def open(
         raise InputError("give one of data= (a directory) or dataset=, not both")
     if settings is None:
         settings = load_settings(config)
+    backend_given = backend is not None
     if isinstance(backend, str):
         settings = settings.replace(backend=backend)
         backend = None
+    note = None
+    if state is not None:
+        from xpg.graph.state import open_state
+
+        stored, note = open_state(state, data=data, settings=settings, findings=findings,
+                                  as_of=as_of, refused=(
+                                      "a backend was given" if backend_given else
+                                      "pseudonymize was asked" if pseudonymize else None))
+        if stored is not None:
+            return Session(None, settings, stored, progress=progress, as_of=as_of,
+                           state_note=note)
+        if data is None and dataset is None:
+            from xpg.queries.investigate.state import State
+
+            data = State.open(state).data_dir
     in_database = data is None and dataset is None
     progress = progress or NO_PROGRESS
     owned = backend is None  # close only what this call made
@@ -555,4 +574,9 @@ def open(
             backend.close()
         raise
     return Session(dataset, settings, backend, findings=fixed, progress=progress, as_of=as_of,
-                   owns_backend=owned, load_result=result, detect=detect)
+                   owns_backend=owned, load_result=result, detect=detect,
+                   data_path=(None if data is None or is_uri(data)
+                              else Path(os.fspath(data))),  # type: ignore[arg-type]
+                   findings_path=findings if isinstance(findings, str | os.PathLike) else None,
+                   state_note=note)
+

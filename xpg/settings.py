@@ -52,6 +52,7 @@ __all__ = [
     "RingConfig",
     "Settings",
     "SparkConfig",
+    "config_key",
     "key_source",
     "load_settings",
     "redact_url",
@@ -497,6 +498,31 @@ def redact_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def config_key(config: Any) -> str:
+    """A settings section (any of the dataclasses here) as canonical JSON: equal
+    settings, equal text (what stored findings and states are keyed by).
+
+    Examples
+    --------
+    >>> config_key(DetectionConfig()) == config_key(DetectionConfig())
+    True
+    """
+    import json
+
+    def plain(x: Any) -> Any:
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            return {f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        if isinstance(x, Mapping):
+            return {str(k): plain(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [plain(v) for v in x]
+        if isinstance(x, set | frozenset):
+            return sorted(plain(v) for v in x)
+        return x
+
+    return json.dumps(plain(config), sort_keys=True, default=str)
 
 
 def load_settings(

@@ -12,13 +12,15 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import polars as pl
-from xpg.loaders.dataset import Dataset
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.frames import conform_to
 from xpg.queries.investigate.base import DEVICE, LENDER, OPEN_LOAN_STATUSES
+
+if TYPE_CHECKING:
+    from xpg.loaders.dataset import Dataset
 
 __all__ = [
     "SOURCE_SCHEMAS",

@@ -8,12 +8,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import networkx as nx
 from xpg.queries.investigate.base import DEVICE, LENDER, View, link_label, node_id
 
 from xpg.errors import InputError
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["GraphBuilder", "GraphEdge", "GraphNode", "NodeKind", "Subgraph"]
 
@@ -46,6 +48,8 @@ class Subgraph(View):
 
     def to_networkx(self) -> nx.Graph:
         """An undirected networkx graph; attributes are strings, numbers or booleans."""
+        import networkx as nx  # only here: a query that exports nothing never imports it
+
         g = nx.Graph()
         for n in self.nodes:
             attrs = {k: _scalar(v) for k, v in n.attrs.items() if v is not None}
@@ -56,6 +60,8 @@ class Subgraph(View):
 
     def node_link(self) -> dict[str, Any]:
         """Node-link JSON (as networkx writes it), readable by d3 and Gephi plug-ins."""
+        import networkx as nx
+
         return nx.node_link_data(self.to_networkx(), edges="links")
 
     def write(self, path: str | Path) -> Path:
@@ -68,6 +74,8 @@ class Subgraph(View):
         tmp = path.with_name(f".{path.name}.tmp")
         try:
             if suffix == ".graphml":
+                import networkx as nx
+
                 nx.write_graphml(self.to_networkx(), tmp)
             else:
                 tmp.write_text(json.dumps(self.node_link(), indent=2, ensure_ascii=False))

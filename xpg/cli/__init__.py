@@ -30,7 +30,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 import xpg
-from xpg.cli import demo, detect, generate, load, query, report, serve, validate
+from xpg.cli import demo, detect, generate, load, query, report, serve, state, validate
 from xpg.cli.common import render_error
 from xpg.cli.errors import exit_code
 from xpg.errors import XpgError
@@ -120,6 +120,7 @@ app.command("load")(load.command)
 app.add_typer(query.app, name="query")
 app.command("report")(report.command)
 app.command("serve")(serve.command)
+app.add_typer(state.app, name="state")
 _tidy(app)
 
 

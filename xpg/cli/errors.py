@@ -80,6 +80,7 @@ FLAGS = {
     "overwrite": "--overwrite",
     "quarantine": "--quarantine",
     "shape": "--shape",
+    "state": "--state",
     "users": "--users",
 }
 

@@ -9,6 +9,11 @@ default, ``--format json`` for tools. ``--export FILE`` also writes the subgraph
 of the answer as GraphML (``.graphml``) or node-link JSON (``.json``) for Gephi
 and other graph tools.
 An unknown id exits with code 4.
+
+``--state DIR`` (or a ``state/`` folder inside the ``--findings`` report folder)
+answers from a stored state (``xpg state build``) without loading the data, when
+it was built from the same data files and settings; stderr says whether it was
+used, and why not when it was not (the data is then loaded as usual).
 """
 
 from __future__ import annotations
@@ -62,6 +67,14 @@ FindingsOpt = Annotated[
 ]
 
 
+StateOpt = Annotated[
+    Path | None,
+    typer.Option("--state", help="Answer from this stored state (xpg state build) when it "
+                                 "was built from the same data and settings; default: the "
+                                 "state/ folder of the --findings report, if any."),
+]
+
+
 def _money(x: float | None) -> str:
     return "" if x is None else f"{x:,.2f}"
 
@@ -73,18 +86,24 @@ def _console() -> Console:
 
 
 def _session(data: Path | None, config: list[Path] | None, backend: str | None,
-             findings: Path | None) -> Session:
+             findings: Path | None, state: Path | None = None,
+             as_of: Any = None) -> Session:
     import xpg.api as api
 
     settings = _settings_from(config, backend=backend)
+    if state is None and findings is not None and (findings / "state" / "manifest.json").is_file():
+        state = findings / "state"
     # investigations only read: on every backend, the session never writes
     session = api.open(data=data, settings=settings, findings=findings, progress=progress(),
-                       read_only=True, load=False)
+                       read_only=True, load=False, state=state,
+                       as_of=as_of if state else None)
     try:
         warning = session.dates_differ()
     except BaseException:
         session.close()
         raise
+    if session.state_note:
+        print(session.state_note, file=sys.stderr)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     return session
@@ -265,10 +284,11 @@ def user(
     config: ConfigOpt = None,
     backend: BackendOpt = None,
     findings: FindingsOpt = None,
+    state: StateOpt = None,
 ) -> None:
     """A user's accounts, devices, identifiers, lenders, findings, exposure and neighbours."""
     day = parse_as_of(as_of)
-    with _session(data, config, backend, findings) as s:
+    with _session(data, config, backend, findings, state, day) as s:
         _emit(s.user(user_id, hops=hops, as_of=day), fmt, export, render_user)
 
 
@@ -285,10 +305,11 @@ def ring(
     limit: Annotated[int, typer.Option(
         "--limit", min=1, help="Members (largest exposure first) and shared links listed.")
     ] = RING_PAGE,
+    state: StateOpt = None,
 ) -> None:
     """A ring: members, shared devices, lenders in common, exposure and freeze state."""
     day = parse_as_of(as_of)
-    with _session(data, config, backend, findings) as s:
+    with _session(data, config, backend, findings, state, day) as s:
         _emit(s.ring(ring_id, as_of=day), fmt, export,
               lambda v, console: render_ring(v, console, limit))
 
@@ -311,10 +332,11 @@ def path(
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
     backend: BackendOpt = None,
+    state: StateOpt = None,
 ) -> None:
     """The shortest chain of shared devices/identifiers (optionally lenders) from A to B."""
     day = parse_as_of(as_of)
-    with _session(data, config, backend, None) as s:
+    with _session(data, config, backend, None, state, day) as s:
         view = s.path(a, b, via_lenders=via_lenders, include_hubs=include_hubs,
                       max_hops=max_hops, as_of=day)
         _emit(view, fmt, export, render_path)
@@ -330,8 +352,9 @@ def lender(
     config: ConfigOpt = None,
     backend: BackendOpt = None,
     findings: FindingsOpt = None,
+    state: StateOpt = None,
 ) -> None:
     """How many flagged users and rings borrow at a lender, and how much."""
     day = parse_as_of(as_of)
-    with _session(data, config, backend, findings) as s:
+    with _session(data, config, backend, findings, state, day) as s:
         _emit(s.lender(lender_id, as_of=day), fmt, export, render_lender)

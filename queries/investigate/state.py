@@ -1,0 +1,304 @@
+"""The stored state of a run: what the investigations read, as Parquet, for cold queries.
+
+A cold ``xpg query user`` would otherwise load, validate, build and detect
+everything before answering. :func:`write_state` keeps, in one folder, the
+sorted lookup tables :class:`~xpg.queries.investigate.sources.MemorySource`
+builds (accounts, links by user and by node, loans by user and by lender,
+applications, lenders, users) and the findings (one row per finding, one row
+per flagged user), each sorted by its lookup key in small row groups so that a
+lazy scan filtered on the key (Polars predicate pushdown over the row-group
+statistics) reads a few row groups only.
+:class:`~xpg.queries.investigate.state_source.StateSource` answers from them.
+
+The state is only valid for the data and settings it was built from:
+``manifest.json`` records the fingerprint of the input files (name, size and
+modification time of each ``.csv``/``.parquet`` table file), of the settings
+(:func:`xpg.settings.config_key` of the load and detection sections), of the
+findings file when the findings were read from one, and the run date.
+:meth:`State.unusable` says why a state does not fit a query (``None`` when it
+does): the caller then takes the full path and says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xpg.errors import InputError
+from xpg.settings import Settings, config_key
+
+if TYPE_CHECKING:
+    from xpg.queries.findings import FindingsReport
+    from xpg.queries.investigate.sources import MemorySource
+
+__all__ = [
+    "STATE_VERSION",
+    "State",
+    "files_fingerprint",
+    "settings_fingerprint",
+    "write_state",
+]
+
+STATE_VERSION = 1
+"""Bumped whenever the layout of a state folder changes (an older state is then unused)."""
+
+MANIFEST = "manifest.json"
+ROW_GROUP = 16_384
+"""Rows per Parquet row group: a key lookup reads about one group per asked key."""
+
+#: state table -> (MemorySource sorted table attribute, its sort key)
+TABLES: dict[str, str] = {
+    "users": "_users",
+    "accounts": "_accounts",
+    "links_by_user": "_links_by_user",
+    "links_by_node": "_links_by_node",
+    "loans_by_user": "_loans_by_user",
+    "loans_by_lender": "_loans_by_lender",
+    "apps_by_user": "_apps_by_user",
+    "lenders": "_lenders",
+}
+
+_TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+def files_fingerprint(data: str | os.PathLike[str]) -> dict[str, list[int]]:
+    """``{file name: [size, mtime_ns]}`` of the table files (``.csv``, ``.parquet``, not
+    hidden) of a data folder: any file added, removed, rewritten or touched changes it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "users.csv").write_text("user_id\\n")
+    >>> list(files_fingerprint(d))
+    ['users.csv']
+    """
+    out: dict[str, list[int]] = {}
+    for entry in sorted(os.scandir(data), key=lambda e: e.name):
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        if entry.name.lower().endswith(_TABLE_SUFFIXES):
+            st = entry.stat()
+            out[entry.name] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def settings_fingerprint(settings: Settings) -> str:
+    """A short hash of the settings that shape the tables and the findings (the ``load``
+    and ``detection`` sections; not the backend or its connection).
+
+    Examples
+    --------
+    >>> settings_fingerprint(Settings()) == settings_fingerprint(Settings())
+    True
+    """
+    text = config_key(settings.load) + "\n" + config_key(settings.detection)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _file_key(path: str | os.PathLike[str] | None) -> list[Any] | None:
+    """Where findings were read from: the findings file's absolute path, size, mtime."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.is_dir():
+        p = p / "findings.json"
+    try:
+        st = p.stat()
+    except OSError:
+        return [str(p.resolve()), None, None]
+    return [str(p.resolve()), st.st_size, st.st_mtime_ns]
+
+
+@dataclass(frozen=True)
+class State:
+    """A state folder written by :func:`write_state` (its manifest read, nothing else)."""
+
+    path: Path
+    manifest: Mapping[str, Any]
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> State:
+        """Read the manifest of a state folder.
+
+        Raises
+        ------
+        InputError
+            No state there (no readable ``manifest.json``).
+        """
+        p = Path(path)
+        try:
+            manifest = json.loads((p / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise InputError(f"state: no xpg state in {p} ({MANIFEST} unreadable: {e})",
+                             argument="state") from e
+        if not isinstance(manifest, dict):
+            raise InputError(f"state: {p / MANIFEST} is not a state manifest", argument="state")
+        return cls(p, manifest)
+
+    @property
+    def as_of(self) -> dt.date:
+        return dt.date.fromisoformat(self.manifest["as_of"])
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.manifest["data_dir"])
+
+    def table(self, name: str) -> Path:
+        return self.path / f"{name}.parquet"
+
+    def unusable(
+        self,
+        *,
+        data: str | os.PathLike[str] | None,
+        settings: Settings,
+        findings: str | os.PathLike[str] | None = None,
+        as_of: dt.date | None = None,
+    ) -> str | None:
+        """Why this state cannot answer for ``data`` (default: the folder it was built
+        from), ``settings``, ``findings`` and ``as_of``; ``None`` when it can."""
+        m = self.manifest
+        if m.get("version") != STATE_VERSION:
+            return f"it has layout version {m.get('version')}, this xpg reads {STATE_VERSION}"
+        data_dir = Path(data) if data is not None else self.data_dir
+        if not data_dir.is_dir():
+            return f"its data folder {data_dir} is not there"
+        now, then = files_fingerprint(data_dir), m.get("data_files", {})
+        if now != then:
+            changed = sorted(k for k in now.keys() & then.keys() if now[k] != then[k])
+            added, gone = sorted(now.keys() - then.keys()), sorted(then.keys() - now.keys())
+            parts = [f"{what} {', '.join(names)}" for what, names in
+                     (("changed", changed), ("added", added), ("removed", gone)) if names]
+            return f"the input files differ from those it was built from ({'; '.join(parts)})"
+        if m.get("settings") != settings_fingerprint(settings):
+            return "the load or detection settings differ from those it was built with"
+        if _file_key(findings) != m.get("findings_file"):
+            if findings is None:
+                return "it holds the findings of a report; give that report with --findings"
+            return f"it was not built from the findings in {findings}"
+        # the full path's default run date: the findings' date, else the data's latest
+        wanted = as_of or (self.as_of if findings is not None
+                           else dt.date.fromisoformat(m["default_as_of"]))
+        if wanted != self.as_of:
+            return f"it holds the run of {self.as_of}, not of {wanted}"
+        return None
+
+    def describe(self) -> str:
+        return (f"{self.path} (run of {self.as_of}, built {self.manifest.get('created_at')} "
+                f"from {self.data_dir})")
+
+
+def write_state(
+    source: MemorySource,
+    report: FindingsReport,
+    out: str | os.PathLike[str],
+    *,
+    data: str | os.PathLike[str],
+    settings: Settings,
+    default_as_of: dt.date,
+    findings_file: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> State:
+    """Write the state folder ``out`` (atomically) from a session's in-memory source and
+    findings.
+
+    Parameters
+    ----------
+    source
+        The in-memory source over the loaded tables (its sorted tables are written).
+    report
+        The findings the state answers with (their run date is the state's).
+    data
+        The data folder the tables were loaded from (fingerprinted).
+    settings
+        The settings in force (fingerprinted).
+    default_as_of
+        The data's default run date (the latest date in it).
+    findings_file
+        The findings file or report folder ``report`` was read from, if any.
+    overwrite
+        Replace an existing folder.
+
+    Raises
+    ------
+    InputError
+        ``out`` exists and ``overwrite`` is false.
+    """
+    import polars as pl
+
+    from xpg.atomic import staging
+
+    target = Path(out)
+    if target.exists() and not overwrite:
+        raise InputError(f"state: {target} already exists", argument="out")
+    fingerprint = files_fingerprint(data)
+    with staging(target) as tmp:
+        for name, attr in TABLES.items():
+            frame = getattr(source, attr).frame
+            frame.write_parquet(tmp / f"{name}.parquet", row_group_size=ROW_GROUP,
+                                statistics=True)
+        found, members = _findings_frames(report)
+        found.write_parquet(tmp / "findings.parquet", row_group_size=ROW_GROUP,
+                            statistics=True)
+        members.write_parquet(tmp / "finding_users.parquet", row_group_size=ROW_GROUP,
+                              statistics=True)
+        manifest = {
+            "version": STATE_VERSION,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "as_of": report.as_of.isoformat(),
+            "default_as_of": default_as_of.isoformat(),
+            "data_dir": str(Path(data).resolve()),
+            "data_files": fingerprint,
+            "settings": settings_fingerprint(settings),
+            "findings_file": _file_key(findings_file),
+            "report": {k: v for k, v in report.to_dict().items() if k != "findings"},
+            "findings": found.height,
+            "polars": pl.__version__,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n",
+                                    encoding="utf-8")
+    return State.open(target)
+
+
+def _findings_frames(report: FindingsReport) -> tuple[Any, Any]:
+    """``findings`` (rank, id, type, severity, detected id, the finding's JSON), sorted by
+    id, and ``finding_users`` (user_id, rank, pos, finding_id, type), sorted by user."""
+    import polars as pl
+
+    fs = report.findings
+    detected = []
+    for f in fs:
+        lineage = f.evidence.get("lineage") if isinstance(f.evidence, Mapping) else None
+        ok = isinstance(lineage, Mapping) and lineage.get("detected_id")
+        detected.append(str(lineage["detected_id"]) if ok else None)  # type: ignore[index]
+    found = pl.DataFrame(
+        {
+            "id": [f.id for f in fs],
+            "rank": list(range(len(fs))),
+            "type": [f.type for f in fs],
+            "severity": [f.severity for f in fs],
+            "members": [len(f.users) for f in fs],
+            "detected_id": detected,
+            "doc": [json.dumps(f.to_dict(), ensure_ascii=False) for f in fs],
+        },
+        schema={"id": pl.String, "rank": pl.Int64, "type": pl.String, "severity": pl.String,
+                "members": pl.Int64, "detected_id": pl.String, "doc": pl.String},
+    ).sort("id")
+    members = pl.DataFrame(
+        {
+            "user_id": [u for f in fs for u in f.users],
+            "rank": [i for i, f in enumerate(fs) for _ in f.users],
+            "pos": [j for f in fs for j in range(len(f.users))],
+            "finding_id": [f.id for f in fs for _ in f.users],
+            "type": [f.type for f in fs for _ in f.users],
+        },
+        schema={"user_id": pl.String, "rank": pl.Int64, "pos": pl.Int64,
+                "finding_id": pl.String, "type": pl.String},
+    ).sort("user_id", "rank")
+    return found, members
