@@ -79,6 +79,19 @@ def test_html_totals_equal_findings_json(report):
     assert "exposure / at risk" not in (report.folder / "index.html").read_text()
 
 
+def test_summary_line_counts_at_risk_as_the_report_does(report):
+    """`xpg detect`/`xpg demo`'s one line says the page's drawable at risk, each account
+    once, not findings.json's freeze-only ``at_risk_total``."""
+    from xpg.cli.detect import summary_line
+
+    doc = FindingsReport.read(report.folder)
+    line = summary_line(doc)
+    once = json.loads((report.folder / "manifest.json").read_text())["summary"][
+        "drawable_at_risk_total"]
+    assert once != doc.summary["at_risk_total"]  # the two figures differ on this sample
+    assert line.endswith(f"drawable at risk {once:,.0f} CNY")
+
+
 def test_definitions_beside_the_figures(report):
     html = unescape((report.folder / "index.html").read_text())
     for text in DEFINITIONS.values():

@@ -141,7 +141,11 @@ def findings_table(report: FindingsReport, *, top: int | None = None) -> Table:
 
 
 def summary_line(report: FindingsReport) -> str:
-    """One line: how many findings of each type, for how many users, and the money at stake."""
+    """One line: how many findings of each type, for how many users, and the money at stake
+    (drawable at risk counted as the report counts it: each account once,
+    :func:`xpg.queries.totals.drawable_at_risk`)."""
+    from xpg.queries.totals import drawable_at_risk
+
     s = report.summary
     by_type = ", ".join(f"{n} {t}" for t, n in s.get("findings_by_type", {}).items())
     return (
@@ -149,7 +153,7 @@ def summary_line(report: FindingsReport) -> str:
         f"{report.as_of.isoformat()} ({by_type}); "
         f"{s.get('flagged_users', 0):,} users flagged, exposure "
         f"{s.get('exposure_total', 0.0):,.0f} CNY, drawable at risk "
-        f"{s.get('at_risk_total', 0.0):,.0f} CNY"
+        f"{drawable_at_risk(report.findings):,.0f} CNY"
     )
 
 
