@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 from xpg.queries.asof import exposure_frame
@@ -153,7 +153,7 @@ def investigate_ring(
                exposure=exposures.get(u, ZERO_EXPOSURE).total)
 
     devices, identifiers, n_devices, n_identifiers = _shared(
-        source, g, members, as_of, ring_kinds(config), hub_max, limit, shown)
+        source, g, members, as_of, ring_kinds(config), hub_max, limit, shown, finding.evidence)
 
     lenders = _lenders(source, g, loans, limit, shown)
 
@@ -205,29 +205,67 @@ def _lenders(source: InvestigationSource, g: GraphBuilder, loans: pl.DataFrame,
     return lenders
 
 
+def _evidence_totals(evidence: object) -> tuple[int, int] | None:
+    """(devices, identifiers) a ring finding's evidence names (the kept nodes two or more
+    members share, as the detection found them), or None when it does not say."""
+    if not isinstance(evidence, Mapping):
+        return None
+    devices, identifiers = evidence.get("devices"), evidence.get("identifiers")
+    if not isinstance(devices, list) or not isinstance(identifiers, list):
+        return None
+    return len(devices), len(identifiers)
+
+
+def _kept(source: InvestigationSource, nodes: pl.DataFrame, as_of: dt.date, hub_max: int
+          ) -> pl.DataFrame:
+    """``nodes`` (``kind``, ``value``, ``on_ring``, ...) that are no hub, with ``users``."""
+    degrees = source.link_degrees(nodes.select("kind", "value"), as_of)
+    return (nodes.join(degrees, on=["kind", "value"], how="left")
+            .with_columns(pl.col("users").fill_null(pl.col("on_ring")))
+            .filter(pl.col("users") <= hub_max))
+
+
+def _first_kept(source: InvestigationSource, nodes: pl.DataFrame, as_of: dt.date,
+                hub_max: int, limit: int) -> pl.DataFrame:
+    """The first ``limit`` of ``nodes`` (in order) that are no hub, reading the degrees of
+    growing slices only until they are found."""
+    found, start, size = [], 0, max(2 * limit, 16)
+    while start < nodes.height and sum(f.height for f in found) < limit:
+        found.append(_kept(source, nodes.slice(start, size), as_of, hub_max))
+        start, size = start + size, size * 4
+    if not found:
+        return _kept(source, nodes.clear(), as_of, hub_max)
+    return pl.concat(found).head(limit)
+
+
 def _shared(source: InvestigationSource, g: GraphBuilder, members: list[str], as_of: dt.date,
-            kinds: tuple[str, ...], hub_max: int, limit: int | None, shown: set[str]
-            ) -> tuple[list[SharedLink], list[SharedLink], int, int]:
+            kinds: tuple[str, ...], hub_max: int, limit: int | None, shown: set[str],
+            evidence: object = None) -> tuple[list[SharedLink], list[SharedLink], int, int]:
     """The kept nodes two or more members share: the first ``limit`` devices and
-    identifiers (kind, value order) and how many there are of each."""
-    links = source.links(members, as_of, kinds).select("user_id", "kind", "value").unique()
+    identifiers (kind, value order) and how many there are of each (those the finding's
+    ``evidence`` names, when it names them and a page is asked for)."""
+    links = source.links(members, as_of, kinds).select("user_id", "kind", "value")
     # nodes of two or more members; more than hub_max members makes a hub anyway
-    counts = (links.group_by("kind", "value").agg(pl.len().alias("on_ring"))
+    counts = (links.group_by("kind", "value").agg(pl.col("user_id").n_unique().alias("on_ring"))
               .filter(pl.col("on_ring").is_between(2, hub_max)))
-    degrees = source.link_degrees(counts.select("kind", "value"), as_of)
-    shared = (counts.join(degrees, on=["kind", "value"], how="left")
-              .with_columns(pl.col("users").fill_null(pl.col("on_ring")))
-              .filter(pl.col("users") <= hub_max)
-              .with_columns((pl.col("kind") == DEVICE).alias("is_device"))
-              .sort("kind", "value"))
-    n_devices = int(shared.get_column("is_device").sum())
-    n_identifiers = shared.height - n_devices
-    if limit is not None:
-        shared = pl.concat([shared.filter(pl.col("is_device")).head(limit),
-                            shared.filter(~pl.col("is_device")).head(limit)])
+    counts = counts.with_columns((pl.col("kind") == DEVICE).alias("is_device")).sort(
+        "kind", "value")
+    totals = _evidence_totals(evidence)
+    if limit is None or totals is None:
+        shared = _kept(source, counts, as_of, hub_max)
+        n_devices = int(shared.get_column("is_device").sum())
+        n_identifiers = shared.height - n_devices
+        if limit is not None:
+            shared = pl.concat([shared.filter(pl.col("is_device")).head(limit),
+                                shared.filter(~pl.col("is_device")).head(limit)])
+    else:
+        # the finding's evidence counts them: only the listed nodes' degrees are read
+        n_devices, n_identifiers = totals
+        shared = pl.concat([_first_kept(source, counts.filter(pl.col("is_device") == device),
+                                        as_of, hub_max, limit) for device in (True, False)])
     # the members of the listed nodes only
     who = (links.join(shared.select("kind", "value"), on=["kind", "value"], how="semi")
-           .group_by("kind", "value").agg(pl.col("user_id").sort().alias("members")))
+           .group_by("kind", "value").agg(pl.col("user_id").unique().sort().alias("members")))
     shared = shared.join(who, on=["kind", "value"]).sort("kind", "value")
     devices, identifiers = [], []
     for kind, value, who, n in shared.select("kind", "value", "members", "users").iter_rows():

@@ -172,6 +172,10 @@ class StateFindings:
         return self._members.frame.select("user_id").unique(maintain_order=True)
 
     @cached_property
+    def typed_members(self) -> pl.DataFrame:
+        return self._members.frame.select("finding_id", "type", "user_id")
+
+    @cached_property
     def ring_members(self) -> pl.DataFrame:
         rings = self._scan("findings").filter(pl.col("type") == "ring").select(
             pl.col("id").alias("finding_id"), "severity", "members")
