@@ -139,16 +139,23 @@ def test_group_listing_is_bounded(tmp_path):
 # ------------------------------------------------------------------ the group hook
 
 
-def test_breadth_first_groups_equal_the_detection_components(tmp_path):
-    """The generic search (MemorySource) and the in-memory backend's components agree on
-    every user of a mixed graph with a giant group."""
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """A generated mixed graph (a giant group) in the in-memory backend."""
     from xpg.graph.memory import MemoryBackend
 
     from xpg.synthetic import write
 
-    ds = write(tmp_path / "m", 2000, seed=4, shape="mixed").dataset()
+    ds = write(tmp_path_factory.mktemp("mixed") / "m", 2000, seed=4, shape="mixed").dataset()
     backend = MemoryBackend()
     backend.load(ds)
+    return ds, backend
+
+
+def test_breadth_first_groups_equal_the_detection_components(mixed):
+    """The generic search (MemorySource) and the in-memory backend's components agree on
+    every user of a mixed graph with a giant group."""
+    ds, backend = mixed
     native, searched = backend.investigations(ds), MemorySource(ds)
     kinds, hub = ("device", *CONFIG.ring.identifier_kinds), CONFIG.ring.hub_max_users
     day = ds.latest_date()
@@ -182,3 +189,23 @@ def test_ring_page_is_cut_by_exposure_with_totals_over_every_member(backend):
     lenders = {x.lender_id: (x.members, x.borrowers) for x in page.lenders}
     assert lenders["L2"] == (("u1", "u2"), 3)  # u3 borrows there too, not listed
     assert [m.user_id for m in full.members] == list(RING)
+
+
+def test_a_paged_ring_lists_the_first_links_of_the_full_view(mixed):
+    """The page reads only its nodes' degrees and takes the counts from the evidence: the
+    same links, in the same order, as the full view, on every ring of a mixed graph."""
+    ds, backend = mixed
+    index = FindingsIndex(backend.findings(CONFIG))
+    source = backend.investigations(ds)
+    rings = [f.id for f in index.report.findings if f.type == "ring"]
+    assert any(index.get(r).evidence.get("core") for r in rings)
+    for rid in rings:
+        full = investigate_ring(source, index, CONFIG, rid, limit=None)
+        for limit in (1, 3, 10_000):
+            page = investigate_ring(source, index, CONFIG, rid, limit=limit)
+            assert page.shared_devices == full.shared_devices[:limit], (rid, limit)
+            assert page.shared_identifiers == full.shared_identifiers[:limit], (rid, limit)
+            assert (page.shared_devices_total, page.shared_identifiers_total) == (
+                len(full.shared_devices), len(full.shared_identifiers))
+            assert page.exposure == full.exposure
+            assert [m.user_id for m in page.members] == [m.user_id for m in full.members][:limit]

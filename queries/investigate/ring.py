@@ -225,17 +225,28 @@ def _kept(source: InvestigationSource, nodes: pl.DataFrame, as_of: dt.date, hub_
             .filter(pl.col("users") <= hub_max))
 
 
-def _first_kept(source: InvestigationSource, nodes: pl.DataFrame, as_of: dt.date,
-                hub_max: int, limit: int) -> pl.DataFrame:
-    """The first ``limit`` of ``nodes`` (in order) that are no hub, reading the degrees of
-    growing slices only until they are found."""
+def _exact(links: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
+    """``nodes`` (``kind``, ``value``, ...) with ``on_ring``, the distinct members linked to
+    each, keeping those of two or more."""
+    counted = (links.join(nodes.select("kind", "value"), on=["kind", "value"], how="semi")
+               .group_by("kind", "value").agg(pl.col("user_id").n_unique().alias("on_ring")))
+    return (nodes.drop("on_ring", strict=False).join(counted, on=["kind", "value"])
+            .filter(pl.col("on_ring") >= 2))
+
+
+def _first_kept(source: InvestigationSource, links: pl.DataFrame, nodes: pl.DataFrame,
+                as_of: dt.date, hub_max: int, limit: int) -> pl.DataFrame:
+    """The first ``limit`` of the candidate ``nodes`` (in order) that two or more members
+    share and that are no hub, counting and reading the degrees of growing slices only
+    until they are found."""
     found, start, size = [], 0, max(2 * limit, 16)
     while start < nodes.height and sum(f.height for f in found) < limit:
-        found.append(_kept(source, nodes.slice(start, size), as_of, hub_max))
+        part = _exact(links, nodes.slice(start, size))
+        found.append(_kept(source, part, as_of, hub_max))
         start, size = start + size, size * 4
     if not found:
-        return _kept(source, nodes.clear(), as_of, hub_max)
-    return pl.concat(found).head(limit)
+        return _kept(source, _exact(links, nodes.clear()), as_of, hub_max)
+    return pl.concat(found).sort("kind", "value").head(limit)
 
 
 def _shared(source: InvestigationSource, g: GraphBuilder, members: list[str], as_of: dt.date,
@@ -245,13 +256,14 @@ def _shared(source: InvestigationSource, g: GraphBuilder, members: list[str], as
     identifiers (kind, value order) and how many there are of each (those the finding's
     ``evidence`` names, when it names them and a page is asked for)."""
     links = source.links(members, as_of, kinds).select("user_id", "kind", "value")
-    # nodes of two or more members; more than hub_max members makes a hub anyway
-    counts = (links.group_by("kind", "value").agg(pl.col("user_id").n_unique().alias("on_ring"))
-              .filter(pl.col("on_ring").is_between(2, hub_max)))
-    counts = counts.with_columns((pl.col("kind") == DEVICE).alias("is_device")).sort(
-        "kind", "value")
     totals = _evidence_totals(evidence)
     if limit is None or totals is None:
+        # nodes of two or more members; more than hub_max members makes a hub anyway
+        counts = (links.group_by("kind", "value")
+                  .agg(pl.col("user_id").n_unique().alias("on_ring"))
+                  .filter(pl.col("on_ring").is_between(2, hub_max))
+                  .with_columns((pl.col("kind") == DEVICE).alias("is_device"))
+                  .sort("kind", "value"))
         shared = _kept(source, counts, as_of, hub_max)
         n_devices = int(shared.get_column("is_device").sum())
         n_identifiers = shared.height - n_devices
@@ -261,7 +273,16 @@ def _shared(source: InvestigationSource, g: GraphBuilder, members: list[str], as
     else:
         # the finding's evidence counts them: only the listed nodes' degrees are read
         n_devices, n_identifiers = totals
-        shared = pl.concat([_first_kept(source, counts.filter(pl.col("is_device") == device),
+        # candidates by a hash of the node (rows per node, an upper bound of its members),
+        # counted exactly slice by slice in _first_kept
+        candidates = (links.group_by(pl.struct("kind", "value").hash().alias("node"))
+                      .agg(pl.len().alias("rows"), pl.col("kind").first(),
+                           pl.col("value").first())
+                      .filter(pl.col("rows").is_between(2, hub_max))
+                      .with_columns((pl.col("kind") == DEVICE).alias("is_device"))
+                      .sort("kind", "value"))
+        shared = pl.concat([_first_kept(source, links,
+                                        candidates.filter(pl.col("is_device") == device),
                                         as_of, hub_max, limit) for device in (True, False)])
     # the members of the listed nodes only
     who = (links.join(shared.select("kind", "value"), on=["kind", "value"], how="semi")
