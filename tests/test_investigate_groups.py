@@ -21,6 +21,7 @@ from investigation_data import AS_OF, RING, dataset, findings
 from xpg.queries.investigate import (
     FindingsIndex,
     MemorySource,
+    group_from_links,
     investigate_group,
     investigate_ring,
     investigate_user,
@@ -162,9 +163,11 @@ def test_breadth_first_groups_equal_the_detection_components(mixed):
     users = ds.users.get_column("user_id").to_list()
     rng = np.random.default_rng(4)
     sizes = set()
+    every_link = searched._links_by_user.frame.lazy()  # what a stored state scans
     for u in rng.choice(users, 12, replace=False).tolist():
         a = native.group(u, day, kinds, hub)
         assert a.equals(searched.group(u, day, kinds, hub)), u
+        assert a.equals(group_from_links(every_link, u, day, kinds, hub)), u
         sizes.add(a.height)
     assert max(sizes) > 1000  # the giant group was searched too
 

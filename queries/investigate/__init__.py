@@ -63,6 +63,7 @@ from xpg.queries.investigate.group import (
     GROUP_PAGE,
     connected_group,
     group_facts,
+    group_from_links,
     investigate_group,
 )
 from xpg.queries.investigate.lender import investigate_lender
@@ -138,6 +139,7 @@ __all__ = [
     "exposure_by_user",
     "find_path",
     "group_facts",
+    "group_from_links",
     "investigate_group",
     "investigate_lender",
     "investigate_ring",

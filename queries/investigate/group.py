@@ -33,7 +33,8 @@ from xpg.settings import DetectionConfig
 if TYPE_CHECKING:
     from xpg.queries.investigate.sources import FindingsIndex, InvestigationSource
 
-__all__ = ["GROUP_PAGE", "connected_group", "group_facts", "investigate_group"]
+__all__ = ["GROUP_PAGE", "connected_group", "group_facts", "group_from_links",
+           "investigate_group"]
 
 GROUP_PAGE = 10
 """Hubs and rings a group summary lists by default (the counts are always exact)."""
@@ -78,6 +79,45 @@ def connected_group(
         members = pl.concat([members, new])
         frontier = new.get_column("user_id").to_list()
     return members.sort("user_id")
+
+
+def group_from_links(links: pl.LazyFrame, user_id: str, as_of: dt.date, kinds: Sequence[str],
+                     hub_max: int) -> pl.DataFrame:
+    """What :func:`connected_group` answers, from every link at once (``user_id``, ``kind``,
+    ``value``, ``first_seen``: a source holding them as one scannable table): one read,
+    the hub cut, then the connected components of the kept links (scipy, in C).
+
+    Examples
+    --------
+    >>> links = pl.LazyFrame({"user_id": ["a", "b", "b", "c", "d"],
+    ...                       "kind": ["device"] * 5, "value": ["d1", "d1", "d2", "d2", "d3"],
+    ...                       "first_seen": [None] * 5})
+    >>> group_from_links(links, "a", dt.date(2026, 1, 1), ["device"], 20)["user_id"].to_list()
+    ['a', 'b', 'c']
+    """
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    seen = pl.col("first_seen").is_null() | (pl.col("first_seen").cast(pl.Date) <= as_of)
+    rows = (links.filter(pl.col("kind").is_in(list(kinds)), seen)
+            .select("user_id", (pl.col("kind") + "\x1f" + pl.col("value")).alias("node"))
+            .unique()
+            .filter(pl.len().over("node").is_between(2, hub_max))
+            .collect())
+    if user_id not in set(rows.get_column("user_id").unique().to_list()):
+        return pl.DataFrame({"user_id": [user_id]}, schema=_USERS)
+    coded = rows.with_columns(pl.col("user_id").rank("dense").cast(pl.Int64).alias("u") - 1,
+                              pl.col("node").rank("dense").cast(pl.Int64).alias("n") - 1)
+    u, n = coded.get_column("u").to_numpy(), coded.get_column("n").to_numpy()
+    n_users = int(u.max()) + 1
+    size = n_users + int(n.max()) + 1
+    graph = coo_matrix((np.ones(u.size, dtype=np.int8), (u, n + n_users)), shape=(size, size))
+    labels = connected_components(graph, directed=False)[1][:n_users]
+    mine = int(coded.filter(pl.col("user_id") == user_id).get_column("u")[0])
+    ids = coded.select("u", "user_id").unique("u")
+    return (ids.filter(pl.Series(labels[ids.get_column("u").to_numpy()] == labels[mine]))
+            .select("user_id").sort("user_id"))
 
 
 def _group(source: InvestigationSource, config: DetectionConfig, user_id: str,
