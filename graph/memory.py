@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import networkx as nx
     from xpg.queries.investigate import InvestigationSource
 
-__all__ = ["MemoryBackend", "node_key"]
+__all__ = ["MemoryBackend", "linked_source", "node_key"]
 
 
 def node_key(kind: str, ident: str) -> str:
@@ -44,6 +44,26 @@ def node_key(kind: str, ident: str) -> str:
     'user:u1'
     """
     return f"{kind}:{ident}"
+
+
+def linked_source(dataset: Dataset, links: Links) -> InvestigationSource:
+    """The in-memory investigation source over ``dataset`` whose connected groups are the
+    components of ``links`` (:meth:`Links.kept <xpg.graph.links.Links.kept>`, cached per
+    date and settings, and shared with the ring detection over the same links)."""
+    from xpg.queries.investigate import MemorySource
+
+    class LinkedSource(MemorySource):
+        def group(self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
+                  ) -> pl.DataFrame:
+            idx = links.user_index([user_id])
+            identifier_kinds = [k for k in kinds if k != DEVICE_KIND]
+            labels = links.kept(identifier_kinds, hub_max, as_of).labels
+            if idx.size == 0 or labels[idx[0]] < 0:
+                return pl.DataFrame({"user_id": [user_id]}, schema={"user_id": pl.String})
+            members = np.flatnonzero(labels == labels[idx[0]])
+            return pl.DataFrame({"user_id": links.user_ids.gather(members)}).sort("user_id")
+
+    return LinkedSource(dataset)
 
 
 class MemoryBackend(Backend):
@@ -113,9 +133,7 @@ class MemoryBackend(Backend):
         yield self.hooks
 
     def _investigation_source(self, dataset: Dataset | None) -> InvestigationSource:
-        from xpg.queries.investigate import MemorySource
-
-        return MemorySource(self.dataset)
+        return linked_source(self.dataset, self.links)
 
     def latest_date(self) -> dt.date | None:
         return self.dataset.latest_date()

@@ -27,6 +27,7 @@ from xpg.graph.neo4j_connection import QueryMode
 from xpg.queries.asof import OPEN_LOAN_STATUSES
 from xpg.queries.cypher import statement
 from xpg.queries.investigate import DEVICE, LENDER, SOURCE_SCHEMAS, conform
+from xpg.queries.investigate.group import connected_group
 
 __all__ = ["Neo4jSource"]
 
@@ -118,3 +119,9 @@ class Neo4jSource:
     def lender_known(self, lender_id: str) -> bool:
         (row,) = self._read("lender_known", id=lender_id)
         return bool(row["known"])
+
+    def group(
+        self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
+    ) -> pl.DataFrame:
+        """Breadth-first over the statements above, one round trip per hook and level."""
+        return connected_group(self, user_id, as_of, kinds, hub_max)

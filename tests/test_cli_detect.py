@@ -196,7 +196,7 @@ def test_quarantine_loads_the_valid_rows(tmp_path, capsys):
 
 def test_demo_writes_findings_of_every_type_and_says_where(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--users", "400", "--seed", "3"]) == 0
+    assert main(["demo", "--out", str(out), "--users", "2000", "--seed", "3"]) == 0
     printed = capsys.readouterr().out
     report = FindingsReport.from_json((out / "findings.json").read_text("utf-8"))
     assert all(report.summary["findings_by_type"][t] > 0 for t in FINDING_TYPES)
@@ -208,7 +208,7 @@ def test_demo_writes_findings_of_every_type_and_says_where(tmp_path, capsys):
         printed
     )
     # a second run replaces the sample and gives the same findings
-    assert main(["demo", "--out", str(out), "--users", "400", "--seed", "3"]) == 0
+    assert main(["demo", "--out", str(out), "--users", "2000", "--seed", "3"]) == 0
     again = FindingsReport.from_json((out / "findings.json").read_text("utf-8"))
     assert again == report
 

@@ -1,4 +1,5 @@
-"""The Python API: open a dataset once, then ask for findings, users, rings, paths, lenders.
+"""The Python API: open a dataset once, then ask for findings, users, rings, groups, paths,
+lenders.
 
 >>> import xpg
 >>> with xpg.open(data="demo-output/data") as s:            # doctest: +SKIP
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from xpg.queries.findings import FindingsReport
     from xpg.queries.investigate import (
         FindingsIndex,
+        GroupView,
         InvestigationSource,
         LenderView,
         PathView,
@@ -302,14 +304,29 @@ class Session:
             self.source, self.findings_index(day), self.settings.detection, user_id,
             hops=hops, as_of=day))
 
-    def ring(self, ring_id: str, *, as_of: dt.date | str | None = None) -> RingView:
-        """A ring finding: members, shared links, lenders, exposure and freeze state."""
+    def ring(self, ring_id: str, *, as_of: dt.date | str | None = None,
+             limit: int | None = 25) -> RingView:
+        """A ring finding: members (the ``limit`` of largest exposure; None: all), shared
+        links, lenders, exposure and freeze state; bounded on a ring of any size."""
         from xpg.queries.investigate import investigate_ring
 
         self._check_open()
         day = self._date(as_of)
         return _wrap(self, lambda: investigate_ring(
-            self.source, self.findings_index(day), self.settings.detection, ring_id, as_of=day))
+            self.source, self.findings_index(day), self.settings.detection, ring_id, as_of=day,
+            limit=limit))
+
+    def group(self, user_id: str, *, as_of: dt.date | str | None = None,
+              limit: int = 10) -> GroupView:
+        """A user's connected group as a summary, without its members: size,
+        multi-lenders, the hubs cut around it, the rings (cores) found in it, exposure."""
+        from xpg.queries.investigate import investigate_group
+
+        self._check_open()
+        day = self._date(as_of)
+        return _wrap(self, lambda: investigate_group(
+            self.source, self.findings_index(day), self.settings.detection, user_id,
+            as_of=day, limit=limit))
 
     def path(
         self,

@@ -1,7 +1,7 @@
 """Investigative queries: one user, one ring, a path between two users, one lender.
 
 An investigator asks *who is this user linked to, and why?*; these functions
-answer with frozen dataclasses (``UserView``, ``RingView``, ``PathView``,
+answer with frozen dataclasses (``UserView``, ``RingView``, ``GroupView``, ``PathView``,
 ``LenderView``) that print as tables, serialize to JSON (``to_dict``) and carry
 the small subgraph they talk about (:class:`Subgraph`, exportable to GraphML
 or node-link JSON for Gephi and other graph tools).
@@ -47,7 +47,7 @@ The package, one module per seam: :mod:`~.views` (the answers),
 :mod:`~.subgraph`, :mod:`~.sources` (the source protocol, the in-memory source
 and the findings index), :mod:`~.accounts` and :mod:`~.search` (assembly
 shared by the queries), and one module per query: :mod:`~.user`,
-:mod:`~.ring`, :mod:`~.path`, :mod:`~.lender`.
+:mod:`~.ring`, :mod:`~.group`, :mod:`~.path`, :mod:`~.lender`.
 """
 
 from xpg.queries.investigate.accounts import exposure_by_user
@@ -59,9 +59,16 @@ from xpg.queries.investigate.base import (
     masked_explanation,
     node_id,
 )
+from xpg.queries.investigate.group import (
+    GROUP_PAGE,
+    connected_group,
+    group_facts,
+    group_from_links,
+    investigate_group,
+)
 from xpg.queries.investigate.lender import investigate_lender
 from xpg.queries.investigate.path import MAX_PATH_HOPS, find_path
-from xpg.queries.investigate.ring import investigate_ring
+from xpg.queries.investigate.ring import RING_PAGE, investigate_ring
 from xpg.queries.investigate.sources import (
     SOURCE_SCHEMAS,
     FindingsIndex,
@@ -75,6 +82,9 @@ from xpg.queries.investigate.views import (
     AccountInfo,
     FindingRef,
     FlaggedBorrower,
+    GroupHub,
+    GroupRing,
+    GroupView,
     LenderLink,
     LenderShare,
     LenderView,
@@ -91,12 +101,14 @@ from xpg.queries.investigate.views import (
 
 __all__ = [
     "DEVICE",
+    "GROUP_PAGE",
     "LENDER",
     "LIST_LIMIT",
     "MAX_HOPS",
     "MAX_NEIGHBOURS",
     "MAX_PATH_HOPS",
     "OPEN_LOAN_STATUSES",
+    "RING_PAGE",
     "SOURCE_SCHEMAS",
     "AccountInfo",
     "FindingRef",
@@ -104,6 +116,9 @@ __all__ = [
     "FlaggedBorrower",
     "GraphEdge",
     "GraphNode",
+    "GroupHub",
+    "GroupRing",
+    "GroupView",
     "InvestigationSource",
     "LenderLink",
     "LenderShare",
@@ -120,8 +135,12 @@ __all__ = [
     "Subgraph",
     "UserView",
     "conform",
+    "connected_group",
     "exposure_by_user",
     "find_path",
+    "group_facts",
+    "group_from_links",
+    "investigate_group",
     "investigate_lender",
     "investigate_ring",
     "investigate_user",

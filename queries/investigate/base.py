@@ -81,7 +81,7 @@ def masked_explanation(text: str, evidence: Mapping[str, Any] | None) -> str:
         return text
     for item in evidence.get("identifiers", ()):
         kind, _, value = str(item).partition(":")
-        if value and not value.startswith("****"):
+        if value and value in text and not value.startswith("****"):
             text = text.replace(value, mask(kind, value))
     return text
 

@@ -105,6 +105,19 @@ class FindingsIndex:
         return pl.DataFrame({"user_id": sorted(self._by_user)}, schema={"user_id": pl.String})
 
     @cached_property
+    def typed_members(self) -> pl.DataFrame:
+        """One row per (finding, user): ``finding_id``, ``type``, ``user_id``, for joins."""
+        found = self.report.findings
+        return pl.DataFrame(
+            {
+                "finding_id": [f.id for f in found for _ in f.users],
+                "type": [f.type for f in found for _ in f.users],
+                "user_id": [u for f in found for u in f.users],
+            },
+            schema={"finding_id": pl.String, "type": pl.String, "user_id": pl.String},
+        )
+
+    @cached_property
     def ring_members(self) -> pl.DataFrame:
         """One row per (ring finding, member): ``ring_id``, ``severity``, ``members`` (the
         ring's size) and ``user_id``, for joins."""
@@ -165,6 +178,15 @@ class InvestigationSource(Protocol):
 
     def lender_known(self, lender_id: str) -> bool:
         """Whether the lender is in ``lenders`` or named by any loan or application."""
+        ...
+
+    def group(
+        self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
+    ) -> pl.DataFrame:
+        """``user_id`` (sorted): the user's connected group over the links of ``kinds``
+        as of the date, crossing no node of more than ``hub_max`` users (the ring rule's
+        groups), the user included (:func:`~xpg.queries.investigate.group.connected_group`
+        answers over the other hooks)."""
         ...
 
 
@@ -362,6 +384,13 @@ class MemorySource:
                 [lender_id]).height:
             return True
         return self.dataset.applications.filter(pl.col("lender_id") == lender_id).height > 0
+
+    def group(
+        self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
+    ) -> pl.DataFrame:
+        from xpg.queries.investigate.group import connected_group
+
+        return connected_group(self, user_id, as_of, kinds, hub_max)
 
 
 def lender_names(source: InvestigationSource, lender_ids: Iterable[str]) -> dict[str, dict]:

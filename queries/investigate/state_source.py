@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 
 import polars as pl
 from xpg.queries.findings import Finding, FindingsReport
+from xpg.queries.investigate.group import group_from_links
 from xpg.queries.investigate.sources import MemorySource, _Sorted
 from xpg.queries.investigate.state import TABLES, State
 
@@ -98,6 +99,12 @@ class StateSource(MemorySource):
     def _lenders(self) -> _Scanned:  # type: ignore[override]
         return self._scanned("lenders")
 
+    def group(self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
+              ) -> pl.DataFrame:
+        """From one scan of every link (the breadth-first search would scan the links
+        table once per level of a giant group)."""
+        return group_from_links(self._links_by_user.scan(), user_id, as_of, kinds, hub_max)
+
     def _lender_apps(self, lender_id: str) -> pl.LazyFrame:
         return self._apps_by_user.scan().filter(pl.col("lender_id") == lender_id)
 
@@ -170,6 +177,10 @@ class StateFindings:
     @cached_property
     def flagged_frame(self) -> pl.DataFrame:
         return self._members.frame.select("user_id").unique(maintain_order=True)
+
+    @cached_property
+    def typed_members(self) -> pl.DataFrame:
+        return self._members.frame.select("finding_id", "type", "user_id")
 
     @cached_property
     def ring_members(self) -> pl.DataFrame:

@@ -16,6 +16,7 @@ from xpg.queries.investigate.base import (
     money,
     node_id,
 )
+from xpg.queries.investigate.group import group_facts
 from xpg.queries.investigate.search import expand, new_search, ring_kinds
 from xpg.queries.investigate.sources import FindingsIndex, InvestigationSource, lender_names
 from xpg.queries.investigate.subgraph import GraphBuilder
@@ -51,7 +52,9 @@ def investigate_user(
     identifiers with who else is on them, external lenders, the findings
     touching the user, the exposure breakdown, and the users reached within
     ``hops`` through non-hub devices and ring-enabled identifiers (the
-    ring rule's graph), each with the link that reaches them.
+    ring rule's graph), each with the link that reaches them; the size of the
+    user's connected group and the multi-lending core ring the user is in, if any
+    (:func:`~xpg.queries.investigate.group.group_facts`).
 
     Raises
     ------
@@ -63,7 +66,9 @@ def investigate_user(
     Notes
     -----
     Cost: one lookup per table for the user, then one batched lookup per hop
-    for the frontier; bounded by ``max_neighbours``.
+    for the frontier; bounded by ``max_neighbours``; and the source's
+    :meth:`~xpg.queries.investigate.InvestigationSource.group` (in memory, a mask over
+    the detection's components; elsewhere a search of the whole group).
     """
     if not 0 <= hops <= MAX_HOPS:
         raise InputError(f"hops must be between 0 and {MAX_HOPS}, got {hops}")
@@ -183,6 +188,7 @@ def investigate_user(
                 g.edge(u, kind, value, f"{u} {'was seen on' if kind == DEVICE else 'is linked to'}"
                                        f" {link_label(kind, value)}")
 
+    group_users, core_ring = group_facts(source, findings, config, user_id, as_of)
     return UserView(
         user_id=user_id, as_of=as_of, hops=hops,
         registered_at=profile.get("registered_at"), credit_score=profile.get("credit_score"),
@@ -191,4 +197,5 @@ def investigate_user(
         findings=tuple(FindingRef.of(f) for f in sorted(
             findings.of_user(user_id), key=lambda f: (f.type, f.id))),
         neighbours=tuple(neighbours), truncated=truncated, graph=g.build(),
+        group_users=group_users, in_core=core_ring is not None, core_ring=core_ring,
     )

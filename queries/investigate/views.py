@@ -16,6 +16,9 @@ __all__ = [
     "AccountInfo",
     "FindingRef",
     "FlaggedBorrower",
+    "GroupHub",
+    "GroupRing",
+    "GroupView",
     "LenderLink",
     "LenderShare",
     "LenderView",
@@ -125,6 +128,12 @@ class UserView(View):
     neighbours: tuple[Neighbour, ...]
     truncated: bool
     graph: Subgraph
+    group_users: int = 1
+    """Users of the user's connected group (the ring rule's links), the user included."""
+    in_core: bool = False
+    """Whether the user is in a multi-lending core (a ring found in a large group)."""
+    core_ring: str | None = None
+    """The id of that core's ring finding (None: in no core)."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +165,8 @@ class LenderShare(View):
     members: tuple[str, ...]
     loans: int
     outstanding: float
+    borrowers: int = 0
+    """Members borrowing here (``members`` lists the first ``limit`` of them)."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +183,12 @@ class RingView(View):
     drawable_members: int
     drawable_total: float
     graph: Subgraph
+    member_count: int = 0
+    """Members of the ring; ``members`` lists the ``limit`` of largest exposure first."""
+    more_members: int = 0
+    """Members not listed (the page was cut at the query's ``limit``)."""
+    shared_devices_total: int = 0
+    shared_identifiers_total: int = 0
 
     @property
     def lenders_in_common(self) -> tuple[LenderShare, ...]:
@@ -236,4 +253,52 @@ class LenderView(View):
     flagged: tuple[FlaggedBorrower, ...]
     rings: tuple[RingAtLender, ...]
     rings_outstanding: float
+    graph: Subgraph
+
+
+@dataclass(frozen=True)
+class GroupHub(View):
+    """A hub next to a group: a node of more than ``hub_max_users`` users, not crossed."""
+
+    kind: str
+    node: str
+    label: str
+    users: int
+    members: int
+    """Users of the group linked to it."""
+
+
+@dataclass(frozen=True)
+class GroupRing(View):
+    """A ring finding in a group: a multi-lending core, or the group judged whole."""
+
+    ring_id: str
+    severity: str
+    core: bool
+    users: int
+    exposure_total: float
+    has_user: bool
+    """Whether the asked user is a member."""
+
+
+@dataclass(frozen=True)
+class GroupView(View):
+    """A user's connected group as a summary, without its members
+    (:func:`~xpg.queries.investigate.investigate_group`)."""
+
+    user_id: str
+    as_of: dt.date
+    users: int
+    judged: Literal["whole", "cores"]
+    max_group_users: int
+    multi_lenders: int
+    hub_max_users: int
+    hubs_cut: int
+    hubs: tuple[GroupHub, ...]
+    rings_found: int
+    cores_found: int
+    rings: tuple[GroupRing, ...]
+    rings_users: int
+    rings_exposure: float
+    exposure: Exposure
     graph: Subgraph

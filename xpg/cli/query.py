@@ -1,4 +1,5 @@
-"""`xpg query user|ring|path|lender`: investigative queries as tables, JSON or graph files.
+"""`xpg query user|ring|group|path|lender`: investigative queries as tables, JSON or graph
+files.
 
 Each command loads ``--data`` (with ``--backend neo4j``, it asks the graph the
 database holds instead, and refuses ``--data``: ``xpg load`` writes that graph), uses
@@ -39,15 +40,16 @@ from xpg.cli.common import (
     write_stdout,
 )
 from xpg.cli.common import settings_from as _settings_from
-from xpg.queries.investigate import MAX_HOPS, MAX_PATH_HOPS
+from xpg.queries.investigate import GROUP_PAGE, MAX_HOPS, MAX_PATH_HOPS, RING_PAGE
 
 if TYPE_CHECKING:
     from xpg.api import Session
-    from xpg.queries.investigate import LenderView, PathView, RingView, UserView
+    from xpg.queries.investigate import GroupView, LenderView, PathView, RingView, UserView
 
-__all__ = ["app", "render_lender", "render_path", "render_ring", "render_user"]
+__all__ = ["app", "render_group", "render_lender", "render_path", "render_ring", "render_user"]
 
-app = typer.Typer(help="Investigative queries: user, ring, path, lender.", no_args_is_help=True)
+app = typer.Typer(help="Investigative queries: user, ring, group, path, lender.",
+                  no_args_is_help=True)
 
 
 class Format(StrEnum):
@@ -158,6 +160,10 @@ def render_user(v: UserView, console: Console) -> None:
          "outstanding {io} + drawable {dr} + external outstanding {eo}  ·  internal limit {il}",
          user=v.user_id, day=v.as_of, total=_money(e.total), io=_money(e.internal_outstanding),
          dr=_money(e.drawable), eo=_money(e.external_outstanding), il=_money(e.internal_limit))
+    core = (f"in the multi-lending core of ring {v.core_ring}" if v.in_core
+            else "in no multi-lending core")
+    _say(console, "connected group: {n} user{s}  ·  {core}  (xpg query group {user})",
+         n=f"{v.group_users:,}", s="" if v.group_users == 1 else "s", core=core, user=v.user_id)
     t = _table("Accounts", "account", "product", "kind", "limit", "outstanding", "drawable",
                "status", "reason", "scope", right=(3, 4, 5))
     for a in v.accounts:
@@ -190,48 +196,78 @@ def render_user(v: UserView, console: Console) -> None:
     console.print(t)
 
 
-RING_PAGE = 25
-"""Members and shared links ``xpg query ring`` lists by default (``--limit``)."""
-
-
 def render_ring(v: RingView, console: Console, limit: int = RING_PAGE) -> None:
     """The ring view as tables: the ``limit`` members of largest exposure and the first
     ``limit`` shared links, each table followed by "and N more" when it is cut."""
     f = v.finding
     _say(console, "[bold]Ring {ring}[/] ({sev}) as of {day}  ·  {n} members  ·  exposure "
          "{total} CNY  ·  frozen somewhere: {frozen}, still drawable: {drawable} ({amount} CNY)",
-         ring=v.id, sev=f.severity, day=v.as_of, n=len(v.members),
+         ring=v.id, sev=f.severity, day=v.as_of, n=f"{v.member_count:,}",
          total=_money(v.exposure.total), frozen=v.frozen_members, drawable=v.drawable_members,
          amount=_money(v.drawable_total))
     _say(console, "{text}", text=f.explanation)
     t = _table("Members (ml: multi-lending; external: outstanding at external lenders)",
                "user", "ml", "freeze state", "frozen", "drawable in", "drawable", "external",
                "exposure", right=(5, 6, 7))
-    members = sorted(v.members, key=lambda m: (-m.exposure.total, m.user_id))
-    for m in members[:limit]:
+    for m in v.members[:limit]:
         _row(t, m.user_id, "yes" if m.multi_lending else "", m.freeze_state.replace("_", " "),
                   ", ".join(m.frozen_products), ", ".join(m.drawable_products),
                   _money(m.exposure.drawable), _money(m.exposure.external_outstanding),
                   _money(m.exposure.total))
     console.print(t)
-    _more(console, len(members) - limit, "member")
+    _more(console, v.member_count - min(limit, len(v.members)), "member")
     t = _table("Shared devices and identifiers", "link", "members", "users on it", right=(2,))
     shared = (*v.shared_devices, *v.shared_identifiers)
     for s in shared[:limit]:
         _row(t, s.label, _users(s.members, limit=limit), str(s.users))
     console.print(t)
-    _more(console, len(shared) - limit, "shared link")
+    _more(console, v.shared_devices_total + v.shared_identifiers_total - min(limit, len(shared)),
+          "shared link")
     t = _table("Lenders", "lender", "members borrowing", "loans", "outstanding",
                right=(2, 3))
-    for x in v.lenders:
+    for x in v.lenders[:limit]:
         name = f"{x.lender_id} ({x.name})" if x.name else x.lender_id
-        _row(t, name, ", ".join(x.members), str(x.loans), _money(x.outstanding))
+        _row(t, name, _users(x.members, x.borrowers - len(x.members), limit=limit),
+             str(x.loans), _money(x.outstanding))
     console.print(t)
+    _more(console, len(v.lenders) - limit, "lender")
+
+
+def render_group(v: GroupView, console: Console) -> None:
+    """The group summary: counts, the largest hubs cut, the rings found."""
+    e = v.exposure
+    judged = ("judged whole" if v.judged == "whole" else
+              f"over {v.max_group_users:,} users: searched for multi-lending cores")
+    _say(console, "[bold]Connected group of {user}[/] as of {day}  ·  {n} users ({judged})  ·  "
+         "{ml} multi-lending  ·  exposure {total} CNY (drawable {dr} CNY)",
+         user=v.user_id, day=v.as_of, n=f"{v.users:,}", judged=judged,
+         ml=f"{v.multi_lenders:,}", total=_money(e.total), dr=_money(e.drawable))
+    _say(console, "{h} hub{s} cut (nodes of more than {hm} users, not crossed)  ·  {r} ring{rs} "
+         "found ({c} multi-lending core{cs}), {ru} users, exposure {rx} CNY",
+         h=f"{v.hubs_cut:,}", s="" if v.hubs_cut == 1 else "s", hm=v.hub_max_users,
+         r=f"{v.rings_found:,}", rs="" if v.rings_found == 1 else "s", c=f"{v.cores_found:,}",
+         cs="" if v.cores_found == 1 else "s", ru=f"{v.rings_users:,}",
+         rx=_money(v.rings_exposure))
+    t = _table("Largest hubs cut", "link", "users on it", "of this group", right=(1, 2))
+    for h in v.hubs:
+        _row(t, h.label, f"{h.users:,}", f"{h.members:,}")
+    console.print(t)
+    _more(console, v.hubs_cut - len(v.hubs), "hub")
+    t = _table("Rings found (largest exposure first)", "ring", "severity", "kind", "users",
+               "exposure", right=(3, 4))
+    for r in v.rings:
+        kind = "core" if r.core else "whole group"
+        _row(t, r.ring_id + (" *" if r.has_user else ""), r.severity, kind, str(r.users),
+             _money(r.exposure_total))
+    console.print(t)
+    _more(console, v.rings_found - len(v.rings), "ring")
+    if any(r.has_user for r in v.rings):
+        _say(console, "* {user} is a member", user=v.user_id)
 
 
 def _more(console: Console, left: int, what: str) -> None:
     if left > 0:
-        _say(console, "and {n} more {what}{s} (--limit to list more, --format json for all)",
+        _say(console, "and {n} more {what}{s} (--limit to list more)",
              n=f"{left:,}", what=what, s="" if left == 1 else "s")
 
 
@@ -310,8 +346,29 @@ def ring(
     """A ring: members, shared devices, lenders in common, exposure and freeze state."""
     day = parse_as_of(as_of)
     with _session(data, config, backend, findings, state, day) as s:
-        _emit(s.ring(ring_id, as_of=day), fmt, export,
+        _emit(s.ring(ring_id, as_of=day, limit=limit), fmt, export,
               lambda v, console: render_ring(v, console, limit))
+
+
+@app.command("group")
+def group(
+    user_id: Annotated[str, typer.Argument(help="A user id: its connected group is shown.")],
+    data: SourceDataOpt = None,
+    fmt: FormatOpt = Format.table,
+    export: ExportOpt = None,
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+    backend: BackendOpt = None,
+    findings: FindingsOpt = None,
+    limit: Annotated[int, typer.Option(
+        "--limit", min=1, help="Hubs (most users first) and rings (largest exposure) listed.")
+    ] = GROUP_PAGE,
+    state: StateOpt = None,
+) -> None:
+    """A user's connected group as a summary: size, multi-lenders, hubs cut, rings found."""
+    day = parse_as_of(as_of)
+    with _session(data, config, backend, findings, state, day) as s:
+        _emit(s.group(user_id, as_of=day, limit=limit), fmt, export, render_group)
 
 
 @app.command("path")
