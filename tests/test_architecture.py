@@ -26,6 +26,7 @@ LAYERS = {
     "xpg.graph": "graph",
     "xpg.report": "report",
     "xpg.api": "api", "xpg.gather": "api", "xpg.inputs": "api", "xpg": "api",
+    "xpg.nightly": "api", "xpg.nightly_state": "api",
     "xpg.serve": "serve",
     "xpg.cli": "cli",
 }
