@@ -37,23 +37,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import polars as pl
 
-from xpg.errors import ValidationError
 from xpg.graph.links import Links
-from xpg.graph.stored_links import StoredLinks, hashed_edges, hashed_nodes, user_hash
+from xpg.graph.stored_links import StoredLinks, hashed_nodes, position_edges, user_hash
 from xpg.loaders import load_dataset
-from xpg.loaders.dataset import Dataset
-from xpg.loaders.schema import TABLES
+from xpg.nightly_snapshot import SHARED, Fallback, Snapshot, window_days
 from xpg.nightly_state import NightlyState, write_nightly
 from xpg.queries.assembly import ExposureIndex, sort_findings, summarize
 from xpg.queries.detections import default_as_of, run_detections
@@ -69,15 +67,7 @@ PER_USER_RULES = ("multi_lending", "freeze_inconsistency", "restored_after_freez
 """The rules whose finding for a user depends only on that user's rows (and the run date
 and the shared tables)."""
 
-_USER_TABLES = ("users", "accounts", "devices", "external_loans", "applications", "identifiers")
-_SHARED = {"products": "product_id", "lenders": "lender_id"}
-_EVENTS = "account_events"
-_LOW = 0xFFFFFFFF
 _encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
-
-
-class _Fallback(Exception):
-    """The state cannot seed this run: run in full (the message says why)."""
 
 
 @dataclass
@@ -151,159 +141,6 @@ def _clock(timings: dict[str, float], name: str) -> Iterator[None]:
     timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
 
-# -- the snapshot, hashed -----------------------------------------------------------
-
-
-def _read_raw(data: Path) -> dict[str, pl.DataFrame]:
-    raw: dict[str, pl.DataFrame] = {}
-    for name in TABLES:
-        if (data / f"{name}.csv").exists():
-            raise _Fallback(f"{name} is CSV: the state is kept for Parquet inputs only")
-        path = data / f"{name}.parquet"
-        if path.is_file():
-            raw[name] = pl.read_parquet(path)
-    return raw
-
-
-def _owners(raw: dict[str, pl.DataFrame]) -> pl.Series:
-    """The owning user id of each ``account_events`` row (through its account)."""
-    events = raw[_EVENTS]
-    accounts = raw["accounts"].select("account_id", "user_id")
-    owner = events.select("account_id").join(accounts, on="account_id", how="left",
-                                             maintain_order="left").get_column("user_id")
-    if owner.null_count():
-        raise _Fallback("account_events name accounts that do not exist")
-    return owner
-
-
-def _fingerprints(raw: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Per user id: ``fa``, ``fb``, ``n`` over the rows it owns; and the shared tables'
-    row hashes by key (``table``, ``key``, ``h``)."""
-    for name, key in (("users", "user_id"), ("accounts", "account_id"), *_SHARED.items()):
-        frame = raw.get(name)
-        if frame is not None and frame.get_column(key).n_unique() != frame.height:
-            raise _Fallback(f"{name} repeats a {key}")
-    users = raw["users"].get_column("user_id")
-    if not bool((users == users.str.strip_chars()).all()):
-        raise _Fallback("user ids with surrounding blanks")
-    parts = []
-    for i, name in enumerate((*_USER_TABLES, _EVENTS)):
-        frame = raw.get(name)
-        if frame is None or frame.height == 0:
-            continue
-        owner = _owners(raw) if name == _EVENTS else frame.get_column("user_id")
-        parts.append(pl.DataFrame({"user_id": owner, "h": frame.hash_rows(seed=101 + i)}))
-    fp = (
-        pl.concat(parts).lazy().group_by("user_id")
-        .agg((pl.col("h") & _LOW).sum().alias("fa"), (pl.col("h") // (_LOW + 1)).sum().alias("fb"),
-             pl.len().cast(pl.Int64).alias("n"))
-        .collect()
-    )
-    if fp.height != users.len() or fp.join(raw["users"], on="user_id", how="anti").height:
-        raise _Fallback("rows name users missing from users")
-    keyed = [
-        raw[name].select(pl.lit(name).alias("table"), pl.col(key).cast(pl.String).alias("key"),
-                         raw[name].hash_rows(seed=7).alias("h"))
-        for name, key in _SHARED.items() if name in raw
-    ]
-    shared = (pl.concat(keyed) if keyed else
-              pl.DataFrame(schema={"table": pl.String, "key": pl.String, "h": pl.UInt64}))
-    return fp, shared
-
-
-def latest_raw_date(raw: dict[str, pl.DataFrame]) -> dt.date | None:
-    """The latest date in any date or datetime column of the contract (as
-    :meth:`Dataset.latest_date`), from typed Parquet tables."""
-    best: dt.date | None = None
-    for name, frame in raw.items():
-        for col in TABLES[name].columns:
-            if col.kind not in ("date", "datetime") or col.name not in frame.columns:
-                continue
-            if not frame.schema[col.name].is_temporal():
-                raise _Fallback(f"{name}.{col.name} is not stored as a date")
-            value = frame.get_column(col.name).max()
-            if value is not None:
-                day = value.date() if isinstance(value, dt.datetime) else value
-                best = day if best is None or day > best else best
-    return best
-
-
-def _window_days(config: Any) -> set[int]:
-    out: set[int] = set()
-    items = config.items() if isinstance(config, dict) else vars(config).items()
-    for key, value in items:
-        if isinstance(value, int) and not isinstance(value, bool) and key.endswith("_days"):
-            out.add(value)
-        elif hasattr(value, "__dict__") or isinstance(value, dict):
-            out |= _window_days(value)
-    return out
-
-
-def _date_moved(raw: dict[str, pl.DataFrame], old: dt.date, new: dt.date,
-                windows: set[int]) -> pl.Series:
-    """Users with a dated row where an as-of test (``day <= run date``) or a window's
-    first day (``day > run date - N``, and ``N - 1`` to be safe) flips between the two
-    run dates."""
-    lo, hi = min(old, new), max(old, new)
-    shifts = {0} | windows | {n - 1 for n in windows} | {n + 1 for n in windows}
-    found = []
-    for name in (*_USER_TABLES, _EVENTS):
-        frame = raw.get(name)
-        if frame is None:
-            continue
-        owner = _owners(raw) if name == _EVENTS else frame.get_column("user_id")
-        for col in TABLES[name].columns:
-            if col.kind not in ("date", "datetime") or col.name not in frame.columns:
-                continue
-            day = pl.col(col.name).cast(pl.Date) if col.kind == "datetime" else pl.col(col.name)
-            hit = pl.any_horizontal(
-                (day > lo - dt.timedelta(days=k)) & (day <= hi - dt.timedelta(days=k))
-                for k in sorted(shifts)
-            ).fill_null(False)
-            mask = frame.select(hit).to_series()
-            found.append(owner.filter(mask))
-    return pl.concat(found).unique() if found else pl.Series("user_id", [], dtype=pl.String)
-
-
-# -- loading a subset through the loader ---------------------------------------------
-
-
-def _subset(raw: dict[str, pl.DataFrame], users: pl.Series, settings: Settings,
-            tables: tuple[str, ...] | None = None) -> Dataset:
-    """The rows of ``users`` (every shared table whole) loaded and validated by the loader.
-
-    The loader refuses an empty users or accounts table, so the rows of one unchanged
-    user with an account (an *anchor*, valid in the last run) are loaded along and
-    dropped after.
-    """
-    others = raw["accounts"].filter(~pl.col("user_id").is_in(users.implode())).head(1)
-    if others.height == 0:
-        raise _Fallback("every user changed")
-    anchor = others.get_column("user_id")[0]
-    wanted = pl.concat([users, pl.Series([anchor])]).implode()
-    with tempfile.TemporaryDirectory(prefix="xpg-nightly-") as tmp:
-        for name, frame in raw.items():
-            if name in _SHARED:
-                part = frame
-            elif tables is not None and name not in (*tables, "users", "accounts"):
-                part = frame.clear()
-            elif name == _EVENTS:
-                accounts = raw["accounts"].filter(pl.col("user_id").is_in(wanted))
-                part = frame.join(accounts.select("account_id"), on="account_id", how="semi")
-            else:
-                part = frame.filter(pl.col("user_id").is_in(wanted))
-            part.write_parquet(Path(tmp) / f"{name}.parquet")
-        try:
-            loaded = load_dataset(tmp, settings).dataset
-        except ValidationError as e:
-            raise _Fallback(f"the changed rows do not validate ({e})") from e
-    mine = pl.col("user_id") != anchor
-    kept = {name: loaded.table(name).filter(mine) for name in _USER_TABLES}
-    accounts = kept["accounts"].get_column("account_id").implode()
-    kept[_EVENTS] = loaded.account_events.filter(pl.col("account_id").is_in(accounts))
-    return replace(loaded, **kept)
-
-
 class _RingHooks(PolarsHooks):
     """Hooks over the stored links; the members' loans are loaded when asked for."""
 
@@ -369,55 +206,114 @@ def _full(data: Path, settings: Settings, as_of: dt.date | None, timings: dict[s
                            incremental=False, changed_users=dataset.users.height)
     with _clock(timings, "state"):
         try:
-            raw = _read_raw(data)
-            fp, shared = _fingerprints(raw)
-        except _Fallback as e:
+            snap = Snapshot(data)
+            fp, shared = snap.fingerprints(), snap.shared()
+        except Fallback as e:
             return result, str(e)
-        nodes = hashed_nodes(hooks.links)
+        links = hooks.links
+        nodes = hashed_nodes(links)
         if nodes.get_column("nh").n_unique() != nodes.height:
             return result, "two nodes share a hash"  # the next night runs in full
-        tables = {"users": fp, "keyed": shared, "edges": hashed_edges(hooks.links, nodes),
+        users = (pl.DataFrame({"user_id": links.user_ids, "uh": user_hash(links.user_ids)})
+                 .join(fp, on="uh", how="left", maintain_order="left"))
+        tables = {"users": users, "keyed": shared, "edges": position_edges(links),
                   "nodes": nodes, "exposure": user_exposure_frame(dataset, day),
                   "findings": meta}
     return result, tables
+
+
+def _changed(snap: Snapshot, fp: pl.DataFrame, shared: pl.DataFrame, old: pl.DataFrame,
+             state: NightlyState, day: dt.date, settings: Settings) -> pl.Series:
+    """``uh`` of the changed users (see the module docstring, step 1)."""
+    rows = (
+        fp.join(old.select("uh", "fa", "fb", "n"), on="uh", how="full", coalesce=True,
+                suffix="_old")
+        .filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_old"))
+                                  for c in ("fa", "fb", "n")))
+        .get_column("uh")
+    )
+    old_shared = state.read("keyed")
+    moved = pl.concat([shared.join(old_shared, on=["table", "key", "h"], how="anti"),
+                       old_shared.join(shared, on=["table", "key", "h"], how="anti")])
+    found = [rows]
+    for name, tables in (("products", ("accounts",)),
+                         ("lenders", ("external_loans", "applications"))):
+        keys = moved.filter(pl.col("table") == name).get_column("key")
+        if keys.len():
+            found.append(snap.users_with(SHARED[name], keys, tables))
+    if day != state.as_of:
+        found.append(snap.date_moved(state.as_of, day, window_days(settings.detection)))
+    return pl.concat(found).unique()
+
+
+def _graph(snap: Snapshot, state: NightlyState, old: pl.DataFrame, changed: pl.Series,
+           fp: pl.DataFrame, sub_links: Links) -> tuple[StoredLinks, dict[str, pl.DataFrame]]:
+    """The whole graph: the unchanged users' stored links and the changed users' new
+    ones, at the users' new positions (the old order, removed users dropped, new users
+    after); and the state's users, edges and nodes tables for the next night."""
+    alive = old.get_column("uh").is_in(snap.users.get_column("uh").implode())
+    added = snap.users.filter(~pl.col("uh").is_in(old.get_column("uh").implode()))
+    users = (pl.concat([old.filter(alive).select("user_id", "uh"),
+                        added.select("user_id", "uh")])
+             .join(fp, on="uh", how="left", maintain_order="left"))
+    alive_ = alive.to_numpy()
+    remap = np.full(old.height, -1, dtype=np.int64)
+    remap[alive_] = np.arange(int(alive_.sum()))
+    dropped = old.get_column("uh").is_in(changed.implode()).to_numpy()
+    edges = state.read("edges")
+    ui, ni, first = (edges.get_column(c).to_numpy() for c in ("ui", "ni", "first"))
+    keep = ~dropped[ui]
+    ui, ni, first = remap[ui[keep]], ni[keep], first[keep]
+    # the changed users' new links, at their positions
+    stored = state.read("nodes")
+    new_nodes = hashed_nodes(sub_links).with_row_index("sub")
+    found = stored.with_row_index("pos").join(new_nodes, on="nh", suffix="_new")
+    clash = found.filter((pl.col("kind") != pl.col("kind_new"))
+                         | (pl.col("value") != pl.col("value_new")))
+    if clash.height or new_nodes.get_column("nh").n_unique() != new_nodes.height:
+        raise Fallback("two nodes share a hash")
+    appended = new_nodes.join(found.select("nh"), on="nh", how="anti")
+    node_pos = np.empty(new_nodes.height, dtype=np.int64)
+    node_pos[found.get_column("sub").to_numpy()] = found.get_column("pos").to_numpy()
+    node_pos[appended.get_column("sub").to_numpy()] = np.arange(
+        stored.height, stored.height + appended.height)
+    nodes = pl.concat([stored, appended.select("nh", "kind", "value")])
+    user_pos = (pl.DataFrame({"uh": user_hash(sub_links.user_ids)})
+                .join(users.select("uh").with_row_index("pos"), on="uh", how="left",
+                      maintain_order="left").get_column("pos").to_numpy())
+    ui = np.concatenate([ui, user_pos[sub_links._user]])
+    ni = np.concatenate([ni, node_pos[sub_links._node]])
+    first = np.concatenate([first, sub_links._first])
+    used = np.bincount(ni, minlength=nodes.height) > 0
+    if used.size and used.mean() < 0.9:  # many nodes of no one: drop them
+        nodes = nodes.filter(pl.Series(used))
+        ni = (np.cumsum(used) - 1)[ni]
+    links = StoredLinks(users.get_column("user_id"), nodes.select("kind", "value"), ui, ni, first)
+    tables = {"users": users, "nodes": nodes,
+              "edges": pl.DataFrame({"ui": pl.Series(ui, dtype=pl.Int32),
+                                     "ni": pl.Series(ni, dtype=pl.Int32),
+                                     "first": pl.Series(first, dtype=pl.Int32)})}
+    return links, tables
 
 
 def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.date | None,
                  timings: dict[str, float]) -> tuple[NightlyResult, dict[str, pl.DataFrame]]:
     config = settings.detection
     with _clock(timings, "read_hash"):
-        raw = _read_raw(data)
-        if not {"users", "accounts", _EVENTS} <= set(raw):
-            raise _Fallback("a table file is missing")
-        fp, shared = _fingerprints(raw)
-        day = as_of or latest_raw_date(raw)
+        snap = Snapshot(data)
+        fp, shared = snap.fingerprints(), snap.shared()
+        day = as_of or snap.latest_date()
         if day is None:
-            raise _Fallback("the data has no dates")
+            raise Fallback("the data has no dates")
     with _clock(timings, "diff"):
-        old_fp = state.read("users")
-        changed = (
-            fp.join(old_fp, on="user_id", how="full", coalesce=True, suffix="_old")
-            .filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_old"))
-                                      for c in ("fa", "fb", "n")))
-            .get_column("user_id")
-        )
-        old_shared = state.read("keyed")
-        moved = (shared.join(old_shared, on=["table", "key", "h"], how="anti")
-                 .vstack(old_shared.join(shared, on=["table", "key", "h"], how="anti")))
-        extra = [changed]
-        for name, key, tables in (("products", "product_id", ("accounts",)),
-                                  ("lenders", "lender_id", ("external_loans", "applications"))):
-            keys = moved.filter(pl.col("table") == name).get_column("key").implode()
-            for t in tables:
-                if t in raw:
-                    extra.append(raw[t].filter(pl.col(key).cast(pl.String).is_in(keys))
-                                 .get_column("user_id"))
-        if day != state.as_of:
-            extra.append(_date_moved(raw, state.as_of, day, _window_days(config)))
-        changed = pl.concat(extra).unique().sort()
-        present = changed.filter(changed.is_in(raw["users"].get_column("user_id").implode()))
+        old = state.read("users")
+        changed = _changed(snap, fp, shared, old, state, day, settings)
+        wanted = changed.implode()
+        present = snap.users.filter(pl.col("uh").is_in(wanted)).get_column("user_id").sort()
+        ids = pl.concat([present, old.filter(pl.col("uh").is_in(wanted)).get_column("user_id")]
+                        ).unique().implode()
     with _clock(timings, "per_user"):
-        sub = _subset(raw, present, settings)
+        sub = snap.subset(present, settings)
         hooks = PolarsHooks(sub)
         results: dict[str, Any] = {}
         registered = rules()
@@ -425,24 +321,11 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
             if rule.name in PER_USER_RULES:
                 results[rule.name] = rule.detect(hooks, rule.settings(config), day, results)
     with _clock(timings, "ring"):
-        user_ids = raw["users"].get_column("user_id")
-        uh = user_hash(user_ids)
-        if uh.n_unique() != uh.len():
-            raise _Fallback("two user ids share a hash")
-        gone = user_hash(changed).implode()
-        new_nodes = hashed_nodes(hooks.links)
-        old_nodes = state.read("nodes")
-        clash = new_nodes.join(old_nodes, on="nh", suffix="_old").filter(
-            (pl.col("kind") != pl.col("kind_old")) | (pl.col("value") != pl.col("value_old")))
-        if clash.height or new_nodes.get_column("nh").n_unique() != new_nodes.height:
-            raise _Fallback("two nodes share a hash")
-        edges = pl.concat([state.read("edges").filter(~pl.col("uh").is_in(gone)),
-                           hashed_edges(hooks.links, new_nodes)])
-        nodes = (pl.concat([old_nodes, new_nodes]).unique("nh", keep="first")
-                 .join(edges.select("nh").unique(), on="nh", how="semi"))
-        ml_kept = (state.scan("findings").filter(pl.col("type") == "multi_lending")
-                   .select(pl.col("users").list.first().alias("user_id")).collect())
-        ml = pl.concat([ml_kept.filter(~pl.col("user_id").is_in(changed.implode())),
+        links, graph_tables = _graph(snap, state, old, changed, fp, hooks.links)
+        findings = state.read("findings")
+        ml_kept = findings.filter(pl.col("type") == "multi_lending").select(
+            pl.col("users").list.first().alias("user_id"))
+        ml = pl.concat([ml_kept.filter(~pl.col("user_id").is_in(ids)),
                         results["multi_lending"].select("user_id")])
 
         def loans(members: pl.DataFrame) -> pl.DataFrame:
@@ -451,32 +334,30 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
             others = asked.filter(~asked.is_in(present.implode()))
             if others.len() == 0:
                 return mine
-            theirs = _subset(raw, others, settings, ("users", "external_loans")).external_loans
+            theirs = snap.subset(others, settings, ("users", "external_loans")).external_loans
             return pl.concat([mine, theirs])
 
         ring_rule = next(r for r in registered if r.name == "ring")
-        ring_hooks = _RingHooks(StoredLinks(user_ids, nodes, edges), loans)
-        results["ring"] = ring_rule.detect(ring_hooks, ring_rule.settings(config), day,
-                                           {"multi_lending": ml})
+        results["ring"] = ring_rule.detect(_RingHooks(links, loans), ring_rule.settings(config),
+                                           day, {"multi_lending": ml})
     with _clock(timings, "assemble"), gc_paused():
-        kept = (state.read("findings")
-                .filter(pl.col("type").is_in(PER_USER_RULES)
-                        & ~pl.col("users").list.first().is_in(changed.implode())))
+        kept = findings.filter(pl.col("type").is_in(PER_USER_RULES)
+                               & ~pl.col("users").list.first().is_in(ids))
         fresh = user_exposure_frame(sub, day)
         needed = pl.concat([kept.select(pl.col("users").list.first().alias("user_id")),
                             results["ring"].members.select("user_id")]).unique()
         stored = (state.scan("exposure").join(needed.lazy(), on="user_id", how="semi")
-                  .filter(~pl.col("user_id").is_in(changed.implode())).collect())
+                  .filter(~pl.col("user_id").is_in(ids)).collect())
         exposure = ExposureIndex(pl.concat([stored, fresh]))
         new = [f for rule in registered
                for f in rule.assemble(results[rule.name], exposure, rule.settings(config))]
         meta = pl.concat([kept, _meta(new)])
-        lines, summary = _ordered(meta, user_ids.len(), exposure)
+        lines, summary = _ordered(meta, snap.users.height, exposure)
     result = NightlyResult(day, lines, summary, incremental=True, changed_users=changed.len())
     with _clock(timings, "state_tables"):
-        old_exposure = state.read("exposure").filter(~pl.col("user_id").is_in(changed.implode()))
-        tables = {"users": fp, "keyed": shared, "edges": edges, "nodes": nodes,
-                  "exposure": pl.concat([old_exposure, fresh]), "findings": meta}
+        old_exposure = state.read("exposure").filter(~pl.col("user_id").is_in(ids))
+        tables = {**graph_tables, "keyed": shared, "findings": meta,
+                  "exposure": pl.concat([old_exposure, fresh])}
     return result, tables
 
 
@@ -515,7 +396,7 @@ def run_nightly(data: str | os.PathLike[str], settings: Settings | None = None,
         assert previous is not None
         try:
             result, tables = _incremental(folder, settings, previous, as_of, timings)
-        except _Fallback as e:
+        except Fallback as e:
             reason = str(e)
     if reason is not None:
         result, tables = _full(folder, settings, as_of, timings)
