@@ -232,6 +232,43 @@ def test_every_change_at_once_at_several_seeds(root, seed):
     _check(root, after, base)
 
 
+def _extra_device(t):
+    """Every member of a ring also shares a new device ``dev_extra``."""
+    ring = _rings(t)[0]["users"]
+    devices = t["devices"]
+    rows = pl.DataFrame({"user_id": ring, "device_id": ["dev_extra"] * len(ring)}).with_columns(
+        pl.lit(None).cast(devices.schema["first_seen"]).alias("first_seen"),
+        pl.lit(None).cast(devices.schema["last_seen"]).alias("last_seen"))
+    return {**t, "devices": pl.concat([devices, rows.select(devices.columns)])}
+
+
+def _extra_hub(t):
+    """``dev_extra`` gets hub_max_users + 1 users: the ring keeps its members, loses it."""
+    devices = t["devices"]
+    have = devices.filter(pl.col("device_id") == "dev_extra").height
+    hub = Settings().detection.ring.hub_max_users
+    ring = devices.filter(pl.col("device_id") == "dev_extra").get_column("user_id")
+    others = (t["users"].filter(~pl.col("user_id").is_in(ring.implode()))
+              .get_column("user_id").sort().tail(hub + 1 - have))
+    rows = pl.DataFrame({"user_id": others, "device_id": "dev_extra"}).with_columns(
+        pl.lit(None).cast(devices.schema["first_seen"]).alias("first_seen"),
+        pl.lit(None).cast(devices.schema["last_seen"]).alias("last_seen"))
+    return {**t, "devices": pl.concat([devices, rows.select(devices.columns)])}
+
+
+def test_a_hub_flip_reaches_rings_whose_members_did_not_change(root):
+    base = _changed(root, _base(root, 7, 3000), _extra_device, "extra-base")
+    after = _changed(root, base, _extra_hub, "extra-hub")
+    before_ring = [f for f in _findings(base)
+                   if f["type"] == "ring" and "dev_extra" in f["evidence"]["devices"]]
+    assert before_ring, "the extra device is ring evidence before it becomes a hub"
+    members = before_ring[0]["users"]
+    now = [f for f in _findings(after) if f["type"] == "ring" and f["users"] == members]
+    assert now and "dev_extra" not in now[0]["evidence"]["devices"]
+    _check(root, base, after)
+    _check(root, after, base)
+
+
 def test_no_change_recomputes_nobody(root):
     base = _base(root, 7, 3000)
     result = _check(root, base, base)

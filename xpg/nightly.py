@@ -51,6 +51,7 @@ import polars as pl
 from xpg.graph.links import Links
 from xpg.graph.stored_links import StoredLinks, hashed_nodes, position_edges, user_hash
 from xpg.loaders import load_dataset
+from xpg.nightly_rings import flipped_users, ring_assemble, ring_candidates
 from xpg.nightly_snapshot import SHARED, Fallback, Snapshot, window_days
 from xpg.nightly_state import NightlyState, write_nightly
 from xpg.queries.assembly import ExposureIndex, sort_findings, summarize
@@ -58,7 +59,7 @@ from xpg.queries.detections import default_as_of, run_detections
 from xpg.queries.findings import Finding, FindingsReport, gc_paused
 from xpg.queries.polars_hooks import PolarsHooks, user_exposure_frame
 from xpg.queries.rules import rules
-from xpg.settings import Settings
+from xpg.settings import RingConfig, Settings
 
 __all__ = ["PER_USER_RULES", "NightlyResult", "document", "run_nightly"]
 
@@ -167,11 +168,14 @@ def _meta(findings: list[Finding]) -> pl.DataFrame:
             "score": [float(f.score) for f in findings],
             "users": [list(f.users) for f in findings],
             "at_risk": [f.exposure.at_risk for f in findings],
+            "core": [bool(f.evidence.get("core", False)) if f.type == "ring" else None
+                     for f in findings],
+            "group_users": [f.evidence.get("group_users") for f in findings],
             "line": [_encode(f.to_dict()) for f in findings],
         },
         schema={"id": pl.String, "type": pl.String, "severity": pl.String,
                 "score": pl.Float64, "users": pl.List(pl.String), "at_risk": pl.Float64,
-                "line": pl.String},
+                "core": pl.Boolean, "group_users": pl.Int64, "line": pl.String},
     )
 
 
@@ -247,10 +251,12 @@ def _changed(snap: Snapshot, fp: pl.DataFrame, shared: pl.DataFrame, old: pl.Dat
 
 
 def _graph(snap: Snapshot, state: NightlyState, old: pl.DataFrame, changed: pl.Series,
-           fp: pl.DataFrame, sub_links: Links) -> tuple[StoredLinks, dict[str, pl.DataFrame]]:
+           fp: pl.DataFrame, sub_links: Links, day: dt.date, config: RingConfig
+           ) -> tuple[StoredLinks, pl.Series, dict[str, pl.DataFrame]]:
     """The whole graph: the unchanged users' stored links and the changed users' new
     ones, at the users' new positions (the old order, removed users dropped, new users
-    after); and the state's users, edges and nodes tables for the next night."""
+    after); the users on a node whose hub status flipped; and the state's users, edges
+    and nodes tables for the next night."""
     alive = old.get_column("uh").is_in(snap.users.get_column("uh").implode())
     added = snap.users.filter(~pl.col("uh").is_in(old.get_column("uh").implode()))
     users = (pl.concat([old.filter(alive).select("user_id", "uh"),
@@ -262,6 +268,7 @@ def _graph(snap: Snapshot, state: NightlyState, old: pl.DataFrame, changed: pl.S
     dropped = old.get_column("uh").is_in(changed.implode()).to_numpy()
     edges = state.read("edges")
     ui, ni, first = (edges.get_column(c).to_numpy() for c in ("ui", "ni", "first"))
+    old_edges = edges.select("ni", "first")
     keep = ~dropped[ui]
     ui, ni, first = remap[ui[keep]], ni[keep], first[keep]
     # the changed users' new links, at their positions
@@ -289,11 +296,13 @@ def _graph(snap: Snapshot, state: NightlyState, old: pl.DataFrame, changed: pl.S
         nodes = nodes.filter(pl.Series(used))
         ni = (np.cumsum(used) - 1)[ni]
     links = StoredLinks(users.get_column("user_id"), nodes.select("kind", "value"), ui, ni, first)
+    flipped = flipped_users(stored, old_edges, state.as_of, links, nodes.get_column("nh"),
+                            day, config)
     tables = {"users": users, "nodes": nodes,
               "edges": pl.DataFrame({"ui": pl.Series(ui, dtype=pl.Int32),
                                      "ni": pl.Series(ni, dtype=pl.Int32),
                                      "first": pl.Series(first, dtype=pl.Int32)})}
-    return links, tables
+    return links, flipped, tables
 
 
 def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.date | None,
@@ -321,7 +330,9 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
             if rule.name in PER_USER_RULES:
                 results[rule.name] = rule.detect(hooks, rule.settings(config), day, results)
     with _clock(timings, "ring"):
-        links, graph_tables = _graph(snap, state, old, changed, fp, hooks.links)
+        ring_config = config.ring
+        links, flipped, graph_tables = _graph(snap, state, old, changed, fp, hooks.links,
+                                              day, ring_config)
         findings = state.read("findings")
         ml_kept = findings.filter(pl.col("type") == "multi_lending").select(
             pl.col("users").list.first().alias("user_id"))
@@ -338,26 +349,29 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
             return pl.concat([mine, theirs])
 
         ring_rule = next(r for r in registered if r.name == "ring")
-        results["ring"] = ring_rule.detect(_RingHooks(links, loans), ring_rule.settings(config),
-                                           day, {"multi_lending": ml})
+        ring_hooks = _RingHooks(links, loans)
+        dirty = pl.concat([ids.explode(), flipped])
+        members, kept_rings, asked = ring_candidates(
+            ring_rule, ring_hooks, ring_config, day, ml,
+            findings.filter(pl.col("type") == "ring"), dirty)
     with _clock(timings, "assemble"), gc_paused():
         kept = findings.filter(pl.col("type").is_in(PER_USER_RULES)
                                & ~pl.col("users").list.first().is_in(ids))
         fresh = user_exposure_frame(sub, day)
         needed = pl.concat([kept.select(pl.col("users").list.first().alias("user_id")),
-                            results["ring"].members.select("user_id")]).unique()
-        stored = (state.scan("exposure").join(needed.lazy(), on="user_id", how="semi")
-                  .filter(~pl.col("user_id").is_in(ids)).collect())
+                            members.select("user_id")]).unique()
+        others = state.read("exposure").filter(~pl.col("user_id").is_in(ids))
+        stored = others.join(needed, on="user_id", how="semi")
         exposure = ExposureIndex(pl.concat([stored, fresh]))
-        new = [f for rule in registered
+        new = [f for rule in registered if rule.name in PER_USER_RULES
                for f in rule.assemble(results[rule.name], exposure, rule.settings(config))]
-        meta = pl.concat([kept, _meta(new)])
+        new += ring_assemble(ring_rule, ring_hooks, ring_config, day, asked, ml, exposure)
+        meta = pl.concat([kept, kept_rings, _meta(new)])
         lines, summary = _ordered(meta, snap.users.height, exposure)
     result = NightlyResult(day, lines, summary, incremental=True, changed_users=changed.len())
     with _clock(timings, "state_tables"):
-        old_exposure = state.read("exposure").filter(~pl.col("user_id").is_in(ids))
         tables = {**graph_tables, "keyed": shared, "findings": meta,
-                  "exposure": pl.concat([old_exposure, fresh])}
+                  "exposure": pl.concat([others, fresh])}
     return result, tables
 
 

@@ -1,18 +1,19 @@
 """The state a nightly run leaves for the next one (:mod:`xpg.nightly`).
 
-A folder of Parquet tables and a manifest:
+A folder of Arrow IPC tables (``<name>.arrow``, uncompressed: written and read back at
+memory speed, memory-mapped) and a manifest:
 
 * ``manifest.json``: layout version, run date, the settings' fingerprint, the rules in
   force, the Polars version (its hashes are kept);
-* ``users.parquet``: per user id the fingerprint of every row it owns in every table
+* ``users``: per user id the fingerprint of every row it owns in every table
   (``fa``, ``fb``: sums of the two 32-bit halves of each row's 64-bit hash; ``n``: the
   rows), so that a changed, added or removed row changes its owner's fingerprint;
-* ``keyed.parquet``: ``table``, ``key``, ``h``: the row hashes of the shared tables
+* ``keyed``: ``table``, ``key``, ``h``: the row hashes of the shared tables
   (products, lenders) by their key;
-* ``edges.parquet`` and ``nodes.parquet``: the distinct links of every user, hashed
+* ``edges`` and ``nodes``: the distinct links of every user, hashed
   (:mod:`xpg.graph.stored_links`);
-* ``exposure.parquet``: every user's exposure as of the run date (frame ``exposure``);
-* ``findings.parquet``: one row per finding: ``id``, ``type``, ``severity``, ``score``,
+* ``exposure``: every user's exposure as of the run date (frame ``exposure``);
+* ``findings``: one row per finding: ``id``, ``type``, ``severity``, ``score``,
   ``users``, ``at_risk`` (what sorting and the summary read) and ``line``, its JSON
   exactly as the findings document writes it.
 
@@ -41,12 +42,12 @@ from xpg.settings import Settings
 
 __all__ = ["MANIFEST", "NIGHTLY_VERSION", "TABLES", "NightlyState", "write_nightly"]
 
-NIGHTLY_VERSION = 1
+NIGHTLY_VERSION = 2
 """The layout version this xpg writes and reads."""
 
 MANIFEST = "nightly.json"
 TABLES = ("users", "keyed", "edges", "nodes", "exposure", "findings")
-"""The Parquet tables of a state folder (``<name>.parquet``)."""
+"""The tables of a state folder (``<name>.arrow``)."""
 
 
 @dataclass(frozen=True)
@@ -85,33 +86,27 @@ class NightlyState:
             return "the load or detection settings changed since"
         if m.get("rules") != list(finding_types()):
             return "the registered rules changed since"
-        missing = [t for t in TABLES if not (self.path / f"{t}.parquet").is_file()]
+        missing = [t for t in TABLES if not (self.path / f"{t}.arrow").is_file()]
         if missing:
             return f"it lacks {', '.join(missing)}"
         return None
 
-    def scan(self, table: str) -> pl.LazyFrame:
-        """A lazy scan of one of :data:`TABLES`."""
-        return pl.scan_parquet(self.path / f"{table}.parquet")
-
     def read(self, table: str) -> pl.DataFrame:
-        """One of :data:`TABLES`, whole."""
-        return pl.read_parquet(self.path / f"{table}.parquet")
+        """One of :data:`TABLES`, whole (memory-mapped)."""
+        return pl.read_ipc(self.path / f"{table}.arrow")
 
 
 def write_nightly(target: str | os.PathLike[str], *, as_of: dt.date, settings: Settings,
                   tables: dict[str, pl.DataFrame]) -> NightlyState:
     """Write (or replace, atomically) the state folder ``target``.
 
-    ``tables`` holds every one of :data:`TABLES`. Written uncompressed-fast (LZ4): the
-    next night reads them whole.
+    ``tables`` holds every one of :data:`TABLES`.
     """
     folder = Path(target)
     folder.parent.mkdir(parents=True, exist_ok=True)
     with staging(folder) as tmp:
         for name in TABLES:
-            tables[name].write_parquet(tmp / f"{name}.parquet", compression="lz4",
-                                       statistics=False)
+            tables[name].write_ipc(tmp / f"{name}.arrow", compression="uncompressed")
         manifest = {
             "version": NIGHTLY_VERSION,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
