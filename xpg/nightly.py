@@ -258,6 +258,9 @@ def _graph(snap: Snapshot, state: NightlyState, old: pl.DataFrame, changed: pl.S
     after); the users on a node whose hub status flipped; and the state's users, edges
     and nodes tables for the next night."""
     alive = old.get_column("uh").is_in(snap.users.get_column("uh").implode())
+    same = old.filter(alive).select("uh", "user_id").join(snap.users, on="uh", suffix="_new")
+    if not bool((same.get_column("user_id") == same.get_column("user_id_new")).all()):
+        raise Fallback("a user id of last night and one of tonight share a hash")
     added = snap.users.filter(~pl.col("uh").is_in(old.get_column("uh").implode()))
     users = (pl.concat([old.filter(alive).select("user_id", "uh"),
                         added.select("user_id", "uh")])

@@ -15,6 +15,7 @@ and the assembly run for the others only.
 Examples
 --------
 >>> import numpy as np
+>>> from xpg.graph.stored_links import ALWAYS
 >>> hub_mask(np.array([0, 0, 1]), np.array([ALWAYS, ALWAYS, ALWAYS]),
 ...          np.array([True, True]), 2, dt.date(2026, 11, 20), max_users=1).tolist()
 [True, False]
