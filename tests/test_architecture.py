@@ -26,6 +26,8 @@ LAYERS = {
     "xpg.graph": "graph",
     "xpg.report": "report",
     "xpg.api": "api", "xpg.gather": "api", "xpg.inputs": "api", "xpg": "api",
+    "xpg.nightly": "api", "xpg.nightly_state": "api", "xpg.nightly_snapshot": "api",
+    "xpg.nightly_rings": "api",
     "xpg.serve": "serve",
     "xpg.cli": "cli",
 }

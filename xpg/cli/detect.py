@@ -232,6 +232,12 @@ def command(
         int | None,
         typer.Option("--top", help="With --format table: show only the first N findings."),
     ] = None,
+    incremental: Annotated[
+        Path | None,
+        typer.Option("--incremental", help="A nightly state folder: recompute only what "
+                     "changed since the run that wrote it (a full run when it does not fit, "
+                     "saying why), then leave the new state there. In memory, Parquet input."),
+    ] = None,
 ) -> None:
     """Run every detection (multi_lending, ring, freeze_inconsistency, restored_after_freeze,
     limit_divergence) on a directory of tables, or with --backend neo4j on the graph the
@@ -243,6 +249,12 @@ def command(
     run_date = parse_as_of(as_of)
     # A short-lived process: no cyclic garbage worth collecting, while the collector
     # would walk every finding object several times (see gc_paused)
+    if incremental is not None:
+        from xpg.cli.nightly import detect_nightly
+
+        detect_nightly(data, settings, incremental, as_of=run_date, out=out, table=(
+            output is OutputFormat.table), quarantine=quarantine, pseudonymize=pseudonymize)
+        return
     with gc_paused(), masking(settings.privacy.masks):
         start = time.perf_counter()
         report = run(data, settings, as_of=run_date, quarantine=quarantine, bar=progress("rows"),

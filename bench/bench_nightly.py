@@ -1,0 +1,123 @@
+"""Full vs incremental nightly run, in the same run (issue 11, item 3).
+
+    python bench/bench_nightly.py --data /work/perfdata/1m --work /tmp/nightly --fraction 0.01
+
+1. Copies ``--data`` with ``--fraction`` of its users changed (``changed_copy``): a third
+   get a changed account balance, a third a new shared device (another changed user's),
+   a third lose a loan; plus as many new users (copies of changed ones) and removed
+   users as a tenth of the changed ones. The source folder is never modified.
+2. Builds the state from the original (``xpg detect --incremental STATE``, a full run).
+3. Times, each as a fresh process (wall, CPU = user + system of the process, peak RSS):
+   ``xpg detect --data CHANGED --out full.json`` and
+   ``xpg detect --data CHANGED --incremental STATE --out inc.json`` (on a copy of the
+   state, ``--runs`` times), checks the two documents are byte-identical and prints the
+   ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+
+XPG = str(Path(sys.executable).with_name("xpg"))
+
+
+def changed_copy(src: Path, dst: Path, fraction: float, seed: int = 1) -> int:
+    """Write ``dst``: ``src`` with ``fraction`` of the users changed; returns how many."""
+    t = {p.stem: pl.read_parquet(p) for p in src.glob("*.parquet")}
+    users = t["users"].get_column("user_id")
+    picked = users.sample(fraction=fraction, seed=seed, shuffle=True)
+    n = picked.len()
+    balance, device, loan = picked[: n // 3], picked[n // 3: 2 * n // 3], picked[2 * n // 3:]
+    t["accounts"] = t["accounts"].with_columns(
+        pl.when(pl.col("user_id").is_in(balance.implode())).then(pl.col("outstanding") * 1.01)
+        .otherwise(pl.col("outstanding")).alias("outstanding"))
+    partner = device.shift(1, fill_value=device[-1])
+    shared = (t["devices"].join(pl.DataFrame({"user_id": partner, "to": device}), on="user_id")
+              .group_by("to").first().drop("user_id").rename({"to": "user_id"})
+              .select(t["devices"].columns))
+    t["devices"] = pl.concat([t["devices"], shared])
+    loans = t["external_loans"].with_row_index("_r")
+    first = loans.filter(pl.col("user_id").is_in(loan.implode())).group_by("user_id").agg(
+        pl.col("_r").min())
+    t["external_loans"] = loans.join(first, on="_r", how="anti").drop("_r")
+    k = max(n // 10, 1)
+    gone = picked.tail(k)
+    accounts = (t["accounts"].filter(pl.col("user_id").is_in(gone.implode()))
+                .get_column("account_id"))
+    for name in ("users", "accounts", "devices", "external_loans", "applications", "identifiers"):
+        t[name] = t[name].filter(~pl.col("user_id").is_in(gone.implode()))
+    t["account_events"] = t["account_events"].filter(
+        ~pl.col("account_id").is_in(accounts.implode()))
+    clones = picked.head(k)
+    for name in ("users", "devices", "external_loans", "applications", "identifiers"):
+        rows = t[name].filter(pl.col("user_id").is_in(clones.implode()))
+        t[name] = pl.concat([t[name], rows.with_columns(pl.col("user_id") + "_new")])
+    acc = t["accounts"].filter(pl.col("user_id").is_in(clones.implode()))
+    t["accounts"] = pl.concat([t["accounts"], acc.with_columns(
+        pl.col("user_id") + "_new", pl.col("account_id") + "_new")])
+    dst.mkdir(parents=True, exist_ok=True)
+    for name, frame in t.items():
+        frame.write_parquet(dst / f"{name}.parquet")
+    return n + k
+
+
+def timed(cmd: list[str]) -> dict[str, float]:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read() if proc.stderr else ""
+    if status:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{err}")
+    return {"wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+            "peak_mib": round(usage.ru_maxrss / 1024), "stderr": err.strip().splitlines()[-2:]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--fraction", type=float, default=0.01)
+    ap.add_argument("--runs", type=int, default=1)
+    args = ap.parse_args()
+    work = args.work
+    changed = work / "changed"
+    if not changed.exists():
+        n = changed_copy(args.data, changed, args.fraction)
+        print(f"changed copy: {n:,} users changed, added or removed -> {changed}")
+    state = work / "state"
+    if not state.exists():
+        print("state build:", timed([XPG, "detect", "--data", str(args.data), "--incremental",
+                                      str(state), "--out", str(work / "base.json")]))
+    full = timed([XPG, "detect", "--data", str(changed), "--out", str(work / "full.json")])
+    print("full:", full)
+    incs = []
+    for _ in range(args.runs):
+        copy = work / "state-run"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(state, copy)
+        inc = timed([XPG, "detect", "--data", str(changed), "--incremental", str(copy),
+                     "--out", str(work / "inc.json")])
+        print("incremental:", inc)
+        incs.append(inc)
+    same = (work / "full.json").read_bytes() == (work / "inc.json").read_bytes()
+    best = min(incs, key=lambda r: r["wall_s"])
+    out = {"full": full, "incremental": best, "identical": same,
+           "ratio_wall": round(full["wall_s"] / best["wall_s"], 1),
+           "ratio_cpu": round(full["cpu_s"] / best["cpu_s"], 1)}
+    print(json.dumps(out, indent=2))
+    if not same:
+        raise SystemExit("the incremental findings differ from the full run's")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""``xpg detect --incremental STATE``: the nightly run that costs what changed
+(:func:`xpg.nightly.run_nightly`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+from xpg.errors import InputError
+from xpg.settings import Settings
+
+__all__ = ["detect_nightly"]
+
+
+def detect_nightly(data: str | Path | None, settings: Settings, state: Path, *,
+                   as_of: dt.date | None, out: Path | None, table: bool,
+                   quarantine: Path | None, pseudonymize: bool) -> None:
+    """Run :func:`~xpg.nightly.run_nightly` and write its findings document like
+    ``xpg detect`` (``--out`` or stdout); say on stderr whether it was incremental."""
+    from xpg.cli.common import write_stdout
+    from xpg.cli.detect import write_text_atomic
+    from xpg.nightly import run_nightly
+    from xpg.queries.findings import gc_paused
+
+    if data is None:
+        raise InputError("--incremental: give --data (the new snapshot)")
+    refused = [flag for flag, given in (("--format table", table),
+                                        ("--quarantine", quarantine is not None),
+                                        ("--pseudonymize", pseudonymize)) if given]
+    if refused:
+        raise InputError(f"--incremental: not with {', '.join(refused)}")
+    if settings.backend != "memory":
+        raise InputError("--incremental: runs in memory; leave out --backend")
+    start = time.perf_counter()
+    with gc_paused():
+        result = run_nightly(data, settings, state, as_of=as_of)  # type: ignore[arg-type]
+        text = result.text()
+    how = (f"incremental from {state}: {result.changed_users:,} users recomputed"
+           if result.incremental else f"full run ({result.reason}); state written to {state}")
+    if out is not None:
+        write_text_atomic(out, text)
+        print(f"xpg: {len(result.lines):,} findings written to {out}", file=sys.stderr)
+    else:
+        write_stdout(text)
+    print(f"xpg: {how}", file=sys.stderr)
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items())
+    print(f"xpg: stages (s): {stages}", file=sys.stderr)
+    print(f"xpg: detect took {time.perf_counter() - start:.1f} s", file=sys.stderr)

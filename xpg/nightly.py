@@ -1,0 +1,426 @@
+"""A nightly run that costs what changed: detection from the previous night's state.
+
+:func:`run_nightly` detects on a data folder and leaves a state folder
+(:mod:`xpg.nightly_state`) for the next night. Given a usable state it recomputes only
+what the changes reach, and gives exactly the findings document a full run gives
+(the tests compare them byte for byte):
+
+1. **What changed.** Every row of the new snapshot is hashed (Polars, vectorized) and
+   summed per owning user (``account_events`` rows belong to their account's user);
+   users whose sums differ from the stored ones, new and removed users are *changed*,
+   with the users of accounts of a changed product and of loans or applications at a
+   changed lender. When the run date differs from the state's, the users with a dated
+   row in a stretch where an as-of test or a window edge (every ``*_days`` setting)
+   flips are changed too.
+2. **Per-user rules** (multi_lending, freeze_inconsistency, restored_after_freeze,
+   limit_divergence) depend only on the user's own rows, the run date and the shared
+   tables: they run on the changed users' rows alone (loaded and validated by the
+   loader, as a full run would), and the other users' findings are kept as they were.
+3. **Rings** depend on the connected groups and on which nodes are hubs, counted over
+   all users. The stored links of the unchanged users and the new links of the changed
+   ones make the whole graph again (:class:`~xpg.graph.stored_links.StoredLinks`)
+   without reading, validating or normalizing the unchanged rows; the ring rule then
+   runs on it unchanged (components, hubs, cores), so merges, splits, hubs appearing or
+   disappearing and the giant group of the mixed shape are all exactly as in a full
+   run. The loans of the ring members that did not change are loaded for the
+   evidence (``ring_lenders``).
+4. The findings document is spliced from the kept findings' stored JSON lines and the
+   new ones, sorted and summarized by the same functions as a full run.
+
+Whenever the state does not fit (no state, another layout, Polars version, settings
+or rules, CSV input, a column mapping, rows the full run would refuse) the run is a
+full one and :attr:`NightlyResult.reason` says why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from xpg.graph.links import Links
+from xpg.graph.stored_links import StoredLinks, hashed_nodes, position_edges, user_hash
+from xpg.loaders import load_dataset
+from xpg.nightly_rings import flipped_users, ring_assemble, ring_candidates
+from xpg.nightly_snapshot import SHARED, Fallback, Snapshot, window_days
+from xpg.nightly_state import NightlyState, write_nightly
+from xpg.queries.assembly import ExposureIndex, sort_findings, summarize
+from xpg.queries.detections import default_as_of, run_detections
+from xpg.queries.findings import Finding, FindingsReport, gc_paused
+from xpg.queries.polars_hooks import PolarsHooks, user_exposure_frame
+from xpg.queries.rules import rules
+from xpg.settings import RingConfig, Settings
+
+__all__ = ["PER_USER_RULES", "NightlyResult", "document", "run_nightly"]
+
+PER_USER_RULES = ("multi_lending", "freeze_inconsistency", "restored_after_freeze",
+                  "limit_divergence")
+"""The rules whose finding for a user depends only on that user's rows (and the run date
+and the shared tables)."""
+
+_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+
+@dataclass
+class NightlyResult:
+    """What :func:`run_nightly` found.
+
+    Attributes
+    ----------
+    as_of
+        The run date.
+    lines
+        Each finding's JSON (one line), in the findings document's order.
+    summary
+        The document's ``summary``.
+    incremental
+        Whether the run was incremental (else full).
+    reason
+        Why it was full (None when incremental).
+    changed_users
+        Users recomputed by the per-user rules (every user when full).
+    timings
+        Seconds per stage.
+    """
+
+    as_of: dt.date
+    lines: list[str]
+    summary: dict[str, Any]
+    incremental: bool
+    reason: str | None = None
+    changed_users: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """The findings document, byte for byte as ``xpg detect --out`` writes it."""
+        return document(self.as_of, self.lines, self.summary)
+
+    def report(self) -> FindingsReport:
+        """The findings as a :class:`~xpg.queries.findings.FindingsReport`."""
+        return FindingsReport(as_of=self.as_of,
+                              findings=tuple(Finding.from_dict(json.loads(x)) for x in self.lines),
+                              summary=self.summary)
+
+
+def document(as_of: dt.date, lines: list[str], summary: dict[str, Any]) -> str:
+    """The contract's findings document from finding lines (the layout of ``xpg detect``:
+    one finding per line).
+
+    Examples
+    --------
+    >>> print(document(dt.date(2026, 11, 20), [], {"users": 0}), end="")
+    {
+      "as_of": "2026-11-20",
+      "findings": [],
+      "summary": {"users": 0}
+    }
+    """
+    body = ",\n".join("    " + line for line in lines)
+    body = f"\n{body}\n  " if lines else ""
+    summary_ = FindingsReport(as_of, (), summary).to_dict()["summary"]
+    return ("{\n"
+            f'  "as_of": {_encode(as_of.isoformat())},\n'
+            f'  "findings": [{body}],\n'
+            f'  "summary": {_encode(summary_)}\n'
+            "}\n")
+
+
+@contextmanager
+def _clock(timings: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+
+
+class _RingHooks(PolarsHooks):
+    """Hooks over the stored links; the members' loans are loaded when asked for."""
+
+    def __init__(self, links: Links, loans: Any):
+        super().__init__(SimpleNamespace(), links)  # type: ignore[arg-type]
+        self._loans = loans
+
+    def user_count(self) -> int:  # pragma: no cover - the ring rule does not ask
+        return self.links.n_users
+
+    def compute(self, form: Any, config: Any, as_of: dt.date, **extra: Any) -> pl.DataFrame:
+        if form.name == "ring_lenders":
+            self.dataset = SimpleNamespace(external_loans=self._loans(extra["members"]))
+        return super().compute(form, config, as_of, **extra)
+
+
+def _meta(findings: list[Finding]) -> pl.DataFrame:
+    """The stored columns of findings (see :mod:`xpg.nightly_state`)."""
+    return pl.DataFrame(
+        {
+            "id": [f.id for f in findings],
+            "type": [f.type for f in findings],
+            "severity": [f.severity for f in findings],
+            "score": [float(f.score) for f in findings],
+            "users": [list(f.users) for f in findings],
+            "at_risk": [f.exposure.at_risk for f in findings],
+            "core": [bool(f.evidence.get("core", False)) if f.type == "ring" else None
+                     for f in findings],
+            "group_users": [f.evidence.get("group_users") for f in findings],
+            "line": [_encode(f.to_dict()) for f in findings],
+        },
+        schema={"id": pl.String, "type": pl.String, "severity": pl.String,
+                "score": pl.Float64, "users": pl.List(pl.String), "at_risk": pl.Float64,
+                "core": pl.Boolean, "group_users": pl.Int64, "line": pl.String},
+    )
+
+
+def _ordered(meta: pl.DataFrame, users: int, exposure: ExposureIndex
+             ) -> tuple[list[str], dict[str, Any]]:
+    """The lines in the document's order and the summary (the full run's own functions,
+    over light stand-ins of the findings)."""
+    stand_ins = [
+        SimpleNamespace(id=i, type=t, severity=s, score=sc, users=tuple(u), line=line,
+                        exposure=SimpleNamespace(at_risk=r))
+        for i, t, s, sc, u, r, line in meta.select(
+            "id", "type", "severity", "score", "users", "at_risk", "line").iter_rows()
+    ]
+    ordered = sort_findings(stand_ins)  # type: ignore[arg-type]
+    return [f.line for f in ordered], summarize(ordered, users, exposure)  # type: ignore[arg-type]
+
+
+# -- the two runs -----------------------------------------------------------------------
+
+
+def _full(data: Path, settings: Settings, as_of: dt.date | None, timings: dict[str, float]
+          ) -> tuple[NightlyResult, dict[str, pl.DataFrame] | str]:
+    config = settings.detection
+    with _clock(timings, "load"):
+        dataset = load_dataset(data, settings).dataset
+    day = as_of or default_as_of(dataset)
+    hooks = PolarsHooks(dataset)
+    with _clock(timings, "detect"), gc_paused():
+        report = run_detections(hooks, config, day)
+        meta = _meta(list(report.findings))
+    result = NightlyResult(day, meta.get_column("line").to_list(), dict(report.summary),
+                           incremental=False, changed_users=dataset.users.height)
+    with _clock(timings, "state"):
+        try:
+            snap = Snapshot(data)
+            fp, shared = snap.fingerprints(), snap.shared()
+        except Fallback as e:
+            return result, str(e)
+        links = hooks.links
+        nodes = hashed_nodes(links)
+        if nodes.get_column("nh").n_unique() != nodes.height:
+            return result, "two nodes share a hash"  # the next night runs in full
+        users = (pl.DataFrame({"user_id": links.user_ids, "uh": user_hash(links.user_ids)})
+                 .join(fp, on="uh", how="left", maintain_order="left"))
+        tables = {"users": users, "keyed": shared, "edges": position_edges(links),
+                  "nodes": nodes, "exposure": user_exposure_frame(dataset, day),
+                  "findings": meta}
+    return result, tables
+
+
+def _changed(snap: Snapshot, fp: pl.DataFrame, shared: pl.DataFrame, old: pl.DataFrame,
+             state: NightlyState, day: dt.date, settings: Settings) -> pl.Series:
+    """``uh`` of the changed users (see the module docstring, step 1)."""
+    rows = (
+        fp.join(old.select("uh", "fa", "fb", "n"), on="uh", how="full", coalesce=True,
+                suffix="_old")
+        .filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_old"))
+                                  for c in ("fa", "fb", "n")))
+        .get_column("uh")
+    )
+    old_shared = state.read("keyed")
+    moved = pl.concat([shared.join(old_shared, on=["table", "key", "h"], how="anti"),
+                       old_shared.join(shared, on=["table", "key", "h"], how="anti")])
+    found = [rows]
+    for name, tables in (("products", ("accounts",)),
+                         ("lenders", ("external_loans", "applications"))):
+        keys = moved.filter(pl.col("table") == name).get_column("key")
+        if keys.len():
+            found.append(snap.users_with(SHARED[name], keys, tables))
+    if day != state.as_of:
+        found.append(snap.date_moved(state.as_of, day, window_days(settings.detection)))
+    return pl.concat(found).unique()
+
+
+def _graph(snap: Snapshot, state: NightlyState, old: pl.DataFrame, changed: pl.Series,
+           fp: pl.DataFrame, sub_links: Links, day: dt.date, config: RingConfig
+           ) -> tuple[StoredLinks, pl.Series, dict[str, pl.DataFrame]]:
+    """The whole graph: the unchanged users' stored links and the changed users' new
+    ones, at the users' new positions (the old order, removed users dropped, new users
+    after); the users on a node whose hub status flipped; and the state's users, edges
+    and nodes tables for the next night."""
+    alive = old.get_column("uh").is_in(snap.users.get_column("uh").implode())
+    same = old.filter(alive).select("uh", "user_id").join(snap.users, on="uh", suffix="_new")
+    if not bool((same.get_column("user_id") == same.get_column("user_id_new")).all()):
+        raise Fallback("a user id of last night and one of tonight share a hash")
+    added = snap.users.filter(~pl.col("uh").is_in(old.get_column("uh").implode()))
+    users = (pl.concat([old.filter(alive).select("user_id", "uh"),
+                        added.select("user_id", "uh")])
+             .join(fp, on="uh", how="left", maintain_order="left"))
+    alive_ = alive.to_numpy()
+    remap = np.full(old.height, -1, dtype=np.int64)
+    remap[alive_] = np.arange(int(alive_.sum()))
+    dropped = old.get_column("uh").is_in(changed.implode()).to_numpy()
+    edges = state.read("edges")
+    ui, ni, first = (edges.get_column(c).to_numpy() for c in ("ui", "ni", "first"))
+    old_edges = edges.select("ni", "first")
+    keep = ~dropped[ui]
+    ui, ni, first = remap[ui[keep]], ni[keep], first[keep]
+    # the changed users' new links, at their positions
+    stored = state.read("nodes")
+    new_nodes = hashed_nodes(sub_links).with_row_index("sub")
+    found = stored.with_row_index("pos").join(new_nodes, on="nh", suffix="_new")
+    clash = found.filter((pl.col("kind") != pl.col("kind_new"))
+                         | (pl.col("value") != pl.col("value_new")))
+    if clash.height or new_nodes.get_column("nh").n_unique() != new_nodes.height:
+        raise Fallback("two nodes share a hash")
+    appended = new_nodes.join(found.select("nh"), on="nh", how="anti")
+    node_pos = np.empty(new_nodes.height, dtype=np.int64)
+    node_pos[found.get_column("sub").to_numpy()] = found.get_column("pos").to_numpy()
+    node_pos[appended.get_column("sub").to_numpy()] = np.arange(
+        stored.height, stored.height + appended.height)
+    nodes = pl.concat([stored, appended.select("nh", "kind", "value")])
+    user_pos = (pl.DataFrame({"uh": user_hash(sub_links.user_ids)})
+                .join(users.select("uh").with_row_index("pos"), on="uh", how="left",
+                      maintain_order="left").get_column("pos").to_numpy())
+    ui = np.concatenate([ui, user_pos[sub_links._user]])
+    ni = np.concatenate([ni, node_pos[sub_links._node]])
+    first = np.concatenate([first, sub_links._first])
+    used = np.bincount(ni, minlength=nodes.height) > 0
+    if used.size and used.mean() < 0.9:  # many nodes of no one: drop them
+        nodes = nodes.filter(pl.Series(used))
+        ni = (np.cumsum(used) - 1)[ni]
+    links = StoredLinks(users.get_column("user_id"), nodes.select("kind", "value"), ui, ni, first)
+    flipped = flipped_users(stored, old_edges, state.as_of, links, nodes.get_column("nh"),
+                            day, config)
+    tables = {"users": users, "nodes": nodes,
+              "edges": pl.DataFrame({"ui": pl.Series(ui, dtype=pl.Int32),
+                                     "ni": pl.Series(ni, dtype=pl.Int32),
+                                     "first": pl.Series(first, dtype=pl.Int32)})}
+    return links, flipped, tables
+
+
+def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.date | None,
+                 timings: dict[str, float]) -> tuple[NightlyResult, dict[str, pl.DataFrame]]:
+    config = settings.detection
+    with _clock(timings, "read_hash"):
+        snap = Snapshot(data)
+        fp, shared = snap.fingerprints(), snap.shared()
+        day = as_of or snap.latest_date()
+        if day is None:
+            raise Fallback("the data has no dates")
+    with _clock(timings, "diff"):
+        old = state.read("users")
+        changed = _changed(snap, fp, shared, old, state, day, settings)
+        wanted = changed.implode()
+        present = snap.users.filter(pl.col("uh").is_in(wanted)).get_column("user_id").sort()
+        ids = pl.concat([present, old.filter(pl.col("uh").is_in(wanted)).get_column("user_id")]
+                        ).unique().implode()
+    with _clock(timings, "per_user"):
+        sub = snap.subset(present, settings)
+        hooks = PolarsHooks(sub)
+        results: dict[str, Any] = {}
+        registered = rules()
+        for rule in registered:
+            if rule.name in PER_USER_RULES:
+                results[rule.name] = rule.detect(hooks, rule.settings(config), day, results)
+    with _clock(timings, "ring"):
+        ring_config = config.ring
+        links, flipped, graph_tables = _graph(snap, state, old, changed, fp, hooks.links,
+                                              day, ring_config)
+        findings = state.read("findings")
+        ml_kept = findings.filter(pl.col("type") == "multi_lending").select(
+            pl.col("users").list.first().alias("user_id"))
+        ml = pl.concat([ml_kept.filter(~pl.col("user_id").is_in(ids)),
+                        results["multi_lending"].select("user_id")])
+
+        def loans(members: pl.DataFrame) -> pl.DataFrame:
+            asked = members.get_column("user_id").unique()
+            mine = sub.external_loans.filter(pl.col("user_id").is_in(asked.implode()))
+            others = asked.filter(~asked.is_in(present.implode()))
+            if others.len() == 0:
+                return mine
+            theirs = snap.subset(others, settings, ("users", "external_loans")).external_loans
+            return pl.concat([mine, theirs])
+
+        ring_rule = next(r for r in registered if r.name == "ring")
+        ring_hooks = _RingHooks(links, loans)
+        dirty = pl.concat([ids.explode(), flipped])
+        members, kept_rings, asked = ring_candidates(
+            ring_rule, ring_hooks, ring_config, day, ml,
+            findings.filter(pl.col("type") == "ring"), dirty)
+    with _clock(timings, "assemble"), gc_paused():
+        kept = findings.filter(pl.col("type").is_in(PER_USER_RULES)
+                               & ~pl.col("users").list.first().is_in(ids))
+        fresh = user_exposure_frame(sub, day)
+        needed = pl.concat([kept.select(pl.col("users").list.first().alias("user_id")),
+                            members.select("user_id")]).unique()
+        others = state.read("exposure").filter(~pl.col("user_id").is_in(ids))
+        stored = others.join(needed, on="user_id", how="semi")
+        exposure = ExposureIndex(pl.concat([stored, fresh]))
+        new = [f for rule in registered if rule.name in PER_USER_RULES
+               for f in rule.assemble(results[rule.name], exposure, rule.settings(config))]
+        new += ring_assemble(ring_rule, ring_hooks, ring_config, day, asked, ml, exposure)
+        meta = pl.concat([kept, kept_rings, _meta(new)])
+        lines, summary = _ordered(meta, snap.users.height, exposure)
+    result = NightlyResult(day, lines, summary, incremental=True, changed_users=changed.len())
+    with _clock(timings, "state_tables"):
+        tables = {**graph_tables, "keyed": shared, "findings": meta,
+                  "exposure": pl.concat([others, fresh])}
+    return result, tables
+
+
+def run_nightly(data: str | os.PathLike[str], settings: Settings | None = None,
+                state: str | os.PathLike[str] | None = None, *, as_of: dt.date | None = None,
+                write_state: bool = True) -> NightlyResult:
+    """Detect on ``data``, incrementally from the state folder ``state`` when it fits,
+    and (with ``write_state``) leave the new state there for the next night.
+
+    Parameters
+    ----------
+    data
+        The data folder (Parquet tables for an incremental run; any for a full one).
+    settings
+        The settings (defaults when None).
+    state
+        The state folder (None: a full run that keeps no state).
+    as_of
+        The run date (default: the latest date in the data).
+
+    Raises
+    ------
+    ValidationError, InputError
+        As a full run: the data does not load.
+    """
+    settings = settings or Settings()
+    folder = Path(data)
+    timings: dict[str, float] = {}
+    previous = NightlyState.open(state) if state is not None else None
+    reason = "no state was given" if state is None else (
+        f"no state in {state}" if previous is None else previous.unusable(settings))
+    if reason is None and (settings.load.columns or settings.load.mapping):
+        reason = "the load settings map the export's columns or values"
+    tables: dict[str, pl.DataFrame] | str = "no state was given"
+    if reason is None:
+        assert previous is not None
+        try:
+            result, tables = _incremental(folder, settings, previous, as_of, timings)
+        except Fallback as e:
+            reason = str(e)
+    if reason is not None:
+        result, tables = _full(folder, settings, as_of, timings)
+        kept = "" if not isinstance(tables, str) else f"; no state kept: {tables}"
+        result.reason = reason + kept
+    result.timings = timings
+    if write_state and state is not None and not isinstance(tables, str):
+        with _clock(timings, "write_state"):
+            write_nightly(state, as_of=result.as_of, settings=settings, tables=tables)
+    return result
