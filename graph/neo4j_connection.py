@@ -16,10 +16,11 @@ URI redacted. Faults are of two kinds:
   credentials and a host name that does not resolve fail at once;
 * **transient**, once connected: a server lost during a job (restarted, failed over,
   a dropped connection) is waited for. Every managed transaction is retried with
-  backoff for up to ``retry_window_s`` (the driver's ``max_transaction_retry_time``),
-  and so is one whose commit lost its answer (``IncompleteCommit``, which the driver
-  does not retry: xpg runs only idempotent work in managed transactions, so running it
-  again is safe). Statements run once (``retry=False``) are not retried.
+  backoff (0.5 s, growing 1.5 times) for up to ``retry_window_s`` (the driver's
+  ``max_transaction_retry_time``), and so is one whose commit lost its answer
+  (``IncompleteCommit``, which the driver does not retry: xpg runs only idempotent work
+  in managed transactions, so running it again is safe). Statements run once
+  (``retry=False``) are not retried.
 
 A driver passed in is never closed.
 """
@@ -39,7 +40,13 @@ from xpg.settings import Neo4jConfig
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["Neo4jConnection", "QueryMode", "RetryingSession"]
+__all__ = ["RETRY_FIRST_S", "RETRY_GROWTH", "Neo4jConnection", "QueryMode", "RetryingSession"]
+
+RETRY_FIRST_S = 0.5
+"""Seconds before the first retry of a transaction that failed on a lost server."""
+
+RETRY_GROWTH = 1.5
+"""Each later retry waits this many times longer (with the driver's 20 % jitter)."""
 
 
 class QueryMode(StrEnum):
@@ -154,6 +161,10 @@ class Neo4jConnection:
             default_access_mode=mode.access_mode(),
             notifications_min_severity="OFF",
             max_transaction_retry_time=window,
+            # the driver's backoff, gentler than its default (1 s, doubling): a server
+            # back after 30 s is found within about 10 s, not 30
+            initial_retry_delay=RETRY_FIRST_S,
+            retry_delay_multiplier=RETRY_GROWTH,
         )
         return RetryingSession(session, window, self.redact)
 
@@ -246,7 +257,8 @@ class RetryingSession:
     committed (:class:`neo4j.exceptions.IncompleteCommit`: it may or may not have been
     applied). Every transaction function xpg runs is idempotent (``MERGE``, replacing a
     run date's findings, the lock's statements), so this runs it again, with the same
-    backoff, until ``window`` seconds have passed. Everything else is the session's.
+    backoff (:data:`RETRY_FIRST_S`, growing :data:`RETRY_GROWTH` times), until ``window``
+    seconds have passed. Everything else is the session's.
 
     Examples
     --------
@@ -262,7 +274,8 @@ class RetryingSession:
     'done'
     """
 
-    def __init__(self, session: Any, window: float, redact: Any, *, first_delay: float = 1.0):
+    def __init__(self, session: Any, window: float, redact: Any, *,
+                 first_delay: float = RETRY_FIRST_S):
         self._session = session
         self._window = window
         self._redact = redact
@@ -300,4 +313,4 @@ class RetryingSession:
                 _log.warning("a commit lost its answer (%s); running the idempotent "
                              "transaction again in %s s", self._redact(str(e)), delay)
                 time.sleep(delay)
-                delay = min(2 * delay, 8.0)
+                delay *= RETRY_GROWTH
