@@ -29,6 +29,7 @@ import time
 
 import pytest
 from investigation_data import dataset as investigation_dataset
+from investigation_data import write_dataset
 from neo4j_server import RESTART_TIMEOUT_S, OwnServer, dump, own_server, wipe
 from xpg.graph.neo4j import Neo4jBackend
 from xpg.graph.neo4j_connection import QueryMode
@@ -38,7 +39,6 @@ from xpg.queries.cypher import statements
 
 from xpg.errors import BackendError
 from xpg.settings import DetectionConfig, Neo4jConfig
-from xpg.synthetic import write
 
 pytestmark = pytest.mark.neo4j
 
@@ -94,8 +94,7 @@ def assert_constraints_hold(backend: Neo4jBackend) -> None:
 
 def test_a_load_whose_server_is_killed_is_completed_by_loading_again(
         crashable, db, tmp_path, caplog):
-    data = tmp_path / "data"
-    write(data, 300, 5)
+    data = write_dataset(tmp_path / "data")
     from xpg.loaders import load_dataset
 
     dataset = load_dataset(data).dataset
@@ -103,7 +102,7 @@ def test_a_load_whose_server_is_killed_is_completed_by_loading_again(
     # the nightly job: `xpg load`, whose server is killed half-way
     env = {**os.environ, **cli_env(crashable.config, XPG_NEO4J_RETRY_WINDOW_S="1")}
     command = [sys.executable, "-c", "from xpg.cli import main; main()", "load", "--data",
-               str(data), "--backend", "neo4j", "--batch-size", "10"]
+               str(data), "--backend", "neo4j", "--batch-size", "1"]
     proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     killed = False
     patient = dataclasses.replace(crashable.config, retry_window_s=RESTART_TIMEOUT_S)
