@@ -176,8 +176,10 @@ class Neo4jConnection:
         return text
 
     @contextmanager
-    def errors(self, doing: str) -> Iterator[None]:
-        """Turn driver and server errors into :class:`BackendError` (URI redacted)."""
+    def errors(self, doing: str, *, retried_s: float | None = None) -> Iterator[None]:
+        """Turn driver and server errors into :class:`BackendError` (URI redacted); a
+        lost server's says how long it was waited for (``retried_s``, default
+        ``retry_window_s``; 0: not retried, said nothing)."""
         import neo4j
 
         try:
@@ -196,9 +198,10 @@ class Neo4jConnection:
             ) from e
         except (neo4j.exceptions.DriverError, OSError) as e:
             waited = ""
-            if doing != "connecting" and isinstance(e, neo4j.exceptions.ServiceUnavailable
-                                                   | neo4j.exceptions.SessionExpired):
-                waited = f" (waited up to {self.config.retry_window_s} s: neo4j.retry_window_s)"
+            window = self.config.retry_window_s if retried_s is None else retried_s
+            if window and doing != "connecting" and isinstance(
+                    e, neo4j.exceptions.ServiceUnavailable | neo4j.exceptions.SessionExpired):
+                waited = f" (waited up to {window:g} s: neo4j.retry_window_s)"
             raise BackendError(
                 f"Neo4j at {self.config.redacted_uri} is unreachable or failed while {doing}: "
                 f"{self.redact(str(e))}{waited}"
@@ -234,7 +237,8 @@ class Neo4jConnection:
             return [r.data() for r in tx.run(query, params)]
 
         doing = "reading" if mode is QueryMode.READ else "writing"
-        with self.errors(doing), self.session(mode, retry_s=retry_s) as session:
+        with (self.errors(doing, retried_s=retry_s if retry else 0),
+              self.session(mode, retry_s=retry_s) as session):
             if not retry:
                 return [r.data() for r in session.run(query, params)]
             if mode is QueryMode.READ:
