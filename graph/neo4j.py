@@ -19,6 +19,7 @@ way the shared rules make the same findings as in memory, ids included.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -28,12 +29,14 @@ from xpg.graph.neo4j_connection import Neo4jConnection, QueryMode
 from xpg.graph.neo4j_findings import Neo4jFindingsStore, config_key
 from xpg.loaders.dataset import Dataset
 
-from xpg.errors import InputError
+from xpg.errors import BackendError, InputError
 from xpg.settings import Neo4jConfig
 
 if TYPE_CHECKING:
     from xpg.queries.frames import DetectionHooks
     from xpg.queries.investigate import InvestigationSource
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "NODE_LABELS",
@@ -141,8 +144,15 @@ class Neo4jBackend(Neo4jFindingsStore, Backend):
         hooks = Neo4jHooks(self)
         try:
             yield hooks
-        finally:
-            hooks.cleanup()
+        except BaseException:
+            # the detection's own error is the one to report (a lost server fails both)
+            try:
+                hooks.cleanup()
+            except BackendError as e:
+                _log.warning("could not remove the ring scratch labels (%s); the next "
+                             "detection removes them", e)
+            raise
+        hooks.cleanup()
 
     def snapshot(self) -> Dataset:
         """The graph of the last complete load read back as tables (reads only; kept

@@ -9,15 +9,26 @@ idempotent work is retried (managed transactions); ``CALL ... IN TRANSACTIONS``
 statements run once, in auto-commit transactions.
 
 Driver and server errors come out as :class:`~xpg.errors.BackendError` with the
-URI redacted. Connecting retries a server that does not answer (``connect_retries``
-times, with backoff) and fails at once on refused credentials; in managed
-transactions the driver retries transient errors itself. A driver passed in is never
-closed.
+URI redacted. Faults are of two kinds:
+
+* **permanent**, at the first contact: nothing answers (a wrong port, no server) is
+  tried ``connect_retries`` more times, 0.5, 1, 2 ... s apart, then fails; refused
+  credentials and a host name that does not resolve fail at once;
+* **transient**, once connected: a server lost during a job (restarted, failed over,
+  a dropped connection) is waited for. Every managed transaction is retried with
+  backoff (0.5 s, growing 1.5 times) for up to ``retry_window_s`` (the driver's
+  ``max_transaction_retry_time``), and so is one whose commit lost its answer
+  (``IncompleteCommit``, which the driver does not retry: xpg runs only idempotent work
+  in managed transactions, so running it again is safe). Statements run once
+  (``retry=False``) are not retried.
+
+A driver passed in is never closed.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +40,13 @@ from xpg.settings import Neo4jConfig
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["Neo4jConnection", "QueryMode"]
+__all__ = ["RETRY_FIRST_S", "RETRY_GROWTH", "Neo4jConnection", "QueryMode", "RetryingSession"]
+
+RETRY_FIRST_S = 0.5
+"""Seconds before the first retry of a transaction that failed on a lost server."""
+
+RETRY_GROWTH = 1.5
+"""Each later retry waits this many times longer (with the driver's 20 % jitter)."""
 
 
 class QueryMode(StrEnum):
@@ -77,7 +94,9 @@ class Neo4jConnection:
                 None if self.config.password is None else (self.config.user, self.config.password)
             )
             try:
-                driver = neo4j.GraphDatabase.driver(self.config.uri, auth=auth)
+                driver = neo4j.GraphDatabase.driver(
+                    self.config.uri, auth=auth,
+                    max_transaction_retry_time=float(self.config.retry_window_s))
             except (ValueError, neo4j.exceptions.DriverError) as e:
                 raise BackendError(
                     f"cannot open a Neo4j driver for {self.config.redacted_uri}: "
@@ -94,8 +113,9 @@ class Neo4jConnection:
         return self._driver
 
     def _verify(self, driver: Any) -> None:
-        """Connect once, retrying a server that does not answer ``connect_retries``
-        times (1, 2, 4 ... s apart); credentials refused, or a bad address, fail at once."""
+        """Connect once, retrying a server that does not answer ``connect_retries`` times
+        (0.5, 1, 2 ... s apart); refused credentials, or a host name that does not
+        resolve, fail at once."""
         import neo4j
 
         for attempt in range(self.config.connect_retries + 1):
@@ -104,14 +124,17 @@ class Neo4jConnection:
                     driver.verify_connectivity()
                 return
             except BackendError as e:
-                transient = isinstance(e.__cause__, neo4j.exceptions.ServiceUnavailable
-                                       | neo4j.exceptions.SessionExpired)
+                cause = e.__cause__
+                transient = (isinstance(cause, neo4j.exceptions.ServiceUnavailable
+                                        | neo4j.exceptions.SessionExpired)
+                             and not isinstance(cause.__cause__, socket.gaierror))
                 if not transient or attempt == self.config.connect_retries:
                     if attempt:
-                        raise BackendError(f"{e} (after {attempt + 1} attempts)") from e.__cause__
+                        raise BackendError(f"{e} (after {attempt + 1} attempts)") from cause
                     raise
-                _log.warning("%s; trying again in %s s", e, 2 ** attempt)
-                time.sleep(2 ** attempt)
+                delay = 0.5 * 2 ** attempt
+                _log.warning("%s; trying again in %s s", e, delay)
+                time.sleep(delay)
 
     def refuse_writes(self, doing: str) -> None:
         """Raise :class:`~xpg.errors.ReadOnlyError` when opened ``read_only``."""
@@ -121,8 +144,9 @@ class Neo4jConnection:
                 f"({self.config.database!r} at {self.config.redacted_uri})"
             )
 
-    def session(self, mode: QueryMode) -> Any:
-        """A session on the configured database in ``mode``'s access mode.
+    def session(self, mode: QueryMode, *, retry_s: float | None = None) -> RetryingSession:
+        """A session on the configured database in ``mode``'s access mode, whose managed
+        transactions are retried for ``retry_s`` seconds (default ``retry_window_s``).
 
         Raises
         ------
@@ -131,11 +155,18 @@ class Neo4jConnection:
         """
         if mode is QueryMode.WRITE:
             self.refuse_writes("write")
-        return self.driver.session(
+        window = float(self.config.retry_window_s if retry_s is None else retry_s)
+        session = self.driver.session(
             database=self.config.database,
             default_access_mode=mode.access_mode(),
             notifications_min_severity="OFF",
+            max_transaction_retry_time=window,
+            # the driver's backoff, gentler than its default (1 s, doubling): a server
+            # back after 30 s is found within about 10 s, not 30
+            initial_retry_delay=RETRY_FIRST_S,
+            retry_delay_multiplier=RETRY_GROWTH,
         )
+        return RetryingSession(session, window, self.redact)
 
     def redact(self, text: str) -> str:
         """``text`` with the URI's credentials and the password removed."""
@@ -145,8 +176,10 @@ class Neo4jConnection:
         return text
 
     @contextmanager
-    def errors(self, doing: str) -> Iterator[None]:
-        """Turn driver and server errors into :class:`BackendError` (URI redacted)."""
+    def errors(self, doing: str, *, retried_s: float | None = None) -> Iterator[None]:
+        """Turn driver and server errors into :class:`BackendError` (URI redacted); a
+        lost server's says how long it was waited for (``retried_s``, default
+        ``retry_window_s``; 0: not retried, said nothing)."""
         import neo4j
 
         try:
@@ -164,13 +197,19 @@ class Neo4jConnection:
                 f"{self.redact(e.message or str(e))}"
             ) from e
         except (neo4j.exceptions.DriverError, OSError) as e:
+            waited = ""
+            window = self.config.retry_window_s if retried_s is None else retried_s
+            if window and doing != "connecting" and isinstance(
+                    e, neo4j.exceptions.ServiceUnavailable | neo4j.exceptions.SessionExpired):
+                waited = f" (waited up to {window:g} s: neo4j.retry_window_s)"
             raise BackendError(
                 f"Neo4j at {self.config.redacted_uri} is unreachable or failed while {doing}: "
-                f"{self.redact(str(e))}"
+                f"{self.redact(str(e))}{waited}"
             ) from e
 
     def run(
-        self, query: str, mode: QueryMode, /, *, retry: bool = True, **params: Any
+        self, query: str, mode: QueryMode, /, *, retry: bool = True,
+        retry_s: float | None = None, **params: Any
     ) -> list[dict[str, Any]]:
         """Run one statement; its rows as dicts.
 
@@ -183,6 +222,8 @@ class Neo4jConnection:
             errors). :data:`QueryMode.WRITE`: a managed write transaction, retried, so
             only for idempotent work; with ``retry=False`` an auto-commit transaction
             run once (``CALL ... IN TRANSACTIONS`` statements need one).
+        retry_s
+            How long a managed transaction is retried (default ``retry_window_s``).
 
         Raises
         ------
@@ -196,7 +237,8 @@ class Neo4jConnection:
             return [r.data() for r in tx.run(query, params)]
 
         doing = "reading" if mode is QueryMode.READ else "writing"
-        with self.errors(doing), self.session(mode) as session:
+        with (self.errors(doing, retried_s=retry_s if retry else 0),
+              self.session(mode, retry_s=retry_s) as session):
             if not retry:
                 return [r.data() for r in session.run(query, params)]
             if mode is QueryMode.READ:
@@ -209,3 +251,70 @@ class Neo4jConnection:
             self._driver.close()
         self._driver = None
         self._closed = True
+
+
+class RetryingSession:
+    """A driver session whose managed transactions also survive a lost commit answer.
+
+    The driver retries a managed transaction on transient errors for
+    ``max_transaction_retry_time``, but not one whose connection died while it
+    committed (:class:`neo4j.exceptions.IncompleteCommit`: it may or may not have been
+    applied). Every transaction function xpg runs is idempotent (``MERGE``, replacing a
+    run date's findings, the lock's statements), so this runs it again, with the same
+    backoff (:data:`RETRY_FIRST_S`, growing :data:`RETRY_GROWTH` times), until ``window``
+    seconds have passed. Everything else is the session's.
+
+    Examples
+    --------
+    >>> class Flaky:  # a session whose first commit loses its answer
+    ...     calls = 0
+    ...     def execute_write(self, work):
+    ...         import neo4j
+    ...         self.calls += 1
+    ...         if self.calls == 1:
+    ...             raise neo4j.exceptions.IncompleteCommit("connection lost")
+    ...         return work(None)
+    >>> RetryingSession(Flaky(), 5.0, str, first_delay=0).execute_write(lambda tx: "done")
+    'done'
+    """
+
+    def __init__(self, session: Any, window: float, redact: Any, *,
+                 first_delay: float = RETRY_FIRST_S):
+        self._session = session
+        self._window = window
+        self._redact = redact
+        self._first_delay = first_delay
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+    def __enter__(self) -> RetryingSession:
+        self._session.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> Any:
+        return self._session.__exit__(*exc)
+
+    def execute_read(self, work: Any, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`neo4j.Session.execute_read`, retried also after a lost commit."""
+        return self._again(self._session.execute_read, work, args, kwargs)
+
+    def execute_write(self, work: Any, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`neo4j.Session.execute_write`, retried also after a lost commit."""
+        return self._again(self._session.execute_write, work, args, kwargs)
+
+    def _again(self, execute: Any, work: Any, args: tuple, kwargs: dict) -> Any:
+        import neo4j
+
+        deadline = time.monotonic() + self._window
+        delay = self._first_delay
+        while True:
+            try:
+                return execute(work, *args, **kwargs)
+            except neo4j.exceptions.IncompleteCommit as e:
+                if time.monotonic() + delay > deadline:
+                    raise
+                _log.warning("a commit lost its answer (%s); running the idempotent "
+                             "transaction again in %s s", self._redact(str(e)), delay)
+                time.sleep(delay)
+                delay *= RETRY_GROWTH

@@ -34,10 +34,13 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["LOCK_NAME", "job_lock", "owner"]
+__all__ = ["FREE_RETRY_S", "LOCK_NAME", "job_lock", "owner"]
 
 LOCK_NAME = "jobs"
 """The name of the lock every load and writing detection of a database takes."""
+
+FREE_RETRY_S = 5.0
+"""Seconds freeing the lock is retried when the server is gone (then it goes stale)."""
 
 
 def owner() -> str:
@@ -46,7 +49,8 @@ def owner() -> str:
 
 
 def _dead(holder: str | None) -> bool:
-    """Whether ``holder`` (``host:pid``) is a process of this host that no longer runs."""
+    """Whether ``holder`` (``host:pid``) is a process of this host that no longer runs
+    (a zombie, killed and not yet reaped by its parent, counts as gone)."""
     host, _, pid = (holder or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
@@ -56,7 +60,11 @@ def _dead(holder: str | None) -> bool:
         return True
     except OSError:  # it exists, owned by someone else
         return False
-    return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rpartition(") ")[2][:1] == "Z"
+    except OSError:  # no /proc: it runs
+        return False
 
 
 def _native(value: Any) -> Any:
@@ -113,9 +121,9 @@ def job_lock(connection: Neo4jConnection, job: str) -> Iterator[None]:
     finally:
         stop.set()
         beater.join()
-        try:
+        try:  # briefly: after a lost server the job has waited its retry window already
             connection.run(statement("lock", "free"), QueryMode.WRITE, name=LOCK_NAME,
-                           token=token)
+                           token=token, retry_s=min(FREE_RETRY_S, config.retry_window_s))
         except BackendError as e:  # the server went away: the lock goes stale instead
             _log.warning("could not free the job lock (%s); it is taken over after %s s",
                          e, config.lock_stale_s)
@@ -127,6 +135,6 @@ def _beat(connection: Neo4jConnection, token: str, stop: threading.Event) -> Non
     while not stop.wait(every):
         try:
             connection.run(statement("lock", "beat"), QueryMode.WRITE, name=LOCK_NAME,
-                           token=token, now=_now())
+                           token=token, now=_now(), retry_s=every)
         except BackendError as e:  # the job itself will fail or finish; keep trying
             _log.warning("job lock beat failed: %s", e)

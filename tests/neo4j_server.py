@@ -17,7 +17,10 @@ before every test).
 ``neo4j_own_server`` (session scope, started only when a test asks for it) is a second
 throwaway server, always one of ``scripts/neo4j-local`` (even with ``NEO4J_URI`` set), with
 the Graph Data Science plugin: for the offline import, which stops and restarts it, and for
-the GDS ring path. It yields an :class:`OwnServer`.
+the GDS ring path. It yields an :class:`OwnServer`, which can also be crashed
+(:meth:`OwnServer.kill`, a SIGKILL of its JVM) and started again on the same data
+(:meth:`OwnServer.restart`); :func:`own_server` starts more of them (the fault tests'
+own, ``tests/test_neo4j_faults.py``).
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +47,7 @@ __all__ = [
     "neo4j_driver",
     "neo4j_own_server",
     "neo4j_server",
+    "own_server",
     "require_or_skip",
     "wipe",
 ]
@@ -49,6 +55,7 @@ __all__ = [
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "neo4j-local"
 START_TIMEOUT_S = 900  # the first start downloads the jars from Maven Central
+RESTART_TIMEOUT_S = 600  # recovery after a kill, on a machine busy with other jobs
 
 
 def require_or_skip(reason: str) -> None:
@@ -122,16 +129,43 @@ class OwnServer:
     config: Neo4jConfig
     state: Path
 
+    def _script(self, command: str, timeout: float) -> float:
+        start = time.monotonic()
+        env = {**os.environ, "XPG_NEO4J_START_TIMEOUT": str(RESTART_TIMEOUT_S)}
+        done = subprocess.run([str(SCRIPT), command, "--state", str(self.state)],
+                              capture_output=True, text=True, timeout=timeout, env=env,
+                              check=False)
+        assert done.returncode == 0, f"scripts/neo4j-local {command} failed:\n{done.stderr}"
+        return time.monotonic() - start
 
-@pytest.fixture(scope="session")
-def neo4j_own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
-    """A second throwaway server, with GDS, that tests may stop (see the module docstring)."""
-    state = tmp_path_factory.mktemp("neo4j-own-state")
-    env = _start_local(state, "--gds")
+    def kill(self) -> None:
+        """Crash it: SIGKILL its JVM (its data folder stays) and wait until it is gone."""
+        self._script("kill", 60)
+
+    def restart(self) -> float:
+        """Start it again on the same data folder, port and password (after :meth:`kill`,
+        the database recovers); the seconds it took."""
+        return self._script("restart", RESTART_TIMEOUT_S + 60)
+
+
+@contextmanager
+def own_server(tmp_path_factory: pytest.TempPathFactory, name: str,
+               *options: str) -> Iterator[OwnServer]:
+    """A throwaway server of ``scripts/neo4j-local`` in a new state folder, stopped at the
+    end (``options``: more options of ``start``, such as ``--gds``)."""
+    state = tmp_path_factory.mktemp(name)
+    env = _start_local(state, *options)
     try:
         yield OwnServer(load_settings(environ=env).neo4j, state)
     finally:
         _stop_local(state)
+
+
+@pytest.fixture(scope="session")
+def neo4j_own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
+    """A second throwaway server, with GDS, that tests may stop (see the module docstring)."""
+    with own_server(tmp_path_factory, "neo4j-own-state", "--gds") as server:
+        yield server
 
 
 def _driver(config: Neo4jConfig):

@@ -1,6 +1,6 @@
-"""Jobs and faults on a real Neo4j: one load or writing detection at a time per database
-(the job lock names its holder, and a crashed holder's lock is taken over), and
-connecting retries a server that does not answer but not refused credentials."""
+"""Jobs on a real Neo4j: one load or writing detection at a time per database (the job
+lock names its holder, and a crashed holder's lock is taken over). Server crashes and
+connection faults: ``tests/test_neo4j_faults.py``."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from xpg.graph.neo4j import Neo4jBackend
 from xpg.graph.neo4j_connection import QueryMode
 from xpg.graph.neo4j_lock import job_lock, owner
 
-from xpg.errors import BackendError, LockHeldError
-from xpg.settings import DetectionConfig, Neo4jConfig
+from xpg.errors import LockHeldError
+from xpg.settings import DetectionConfig
 
 pytestmark = pytest.mark.neo4j
 
@@ -95,22 +95,3 @@ def test_a_crashed_holders_lock_is_taken_over(neo4j_backend, caplog):
         neo4j_backend.load(dataset())
     assert any("took over the job lock of crashed:1" in r.getMessage() for r in caplog.records)
     assert locks(neo4j_backend) == []
-
-
-def test_a_server_that_does_not_answer_is_retried_and_credentials_are_not(neo4j_server, caplog):
-    down = Neo4jConfig(uri="bolt://127.0.0.1:1", password="s3cret", connect_retries=2)
-    start = time.monotonic()
-    with (caplog.at_level(logging.WARNING, logger="xpg.graph.neo4j_connection"),
-          Neo4jBackend(down) as backend, pytest.raises(BackendError) as e):
-        backend.counts()
-    assert time.monotonic() - start >= 3  # 1 + 2 s of backoff
-    message = str(e.value)
-    assert "Neo4j at bolt://127.0.0.1:1 is unreachable" in message
-    assert "Connection refused" in message and "after 3 attempts" in message
-    assert "s3cret" not in message
-    assert len([r for r in caplog.records if "trying again" in r.getMessage()]) == 2
-    caplog.clear()
-    wrong = dataclasses.replace(neo4j_server, password="not-the-password")
-    with Neo4jBackend(wrong) as backend, pytest.raises(BackendError, match="credentials"):
-        backend.counts()
-    assert not [r for r in caplog.records if "trying again" in r.getMessage()]

@@ -315,6 +315,7 @@ class Neo4jConfig:
     lock_wait_s: Seconds
     lock_stale_s: Count
     connect_retries: Seconds
+    retry_window_s: Seconds
     password: Text | None = field(default=None, repr=False)  # environment only
 
     @property
@@ -475,6 +476,7 @@ ENVIRONMENT = {
     "XPG_NEO4J_LOCK_WAIT_S": "neo4j.lock_wait_s",
     "XPG_NEO4J_LOCK_STALE_S": "neo4j.lock_stale_s",
     "XPG_NEO4J_CONNECT_RETRIES": "neo4j.connect_retries",
+    "XPG_NEO4J_RETRY_WINDOW_S": "neo4j.retry_window_s",
     "NEO4J_PASSWORD": "neo4j.password",  # the only places a secret comes from
     "XPG_PSEUDONYM_KEY": "privacy.pseudonym_key",
     "XPG_SPARK_MASTER": "spark.master",
