@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -44,6 +45,7 @@ def timed(call: Any) -> tuple[Any, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--data", type=Path, help="night 1 from these tables (else generated)")
     parser.add_argument("--share", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=1)
@@ -55,7 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     from xpg.settings import DetectionConfig
     from xpg.synthetic import generate
 
-    first = generate(args.users, args.seed).dataset()
+    if args.data is not None:
+        from xpg.loaders import load_dataset
+
+        first = load_dataset(args.data).dataset
+        args.users = first.users.height
+    else:
+        first = generate(args.users, args.seed).dataset()
     second = next_night(first, share=args.share, seed=args.seed + 1)
     config = DetectionConfig()
     out: dict[str, Any] = {"users": args.users, "share": args.share, "rounds": []}
@@ -77,11 +85,14 @@ def main(argv: list[str] | None = None) -> int:
                 assert d.mode == "delta", d.mode
                 _, f_s = timed(lambda: full.load(first))
                 round_ = {"delta_s": d_s, "written": d.written, "retired": d.retired,
-                          "full_s": f_s, "ratio": f_s / d_s}
+                          "full_s": f_s, "ratio": f_s / d_s, "phases": dict(d.phases),
+                          "load_average": os.getloadavg()[0]}
                 out["rounds"].append(round_)
                 print(f"round {n + 1}: delta {d_s:.1f} s ({d.written:,} rows written, "
                       f"{d.retired:,} retired); full reload {f_s:.1f} s; "
-                      f"full / delta = {f_s / d_s:.1f}x", flush=True)
+                      f"full / delta = {f_s / d_s:.1f}x (load average "
+                      f"{os.getloadavg()[0]:.1f}); delta phases: "
+                      + ", ".join(f"{k} {v:.1f} s" for k, v in d.phases.items()), flush=True)
             d = delta.load(second)  # night 2 in the database, for the detections
             got, cypher_s = timed(lambda: delta.detect(config, write_findings=False).to_dict())
             out["delta_parity"] = got == want

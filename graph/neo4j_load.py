@@ -167,6 +167,7 @@ class Neo4jLoader(Neo4jConnection):
             mode=mode,
             written=None if delta is None else delta.written,
             retired=None if delta is None else delta.retired,
+            phases={} if delta is None else dict(delta.seconds),
         )
 
     def finish_load(self, dataset: Dataset, load: int, *, row_hash: str | None = None,

@@ -24,7 +24,7 @@ from xpg.loaders.dataset import Dataset
 from xpg.loaders.schema import DTYPES, TABLES
 from xpg.queries.cypher import statement
 
-__all__ = ["frame_from_rows", "pull_dataset", "pull_table"]
+__all__ = ["frame_from_rows", "pull_dataset", "pull_table", "read_record"]
 
 _WIRE = {"datetime": pl.Int64(), "date": pl.String()}
 
@@ -52,6 +52,24 @@ def frame_from_rows(rows: list[list[Any]], kinds: dict[str, str]) -> pl.DataFram
             col = col.str.to_date("%Y-%m-%d")
         out.append(col.cast(DTYPES[kind]).alias(column))
     return raw.select(out)
+
+
+def read_record(connection: Neo4jConnection, query: str, /, **params: Any) -> dict[str, Any]:
+    """The one record of a read (``{}`` when there is none), its values as the driver
+    decoded them.
+
+    Unlike :meth:`~xpg.graph.neo4j_connection.Neo4jConnection.run`, no ``Record.data()``:
+    that walks every element of every list in Python (a few hundred nanoseconds each),
+    which for the whole-table reads here (lists of millions of values) costs more than
+    the read itself.
+    """
+
+    def work(tx: Any) -> dict[str, Any]:
+        record = tx.run(query, params).single()
+        return {} if record is None else dict(zip(record.keys(), record.values(), strict=True))
+
+    with connection.errors("reading"), connection.session(QueryMode.READ) as session:
+        return session.execute_read(work)
 
 
 def pull_table(connection: Neo4jConnection, name: str) -> pl.DataFrame:
