@@ -182,15 +182,8 @@ class DeltaLoad:
     def ensure_indexes(self) -> None:
         """Create the ``row_hash`` indexes the retirement seeks with, when missing, and wait
         until they are online (once per database: the first delta)."""
-        wanted = {name: query for name, query in statements("delta").items()
-                  if name.startswith("index_row_hash_")}
-        rows = self.loader.run(statement("schema", "existing"), QueryMode.READ)
-        have = set(rows[0]["names"]) if rows else set()
-        missing = [q for q in wanted.values() if q.split()[2] not in have]
-        for query in missing:
-            self.loader.run(query, QueryMode.WRITE)
-        if missing:
-            self.loader.run(statement("schema", "await_indexes"), QueryMode.WRITE)
+        self.loader.ensure_schema({name: query for name, query in statements("delta").items()
+                                   if name.startswith("index_row_hash_")})
 
     def run(self, plan: list[WriteStep], existing: Mapping[str, int],
             progress: Progress) -> None:
