@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--detect-repeat", type=int, default=1,
-                        help="times each detection (cypher, pull, memory) is run")
+                        help="times each detection (cypher, pull, memory) is run (0: none)")
     parser.add_argument("--first-load", choices=("cypher", "import"), default="cypher",
                         help="night 1 by the Cypher load or the offline importer "
                              "(xpg load --via import; the Cypher load at 1M takes many minutes)")
@@ -122,8 +122,6 @@ def main(argv: list[str] | None = None) -> int:
                   f"{stats.relationships:,} relationships in {seconds:.1f} s = "
                   f"{stats.relationships / seconds:,.0f} relationships/s (load average "
                   f"{os.getloadavg()[0]:.1f})", flush=True)
-            memory = MemoryBackend()
-            memory.load(second)
             for n in range(args.repeat):
                 d, d_s = timed(lambda: delta.load(second))
                 assert d.mode == "delta", d.mode
@@ -137,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"full / delta = {f_s / d_s:.1f}x (load average "
                       f"{os.getloadavg()[0]:.1f}); delta phases: "
                       + ", ".join(f"{k} {v:.1f} s" for k, v in d.phases.items()), flush=True)
+            if not args.detect_repeat:
+                return finish(out, args.users)
+            memory = MemoryBackend()
+            memory.load(second)
             d = delta.load(second)  # night 2 in the database, for the detections
             pull_cfg = dataclasses.replace(delta_cfg, detection="pull")
             with Neo4jBackend(pull_cfg, read_only=True) as pull:
@@ -145,7 +147,11 @@ def main(argv: list[str] | None = None) -> int:
                      "pull": lambda: pull.detect(config).to_dict(),
                      "memory": lambda: memory.detect(config).to_dict()},
                     args.detect_repeat)
-    target = ROOT / "bench" / "out" / f"neo4j-delta-{args.users}.json"
+    return finish(out, args.users)
+
+
+def finish(out: dict[str, Any], users: int) -> int:
+    target = ROOT / "bench" / "out" / f"neo4j-delta-{users}.json"
     target.parent.mkdir(exist_ok=True)
     target.write_text(json.dumps(out, indent=2))
     print(f"written to {target}")
