@@ -14,8 +14,9 @@ snapshot's in Polars (:func:`compare`), and then
   full load (so a changed account status still leaves a ``StatusChange``);
 * retires what still carries a held hash the snapshot does not have (the changed rows
   were just written with their new hash, so those left were removed), one index seek per
-  hash on ``row_hash`` (indexes the first delta creates), as a full load retires it:
-  relationships deleted, nodes given ``retired_at``.
+  hash on ``row_hash`` (indexes the first delta creates), all steps in one transaction
+  per ``batch_size`` hashes, as a full load retires it: relationships deleted, nodes given
+  ``retired_at``.
 
 :attr:`DeltaLoad.seconds` says where the time went, per phase.
 
@@ -212,12 +213,41 @@ class DeltaLoad:
         t = time.perf_counter()
         with progress.step("Retiring what the snapshot no longer holds",
                            len(RETIRE_ORDER)) as advance:
-            for name in RETIRE_ORDER:
-                hashes = removed.get(name)
-                if hashes is not None and hashes.len():
-                    self.retired += self._batched(f"drop_{name}", hashes.to_list(), "hashes")
-                advance(1)
+            self.retired += self._retire(removed)
+            advance(len(RETIRE_ORDER))
         self._clock("retire", t)
+
+    def _retire(self, removed: Mapping[str, pl.Series]) -> int:
+        """Run the ``drop_*`` statements over the ``removed`` hashes, in the order of
+        :data:`RETIRE_ORDER`, grouped into transactions of up to ``batch_size`` hashes
+        (one commit for a nightly change, not one per step); the rows retired."""
+        from xpg.graph.neo4j_load import now
+
+        size = self.loader.config.batch_size
+        groups: list[list[tuple[str, list[Any]]]] = [[]]
+        room = size
+        for name in RETIRE_ORDER:
+            hashes = removed.get(name)
+            values = [] if hashes is None else hashes.to_list()
+            while values:
+                if room == 0:
+                    groups.append([])
+                    room = size
+                part, values = values[:room], values[room:]
+                groups[-1].append((statement("delta", f"drop_{name}"), part))
+                room -= len(part)
+        stamp = now()
+
+        def work(tx: Any, group: list[tuple[str, list[Any]]]) -> int:
+            return sum(int(tx.run(query, hashes=part, load=self.load, now=stamp).single()["n"])
+                       for query, part in group)
+
+        done = 0
+        with self.loader.errors("retiring"), self.loader.session(QueryMode.WRITE) as session:
+            for group in groups:
+                if group:
+                    done += session.execute_write(work, group)
+        return done
 
     def _batched(self, name: str, values: list[Any], param: str) -> int:
         """Run ``name`` over ``values`` in batches; the sum of the ``n`` they return."""
