@@ -16,6 +16,7 @@ loan or an application names, not only those of the lenders table.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -82,10 +83,15 @@ def pull_table(connection: Neo4jConnection, name: str) -> pl.DataFrame:
 
 
 def pull_dataset(connection: Neo4jConnection, meta: dict[str, Any]) -> Dataset:
-    """The current snapshot of the database as a :class:`Dataset` (one read per table).
+    """The current snapshot of the database as a :class:`Dataset` (one read per table, four
+    at a time).
 
     ``meta`` is the last complete load's bookkeeping (its ``tables`` and ``source``).
     """
-    tables = {name: pull_table(connection, name) for name in Dataset.table_names()}
+    names = Dataset.table_names()
+    # independent reads, four at a time (the server runs each query on one thread)
+    with ThreadPoolExecutor(4) as pool:
+        tables = dict(zip(names, pool.map(lambda name: pull_table(connection, name), names),
+                          strict=True))
     return Dataset(**tables, present=frozenset(meta.get("tables") or ()),
                    source=meta.get("source"))
