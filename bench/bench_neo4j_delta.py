@@ -9,13 +9,17 @@ its users changed or gone (``tests/delta_data.py``), in one run on one server:
    seconds; then whether the findings in the database equal a fresh in-memory run;
 3. night 1 again as a full reload over night 2 (``load_mode = "full"``, the same amount of
    change the other way): seconds; the ratio full / delta;
-4. detection on the graph: in the database with Cypher (``neo4j.detection = "cypher"``),
-   pulled into Polars (``"pull"``), and in memory from the tables, with parity.
+4. detection on the graph of night 2 (``--detect-repeat`` times each): in the database
+   with Cypher (``neo4j.detection = "cypher"``), pulled into Polars (``"pull"``), and in
+   memory from the tables, each compared with memory's findings.
 
-Steps 2-3 run ``--repeat`` times (delta, then full back, alternately). Uses
-``NEO4J_URI``/... when set (the database is wiped!), else a throwaway server
-(bench/bench_neo4j.py ``server``). Figures are printed and written as JSON to
-``bench/out/neo4j-delta-<N>.json``. The machine is shared: compare within one run.
+``--first-load import`` makes step 1 the offline importer (``xpg load --via import``), for
+sizes where the Cypher first load takes too long. ``--data DIR`` takes night 1 from tables.
+
+Steps 2-3 run ``--repeat`` times (delta, then full back, alternately). Runs on a throwaway
+server (``scripts/neo4j-local``; ``XPG_NEO4J_HEAP``/``XPG_NEO4J_PAGECACHE``, default 2g).
+Figures are printed and written as JSON to ``bench/out/neo4j-delta-<N>.json``. The machine
+is shared: compare within one run.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
 
-from bench_neo4j import server, wipe  # noqa: E402
+from bench_neo4j_import import fresh_server  # noqa: E402
 from delta_data import next_night  # noqa: E402
 
 
@@ -41,12 +47,44 @@ def timed(call: Any) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
+def detections(runs: dict[str, Any], repeat: int) -> dict[str, Any]:
+    """Each detection run ``repeat`` times: seconds (and load average) of each run, and
+    how many findings differ from memory's."""
+    found: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    for _ in range(repeat):
+        for name, call in runs.items():
+            found[name], seconds = timed(call)
+            out.setdefault(name, {"seconds": [], "load_average": []})
+            out[name]["seconds"].append(seconds)
+            out[name]["load_average"].append(os.getloadavg()[0])
+    want = found["memory"]["findings"]
+    for name, figures in out.items():
+        got = found[name]["findings"]
+        figures["findings"] = len(got)
+        figures["differing"] = sum(a != b for a, b in zip(got, want, strict=False)) + abs(
+            len(got) - len(want))
+        figures["same"] = found[name] == found["memory"]
+        print(f"detection {name}: " + ", ".join(
+            f"{s:.1f} s (load {a:.1f})" for s, a in zip(figures["seconds"],
+                                                        figures["load_average"], strict=True))
+            + f"; {figures['findings']:,} findings, identical to memory's: {figures['same']}"
+            + ("" if figures["same"] else f" ({figures['differing']} differ)"), flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--data", type=Path, help="night 1 from these tables (else generated)")
     parser.add_argument("--share", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--detect-repeat", type=int, default=1,
+                        help="times each detection (cypher, pull, memory) is run (0: none)")
+    parser.add_argument("--first-load", choices=("cypher", "import"), default="cypher",
+                        help="night 1 by the Cypher load or the offline importer "
+                             "(xpg load --via import; the Cypher load at 1M takes many minutes)")
     args = parser.parse_args(argv)
 
     from xpg.graph.memory import MemoryBackend
@@ -55,45 +93,65 @@ def main(argv: list[str] | None = None) -> int:
     from xpg.settings import DetectionConfig
     from xpg.synthetic import generate
 
-    first = generate(args.users, args.seed).dataset()
+    if args.data is not None:
+        from xpg.loaders import load_dataset
+
+        first = load_dataset(args.data).dataset
+        args.users = first.users.height
+    else:
+        first = generate(args.users, args.seed).dataset()
     second = next_night(first, share=args.share, seed=args.seed + 1)
     config = DetectionConfig()
     out: dict[str, Any] = {"users": args.users, "share": args.share, "rounds": []}
-    with server() as (neo4j, _pid):
+    state = Path(tempfile.mkdtemp(prefix="xpg-bench-delta-"))
+    with fresh_server(state) as neo4j:
         delta_cfg = dataclasses.replace(neo4j, load_mode="delta")
         full_cfg = dataclasses.replace(neo4j, load_mode="full")
+        if args.first_load == "import":
+            from xpg.graph.neo4j_import import offline_import
+
+            stats, seconds = timed(lambda: offline_import(first, delta_cfg, state=state))
         with Neo4jBackend(delta_cfg) as delta, Neo4jBackend(full_cfg) as full:
-            wipe(delta)
-            stats, seconds = timed(lambda: delta.load(first))
-            out["first_load_s"] = seconds
+            if args.first_load == "cypher":
+                stats, seconds = timed(lambda: delta.load(first))
+            out["first_load"] = {"via": args.first_load, "seconds": seconds,
+                                 "relationships_per_s": stats.relationships / seconds,
+                                 "load_average": os.getloadavg()[0]}
             out["relationships"] = stats.relationships
-            print(f"first load of night 1: {stats.nodes:,} nodes, {stats.relationships:,} "
-                  f"relationships in {seconds:.1f} s", flush=True)
-            memory = MemoryBackend()
-            memory.load(second)
-            (want, memory_s) = timed(lambda: memory.detect(config).to_dict())
+            print(f"first load of night 1 ({args.first_load}): {stats.nodes:,} nodes, "
+                  f"{stats.relationships:,} relationships in {seconds:.1f} s = "
+                  f"{stats.relationships / seconds:,.0f} relationships/s (load average "
+                  f"{os.getloadavg()[0]:.1f})", flush=True)
             for n in range(args.repeat):
                 d, d_s = timed(lambda: delta.load(second))
                 assert d.mode == "delta", d.mode
                 _, f_s = timed(lambda: full.load(first))
                 round_ = {"delta_s": d_s, "written": d.written, "retired": d.retired,
-                          "full_s": f_s, "ratio": f_s / d_s}
+                          "full_s": f_s, "ratio": f_s / d_s, "phases": dict(d.phases),
+                          "load_average": os.getloadavg()[0]}
                 out["rounds"].append(round_)
                 print(f"round {n + 1}: delta {d_s:.1f} s ({d.written:,} rows written, "
                       f"{d.retired:,} retired); full reload {f_s:.1f} s; "
-                      f"full / delta = {f_s / d_s:.1f}x", flush=True)
+                      f"full / delta = {f_s / d_s:.1f}x (load average "
+                      f"{os.getloadavg()[0]:.1f}); delta phases: "
+                      + ", ".join(f"{k} {v:.1f} s" for k, v in d.phases.items()), flush=True)
+            if not args.detect_repeat:
+                return finish(out, args.users)
+            memory = MemoryBackend()
+            memory.load(second)
             d = delta.load(second)  # night 2 in the database, for the detections
-            got, cypher_s = timed(lambda: delta.detect(config, write_findings=False).to_dict())
-            out["delta_parity"] = got == want
             pull_cfg = dataclasses.replace(delta_cfg, detection="pull")
             with Neo4jBackend(pull_cfg, read_only=True) as pull:
-                pulled, pull_s = timed(lambda: pull.detect(config).to_dict())
-            out["detect"] = {"cypher_s": cypher_s, "pull_s": pull_s, "memory_s": memory_s,
-                             "pull_parity": pulled == want}
-            print(f"findings after the delta equal memory's on night 2: {got == want}")
-            print(f"detection: cypher {cypher_s:.1f} s, pull {pull_s:.1f} s, memory "
-                  f"{memory_s:.1f} s (pull parity {pulled == want})")
-    target = ROOT / "bench" / "out" / f"neo4j-delta-{args.users}.json"
+                out["detect"] = detections(
+                    {"cypher": lambda: delta.detect(config, write_findings=False).to_dict(),
+                     "pull": lambda: pull.detect(config).to_dict(),
+                     "memory": lambda: memory.detect(config).to_dict()},
+                    args.detect_repeat)
+    return finish(out, args.users)
+
+
+def finish(out: dict[str, Any], users: int) -> int:
+    target = ROOT / "bench" / "out" / f"neo4j-delta-{users}.json"
     target.parent.mkdir(exist_ok=True)
     target.write_text(json.dumps(out, indent=2))
     print(f"written to {target}")

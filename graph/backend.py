@@ -37,9 +37,9 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, final
 
 from xpg.errors import BackendError, InputError, ReadOnlyError, RunDateUnknownError, XpgError
@@ -60,7 +60,8 @@ __all__ = ["Backend", "LoadStats"]
 class LoadStats:
     """What a load wrote: the nodes and relationships the dataset makes, the seconds
     taken, and for a database, ``mode`` (``full`` or ``delta``) with, for a delta, the
-    rows written (new or changed) and retired."""
+    rows written (new or changed) and retired, and ``phases``: seconds per phase (a
+    delta's ``read``, ``compare``, ``lookup``, ``write``, ``retire``)."""
 
     nodes: int
     relationships: int
@@ -68,6 +69,7 @@ class LoadStats:
     mode: str = "full"
     written: int | None = None
     retired: int | None = None
+    phases: Mapping[str, float] = field(default_factory=dict)
 
 
 class Backend(ABC):

@@ -3,17 +3,22 @@ difference written.
 
 Every row a load writes (a node, or a relationship of the snapshot) keeps two 64-bit
 hashes of its input row, made here in Polars (:func:`with_hashes`): ``row_key``, of its
-key columns, and ``row_hash``, of all its columns (the extra columns included). A delta
-load (:class:`DeltaLoad`) pulls both back for every step in one read each
-(``queries/cypher/delta.cypher``), compares them with the new snapshot's in Polars
-(:func:`compare`), and then
+key columns, and ``row_hash``, of all its columns (the extra columns included, the key
+columns too). A delta load (:class:`DeltaLoad`) pulls the ``row_hash`` of every current
+row back, one read per step (``queries/cypher/delta.cypher``: one list of integers, read
+without the driver's per-value ``Record.data()`` walk; four reads at a time), compares
+them with the new snapshot's in Polars (:func:`compare`), and then
 
-* writes only the rows whose ``(row_key, row_hash)`` the database does not hold (new
-  rows, changed ones and ones that come back after being retired), with the same MERGE
-  statements as a full load (so a changed account status still leaves a
-  ``StatusChange``);
-* retires by ``row_key`` what the database holds and the snapshot no longer does, as a
-  full load retires it: relationships deleted, nodes given ``retired_at``.
+* writes only the rows whose ``row_hash`` the database does not hold (new rows, changed
+  ones and ones that come back after being retired), with the same MERGE statements as a
+  full load (so a changed account status still leaves a ``StatusChange``);
+* retires what still carries a held hash the snapshot does not have (the changed rows
+  were just written with their new hash, so those left were removed), one index seek per
+  hash on ``row_hash`` (indexes the first delta creates), all steps in one transaction
+  per ``batch_size`` hashes, as a full load retires it: relationships deleted, nodes given
+  ``retired_at``.
+
+:attr:`DeltaLoad.seconds` says where the time went, per phase.
 
 The hashes are Polars' (:meth:`polars.Expr.hash` over the row's columns as text), which
 Polars does not promise to keep across versions: the load bookkeeping records
@@ -24,14 +29,18 @@ last load did not complete) writes every row, as a full load does.
 from __future__ import annotations
 
 import logging
+import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from xpg.graph.neo4j_connection import QueryMode
+from xpg.graph.neo4j_pull import read_record
 from xpg.graph.neo4j_write import NODE_KEYS, WriteStep, resolve, write_plan
-from xpg.queries.cypher import statement
+from xpg.queries.cypher import statement, statements
 
 from xpg.progress import Progress
 
@@ -114,22 +123,26 @@ def hashed_plan(dataset: Dataset) -> list[WriteStep]:
     return [with_hashes(step) for step in write_plan(dataset)]
 
 
-def compare(rows: pl.DataFrame, held: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
-    """The rows to write (their ``(row_key, row_hash)`` is not held) and the row keys to
-    retire (held, and no longer in ``rows``).
+def compare(rows: pl.DataFrame, held: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
+    """The rows to write (their ``row_hash`` is not held) and the held hashes that are no
+    longer in ``rows`` (rows changed or removed: once the changed ones are written again,
+    what still carries one of these hashes is retired).
+
+    A row's hash covers its key columns too, so a hash alone tells a row and its
+    content: a row whose hash the database holds is there, unchanged.
 
     Examples
     --------
     >>> new = pl.DataFrame({"id": ["a", "b", "c"], "row_key": [1, 2, 3],
     ...                     "row_hash": [10, 21, 30]})
-    >>> held = pl.DataFrame({"row_key": [1, 2, 4], "row_hash": [10, 20, 40]})
-    >>> write, retire = compare(new, held)
-    >>> write.get_column("id").to_list(), retire.to_list()
-    (['b', 'c'], [4])
+    >>> write, gone = compare(new, pl.Series("row_hash", [10, 20, 40]))
+    >>> write.get_column("id").to_list(), gone.to_list()
+    (['b', 'c'], [20, 40])
     """
-    write = rows.join(held, on=["row_key", "row_hash"], how="anti", maintain_order="left")
-    retire = held.join(rows.select("row_key"), on="row_key", how="anti").get_column("row_key")
-    return write, retire
+    held_frame = held.rename("row_hash").to_frame()
+    write = rows.join(held_frame, on="row_hash", how="anti", maintain_order="left")
+    gone = held_frame.join(rows.select("row_hash"), on="row_hash", how="anti")
+    return write, gone.get_column("row_hash")
 
 
 @dataclass
@@ -140,7 +153,10 @@ class DeltaLoad:
     Attributes
     ----------
     written, retired
-        Rows written and row keys retired so far, over every step.
+        Rows written and rows retired so far, over every step.
+    seconds
+        Wall seconds spent so far per phase (``read``: the hashes read back, ``compare``,
+        ``lookup``, ``write``, ``retire``): where a delta's time goes.
     """
 
     loader: Neo4jLoader
@@ -148,47 +164,109 @@ class DeltaLoad:
     write_step: Callable[[WriteStep, int, bool, Progress], pl.DataFrame | None]
     written: int = 0
     retired: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
-    def held(self, step: WriteStep) -> pl.DataFrame:
-        """The ``row_key`` and ``row_hash`` of what the database holds for ``step``."""
-        rows = self.loader.run(statement("delta", f"hashes_{step.name}"), QueryMode.READ)
-        row = rows[0] if rows else {"row_key": [], "row_hash": []}
-        return pl.DataFrame({"row_key": row["row_key"], "row_hash": row["row_hash"]},
-                            schema={"row_key": pl.Int64, "row_hash": pl.Int64})
+    def _ensure_timed(self) -> float:
+        start = time.perf_counter()
+        self.ensure_indexes()
+        return start
+
+    def _clock(self, phase: str, start: float) -> float:
+        now = time.perf_counter()
+        self.seconds[phase] += now - start
+        return now
+
+    def held(self, step: WriteStep) -> pl.Series:
+        """The ``row_hash`` of what the database holds for ``step`` (one read)."""
+        row = read_record(self.loader, statement("delta", f"hashes_{step.name}"))
+        return pl.Series("row_hash", row.get("row_hash", []), dtype=pl.Int64)
+
+    def ensure_indexes(self) -> None:
+        """Create the ``row_hash`` indexes the retirement seeks with, when missing, and wait
+        until they are online (once per database: the first delta)."""
+        self.loader.ensure_schema({name: query for name, query in statements("delta").items()
+                                   if name.startswith("index_row_hash_")})
 
     def run(self, plan: list[WriteStep], existing: Mapping[str, int],
             progress: Progress) -> None:
         """Write ``plan``'s new and changed rows and retire its removed ones."""
         node_ids: dict[str, pl.DataFrame] = {}
         removed: dict[str, pl.Series] = {}
+        self._clock("index", self._ensure_timed())
+        # the hash reads are independent of each other and of the writes: all of them
+        # first, side by side (the server runs each query on one thread)
+        t = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            held_by_step = dict(zip([s.name for s in plan], pool.map(self.held, plan),
+                                    strict=True))
+        self._clock("read", t)
         for step in plan:
-            write, retire = compare(step.rows, self.held(step))
+            t = time.perf_counter()
+            write, retire = compare(step.rows, held_by_step.pop(step.name))
             removed[step.name] = retire
             self.written += write.height
             changed = replace(step, rows=write, extras=_extras_of(step, write))
+            t = self._clock("compare", t)
             self._lookups(changed, node_ids)
+            t = self._clock("lookup", t)
             create = existing.get(step.empty_when, 0) == 0
             ids = self.write_step(resolve(changed, node_ids), self.load, create, progress)
             if ids is not None:
                 node_ids[step.empty_when] = _union(node_ids.get(step.empty_when), ids)
             if step.name == "accounts" and write.height:
                 self._batched("relink_accounts", write.get_column("id").to_list(), "ids")
+            self._clock("write", t)
+        t = time.perf_counter()
         with progress.step("Retiring what the snapshot no longer holds",
                            len(RETIRE_ORDER)) as advance:
-            for name in RETIRE_ORDER:
-                keys = removed.get(name)
-                if keys is not None and keys.len():
-                    self.retired += keys.len()
-                    self._batched(f"drop_{name}", keys.to_list(), "keys")
-                advance(1)
+            self.retired += self._retire(removed)
+            advance(len(RETIRE_ORDER))
+        self._clock("retire", t)
 
-    def _batched(self, name: str, values: list[Any], param: str) -> None:
+    def _retire(self, removed: Mapping[str, pl.Series]) -> int:
+        """Run the ``drop_*`` statements over the ``removed`` hashes, in the order of
+        :data:`RETIRE_ORDER`, grouped into transactions of up to ``batch_size`` hashes
+        (one commit for a nightly change, not one per step); the rows retired."""
         from xpg.graph.neo4j_load import now
 
         size = self.loader.config.batch_size
+        groups: list[list[tuple[str, list[Any]]]] = [[]]
+        room = size
+        for name in RETIRE_ORDER:
+            hashes = removed.get(name)
+            values = [] if hashes is None else hashes.to_list()
+            while values:
+                if room == 0:
+                    groups.append([])
+                    room = size
+                part, values = values[:room], values[room:]
+                groups[-1].append((statement("delta", f"drop_{name}"), part))
+                room -= len(part)
+        stamp = now()
+
+        def work(tx: Any, group: list[tuple[str, list[Any]]]) -> int:
+            return sum(int(tx.run(query, hashes=part, load=self.load, now=stamp).single()["n"])
+                       for query, part in group)
+
+        done = 0
+        with self.loader.errors("retiring"), self.loader.session(QueryMode.WRITE) as session:
+            for group in groups:
+                if group:
+                    done += session.execute_write(work, group)
+        return done
+
+    def _batched(self, name: str, values: list[Any], param: str) -> int:
+        """Run ``name`` over ``values`` in batches; the sum of the ``n`` they return."""
+        from xpg.graph.neo4j_load import now
+
+        size = self.loader.config.batch_size
+        done = 0
         for start in range(0, len(values), size):
-            self.loader.run(statement("delta", name), QueryMode.WRITE,
-                            **{param: values[start:start + size]}, load=self.load, now=now())
+            rows = self.loader.run(statement("delta", name), QueryMode.WRITE,
+                                   **{param: values[start:start + size]}, load=self.load,
+                                   now=now())
+            done += int(rows[0]["n"]) if rows and "n" in rows[0] else 0
+        return done
 
     def _lookups(self, step: WriteStep, node_ids: dict[str, pl.DataFrame]) -> None:
         """Add to ``node_ids`` the element ids of the nodes ``step``'s rows look up that

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -74,21 +76,29 @@ class Neo4jLoader(Neo4jConnection):
         rows = self.run(statement("load", "counts"), QueryMode.READ)
         return {k: int(v) for k, v in rows[0].items()}
 
-    def ensure_schema(self) -> None:
+    def ensure_schema(self, wanted: Mapping[str, str] | None = None) -> None:
         """Create the constraints and indexes (idempotent) and wait until they are online.
 
-        One read when they all exist already (their names are ``xpg_*``).
+        ``wanted``: the ``CREATE ... IF NOT EXISTS`` statements by name (default: those of
+        ``queries/cypher/schema.cypher``).
+
+        One read when they all exist already (their names are ``xpg_*``); the missing
+        ones are created side by side (four sessions).
         """
-        wanted = {
-            name: query
-            for name, query in statements("schema").items()
-            if name.startswith(("constraint_", "index_"))
-        }
+        if wanted is None:
+            wanted = {
+                name: query
+                for name, query in statements("schema").items()
+                if name.startswith(("constraint_", "index_"))
+            }
         rows = self.run(statement("schema", "existing"), QueryMode.READ)
         have = set(rows[0]["names"]) if rows else set()
         missing = [q for q in wanted.values() if _schema_name(q) not in have]
-        for query in missing:
-            self.run(query, QueryMode.WRITE)
+        # one session each, at once: creating a constraint waits for its index to be
+        # built, which over an imported graph is a scan of the label; the server builds
+        # them side by side instead of one after the other
+        with ThreadPoolExecutor(max(1, min(len(missing), 4))) as pool:
+            list(pool.map(lambda query: self.run(query, QueryMode.WRITE), missing))
         if missing or not rows[0]["online"]:
             self.run(statement("schema", "await_indexes"), QueryMode.WRITE)
 
@@ -167,6 +177,7 @@ class Neo4jLoader(Neo4jConnection):
             mode=mode,
             written=None if delta is None else delta.written,
             retired=None if delta is None else delta.retired,
+            phases={} if delta is None else dict(delta.seconds),
         )
 
     def finish_load(self, dataset: Dataset, load: int, *, row_hash: str | None = None,

@@ -206,10 +206,20 @@ def _step(
 
 
 def _seq(frame: pl.DataFrame, table: str, group: Sequence[str]) -> pl.DataFrame:
-    """Add ``seq``: 0, 1, ... over rows equal in ``group``, in the order of the other columns."""
+    """Add ``seq``: 0, 1, ... over rows equal in ``group``, in the order of the other columns.
+
+    Only the rows that share their ``group`` with another are sorted (the others get 0):
+    a sort of every row by every column was a third of the plan's time.
+    """
     order = [c for c in TABLES[table].column_names if c in frame.columns]
-    return frame.sort(order, nulls_last=True).with_columns(
-        pl.int_range(pl.len(), dtype=pl.Int64).over(group).alias("seq")
+    shared = pl.len().over(group) > 1
+    return pl.concat(
+        [
+            frame.filter(~shared).with_columns(pl.lit(0, pl.Int64).alias("seq")),
+            frame.filter(shared)
+            .sort(order, nulls_last=True)
+            .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over(group).alias("seq")),
+        ]
     )
 
 

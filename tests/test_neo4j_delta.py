@@ -50,6 +50,10 @@ def test_a_delta_writes_the_difference_and_ends_as_a_full_load(neo4j_server, neo
         stats = backend.load(second)
         assert stats.mode == "delta" and backend.meta()["mode"] == "delta"
         assert 0 < stats.written < second.row_count / 10 and stats.retired > 0
+        # where its time went, per phase (the row_hash indexes made by this first delta)
+        assert set(stats.phases) == {"index", "read", "compare", "lookup", "write", "retire"}
+        names = backend.run("SHOW INDEXES YIELD name", QueryMode.READ)
+        assert sum(r["name"].startswith("xpg_row_hash_") for r in names) == 11
         delta = graph(backend)
         history = backend.counts()["StatusChange"]
         assert history > 0  # the accounts frozen overnight kept their history

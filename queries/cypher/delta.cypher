@@ -1,54 +1,54 @@
 // The delta load (graph/neo4j_delta.py): what the database holds, as the hashes of the
 // rows that wrote it, pulled in one read per step; then only new and changed rows are
 // written (load.cypher's merge_* statements) and what the new snapshot no longer holds is
-// retired by its row key, as a full load retires it (relationships of the snapshot
-// deleted, nodes given `retired_at`). Each hashes_* read returns ONE record: two lists
-// of integers, `row_key` and `row_hash`, of the current (not retired) nodes or of the
-// relationships of that step.
+// retired by its row hash, as a full load retires it (relationships of the snapshot
+// deleted, nodes given `retired_at`). Each hashes_* read returns ONE record: one list of
+// integers, `row_hash`, of the current (not retired) nodes or of the relationships of
+// that step (a row's hash covers its key columns too: one value per row is enough).
 
 // name: hashes_products
 MATCH (n:Product) WHERE n.retired_at IS NULL
-RETURN collect(n.row_key) AS row_key, collect(n.row_hash) AS row_hash
+RETURN collect(n.row_hash) AS row_hash
 
 // name: hashes_lenders
 MATCH (n:Lender) WHERE n.retired_at IS NULL
-RETURN collect(n.row_key) AS row_key, collect(n.row_hash) AS row_hash
+RETURN collect(n.row_hash) AS row_hash
 
 // name: hashes_users
 MATCH (n:User) WHERE n.retired_at IS NULL
-RETURN collect(n.row_key) AS row_key, collect(n.row_hash) AS row_hash
+RETURN collect(n.row_hash) AS row_hash
 
 // name: hashes_devices
 MATCH (n:Device) WHERE n.retired_at IS NULL
-RETURN collect(n.row_key) AS row_key, collect(n.row_hash) AS row_hash
+RETURN collect(n.row_hash) AS row_hash
 
 // name: hashes_identifiers
 MATCH (n:Identifier) WHERE n.retired_at IS NULL
-RETURN collect(n.row_key) AS row_key, collect(n.row_hash) AS row_hash
+RETURN collect(n.row_hash) AS row_hash
 
 // name: hashes_accounts
 MATCH (n:Account) WHERE n.retired_at IS NULL
-RETURN collect(n.row_key) AS row_key, collect(n.row_hash) AS row_hash
+RETURN collect(n.row_hash) AS row_hash
 
 // name: hashes_account_events
 MATCH (n:AccountEvent) WHERE n.retired_at IS NULL
-RETURN collect(n.row_key) AS row_key, collect(n.row_hash) AS row_hash
+RETURN collect(n.row_hash) AS row_hash
 
 // name: hashes_used
 MATCH ()-[x:USED]->()
-RETURN collect(x.row_key) AS row_key, collect(x.row_hash) AS row_hash
+RETURN collect(x.row_hash) AS row_hash
 
 // name: hashes_has_identifier
 MATCH ()-[x:HAS_IDENTIFIER]->()
-RETURN collect(x.row_key) AS row_key, collect(x.row_hash) AS row_hash
+RETURN collect(x.row_hash) AS row_hash
 
 // name: hashes_borrowed_from
 MATCH ()-[x:BORROWED_FROM]->()
-RETURN collect(x.row_key) AS row_key, collect(x.row_hash) AS row_hash
+RETURN collect(x.row_hash) AS row_hash
 
 // name: hashes_applied_to
 MATCH ()-[x:APPLIED_TO]->()
-RETURN collect(x.row_key) AS row_key, collect(x.row_hash) AS row_hash
+RETURN collect(x.row_hash) AS row_hash
 
 // Element ids of known nodes by key, for the look-ups of the rows a delta writes (the
 // nodes it did not write itself). Index seeks.
@@ -98,49 +98,113 @@ CALL (a) {
   DELETE x
 }
 
-// Retiring by row key what the new snapshot no longer holds ($keys: the removed rows'
-// row_key values; one scan of the label or type, the keys looked up in a set).
+// Retiring what the new snapshot no longer holds, after its new and changed rows are
+// written: $hashes are the row_hash values the database held that the snapshot does not
+// (rows changed or removed). A changed row was written again by this load (its row_hash
+// is the new one now), so what still carries one of them was removed: a relationship of
+// the snapshot is deleted, a node given `retired_at`. Each hash is an index seek (the
+// index_row_hash_* indexes below, which the first delta creates). Each returns `n`, the
+// rows retired.
 
 // name: drop_used
-MATCH ()-[x:USED]->() WHERE x.row_key IN $keys
+UNWIND $hashes AS h
+MATCH ()-[x:USED {row_hash: h}]->() WHERE x.load <> $load
 DELETE x
+RETURN count(*) AS n
 
 // name: drop_has_identifier
-MATCH ()-[x:HAS_IDENTIFIER]->() WHERE x.row_key IN $keys
+UNWIND $hashes AS h
+MATCH ()-[x:HAS_IDENTIFIER {row_hash: h}]->() WHERE x.load <> $load
 DELETE x
+RETURN count(*) AS n
 
 // name: drop_borrowed_from
-MATCH ()-[x:BORROWED_FROM]->() WHERE x.row_key IN $keys
+UNWIND $hashes AS h
+MATCH ()-[x:BORROWED_FROM {row_hash: h}]->() WHERE x.load <> $load
 DELETE x
+RETURN count(*) AS n
 
 // name: drop_applied_to
-MATCH ()-[x:APPLIED_TO]->() WHERE x.row_key IN $keys
+UNWIND $hashes AS h
+MATCH ()-[x:APPLIED_TO {row_hash: h}]->() WHERE x.load <> $load
 DELETE x
+RETURN count(*) AS n
 
 // name: drop_users
-MATCH (n:User) WHERE n.retired_at IS NULL AND n.row_key IN $keys
+UNWIND $hashes AS h
+MATCH (n:User {row_hash: h}) WHERE n.retired_at IS NULL AND n.load <> $load
 SET n.retired_at = $now
+RETURN count(*) AS n
 
 // name: drop_products
-MATCH (n:Product) WHERE n.retired_at IS NULL AND n.row_key IN $keys
+UNWIND $hashes AS h
+MATCH (n:Product {row_hash: h}) WHERE n.retired_at IS NULL AND n.load <> $load
 SET n.retired_at = $now
+RETURN count(*) AS n
 
 // name: drop_accounts
-MATCH (n:Account) WHERE n.retired_at IS NULL AND n.row_key IN $keys
+UNWIND $hashes AS h
+MATCH (n:Account {row_hash: h}) WHERE n.retired_at IS NULL AND n.load <> $load
 SET n.retired_at = $now
+RETURN count(*) AS n
 
 // name: drop_lenders
-MATCH (n:Lender) WHERE n.retired_at IS NULL AND n.row_key IN $keys
+UNWIND $hashes AS h
+MATCH (n:Lender {row_hash: h}) WHERE n.retired_at IS NULL AND n.load <> $load
 SET n.retired_at = $now
+RETURN count(*) AS n
 
 // name: drop_devices
-MATCH (n:Device) WHERE n.retired_at IS NULL AND n.row_key IN $keys
+UNWIND $hashes AS h
+MATCH (n:Device {row_hash: h}) WHERE n.retired_at IS NULL AND n.load <> $load
 SET n.retired_at = $now
+RETURN count(*) AS n
 
 // name: drop_identifiers
-MATCH (n:Identifier) WHERE n.retired_at IS NULL AND n.row_key IN $keys
+UNWIND $hashes AS h
+MATCH (n:Identifier {row_hash: h}) WHERE n.retired_at IS NULL AND n.load <> $load
 SET n.retired_at = $now
+RETURN count(*) AS n
 
 // name: drop_account_events
-MATCH (n:AccountEvent) WHERE n.retired_at IS NULL AND n.row_key IN $keys
+UNWIND $hashes AS h
+MATCH (n:AccountEvent {row_hash: h}) WHERE n.retired_at IS NULL AND n.load <> $load
 SET n.retired_at = $now
+RETURN count(*) AS n
+
+// Range indexes on row_hash, for the retirement above: created by the first delta load
+// (a first load, by Cypher or by the offline import, does not pay for them), then kept
+// up by every load. Idempotent.
+
+// name: index_row_hash_products
+CREATE INDEX xpg_row_hash_product IF NOT EXISTS FOR (n:Product) ON (n.row_hash)
+
+// name: index_row_hash_lenders
+CREATE INDEX xpg_row_hash_lender IF NOT EXISTS FOR (n:Lender) ON (n.row_hash)
+
+// name: index_row_hash_users
+CREATE INDEX xpg_row_hash_user IF NOT EXISTS FOR (n:User) ON (n.row_hash)
+
+// name: index_row_hash_devices
+CREATE INDEX xpg_row_hash_device IF NOT EXISTS FOR (n:Device) ON (n.row_hash)
+
+// name: index_row_hash_identifiers
+CREATE INDEX xpg_row_hash_identifier IF NOT EXISTS FOR (n:Identifier) ON (n.row_hash)
+
+// name: index_row_hash_accounts
+CREATE INDEX xpg_row_hash_account IF NOT EXISTS FOR (n:Account) ON (n.row_hash)
+
+// name: index_row_hash_account_events
+CREATE INDEX xpg_row_hash_account_event IF NOT EXISTS FOR (n:AccountEvent) ON (n.row_hash)
+
+// name: index_row_hash_used
+CREATE INDEX xpg_row_hash_used IF NOT EXISTS FOR ()-[x:USED]-() ON (x.row_hash)
+
+// name: index_row_hash_has_identifier
+CREATE INDEX xpg_row_hash_has_identifier IF NOT EXISTS FOR ()-[x:HAS_IDENTIFIER]-() ON (x.row_hash)
+
+// name: index_row_hash_borrowed_from
+CREATE INDEX xpg_row_hash_borrowed_from IF NOT EXISTS FOR ()-[x:BORROWED_FROM]-() ON (x.row_hash)
+
+// name: index_row_hash_applied_to
+CREATE INDEX xpg_row_hash_applied_to IF NOT EXISTS FOR ()-[x:APPLIED_TO]-() ON (x.row_hash)
