@@ -153,6 +153,14 @@ def _phones(values: pl.Series, region: str) -> pl.Series:
     return fast.fill_null(slow)
 
 
+_BY_KIND = {
+    "email": lambda v: v.str.to_lowercase(),
+    "bank_card": lambda v: v.str.replace_all(r"\D", ""),
+    "id_number": lambda v: v.str.replace_all(r"\s", "").str.to_uppercase(),
+}
+"""The normalization of each kind other than ``phone`` (:func:`_phones`); other kinds stay."""
+
+
 def normalize_values(kind: pl.Series, value: pl.Series, region: str = "CN") -> pl.Series:
     """The normalized ``value`` of each row, by its ``kind``; null where nothing is left.
 
@@ -168,17 +176,12 @@ def normalize_values(kind: pl.Series, value: pl.Series, region: str = "CN") -> p
     """
     is_phone = kind == "phone"
     phones = value.filter(is_phone)
-    out = pl.DataFrame({"kind": kind, "value": value}).select(
-        pl.when(pl.col("kind") == "email")
-        .then(pl.col("value").str.to_lowercase())
-        .when(pl.col("kind") == "bank_card")
-        .then(pl.col("value").str.replace_all(r"\D", ""))
-        .when(pl.col("kind") == "id_number")
-        .then(pl.col("value").str.replace_all(r"\s", "").str.to_uppercase())
-        .otherwise(pl.col("value"))
-        .alias("value")
-    )
-    normalized = out.get_column("value")
+    normalized = value.alias("value")  # a new Series: scatter below writes in place
+    for name, normalize in _BY_KIND.items():  # each kind's rows only (a when/then chain
+        rows = (kind == name).arg_true()  # would run every regex over every row)
+        if len(rows):
+            done = pl.select(normalize(pl.lit(value.gather(rows)))).to_series()
+            normalized = normalized.scatter(rows, done)
     if not phones.is_empty():
         normalized = normalized.scatter(is_phone.arg_true(), _phones(phones, region))
     return (

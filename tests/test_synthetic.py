@@ -237,12 +237,35 @@ def test_write_into_an_empty_folder_and_read_back(tmp_path):
     out = tmp_path / "empty"
     out.mkdir()
     s = write(out, SMALL, seed=2)
+    whole = generate(SMALL, seed=2)
     back = pl.read_parquet(out / "accounts.parquet")
-    assert back.equals(s.tables["accounts"], null_equal=True)
-    csv = write(tmp_path / "csv", SMALL, seed=2, fmt="csv")
+    assert back.equals(whole.tables["accounts"], null_equal=True)
+    assert s.rows == {name: df.height for name, df in whole.tables.items()}
+    assert s.dataset().identifiers.equals(whole.tables["identifiers"], null_equal=True)
+    write(tmp_path / "csv", SMALL, seed=2, fmt="csv")
     users = pl.read_csv(tmp_path / "csv" / "users.csv", try_parse_dates=True)
-    assert users["user_id"].cast(pl.String).to_list() == csv.tables["users"]["user_id"].to_list()
+    assert users["user_id"].cast(pl.String).to_list() == whole.tables["users"]["user_id"].to_list()
     assert json.loads((out / "truth.json").read_text("utf-8")) == json.loads(json.dumps(s.truth))
+    assert s.truth == whole.truth
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_write_in_chunks_gives_the_tables_of_one_frame(tmp_path, monkeypatch, fmt):
+    """Tables longer than a chunk are formatted and written chunk by chunk: CSV keeps the bytes
+    of a whole-frame write, Parquet the rows and types."""
+    import xpg.synthetic.generator as generator
+
+    whole = write(tmp_path / "whole", SMALL, seed=4, fmt=fmt)
+    monkeypatch.setattr(generator, "CHUNK_ROWS", 97)
+    chunked = write(tmp_path / "chunked", SMALL, seed=4, fmt=fmt)
+    assert max(chunked.rows.values()) > 3 * 97
+    for name in whole.rows:
+        a, b = (d.folder / f"{name}.{fmt}" for d in (whole, chunked))
+        if fmt == "csv":
+            assert a.read_bytes() == b.read_bytes(), name
+        else:
+            assert pl.read_parquet(a).equals(pl.read_parquet(b), null_equal=True), name
+            assert pl.read_parquet_schema(a) == pl.read_parquet_schema(b)
 
 
 def test_cli_generate(tmp_path, capsys):

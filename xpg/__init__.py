@@ -6,9 +6,8 @@
 
 from __future__ import annotations
 
-import importlib.metadata
+from typing import TYPE_CHECKING, Any
 
-from xpg.api import Session, open, read_findings
 from xpg.errors import (
     BackendError,
     ConfigError,
@@ -20,17 +19,37 @@ from xpg.errors import (
 from xpg.queries.findings import Exposure, Finding, FindingsReport
 from xpg.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from xpg.api import Session, open, read_findings
+
 
 def _version() -> str:
     """The installed distribution's version (``pyproject.toml`` is the one place it is set);
     ``0+unknown`` when xpg runs from sources that were never installed."""
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("xpg")
     except importlib.metadata.PackageNotFoundError:
         return "0+unknown"
 
 
-__version__ = _version()
+_API = ("Session", "open", "read_findings")
+
+
+def __getattr__(name: str) -> Any:
+    """The session API (:mod:`xpg.api`) and ``__version__``, imported on first use: a
+    command line that needs neither does not pay for them."""
+    if name in _API:
+        from xpg import api
+
+        value = getattr(api, name)
+    elif name == "__version__":
+        value = _version()
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 __all__ = [
     "BackendError",

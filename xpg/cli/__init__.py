@@ -21,6 +21,7 @@ code  meaning
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 import sys
@@ -29,10 +30,6 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-import xpg
-from xpg.cli import demo, detect, generate, load, query, report, serve, state, validate
-from xpg.cli.common import render_error
-from xpg.cli.errors import exit_code
 from xpg.errors import XpgError
 
 __all__ = ["app", "main"]
@@ -81,25 +78,29 @@ def _tidy(typer_app: typer.Typer) -> None:
             _tidy(group.typer_instance)
 
 
-app = typer.Typer(
-    name="xpg",
-    help="Cross-product exposure graph analyzer: multi-lending users and rings, "
-    "inconsistent freezes, and the money at stake.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    cls=_Group,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+# Subcommands: one module each under xpg/cli/, in help order; a group (a typer app of its own)
+# is the module's ``app``, a command its ``command``.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("validate", "command"),
+    "detect": ("detect", "command"),
+    "generate": ("generate", "command"),
+    "demo": ("demo", "command"),
+    "load": ("load", "command"),
+    "query": ("query", "app"),
+    "report": ("report", "command"),
+    "serve": ("serve", "command"),
+    "state": ("state", "app"),
+}
 
 
 def _version(value: bool) -> None:
     if value:
+        import xpg
+
         print(f"xpg {xpg.__version__}")
         raise typer.Exit(0)
 
 
-@app.callback()
 def _main(
     version: Annotated[
         bool,
@@ -111,17 +112,46 @@ def _main(
     freezes, and the money at stake."""
 
 
-# Subcommands: one module each under xpg/cli/.
-app.command("validate")(validate.command)
-app.command("detect")(detect.command)
-app.command("generate")(generate.command)
-app.command("demo")(demo.command)
-app.command("load")(load.command)
-app.add_typer(query.app, name="query")
-app.command("report")(report.command)
-app.command("serve")(serve.command)
-app.add_typer(state.app, name="state")
-_tidy(app)
+def build_app(names: tuple[str, ...] = tuple(SUBCOMMANDS)) -> typer.Typer:
+    """The typer app with the subcommands ``names`` (all by default); only their modules are
+    imported, so ``xpg detect`` does not import the server, the report or the generator."""
+    built = typer.Typer(
+        name="xpg",
+        help="Cross-product exposure graph analyzer: multi-lending users and rings, "
+        "inconsistent freezes, and the money at stake.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        cls=_Group,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    built.callback()(_main)
+    for name in names:
+        module_name, attribute = SUBCOMMANDS[name]
+        module = importlib.import_module(f"xpg.cli.{module_name}")
+        if attribute == "app":
+            built.add_typer(module.app, name=name)
+        else:
+            built.command(name)(getattr(module, attribute))
+    _tidy(built)
+    return built
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: the whole command line (built on first use; :func:`main` builds only the
+    subcommand it runs)."""
+    if name == "app":
+        globals()["app"] = built = build_app()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _subcommand(argv: list[str]) -> tuple[str, ...]:
+    """The one subcommand ``argv`` runs, when its first word names one; else all of them
+    (the top-level help, ``--version``, a mistyped name)."""
+    if argv and argv[0] in SUBCOMMANDS:
+        return (argv[0],)
+    return tuple(SUBCOMMANDS)
 
 
 SIGPIPE_EXIT = 141  # 128 + SIGPIPE
@@ -144,7 +174,8 @@ def _stdout_closed() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns (and exits with) the exit code."""
-    command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else argv
+    command = typer.main.get_command(build_app(_subcommand(args)))
     try:
         result = command.main(args=argv, prog_name="xpg", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -157,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         code = _stdout_closed()
     except XpgError as e:
+        from xpg.cli.common import render_error
+        from xpg.cli.errors import exit_code
+
         render_error(e)
         code = exit_code(e)
     except typer.Exit as e:

@@ -51,14 +51,14 @@ def command(
         raise InputError(f"--format {fmt!r}: expected parquet or csv")
     run_date = parse_as_of(as_of) or DEFAULT_AS_OF
     start = time.perf_counter()
-    synthetic = write(out, users, seed, fmt, run_date, force=force, shape=shape,  # type: ignore[arg-type]
+    written = write(out, users, seed, fmt, run_date, force=force, shape=shape,  # type: ignore[arg-type]
                       mixing=mixing, progress=progress("steps"))  # fmt: skip
     elapsed = time.perf_counter() - start
-    truth = synthetic.truth
+    truth = written.truth
     planted = sum(1 for c in truth["cases"] if c["kind"] != "ordinary")
     typer.echo(
-        f"wrote {truth['users']:,} users, {synthetic.row_count:,} rows in "
-        f"{len(synthetic.tables)} {fmt} tables to {out} in {elapsed:.1f} s "
+        f"wrote {truth['users']:,} users, {written.row_count:,} rows in "
+        f"{len(written.rows)} {fmt} tables to {out} in {elapsed:.1f} s "
         f"(as of {truth['as_of']}, seed {truth['seed']})"
     )
     if "graph" in truth:

@@ -22,8 +22,10 @@ from xpg.synthetic.generator import (
     SHAPES,
     TRUTH_FILE,
     Synthetic,
+    Written,
     generate,
     write,
 )
 
-__all__ = ["DEFAULT_AS_OF", "MIN_USERS", "SHAPES", "TRUTH_FILE", "Synthetic", "generate", "write"]
+__all__ = ["DEFAULT_AS_OF", "MIN_USERS", "SHAPES", "TRUTH_FILE", "Synthetic", "Written", "generate",
+           "write"]

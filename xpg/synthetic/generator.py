@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -40,9 +41,10 @@ from xpg.progress import NO_PROGRESS, Progress
 from xpg.synthetic.builder import Builder
 from xpg.synthetic.kinds import CASE_KINDS, plant_all
 from xpg.synthetic.mixed import DEFAULT_MIXING, MIXED_KINDS, MIXED_MIN_USERS, MixedGraph
-from xpg.synthetic.tables import finalize
+from xpg.synthetic.tables import CHUNK_ROWS, TableRows, finalize, plan
 
-__all__ = ["DEFAULT_AS_OF", "MIN_USERS", "SHAPES", "TRUTH_FILE", "Synthetic", "generate", "write"]
+__all__ = ["DEFAULT_AS_OF", "MIN_USERS", "SHAPES", "TRUTH_FILE", "Synthetic", "Written",
+           "generate", "write"]
 
 DEFAULT_AS_OF = dt.date(2026, 11, 20)
 """The run date of generated data unless one is given: fixed, so outputs are reproducible."""
@@ -74,6 +76,14 @@ class Synthetic:
     @property
     def row_count(self) -> int:
         return sum(df.height for df in self.tables.values())
+
+    @staticmethod
+    def write_table(df: pl.DataFrame, path: Path, fmt: Format) -> None:
+        """Write one table as ``xpg generate`` does (Parquet with zstd and statistics, or CSV)."""
+        if fmt == "parquet":
+            df.write_parquet(path, compression="zstd", statistics=True)
+        else:
+            df.write_csv(path, **_CSV_FORMATS)
 
 
 def _check(users: int, seed: int, shape: str = "islands", mixing: float | None = None) -> None:
@@ -142,38 +152,47 @@ def generate(
     """
     _check(users, seed, shape, mixing)
     with progress.step("Generating", 4) as advance:
-        b = Builder(int(users), int(seed), as_of)
-        mixed = None
-        if shape == "mixed":
-            mixed = MixedGraph(b, DEFAULT_MIXING if mixing is None else mixing)
-        try:
-            if mixed:
-                mixed.plant()
-            else:
-                plant_all(b)
-        except OverflowError:  # pragma: no cover - MIN_USERS guards this
-            raise InputError(f"users {users}: too few users for the planted cases",
-                             argument="users") from None
-        advance(1)
-        everyone = np.arange(b.n)
-        b.own_devices(everyone)
-        b.own_identifiers(everyone)
-        graph = None
-        if mixed:
-            mixed.connect()
-            graph = mixed.record()
-        b.ordinary_accounts(np.flatnonzero(~b.custom_accounts))
-        b.apply_profiles()
-        advance(1)
+        b, graph = _build(int(users), int(seed), as_of, shape, mixing, advance)
         tables = finalize(b)
         advance(1)
-        truth = _truth(b, tables, graph)
+        truth = _truth(b, {name: df.height for name, df in tables.items()}, graph)
         advance(1)
     return Synthetic(tables=tables, truth=truth)
 
 
+def _build(
+    users: int, seed: int, as_of: dt.date, shape: str, mixing: float | None,
+    advance: Callable[[int], None],
+) -> tuple[Builder, dict[str, Any] | None]:
+    """Every integer row of a generation (planted cases, then ordinary behaviour)."""
+    b = Builder(users, seed, as_of)
+    mixed = None
+    if shape == "mixed":
+        mixed = MixedGraph(b, DEFAULT_MIXING if mixing is None else mixing)
+    try:
+        if mixed:
+            mixed.plant()
+        else:
+            plant_all(b)
+    except OverflowError:  # pragma: no cover - MIN_USERS guards this
+        raise InputError(f"users {users}: too few users for the planted cases",
+                         argument="users") from None
+    advance(1)
+    everyone = np.arange(b.n)
+    b.own_devices(everyone)
+    b.own_identifiers(everyone)
+    graph = None
+    if mixed:
+        mixed.connect()
+        graph = mixed.record()
+    b.ordinary_accounts(np.flatnonzero(~b.custom_accounts))
+    b.apply_profiles()
+    advance(1)
+    return b, graph
+
+
 def _truth(
-    b: Builder, tables: dict[str, pl.DataFrame], graph: dict[str, Any] | None = None
+    b: Builder, rows: dict[str, int], graph: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     planted = b.users_taken
     ordinary = {
@@ -197,18 +216,74 @@ def _truth(
         "seed": b.seed,
         "users": b.n,
         "planted_users": planted,
-        "rows": {name: df.height for name, df in tables.items()},
+        "rows": rows,
         "kinds": kinds,
         **({} if graph is None else {"graph": graph}),
         "cases": [ordinary, *b.cases],
     }
 
 
-def _write_table(df: pl.DataFrame, path: Path, fmt: Format) -> None:
-    if fmt == "parquet":
-        df.write_parquet(path, compression="zstd", statistics=True)
+def _write_table(rows: TableRows, path: Path, fmt: Format) -> None:
+    """Write one table :data:`~xpg.synthetic.tables.CHUNK_ROWS` rows at a time.
+
+    A table of at most one chunk is written from one frame, as :meth:`Synthetic.write_table`
+    would. Longer tables stream: CSV chunk after chunk (the same bytes as one frame); Parquet
+    through a Polars streaming sink in row groups of 2**17 rows (the same rows and types, but
+    not the same row groups, hence not the same bytes, as one frame written whole).
+    """
+    if rows.height <= CHUNK_ROWS:
+        Synthetic.write_table(rows.frame(0, rows.height), path, fmt)
+    elif fmt == "csv":
+        with path.open("wb") as fh:
+            for i, chunk in enumerate(rows.chunks(CHUNK_ROWS)):
+                chunk.write_csv(fh, include_header=i == 0, **_CSV_FORMATS)
     else:
-        df.write_csv(path, datetime_format="%Y-%m-%dT%H:%M:%S", date_format="%Y-%m-%d")
+        from polars.io.plugins import register_io_source
+
+        def source(with_columns, predicate, n_rows, batch_size):
+            left = rows.height if n_rows is None else n_rows
+            for chunk in rows.chunks(CHUNK_ROWS):
+                if left <= 0:
+                    return
+                chunk = chunk.head(left)
+                left -= chunk.height
+                if predicate is not None:
+                    chunk = chunk.filter(predicate)
+                yield chunk if with_columns is None else chunk.select(with_columns)
+
+        schema = rows.frame(0, 0).schema
+        register_io_source(source, schema=schema).sink_parquet(
+            path, compression="zstd", statistics=True, row_group_size=_ROW_GROUP
+        )
+
+
+_CSV_FORMATS = {"datetime_format": "%Y-%m-%dT%H:%M:%S", "date_format": "%Y-%m-%d"}
+_ROW_GROUP = 1 << 17
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write` wrote: the folder, its format, each table's rows and the truth."""
+
+    folder: Path
+    fmt: Format
+    rows: dict[str, int]
+    truth: dict[str, Any]
+
+    @property
+    def row_count(self) -> int:
+        return sum(self.rows.values())
+
+    def dataset(self) -> Dataset:
+        """The written tables read back as a :class:`~xpg.loaders.dataset.Dataset`."""
+        tables = {}
+        for name in self.rows:
+            path = self.folder / f"{name}.{self.fmt}"
+            if self.fmt == "parquet":
+                tables[name] = pl.read_parquet(path)
+            else:
+                tables[name] = pl.read_csv(path, schema=TABLES[name].schema)
+        return Dataset(**tables, present=frozenset(tables), source="synthetic")
 
 
 def write(
@@ -222,8 +297,13 @@ def write(
     shape: Shape = "islands",
     mixing: float | None = None,
     progress: Progress = NO_PROGRESS,
-) -> Synthetic:
+) -> Written:
     """Generate and write ``<table>.<parquet|csv>`` for every table, and ``truth.json``.
+
+    The same tables as :func:`generate`, but formatted and written in chunks of
+    :data:`~xpg.synthetic.tables.CHUNK_ROWS` rows: the memory held is the builder's integer
+    rows (about 0.5 KB per user) and one chunk of strings, not every table's strings
+    (:func:`_write_table` says which files keep the bytes of a whole-frame write).
 
     The files are written to a temporary folder next to ``out_dir`` which is then renamed,
     so ``out_dir`` appears whole or not at all. An existing non-empty ``out_dir`` is refused
@@ -234,9 +314,11 @@ def write(
     --------
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "data"
-    >>> s = write(out, 300, seed=1, fmt="csv")
+    >>> w = write(out, 300, seed=1, fmt="csv")
     >>> sorted(p.name for p in out.iterdir())[:3]
     ['account_events.csv', 'accounts.csv', 'applications.csv']
+    >>> w.dataset().users.height
+    300
     """
     if fmt not in ("parquet", "csv"):
         raise InputError(f"fmt {fmt!r}: expected parquet or csv", argument="fmt")
@@ -250,14 +332,17 @@ def write(
     parent = out.absolute().parent
     if not parent.is_dir():
         raise InputError(f"out {out}: parent folder {parent} does not exist", argument="out")
-    synthetic = generate(users, seed, as_of, shape=shape, mixing=mixing, progress=progress)
+    with progress.step("Generating", 2) as advance:
+        b, graph = _build(int(users), int(seed), as_of, shape, mixing, advance)
+    tables = plan(b)
+    rows = {name: t.height for name, t in tables.items()}
+    truth = _truth(b, rows, graph)
     with staging(out) as tmp, progress.step("Writing", len(TABLES) + 1) as advance:
-        for name, df in synthetic.tables.items():
-            _write_table(df, tmp / f"{name}.{fmt}", fmt)
+        for name in TABLES:
+            _write_table(tables.pop(name), tmp / f"{name}.{fmt}", fmt)
             advance(1)
-        text = json.dumps(synthetic.truth, indent=1, ensure_ascii=False)
+        text = json.dumps(truth, indent=1, ensure_ascii=False)
         (tmp / TRUTH_FILE).write_text(text + "\n", encoding="utf-8")
         advance(1)
         tmp.chmod(0o755)
-    return synthetic
-
+    return Written(folder=out, fmt=fmt, rows=rows, truth=truth)
