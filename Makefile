@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/xpg demo --out demo-output
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
