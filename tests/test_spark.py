@@ -58,7 +58,9 @@ def test_kitchen_sink_every_config_and_date(spark_backend):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("users", "seed"), [(300, 1), (1_000, 3)])
+# one generated size: the mixed-shape case below is generated too (1,000 users at seed 3
+# cost 20-25 s more of the suite's 15 minutes for no rule the other cases miss)
+@pytest.mark.parametrize(("users", "seed"), [(300, 1)])
 def test_generated_data_same_findings(spark_backend, users, seed):
     dataset = generate(users, seed).dataset()
     latest = dataset.latest_date()
