@@ -84,7 +84,7 @@ class StateBackend(Backend):
 
 
 def open_state(
-    state: str | os.PathLike[str],
+    st: State,
     *,
     data: str | os.PathLike[str] | None,
     settings: Settings,
@@ -92,12 +92,9 @@ def open_state(
     as_of: dt.date | None,
     refused: str | None = None,
 ) -> tuple[StateBackend | None, str]:
-    """A backend over the stored state ``state`` when it fits ``data``, ``settings``,
+    """A backend over the stored state ``st`` when it fits ``data``, ``settings``,
     ``findings`` (a file, or None) and ``as_of``, with a note saying so; else None and
     the note saying why not (``refused``: a reason the caller already has)."""
-    from xpg.queries.investigate.state import State
-
-    st = State.open(state)
     why = refused
     if why is None and findings is not None and not isinstance(findings, str | os.PathLike):
         why = "the findings were given as an object, not a file"

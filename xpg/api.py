@@ -540,8 +540,10 @@ def open(
     note = None
     if state is not None:
         from xpg.graph.state import open_state
+        from xpg.queries.investigate.state import State
 
-        stored, note = open_state(state, data=data, settings=settings, findings=findings,
+        st = State.open(state)
+        stored, note = open_state(st, data=data, settings=settings, findings=findings,
                                   as_of=as_of, refused=(
                                       "a backend was given" if backend_given else
                                       "pseudonymize was asked" if pseudonymize else None))
@@ -549,9 +551,7 @@ def open(
             return Session(None, settings, stored, progress=progress, as_of=as_of,
                            state_note=note)
         if data is None and dataset is None:
-            from xpg.queries.investigate.state import State
-
-            data = State.open(state).data_dir
+            data = st.data_dir
     in_database = data is None and dataset is None
     progress = progress or NO_PROGRESS
     owned = backend is None  # close only what this call made
