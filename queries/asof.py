@@ -23,11 +23,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXPOSURE_AMOUNTS",
+    "MICRO",
     "OPEN_LOAN_STATUSES",
     "accounts_as_of",
     "day_start",
     "drawable_expr",
     "exposure_frame",
+    "from_micro",
+    "micro",
     "open_loans_as_of",
     "until",
     "window_start",
@@ -38,6 +41,42 @@ OPEN_LOAN_STATUSES = ("open", "overdue")
 
 EXPOSURE_AMOUNTS = ("internal_limit", "internal_outstanding", "drawable", "external_outstanding")
 """The exposure columns summed per user (``total`` is computed from the last three)."""
+
+MICRO = 1_000_000
+"""Exposure sums are taken in whole millionths of a yuan (``Int64``), then turned back into
+yuan: an integer sum is exact, so it is the same in any order, and on every backend (a
+``Float64`` sum follows the order of its rows, and a sum that lands on a half cent then
+rounds either way). The Cypher and Spark forms use the same :func:`micro`."""
+
+
+def micro(expr: pl.Expr) -> pl.Expr:
+    """``floor(amount * 1,000,000 + 0.5)`` as ``Int64``: the amount in millionths of a yuan.
+
+    Examples
+    --------
+    >>> pl.select(micro(pl.lit(416.911))).item()
+    416911000
+    """
+    return (expr * MICRO + 0.5).floor().cast(pl.Int64)
+
+
+def from_micro(expr: pl.Expr) -> pl.Expr:
+    """Millionths of a yuan back to yuan (``Float64``).
+
+    Examples
+    --------
+    >>> values = [416.911, 361.993, 494.116, 441.195]  # 1,714.215: a half cent
+    >>> pl.DataFrame({"v": values}).select(from_micro(micro(pl.col("v")).sum())).item()
+    1714.215
+    """
+    return expr.cast(pl.Float64).map_batches(_exact_micro_division, return_dtype=pl.Float64)
+
+
+def _exact_micro_division(values: pl.Series) -> pl.Series:
+    # numpy's division, not Polars': Polars divides a column by a number as a product with
+    # its reciprocal (984835000 / 1e6 -> 984.8349999999999), numpy, the database and
+    # Spark divide exactly (984.835), and the rounding to cents follows.
+    return pl.Series(values.name, values.to_numpy() / MICRO, dtype=pl.Float64, nan_to_null=True)
 
 
 def window_start(as_of: dt.date, days: int) -> dt.date:
@@ -128,8 +167,9 @@ def exposure_frame(
     -------
     polars.DataFrame
         ``user_id``, ``internal_limit``, ``internal_outstanding``, ``drawable``,
-        ``external_outstanding``, ``total`` (``Float64``; 0 where nothing applies).
-        One lazy plan: the account and the loan sides run in parallel.
+        ``external_outstanding``, ``total`` (``Float64``; 0 where nothing applies),
+        summed exactly in millionths of a yuan (:data:`MICRO`). One lazy plan: the
+        account and the loan sides run in parallel.
 
     Examples
     --------
@@ -141,14 +181,17 @@ def exposure_frame(
     """
     acc, lent = accounts.lazy(), loans.lazy()
     lent = lent.filter(pl.col("status").is_in(OPEN_LOAN_STATUSES))
+    limit, owed = micro(pl.col("credit_limit")), micro(pl.col("outstanding"))
     internal = acc.group_by("user_id").agg(
-        pl.col("credit_limit").filter(pl.col("status") != "closed").sum().alias("internal_limit"),
-        pl.col("outstanding").sum().alias("internal_outstanding"),
-        drawable_expr().filter(pl.col("status") == "active").sum().alias("drawable"),
+        limit.filter(pl.col("status") != "closed").sum().alias("internal_limit"),
+        owed.sum().alias("internal_outstanding"),
+        (limit - owed)
+        .clip(lower_bound=0)
+        .filter(pl.col("status") == "active")
+        .sum()
+        .alias("drawable"),
     )
-    external = lent.group_by("user_id").agg(
-        pl.col("outstanding").sum().alias("external_outstanding")
-    )
+    external = lent.group_by("user_id").agg(owed.sum().alias("external_outstanding"))
     if users is None:
         wanted = pl.concat([acc.select("user_id"), lent.select("user_id")]).unique()
     else:
@@ -157,11 +200,12 @@ def exposure_frame(
     return (
         wanted.join(internal, on="user_id", how="left", maintain_order="left")
         .join(external, on="user_id", how="left", maintain_order="left")
-        .with_columns(pl.col(amounts).cast(pl.Float64).fill_null(0.0))
+        .with_columns(pl.col(amounts).fill_null(0))
         .with_columns(
             (
                 pl.col("internal_outstanding") + pl.col("drawable") + pl.col("external_outstanding")
             ).alias("total")
         )
+        .with_columns(from_micro(pl.col([*amounts, "total"])))
         .collect()
     )

@@ -96,3 +96,41 @@ def test_summary_counts_every_type_and_flagged_exposure_once(backend):
     assert s["at_risk_total"] == 1_500.0
     assert [f.type for f in report.findings] == ["multi_lending", "freeze_inconsistency"]
     assert report.as_of == dt.date(2026, 11, 20)
+
+
+HALF_CENT = (451.424, 78.967, 121.594, 332.85)
+"""Balances summing to 984.835, a half cent: added as floats in this order they make
+984.8349999999999 (984.83 in cents), with the last two swapped 984.835 (984.84)."""
+
+
+def test_exposure_sums_are_exact_whatever_the_row_order():
+    b = Builder()
+    swapped = (*HALF_CENT[:2], HALF_CENT[3], HALF_CENT[2])
+    for user, order in (("u1", HALF_CENT), ("u2", swapped)):
+        for i, owed in enumerate(order):
+            b.account(f"{user}-a{i}", user, "huabei", limit=owed, outstanding=owed)
+    frame = user_exposure(b.build(), AS_OF).sort("user_id")
+    assert frame["internal_outstanding"].to_list() == [984.835, 984.835]
+    assert frame["total"].to_list() == [984.835, 984.835]
+
+
+@on_backends()
+def test_a_half_cent_sum_rounds_the_same_on_every_backend(backend):
+    """Each user's balances in another order (and the database's own order): the findings'
+    cents are those of the exact sum, 984.835 -> 984.84 (Polars rounds half away from 0)."""
+    b = Builder()
+    orders = [HALF_CENT, (*HALF_CENT[:2], HALF_CENT[3], HALF_CENT[2]), HALF_CENT[::-1]]
+    for n, order in enumerate(orders, start=1):
+        user = f"u{n}"
+        multi_lender(b, user, prefix=f"M{n}-", outstanding=0.25)
+        for i, owed in enumerate(order):
+            b.account(f"{user}-a{i}", user, "huabei", limit=owed + 0.001, outstanding=owed)
+    backend.load(b.build())
+    report = backend.detect(DetectionConfig(), as_of=AS_OF)
+    exposures = {f.users[0]: f.exposure for f in report.findings if f.type == "multi_lending"}
+    assert sorted(exposures) == ["u1", "u2", "u3"]
+    for e in exposures.values():
+        assert e.internal_outstanding == 984.84
+        assert e.drawable == 0.0  # four times 0.001 of headroom
+        assert e.external_outstanding == 1.0
+        assert e.total == 985.84  # 984.835 + 0.004 + 1.0 = 985.839, in cents

@@ -22,7 +22,7 @@ import polars as pl
 from xpg.graph.links import DEVICE_KIND
 from xpg.graph.spark.components import min_label_components
 from xpg.graph.spark.tables import Tables
-from xpg.queries.asof import OPEN_LOAN_STATUSES, window_start
+from xpg.queries.asof import MICRO, OPEN_LOAN_STATUSES, window_start
 from xpg.queries.frames import EXPOSURE_SCHEMA, Form, Schema, conform_to
 from xpg.queries.rules.multi_lending import CRITERIA, least_count
 from xpg.queries.rules.restored_after_freeze import LIFT_EVENTS
@@ -68,6 +68,13 @@ def _drawable(limit: str = "credit_limit", outstanding: str = "outstanding") -> 
 
     diff = F.col(limit) - F.col(outstanding)
     return F.when(diff.isNull(), None).otherwise(F.greatest(diff, F.lit(0.0)))
+
+
+def _micro(column: str) -> Column:
+    """``floor(amount * 1,000,000 + 0.5)`` as a long (:func:`xpg.queries.asof.micro`)."""
+    from pyspark.sql import functions as F
+
+    return F.floor(F.col(column) * F.lit(float(MICRO)) + F.lit(0.5)).cast("long")
 
 
 def _pick(frame: DataFrame, prefix: str, **columns: str | Column) -> DataFrame:
@@ -162,22 +169,27 @@ class SparkHooks:
         else:
             acc = acc.join(wanted, "user_id", "left_semi")
             loans = loans.join(wanted, "user_id", "left_semi")
+        # exact sums in millionths of a yuan, as xpg.queries.asof.micro
+        limit, owed = _micro("credit_limit"), _micro("outstanding")
+        drawable = F.greatest(limit - owed, F.lit(0))
         internal = acc.groupBy("user_id").agg(
-            F.sum(F.when(F.col("status") != "closed", F.col("credit_limit"))).alias(
-                "internal_limit"
-            ),
-            F.sum("outstanding").alias("internal_outstanding"),
-            F.sum(F.when(F.col("status") == "active", _drawable())).alias("drawable"),
+            F.sum(F.when(F.col("status") != "closed", limit)).alias("internal_limit"),
+            F.sum(owed).alias("internal_outstanding"),
+            F.sum(F.when(F.col("status") == "active", drawable)).alias("drawable"),
         )
-        external = loans.groupBy("user_id").agg(F.sum("outstanding").alias("external_outstanding"))
+        external = loans.groupBy("user_id").agg(F.sum(owed).alias("external_outstanding"))
         amounts = ["internal_limit", "internal_outstanding", "drawable", "external_outstanding"]
         frame = (
             wanted.join(internal, "user_id", "left")
             .join(external, "user_id", "left")
-            .select("user_id", *(F.coalesce(F.col(a), F.lit(0.0)).alias(a) for a in amounts))
+            .select("user_id", *(F.coalesce(F.col(a), F.lit(0)).alias(a) for a in amounts))
         )
         total = F.col("internal_outstanding") + F.col("drawable") + F.col("external_outstanding")
-        return frame.withColumn("total", total)
+        return frame.select(
+            "user_id",
+            *((F.col(a).cast("double") / F.lit(MICRO)).alias(a) for a in amounts),
+            (total.cast("double") / F.lit(MICRO)).alias("total"),
+        )
 
     # -- the forms (Spark DataFrames, collected by compute) ---------------------------
 

@@ -17,25 +17,32 @@ MATCH (m:XpgMeta {name: 'graph'})
 RETURN m.users AS users
 
 // name: exposure
+// Summed exactly in millionths of a yuan (integers: the same in any order), as
+// xpg.queries.asof.micro does: floor(amount * 1000000 + 0.5); yuan again at the end.
 UNWIND $user_ids AS user_id
 MATCH (u:User {user_id: user_id})
 CALL (u) {
   OPTIONAL MATCH (u)-[:HAS_ACCOUNT]->(a:Account)
   WHERE a.retired_at IS NULL AND (a.opened_at IS NULL OR a.opened_at <= $as_of)
+  WITH a, toInteger(floor(a.credit_limit * 1000000.0 + 0.5)) AS lim,
+       toInteger(floor(a.outstanding * 1000000.0 + 0.5)) AS owed
   RETURN
-    sum(CASE WHEN a.status <> 'closed' THEN a.credit_limit ELSE 0.0 END) AS internal_limit,
-    sum(coalesce(a.outstanding, 0.0)) AS internal_outstanding,
-    sum(CASE WHEN a.status = 'active' AND a.credit_limit > a.outstanding
-             THEN a.credit_limit - a.outstanding ELSE 0.0 END) AS drawable
+    sum(CASE WHEN a.status <> 'closed' THEN lim ELSE 0 END) AS internal_limit,
+    sum(coalesce(owed, 0)) AS internal_outstanding,
+    sum(CASE WHEN a.status = 'active' AND lim > owed THEN lim - owed ELSE 0 END) AS drawable
 }
 CALL (u) {
   OPTIONAL MATCH (u)-[x:BORROWED_FROM]->(:Lender)
   WHERE x.status IN $open AND x.opened_at <= $as_of
-  RETURN sum(coalesce(x.outstanding, 0.0)) AS external_outstanding
+  RETURN sum(coalesce(toInteger(floor(x.outstanding * 1000000.0 + 0.5)), 0))
+         AS external_outstanding
 }
-RETURN u.user_id AS user_id, internal_limit, internal_outstanding, drawable,
-       external_outstanding,
-       internal_outstanding + drawable + external_outstanding AS total
+RETURN u.user_id AS user_id,
+       toFloat(internal_limit) / 1000000.0 AS internal_limit,
+       toFloat(internal_outstanding) / 1000000.0 AS internal_outstanding,
+       toFloat(drawable) / 1000000.0 AS drawable,
+       toFloat(external_outstanding) / 1000000.0 AS external_outstanding,
+       toFloat(internal_outstanding + drawable + external_outstanding) / 1000000.0 AS total
 
 // name: multi_lending
 // Users meeting one criterion, then their three lender lists (sorted in Python).
