@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 
 import polars as pl
@@ -340,3 +341,66 @@ def test_cli_incremental(root, tmp_path):
                                  "--out", str(tmp_path / "b.json")])
     assert second.exit_code == 0 and "incremental from" in second.output
     assert (tmp_path / "b.json").read_text() == _reference(after)
+
+
+def _tree(folder):
+    """Every file of a report folder but its run log, by relative path, with the times of
+    writing (the page's footer, the manifest's ``generated_at``) and what hangs on them
+    (the manifest's entries of the page and the log) left out."""
+    tree = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != "run.log"}
+    tree["index.html"] = re.sub(rb"at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", b"",
+                                tree["index.html"])
+    manifest = json.loads(tree["manifest.json"])
+    manifest.pop("generated_at")
+    manifest["files"] = {k: v for k, v in manifest["files"].items()
+                         if k not in ("index.html", "run.log")}
+    tree["manifest.json"] = json.dumps(manifest, sort_keys=True).encode()
+    return tree
+
+
+def _state_bytes(state):
+    return {p.name: p.read_bytes() for p in sorted(state.iterdir()) if p.is_file()}
+
+
+def _xpg(capsys, *args):
+    """``xpg ARGS`` as the console script runs it: exit code, stdout and stderr."""
+    from xpg.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def test_report_incremental_writes_the_full_reports_folder(root, tmp_path, capsys):
+    base = _base(root, 7, 3000)
+    after = _changed(root, base, merge_groups, "report-after")
+    state, nightly, full = tmp_path / "state", tmp_path / "nightly", tmp_path / "full"
+    code, said = _xpg(capsys, "report", "--data", base, "--out", nightly, "--incremental", state)
+    assert code == 0 and "full run (no state" in said, said
+    kept = _state_bytes(state)
+    # the folder of that date exists: refused before the state moves on
+    code, said = _xpg(capsys, "report", "--data", after, "--out", nightly, "--incremental", state)
+    assert code == 2 and "already exists" in said, said
+    assert _state_bytes(state) == kept
+    code, said = _xpg(capsys, "report", "--data", after, "--out", nightly, "--incremental", state,
+                      "--overwrite")
+    assert code == 0 and "incremental from" in said and "users recomputed" in said, said
+    code, said = _xpg(capsys, "report", "--data", after, "--out", full)
+    assert code == 0, said
+    (day,) = [p.name for p in full.iterdir() if p.is_dir()]
+    got, want = _tree(nightly / day), _tree(full / day)
+    assert sorted(got) == sorted(want) and "findings.json" in got
+    differ = [name for name in want if got[name] != want[name]]
+    assert differ == [], differ
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--backend", "neo4j"], "runs in memory"),
+    (["--pseudonymize"], "not with --pseudonymize"),
+], ids=["neo4j", "pseudonymize"])
+def test_report_incremental_refusals(root, tmp_path, capsys, args, says):
+    code, said = _xpg(capsys, "report", "--data", _base(root, 7, 3000), "--out", tmp_path / "r",
+                      "--incremental", tmp_path / "s", *args)
+    assert code == 2 and says in said, said
+    assert not (tmp_path / "s").exists() and not any((tmp_path / "r").glob("20*"))

@@ -11,7 +11,21 @@ from pathlib import Path
 from xpg.errors import InputError
 from xpg.settings import Settings
 
-__all__ = ["detect_nightly"]
+__all__ = ["detect_nightly", "refuse_incremental"]
+
+
+def refuse_incremental(data: object, settings: Settings, given: dict[str, bool]) -> None:
+    """Refuse ``--incremental`` without ``--data``, off the memory backend, or with any of
+    the flags in ``given`` (flag -> whether it was given)."""
+    if data is None:
+        raise InputError("--incremental: give --data (the new snapshot)",
+                         argument="incremental")
+    refused = [name for name, flag in given.items() if flag]
+    if refused:
+        raise InputError(f"--incremental: not with {', '.join(refused)}", argument="incremental")
+    if settings.backend != "memory":
+        raise InputError("--incremental: runs in memory; leave out --backend",
+                         argument="incremental")
 
 
 def detect_nightly(data: str | Path | None, settings: Settings, state: Path, *,
@@ -24,15 +38,9 @@ def detect_nightly(data: str | Path | None, settings: Settings, state: Path, *,
     from xpg.nightly import run_nightly
     from xpg.queries.findings import gc_paused
 
-    if data is None:
-        raise InputError("--incremental: give --data (the new snapshot)")
-    refused = [flag for flag, given in (("--format table", table),
-                                        ("--quarantine", quarantine is not None),
-                                        ("--pseudonymize", pseudonymize)) if given]
-    if refused:
-        raise InputError(f"--incremental: not with {', '.join(refused)}")
-    if settings.backend != "memory":
-        raise InputError("--incremental: runs in memory; leave out --backend")
+    refuse_incremental(data, settings, {"--format table": table,
+                                        "--quarantine": quarantine is not None,
+                                        "--pseudonymize": pseudonymize})
     start = time.perf_counter()
     with gc_paused():
         result = run_nightly(data, settings, state, as_of=as_of)  # type: ignore[arg-type]

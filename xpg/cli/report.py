@@ -43,8 +43,11 @@ from xpg.queries.diff import DEFAULT_RING_OVERLAP
 from xpg.queries.findings import SEVERITIES
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from xpg.graph.backend import Backend
     from xpg.loaders.dataset import Dataset
+    from xpg.queries.findings import FindingsReport
     from xpg.report import RunLog
     from xpg.settings import Settings
 
@@ -74,6 +77,12 @@ def command(
                            "this severity or above (critical, high, medium, low).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No run log on stderr.")] = False,
     pseudonymize: PseudonymizeOpt = False,
+    incremental: Annotated[Path | None, typer.Option(
+        "--incremental", help="A nightly state folder (as `xpg detect --incremental`): the "
+                              "findings are recomputed only for what changed since the run "
+                              "that wrote it (a full run when it does not fit, saying why), "
+                              "and the new state is left there. In memory, Parquet input.")
+    ] = None,
 ) -> int:
     """Write the nightly report: OUT/<date>/ with index.html, findings.json, tables, run log."""
     from xpg.api import Session
@@ -99,13 +108,20 @@ def command(
         if day is not None:  # known now: refuse an existing folder before loading the data
             refuse_existing(report_folder(out, day), overwrite)
         settings = settings_from(config, say=log.info, backend=backend)
+        if incremental is not None:
+            from xpg.cli.nightly import refuse_incremental
+
+            refuse_incremental(data, settings, {"--pseudonymize": pseudonymize})
         backend_ = open_backend(settings)
         try:
             ds = _tables(data, settings, backend_, log, pseudonymize=pseudonymize)
+            found = None
+            if incremental is not None and ds is not None:
+                found = _nightly(data, settings, incremental, ds, day, out, overwrite, log)
         except BaseException:
             backend_.close()
             raise
-        with Session(ds, settings, backend_, progress=progress()) as session:
+        with Session(ds, settings, backend_, progress=progress(), findings=found) as session:
             if day is None:  # the run date, for the runs.log line should a later step fail
                 known = session.as_of
             result = session.report(
@@ -138,6 +154,24 @@ def command(
                   file=sys.stderr)
             return EXIT_ALERT
     return 0
+
+
+def _nightly(data: Path | None, settings: Settings, state: Path, ds: Dataset,
+             day: dt.date | None, out: Path, overwrite: bool, log: RunLog) -> FindingsReport:
+    """The report's findings from :func:`xpg.nightly.run_nightly` over ``state``. An
+    existing report folder is refused first: the state moves on to this snapshot only
+    when its report is about to be written."""
+    from xpg.nightly import run_nightly
+    from xpg.queries.detections import default_as_of
+    from xpg.report import refuse_existing, report_folder
+
+    day = day or default_as_of(ds)
+    refuse_existing(report_folder(out, day), overwrite)
+    with log.step("findings from the nightly state"):
+        result = run_nightly(data, settings, state, as_of=day)  # type: ignore[arg-type]
+    log.info(f"incremental from {state}: {result.changed_users:,} users recomputed"
+             if result.incremental else f"full run ({result.reason}); state written to {state}")
+    return result.report()
 
 
 def _tables(data: Path | None, settings: Settings, backend: Backend, log: RunLog, *,
