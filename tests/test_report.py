@@ -384,3 +384,21 @@ def test_cli_refuses_an_existing_dated_folder_before_loading_the_data(
     args = ["report", "--data", str(data_dir), "--out", str(out), "--as-of", "2026-11-19"]
     assert main([*args, "--quiet"]) == 2
     assert "already exists; pass --overwrite" in capsys.readouterr().err
+
+
+def test_a_cut_ring_table_gives_the_ring_size_and_the_rest(tmp_path, monkeypatch):
+    """The page lists a ring's first members (xpg.gather.RING_PAGE, 25): its heading and
+    freeze line count every member, and a line says how many are not listed."""
+    import xpg.gather
+
+    monkeypatch.setattr(xpg.gather, "RING_PAGE", 3)
+    html = (night(dataset(), tmp_path).folder / "index.html").read_text()
+    card = html[html.index(f'<section class="ring" id="{RING_ID}">'):]
+    card = card[:card.index("</section>")]
+    assert f"— {len(RING)} members, exposure" in card
+    assert f"of {len(RING)} members; still drawable" in card
+    assert f"and {len(RING) - 3} more members" in card
+    assert f"xpg query ring {RING_ID} --limit {len(RING)}" in card
+    monkeypatch.undo()  # the whole ring fits the page of 25: no such line
+    html = (night(dataset(), tmp_path / "whole").folder / "index.html").read_text()
+    assert f"— {len(RING)} members, exposure" in html and "more members" not in html

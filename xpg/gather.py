@@ -23,7 +23,7 @@ from xpg.errors import InputError
 from xpg.privacy import masking
 from xpg.queries.diff import DEFAULT_RING_OVERLAP, diff_reports
 from xpg.queries.findings import Finding, FindingsReport
-from xpg.queries.investigate import FindingsIndex, investigate_ring
+from xpg.queries.investigate import RING_PAGE, FindingsIndex, investigate_ring
 from xpg.report.inputs import ReportInputs
 from xpg.report.writer import (
     RunLog,
@@ -103,7 +103,7 @@ def gather_report(
                        key=lambda f: (-f.exposure.total, f.id))[:top_rings]
         with masking(session.settings.privacy.masks):
             views = tuple(investigate_ring(session.source, index, session.settings.detection,
-                                           f.id, as_of=as_of) for f in rings)
+                                           f.id, as_of=as_of, limit=RING_PAGE) for f in rings)
 
     loans = dataset.external_loans.filter(
         pl.col("status").is_in(("open", "overdue")), pl.col("opened_at") <= as_of)

@@ -257,6 +257,16 @@ def _core_note(evidence: Mapping[str, Any]) -> str:
             "the ring; the group around it is not judged whole.</p>")
 
 
+def _more_members(view: RingView) -> str:
+    """The line under a cut member table: how many are not listed, and where they are."""
+    if not view.more_members:
+        return ""
+    return (f'<p class="muted">and {view.more_members:,} more members, of smaller exposure: '
+            f"every member is in findings.json and finding_users.csv; "
+            f"<code>xpg query ring {_e(view.id)} --limit {view.member_count}</code> lists "
+            "them all.</p>")
+
+
 def _ring(view: RingView, change: Change | None, evidence: Mapping[str, Any]) -> str:
     f = view.finding
     badge = ""
@@ -273,14 +283,15 @@ def _ring(view: RingView, change: Change | None, evidence: Mapping[str, Any]) ->
     drawing = svg.graph_drawing(view.graph, title=f"Subgraph of ring {view.id}")
     return (
         f'<section class="ring" id="{_e(view.id)}"><h3>{_e(view.id)} {_sev(f.severity)}{badge} '
-        f'— {len(view.members)} members, exposure {_e(_money(view.exposure.total))} CNY</h3>'
+        f'— {view.member_count:,} members, exposure {_e(_money(view.exposure.total))} CNY</h3>'
         + _core_note(evidence)
         + f"<p>{_e(f.explanation)}</p>"
-        f"<p>Frozen somewhere: <b>{view.frozen_members}</b> of {len(view.members)} members; "
+        f"<p>Frozen somewhere: <b>{view.frozen_members}</b> of {view.member_count:,} members; "
         f"still drawable: <b>{view.drawable_members}</b> members, "
         f"<b>{_e(_money(view.drawable_total))}</b> CNY.</p>"
         + _table(["member", "multi-lending", "freeze state", "frozen", "drawable in",
                   "drawable", "external outstanding", "exposure"], members, numeric=[5, 6, 7])
+        + _more_members(view)
         + f'<div class="grid"><div class="drawing">{drawing}</div><div class="side">'
         + _table(["shared device / identifier", "members"], shared)
         + _table(["lender in common", "members", "outstanding"], lenders, numeric=[1, 2])
