@@ -186,6 +186,14 @@ class Change:
         return round(self.exposure_after - self.exposure_before, 2)
 
     @property
+    def worse(self) -> bool:
+        """A finding of the previous night that got worse: a ring that grew, merged, split,
+        reshaped or shrank while taking in a member, or a severity that went up."""
+        return (self.kind in ("grew", "merged", "split", "reshaped")
+                or self.severity_change == "up"
+                or (self.kind == "shrank" and bool(self.users_added)))
+
+    @property
     def users_added(self) -> tuple[str, ...]:
         return tuple(sorted(set(self.users_after) - set(self.users_before)))
 
@@ -235,6 +243,10 @@ class ReportDiff:
         for c in self.changes:
             out[c.kind] += 1
         return out
+
+    def worse(self) -> int:
+        """How many changes are :attr:`Change.worse`."""
+        return sum(c.worse for c in self.changes)
 
     def by_id(self, finding_id: str) -> Change | None:
         return next((c for c in self.changes if c.id == finding_id), None)
@@ -463,8 +475,10 @@ def diff_reports(
     old_of = {f.id: f for f in previous.findings}
     new_of = {f.id: f for f in current.findings}
     users = loan_users_of(loans)
+    multi = frozenset(u for f in current.findings if f.type == "multi_lending" for u in f.users)
     changes = [explain(c, old_of.get(c.previous_ids[0] if c.previous_ids else c.id),
-                       new_of.get(c.detected_id or ""), current.as_of, users) for c in changes]
+                       new_of.get(c.detected_id or ""), current.as_of, users, multi)
+               for c in changes]
     order = {k: n for n, k in enumerate(CHANGE_KINDS)}
     changes.sort(key=lambda c: (
         order[c.kind],

@@ -21,6 +21,14 @@ status_changed       an account's status changed (unfrozen, closed, frozen, no
 limit_changed        the cut limit was raised again or the raise undone
 members_left         ring members are gone (resolved: no current ring holds
                      enough of them)
+fewer_multi_lenders  fewer of the ring's members are multi-lending now (the why
+                     gives how many of them, and how many before); a ring rule's
+                     share of multi-lenders may no longer hold
+more_multi_lenders   more of the ring's members are multi-lending now
+judged_by_core       the ring's group joined a larger connected group (contract
+                     v2, over ring.max_group_users): only its multi-lending
+                     core is the ring now, so members that are not
+                     multi-lending dropped out though still linked
 members_joined       users joined the ring
 members_changed      the same number of members, some swapped
 rings_merged         two or more previous rings are one now
@@ -53,6 +61,10 @@ REASONS: dict[str, str] = {
     "status_changed": "an account's status changed",
     "limit_changed": "the limit changed again",
     "members_left": "members left the ring",
+    "fewer_multi_lenders": "fewer of its members are multi-lending now",
+    "more_multi_lenders": "more of its members are multi-lending now",
+    "judged_by_core": "its group joined a larger connected group, where only the "
+                      "multi-lending core is the ring",
     "members_joined": "users joined the ring",
     "members_changed": "members were swapped",
     "rings_merged": "rings merged",
@@ -68,23 +80,28 @@ _WINDOWS = {"applications_short_window", "applications_long_window"}
 
 
 def explain(change: Change, old: Finding | None, new: Finding | None, as_of: dt.date,
-            loan_users: frozenset[str] | None = None) -> Change:
+            loan_users: frozenset[str] | None = None,
+            multi_lenders: frozenset[str] | None = None) -> Change:
     """``change`` with its ``reason`` and ``why`` set (unchanged for new/unchanged).
 
     ``loan_users`` are the users with any external loan in the current data
-    (None: unknown, a closed loan is then assumed).
+    (None: unknown, a closed loan is then assumed); ``multi_lenders`` the users with a
+    ``multi_lending`` finding in the current report (None: unknown; a resolved ring's
+    members are then not checked for it).
     """
     if change.kind in ("new", "unchanged") or old is None:
         return change
-    codes = _codes(change, old, new, as_of, loan_users)
+    counts: dict[str, str] = {}
+    codes = _codes(change, old, new, as_of, loan_users, multi_lenders, counts)
     return dataclasses.replace(change, reason="+".join(codes),
-                               why="; ".join(REASONS[c] for c in codes))
+                               why="; ".join(REASONS[c] + counts.get(c, "") for c in codes))
 
 
 def _codes(change: Change, old: Finding, new: Finding | None, as_of: dt.date,
-           loan_users: frozenset[str] | None) -> list[str]:
+           loan_users: frozenset[str] | None, multi_lenders: frozenset[str] | None,
+           counts: dict[str, str]) -> list[str]:
     if old.type == "ring":
-        codes = [_RING[change.kind]] if change.kind in _RING else []
+        codes = _ring(change, old, new, multi_lenders, counts)
     elif old.type == "multi_lending":
         codes = _multi_lending(old, new, loan_users)
     elif old.type == "limit_divergence":
@@ -99,6 +116,38 @@ def _codes(change: Change, old: Finding, new: Finding | None, as_of: dt.date,
         if change.exposure_change:
             codes.append("exposure_changed")
     return codes or ["exposure_changed"]
+
+
+def _ring(change: Change, old: Finding, new: Finding | None,
+          multi_lenders: frozenset[str] | None, counts: dict[str, str]) -> list[str]:
+    """A ring's reasons: what its evidence (and, once resolved, tonight's multi-lending
+    findings of its members) says changed; the kind's own code when nothing more."""
+    codes = []
+    if new is not None and new.evidence.get("core") and not old.evidence.get("core"):
+        codes.append("judged_by_core")
+    before = _multi_lending_members(old)
+    if new is not None:
+        now = _multi_lending_members(new) if "multi_lending_members" in new.evidence else before
+        of = len(new.users)
+    elif multi_lenders is not None:
+        now = sum(u in multi_lenders for u in old.users)
+        of = len(old.users)
+    else:
+        now = of = before
+    if now != before:
+        codes.append("fewer_multi_lenders" if now < before else "more_multi_lenders")
+        counts[codes[-1]] = f" ({now} of {of} members, {before} before)"
+    kind = _RING.get(change.kind)
+    if kind is not None and (not codes or change.kind in ("grew", "merged", "split")
+                             or (change.kind == "reshaped" and change.users_added)):
+        codes.append(kind)
+    return codes
+
+
+def _multi_lending_members(ring: Finding) -> int:
+    """How many of a ring's members are multi-lending (its evidence lists them)."""
+    listed = ring.evidence.get("multi_lending_members", ())
+    return len(listed) if isinstance(listed, list | tuple) else int(listed)
 
 
 def _criteria(f: Finding | None) -> set[str]:

@@ -242,7 +242,7 @@ def test_cli_writes_the_report_and_exit_codes(data_dir, tmp_path, capsys):
     nxt = ["report", "--data", str(data_dir), "--out", str(out), "--as-of", "2026-11-20",
            "--previous", "auto", "--quiet", "--alert-on", "low"]
     assert main(nxt) == 0
-    assert "since 2026-11-19: 0 new, 0 resolved" in capsys.readouterr().out
+    assert "since 2026-11-19: 0 new, 0 worse, 0 resolved" in capsys.readouterr().out
     runs = (out / "runs.log").read_text().splitlines()
     assert [("status=ok" in x) for x in runs] == [True, False, True, True]
 

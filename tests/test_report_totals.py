@@ -153,6 +153,46 @@ def test_changed_and_limit_reasons():
     assert _diff([frozen]).changes[0].why == "an account's status changed"
 
 
+def _ring(users, multi, *, core=False, exposure=100.0, rid="ring-1"):
+    evidence = {"multi_lending_members": list(users[:multi]), "size": len(users)}
+    if core:
+        evidence.update(core=True, group_users=9_318)
+    return Finding(rid, "ring", "high", 0.8, tuple(users), Exposure(exposure), evidence, "x")
+
+
+def test_a_resolved_ring_whose_members_stopped_multi_lending_says_so():
+    members = [f"u{i}" for i in range(1, 9)]
+    old = _ring(members, 5)
+    still = [_ml(["open_loans"], ["L1", "L2", "L3", "L4"], user=u) for u in members[:3]]
+    (c, *_) = [c for c in _diff([old], still).changes if c.type == "ring"]
+    assert (c.kind, c.reason) == ("resolved", "fewer_multi_lenders")
+    assert c.why == "fewer of its members are multi-lending now (3 of 8 members, 5 before)"
+    (gone,) = _diff([old]).changes  # none of them is multi-lending: still that, not "left"
+    assert gone.reason == "fewer_multi_lenders" and "(0 of 8 members, 5 before)" in gone.why
+    all_still = [_ml(["open_loans"], ["L1", "L2", "L3", "L4"], user=u) for u in members[:5]]
+    left = [c for c in _diff([old], all_still).changes if c.type == "ring"]
+    assert [c.reason for c in left] == ["members_left"]  # as many multi-lenders as before
+
+
+def test_a_ring_whose_group_joined_a_larger_one_is_judged_by_its_core():
+    old = _ring([f"u{i}" for i in range(1, 10)], 5, exposure=820_117.68)
+    core = _ring(["u1", "u2", "u3", "u4", "u5", "u10"], 6, core=True, exposure=949_754.53,
+                 rid="ring-2")
+    (c,) = _diff([old], [core]).changes
+    assert c.kind == "shrank" and c.users_added == ("u10",)
+    assert c.reason == "judged_by_core+more_multi_lenders"
+    assert c.why.startswith("its group joined a larger connected group")
+    assert "(6 of 6 members, 5 before)" in c.why
+    assert c.worse and _diff([old], [core]).worse() == 1  # took in a member: worse, alerted
+    grew = _ring([f"u{i}" for i in range(1, 12)], 5, rid="ring-3")
+    (g,) = _diff([old], [grew]).changes
+    assert (g.kind, g.reason) == ("grew", "members_joined")
+    weaker = dataclasses.replace(old, severity="medium", evidence={
+        **old.evidence, "multi_lending_members": list(old.users[:4])})
+    (w,) = _diff([old], [weaker]).changes
+    assert (w.kind, w.reason) == ("changed", "fewer_multi_lenders")
+
+
 # ----------------------------------------------------------------------------- nights
 
 

@@ -139,7 +139,8 @@ def command(
             f"{s.get('flagged_users', 0)} flagged users")
     if result.diff is not None:
         c = result.diff.counts()
-        line += f"; since {result.diff.previous_as_of}: {c['new']} new, {c['resolved']} resolved"
+        line += (f"; since {result.diff.previous_as_of}: {c['new']} new, "
+                 f"{result.diff.worse()} worse, {c['resolved']} resolved")
     print(line)
     if result.row_drops:
         tables = ", ".join(f"{d['table']} {d['previous']:,} -> {d['current']:,}"

@@ -141,8 +141,7 @@ class ReportResult:
             return tuple(hot.values())
         picked = []
         for c in self.diff.changes:
-            if c.id in hot and (c.kind in ("new", "merged", "split", "grew", "reshaped")
-                                or c.severity_change == "up"):
+            if c.id in hot and (c.kind == "new" or c.worse):
                 if c.kind == "split" and c.id in c.previous_ids and c.severity_change != "up":
                     continue  # the part that kept the id and did not get worse
                 picked.append(hot[c.id])
@@ -338,7 +337,7 @@ def _append_runs_log(root: Path, as_of: dt.date | None, status: str,
                   f"critical={summary.get('findings_by_severity', {}).get('critical', 0)}"]
     if diff is not None:
         c = diff.counts()
-        parts += [f"new={c['new']}", f"resolved={c['resolved']}"]
+        parts += [f"new={c['new']}", f"worse={diff.worse()}", f"resolved={c['resolved']}"]
     if detail:
         parts.append(f"detail={json.dumps(detail, ensure_ascii=False)}")
     path = root / "runs.log"
