@@ -221,11 +221,11 @@ def test_ring_by_detected_id_after_carrying(mem):
 
 @on_backends(*INVESTIGATED)
 def test_unknown_ring(source, index):
-    with pytest.raises(NotFoundError, match="unknown ring"):
+    with pytest.raises(NotFoundError, match=r"unknown ring 'ring-nope'.*--findings REPORT"):
         investigate_ring(source, index, CONFIG, "ring-nope")
-    ml = next(f.id for f in index.report.findings if f.type == "multi_lending")
-    with pytest.raises(NotFoundError):
-        investigate_ring(source, index, CONFIG, ml)  # a finding, but not a ring
+    ml = next(f for f in index.report.findings if f.type == "multi_lending")
+    with pytest.raises(NotFoundError, match=f"is a multi_lending finding.*{ml.users[0]}"):
+        investigate_ring(source, index, CONFIG, ml.id)  # a finding, but not a ring
 
 
 # ----------------------------------------------------------------------------- path

@@ -404,3 +404,13 @@ def test_report_incremental_refusals(root, tmp_path, capsys, args, says):
                       "--incremental", tmp_path / "s", *args)
     assert code == 2 and says in said, said
     assert not (tmp_path / "s").exists() and not any((tmp_path / "r").glob("20*"))
+
+
+def test_cli_says_no_state_is_kept_for_csv(tmp_path, capsys):
+    from xpg.synthetic import write
+
+    write(tmp_path / "csv", 500, 7, fmt="csv")
+    code, said = _xpg(capsys, "detect", "--data", tmp_path / "csv", "--incremental",
+                      tmp_path / "state", "--out", tmp_path / "f.json")
+    assert code == 0 and "no state kept" in said and "state written" not in said, said
+    assert not (tmp_path / "state").exists()

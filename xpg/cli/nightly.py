@@ -7,11 +7,26 @@ import datetime as dt
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xpg.errors import InputError
 from xpg.settings import Settings
 
-__all__ = ["detect_nightly", "refuse_incremental"]
+if TYPE_CHECKING:
+    from xpg.nightly import NightlyResult
+
+__all__ = ["describe_run", "detect_nightly", "refuse_incremental"]
+
+
+def describe_run(result: NightlyResult, state: Path) -> str:
+    """What a nightly run did, for the log: incremental, or full and why, and whether the
+    state folder holds the new state (none is kept for CSV input)."""
+    from xpg.nightly_state import NightlyState
+
+    if result.incremental:
+        return f"incremental from {state}: {result.changed_users:,} users recomputed"
+    kept = NightlyState.open(state) is not None
+    return f"full run ({result.reason})" + (f"; state written to {state}" if kept else "")
 
 
 def refuse_incremental(data: object, settings: Settings, given: dict[str, bool]) -> None:
@@ -45,8 +60,7 @@ def detect_nightly(data: str | Path | None, settings: Settings, state: Path, *,
     with gc_paused():
         result = run_nightly(data, settings, state, as_of=as_of)  # type: ignore[arg-type]
         text = result.text()
-    how = (f"incremental from {state}: {result.changed_users:,} users recomputed"
-           if result.incremental else f"full run ({result.reason}); state written to {state}")
+    how = describe_run(result, state)
     if out is not None:
         write_text_atomic(out, text)
         print(f"xpg: {len(result.lines):,} findings written to {out}", file=sys.stderr)

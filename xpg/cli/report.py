@@ -162,6 +162,7 @@ def _nightly(data: Path | None, settings: Settings, state: Path, ds: Dataset,
     """The report's findings from :func:`xpg.nightly.run_nightly` over ``state``. An
     existing report folder is refused first: the state moves on to this snapshot only
     when its report is about to be written."""
+    from xpg.cli.nightly import describe_run
     from xpg.nightly import run_nightly
     from xpg.queries.detections import default_as_of
     from xpg.report import refuse_existing, report_folder
@@ -170,8 +171,7 @@ def _nightly(data: Path | None, settings: Settings, state: Path, ds: Dataset,
     refuse_existing(report_folder(out, day), overwrite)
     with log.step("findings from the nightly state"):
         result = run_nightly(data, settings, state, as_of=day)  # type: ignore[arg-type]
-    log.info(f"incremental from {state}: {result.changed_users:,} users recomputed"
-             if result.incremental else f"full run ({result.reason}); state written to {state}")
+    log.info(describe_run(result, state))
     return result.report()
 
 
