@@ -162,6 +162,17 @@ class Change:
     explanation: str = ""
     reason: str = ""
     why: str = ""
+    identifiers: tuple[str, ...] = ()
+    """The identifiers (``kind:value``) the explanation may name: those of the finding it
+    was taken from, so that :meth:`masked_explanation` masks them even for a finding
+    that is gone tonight (a resolved ring's explanation is the previous night's)."""
+
+    def masked_explanation(self) -> str:
+        """:attr:`explanation` with its identifier values masked as the masks in effect
+        show them (what the page, ``changes.csv`` and ``changes.json`` carry)."""
+        from xpg.queries.investigate.base import masked_explanation
+
+        return masked_explanation(self.explanation, {"identifiers": self.identifiers})
 
     @property
     def severity_change(self) -> Direction | None:
@@ -217,7 +228,7 @@ class Change:
             "exposure_change": self.exposure_change,
             "users_added": list(self.users_added),
             "users_removed": list(self.users_removed),
-            "explanation": self.explanation,
+            "explanation": self.masked_explanation(),
             "reason": self.reason,
             "why": self.why,
         }
@@ -311,6 +322,7 @@ def _pair(kind: ChangeKind, fid: str, old: Finding | None, new: Finding | None,
         users_before=() if old is None else tuple(sorted(old.users)),
         users_after=() if new is None else tuple(sorted(new.users)),
         explanation=ref.explanation,
+        identifiers=tuple(str(i) for i in ref.evidence.get("identifiers", ())),
     )
 
 

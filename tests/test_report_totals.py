@@ -212,3 +212,15 @@ def test_findings_of_another_night_warn(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"warning: the findings are as of {latest - dt.timedelta(days=3)} but the data's " \
            f"latest date is {latest}" in err
+
+
+def test_a_resolved_rings_explanation_is_masked_in_the_changes():
+    old = dataclasses.replace(_ring(["u1", "u2", "u3"], 2), explanation=(
+        "3 users share phone 13513261967 and bank_card 6222020200112233"),
+        evidence={"multi_lending_members": ["u1", "u2"], "size": 3,
+                  "identifiers": ["phone:13513261967", "bank_card:6222020200112233"]})
+    (c,) = _diff([old]).changes
+    assert c.kind == "resolved" and c.explanation == old.explanation  # kept as data
+    shown = c.to_dict()["explanation"]
+    assert shown == "3 users share phone ****1967 and bank_card ****2233"
+    assert c.masked_explanation() == shown

@@ -190,9 +190,6 @@ def _changes(p: PageData, limit: int = 25) -> str:
     out.append('<p class="muted">Findings are matched by id; rings by shared members '
                f"(overlap ≥ {p.diff.ring_overlap:.0%} of the smaller ring), keeping the "
                "earlier ring's id.</p>")
-    # the identifiers of every finding on the page, to mask them in the changes' texts
-    evidence = {"identifiers": sorted({i for f in p.findings.findings
-                                       for i in f.evidence.get("identifiers", ())})}
     for kind, title in _CHANGE_TITLES.items():
         items = p.diff.of_kind(kind)
         if not items:
@@ -208,7 +205,7 @@ def _changes(p: PageData, limit: int = 25) -> str:
             rows.append([c.id, c.type, _sev_change(c), _delta(c), members,
                          prev and f"from {prev}",
                          Markup(f"<code>{_e(c.reason)}</code> {_e(c.why)}") if c.reason else "",
-                         masked_explanation(c.explanation, evidence)])
+                         c.masked_explanation()])
         out.append(f'<h3><span class="chg chg-{_e(kind)}">{_e(title)}</span> ({len(items)})</h3>')
         out.append(_table(["id", "type", "severity", "exposure (CNY)", "members", "lineage",
                            "why", "explanation"], rows, numeric=[3]))
