@@ -118,6 +118,21 @@ def test_as_of_moves_the_windows(data, capsys):
     assert ml_users == {"u1", "u2", "u3"}  # u4's applications of 11-20 are not yet there
 
 
+@pytest.mark.parametrize("offset, says", [
+    (0, None), (-1, None), (-31, None),
+    (-32, "32 days before the latest date in the data (2026-11-20)"),
+    (-365, "365 days before"),
+    (1, "1 day after the latest date in the data (2026-11-20)"),
+], ids=lambda v: str(v))
+def test_a_run_date_far_from_the_data_is_warned_about(data, capsys, offset, says):
+    assert main(["detect", "--data", str(data), "--as-of", day(offset).isoformat()]) == 0
+    err = capsys.readouterr().err
+    if says is None:
+        assert "warning: the run date" not in err
+    else:
+        assert f"xpg: warning: the run date {day(offset)} is {says}" in err
+
+
 def test_config_file_overrides_thresholds(data, tmp_path, capsys):
     cfg = tmp_path / "strict.toml"
     cfg.write_text("[detection.ring]\nmin_users = 4\n")

@@ -89,6 +89,35 @@ def parse_as_of(value: str | None) -> dt.date | None:
         raise InputError(f"--as-of: {value!r} is not a date of the form YYYY-MM-DD") from None
 
 
+RUN_DATE_SLACK_DAYS = 31
+"""A run date more days than this before the data's latest date is warned about."""
+
+
+def run_date_warning(as_of: dt.date | None, latest: dt.date | None) -> str | None:
+    """A warning when ``as_of``, the run date given, is after the data's ``latest`` date,
+    or more than :data:`RUN_DATE_SLACK_DAYS` days before it (a mistyped year, a wrong
+    scheduler date): the statuses and balances stay the snapshot's, only the windows move.
+
+    Examples
+    --------
+    >>> run_date_warning(dt.date(2026, 11, 19), dt.date(2026, 11, 20)) is None
+    True
+    >>> run_date_warning(dt.date(2025, 11, 20), dt.date(2026, 11, 20))[:45]
+    'the run date 2025-11-20 is 365 days before th'
+    """
+    if as_of is None or latest is None or as_of == latest:
+        return None
+    days = abs((latest - as_of).days)
+    if as_of > latest:
+        return (f"the run date {as_of} is {days} day{'s' * (days != 1)} after the latest date in "
+                f"the data ({latest}): nothing in the data is dated then; is --as-of right?")
+    if days <= RUN_DATE_SLACK_DAYS:
+        return None
+    return (f"the run date {as_of} is {days} days before the latest date in the data "
+            f"({latest}): statuses and balances are still those of the snapshot; only the "
+            "windows move")
+
+
 def _to_stderr(line: str) -> None:
     print(f"xpg: {line}", file=sys.stderr)
 

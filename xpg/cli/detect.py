@@ -25,6 +25,7 @@ from xpg.cli.common import (
     QuarantineOpt,
     parse_as_of,
     progress,
+    run_date_warning,
     settings_from,
     write_stdout,
 )
@@ -211,6 +212,9 @@ def run(
                   as_of=as_of, load=False, pseudonymize=pseudonymize) as session:
         if session.load_result is not None:
             _warn(session.load_result)
+        warning = run_date_warning(as_of, session.data_as_of() if as_of else None)
+        if warning:
+            print(f"xpg: warning: {warning}", file=sys.stderr)
         return session.detect()
 
 

@@ -35,6 +35,7 @@ from xpg.cli.common import (
     SourceDataOpt,
     parse_as_of,
     progress,
+    run_date_warning,
     settings_from,
 )
 from xpg.cli.errors import message
@@ -124,6 +125,10 @@ def command(
         with Session(ds, settings, backend_, progress=progress(), findings=found) as session:
             if day is None:  # the run date, for the runs.log line should a later step fail
                 known = session.as_of
+            else:
+                warning = run_date_warning(day, session.data_as_of())
+                if warning:
+                    log.warn(warning)
             result = session.report(
                 out, previous, as_of=day, overwrite=overwrite, top_rings=top_rings,
                 ring_overlap=ring_overlap, log=log,
