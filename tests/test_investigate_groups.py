@@ -191,6 +191,8 @@ def test_ring_page_is_cut_by_exposure_with_totals_over_every_member(backend):
     assert (page.shared_devices_total, len(page.shared_devices)) == (2, 2)
     lenders = {x.lender_id: (x.members, x.borrowers) for x in page.lenders}
     assert lenders["L2"] == (("u1", "u2"), 3)  # u3 borrows there too, not listed
+    assert [x.lender_id for x in page.lenders] == ["L2", "L1"]  # most borrowers first
+    assert (page.lenders_total, full.lenders_total, len(full.lenders)) == (5, 5, 5)
     assert [m.user_id for m in full.members] == list(RING)
 
 

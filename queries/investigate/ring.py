@@ -94,15 +94,16 @@ def investigate_ring(
 
     ``shared_devices``/``shared_identifiers`` are the non-hub devices and
     ring-enabled identifiers used by two or more members (what made the
-    ring); ``lenders`` every lender at which a member borrows (open or
-    overdue loans), most members first; each member's freeze state says
-    whether their products are ``frozen``, ``partly_frozen`` (a frozen
-    product while another is still drawable), ``drawable`` or ``none``.
+    ring); ``lenders`` the lenders at which members borrow (open or
+    overdue loans), most members first (``lenders_total`` counts them all);
+    each member's freeze state says whether their products are ``frozen``,
+    ``partly_frozen`` (a frozen product while another is still drawable),
+    ``drawable`` or ``none``.
 
     ``limit`` bounds the answer on any ring (a group judged whole may be of any size
     when the settings allow it): ``members`` are the ``limit`` of largest exposure
-    (then by user id), each kind of shared link and each lender's members the first
-    ``limit``; the counts (``member_count``, ``more_members``, ``*_total``,
+    (then by user id), each kind of shared link, the lenders and each lender's members
+    the first ``limit``; the counts (``member_count``, ``more_members``, ``*_total``,
     ``borrowers``), the exposure and the freeze counts are over every member.
     ``None`` lists everything.
 
@@ -167,7 +168,7 @@ def investigate_ring(
     return RingView(
         id=finding.id, as_of=as_of, finding=FindingRef.of(finding), members=tuple(rows),
         shared_devices=tuple(devices), shared_identifiers=tuple(identifiers),
-        lenders=tuple(lenders),
+        lenders=tuple(lenders if limit is None else lenders[:limit]),
         exposure=Exposure(total=_total(by_user, "total"),
                           internal_limit=_total(by_user, "internal_limit"),
                           internal_outstanding=_total(by_user, "internal_outstanding"),
@@ -178,6 +179,7 @@ def investigate_ring(
         drawable_total=_total(by_user, "drawable"), graph=g.build(),
         member_count=len(members), more_members=len(members) - len(rows),
         shared_devices_total=n_devices, shared_identifiers_total=n_identifiers,
+        lenders_total=len(lenders),
     )
 
 

@@ -189,6 +189,9 @@ class RingView(View):
     """Members not listed (the page was cut at the query's ``limit``)."""
     shared_devices_total: int = 0
     shared_identifiers_total: int = 0
+    lenders_total: int = 0
+    """Lenders at which members borrow; ``lenders`` lists the ``limit`` with the most
+    borrowers first (the lenders in common come first)."""
 
     @property
     def lenders_in_common(self) -> tuple[LenderShare, ...]:

@@ -230,7 +230,7 @@ def render_ring(v: RingView, console: Console, limit: int = RING_PAGE) -> None:
         _row(t, name, _users(x.members, x.borrowers - len(x.members), limit=limit),
              str(x.loans), _money(x.outstanding))
     console.print(t)
-    _more(console, len(v.lenders) - limit, "lender")
+    _more(console, v.lenders_total - min(limit, len(v.lenders)), "lender")
 
 
 def render_group(v: GroupView, console: Console) -> None:
