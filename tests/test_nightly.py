@@ -404,3 +404,21 @@ def test_report_incremental_refusals(root, tmp_path, capsys, args, says):
                       "--incremental", tmp_path / "s", *args)
     assert code == 2 and says in said, said
     assert not (tmp_path / "s").exists() and not any((tmp_path / "r").glob("20*"))
+
+
+@pytest.mark.parametrize("shape, seed", [("islands", 7), ("mixed", 5)])
+def test_nights_in_a_row_from_incremental_states(root, shape, seed):
+    """Each night seeds from the state the previous *incremental* night left (its
+    component labels and hub degrees kept, not rebuilt): merges, splits, a hub and back."""
+    base = _base(root, seed, 3000 if shape == "islands" else 4000, shape=shape)
+    nights = [base]
+    for change in (merge_groups, split_group, make_hub, new_user, remove_ring_member):
+        nights.append(_changed(root, nights[-1], change, f"chain-{shape}-{len(nights)}"))
+    nights.append(base)
+    state = root / f"state-chain-{shape}"
+    shutil.rmtree(state, ignore_errors=True)
+    assert not run_nightly(base, Settings(), state).incremental
+    for night in nights[1:]:
+        result = run_nightly(night, Settings(), state)
+        assert result.incremental, result.reason
+        assert result.text() == _reference(night), f"night {night.name} differs"
