@@ -247,7 +247,7 @@ def _changed(snap: Snapshot, fp: pl.DataFrame, shared: pl.DataFrame, state: Nigh
         fp.join(state.read("fingerprints"), on="uh", how="full", coalesce=True,
                 suffix="_old")
         .filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_old"))
-                                  for c in ("fa", "fb", "n")))
+                                  for c in ("f", "n")))
         .get_column("uh")
     )
     old_shared = state.read("keyed")

@@ -8,8 +8,8 @@ memory speed, memory-mapped) and a manifest:
 * ``users``: ``user_id``, ``uh`` (its hash) and ``label`` (its connected group over the
   ring rule's kept links, ``-1`` when it has none), by position (the ``ui`` of ``edges``);
 * ``fingerprints``: per user hash ``uh`` the fingerprint of every row it owns in every
-  table (``fa``, ``fb``: sums of the two 32-bit halves of each row's 64-bit hash; ``n``:
-  the rows), so that a changed, added or removed row changes its owner's fingerprint;
+  table (``f``: the sum modulo 2^64 of each row's 64-bit hash; ``n``: the rows), so
+  that a changed, added or removed row changes its owner's fingerprint;
 * ``keyed``: ``table``, ``key``, ``h``: the row hashes of the shared tables
   (products, lenders) by their key;
 * ``edges`` and ``nodes``: the distinct links of every user, hashed
