@@ -97,6 +97,9 @@ class NightlyResult:
         Why it was full (None when incremental).
     changed_users
         Users recomputed by the per-user rules (every user when full).
+    ring_users
+        Users the ring stage ran over: those in a connected group that a change or a hub
+        flip reached (every user when full, or when the run date moved).
     timings
         Seconds per stage.
     """
@@ -107,6 +110,7 @@ class NightlyResult:
     incremental: bool
     reason: str | None = None
     changed_users: int = 0
+    ring_users: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
     def text(self) -> str:
@@ -215,7 +219,8 @@ def _full(data: Path, settings: Settings, as_of: dt.date | None, timings: dict[s
         report = run_detections(hooks, config, day)
         meta = _meta(list(report.findings))
     result = NightlyResult(day, meta.get_column("line").to_list(), dict(report.summary),
-                           incremental=False, changed_users=dataset.users.height)
+                           incremental=False, changed_users=dataset.users.height,
+                           ring_users=dataset.users.height)
     with _clock(timings, "state"):
         try:
             snap = Snapshot(data)
@@ -422,7 +427,8 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
         new += ring_assemble(ring_rule, ring_hooks, ring_config, day, asked, ml, exposure)
         meta = pl.concat([kept, kept_rings, _meta(new)])
         lines, summary = _ordered(meta, snap.users.height, exposure)
-    result = NightlyResult(day, lines, summary, incremental=True, changed_users=changed.len())
+    result = NightlyResult(day, lines, summary, incremental=True, changed_users=changed.len(),
+                           ring_users=int(touched.users.size))
     with _clock(timings, "state_tables"):
         tables = {**graph_tables, "fingerprints": fp, "keyed": shared, "findings": meta,
                   "exposure": pl.concat([others, fresh])}
