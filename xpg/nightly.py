@@ -18,12 +18,14 @@ what the changes reach, and gives exactly the findings document a full run gives
    loader, as a full run would), and the other users' findings are kept as they were.
 3. **Rings** depend on the connected groups and on which nodes are hubs, counted over
    all users. The stored links of the unchanged users and the new links of the changed
-   ones make the whole graph again (:class:`~xpg.graph.stored_links.StoredLinks`)
-   without reading, validating or normalizing the unchanged rows; the ring rule then
-   runs on it unchanged (components, hubs, cores), so merges, splits, hubs appearing or
-   disappearing and the giant group of the mixed shape are all exactly as in a full
-   run. The loans of the ring members that did not change are loaded for the
-   evidence (``ring_lenders``).
+   ones make the whole graph again without reading, validating or normalizing the
+   unchanged rows, and the stored hub degrees are updated by the changed users' links.
+   The groups no change reaches (:func:`~xpg.nightly_rings.touched_graph`) keep last
+   night's rings; the ring rule runs unchanged (components, hubs, cores) on the reached
+   users' links alone (a :class:`~xpg.graph.stored_links.StoredLinks`), so merges,
+   splits, hubs appearing or disappearing and the giant group of the mixed shape are all
+   exactly as in a full run. The loans of the ring members that did not change are
+   loaded for the evidence (``ring_lenders``).
 4. The findings document is spliced from the kept findings' stored JSON lines and the
    new ones, sorted and summarized by the same functions as a full run.
 

@@ -1,16 +1,21 @@
-"""Rings in a nightly incremental run (:mod:`xpg.nightly`): the candidates over the whole
-graph, the evidence and findings only for the rings a change reaches.
+"""Rings in a nightly incremental run (:mod:`xpg.nightly`): the candidates over the groups
+a change reaches, the evidence and findings only for the rings it changed.
 
-The candidate rings (groups judged whole and cores) come from the ring rule's own steps
-over the whole graph (:meth:`~xpg.queries.rules.ring.Ring.candidates` and
-:meth:`~xpg.queries.rules.ring.Ring.qualify` on a
-:class:`~xpg.graph.stored_links.StoredLinks`), so merges, splits and the giant group are
-exactly as in a full run. A ring's finding depends only on its members' rows (exposure,
-loans, multi-lending), the nodes two members share and whether those are hubs, and for a
-core the size of the group it lies in. So a candidate is **kept** as last night's finding
-when it has the same id (the same members), the same core flag and group size, no
-changed member and no member on a node whose hub status flipped; the evidence frames
-and the assembly run for the others only.
+**Reached** users (:func:`touched_graph`): the changed ones, those on a node a changed
+user is or was linked to, those on a node whose hub status flipped, and every user of a
+last-night group (the state's ``label``) holding one of them. A group with no reached
+user has last night's links, hubs and members' rows, so its rings are last night's.
+The reached set is closed under tonight's kept links (a kept link of a reached user
+leads to a node whose other users are reached too), so the ring rule's own steps
+(:meth:`~xpg.queries.rules.ring.Ring.candidates` and
+:meth:`~xpg.queries.rules.ring.Ring.qualify`) on the reached users' links (hubs, counted
+over all users, cut before) give exactly a full run's groups there: merges, splits and
+the giant group (which a change inside it reaches whole). A ring's finding depends only
+on its members' rows (exposure, loans, multi-lending), the nodes two members share and
+whether those are hubs, and for a core the size of the group it lies in. So a reached
+candidate is also **kept** as last night's finding when it has the same id (the same
+members), the same core flag and group size, no changed member and no member on a node
+whose hub status flipped; the evidence frames and the assembly run for the others only.
 
 Examples
 --------
