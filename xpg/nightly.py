@@ -18,12 +18,14 @@ what the changes reach, and gives exactly the findings document a full run gives
    loader, as a full run would), and the other users' findings are kept as they were.
 3. **Rings** depend on the connected groups and on which nodes are hubs, counted over
    all users. The stored links of the unchanged users and the new links of the changed
-   ones make the whole graph again (:class:`~xpg.graph.stored_links.StoredLinks`)
-   without reading, validating or normalizing the unchanged rows; the ring rule then
-   runs on it unchanged (components, hubs, cores), so merges, splits, hubs appearing or
-   disappearing and the giant group of the mixed shape are all exactly as in a full
-   run. The loans of the ring members that did not change are loaded for the
-   evidence (``ring_lenders``).
+   ones make the whole graph again without reading, validating or normalizing the
+   unchanged rows, and the stored hub degrees are updated by the changed users' links.
+   The groups no change reaches (:func:`~xpg.nightly_rings.touched_graph`) keep last
+   night's rings; the ring rule runs unchanged (components, hubs, cores) on the reached
+   users' links alone (a :class:`~xpg.graph.stored_links.StoredLinks`), so merges,
+   splits, hubs appearing or disappearing and the giant group of the mixed shape are all
+   exactly as in a full run. The loans of the ring members that did not change are
+   loaded for the evidence (``ring_lenders``).
 4. The findings document is spliced from the kept findings' stored JSON lines and the
    new ones, sorted and summarized by the same functions as a full run.
 
@@ -49,9 +51,17 @@ import numpy as np
 import polars as pl
 
 from xpg.graph.links import Links
-from xpg.graph.stored_links import StoredLinks, hashed_nodes, position_edges, user_hash
+from xpg.graph.stored_links import hashed_nodes, position_edges, user_hash
 from xpg.loaders import load_dataset
-from xpg.nightly_rings import flipped_users, ring_assemble, ring_candidates
+from xpg.nightly_rings import (
+    Touched,
+    degrees,
+    kind_ok,
+    next_labels,
+    ring_assemble,
+    ring_candidates,
+    touched_graph,
+)
 from xpg.nightly_snapshot import SHARED, Fallback, Snapshot, window_days
 from xpg.nightly_state import NightlyState, write_nightly
 from xpg.queries.assembly import ExposureIndex, sort_findings, summarize
@@ -89,6 +99,9 @@ class NightlyResult:
         Why it was full (None when incremental).
     changed_users
         Users recomputed by the per-user rules (every user when full).
+    ring_users
+        Users the ring stage ran over: those in a connected group that a change or a hub
+        flip reached (every user when full, or when the run date moved).
     timings
         Seconds per stage.
     """
@@ -99,6 +112,7 @@ class NightlyResult:
     incremental: bool
     reason: str | None = None
     changed_users: int = 0
+    ring_users: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
     def text(self) -> str:
@@ -207,7 +221,8 @@ def _full(data: Path, settings: Settings, as_of: dt.date | None, timings: dict[s
         report = run_detections(hooks, config, day)
         meta = _meta(list(report.findings))
     result = NightlyResult(day, meta.get_column("line").to_list(), dict(report.summary),
-                           incremental=False, changed_users=dataset.users.height)
+                           incremental=False, changed_users=dataset.users.height,
+                           ring_users=dataset.users.height)
     with _clock(timings, "state"):
         try:
             snap = Snapshot(data)
@@ -218,22 +233,28 @@ def _full(data: Path, settings: Settings, as_of: dt.date | None, timings: dict[s
         nodes = hashed_nodes(links)
         if nodes.get_column("nh").n_unique() != nodes.height:
             return result, "two nodes share a hash"  # the next night runs in full
-        users = (pl.DataFrame({"user_id": links.user_ids, "uh": user_hash(links.user_ids)})
-                 .join(fp, on="uh", how="left", maintain_order="left"))
-        tables = {"users": users, "keyed": shared, "edges": position_edges(links),
+        ring = config.ring
+        kept = links.kept(ring.identifier_kinds, ring.hub_max_users, day)  # the rule's, cached
+        users = pl.DataFrame({"user_id": links.user_ids, "uh": user_hash(links.user_ids),
+                              "label": pl.Series(kept.labels, dtype=pl.Int64)})
+        ok = kind_ok(nodes.get_column("kind"), ring)
+        deg = degrees(links._node, links._first, ok, links.n_nodes, day)
+        nodes = nodes.with_columns(pl.Series("ok", ok), pl.Series("deg", deg, dtype=pl.Int32))
+        tables = {"users": users, "fingerprints": fp, "keyed": shared,
+                  "edges": position_edges(links),
                   "nodes": nodes, "exposure": user_exposure_frame(dataset, day),
                   "findings": meta}
     return result, tables
 
 
-def _changed(snap: Snapshot, fp: pl.DataFrame, shared: pl.DataFrame, old: pl.DataFrame,
-             state: NightlyState, day: dt.date, settings: Settings) -> pl.Series:
+def _changed(snap: Snapshot, fp: pl.DataFrame, shared: pl.DataFrame, state: NightlyState,
+             day: dt.date, settings: Settings) -> pl.Series:
     """``uh`` of the changed users (see the module docstring, step 1)."""
     rows = (
-        fp.join(old.select("uh", "fa", "fb", "n"), on="uh", how="full", coalesce=True,
+        fp.join(state.read("fingerprints"), on="uh", how="full", coalesce=True,
                 suffix="_old")
         .filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_old"))
-                                  for c in ("fa", "fb", "n")))
+                                  for c in ("f", "n")))
         .get_column("uh")
     )
     old_shared = state.read("keyed")
@@ -251,33 +272,41 @@ def _changed(snap: Snapshot, fp: pl.DataFrame, shared: pl.DataFrame, old: pl.Dat
 
 
 def _graph(snap: Snapshot, state: NightlyState, old: pl.DataFrame, changed: pl.Series,
-           fp: pl.DataFrame, sub_links: Links, day: dt.date, config: RingConfig
-           ) -> tuple[StoredLinks, pl.Series, dict[str, pl.DataFrame]]:
-    """The whole graph: the unchanged users' stored links and the changed users' new
-    ones, at the users' new positions (the old order, removed users dropped, new users
-    after); the users on a node whose hub status flipped; and the state's users, edges
-    and nodes tables for the next night."""
-    alive = old.get_column("uh").is_in(snap.users.get_column("uh").implode())
-    same = old.filter(alive).select("uh", "user_id").join(snap.users, on="uh", suffix="_new")
-    if not bool((same.get_column("user_id") == same.get_column("user_id_new")).all()):
+           sub_links: Links, day: dt.date, config: RingConfig
+           ) -> tuple[Touched, np.ndarray, dict[str, pl.DataFrame]]:
+    """The part of the graph a change reaches (:func:`~xpg.nightly_rings.touched_graph`:
+    the unchanged users' stored links and the changed users' new ones, at the users' new
+    positions: the old order, removed users dropped, new users after), last night's
+    labels at the new positions, and the state's users, edges and nodes tables for the
+    next night (``label`` still last night's)."""
+    now = snap.users
+    at = (old.select("uh").join(now.select("uh").with_row_index("at"), on="uh", how="left",
+                                maintain_order="left").get_column("at"))
+    alive = at.is_not_null()
+    if not bool((old.get_column("user_id").filter(alive)
+                 == now.get_column("user_id").gather(at.drop_nulls())).all()):
         raise Fallback("a user id of last night and one of tonight share a hash")
-    added = snap.users.filter(~pl.col("uh").is_in(old.get_column("uh").implode()))
-    users = (pl.concat([old.filter(alive).select("user_id", "uh"),
-                        added.select("user_id", "uh")])
-             .join(fp, on="uh", how="left", maintain_order="left"))
+    seen = np.zeros(now.height, dtype=bool)
+    seen[at.drop_nulls().to_numpy()] = True
+    users = pl.concat([old.filter(alive).select("user_id", "uh"),
+                       now.filter(pl.Series(~seen)).select("user_id", "uh")])
     alive_ = alive.to_numpy()
     remap = np.full(old.height, -1, dtype=np.int64)
     remap[alive_] = np.arange(int(alive_.sum()))
+    labels = np.full(users.height, -1, dtype=np.int64)
+    labels[: int(alive_.sum())] = old.get_column("label").to_numpy()[alive_]
     dropped = old.get_column("uh").is_in(changed.implode()).to_numpy()
     edges = state.read("edges")
     ui, ni, first = (edges.get_column(c).to_numpy() for c in ("ui", "ni", "first"))
-    old_edges = edges.select("ni", "first")
-    keep = ~dropped[ui]
+    stored = state.read("nodes")
+    was = dropped[ui]
+    keep = ~was
+    gone_nodes, gone_first = ni[was], first[was]
     ui, ni, first = remap[ui[keep]], ni[keep], first[keep]
     # the changed users' new links, at their positions
-    stored = state.read("nodes")
     new_nodes = hashed_nodes(sub_links).with_row_index("sub")
-    found = stored.with_row_index("pos").join(new_nodes, on="nh", suffix="_new")
+    found = stored.select("nh", "kind", "value").with_row_index("pos").join(
+        new_nodes, on="nh", suffix="_new")
     clash = found.filter((pl.col("kind") != pl.col("kind_new"))
                          | (pl.col("value") != pl.col("value_new")))
     if clash.height or new_nodes.get_column("nh").n_unique() != new_nodes.height:
@@ -287,25 +316,44 @@ def _graph(snap: Snapshot, state: NightlyState, old: pl.DataFrame, changed: pl.S
     node_pos[found.get_column("sub").to_numpy()] = found.get_column("pos").to_numpy()
     node_pos[appended.get_column("sub").to_numpy()] = np.arange(
         stored.height, stored.height + appended.height)
-    nodes = pl.concat([stored, appended.select("nh", "kind", "value")])
+    appended = appended.select("nh", "kind", "value").with_columns(
+        pl.Series("ok", kind_ok(appended.get_column("kind"), config)),
+        pl.lit(0, dtype=pl.Int32).alias("deg"))
+    nodes = pl.concat([stored, appended])
     user_pos = (pl.DataFrame({"uh": user_hash(sub_links.user_ids)})
                 .join(users.select("uh").with_row_index("pos"), on="uh", how="left",
                       maintain_order="left").get_column("pos").to_numpy())
-    ui = np.concatenate([ui, user_pos[sub_links._user]])
-    ni = np.concatenate([ni, node_pos[sub_links._node]])
+    new_ui, new_ni = user_pos[sub_links._user], node_pos[sub_links._node]
+    ui = np.concatenate([ui, new_ui])
+    ni = np.concatenate([ni, new_ni])
     first = np.concatenate([first, sub_links._first])
+    # the hub cut's degrees: last night's, less the changed users' old links, plus their
+    # new ones (counted again over every link when the run date moved)
+    ok = nodes.get_column("ok").to_numpy()
+    old_deg = stored.get_column("deg").to_numpy()
+    whole = day != state.as_of
+    if whole:
+        deg = degrees(ni, first, ok, nodes.height, day)
+    else:
+        deg = np.zeros(nodes.height, dtype=np.int64)
+        deg[: old_deg.size] = old_deg
+        deg -= degrees(gone_nodes, gone_first, ok, nodes.height, day)
+        deg += degrees(new_ni, sub_links._first, ok, nodes.height, day)
+    limit = config.hub_max_users
+    touched = touched_graph(
+        users.get_column("user_id"), nodes, (ui, ni, first), labels,
+        (user_pos, np.concatenate([gone_nodes, new_ni])), (old_deg > limit, deg > limit),
+        whole=whole)
+    nodes = nodes.with_columns(pl.Series("deg", deg, dtype=pl.Int32))
     used = np.bincount(ni, minlength=nodes.height) > 0
     if used.size and used.mean() < 0.9:  # many nodes of no one: drop them
         nodes = nodes.filter(pl.Series(used))
         ni = (np.cumsum(used) - 1)[ni]
-    links = StoredLinks(users.get_column("user_id"), nodes.select("kind", "value"), ui, ni, first)
-    flipped = flipped_users(stored, old_edges, state.as_of, links, nodes.get_column("nh"),
-                            day, config)
     tables = {"users": users, "nodes": nodes,
               "edges": pl.DataFrame({"ui": pl.Series(ui, dtype=pl.Int32),
                                      "ni": pl.Series(ni, dtype=pl.Int32),
                                      "first": pl.Series(first, dtype=pl.Int32)})}
-    return links, flipped, tables
+    return touched, labels, tables
 
 
 def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.date | None,
@@ -319,7 +367,7 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
             raise Fallback("the data has no dates")
     with _clock(timings, "diff"):
         old = state.read("users")
-        changed = _changed(snap, fp, shared, old, state, day, settings)
+        changed = _changed(snap, fp, shared, state, day, settings)
         wanted = changed.implode()
         present = snap.users.filter(pl.col("uh").is_in(wanted)).get_column("user_id").sort()
         ids = pl.concat([present, old.filter(pl.col("uh").is_in(wanted)).get_column("user_id")]
@@ -334,8 +382,8 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
                 results[rule.name] = rule.detect(hooks, rule.settings(config), day, results)
     with _clock(timings, "ring"):
         ring_config = config.ring
-        links, flipped, graph_tables = _graph(snap, state, old, changed, fp, hooks.links,
-                                              day, ring_config)
+        touched, labels, graph_tables = _graph(snap, state, old, changed, hooks.links, day,
+                                               ring_config)
         findings = state.read("findings")
         ml_kept = findings.filter(pl.col("type") == "multi_lending").select(
             pl.col("users").list.first().alias("user_id"))
@@ -352,17 +400,27 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
             return pl.concat([mine, theirs])
 
         ring_rule = next(r for r in registered if r.name == "ring")
-        ring_hooks = _RingHooks(links, loans)
-        dirty = pl.concat([ids.explode(), flipped])
+        ring_hooks = _RingHooks(touched.links, loans)
+        user_ids = graph_tables["users"].get_column("user_id")
+        dirty = pl.concat([ids.explode(), user_ids.gather(touched.dirty)])
+        old_rings = findings.filter(pl.col("type") == "ring")
+        reached = pl.concat([touched.links.user_ids, ids.explode()]).implode()
+        inside = old_rings.get_column("users").list.eval(
+            pl.element().is_in(reached)).list.any()
         members, kept_rings, asked = ring_candidates(
-            ring_rule, ring_hooks, ring_config, day, ml,
-            findings.filter(pl.col("type") == "ring"), dirty)
+            ring_rule, ring_hooks, ring_config, day, ml, old_rings.filter(inside), dirty)
+        outside = old_rings.filter(~inside)  # groups no change reached: as they were
+        kept_rings = pl.concat([outside, kept_rings])
+        graph_tables["users"] = graph_tables["users"].with_columns(
+            pl.Series("label", next_labels(labels, touched, ring_config, day)))
     with _clock(timings, "assemble"), gc_paused():
         kept = findings.filter(pl.col("type").is_in(PER_USER_RULES)
                                & ~pl.col("users").list.first().is_in(ids))
         fresh = user_exposure_frame(sub, day)
         needed = pl.concat([kept.select(pl.col("users").list.first().alias("user_id")),
-                            members.select("user_id")]).unique()
+                            members.select("user_id"),
+                            outside.select(pl.col("users").explode().alias("user_id"))]
+                           ).unique()
         others = state.read("exposure").filter(~pl.col("user_id").is_in(ids))
         stored = others.join(needed, on="user_id", how="semi")
         exposure = ExposureIndex(pl.concat([stored, fresh]))
@@ -371,9 +429,10 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
         new += ring_assemble(ring_rule, ring_hooks, ring_config, day, asked, ml, exposure)
         meta = pl.concat([kept, kept_rings, _meta(new)])
         lines, summary = _ordered(meta, snap.users.height, exposure)
-    result = NightlyResult(day, lines, summary, incremental=True, changed_users=changed.len())
+    result = NightlyResult(day, lines, summary, incremental=True, changed_users=changed.len(),
+                           ring_users=int(touched.users.size))
     with _clock(timings, "state_tables"):
-        tables = {**graph_tables, "keyed": shared, "findings": meta,
+        tables = {**graph_tables, "fingerprints": fp, "keyed": shared, "findings": meta,
                   "exposure": pl.concat([others, fresh])}
     return result, tables
 

@@ -1,16 +1,21 @@
-"""Rings in a nightly incremental run (:mod:`xpg.nightly`): the candidates over the whole
-graph, the evidence and findings only for the rings a change reaches.
+"""Rings in a nightly incremental run (:mod:`xpg.nightly`): the candidates over the groups
+a change reaches, the evidence and findings only for the rings it changed.
 
-The candidate rings (groups judged whole and cores) come from the ring rule's own steps
-over the whole graph (:meth:`~xpg.queries.rules.ring.Ring.candidates` and
-:meth:`~xpg.queries.rules.ring.Ring.qualify` on a
-:class:`~xpg.graph.stored_links.StoredLinks`), so merges, splits and the giant group are
-exactly as in a full run. A ring's finding depends only on its members' rows (exposure,
-loans, multi-lending), the nodes two members share and whether those are hubs, and for a
-core the size of the group it lies in. So a candidate is **kept** as last night's finding
-when it has the same id (the same members), the same core flag and group size, no
-changed member and no member on a node whose hub status flipped; the evidence frames
-and the assembly run for the others only.
+**Reached** users (:func:`touched_graph`): the changed ones, those on a node a changed
+user is or was linked to, those on a node whose hub status flipped, and every user of a
+last-night group (the state's ``label``) holding one of them. A group with no reached
+user has last night's links, hubs and members' rows, so its rings are last night's.
+The reached set is closed under tonight's kept links (a kept link of a reached user
+leads to a node whose other users are reached too), so the ring rule's own steps
+(:meth:`~xpg.queries.rules.ring.Ring.candidates` and
+:meth:`~xpg.queries.rules.ring.Ring.qualify`) on the reached users' links (hubs, counted
+over all users, cut before) give exactly a full run's groups there: merges, splits and
+the giant group (which a change inside it reaches whole). A ring's finding depends only
+on its members' rows (exposure, loans, multi-lending), the nodes two members share and
+whether those are hubs, and for a core the size of the group it lies in. So a reached
+candidate is also **kept** as last night's finding when it has the same id (the same
+members), the same core flag and group size, no changed member and no member on a node
+whose hub status flipped; the evidence frames and the assembly run for the others only.
 
 Examples
 --------
@@ -24,58 +29,134 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from xpg.graph.links import Links
+from xpg.graph.stored_links import StoredLinks
 from xpg.queries.assembly import ExposureIndex
 from xpg.queries.findings import Finding, stable_id
 from xpg.queries.frames import DetectionHooks
 from xpg.queries.rules.ring import EVIDENCE, GROUPS, Ring, RingResult
 from xpg.settings import RingConfig
 
-__all__ = ["flipped_users", "hub_mask", "ring_assemble", "ring_candidates"]
+__all__ = ["Touched", "degrees", "hub_mask", "kind_ok", "next_labels", "ring_assemble",
+           "ring_candidates", "touched_graph"]
 
 _EPOCH = dt.date(1970, 1, 1)
 
 
-def hub_mask(node: np.ndarray, first: np.ndarray, kind_ok: np.ndarray, n_nodes: int,
-             as_of: dt.date, *, max_users: int) -> np.ndarray:
-    """Per node: whether it is a hub as of ``as_of`` (more than ``max_users`` distinct
-    users; links distinct, of enabled kinds, seen by then), as
-    :meth:`xpg.graph.links.Links.kept` cuts them."""
+def degrees(node: np.ndarray, first: np.ndarray, ok: np.ndarray, n_nodes: int,
+            as_of: dt.date) -> np.ndarray:
+    """Per node: its distinct users as of ``as_of`` (links distinct, of kinds ``ok``, seen
+    by then), as :meth:`xpg.graph.links.Links.kept` counts them for the hub cut."""
     mask = first <= (as_of - _EPOCH).days
     if node.size:
-        mask &= kind_ok[node]
-    return np.bincount(node[mask], minlength=n_nodes) > max_users
+        mask &= ok[node]
+    return np.bincount(node[mask], minlength=n_nodes)
 
 
-def _kind_ok(kinds: pl.Series, config: RingConfig) -> np.ndarray:
+def hub_mask(node: np.ndarray, first: np.ndarray, ok: np.ndarray, n_nodes: int,
+             as_of: dt.date, *, max_users: int) -> np.ndarray:
+    """Per node: whether it is a hub as of ``as_of`` (more than ``max_users`` users,
+    :func:`degrees`)."""
+    return degrees(node, first, ok, n_nodes, as_of) > max_users
+
+
+def kind_ok(kinds: pl.Series, config: RingConfig) -> np.ndarray:
+    """Per node kind: whether its links count for rings (devices and ``identifier_kinds``)."""
     return kinds.is_in(["device", *sorted(set(config.identifier_kinds))]).to_numpy()
 
 
-def flipped_users(old_nodes: pl.DataFrame, old_edges: pl.DataFrame, old_day: dt.date,
-                  links: Links, new_nh: pl.Series, day: dt.date, config: RingConfig
-                  ) -> pl.Series:
-    """The users of the new graph linked to a node whose hub status differs between last
-    night's graph (``old_nodes``: ``nh``, ``kind``; ``old_edges``: ``ni``, ``first``) and
-    this night's (``links``, its nodes' hashes ``new_nh``)."""
-    old_hub = hub_mask(old_edges.get_column("ni").to_numpy(),
-                       old_edges.get_column("first").to_numpy(),
-                       _kind_ok(old_nodes.get_column("kind"), config), old_nodes.height,
-                       old_day, max_users=config.hub_max_users)
-    new_hub = hub_mask(links._node, links._first, _kind_ok(links.nodes.get_column("kind"), config),
-                       links.n_nodes, day, max_users=config.hub_max_users)
-    was = old_nodes.get_column("nh").filter(pl.Series(old_hub))
-    now = new_nh.filter(pl.Series(new_hub))
-    flipped = pl.concat([was.filter(~was.is_in(now.implode())),
-                         now.filter(~now.is_in(was.implode()))])
-    if flipped.len() == 0:
-        return pl.Series("user_id", [], dtype=pl.String)
-    on = new_nh.is_in(flipped.implode()).to_numpy()
-    users = np.unique(links._user[on[links._node]])
-    return links.user_ids.gather(users)
+
+@dataclass(frozen=True)
+class Touched:
+    """The part of tonight's graph that a change reaches.
+
+    Attributes
+    ----------
+    links
+        The links of the reached users only (hubs, counted over all users, cut
+        before), as a :class:`~xpg.graph.stored_links.StoredLinks` the ring rule runs on.
+    users
+        Tonight's positions of the reached users (increasing): ``links.user_ids[i]`` is
+        user ``users[i]``.
+    dirty
+        Tonight's positions of the users whose rings must be assembled again: the
+        changed ones and those on a node whose hub status flipped.
+    """
+
+    links: StoredLinks
+    users: np.ndarray
+    dirty: np.ndarray
+
+
+def touched_graph(user_ids: pl.Series, nodes: pl.DataFrame,
+                  edges: tuple[np.ndarray, np.ndarray, np.ndarray], labels: np.ndarray,
+                  changed: tuple[np.ndarray, np.ndarray], hubs: tuple[np.ndarray, np.ndarray],
+                  *, whole: bool) -> Touched:
+    """The users a change reaches and their links (see the module docstring).
+
+    Parameters
+    ----------
+    user_ids, nodes, edges
+        Tonight's users, nodes (``kind``, ``value``) and the links as positions (user,
+        node, first day).
+    labels
+        Last night's component label of each of tonight's users (``-1``: none, or new).
+    changed
+        Tonight's positions of the changed users, and the positions of every node a
+        changed user is or was linked to.
+    hubs
+        Last night's and tonight's hub status of the nodes (positions; tonight's nodes
+        start with last night's).
+    whole
+        Reach every user (the run date moved, so any link may have appeared).
+    """
+    ui, ni, first = edges
+    n_users, n_nodes = user_ids.len(), nodes.height
+    old_hub, new_hub = hubs
+    flipped = new_hub.copy()
+    flipped[: old_hub.size] ^= old_hub
+    dirty = np.zeros(n_users, dtype=bool)
+    dirty[ui[flipped[ni]]] = True
+    dirty[changed[0]] = True
+    if whole:
+        reach = np.ones(n_users, dtype=bool)
+    else:
+        mark = flipped.copy()
+        mark[changed[1]] = True
+        touched = dirty.copy()
+        touched[ui[mark[ni]]] = True
+        # every user of a last night's group that holds a touched user
+        hit = labels[touched]
+        hit = hit[hit >= 0]
+        group = np.zeros(int(labels.max()) + 1 if labels.size else 0, dtype=bool)
+        group[hit] = True
+        reach = touched | ((labels >= 0) & group[np.maximum(labels, 0)])
+    keep = reach[ui] & ~new_hub[ni]
+    users = np.flatnonzero(reach)
+    user_pos = np.full(n_users, -1, dtype=np.int64)
+    user_pos[users] = np.arange(users.size)
+    node = ni[keep]
+    used = np.unique(node)
+    node_pos = np.full(n_nodes, -1, dtype=np.int64)
+    node_pos[used] = np.arange(used.size)
+    links = StoredLinks(user_ids.gather(users), nodes.select("kind", "value")[used],
+                        user_pos[ui[keep]], node_pos[node], first[keep])
+    return Touched(links, users, np.flatnonzero(dirty))
+
+
+def next_labels(labels: np.ndarray, touched: Touched, config: RingConfig, day: dt.date
+                ) -> np.ndarray:
+    """Tonight's component label of every user: last night's outside the reached users
+    (their groups are unchanged), fresh ones above every old label inside."""
+    kept = touched.links.kept(config.identifier_kinds, config.hub_max_users, day)
+    out = labels.copy()
+    base = int(out.max()) + 1 if out.size else 0
+    out[touched.users] = np.where(kept.labels >= 0, kept.labels + base, -1)
+    return out
 
 
 def ring_candidates(rule: Ring, hooks: DetectionHooks, config: RingConfig, as_of: dt.date,

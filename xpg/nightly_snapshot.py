@@ -35,7 +35,6 @@ SHARED = {"products": "product_id", "lenders": "lender_id"}
 """The tables every user shares, by key."""
 EVENTS = "account_events"
 """Rows owned by the user of their account."""
-_LOW = 0xFFFFFFFF
 
 
 class Fallback(Exception):
@@ -115,15 +114,21 @@ class Snapshot:
         return [n for n in (*USER_TABLES, EVENTS) if n in self.raw and self.raw[n].height]
 
     def fingerprints(self) -> pl.DataFrame:
-        """Per user: ``uh``, ``fa``, ``fb`` (sums of the halves of its rows' 64-bit hashes,
-        each table seeded apart) and ``n`` (its rows)."""
+        """Per user: ``uh``, ``f`` (the sum modulo 2^64 of its rows' 64-bit hashes, each
+        table seeded apart) and ``n`` (its rows).
+
+        Polars' sum of ``UInt64`` wraps around (one aggregation, cheaper than summing the
+        two 32-bit halves apart):
+
+        >>> pl.Series([2**64 - 1, 5], dtype=pl.UInt64).sum()
+        4
+        """
         users = self.users
         parts = [pl.DataFrame({"uh": self.owner(name), "h": self.raw[name].hash_rows(seed=101 + i)})
                  for i, name in enumerate(self._owned())]
         fp = (
             pl.concat(parts).lazy().group_by("uh")
-            .agg((pl.col("h") & _LOW).sum().alias("fa"),
-                 (pl.col("h") // (_LOW + 1)).sum().alias("fb"),
+            .agg(pl.col("h").sum().alias("f"),
                  pl.len().cast(pl.Int64).alias("n"))
             .collect()
         )

@@ -5,13 +5,16 @@ memory speed, memory-mapped) and a manifest:
 
 * ``manifest.json``: layout version, run date, the settings' fingerprint, the rules in
   force, the Polars version (its hashes are kept);
-* ``users``: per user id the fingerprint of every row it owns in every table
-  (``fa``, ``fb``: sums of the two 32-bit halves of each row's 64-bit hash; ``n``: the
-  rows), so that a changed, added or removed row changes its owner's fingerprint;
+* ``users``: ``user_id``, ``uh`` (its hash) and ``label`` (its connected group over the
+  ring rule's kept links, ``-1`` when it has none), by position (the ``ui`` of ``edges``);
+* ``fingerprints``: per user hash ``uh`` the fingerprint of every row it owns in every
+  table (``f``: the sum modulo 2^64 of each row's 64-bit hash; ``n``: the rows), so
+  that a changed, added or removed row changes its owner's fingerprint;
 * ``keyed``: ``table``, ``key``, ``h``: the row hashes of the shared tables
   (products, lenders) by their key;
 * ``edges`` and ``nodes``: the distinct links of every user, hashed
-  (:mod:`xpg.graph.stored_links`);
+  (:mod:`xpg.graph.stored_links`); ``nodes`` adds ``ok`` (its kind counts for rings)
+  and ``deg`` (its users for the hub cut as of the run date);
 * ``exposure``: every user's exposure as of the run date (frame ``exposure``);
 * ``findings``: one row per finding: ``id``, ``type``, ``severity``, ``score``,
   ``users``, ``at_risk`` (what sorting and the summary read) and ``line``, its JSON
@@ -42,11 +45,11 @@ from xpg.settings import Settings
 
 __all__ = ["MANIFEST", "NIGHTLY_VERSION", "TABLES", "NightlyState", "write_nightly"]
 
-NIGHTLY_VERSION = 2
+NIGHTLY_VERSION = 3
 """The layout version this xpg writes and reads."""
 
 MANIFEST = "nightly.json"
-TABLES = ("users", "keyed", "edges", "nodes", "exposure", "findings")
+TABLES = ("users", "fingerprints", "keyed", "edges", "nodes", "exposure", "findings")
 """The tables of a state folder (``<name>.arrow``)."""
 
 
