@@ -24,7 +24,8 @@ def describe_run(result: NightlyResult, state: Path) -> str:
     from xpg.nightly_state import NightlyState
 
     if result.incremental:
-        return f"incremental from {state}: {result.changed_users:,} users recomputed"
+        return (f"incremental from {state}: {result.changed_users:,} users recomputed, "
+                f"rings over the {result.ring_users:,} users their changes reach")
     kept = NightlyState.open(state) is not None
     return f"full run ({result.reason})" + (f"; state written to {state}" if kept else "")
 
