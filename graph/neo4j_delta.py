@@ -20,7 +20,8 @@ them with the new snapshot's in Polars (:func:`compare`), and then
 
 :attr:`DeltaLoad.seconds` says where the time went, per phase.
 
-The hashes are Polars' (:meth:`polars.Expr.hash` over the row's columns as text), which
+The hashes are Polars' (:meth:`polars.Expr.hash` of a struct of the row's columns, which
+hashes each column's values as they are and combines them: no text is built), which
 Polars does not promise to keep across versions: the load bookkeeping records
 :data:`HASH_VERSION`, and a load whose database was hashed by another version (or whose
 last load did not complete) writes every row, as a full load does.
@@ -56,12 +57,10 @@ __all__ = [
     "read_manifest", "row_hash_indexes", "with_hashes", "write_manifest",
 ]
 
-HASH_VERSION = f"polars-{pl.__version__}/concat-hash-1"
+HASH_VERSION = f"polars-{pl.__version__}/struct-hash-2"
 """How the row hashes were made: a delta compares only hashes made the same way."""
 
 _SEED = 0x78_70_67  # "xpg"
-_SEP = "\x1f"
-_NULL = "\x00"
 
 ROW_KEYS: Mapping[str, tuple[str, ...]] = {
     "products": ("id",),
@@ -89,8 +88,18 @@ RETIRE_ORDER = (
 
 
 def _hash(columns: list[pl.Expr]) -> pl.Expr:
-    text = pl.concat_str([c.cast(pl.String).fill_null(_NULL) for c in columns], separator=_SEP)
-    return text.hash(seed=_SEED).reinterpret(signed=True)
+    """One Int64 hash per row of ``columns``: the hash of a struct of them, which combines
+    its fields' hashes (several times cheaper than building each row as one string).
+
+    Examples
+    --------
+    A null is not an empty string, and a value is not the same value in another column:
+
+    >>> rows = pl.DataFrame({"a": ["", None, "x", "xy", "x"], "b": [None, "", "y", "", None]})
+    >>> rows.select(_hash([pl.col("a"), pl.col("b")])).to_series().n_unique()
+    5
+    """
+    return pl.struct(columns).hash(seed=_SEED).reinterpret(signed=True)
 
 
 def with_hashes(step: WriteStep) -> WriteStep:
