@@ -6,15 +6,19 @@ its users changed or gone (``tests/delta_data.py``), in one run on one server:
 
 1. the first load of night 1 into an empty database (the CREATE path);
 2. night 2 as a delta over night 1 (``neo4j.load_mode = "delta"``): rows written, retired,
-   seconds; then whether the findings in the database equal a fresh in-memory run;
+   seconds (wall, this process's and the server's CPU), and the seconds of each phase;
 3. night 1 again as a full reload over night 2 (``load_mode = "full"``, the same amount of
-   change the other way): seconds; the ratio full / delta;
-4. detection on the graph of night 2 (``--detect-repeat`` times each): in the database
-   with Cypher (``neo4j.detection = "cypher"``), pulled into Polars (``"pull"``), and in
-   memory from the tables, each compared with memory's findings.
+   change the other way): the same figures; the ratio full / delta;
+4. detection on the graph of night 2, loaded as a delta (``--detect-repeat`` times each):
+   in the database with Cypher (``neo4j.detection = "cypher"``), pulled into Polars
+   (``"pull"``), and in memory from the tables, each compared with memory's findings
+   (whether the database after a delta gives a fresh in-memory run's findings).
 
 ``--first-load import`` makes step 1 the offline importer (``xpg load --via import``), for
-sizes where the Cypher first load takes too long. ``--data DIR`` takes night 1 from tables.
+sizes where the Cypher first load takes too long; it is followed by night 1 loaded again as
+a delta (printed apart: the importer writes neither the ``row_hash`` indexes nor the hash
+manifest, so this first delta reads every row's hash and builds the indexes, once).
+``--data DIR`` takes night 1 from tables.
 
 Steps 2-3 run ``--repeat`` times (delta, then full back, alternately). Runs on a throwaway
 server (``scripts/neo4j-local``; ``XPG_NEO4J_HEAP``/``XPG_NEO4J_PAGECACHE``, default 2g).
@@ -37,6 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
 
+from bench_neo4j import _cpu_of, _own_cpu  # noqa: E402
 from bench_neo4j_import import fresh_server  # noqa: E402
 from delta_data import next_night  # noqa: E402
 
@@ -45,6 +50,29 @@ def timed(call: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     out = call()
     return out, time.perf_counter() - start
+
+
+def measured(call: Any, state: Path) -> tuple[Any, dict[str, Any]]:
+    """``call()`` with its wall seconds, this process's and the server's CPU seconds and
+    the load average at its end."""
+    pid_file = state / "pid"
+
+    def server() -> float:
+        return _cpu_of(int(pid_file.read_text())) if pid_file.exists() else 0.0
+
+    server0, own0 = server(), _own_cpu()
+    out, seconds = timed(call)
+    return out, {"seconds": seconds, "client_cpu": _own_cpu() - own0,
+                 "server_cpu": server() - server0, "load_average": os.getloadavg()[0]}
+
+
+def figures(f: dict[str, Any]) -> str:
+    return (f"{f['seconds']:.1f} s wall, cpu {f['client_cpu']:.1f} client + "
+            f"{f['server_cpu']:.1f} server, load {f['load_average']:.1f}")
+
+
+def phases(stats: Any) -> str:
+    return ", ".join(f"{k} {v:.1f} s" for k, v in stats.phases.items())
 
 
 def detections(runs: dict[str, Any], repeat: int) -> dict[str, Any]:
@@ -122,19 +150,33 @@ def main(argv: list[str] | None = None) -> int:
                   f"{stats.relationships:,} relationships in {seconds:.1f} s = "
                   f"{stats.relationships / seconds:,.0f} relationships/s (load average "
                   f"{os.getloadavg()[0]:.1f})", flush=True)
+            if stats.phases:
+                print(f"  first load phases: {phases(stats)}", flush=True)
+            if args.first_load == "import":
+                # the importer writes neither the row_hash indexes nor the hash manifest:
+                # the first delta after it reads every row's hash and builds the indexes
+                # (a one-time cost); night 1 over itself, so that the rounds are nightly
+                w, w_f = measured(lambda: delta.load(first), state)
+                out["first_delta_after_import"] = {**w_f, "phases": dict(w.phases),
+                                                   "written": w.written}
+                print(f"first delta after the import (night 1 again): {figures(w_f)}; "
+                      f"{w.written:,} rows written; phases: {phases(w)}", flush=True)
             for n in range(args.repeat):
-                d, d_s = timed(lambda: delta.load(second))
+                d, d_f = measured(lambda: delta.load(second), state)
                 assert d.mode == "delta", d.mode
-                _, f_s = timed(lambda: full.load(first))
+                f, f_f = measured(lambda: full.load(first), state)
+                assert f.mode == "full", f.mode
+                d_s, f_s = d_f["seconds"], f_f["seconds"]
                 round_ = {"delta_s": d_s, "written": d.written, "retired": d.retired,
                           "full_s": f_s, "ratio": f_s / d_s, "phases": dict(d.phases),
+                          "full_phases": dict(f.phases), "delta": d_f, "full": f_f,
                           "load_average": os.getloadavg()[0]}
                 out["rounds"].append(round_)
                 print(f"round {n + 1}: delta {d_s:.1f} s ({d.written:,} rows written, "
                       f"{d.retired:,} retired); full reload {f_s:.1f} s; "
-                      f"full / delta = {f_s / d_s:.1f}x (load average "
-                      f"{os.getloadavg()[0]:.1f}); delta phases: "
-                      + ", ".join(f"{k} {v:.1f} s" for k, v in d.phases.items()), flush=True)
+                      f"full / delta = {f_s / d_s:.1f}x\n"
+                      f"  delta: {figures(d_f)}; phases: {phases(d)}\n"
+                      f"  full:  {figures(f_f)}; phases: {phases(f)}", flush=True)
             if not args.detect_repeat:
                 return finish(out, args.users)
             memory = MemoryBackend()

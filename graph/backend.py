@@ -61,7 +61,8 @@ class LoadStats:
     """What a load wrote: the nodes and relationships the dataset makes, the seconds
     taken, and for a database, ``mode`` (``full`` or ``delta``) with, for a delta, the
     rows written (new or changed) and retired, and ``phases``: seconds per phase (a
-    delta's ``read``, ``compare``, ``lookup``, ``write``, ``retire``)."""
+    database load's ``plan``, ``setup``, ``write``, ``retire``, ``index``, ``manifest``,
+    ``finish``; a delta's ``read``, ``compare`` and ``lookup`` too)."""
 
     nodes: int
     relationships: int

@@ -74,7 +74,7 @@ RELATIONSHIP_TYPES = (
 )
 """Relationship types of the exposure graph."""
 
-XPG_LABELS = (*NODE_LABELS, "XpgMeta", "XpgLock", "XpgRingLink", "XpgRingUser")
+XPG_LABELS = (*NODE_LABELS, "XpgMeta", "XpgHashes", "XpgLock", "XpgRingLink", "XpgRingUser")
 """Every label xpg writes (the bookkeeping ones included)."""
 
 

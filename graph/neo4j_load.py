@@ -20,7 +20,13 @@ from typing import Any
 import polars as pl
 from xpg.graph.backend import LoadStats
 from xpg.graph.neo4j_connection import Neo4jConnection, QueryMode
-from xpg.graph.neo4j_delta import HASH_VERSION, DeltaLoad, hashed_plan
+from xpg.graph.neo4j_delta import (
+    HASH_VERSION,
+    DeltaLoad,
+    hashed_plan,
+    row_hash_indexes,
+    write_manifest,
+)
 from xpg.graph.neo4j_lock import job_lock
 from xpg.graph.neo4j_write import WriteStep, resolve
 from xpg.loaders.dataset import Dataset
@@ -153,31 +159,41 @@ class Neo4jLoader(Neo4jConnection):
         progress = progress or NO_PROGRESS
         start = time.perf_counter()
         plan = hashed_plan(dataset)
+        phases = {"plan": time.perf_counter() - start}
         self.ensure_schema()
         with job_lock(self, "load"):
-            return self._load_locked(dataset, plan, start, progress)
+            return self._load_locked(dataset, plan, start, phases, progress)
 
     def _load_locked(self, dataset: Dataset, plan: list[WriteStep], start: float,
-                     progress: Progress) -> LoadStats:
+                     phases: dict[str, float], progress: Progress) -> LoadStats:
         before = self.meta()
         mode = "delta" if self.config.load_mode == "delta" and _hashed(before) else "full"
         load = int(self.run(statement("load", "begin_load"), QueryMode.WRITE, now=now())[0]["load"])
         existing = self.counts()
         delta = None
+        t = time.perf_counter()
+        phases["setup"] = t - start - phases["plan"]  # schema check, lock, bookkeeping
         if mode == "delta":
-            delta = DeltaLoad(self, load, self._write_step)
+            assert before is not None
+            delta = DeltaLoad(self, load, self._write_step, previous=int(before["load"]))
             delta.run(plan, existing, progress)
+            phases.update(delta.seconds)
         else:
-            self._write_full(plan, load, existing, progress)
+            phases.update(self._write_full(plan, load, existing, progress))
+        t = time.perf_counter()
+        write_manifest(self, plan, load)
+        phases["manifest"] = time.perf_counter() - t
         self.finish_load(dataset, load, row_hash=HASH_VERSION, mode=mode)
+        seconds = time.perf_counter() - start
+        phases["finish"] = seconds - sum(phases.values())
         return LoadStats(
             nodes=sum(s.node_count for s in plan),
             relationships=sum(s.relationship_count for s in plan),
-            seconds=time.perf_counter() - start,
+            seconds=seconds,
             mode=mode,
             written=None if delta is None else delta.written,
             retired=None if delta is None else delta.retired,
-            phases={} if delta is None else dict(delta.seconds),
+            phases=phases,
         )
 
     def finish_load(self, dataset: Dataset, load: int, *, row_hash: str | None = None,
@@ -200,19 +216,30 @@ class Neo4jLoader(Neo4jConnection):
         )
 
     def _write_full(self, plan: list[WriteStep], load: int, existing: dict[str, int],
-                    progress: Progress) -> None:
-        """Write every row of ``plan``, then retire whatever this load did not write."""
+                    progress: Progress) -> dict[str, float]:
+        """Write every row of ``plan``, then retire whatever this load did not write, and
+        create the ``row_hash`` indexes the next delta retires with when they are missing
+        (a first load: built over the written graph, not kept up row by row while it is
+        written). Returns the seconds of each phase (``write``, ``retire``, ``index``)."""
         node_ids: dict[str, pl.DataFrame] = {}
+        t = time.perf_counter()
         for step in plan:
             create = existing.get(step.empty_when, 0) == 0
             ids = self._write_step(resolve(step, node_ids), load, create, progress)
             if ids is not None:
                 node_ids[step.empty_when] = ids
+        phases = {"write": time.perf_counter() - t}
+        t = time.perf_counter()
         with progress.step("Retiring what the snapshot no longer holds", len(RETIRE)) as advance:
             for name in RETIRE:
                 self.run(statement("load", name), QueryMode.WRITE, retry=False, load=load,
                          now=now(), batch=self.config.batch_size)
                 advance(1)
+        phases["retire"] = time.perf_counter() - t
+        t = time.perf_counter()
+        self.ensure_schema(row_hash_indexes())
+        phases["index"] = time.perf_counter() - t
+        return phases
 
     def _write_step(
         self, step: WriteStep, load: int, create: bool, progress: Progress

@@ -255,7 +255,7 @@ def dump(backend) -> tuple[Counter, Counter]:
 
     A node is its labels and properties, a relationship its type, properties and end
     nodes; the load number (``load``) is left out: it counts loads, not data. The
-    bookkeeping node (``XpgMeta``) is left out too.
+    bookkeeping nodes (``XpgMeta``, the hash manifest's ``XpgHashes``) are left out too.
     """
 
     def node(labels: list[str], props: dict) -> tuple:
@@ -265,7 +265,8 @@ def dump(backend) -> tuple[Counter, Counter]:
         )
 
     rows = backend.run(
-        "MATCH (n) WHERE NOT n:XpgMeta RETURN labels(n) AS labels, properties(n) AS props"
+        "MATCH (n) WHERE NOT n:XpgMeta AND NOT n:XpgHashes "
+        "RETURN labels(n) AS labels, properties(n) AS props"
     , QueryMode.READ)
     nodes = Counter(node(r["labels"], r["props"]) for r in rows)
     rows = backend.run(

@@ -37,23 +37,47 @@ def graph(backend: Neo4jBackend) -> tuple[Counter, Counter]:
     )
 
 
-def test_a_delta_writes_the_difference_and_ends_as_a_full_load(neo4j_server, neo4j_driver):
+def row_hash_indexes(backend: Neo4jBackend) -> int:
+    names = backend.run("SHOW INDEXES YIELD name", QueryMode.READ)
+    return sum(r["name"].startswith("xpg_row_hash_") for r in names)
+
+
+def scanned(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The steps whose hashes a delta read from the graph (no manifest), from its log."""
+    return [r.args[0] for r in caplog.records if r.msg.startswith("delta: no manifest")]
+
+
+def test_a_delta_writes_the_difference_and_ends_as_a_full_load(neo4j_server, neo4j_driver,
+                                                                monkeypatch, caplog):
     first = generate(1500, 7).dataset()
     second = next_night(first, share=0.02, seed=3)
     full = dataclasses.replace(neo4j_server, load_mode="full")
     config = DetectionConfig()
+    # manifest parts of 1,000 hashes: the larger steps are kept in several parts
+    monkeypatch.setattr("xpg.graph.neo4j_delta.MANIFEST_PART", 1000)
+    caplog.set_level("INFO", logger="xpg.graph.neo4j_delta")
     with (Neo4jBackend(neo4j_server, driver=neo4j_driver) as backend,
           Neo4jBackend(full, driver=neo4j_driver) as reference):
         wipe(neo4j_driver, neo4j_server.database)
-        assert backend.load(first).mode == "full"  # an empty database: everything is new
+        backend.run("DROP INDEX xpg_row_hash_user IF EXISTS", QueryMode.WRITE)
+        first_load = backend.load(first)
+        assert first_load.mode == "full"  # an empty database: everything is new
         assert backend.meta()["row_hash"] == HASH_VERSION
+        # the first load made the row_hash indexes, and its hash manifest (in parts)
+        assert row_hash_indexes(backend) == 11
+        parts = backend.run("MATCH (h:XpgHashes) RETURN h.step AS step, h.parts AS parts, "
+                            "h.load AS load", QueryMode.READ)
+        assert {r["load"] for r in parts} == {backend.meta()["load"]}
+        assert len({r["step"] for r in parts}) == 11 and max(r["parts"] for r in parts) > 1
+        assert backend.counts()["nodes"] == first_load.nodes + 1  # XpgMeta, not the parts
         stats = backend.load(second)
         assert stats.mode == "delta" and backend.meta()["mode"] == "delta"
         assert 0 < stats.written < second.row_count / 10 and stats.retired > 0
-        # where its time went, per phase (the row_hash indexes made by this first delta)
-        assert set(stats.phases) == {"index", "read", "compare", "lookup", "write", "retire"}
-        names = backend.run("SHOW INDEXES YIELD name", QueryMode.READ)
-        assert sum(r["name"].startswith("xpg_row_hash_") for r in names) == 11
+        assert scanned(caplog) == []  # every step's hashes came from the manifest
+        # where its time went, per phase
+        assert set(stats.phases) == {"plan", "setup", "index", "read", "compare", "lookup",
+                                     "write", "retire", "manifest", "finish"}
+        assert sum(stats.phases.values()) == pytest.approx(stats.seconds)
         delta = graph(backend)
         history = backend.counts()["StatusChange"]
         assert history > 0  # the accounts frozen overnight kept their history
@@ -69,6 +93,15 @@ def test_a_delta_writes_the_difference_and_ends_as_a_full_load(neo4j_server, neo
         reference.load(first)
         assert reference.load(second).mode == "full"
         assert graph(reference) == delta
+
+        # without the manifest (a graph the offline importer wrote), the delta reads the
+        # hashes from the graph: the same graph again
+        wipe(neo4j_driver, neo4j_server.database)
+        reference.load(first)
+        backend.run("MATCH (h:XpgHashes) DELETE h", QueryMode.WRITE)
+        assert backend.load(second).mode == "delta"
+        assert len(scanned(caplog)) == 11
+        assert graph(backend) == delta
 
         # the same snapshot again: nothing to write, nothing to retire, nothing changes
         again = backend.load(second)

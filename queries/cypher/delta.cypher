@@ -208,3 +208,21 @@ CREATE INDEX xpg_row_hash_borrowed_from IF NOT EXISTS FOR ()-[x:BORROWED_FROM]-(
 
 // name: index_row_hash_applied_to
 CREATE INDEX xpg_row_hash_applied_to IF NOT EXISTS FOR ()-[x:APPLIED_TO]-() ON (x.row_hash)
+
+// The hash manifest: the row_hash of every row of the last complete load, per step, as
+// little-endian 64-bit integers in byte arrays of up to a million hashes each (XpgHashes
+// nodes, written before the load is marked complete, tagged with its number). A delta
+// reads these few byte arrays instead of a property of every node and relationship; when
+// the parts of the last load are not all there (an offline import, an older xpg), it
+// reads the hashes_* above.
+
+// name: manifest_write
+CREATE (:XpgHashes {step: $step, part: $part, parts: $parts, load: $load, hashes: $hashes})
+
+// name: manifest_clear
+MATCH (h:XpgHashes) WHERE h.load <> $load
+DELETE h
+
+// name: manifest_read
+MATCH (h:XpgHashes {step: $step}) WHERE h.load = $load
+RETURN collect(h.part) AS part, collect(h.parts) AS parts, collect(h.hashes) AS hashes
