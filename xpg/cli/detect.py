@@ -74,17 +74,18 @@ def report_json(report: FindingsReport) -> str:
     written by the C JSON encoder (an indented dump of a large report is several
     times slower).
     """
-    doc = report.to_dict()
-    # one encoder for every finding (json.dumps would build one per call); the same
-    # output as json.dumps(..., ensure_ascii=False): the document is never circular
+    # each finding's line as the rules' frames wrote it, or encoded from its dict (the
+    # same output as json.dumps(..., ensure_ascii=False): the document is never circular)
     dump = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
-    findings = ",\n".join("    " + dump(f) for f in doc["findings"])
+    lines = report.lines()
+    findings = ",\n".join(["    " + x for x in lines])
     body = f"\n{findings}\n  " if findings else ""
+    summary = FindingsReport(report.as_of, (), report.summary).to_dict()["summary"]
     return (
         "{\n"
-        f'  "as_of": {dump(doc["as_of"])},\n'
+        f'  "as_of": {dump(report.as_of.isoformat())},\n'
         f'  "findings": [{body}],\n'
-        f'  "summary": {dump(doc["summary"])}\n'
+        f'  "summary": {dump(summary)}\n'
         "}\n"
     )
 
@@ -144,7 +145,7 @@ def summary_line(report: FindingsReport) -> str:
     """One line: how many findings of each type, for how many users, and the money at stake
     (drawable at risk counted as the report counts it: each account once,
     :func:`xpg.queries.totals.drawable_at_risk`)."""
-    from xpg.queries.totals import drawable_at_risk
+    from xpg.queries.totals import AT_RISK_TYPES, drawable_at_risk
 
     s = report.summary
     by_type = ", ".join(f"{n} {t}" for t, n in s.get("findings_by_type", {}).items())
@@ -153,7 +154,7 @@ def summary_line(report: FindingsReport) -> str:
         f"{report.as_of.isoformat()} ({by_type}); "
         f"{s.get('flagged_users', 0):,} users flagged, exposure "
         f"{s.get('exposure_total', 0.0):,.0f} CNY, drawable at risk "
-        f"{drawable_at_risk(report.findings):,.0f} CNY"
+        f"{drawable_at_risk(report.of_type(*AT_RISK_TYPES)):,.0f} CNY"
     )
 
 
