@@ -14,12 +14,12 @@ import random
 import polars as pl
 import pytest
 from detect_fixtures import AS_OF, Builder, multi_lender
-from xpg.cli.detect import report_json
 from xpg.queries.detections import run_detections
 from xpg.queries.findings import Finding, FindingSequence, FindingsReport
 from xpg.queries.lines import json_string, json_string_list, rounded_texts
 from xpg.queries.polars_hooks import PolarsHooks
 
+from xpg.cli.detect import report_json
 from xpg.settings import DetectionConfig, load_settings
 from xpg.synthetic import generate
 
