@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 
 import polars as pl
 import pytest
@@ -116,3 +117,29 @@ def test_a_finding_sequence_makes_only_the_parts_asked_for():
     assert isinstance(made, Finding) and seq[0] is made and seq[:1] == (made,)
     assert seq == slow.findings and slow.findings == tuple(seq)
     assert fast.by_id(made.id) == made
+
+
+def test_the_command_in_its_own_process_writes_the_whole_document_and_exits_0(tmp_path):
+    """``xpg detect`` freezes the objects left at exit (``freeze_at_exit``): the process
+    still exits 0 with its file and its stdout whole, as the in-process run writes them."""
+    from processes import run_in_group
+    from test_cli_detect import write
+
+    b = Builder()
+    for u in ODD:
+        multi_lender(b, u)
+    b.account("a1", "u1", "huabei")
+    dataset = b.build()
+    folder = write(dataset, tmp_path / "data")
+    fast, _ = _both(dataset)
+    expected = report_json(fast)
+    out = tmp_path / "f.json"
+    cmd = [sys.executable, "-c", "import sys; from xpg.cli import main; sys.exit(main())",
+           "detect", "--data", str(folder),
+           "--as-of", AS_OF.isoformat()]
+    written = run_in_group([*cmd, "--out", str(out)], timeout=120)
+    assert written.returncode == 0, written.stderr
+    assert out.read_text(encoding="utf-8") == expected
+    printed = run_in_group(cmd, timeout=120)
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == expected

@@ -3,7 +3,9 @@ database holds), print or write the findings."""
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import gc
 import io
 import json
 import sys
@@ -42,6 +44,7 @@ __all__ = [
     "OutputFormat",
     "command",
     "findings_table",
+    "freeze_at_exit",
     "parse_format",
     "print_table",
     "render_table_text",
@@ -88,6 +91,26 @@ def report_json(report: FindingsReport) -> str:
         f'  "summary": {dump(summary)}\n'
         "}\n"
     )
+
+
+_FREEZE_AT_EXIT: list[bool] = []
+
+
+def freeze_at_exit() -> None:
+    """At interpreter exit, move the objects still alive out of the cyclic collector's
+    reach (:func:`gc.freeze`, once, before the interpreter tears down its modules).
+
+    Exit otherwise runs full collections that walk every object left (0.6-2 s of
+    wall time at 1,000,000 users on a loaded 2-core machine, most of a second on a quiet
+    one). The exit is otherwise the usual one: the other ``atexit`` handlers run, the
+    standard streams are flushed, modules are torn down and objects freed by reference
+    count; only cyclic garbage left at exit is not collected, and the operating system
+    reclaims it with the process. Files are written and closed before (``--out`` is
+    written atomically).
+    """
+    if not _FREEZE_AT_EXIT:
+        _FREEZE_AT_EXIT.append(True)
+        atexit.register(gc.freeze)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -248,6 +271,7 @@ def command(
         raise InputError(f"--top {top}: expected a positive number")
     settings = settings_from(config, backend=backend)
     run_date = parse_as_of(as_of)
+    freeze_at_exit()
     # A short-lived process: no cyclic garbage worth collecting, while the collector
     # would walk every finding object several times (see gc_paused)
     if incremental is not None:
