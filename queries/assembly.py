@@ -160,12 +160,6 @@ class ExposureIndex:
     def __getitem__(self, user: str) -> dict[str, float]:
         return self._index().get(user, self._zero)
 
-    def totals(self) -> dict[str, float]:
-        """``user_id -> total`` of every user in the frame."""
-        frame = self.frame
-        return dict(zip(frame.get_column("user_id").to_list(),
-                        frame.get_column("total").to_list(), strict=True))
-
     def joined(self, frame: pl.DataFrame, on: str = "user_id") -> pl.DataFrame:
         """``frame`` with each row's user's amounts (:data:`AMOUNTS`; zero for a user
         missing from the exposure, as :meth:`__getitem__` gives)."""
@@ -256,36 +250,14 @@ def summarize(findings: Sequence[Finding], users: int, exposure: ExposureIndex) 
     ``freeze_inconsistency`` amounts at risk. A :class:`FindingSequence` is read part by
     part (a frame part's columns, not its objects): the same figures.
     """
-    if isinstance(findings, FindingSequence):
-        return _summarize_parts(findings, users, exposure)
-    flagged = sorted({u for f in findings for u in f.users})
-    exp = exposure
-    by_type = dict.fromkeys(finding_types(), 0)
-    by_severity = dict.fromkeys(reversed(SEVERITIES), 0)
-    for f in findings:
-        by_type[f.type] += 1
-        by_severity[f.severity] += 1
-    at_risk = sum(f.exposure.at_risk or 0.0 for f in findings if f.type == "freeze_inconsistency")
-    return {
-        "users": users,
-        "flagged_users": len(flagged),
-        "findings": len(findings),
-        "findings_by_type": by_type,
-        "findings_by_severity": by_severity,
-        "exposure_total": round(sum(exp[u]["total"] for u in flagged), 2),
-        "at_risk_total": round(at_risk, 2),
-        "ring_members": sum(len(f.users) for f in findings if f.type == "ring"),
-    }
-
-
-def _summarize_parts(findings: FindingSequence, users: int, exposure: ExposureIndex
-                     ) -> dict[str, Any]:
+    parts = (findings.parts() if isinstance(findings, FindingSequence)
+             else [("", findings, None)])
     flagged: set[str] = set()
     by_type = dict.fromkeys(finding_types(), 0)
     by_severity = dict.fromkeys(reversed(SEVERITIES), 0)
-    at_risk: list[float] = []  # in document order: the same float sum as summarize's
+    at_risk: list[float] = []  # in document order: the same float sum either way
     ring_members = 0
-    for ftype, objects, frame in findings.parts():
+    for ftype, objects, frame in parts:
         if frame is not None:
             flagged.update(frame.get_column("users").explode().drop_nulls().to_list())
             by_type[ftype] += frame.height
@@ -304,14 +276,13 @@ def _summarize_parts(findings: FindingSequence, users: int, exposure: ExposureIn
                 at_risk.append(f.exposure.at_risk or 0.0)
             if f.type == "ring":
                 ring_members += len(f.users)
-    totals = exposure.totals()
     return {
         "users": users,
         "flagged_users": len(flagged),
         "findings": len(findings),
         "findings_by_type": by_type,
         "findings_by_severity": by_severity,
-        "exposure_total": round(sum(totals.get(u, 0.0) for u in sorted(flagged)), 2),
+        "exposure_total": round(sum(exposure[u]["total"] for u in sorted(flagged)), 2),
         "at_risk_total": round(sum(at_risk), 2),
         "ring_members": ring_members,
     }
