@@ -22,12 +22,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
-from xpg.queries.findings import SEVERITIES, Exposure, Finding, stable_id
+from xpg.queries.findings import SEVERITIES, Exposure, Finding, FindingSequence, stable_id
 from xpg.queries.rules import finding_types
 
 __all__ = [
     "AMOUNTS",
     "SENSITIVE_KINDS",
+    "SEVERITY_FLOORS",
     "ExposureIndex",
     "by_user",
     "cny",
@@ -49,7 +50,8 @@ AMOUNTS = ("internal_limit", "internal_outstanding", "drawable", "external_outst
 SENSITIVE_KINDS = frozenset({"bank_card", "id_number"})
 """Identifier kinds shown masked in evidence (``****`` + last four characters)."""
 
-_SEVERITY_FLOORS = (("critical", 0.8), ("high", 0.6), ("medium", 0.4))
+SEVERITY_FLOORS = (("critical", 0.8), ("high", 0.6), ("medium", 0.4))
+"""The lowest score of each severity above ``low``, highest first."""
 
 
 # -- scoring ---------------------------------------------------------------------
@@ -88,7 +90,7 @@ def severity_of(score: float) -> str:
     >>> [severity_of(s) for s in (0.8, 0.7999, 0.6, 0.4, 0.39)]
     ['critical', 'high', 'high', 'medium', 'low']
     """
-    for name, floor in _SEVERITY_FLOORS:
+    for name, floor in SEVERITY_FLOORS:
         if score >= floor:
             return name
     return "low"
@@ -137,18 +139,33 @@ class ExposureIndex:
     """
 
     def __init__(self, exposure: pl.DataFrame):
-        frame = exposure.unique("user_id", keep="first").with_columns(pl.col(AMOUNTS).round(2))
-        columns = [frame.get_column(a).to_list() for a in AMOUNTS]
-        self._rows: dict[str, dict[str, float]] = {
-            user: dict(zip(AMOUNTS, values, strict=True))
-            for user, values in zip(
-                frame.get_column("user_id").to_list(), zip(*columns, strict=True), strict=True
-            )
-        }
+        self.frame = exposure.unique("user_id", keep="first").with_columns(
+            pl.col(AMOUNTS).round(2)).select("user_id", *AMOUNTS)
+        """The rows: one per user, cent-rounded (what a frame assembly joins)."""
+        self._rows: dict[str, dict[str, float]] | None = None
         self._zero = dict.fromkeys(AMOUNTS, 0.0)
 
+    def _index(self) -> dict[str, dict[str, float]]:
+        if self._rows is None:  # made on first use: a frame assembly reads only the frame
+            frame = self.frame
+            columns = [frame.get_column(a).to_list() for a in AMOUNTS]
+            self._rows = {
+                user: dict(zip(AMOUNTS, values, strict=True))
+                for user, values in zip(
+                    frame.get_column("user_id").to_list(), zip(*columns, strict=True),
+                    strict=True)
+            }
+        return self._rows
+
     def __getitem__(self, user: str) -> dict[str, float]:
-        return self._rows.get(user, self._zero)
+        return self._index().get(user, self._zero)
+
+    def joined(self, frame: pl.DataFrame, on: str = "user_id") -> pl.DataFrame:
+        """``frame`` with each row's user's amounts (:data:`AMOUNTS`; zero for a user
+        missing from the exposure, as :meth:`__getitem__` gives)."""
+        return (frame.join(self.frame.rename({"user_id": on}), on=on, how="left",
+                           maintain_order="left")
+                .with_columns(pl.col(AMOUNTS).fill_null(0.0)))
 
 
 def exposure_of(row: Mapping[str, float], at_risk: float | None = None) -> Exposure:
@@ -230,23 +247,42 @@ def summarize(findings: Sequence[Finding], users: int, exposure: ExposureIndex) 
 
     ``exposure_total`` is the total exposure of the distinct flagged users (each
     counted once however many findings name them); ``at_risk_total`` the sum of
-    ``freeze_inconsistency`` amounts at risk.
+    ``freeze_inconsistency`` amounts at risk. A :class:`FindingSequence` is read part by
+    part (a frame part's columns, not its objects): the same figures.
     """
-    flagged = sorted({u for f in findings for u in f.users})
-    exp = exposure
+    parts = (findings.parts() if isinstance(findings, FindingSequence)
+             else [("", findings, None)])
+    flagged: set[str] = set()
     by_type = dict.fromkeys(finding_types(), 0)
     by_severity = dict.fromkeys(reversed(SEVERITIES), 0)
-    for f in findings:
-        by_type[f.type] += 1
-        by_severity[f.severity] += 1
-    at_risk = sum(f.exposure.at_risk or 0.0 for f in findings if f.type == "freeze_inconsistency")
+    at_risk: list[float] = []  # in document order: the same float sum either way
+    ring_members = 0
+    for ftype, objects, frame in parts:
+        if frame is not None:
+            flagged.update(frame.get_column("users").explode().drop_nulls().to_list())
+            by_type[ftype] += frame.height
+            for sev, n in frame.group_by("severity").len().iter_rows():
+                by_severity[sev] += n
+            if ftype == "freeze_inconsistency":
+                at_risk.extend(x or 0.0 for x in frame.get_column("at_risk").to_list())
+            if ftype == "ring":
+                ring_members += int(frame.get_column("users").list.len().sum())
+            continue
+        for f in objects or ():
+            flagged.update(f.users)
+            by_type[f.type] += 1
+            by_severity[f.severity] += 1
+            if f.type == "freeze_inconsistency":
+                at_risk.append(f.exposure.at_risk or 0.0)
+            if f.type == "ring":
+                ring_members += len(f.users)
     return {
         "users": users,
         "flagged_users": len(flagged),
         "findings": len(findings),
         "findings_by_type": by_type,
         "findings_by_severity": by_severity,
-        "exposure_total": round(sum(exp[u]["total"] for u in flagged), 2),
-        "at_risk_total": round(at_risk, 2),
-        "ring_members": sum(len(f.users) for f in findings if f.type == "ring"),
+        "exposure_total": round(sum(exposure[u]["total"] for u in sorted(flagged)), 2),
+        "at_risk_total": round(sum(at_risk), 2),
+        "ring_members": ring_members,
     }

@@ -12,23 +12,31 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
 from xpg.loaders.dataset import Dataset
 from xpg.queries.assembly import ExposureIndex, sort_findings, summarize
-from xpg.queries.findings import FindingsReport, gc_paused
+from xpg.queries.findings import (
+    SEVERITIES,
+    Finding,
+    FindingSequence,
+    FindingsReport,
+    gc_paused,
+)
 from xpg.queries.frames import EXPOSURE_SCHEMA, DetectionHooks, conform
 from xpg.queries.polars_hooks import PolarsHooks
-from xpg.queries.rules import detection_steps, rules
+from xpg.queries.rules import detection_steps, finding_types, rules
+from xpg.queries.rules.base import Rule
 
 from xpg.errors import RunDateUnknownError
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.settings import DetectionConfig
 
-__all__ = ["default_as_of", "detect", "detection_steps", "run_detections"]
+__all__ = ["assemble", "default_as_of", "detect", "detection_steps", "run_detections",
+           "sort_frame"]
 
 
 def default_as_of(dataset: Dataset) -> dt.date:
@@ -53,6 +61,7 @@ def run_detections(
     *,
     progress: Progress | None = None,
     timings: MutableMapping[str, float] | None = None,
+    frames: bool = True,
 ) -> FindingsReport:
     """Every registered rule's findings as of ``as_of``, from ``hooks``' frames.
 
@@ -69,6 +78,9 @@ def run_detections(
         Reports one step per rule, then the exposure and the assembly.
     timings
         If given, receives the seconds spent in each of :func:`detection_steps`.
+    frames
+        Assemble the rules that can as frames of JSON lines (:func:`assemble`); False
+        makes every finding in Python (the oracle: the same document, byte for byte).
 
     Returns
     -------
@@ -104,14 +116,46 @@ def run_detections(
             conform("exposure", hooks.exposure(as_of, needed), EXPOSURE_SCHEMA)
         )
     with step("assembly"):
-        findings = [
-            f
-            for rule in registered
-            for f in rule.assemble(results[rule.name], exposure, rule.settings(config))
-        ]
-        ordered = tuple(sort_findings(findings))
+        ordered = assemble(registered, results, exposure, config, frames=frames)
         summary = summarize(ordered, hooks.user_count(), exposure)
     return FindingsReport(as_of=as_of, findings=ordered, summary=summary)
+
+
+def assemble(registered: tuple[Rule, ...], results: Mapping[str, Any], exposure: ExposureIndex,
+             config: DetectionConfig, *, frames: bool = True) -> FindingSequence:
+    """Every rule's findings in the document's order (:func:`sort_findings`).
+
+    With ``frames``, a rule that assembles a frame (:meth:`Rule.assemble_frame`) gives
+    one part of JSON lines, sorted in Polars by the same key; the others' findings are
+    sorted in Python. The findings sort by type first, in :func:`finding_types` order,
+    so the parts are put together type by type.
+    """
+    parts: dict[str, FindingSequence] = {}
+    objects: list[Finding] = []
+    for rule in registered:
+        settings = rule.settings(config)
+        frame = rule.assemble_frame(results[rule.name], exposure, settings) if frames else None
+        if frame is None:
+            objects.extend(rule.assemble(results[rule.name], exposure, settings))
+        else:
+            parts[rule.name] = FindingSequence.from_frame(rule.name, sort_frame(frame))
+    ordered = FindingSequence.of(sort_findings(objects))
+    if not parts:
+        return ordered
+    by_type = {p[0]: FindingSequence.of(p[1] or ()) for p in ordered.parts()}
+    out = FindingSequence([])
+    for t in finding_types():
+        out = out + parts.get(t, FindingSequence([])) + by_type.get(t, FindingSequence([]))
+    return out
+
+
+def sort_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """A findings frame of one type in :func:`sort_findings` order: severity (critical
+    first), score (high first), id."""
+    rank = pl.col("severity").replace_strict(
+        {s: i for i, s in enumerate(SEVERITIES)}, return_dtype=pl.Int8)
+    return frame.sort(rank, pl.col("score"), pl.col("id"), descending=[True, True, False],
+                      maintain_order=True)
 
 
 def detect(

@@ -12,26 +12,34 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
+import itertools
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from xpg.queries.rules import BUILTIN_RULES
 
 from xpg.errors import InputError
 
+if TYPE_CHECKING:
+    import polars as pl
+
 __all__ = [
+    "EXPOSURE_KEYS",
     "FINDING_TYPES",
     "SEVERITIES",
     "Exposure",
     "Finding",
+    "FindingSequence",
     "FindingsReport",
+    "encode_finding",
     "gc_paused",
     "stable_id",
+    "stable_ids",
 ]
 
 FindingType = Literal[
@@ -91,6 +99,26 @@ def stable_id(finding_type: str, *key: str | Iterable[str]) -> str:
         parts.append(k if isinstance(k, str) else ",".join(sorted(k)))
     digest = hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:12]
     return f"{finding_type.replace('_', '-')}-{digest}"
+
+
+def stable_ids(finding_type: str, keys: Iterable[str]) -> list[str]:
+    """:func:`stable_id` of ``finding_type`` and each one-string key (a column of them).
+
+    Examples
+    --------
+    >>> stable_ids("multi_lending", ["u1", "u2"]) == [stable_id("multi_lending", "u1"),
+    ...                                               stable_id("multi_lending", "u2")]
+    True
+    """
+    prefix = f"{finding_type}\x1f"
+    head = f"{finding_type.replace('_', '-')}-"
+    sha1 = hashlib.sha1
+    return [head + sha1((prefix + k).encode("utf-8")).hexdigest()[:12] for k in keys]
+
+
+EXPOSURE_KEYS: tuple[str, ...] = ("total", "internal_limit", "internal_outstanding", "drawable",
+                                  "external_outstanding")
+"""The keys of :meth:`Exposure.to_dict`, in order (then ``at_risk`` where set)."""
 
 
 @dataclass(frozen=True)
@@ -182,22 +210,159 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+
+def encode_finding(finding: Finding) -> str:
+    """A finding's JSON on one line: ``json.dumps(finding.to_dict(), ensure_ascii=False)``
+    (one encoder for every call; a finding is never circular)."""
+    return _ENCODE(finding.to_dict())
+
+
+@dataclass
+class _Part:
+    """Findings of one type in document order: objects, or a frame of their JSON lines
+    (:data:`xpg.queries.lines.FINDING_FRAME`) whose objects are made on first use."""
+
+    type: str
+    objects: tuple[Finding, ...] | None = None
+    frame: pl.DataFrame | None = None
+
+    def __len__(self) -> int:
+        return len(self.objects) if self.objects is not None else self.frame.height  # type: ignore[union-attr]
+
+    def findings(self) -> tuple[Finding, ...]:
+        if self.objects is None:
+            loads, make = json.loads, Finding.from_dict
+            with gc_paused():
+                self.objects = tuple(make(loads(x)) for x in self.lines())
+        return self.objects
+
+    def lines(self) -> list[str]:
+        if self.frame is not None:
+            return self.frame.get_column("line").to_list()
+        return [_ENCODE(f.to_dict()) for f in self.objects or ()]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        if self.frame is not None:
+            return [json.loads(x) for x in self.lines()]
+        return [f.to_dict() for f in self.objects or ()]
+
+
+class FindingSequence(Sequence[Finding]):
+    """The findings of a report in document order, made of parts of one type each (see
+    :func:`xpg.queries.detections.run_detections`): a part assembled as a frame keeps its
+    findings' JSON lines, and makes its :class:`Finding` objects only when one is asked
+    for (``Finding.from_dict`` of each line: the same findings as the rule's Python
+    assembly). Otherwise a sequence like the tuple it stands for (``==`` compares the
+    findings).
+
+    Examples
+    --------
+    >>> f = Finding("ring-1", "ring", "low", 0.1, ("u1",), Exposure(total=1.0), {}, "x")
+    >>> seq = FindingSequence.of([f])
+    >>> len(seq), seq[0] is f, seq == (f,), list(seq.of_type("multi_lending"))
+    (1, True, True, [])
+    """
+
+    def __init__(self, parts: Iterable[_Part]):
+        self._parts = [p for p in parts if len(p)]
+        self._all: tuple[Finding, ...] | None = None
+
+    @classmethod
+    def of(cls, findings: Iterable[Finding]) -> FindingSequence:
+        """A sequence of ready findings (any order; kept as given)."""
+        parts = [_Part(t, tuple(group))
+                 for t, group in itertools.groupby(findings, key=lambda f: f.type)]
+        return cls(parts)
+
+    @classmethod
+    def from_frame(cls, finding_type: str, frame: pl.DataFrame) -> FindingSequence:
+        """The findings of one frame (:data:`xpg.queries.lines.FINDING_FRAME`), in its order."""
+        return cls([_Part(finding_type, frame=frame)])
+
+    def __add__(self, other: FindingSequence) -> FindingSequence:
+        return FindingSequence([*self._parts, *other._parts])
+
+    def _tuple(self) -> tuple[Finding, ...]:
+        if self._all is None:
+            self._all = tuple(itertools.chain.from_iterable(p.findings() for p in self._parts))
+        return self._all
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._parts)
+
+    @overload
+    def __getitem__(self, index: int) -> Finding: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Finding, ...]: ...
+    def __getitem__(self, index: int | slice) -> Finding | tuple[Finding, ...]:
+        return self._tuple()[index]
+
+    def __iter__(self) -> Iterator[Finding]:
+        for p in self._parts:
+            yield from p.findings()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FindingSequence | tuple | list):
+            return self._tuple() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment] - as mutable as the findings' evidence
+
+    def __repr__(self) -> str:
+        return f"FindingSequence({len(self)} findings)"
+
+    def of_type(self, *types: str) -> tuple[Finding, ...]:
+        """The findings of ``types``, in order (the other parts' objects are not made)."""
+        return tuple(f for p in self._parts if p.type in types for f in p.findings()
+                     if f.type in types)
+
+    def lines(self) -> list[str]:
+        """Each finding's JSON on one line (:func:`encode_finding`), in order."""
+        return [x for p in self._parts for x in p.lines()]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        """Each finding's :meth:`Finding.to_dict`, in order."""
+        return [d for p in self._parts for d in p.dicts()]
+
+    def parts(self) -> list[tuple[str, tuple[Finding, ...] | None, pl.DataFrame | None]]:
+        """``(type, objects, frame)`` of each part (one of the two None), in order."""
+        return [(p.type, p.objects if p.frame is None else None, p.frame) for p in self._parts]
+
+
 @dataclass(frozen=True)
 class FindingsReport:
     """The findings document of one run: ``{"as_of", "findings", "summary"}``."""
 
     as_of: dt.date
-    findings: tuple[Finding, ...]
+    findings: Sequence[Finding]
+    """A tuple, or a :class:`FindingSequence` (what a detection run returns)."""
     summary: Mapping[str, Any] = field(default_factory=dict)
 
     def by_id(self, finding_id: str) -> Finding | None:
         return next((f for f in self.findings if f.id == finding_id), None)
 
+    def of_type(self, *types: str) -> tuple[Finding, ...]:
+        """The findings of ``types``, in order (without making the others' objects)."""
+        if isinstance(self.findings, FindingSequence):
+            return self.findings.of_type(*types)
+        return tuple(f for f in self.findings if f.type in types)
+
+    def lines(self) -> list[str]:
+        """Each finding's JSON on one line (:func:`encode_finding`), in order."""
+        with gc_paused():
+            if isinstance(self.findings, FindingSequence):
+                return self.findings.lines()
+            return [_ENCODE(f.to_dict()) for f in self.findings]
+
     def to_dict(self) -> dict[str, Any]:
         with gc_paused():
+            findings = (self.findings.dicts() if isinstance(self.findings, FindingSequence)
+                        else [f.to_dict() for f in self.findings])
             return {
                 "as_of": self.as_of.isoformat(),
-                "findings": [f.to_dict() for f in self.findings],
+                "findings": findings,
                 "summary": _jsonable(self.summary),
             }
 

@@ -82,3 +82,14 @@ class Rule(ABC):
     @abstractmethod
     def assemble(self, result: Any, exposure: ExposureIndex, config: Any) -> list[Finding]:
         """The findings of ``result``."""
+
+    def assemble_frame(self, result: Any, exposure: ExposureIndex, config: Any
+                       ) -> pl.DataFrame | None:
+        """The findings of ``result`` as one frame (:data:`xpg.queries.lines.FINDING_FRAME`,
+        any row order), or None (the default) to use :meth:`assemble`.
+
+        A rule with many findings gives this fast form; :meth:`assemble` stays its oracle:
+        ``Finding.from_dict(json.loads(line))`` of each row must be the finding
+        :meth:`assemble` makes, and ``line`` its JSON (``tests/test_detect_frames.py``).
+        """
+        return None

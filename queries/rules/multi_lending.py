@@ -17,6 +17,7 @@ built): the Polars form keeps the users a criterion is :func:`met` for; statemen
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +29,18 @@ from xpg.queries.asof import (
     until,
     window_start,
 )
-from xpg.queries.assembly import ExposureIndex, cny, exposure_of, finding, rows
-from xpg.queries.findings import Finding
+from xpg.queries.assembly import AMOUNTS, ExposureIndex, cny, exposure_of, finding, rows
+from xpg.queries.findings import EXPOSURE_KEYS, Finding, stable_ids
 from xpg.queries.frames import Form
+from xpg.queries.lines import (
+    amount_texts,
+    empty_findings,
+    json_string,
+    json_string_list,
+    rounded_texts,
+    scores,
+    severity,
+)
 from xpg.queries.rules.base import Rule
 
 from xpg.settings import MultiLendingConfig
@@ -215,6 +225,71 @@ class MultiLending(Rule):
                 )
             )
         return findings
+
+    def assemble_frame(
+        self, result: pl.DataFrame, exposure: ExposureIndex, config: MultiLendingConfig
+    ) -> pl.DataFrame:
+        """:meth:`assemble` as one frame of JSON lines (:mod:`xpg.queries.lines`)."""
+        if not result.height:
+            return empty_findings()
+        short_days, long_days = config.short_window_days, config.long_window_days
+        frame = exposure.joined(result)
+        users = frame.get_column("user_id").to_list()
+        totals = frame.get_column("total").to_list()
+        score = scores([r / 2 for r in frame.get_column("ratio").to_list()], totals)
+        texts = {a: rounded_texts(frame.get_column(a), 2) for a in AMOUNTS}
+        frame = frame.with_columns(
+            pl.Series("id", stable_ids(self.name, users), dtype=pl.String),
+            pl.Series("score", score, dtype=pl.Float64),
+            rounded_texts(pl.Series(score, dtype=pl.Float64), 4).alias("score_text"),
+            amount_texts(totals).alias("cny"),
+            *(t.alias(f"{a}_text") for a, t in texts.items()),
+        ).with_columns(severity(pl.col("score")).alias("severity"))
+        phrases = {
+            "open": ["holds open loans at ", " lenders"],
+            "short": ["applied to ", f" lenders in {short_days} days"],
+            "long": ["applied to ", f" lenders in {long_days} days"],
+        }
+        met_ = {c.key: pl.col(f"met_{c.key}") for c in CRITERIA}
+        criteria = pl.concat_str(
+            [pl.when(met_[c.key]).then(pl.lit(json.dumps(c.name))) for c in CRITERIA],
+            separator=", ", ignore_nulls=True)
+        parts = pl.concat_str(
+            [pl.when(met_[c.key]).then(pl.concat_str(
+                pl.lit(phrases[c.key][0]), pl.col(f"n_{c.key}").cast(pl.String),
+                pl.lit(phrases[c.key][1]))) for c in CRITERIA],
+            separator=" and ", ignore_nulls=True)
+        explanation = pl.concat_str(pl.lit("User "), pl.col("user_id"), pl.lit(" "), parts,
+                                    pl.lit("; exposure "), pl.col("cny"), pl.lit(" CNY."))
+        user = json_string(pl.col("user_id"))
+        line = pl.concat_str(
+            pl.lit('{"id": "'), pl.col("id"), pl.lit(f'", "type": "{self.name}", "severity": "'),
+            pl.col("severity"), pl.lit('", "score": '), pl.col("score_text"),
+            pl.lit(', "users": ['), user, pl.lit('], "exposure": {'),
+            *_amounts_json(),
+            pl.lit('}, "evidence": {"criteria": ['), criteria,
+            pl.lit('], "lenders": '), json_string_list(pl.col("lenders")),
+            pl.lit(', "open_loan_lenders": '), json_string_list(pl.col("open_lenders")),
+            pl.lit(', "applied_lenders_short_window": '),
+            json_string_list(pl.col("short_window_lenders")),
+            pl.lit(', "applied_lenders_long_window": '),
+            json_string_list(pl.col("long_window_lenders")),
+            pl.lit(f', "short_window_days": {int(short_days)}, '
+                   f'"long_window_days": {int(long_days)}}}, "explanation": '),
+            json_string(explanation), pl.lit("}"),
+        )
+        return frame.select(
+            "id", "severity", "score", pl.concat_list(pl.col("user_id")).alias("users"),
+            pl.lit(None, dtype=pl.Float64).alias("at_risk"), line.alias("line"))
+
+
+def _amounts_json() -> list[pl.Expr]:
+    """``"total": T, "internal_limit": L, ...`` from the ``<amount>_text`` columns, in
+    :meth:`Exposure.to_dict <xpg.queries.findings.Exposure.to_dict>` order."""
+    out: list[pl.Expr] = []
+    for i, a in enumerate(EXPOSURE_KEYS):
+        out += [pl.lit(f'{", " if i else ""}"{a}": '), pl.col(f"{a}_text")]
+    return out
 
 
 RULE = MultiLending()

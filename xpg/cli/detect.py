@@ -3,7 +3,9 @@ database holds), print or write the findings."""
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import gc
 import io
 import json
 import sys
@@ -43,6 +45,7 @@ __all__ = [
     "OutputFormat",
     "command",
     "findings_table",
+    "freeze_at_exit",
     "parse_format",
     "print_table",
     "render_table_text",
@@ -75,19 +78,41 @@ def report_json(report: FindingsReport) -> str:
     written by the C JSON encoder (an indented dump of a large report is several
     times slower).
     """
-    doc = report.to_dict()
-    # one encoder for every finding (json.dumps would build one per call); the same
-    # output as json.dumps(..., ensure_ascii=False): the document is never circular
+    # each finding's line as the rules' frames wrote it, or encoded from its dict (the
+    # same output as json.dumps(..., ensure_ascii=False): the document is never circular)
     dump = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
-    findings = ",\n".join("    " + dump(f) for f in doc["findings"])
+    lines = report.lines()
+    findings = ",\n".join(["    " + x for x in lines])
     body = f"\n{findings}\n  " if findings else ""
+    summary = FindingsReport(report.as_of, (), report.summary).to_dict()["summary"]
     return (
         "{\n"
-        f'  "as_of": {dump(doc["as_of"])},\n'
+        f'  "as_of": {dump(report.as_of.isoformat())},\n'
         f'  "findings": [{body}],\n'
-        f'  "summary": {dump(doc["summary"])}\n'
+        f'  "summary": {dump(summary)}\n'
         "}\n"
     )
+
+
+_FREEZE_AT_EXIT: list[bool] = []
+
+
+def freeze_at_exit() -> None:
+    """At interpreter exit, move the objects still alive out of the cyclic collector's
+    reach (:func:`gc.freeze`, once, before the interpreter tears down its modules).
+
+    Exit otherwise runs full collections that walk every object left (at 1,000,000
+    users about 0.17 of the 0.23 CPU s the main thread spends exiting; measured under a
+    load of 11, the exit took 1.8-2.4 s without, 1.1-1.7 s with). The exit is otherwise
+    the usual one: the other ``atexit`` handlers run, the
+    standard streams are flushed, modules are torn down and objects freed by reference
+    count; only cyclic garbage left at exit is not collected, and the operating system
+    reclaims it with the process. Files are written and closed before (``--out`` is
+    written atomically).
+    """
+    if not _FREEZE_AT_EXIT:
+        _FREEZE_AT_EXIT.append(True)
+        atexit.register(gc.freeze)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -145,7 +170,7 @@ def summary_line(report: FindingsReport) -> str:
     """One line: how many findings of each type, for how many users, and the money at stake
     (drawable at risk counted as the report counts it: each account once,
     :func:`xpg.queries.totals.drawable_at_risk`)."""
-    from xpg.queries.totals import drawable_at_risk
+    from xpg.queries.totals import AT_RISK_TYPES, drawable_at_risk
 
     s = report.summary
     by_type = ", ".join(f"{n} {t}" for t, n in s.get("findings_by_type", {}).items())
@@ -154,7 +179,7 @@ def summary_line(report: FindingsReport) -> str:
         f"{report.as_of.isoformat()} ({by_type}); "
         f"{s.get('flagged_users', 0):,} users flagged, exposure "
         f"{s.get('exposure_total', 0.0):,.0f} CNY, drawable at risk "
-        f"{drawable_at_risk(report.findings):,.0f} CNY"
+        f"{drawable_at_risk(report.of_type(*AT_RISK_TYPES)):,.0f} CNY"
     )
 
 
@@ -251,6 +276,7 @@ def command(
         raise InputError(f"--top {top}: expected a positive number")
     settings = settings_from(config, backend=backend)
     run_date = parse_as_of(as_of)
+    freeze_at_exit()
     # A short-lived process: no cyclic garbage worth collecting, while the collector
     # would walk every finding object several times (see gc_paused)
     if incremental is not None:
