@@ -20,7 +20,7 @@ Link semantics (shared with the Neo4j backend, see ``docs/detections.md``):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -103,10 +103,13 @@ class Links:
             ]
         )
         encoded = _encode_hashed(rows, self.user_ids) or _encode_exact(rows, self.user_ids)
+        del rows
         self.nodes: pl.DataFrame = encoded[0]
+        user, node, first = encoded[1:]
+        del encoded
         # Distinct (node, user) pairs, sorted by node then user, each with its earliest day.
         self._node, self._user, self._first = _distinct_links(
-            *encoded[1:], n_nodes=self.n_nodes, n_users=self.n_users
+            user, node, first, n_nodes=self.n_nodes, n_users=self.n_users, overwrite=True
         )
         self._kept: dict[tuple[dt.date, tuple[str, ...], int], KeptLinks] = {}
 
@@ -215,10 +218,24 @@ class Links:
 
 _Encoded = tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray]
 _SEED = 0x9E3779B9
+_CHUNK = 1 << 20  # rows compared at a time: what an exact check holds is bounded
+Rows = Callable[[int, int], pl.DataFrame]
 
 
 def _days_of(rows: pl.DataFrame) -> np.ndarray:
     return rows.get_column("day").fill_null(_ALWAYS).to_numpy()
+
+
+def _equal(n: int, left: Rows, right: Rows) -> bool:
+    """Whether ``left(start, stop)`` equals ``right(start, stop)`` (frames of those rows of
+    ``n``) on every row and column, nulls equal; compared :data:`_CHUNK` rows at a time."""
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        mine, theirs = left(start, stop), right(start, stop)
+        for name in mine.columns:
+            if not bool(mine.get_column(name).eq_missing(theirs.get_column(name)).all()):
+                return False
+    return True
 
 
 def _encode_hashed(rows: pl.DataFrame, user_ids: pl.Series, bits: int = 64) -> _Encoded | None:
@@ -230,34 +247,47 @@ def _encode_hashed(rows: pl.DataFrame, user_ids: pl.Series, bits: int = 64) -> _
     returns None and the exact (slower) encoding is used instead. ``bits`` < 64
     keeps only that many bits of each hash (tests use it to force collisions).
     ``user_ids`` must be distinct. Rows of users not in ``user_ids`` are left out.
+
+    No string is copied but the node keys (one row per node): the hashes, the user
+    of each row (a hash join) and the day are one pass over ``rows``, and the exact
+    checks compare :data:`_CHUNK` rows at a time.
     """
     mask = (1 << bits) - 1
     n_users = user_ids.len()
     user_hash = user_ids.hash(_SEED) & mask
     if user_hash.n_unique() != n_users:
         return None
-    index = pl.DataFrame({"h": user_hash, "user_idx": pl.int_range(n_users, eager=True)})
-    # a join on the hashes alone, in row order: no string is copied
-    found = (
+    index = pl.DataFrame(
+        {"h": user_hash, "user_idx": pl.int_range(n_users, dtype=pl.Int32, eager=True)}
+    )
+    del user_hash
+    hashed = (
         rows.lazy()
-        .select((pl.col("user_id").hash(_SEED) & mask).alias("h"))
+        .select(
+            (pl.col("user_id").hash(_SEED) & mask).alias("h"),
+            (pl.struct("kind", "value").hash(_SEED) & mask).alias("node"),
+            pl.col("day").fill_null(_ALWAYS),
+        )
         .join(index.lazy(), on="h", how="left", maintain_order="left")
+        .select("user_idx", "node", "day")
         .collect()
-        .get_column("user_idx")
     )
-    if found.null_count():
-        keep = found.is_not_null()
-        rows, found = rows.filter(keep), found.filter(keep)
-    user = found.cast(pl.Int64).to_numpy()
-    if not bool(rows.get_column("user_id").eq_missing(user_ids.gather(user)).all()):
+    del index
+    if hashed.get_column("user_idx").null_count():
+        keep = hashed.get_column("user_idx").is_not_null()
+        rows, hashed = rows.filter(keep), hashed.filter(keep)
+    user = hashed.get_column("user_idx").to_numpy()
+    ids = rows.select("user_id")
+    if not _equal(
+        ids.height,
+        lambda a, b: ids.slice(a, b - a),
+        lambda a, b: user_ids.gather(user[a:b]).to_frame("user_id"),
+    ):
         return None
-    node = (
-        rows.select((pl.struct("kind", "value").hash(_SEED) & mask).rank("dense"))
-        .to_series()
-        .cast(pl.Int64)
-        .to_numpy()
-        - 1
-    )
+    days = hashed.get_column("day").to_numpy()
+    node = hashed.get_column("node").rank("dense").to_numpy().astype(np.int64)
+    del hashed
+    node -= 1
     n_nodes = int(node.max()) + 1 if node.size else 0
     keys = rows.select("kind", "value")
     some_row = np.empty(n_nodes, dtype=np.int64)
@@ -265,15 +295,13 @@ def _encode_hashed(rows: pl.DataFrame, user_ids: pl.Series, bits: int = 64) -> _
     nodes = keys[some_row]
     # Only rows of a node that several rows got can differ from that node's key.
     shared = np.flatnonzero(np.bincount(node, minlength=n_nodes)[node] >= 2)
-    if shared.size:
-        mine, theirs = keys[shared], nodes[node[shared]]
-        same = mine.get_column("kind").eq_missing(theirs.get_column("kind")) & mine.get_column(
-            "value"
-        ).eq_missing(theirs.get_column("value"))
-        if not bool(same.all()):
-            return None
+    del some_row
+    if not _equal(
+        shared.size, lambda a, b: keys[shared[a:b]], lambda a, b: nodes[node[shared[a:b]]]
+    ):
+        return None
     nodes = nodes.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("node_idx"), "kind", "value")
-    return nodes, user, node, _days_of(rows)
+    return nodes, user, node, days
 
 
 def _encode_exact(rows: pl.DataFrame, user_ids: pl.Series) -> _Encoded:
@@ -296,21 +324,29 @@ def _encode_exact(rows: pl.DataFrame, user_ids: pl.Series) -> _Encoded:
 
 
 def _distinct_links(
-    user: np.ndarray, node: np.ndarray, first: np.ndarray, *, n_nodes: int, n_users: int
+    user: np.ndarray,
+    node: np.ndarray,
+    first: np.ndarray,
+    *,
+    n_nodes: int,
+    n_users: int,
+    overwrite: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(node, user, first)`` of the distinct (node, user) pairs, sorted by node then
     user, ``first`` the earliest day of each pair's rows (:data:`_ALWAYS` when one had none).
 
     Node, user and day (offset so that :data:`_ALWAYS` is 0, the smallest) are packed
-    into one 64-bit integer when they fit, so a single integer sort (Polars,
-    multi-threaded) orders the rows and the first row of each pair holds its earliest
-    day; otherwise a slower argsort and a minimum per pair.
+    into one 64-bit integer when they fit, so a single integer sort (in place) orders the
+    rows and the first row of each pair holds its earliest day; otherwise a slower
+    argsort and a minimum per pair. ``overwrite`` lets the packing reuse ``node``'s
+    memory when it is an ``int64`` array (its values are then lost): a build of the
+    links then holds one 64-bit integer per row, not two.
     """
-    node = np.asarray(node, dtype=np.int64)
-    user = np.asarray(user, dtype=np.int64)
+    node = np.asarray(node)
+    user = np.asarray(user)
     first = np.asarray(first, dtype=np.int32)
     if node.size == 0:
-        return node, user, first
+        return node.astype(np.int64), user.astype(np.int64), first
     known = first != _ALWAYS
     lo = int(first[known].min()) if known.any() else 0
     hi = int(first[known].max()) if known.any() else 0
@@ -318,17 +354,38 @@ def _distinct_links(
     user_bits = max(n_users - 1, 1).bit_length()
     node_bits = max(n_nodes - 1, 1).bit_length()
     if node_bits + user_bits + day_bits <= 63:
-        day = np.where(known, first.astype(np.int64) - (lo - 1), 0)
-        packed = (node << (user_bits + day_bits)) | (user << day_bits) | day
-        packed = pl.Series(packed).sort().to_numpy()
+        own = overwrite and node.dtype == np.int64 and node.flags.writeable
+        packed = node if own else node.astype(np.int64)
+        del node
+        packed <<= user_bits + day_bits
+        part = user.astype(np.int64)
+        part <<= day_bits
+        packed |= part
+        np.subtract(first, lo - 1, out=part, dtype=np.int64)
+        part[~known] = 0
+        del known
+        packed |= part
+        del part
+        packed.sort()  # in place: numpy's sort needs no second array
         pair = packed >> day_bits
-        starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
-        day = packed[starts] & ((1 << day_bits) - 1)
-        first = np.where(day == 0, _ALWAYS, day + (lo - 1)).astype(np.int32)
+        new = np.empty(pair.size, dtype=bool)
+        new[0] = True
+        np.not_equal(pair[1:], pair[:-1], out=new[1:])
+        starts = np.flatnonzero(new)
+        del new
+        day = packed[starts]
+        del packed
+        day &= (1 << day_bits) - 1
+        always = day == 0
+        day += lo - 1
+        day[always] = _ALWAYS
+        first = day.astype(np.int32)
+        del day, always
         pair = pair[starts]
+        del starts
         node, user = pair >> user_bits, pair & ((1 << user_bits) - 1)
     else:
-        key = node * max(n_users, 1) + user
+        key = node.astype(np.int64) * max(n_users, 1) + user
         order = np.argsort(key)
         key = key[order]
         starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])

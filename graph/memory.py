@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ import polars as pl
 from xpg.graph.backend import Backend, LoadStats
 from xpg.graph.links import DEVICE_KIND, Links
 from xpg.loaders.dataset import Dataset
+from xpg.loaders.schema import TABLES
 from xpg.queries.asof import OPEN_LOAN_STATUSES
 from xpg.queries.polars_hooks import PolarsHooks
 
@@ -29,9 +30,13 @@ from xpg.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     import networkx as nx
+    from xpg.loaders.load import TakeLinks
     from xpg.queries.investigate import InvestigationSource
 
 __all__ = ["MemoryBackend", "linked_source", "node_key"]
+
+# the required tables of a Dataset: given empty where only the link tables matter
+_REQUIRED = ("users", "products", "accounts", "devices", "external_loans")
 
 
 def node_key(kind: str, ident: str) -> str:
@@ -87,6 +92,19 @@ class MemoryBackend(Backend):
         super().__init__(read_only=read_only)
         self._dataset: Dataset | None = None
         self._hooks: PolarsHooks | None = None
+        self._taken: Links | None = None
+
+    def take_links(self) -> TakeLinks:
+        """Build the link graph while the tables load (:func:`xpg.loaders.load_dataset`'s
+        ``take_links``): the next :meth:`load` uses it, and the device and identifier rows
+        are let go before the other tables are read (a session that only detects)."""
+
+        def take(tables: Mapping[str, pl.DataFrame]) -> bool:
+            empty = {t: TABLES[t].empty() for t in _REQUIRED}
+            self._taken = Links(Dataset(**{**empty, **tables}))
+            return True
+
+        return take
 
     # -- Backend hooks ------------------------------------------------------------
 
@@ -100,8 +118,15 @@ class MemoryBackend(Backend):
         """
         progress = progress or NO_PROGRESS
         start = time.perf_counter()
+        taken, self._taken = self._taken, None
+        if dataset.released and (taken is None or taken.n_users != dataset.users.height):
+            raise BackendError(
+                f"the memory backend needs the {', '.join(sorted(dataset.released))} rows "
+                "to build its graph: load the dataset without take_links"
+            )
         with progress.step("Building the exposure graph", dataset.row_count) as advance:
-            links = Links(dataset)
+            links = taken if dataset.released else Links(dataset)
+            del taken
             advance(dataset.row_count)
         self._dataset = dataset
         self._hooks = PolarsHooks(dataset, links=links)
@@ -133,7 +158,16 @@ class MemoryBackend(Backend):
         yield self.hooks
 
     def _investigation_source(self, dataset: Dataset | None) -> InvestigationSource:
+        self._check_whole("investigate")
         return linked_source(self.dataset, self.links)
+
+    def _check_whole(self, doing: str) -> None:
+        released = self.dataset.released
+        if released:
+            raise BackendError(
+                f"the memory backend cannot {doing}: the {', '.join(sorted(released))} rows "
+                "were let go once the graph was built (a session opened to detect only)"
+            )
 
     def latest_date(self) -> dt.date | None:
         return self.dataset.latest_date()
@@ -195,6 +229,7 @@ class MemoryBackend(Backend):
         O(edges of the reached nodes): lookups in CSR arrays built on first use,
         never a pass over the whole graph in Python.
         """
+        self._check_whole("draw a subgraph")
         dataset = self.dataset
         links = self.links
         seeds = list(dict.fromkeys(user_ids))

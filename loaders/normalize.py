@@ -33,6 +33,7 @@ Python calls.
 from __future__ import annotations
 
 import re
+import traceback
 from functools import cache
 
 import phonenumbers
@@ -87,7 +88,8 @@ def canonical_phone(value: str, region: str = "CN") -> str | None:
     """
     try:
         number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
+    except phonenumbers.NumberParseException as error:
+        _forget(error)
         return _digits_only(value, region)
     national = phonenumbers.national_significant_number(number)
     if not national:
@@ -95,6 +97,23 @@ def canonical_phone(value: str, region: str = "CN") -> str | None:
     if number.country_code == _home_code(region):
         return national
     return f"+{number.country_code}{national}"
+
+
+def _forget(error: BaseException) -> None:
+    """Clear the frames ``error`` (and the errors it was raised during) went through.
+
+    ``phonenumbers.parse`` keeps the error it handles in a local variable
+    (``sys.exc_info()``): a reference cycle from its frame to the error, its traceback
+    and back, which holds every frame below it, and their locals, until the garbage
+    collector runs (``xpg detect`` pauses it): the loader's whole ``identifiers`` table
+    as read, for the rest of the run. Clearing the frames breaks the cycle.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current = current.__context__
 
 
 def _digits_only(value: str, region: str) -> str | None:

@@ -208,7 +208,8 @@ def run(
     import xpg.api as api
 
     with api.open(data=data, settings=settings, quarantine=quarantine, progress=bar,
-                  as_of=as_of, load=False, pseudonymize=pseudonymize) as session:
+                  as_of=as_of, load=False, pseudonymize=pseudonymize,
+                  investigate=False) as session:
         if session.load_result is not None:
             _warn(session.load_result)
         return session.detect()
