@@ -70,7 +70,8 @@ class Links:
     user_ids : polars.Series
         ``user_ids[i]`` is the user id of ``user_idx`` ``i``.
     nodes : polars.DataFrame
-        ``node_idx`` (row number), ``kind`` (``"device"`` or the identifier kind), ``value``.
+        ``node_idx`` (each node once; the rows in no particular order: join or sort on
+        it), ``kind`` (``"device"`` or the identifier kind), ``value``.
     edges : polars.DataFrame
         The distinct links (see :attr:`edges`).
 
@@ -86,22 +87,27 @@ class Links:
     """
 
     def __init__(self, dataset: Dataset):
-        user_ids = dataset.users.get_column("user_id")
+        self._build(
+            dataset.users.get_column("user_id"),
+            _link_rows(dataset.devices, dataset.identifiers),
+        )
+
+    @classmethod
+    def taking(cls, tables: dict[str, pl.DataFrame]) -> Links:
+        """The links of ``tables`` (``users``, ``devices``, ``identifiers`` as loaded),
+        taking ``devices`` and ``identifiers`` out of it: when nothing else holds them,
+        their rows are freed as soon as their link columns are read, before the build."""
+        links = cls.__new__(cls)
+        identifiers = tables.pop("identifiers", None)
+        links._build(
+            tables["users"].get_column("user_id"), _link_rows(tables.pop("devices"), identifiers)
+        )
+        return links
+
+    def _build(self, user_ids: pl.Series, rows: pl.DataFrame) -> None:
         if user_ids.hash(_SEED).n_unique() != user_ids.len():  # repeated ids (or a collision)
             user_ids = user_ids.unique(maintain_order=True)
         self.user_ids: pl.Series = user_ids
-        day = pl.col("first_seen").cast(pl.Datetime("us")).dt.date().cast(pl.Int32)
-        rows = pl.concat(
-            [
-                dataset.devices.select(
-                    "user_id",
-                    pl.lit(DEVICE_KIND, dtype=pl.String).alias("kind"),
-                    pl.col("device_id").alias("value"),
-                    day.alias("day"),
-                ),
-                dataset.identifiers.select("user_id", "kind", "value", day.alias("day")),
-            ]
-        )
         encoded = _encode_hashed(rows, self.user_ids) or _encode_exact(rows, self.user_ids)
         del rows
         self.nodes: pl.DataFrame = encoded[0]
@@ -163,7 +169,10 @@ class Links:
         key = (as_of, kinds_key, hub_max_users)
         if key in self._kept:
             return self._kept[key]
-        node_ok = self.nodes.get_column("kind").is_in([DEVICE_KIND, *kinds_key]).to_numpy()
+        node_ok = np.zeros(self.n_nodes, dtype=bool)
+        node_ok[self.nodes.get_column("node_idx").to_numpy()] = (
+            self.nodes.get_column("kind").is_in([DEVICE_KIND, *kinds_key]).to_numpy()
+        )
         mask = self._first <= _days(as_of)
         if self._node.size:
             mask &= node_ok[self._node]
@@ -220,6 +229,22 @@ _Encoded = tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray]
 _SEED = 0x9E3779B9
 _CHUNK = 1 << 20  # rows compared at a time: what an exact check holds is bounded
 Rows = Callable[[int, int], pl.DataFrame]
+
+
+def _link_rows(devices: pl.DataFrame, identifiers: pl.DataFrame | None) -> pl.DataFrame:
+    """``user_id``, ``kind``, ``value``, ``day`` of every device and identifier row."""
+    day = pl.col("first_seen").cast(pl.Datetime("us")).dt.date().cast(pl.Int32).alias("day")
+    parts = [
+        devices.select(
+            "user_id",
+            pl.lit(DEVICE_KIND, dtype=pl.String).alias("kind"),
+            pl.col("device_id").alias("value"),
+            day,
+        )
+    ]
+    if identifiers is not None:
+        parts.append(identifiers.select("user_id", "kind", "value", day))
+    return pl.concat(parts)
 
 
 def _days_of(rows: pl.DataFrame) -> np.ndarray:
@@ -290,17 +315,28 @@ def _encode_hashed(rows: pl.DataFrame, user_ids: pl.Series, bits: int = 64) -> _
     node -= 1
     n_nodes = int(node.max()) + 1 if node.size else 0
     keys = rows.select("kind", "value")
+    # Only rows of a node that several rows got can differ from that node's key: the
+    # hash is a function of the key, so the keys of those rows are as many as their
+    # nodes exactly when no two keys share a node (an exact distinct count).
+    counts = np.bincount(node, minlength=n_nodes)
+    shared = pl.Series(counts[node] >= 2)
+    n_shared = int(np.count_nonzero(counts >= 2))
+    del counts
+    if n_shared:
+        distinct = keys.filter(shared).select(pl.struct("kind", "value").n_unique()).item()
+        if distinct != n_shared:
+            return None
+    del shared
+    # One row of each node, filtered in row order: its strings are those of the
+    # tables (a gather would copy them), the node_idx beside them.
+    one = np.zeros(node.size, dtype=bool)
     some_row = np.empty(n_nodes, dtype=np.int64)
-    some_row[node] = np.arange(node.size, dtype=np.int64)  # a row of each node
-    nodes = keys[some_row]
-    # Only rows of a node that several rows got can differ from that node's key.
-    shared = np.flatnonzero(np.bincount(node, minlength=n_nodes)[node] >= 2)
+    some_row[node] = np.arange(node.size, dtype=np.int64)
+    one[some_row] = True
     del some_row
-    if not _equal(
-        shared.size, lambda a, b: keys[shared[a:b]], lambda a, b: nodes[node[shared[a:b]]]
-    ):
-        return None
-    nodes = nodes.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("node_idx"), "kind", "value")
+    nodes = keys.filter(pl.Series(one)).select(
+        pl.Series("node_idx", node[one], dtype=pl.Int64), "kind", "value"
+    )
     return nodes, user, node, days
 
 

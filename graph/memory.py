@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,6 @@ import polars as pl
 from xpg.graph.backend import Backend, LoadStats
 from xpg.graph.links import DEVICE_KIND, Links
 from xpg.loaders.dataset import Dataset
-from xpg.loaders.schema import TABLES
 from xpg.queries.asof import OPEN_LOAN_STATUSES
 from xpg.queries.polars_hooks import PolarsHooks
 
@@ -35,8 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MemoryBackend", "linked_source", "node_key"]
 
-# the required tables of a Dataset: given empty where only the link tables matter
-_REQUIRED = ("users", "products", "accounts", "devices", "external_loans")
 
 
 def node_key(kind: str, ident: str) -> str:
@@ -99,9 +96,8 @@ class MemoryBackend(Backend):
         ``take_links``): the next :meth:`load` uses it, and the device and identifier rows
         are let go before the other tables are read (a session that only detects)."""
 
-        def take(tables: Mapping[str, pl.DataFrame]) -> bool:
-            empty = {t: TABLES[t].empty() for t in _REQUIRED}
-            self._taken = Links(Dataset(**{**empty, **tables}))
+        def take(tables: dict[str, pl.DataFrame]) -> bool:
+            self._taken = Links.taking(tables)
             return True
 
         return take

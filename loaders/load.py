@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,9 +47,11 @@ _TABLE_POS = {name: i for i, name in enumerate(TABLE_ORDER)}
 LINK_TABLES = ("users", "devices", "identifiers")
 """The tables the user <-> device/identifier graph is built from."""
 _LINKS_FIRST = (*LINK_TABLES, *(t for t in TABLE_ORDER if t not in LINK_TABLES))
-TakeLinks = Callable[[Mapping[str, pl.DataFrame]], bool]
-"""``take_links`` of :func:`load_dataset`: given the loaded :data:`LINK_TABLES`, True
-when it has taken ``devices`` and ``identifiers`` (built what it needs from them)."""
+TakeLinks = Callable[[dict[str, pl.DataFrame]], bool]
+"""``take_links`` of :func:`load_dataset`: given the loaded :data:`LINK_TABLES` (a dict
+that nothing else holds), True when it has taken ``devices`` and ``identifiers`` (built
+what it needs from them; it may pop them out of the dict, so that they are freed as soon
+as it is done with them); False, leaving the dict as it was, to load them as usual."""
 _TAKEN = ("devices", "identifiers")
 
 
@@ -205,10 +207,11 @@ def validate_dataset(
     rows: dict[str, int] = {}
     loaded: dict[str, int] = {}
     released: dt.date | None = None
-    taken = False
+    taken = offered = False
     with progress.step("Loading and validating", total=None) as advance:
         for table in TABLE_ORDER if take_links is None else _LINKS_FIRST:
-            if take_links is not None and not taken and table not in LINK_TABLES:
+            if take_links is not None and not offered and table not in LINK_TABLES:
+                offered = True
                 taken, released = _take(take_links, kept, errors, target is not None)
             if table not in found:
                 continue
@@ -238,7 +241,7 @@ def validate_dataset(
             if rejected is not None and rejected.len():
                 quarantined[table] = rejected_rows(state.raw, state.header, errors.of(table))
             dropped[table] = state.drop.len()
-            del state  # the table as read is no longer needed
+            del state, frame  # the table as read is no longer needed
 
     rows = {t: rows[t] for t in TABLE_ORDER if t in rows}
     positions = _column_positions()
@@ -283,12 +286,14 @@ def _take(
     structural = errors.rules() & set(STRUCTURAL_RULES)
     if (errors.total and not quarantine) or structural or "users" not in kept:
         return False, None
-    if not take_links({t: kept[t] for t in LINK_TABLES if t in kept}):
+    given = [t for t in _TAKEN if t in kept]
+    days = [latest_of(t, kept[t]) for t in given]
+    tables = {"users": kept["users"], **{t: kept.pop(t) for t in given}}
+    if not take_links(tables):
+        kept.update(tables)
         return False, None
-    days = [latest_of(t, kept[t]) for t in _TAKEN if t in kept]
-    for t in _TAKEN:
-        if t in kept:
-            kept[t] = TABLES[t].empty()
+    del tables
+    kept.update((t, TABLES[t].empty()) for t in given)
     return True, max((d for d in days if d is not None), default=None)
 
 
