@@ -302,10 +302,11 @@ def _encode_hashed(rows: pl.DataFrame, user_ids: pl.Series, bits: int = 64) -> _
         keep = hashed.get_column("user_idx").is_not_null()
         rows, hashed = rows.filter(keep), hashed.filter(keep)
     user = hashed.get_column("user_idx").to_numpy()
-    ids = rows.select("user_id")
+    # (columns, not rows.select: a select over the many chunks of rows copies them)
+    ids = rows.get_column("user_id")
     if not _equal(
-        ids.height,
-        lambda a, b: ids.slice(a, b - a),
+        ids.len(),
+        lambda a, b: ids.slice(a, b - a).to_frame("user_id"),
         lambda a, b: user_ids.gather(user[a:b]).to_frame("user_id"),
     ):
         return None
@@ -314,7 +315,6 @@ def _encode_hashed(rows: pl.DataFrame, user_ids: pl.Series, bits: int = 64) -> _
     del hashed
     node -= 1
     n_nodes = int(node.max()) + 1 if node.size else 0
-    keys = rows.select("kind", "value")
     # Only rows of a node that several rows got can differ from that node's key: the
     # hash is a function of the key, so the keys of those rows are as many as their
     # nodes exactly when no two keys share a node (an exact distinct count).
@@ -323,7 +323,7 @@ def _encode_hashed(rows: pl.DataFrame, user_ids: pl.Series, bits: int = 64) -> _
     n_shared = int(np.count_nonzero(counts >= 2))
     del counts
     if n_shared:
-        distinct = keys.filter(shared).select(pl.struct("kind", "value").n_unique()).item()
+        distinct = rows.filter(shared).select(pl.struct("kind", "value").n_unique()).item()
         if distinct != n_shared:
             return None
     del shared
@@ -334,9 +334,15 @@ def _encode_hashed(rows: pl.DataFrame, user_ids: pl.Series, bits: int = 64) -> _
     some_row[node] = np.arange(node.size, dtype=np.int64)
     one[some_row] = True
     del some_row
-    nodes = keys.filter(pl.Series(one)).select(
-        pl.Series("node_idx", node[one], dtype=pl.Int64), "kind", "value"
+    picked = rows.filter(pl.Series(one))
+    nodes = pl.DataFrame(
+        [
+            pl.Series("node_idx", node[one], dtype=pl.Int64),
+            picked.get_column("kind"),
+            picked.get_column("value"),
+        ]
     )
+    del picked
     return nodes, user, node, days
 
 
