@@ -49,6 +49,7 @@ from xpg.settings import DetectionConfig
 if TYPE_CHECKING:
     import polars as pl
     from xpg.loaders.dataset import Dataset
+    from xpg.loaders.load import TakeLinks
     from xpg.queries.findings import FindingsReport
     from xpg.queries.frames import DetectionHooks
     from xpg.queries.investigate import FindingsIndex, InvestigationSource
@@ -161,6 +162,13 @@ class Backend(ABC):
 
     def close(self) -> None:  # noqa: B027
         """Release what the backend holds (idempotent)."""
+
+    def take_links(self) -> TakeLinks | None:
+        """For a session that only detects: a ``take_links`` for
+        :func:`xpg.loaders.load_dataset` that builds what the backend needs from the
+        link tables while they are loaded, so their rows need not be held beside the
+        other tables; None (the default) when the backend needs the whole dataset."""
+        return None
 
     # -- shared steps (final) --------------------------------------------------------
 

@@ -20,7 +20,7 @@ Link semantics (shared with the Neo4j backend, see ``docs/detections.md``):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -70,7 +70,8 @@ class Links:
     user_ids : polars.Series
         ``user_ids[i]`` is the user id of ``user_idx`` ``i``.
     nodes : polars.DataFrame
-        ``node_idx`` (row number), ``kind`` (``"device"`` or the identifier kind), ``value``.
+        ``node_idx`` (each node once; the rows in no particular order: join or sort on
+        it), ``kind`` (``"device"`` or the identifier kind), ``value``.
     edges : polars.DataFrame
         The distinct links (see :attr:`edges`).
 
@@ -86,27 +87,35 @@ class Links:
     """
 
     def __init__(self, dataset: Dataset):
-        user_ids = dataset.users.get_column("user_id")
+        self._build(
+            dataset.users.get_column("user_id"),
+            _link_rows(dataset.devices, dataset.identifiers),
+        )
+
+    @classmethod
+    def taking(cls, tables: dict[str, pl.DataFrame]) -> Links:
+        """The links of ``tables`` (``users``, ``devices``, ``identifiers`` as loaded),
+        taking ``devices`` and ``identifiers`` out of it: when nothing else holds them,
+        their rows are freed as soon as their link columns are read, before the build."""
+        links = cls.__new__(cls)
+        identifiers = tables.pop("identifiers", None)
+        links._build(
+            tables["users"].get_column("user_id"), _link_rows(tables.pop("devices"), identifiers)
+        )
+        return links
+
+    def _build(self, user_ids: pl.Series, rows: pl.DataFrame) -> None:
         if user_ids.hash(_SEED).n_unique() != user_ids.len():  # repeated ids (or a collision)
             user_ids = user_ids.unique(maintain_order=True)
         self.user_ids: pl.Series = user_ids
-        day = pl.col("first_seen").cast(pl.Datetime("us")).dt.date().cast(pl.Int32)
-        rows = pl.concat(
-            [
-                dataset.devices.select(
-                    "user_id",
-                    pl.lit(DEVICE_KIND, dtype=pl.String).alias("kind"),
-                    pl.col("device_id").alias("value"),
-                    day.alias("day"),
-                ),
-                dataset.identifiers.select("user_id", "kind", "value", day.alias("day")),
-            ]
-        )
         encoded = _encode_hashed(rows, self.user_ids) or _encode_exact(rows, self.user_ids)
+        del rows
         self.nodes: pl.DataFrame = encoded[0]
+        user, node, first = encoded[1:]
+        del encoded
         # Distinct (node, user) pairs, sorted by node then user, each with its earliest day.
         self._node, self._user, self._first = _distinct_links(
-            *encoded[1:], n_nodes=self.n_nodes, n_users=self.n_users
+            user, node, first, n_nodes=self.n_nodes, n_users=self.n_users, overwrite=True
         )
         self._kept: dict[tuple[dt.date, tuple[str, ...], int], KeptLinks] = {}
 
@@ -160,7 +169,10 @@ class Links:
         key = (as_of, kinds_key, hub_max_users)
         if key in self._kept:
             return self._kept[key]
-        node_ok = self.nodes.get_column("kind").is_in([DEVICE_KIND, *kinds_key]).to_numpy()
+        node_ok = np.zeros(self.n_nodes, dtype=bool)
+        node_ok[self.nodes.get_column("node_idx").to_numpy()] = (
+            self.nodes.get_column("kind").is_in([DEVICE_KIND, *kinds_key]).to_numpy()
+        )
         mask = self._first <= _days(as_of)
         if self._node.size:
             mask &= node_ok[self._node]
@@ -215,10 +227,40 @@ class Links:
 
 _Encoded = tuple[pl.DataFrame, np.ndarray, np.ndarray, np.ndarray]
 _SEED = 0x9E3779B9
+_CHUNK = 1 << 20  # rows compared at a time: what an exact check holds is bounded
+Rows = Callable[[int, int], pl.DataFrame]
+
+
+def _link_rows(devices: pl.DataFrame, identifiers: pl.DataFrame | None) -> pl.DataFrame:
+    """``user_id``, ``kind``, ``value``, ``day`` of every device and identifier row."""
+    day = pl.col("first_seen").cast(pl.Datetime("us")).dt.date().cast(pl.Int32).alias("day")
+    parts = [
+        devices.select(
+            "user_id",
+            pl.lit(DEVICE_KIND, dtype=pl.String).alias("kind"),
+            pl.col("device_id").alias("value"),
+            day,
+        )
+    ]
+    if identifiers is not None:
+        parts.append(identifiers.select("user_id", "kind", "value", day))
+    return pl.concat(parts)
 
 
 def _days_of(rows: pl.DataFrame) -> np.ndarray:
     return rows.get_column("day").fill_null(_ALWAYS).to_numpy()
+
+
+def _equal(n: int, left: Rows, right: Rows) -> bool:
+    """Whether ``left(start, stop)`` equals ``right(start, stop)`` (frames of those rows of
+    ``n``) on every row and column, nulls equal; compared :data:`_CHUNK` rows at a time."""
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        mine, theirs = left(start, stop), right(start, stop)
+        for name in mine.columns:
+            if not bool(mine.get_column(name).eq_missing(theirs.get_column(name)).all()):
+                return False
+    return True
 
 
 def _encode_hashed(rows: pl.DataFrame, user_ids: pl.Series, bits: int = 64) -> _Encoded | None:
@@ -230,50 +272,78 @@ def _encode_hashed(rows: pl.DataFrame, user_ids: pl.Series, bits: int = 64) -> _
     returns None and the exact (slower) encoding is used instead. ``bits`` < 64
     keeps only that many bits of each hash (tests use it to force collisions).
     ``user_ids`` must be distinct. Rows of users not in ``user_ids`` are left out.
+
+    No string is copied but the node keys (one row per node): the hashes, the user
+    of each row (a hash join) and the day are one pass over ``rows``, and the exact
+    checks compare :data:`_CHUNK` rows at a time.
     """
     mask = (1 << bits) - 1
     n_users = user_ids.len()
     user_hash = user_ids.hash(_SEED) & mask
     if user_hash.n_unique() != n_users:
         return None
-    index = pl.DataFrame({"h": user_hash, "user_idx": pl.int_range(n_users, eager=True)})
-    # a join on the hashes alone, in row order: no string is copied
-    found = (
+    index = pl.DataFrame(
+        {"h": user_hash, "user_idx": pl.int_range(n_users, dtype=pl.Int32, eager=True)}
+    )
+    del user_hash
+    hashed = (
         rows.lazy()
-        .select((pl.col("user_id").hash(_SEED) & mask).alias("h"))
+        .select(
+            (pl.col("user_id").hash(_SEED) & mask).alias("h"),
+            (pl.struct("kind", "value").hash(_SEED) & mask).alias("node"),
+            pl.col("day").fill_null(_ALWAYS),
+        )
         .join(index.lazy(), on="h", how="left", maintain_order="left")
+        .select("user_idx", "node", "day")
         .collect()
-        .get_column("user_idx")
     )
-    if found.null_count():
-        keep = found.is_not_null()
-        rows, found = rows.filter(keep), found.filter(keep)
-    user = found.cast(pl.Int64).to_numpy()
-    if not bool(rows.get_column("user_id").eq_missing(user_ids.gather(user)).all()):
+    del index
+    if hashed.get_column("user_idx").null_count():
+        keep = hashed.get_column("user_idx").is_not_null()
+        rows, hashed = rows.filter(keep), hashed.filter(keep)
+    user = hashed.get_column("user_idx").to_numpy()
+    # (columns, not rows.select: a select over the many chunks of rows copies them)
+    ids = rows.get_column("user_id")
+    if not _equal(
+        ids.len(),
+        lambda a, b: ids.slice(a, b - a).to_frame("user_id"),
+        lambda a, b: user_ids.gather(user[a:b]).to_frame("user_id"),
+    ):
         return None
-    node = (
-        rows.select((pl.struct("kind", "value").hash(_SEED) & mask).rank("dense"))
-        .to_series()
-        .cast(pl.Int64)
-        .to_numpy()
-        - 1
-    )
+    days = hashed.get_column("day").to_numpy()
+    node = hashed.get_column("node").rank("dense").to_numpy().astype(np.int64)
+    del hashed
+    node -= 1
     n_nodes = int(node.max()) + 1 if node.size else 0
-    keys = rows.select("kind", "value")
-    some_row = np.empty(n_nodes, dtype=np.int64)
-    some_row[node] = np.arange(node.size, dtype=np.int64)  # a row of each node
-    nodes = keys[some_row]
-    # Only rows of a node that several rows got can differ from that node's key.
-    shared = np.flatnonzero(np.bincount(node, minlength=n_nodes)[node] >= 2)
-    if shared.size:
-        mine, theirs = keys[shared], nodes[node[shared]]
-        same = mine.get_column("kind").eq_missing(theirs.get_column("kind")) & mine.get_column(
-            "value"
-        ).eq_missing(theirs.get_column("value"))
-        if not bool(same.all()):
+    # Only rows of a node that several rows got can differ from that node's key: the
+    # hash is a function of the key, so the keys of those rows are as many as their
+    # nodes exactly when no two keys share a node (an exact distinct count).
+    counts = np.bincount(node, minlength=n_nodes)
+    shared = pl.Series(counts[node] >= 2)
+    n_shared = int(np.count_nonzero(counts >= 2))
+    del counts
+    if n_shared:
+        distinct = rows.filter(shared).select(pl.struct("kind", "value").n_unique()).item()
+        if distinct != n_shared:
             return None
-    nodes = nodes.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("node_idx"), "kind", "value")
-    return nodes, user, node, _days_of(rows)
+    del shared
+    # One row of each node, filtered in row order: its strings are those of the
+    # tables (a gather would copy them), the node_idx beside them.
+    one = np.zeros(node.size, dtype=bool)
+    some_row = np.empty(n_nodes, dtype=np.int64)
+    some_row[node] = np.arange(node.size, dtype=np.int64)
+    one[some_row] = True
+    del some_row
+    picked = rows.filter(pl.Series(one))
+    nodes = pl.DataFrame(
+        [
+            pl.Series("node_idx", node[one], dtype=pl.Int64),
+            picked.get_column("kind"),
+            picked.get_column("value"),
+        ]
+    )
+    del picked
+    return nodes, user, node, days
 
 
 def _encode_exact(rows: pl.DataFrame, user_ids: pl.Series) -> _Encoded:
@@ -296,21 +366,29 @@ def _encode_exact(rows: pl.DataFrame, user_ids: pl.Series) -> _Encoded:
 
 
 def _distinct_links(
-    user: np.ndarray, node: np.ndarray, first: np.ndarray, *, n_nodes: int, n_users: int
+    user: np.ndarray,
+    node: np.ndarray,
+    first: np.ndarray,
+    *,
+    n_nodes: int,
+    n_users: int,
+    overwrite: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(node, user, first)`` of the distinct (node, user) pairs, sorted by node then
     user, ``first`` the earliest day of each pair's rows (:data:`_ALWAYS` when one had none).
 
     Node, user and day (offset so that :data:`_ALWAYS` is 0, the smallest) are packed
-    into one 64-bit integer when they fit, so a single integer sort (Polars,
-    multi-threaded) orders the rows and the first row of each pair holds its earliest
-    day; otherwise a slower argsort and a minimum per pair.
+    into one 64-bit integer when they fit, so a single integer sort (in place) orders the
+    rows and the first row of each pair holds its earliest day; otherwise a slower
+    argsort and a minimum per pair. ``overwrite`` lets the packing reuse ``node``'s
+    memory when it is an ``int64`` array (its values are then lost): a build of the
+    links then holds one 64-bit integer per row, not two.
     """
-    node = np.asarray(node, dtype=np.int64)
-    user = np.asarray(user, dtype=np.int64)
+    node = np.asarray(node)
+    user = np.asarray(user)
     first = np.asarray(first, dtype=np.int32)
     if node.size == 0:
-        return node, user, first
+        return node.astype(np.int64), user.astype(np.int64), first
     known = first != _ALWAYS
     lo = int(first[known].min()) if known.any() else 0
     hi = int(first[known].max()) if known.any() else 0
@@ -318,17 +396,38 @@ def _distinct_links(
     user_bits = max(n_users - 1, 1).bit_length()
     node_bits = max(n_nodes - 1, 1).bit_length()
     if node_bits + user_bits + day_bits <= 63:
-        day = np.where(known, first.astype(np.int64) - (lo - 1), 0)
-        packed = (node << (user_bits + day_bits)) | (user << day_bits) | day
-        packed = pl.Series(packed).sort().to_numpy()
+        own = overwrite and node.dtype == np.int64 and node.flags.writeable
+        packed = node if own else node.astype(np.int64)
+        del node
+        packed <<= user_bits + day_bits
+        part = user.astype(np.int64)
+        part <<= day_bits
+        packed |= part
+        np.subtract(first, lo - 1, out=part, dtype=np.int64)
+        part[~known] = 0
+        del known
+        packed |= part
+        del part
+        packed.sort()  # in place: numpy's sort needs no second array
         pair = packed >> day_bits
-        starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
-        day = packed[starts] & ((1 << day_bits) - 1)
-        first = np.where(day == 0, _ALWAYS, day + (lo - 1)).astype(np.int32)
+        new = np.empty(pair.size, dtype=bool)
+        new[0] = True
+        np.not_equal(pair[1:], pair[:-1], out=new[1:])
+        starts = np.flatnonzero(new)
+        del new
+        day = packed[starts]
+        del packed
+        day &= (1 << day_bits) - 1
+        always = day == 0
+        day += lo - 1
+        day[always] = _ALWAYS
+        first = day.astype(np.int32)
+        del day, always
         pair = pair[starts]
+        del starts
         node, user = pair >> user_bits, pair & ((1 << user_bits) - 1)
     else:
-        key = node * max(n_users, 1) + user
+        key = node.astype(np.int64) * max(n_users, 1) + user
         order = np.argsort(key)
         key = key[order]
         starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])

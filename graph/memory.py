@@ -29,9 +29,11 @@ from xpg.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     import networkx as nx
+    from xpg.loaders.load import TakeLinks
     from xpg.queries.investigate import InvestigationSource
 
 __all__ = ["MemoryBackend", "linked_source", "node_key"]
+
 
 
 def node_key(kind: str, ident: str) -> str:
@@ -87,6 +89,18 @@ class MemoryBackend(Backend):
         super().__init__(read_only=read_only)
         self._dataset: Dataset | None = None
         self._hooks: PolarsHooks | None = None
+        self._taken: Links | None = None
+
+    def take_links(self) -> TakeLinks:
+        """Build the link graph while the tables load (:func:`xpg.loaders.load_dataset`'s
+        ``take_links``): the next :meth:`load` uses it, and the device and identifier rows
+        are let go before the other tables are read (a session that only detects)."""
+
+        def take(tables: dict[str, pl.DataFrame]) -> bool:
+            self._taken = Links.taking(tables)
+            return True
+
+        return take
 
     # -- Backend hooks ------------------------------------------------------------
 
@@ -100,8 +114,15 @@ class MemoryBackend(Backend):
         """
         progress = progress or NO_PROGRESS
         start = time.perf_counter()
+        taken, self._taken = self._taken, None
+        if dataset.released and (taken is None or taken.n_users != dataset.users.height):
+            raise BackendError(
+                f"the memory backend needs the {', '.join(sorted(dataset.released))} rows "
+                "to build its graph: load the dataset without take_links"
+            )
         with progress.step("Building the exposure graph", dataset.row_count) as advance:
-            links = Links(dataset)
+            links = taken if dataset.released else Links(dataset)
+            del taken
             advance(dataset.row_count)
         self._dataset = dataset
         self._hooks = PolarsHooks(dataset, links=links)
@@ -133,7 +154,16 @@ class MemoryBackend(Backend):
         yield self.hooks
 
     def _investigation_source(self, dataset: Dataset | None) -> InvestigationSource:
+        self._check_whole("investigate")
         return linked_source(self.dataset, self.links)
+
+    def _check_whole(self, doing: str) -> None:
+        released = self.dataset.released
+        if released:
+            raise BackendError(
+                f"the memory backend cannot {doing}: the {', '.join(sorted(released))} rows "
+                "were let go once the graph was built (a session opened to detect only)"
+            )
 
     def latest_date(self) -> dt.date | None:
         return self.dataset.latest_date()
@@ -195,6 +225,7 @@ class MemoryBackend(Backend):
         O(edges of the reached nodes): lookups in CSR arrays built on first use,
         never a pass over the whole graph in Python.
         """
+        self._check_whole("draw a subgraph")
         dataset = self.dataset
         links = self.links
         seeds = list(dict.fromkeys(user_ids))

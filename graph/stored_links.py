@@ -49,8 +49,8 @@ def node_hash(kind: pl.Expr, value: pl.Expr) -> pl.Expr:
 
 def hashed_nodes(links: Links) -> pl.DataFrame:
     """``nh``, ``kind``, ``value`` of every node of ``links``, in ``node_idx`` order."""
-    return links.nodes.select(node_hash(pl.col("kind"), pl.col("value")).alias("nh"),
-                              "kind", "value")
+    return links.nodes.sort("node_idx").select(
+        node_hash(pl.col("kind"), pl.col("value")).alias("nh"), "kind", "value")
 
 
 def position_edges(links: Links) -> pl.DataFrame:

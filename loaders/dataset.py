@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 import polars as pl
 from xpg.loaders.schema import TABLES
 
-__all__ = ["Dataset"]
+__all__ = ["Dataset", "latest_of"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,12 @@ class Dataset:
     extra input columns are kept after them. Optional tables that were not
     given are empty frames with the contract's schema. ``present`` names the
     tables that were actually given.
+
+    ``released`` names the tables whose rows were let go once a backend had built
+    what it needs from them (the in-memory backend's link graph, for a session that
+    only detects: :func:`xpg.loaders.load_dataset`'s ``take_links``): they are empty
+    frames here, and ``released_latest`` keeps their latest date for
+    :meth:`latest_date`.
     """
 
     users: pl.DataFrame
@@ -34,6 +40,8 @@ class Dataset:
     identifiers: pl.DataFrame = field(default_factory=lambda: TABLES["identifiers"].empty())
     present: frozenset[str] = frozenset()
     source: str | None = None
+    released: frozenset[str] = frozenset()
+    released_latest: dt.date | None = None
 
     @classmethod
     def table_names(cls) -> tuple[str, ...]:
@@ -53,15 +61,21 @@ class Dataset:
 
     def latest_date(self) -> dt.date | None:
         """The latest date in any date or datetime column of the contract: the default run date."""
-        best: dt.date | None = None
-        for name, df in self.tables().items():
-            for col in TABLES[name].columns:
-                if col.kind not in ("date", "datetime") or col.name not in df.columns:
-                    continue
-                value = df.get_column(col.name).max()
-                if value is None:
-                    continue
-                day = value.date() if isinstance(value, dt.datetime) else value
-                if best is None or day > best:
-                    best = day
-        return best
+        days = [latest_of(name, df) for name, df in self.tables().items()]
+        days.append(self.released_latest)
+        return max((d for d in days if d is not None), default=None)
+
+
+def latest_of(name: str, df: pl.DataFrame) -> dt.date | None:
+    """The latest date in the contract's date and datetime columns of table ``name``."""
+    best: dt.date | None = None
+    for col in TABLES[name].columns:
+        if col.kind not in ("date", "datetime") or col.name not in df.columns:
+            continue
+        value = df.get_column(col.name).max()
+        if value is None:
+            continue
+        day = value.date() if isinstance(value, dt.datetime) else value
+        if best is None or day > best:
+            best = day
+    return best

@@ -12,12 +12,14 @@ without raising for bad data (``xpg validate`` uses it).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-from xpg.loaders.dataset import Dataset
+from xpg.loaders.dataset import Dataset, latest_of
 from xpg.loaders.failures import STRUCTURAL_RULES, Collector, Rule, empty_failures
 from xpg.loaders.mapping import mapping_plan
 from xpg.loaders.normalize import check_region
@@ -37,9 +39,20 @@ from xpg.errors import ValidationError
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.settings import Settings
 
-__all__ = ["LoadResult", "Validation", "load_dataset", "validate_dataset"]
+__all__ = ["LINK_TABLES", "LoadResult", "TakeLinks", "Validation", "load_dataset",
+           "validate_dataset"]
 
 _TABLE_POS = {name: i for i, name in enumerate(TABLE_ORDER)}
+
+LINK_TABLES = ("users", "devices", "identifiers")
+"""The tables the user <-> device/identifier graph is built from."""
+_LINKS_FIRST = (*LINK_TABLES, *(t for t in TABLE_ORDER if t not in LINK_TABLES))
+TakeLinks = Callable[[dict[str, pl.DataFrame]], bool]
+"""``take_links`` of :func:`load_dataset`: given the loaded :data:`LINK_TABLES` (a dict
+that nothing else holds), True when it has taken ``devices`` and ``identifiers`` (built
+what it needs from them; it may pop them out of the dict, so that they are freed as soon
+as it is done with them); False, leaving the dict as it was, to load them as usual."""
+_TAKEN = ("devices", "identifiers")
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,7 @@ def validate_dataset(
     *,
     quarantine: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    take_links: TakeLinks | None = None,
 ) -> Validation:
     """Read and check every table of ``path``; never raises for bad rows.
 
@@ -191,8 +205,14 @@ def validate_dataset(
     kept: dict[str, pl.DataFrame] = {}
     quarantined: dict[str, pl.DataFrame] = {}
     rows: dict[str, int] = {}
+    loaded: dict[str, int] = {}
+    released: dt.date | None = None
+    taken = offered = False
     with progress.step("Loading and validating", total=None) as advance:
-        for table in TABLE_ORDER:
+        for table in TABLE_ORDER if take_links is None else _LINKS_FIRST:
+            if take_links is not None and not offered and table not in LINK_TABLES:
+                offered = True
+                taken, released = _take(take_links, kept, errors, target is not None)
             if table not in found:
                 continue
             state = check_table(
@@ -217,11 +237,13 @@ def validate_dataset(
             if drop.len():
                 frame = frame.filter(~pl.col(ROW).is_in(drop.implode()))
             kept[table] = frame.drop(ROW)
+            loaded[table] = kept[table].height
             if rejected is not None and rejected.len():
                 quarantined[table] = rejected_rows(state.raw, state.header, errors.of(table))
             dropped[table] = state.drop.len()
-            del state  # the table as read is no longer needed
+            del state, frame  # the table as read is no longer needed
 
+    rows = {t: rows[t] for t in TABLE_ORDER if t in rows}
     positions = _column_positions()
     failures = errors.frame(_TABLE_POS, positions)
     structural = errors.rules() & set(STRUCTURAL_RULES)
@@ -231,13 +253,15 @@ def validate_dataset(
             **kept,
             present=frozenset(kept),
             source=str(source),
+            released=frozenset(_TAKEN) & frozenset(kept) if taken else frozenset(),
+            released_latest=released,
         )
     rejected_total = sum(f.height for f in quarantined.values())
     if target is not None and dataset is not None:
         write_quarantine(
             target,
             quarantined,
-            _summary(source, found, rows, kept, quarantined, dropped, errors, warnings),
+            _summary(source, found, rows, loaded, quarantined, dropped, errors, warnings),
         )
     return Validation(
         source=source,
@@ -253,6 +277,26 @@ def validate_dataset(
     )
 
 
+def _take(
+    take_links: TakeLinks, kept: dict[str, pl.DataFrame], errors: Collector, quarantine: bool
+) -> tuple[bool, dt.date | None]:
+    """Hand the loaded link tables to ``take_links`` (unless there are errors that keep
+    the dataset from being built); when it takes them, ``kept`` holds them empty.
+    Returns whether it took them, and their latest date."""
+    structural = errors.rules() & set(STRUCTURAL_RULES)
+    if (errors.total and not quarantine) or structural or "users" not in kept:
+        return False, None
+    given = [t for t in _TAKEN if t in kept]
+    days = [latest_of(t, kept[t]) for t in given]
+    tables = {"users": kept["users"], **{t: kept.pop(t) for t in given}}
+    if not take_links(tables):
+        kept.update(tables)
+        return False, None
+    del tables
+    kept.update((t, TABLES[t].empty()) for t in given)
+    return True, max((d for d in days if d is not None), default=None)
+
+
 def _rejected(errors: Collector, table: str) -> pl.Series:
     """The rows of ``table`` with at least one error (quarantine mode keeps all failures)."""
     rows = errors.of(table).get_column("row").drop_nulls()
@@ -263,7 +307,7 @@ def _summary(
     source: Path,
     found: dict[str, TableFile],
     rows: dict[str, int],
-    kept: dict[str, pl.DataFrame],
+    loaded: dict[str, int],
     quarantined: dict[str, pl.DataFrame],
     dropped: dict[str, int],
     errors: Collector,
@@ -276,7 +320,7 @@ def _summary(
         tables[table] = {
             "file": found[table].path.name,
             "rows": rows[table],
-            "loaded": kept[table].height,
+            "loaded": loaded[table],
             "rejected": quarantined[table].height if table in quarantined else 0,
             "duplicates_dropped": dropped[table],
             "failures_by_rule": {
@@ -300,6 +344,7 @@ def load_dataset(
     *,
     quarantine: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    take_links: TakeLinks | None = None,
 ) -> LoadResult:
     """Load and validate the tables of a directory.
 
@@ -317,6 +362,15 @@ def load_dataset(
         folder with their reasons, and the rest is loaded.
     progress
         Where to report progress (one step; advanced by the rows of each table).
+    take_links
+        For a session that only detects (``xpg detect``): called once
+        :data:`LINK_TABLES` are loaded (they are then read first, before every other
+        table, and only when no error keeps the dataset from being built) with their
+        frames. When it returns True it has built what it needs from them (the
+        in-memory backend's link graph): ``devices`` and ``identifiers`` are then let
+        go, so they are never held beside the other tables, and the dataset holds
+        them empty (:attr:`Dataset.released`). Failures, warnings and the quarantine
+        are the same either way.
 
     Returns
     -------
@@ -354,4 +408,6 @@ def load_dataset(
     >>> result.dataset.accounts["outstanding"].to_list(), result.rejected
     ([1200.5], 0)
     """
-    return validate_dataset(path, settings, quarantine=quarantine, progress=progress).result()
+    return validate_dataset(
+        path, settings, quarantine=quarantine, progress=progress, take_links=take_links
+    ).result()

@@ -33,6 +33,7 @@ Python calls.
 from __future__ import annotations
 
 import re
+import traceback
 from functools import cache
 
 import phonenumbers
@@ -87,7 +88,8 @@ def canonical_phone(value: str, region: str = "CN") -> str | None:
     """
     try:
         number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
+    except phonenumbers.NumberParseException as error:
+        _forget(error)
         return _digits_only(value, region)
     national = phonenumbers.national_significant_number(number)
     if not national:
@@ -95,6 +97,23 @@ def canonical_phone(value: str, region: str = "CN") -> str | None:
     if number.country_code == _home_code(region):
         return national
     return f"+{number.country_code}{national}"
+
+
+def _forget(error: BaseException) -> None:
+    """Clear the frames ``error`` (and the errors it was raised during) went through.
+
+    ``phonenumbers.parse`` keeps the error it handles in a local variable
+    (``sys.exc_info()``): a reference cycle from its frame to the error, its traceback
+    and back, which holds every frame below it, and their locals, until the garbage
+    collector runs (``xpg detect`` pauses it): the loader's whole ``identifiers`` table
+    as read, for the rest of the run. Clearing the frames breaks the cycle.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current = current.__context__
 
 
 def _digits_only(value: str, region: str) -> str | None:
@@ -160,11 +179,36 @@ _BY_KIND = {
 }
 """The normalization of each kind other than ``phone`` (:func:`_phones`); other kinds stay."""
 
+# Per kind, a value that does not match is its own normalized form: only the values
+# that match are normalized (most values of an export are written normalized already,
+# and those keep their own strings, shared with ``value_raw``). Each pattern is a
+# superset of the values the normalization changes: e-mails with an ASCII capital or
+# any non-ASCII letter, cards with a non-digit, ID numbers with whitespace, an ASCII
+# small letter or any non-ASCII letter, phones that are not a bare 11-digit mobile
+# (the fast path's form without prefix or separators; :data:`_FAST_MOBILE`).
+_MAY_CHANGE = {
+    "email": r"[^\x00-\x40\x5B-\x7F]",
+    "bank_card": r"\D",
+    "id_number": r"[^\x00-\x60\x7B-\x7F]|\s",
+}
+_BARE_MOBILE = r"^1(?:[3-68-9]\d|7[0-8])\d{8}$"
+
+
+def _may_change(name: str, values: pl.Series, region: str) -> pl.Series:
+    """True for the ``values`` of kind ``name`` that the normalization may change."""
+    if name == "phone":
+        if _home_code(region) != 86:
+            return pl.repeat(True, len(values), eager=True)
+        return ~values.str.contains(_BARE_MOBILE).fill_null(True)
+    return values.str.contains(_MAY_CHANGE[name]).fill_null(False)
+
 
 def normalize_values(kind: pl.Series, value: pl.Series, region: str = "CN") -> pl.Series:
     """The normalized ``value`` of each row, by its ``kind``; null where nothing is left.
 
-    ``value`` is trimmed text (as the loader types it); null stays null.
+    ``value`` is trimmed text (as the loader types it); null stays null. Values that
+    the normalization leaves as they are keep their strings (no copy): when none
+    changes, ``value`` itself is returned.
 
     Examples
     --------
@@ -174,19 +218,29 @@ def normalize_values(kind: pl.Series, value: pl.Series, region: str = "CN") -> p
     >>> normalize_values(kind, value).to_list()
     ['13800138000', 'li.na@qq.com', '622202001234', '11010519720227010X', '10.0.0.1', None]
     """
-    is_phone = kind == "phone"
-    phones = value.filter(is_phone)
-    normalized = value.alias("value")  # a new Series: scatter below writes in place
-    for name, normalize in _BY_KIND.items():  # each kind's rows only (a when/then chain
-        rows = (kind == name).arg_true()  # would run every regex over every row)
-        if len(rows):
-            done = pl.select(normalize(pl.lit(value.gather(rows)))).to_series()
-            normalized = normalized.scatter(rows, done)
-    if not phones.is_empty():
-        normalized = normalized.scatter(is_phone.arg_true(), _phones(phones, region))
-    return (
-        normalized.to_frame()
-        .select(pl.when(pl.col("value").str.len_bytes() > 0).then(pl.col("value")))
-        .to_series()
-        .alias(value.name)
-    )
+    rows, done = [], []
+    empty = (value.str.len_bytes() == 0).fill_null(False)
+    if empty.any():  # nothing is left of an empty value, whatever its kind
+        rows.append(empty.arg_true())
+        done.append(pl.Series([None] * len(rows[-1]), dtype=pl.String))
+    for name in ("phone", *_BY_KIND):  # each kind's rows only (a when/then chain
+        of_kind = ((kind == name) & ~empty).arg_true()  # would run every regex over every row)
+        if of_kind.is_empty():
+            continue
+        values = value.gather(of_kind)
+        may = _may_change(name, values, region)
+        if not may.any():
+            continue
+        idx, before = of_kind.filter(may), values.filter(may)
+        if name == "phone":
+            after = _phones(before, region)
+        else:
+            after = pl.select(_BY_KIND[name](pl.lit(before))).to_series()
+        after = pl.select(pl.when(after.str.len_bytes() > 0).then(after)).to_series()
+        changed = ~after.eq_missing(before)
+        rows.append(idx.filter(changed))
+        done.append(after.filter(changed))
+    if not rows or not sum(len(r) for r in rows):
+        return value
+    # a new Series: scatter writes in place
+    return value.alias(value.name).scatter(pl.concat(rows), pl.concat(done))

@@ -41,11 +41,11 @@ __all__ = [
     "EXPECTED",
     "ColumnParser",
     "blank_to_null",
-    "cleaned",
     "fix_temporal",
     "is_text",
     "parser_for",
     "retry_trimmed",
+    "trim_padded",
 ]
 
 # A sentence fragment per kind: "<column> must be ..."
@@ -92,11 +92,6 @@ _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 def is_text(dtype: pl.DataType) -> bool:
     """Whether a source column holds text (parsed) rather than a native type (cast)."""
     return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Categorical | pl.Enum)
-
-
-def _trimmed(col: str) -> pl.Expr:
-    """Trimmed text (empty strings stay: :func:`blank_to_null` makes them null after)."""
-    return pl.col(col).cast(pl.String).str.strip_chars()
 
 
 def _sniff(sample: pl.Series, kind: str) -> tuple[str, bool] | None:
@@ -169,31 +164,26 @@ def _native(col: str, kind: str, dtype: pl.DataType) -> pl.Expr | None:
 class ColumnParser:
     """How one source column becomes one typed contract column.
 
-    Two stages, each a Polars expression evaluated for all columns at once:
-    ``clean`` (text kinds from text sources only) adds the trimmed text as the
-    column :func:`cleaned` names (:func:`blank_to_null` then nulls the values
-    empty once trimmed); then ``typed``
-    gives the typed value and ``blank`` is true where the source value is
-    missing (null, or text empty after trimming). A value that is not blank but
-    has no typed value is invalid. ``trimmed`` says that ``typed`` and ``blank``
-    read the text as written, untrimmed (numbers and dates from text): values
-    they miss must go through :func:`retry_trimmed`. ``slow`` says whether
-    values still invalid then must go through :func:`fix_temporal`. ``typed``
-    is None when the whole column has a type that cannot hold the kind.
+    Expressions evaluated for all columns of a table at once: ``typed`` gives the
+    typed value and ``blank`` is true where the source value is missing (null, or
+    text empty once trimmed). A value that is not blank but has no typed value is
+    invalid. ``trimmed`` says that ``typed`` and ``blank`` read the text as
+    written, untrimmed (numbers and dates from text): values they miss must go
+    through :func:`retry_trimmed`. ``padded`` (text kinds from text) is true where
+    the text has surrounding whitespace: ``typed`` is then the text as written, and
+    those values (normally none) go through :func:`trim_padded`; every other value
+    is the source's own string, not a copy. ``slow`` says whether values still
+    invalid then must go through :func:`fix_temporal`. ``typed`` is None when the
+    whole column has a type that cannot hold the kind.
     """
 
     column: str
     kind: str
-    clean: pl.Expr | None
     typed: pl.Expr | None
     blank: pl.Expr
     slow: bool
     trimmed: bool = False
-
-
-def cleaned(column: str) -> str:
-    """Name of the trimmed text of ``column`` between the two parsing stages."""
-    return f"clean:{column}"
+    padded: pl.Expr | None = None
 
 
 def parser_for(column: str, kind: str, dtype: pl.DataType, sample: pl.Series) -> ColumnParser:
@@ -203,31 +193,48 @@ def parser_for(column: str, kind: str, dtype: pl.DataType, sample: pl.Series) ->
         blank = pl.col(column).is_null()
         if dtype.is_float():  # NaN is how pandas writes a missing number
             blank = blank | pl.col(column).is_nan()
-        return ColumnParser(column, kind, None, typed, blank, slow=False)
+        return ColumnParser(column, kind, typed, blank, slow=False)
+    text = pl.col(column).cast(pl.String)
+    blank = text.is_null() | (text.str.len_bytes() == 0)
     if kind in _TEXT_KINDS:
-        # typed is the trimmed text, empty strings included: blank_to_null nulls those
-        # afterwards (rare), which is cheaper than a conditional copy of every value
-        stage = _trimmed(column).alias(cleaned(column))
-        clean = pl.col(cleaned(column))
-        blank = clean.is_null() | (clean.str.len_bytes() == 0)
-        return ColumnParser(column, kind, stage, clean, blank, slow=False)
+        # The text as written is kept (no copy of every string); only values with
+        # surrounding whitespace are trimmed afterwards (trim_padded). Trimming only
+        # drops bytes, so a value is padded exactly when its trimmed length differs.
+        padded = text.str.strip_chars().str.len_bytes() != text.str.len_bytes()
+        return ColumnParser(column, kind, text, blank, slow=False, padded=padded)
     # Numbers and dates are parsed from the text as written, not from a trimmed copy
     # of every value: a value with surrounding whitespace is missed here and parsed
     # again trimmed (retry_trimmed), which gives what parsing it trimmed gives.
-    text = pl.col(column).cast(pl.String)
-    blank = text.is_null() | (text.str.len_bytes() == 0)
     if kind == "decimal":
         x = text.cast(pl.Float64, strict=False)
         typed = pl.when(x.is_finite()).then(x)
-        return ColumnParser(column, kind, None, typed, blank, slow=False, trimmed=True)
+        return ColumnParser(column, kind, typed, blank, slow=False, trimmed=True)
     if kind == "integer":
         i = text.cast(pl.Int64, strict=False)
         x = text.cast(pl.Float64, strict=False)
         ok = x.is_finite() & (x == x.round(0)) & (x.abs() < 2.0**63)
         typed = pl.coalesce(i, pl.when(ok).then(x.cast(pl.Int64, strict=False)))
-        return ColumnParser(column, kind, None, typed, blank, slow=False, trimmed=True)
+        return ColumnParser(column, kind, typed, blank, slow=False, trimmed=True)
     fast = _fast_temporal(text, kind, _sniff(sample, kind))
-    return ColumnParser(column, kind, None, fast, blank, slow=True, trimmed=True)
+    return ColumnParser(column, kind, fast, blank, slow=True, trimmed=True)
+
+
+def trim_padded(
+    typed: pl.Series, blank: pl.Series, padded: pl.Series
+) -> tuple[pl.Series, pl.Series]:
+    """``(typed, blank)`` with the ``padded`` values (surrounding whitespace) trimmed:
+    null and blank where nothing is left. O(values padded) besides one copy of the
+    string views when there is any.
+    """
+    idx = padded.fill_null(False).arg_true()
+    if idx.is_empty():
+        return typed, blank
+    text = typed.gather(idx).str.strip_chars()
+    empty = text.str.len_bytes() == 0
+    if empty.any():
+        blank = blank.scatter(idx.filter(empty), True)
+        text = pl.select(pl.when(~empty).then(text)).to_series()
+    return typed.scatter(idx, text), blank
 
 
 def blank_to_null(typed: pl.Series, blank: pl.Series) -> pl.Series:

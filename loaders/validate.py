@@ -29,6 +29,7 @@ from xpg.loaders.parse import (
     fix_temporal,
     parser_for,
     retry_trimmed,
+    trim_padded,
 )
 from xpg.loaders.read import ROW, TableFile, UnreadableFile, read_header, read_table
 from xpg.loaders.schema import TABLES, Table
@@ -281,19 +282,15 @@ def _parse(
 ) -> tuple[dict[str, pl.Series], dict[str, pl.Series]]:
     """The typed value of every parsed column, and where its source value is blank.
 
-    One parallel pass over all columns (numbers and dates read untrimmed), then
-    the few values that pass missed: trimmed and parsed again, then the general
-    datetime pattern.
+    One parallel pass over all columns (read as written, untrimmed), then the few
+    values that pass missed: text with surrounding whitespace trimmed, numbers and
+    dates trimmed and parsed again, then the general datetime pattern.
     """
-    parsed = (
-        raw.lazy()
-        .with_columns(p.clean for p in parsers.values() if p.clean is not None)
-        .select(
-            pl.col(ROW),
-            *(p.typed.alias(c) for c, p in parsers.items()),  # type: ignore[union-attr]
-            *(p.blank.alias(f"blank:{c}") for c, p in parsers.items()),
-        )
-        .collect()
+    parsed = raw.select(
+        pl.col(ROW),
+        *(p.typed.alias(c) for c, p in parsers.items()),  # type: ignore[union-attr]
+        *(p.blank.alias(f"blank:{c}") for c, p in parsers.items()),
+        *(p.padded.alias(f"padded:{c}") for c, p in parsers.items() if p.padded is not None),
     )
     typed_cols: dict[str, pl.Series] = {}
     blank: dict[str, pl.Series] = {}
@@ -302,7 +299,8 @@ def _parse(
         blank[c] = parsed.get_column(f"blank:{c}")
         if p.trimmed:
             values, blank[c] = retry_trimmed(p, values, blank[c], raw.get_column(c))
-        elif p.clean is not None:
+        elif p.padded is not None:
+            values, blank[c] = trim_padded(values, blank[c], parsed.get_column(f"padded:{c}"))
             values = blank_to_null(values, blank[c])
         invalid = ~blank[c] & values.is_null()
         if p.slow and invalid.any():

@@ -438,6 +438,7 @@ def open(
     detect: bool = True,
     pseudonymize: bool = False,
     state: str | os.PathLike[str] | None = None,
+    investigate: bool = True,
 ) -> Session:
     """Open a dataset for findings and investigations.
 
@@ -502,6 +503,13 @@ def open(
         findings file and run date, the session answers from it without loading
         anything (a read-only session of one run date); otherwise the data is loaded as
         usual. :attr:`Session.state_note` says which, and why.
+    investigate
+        False for a session that only detects (``xpg detect``): a backend that builds
+        its own structure from the device and identifier rows (the in-memory backend's
+        link graph) builds it while ``data`` loads and lets those rows go, so they are
+        never held beside the other tables (:meth:`Backend.take_links
+        <xpg.graph.backend.Backend.take_links>`); investigations and the report are
+        then refused. The findings are the same.
 
     Returns
     -------
@@ -578,7 +586,9 @@ def open(
             path = Path(os.fspath(data))  # type: ignore[arg-type]
             if not path.is_dir():
                 raise InputError(f"data: {path} is not a directory", argument="data")
-            result = load_dataset(path, settings, quarantine=quarantine, progress=progress)
+            take = None if investigate or pseudonymize else backend.take_links()
+            result = load_dataset(path, settings, quarantine=quarantine, progress=progress,
+                                  take_links=take)
             dataset = result.dataset
         if pseudonymize:
             dataset = pseudonymized(dataset, settings)

@@ -234,7 +234,8 @@ def run(
     import xpg.api as api
 
     with api.open(data=data, settings=settings, quarantine=quarantine, progress=bar,
-                  as_of=as_of, load=False, pseudonymize=pseudonymize) as session:
+                  as_of=as_of, load=False, pseudonymize=pseudonymize,
+                  investigate=False) as session:
         if session.load_result is not None:
             _warn(session.load_result)
         warning = run_date_warning(as_of, session.data_as_of() if as_of else None)
