@@ -3,7 +3,8 @@
 For N generated users (``--users``, default 100,000; or the tables of ``--data DIR``), in one
 run, each into a fresh, empty database of a throwaway server (``scripts/neo4j-local``; heap
 and page cache from ``XPG_NEO4J_HEAP``/``XPG_NEO4J_PAGECACHE``, default 2g each here; the
-importer's heap from ``XPG_NEO4J_IMPORT_HEAP``, default 2g):
+importer runs in the server's JVM, on its heap; ``XPG_NEO4J_IMPORT_MEMORY`` caps its off-heap
+memory):
 
 1. ``offline_import`` (``xpg load --via import``): the import files written with Polars (the
    load plan and its hashes, then the CSV files), the server's database stopped,

@@ -22,7 +22,7 @@ from xpg.graph.memory import MemoryBackend
 from xpg.graph.neo4j import Neo4jBackend
 from xpg.graph.neo4j_connection import QueryMode
 from xpg.graph.neo4j_hooks import Neo4jHooks
-from xpg.graph.neo4j_import import offline_import, write_import_files
+from xpg.graph.neo4j_import import LOCAL_SCRIPT, offline_import, write_import_files
 from xpg.queries.detections import run_detections
 
 from xpg.errors import InputError
@@ -137,6 +137,20 @@ def test_xpg_load_via_import_loads_once_then_refuses(neo4j_server, own_backend, 
     assert again.returncode != 0 and "holds" in again.stderr and "empty" in again.stderr
     foreign = _xpg_load(neo4j_server, own_backend.state, tmp_path / "data")
     assert foreign.returncode != 0 and "not the throwaway server" in foreign.stderr
+
+
+def test_a_failed_import_reports_it_and_the_server_answers_again(own_backend, tmp_path):
+    """The importer runs in the server's JVM: after its failure the DBMS is up again."""
+    missing = tmp_path / "no-such-file.csv"
+    done = subprocess.run(
+        [str(LOCAL_SCRIPT), "import", "--state", str(own_backend.state), "--",
+         f"--nodes=User={missing}"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0, done.stdout
+    assert "the import failed" in done.stderr and "no-such-file.csv" in done.stdout
+    with Neo4jBackend(own_backend.config) as backend:
+        assert backend.run("RETURN 1 AS one", QueryMode.READ)[0]["one"] == 1
 
 
 def test_the_import_refuses_a_server_xpg_does_not_run(neo4j_server, own_backend, tmp_path):

@@ -109,7 +109,14 @@ public final class Launcher {
             while (stopped.getCount() > 0) {
                 Path request = dir.resolve("import.args");
                 if (Files.exists(request)) {
-                    importOffline(request, dir, home, current, () -> build(home, port, pagecache, conf));
+                    try {
+                        importOffline(request, dir, home, current,
+                                () -> build(home, port, pagecache, conf));
+                    } catch (Exception e) {  // the script waiting on import.rc reports it
+                        e.printStackTrace();
+                        Files.writeString(dir.resolve("import.rc"), "error: " + e + "\n");
+                        System.exit(1);
+                    }
                 }
                 Thread.sleep(200);
             }
@@ -167,13 +174,7 @@ public final class Launcher {
                 rc = 1;
             }
         }
-        try {
-            current.set(again.build());
-        } catch (RuntimeException e) {
-            System.err.println("the DBMS did not start again after the import: " + e);
-            Files.writeString(dir.resolve("import.rc"), "restart-failed\n");
-            System.exit(1);
-        }
+        current.set(again.build());  // a failure: import.rc says so, and the JVM exits
         Files.delete(running);
         Path rcTmp = dir.resolve("import.rc.tmp");
         Files.writeString(rcTmp, rc + "\n");
