@@ -3,17 +3,22 @@
 For N generated users (``--users``, default 100,000; or the tables of ``--data DIR``), in one
 run, each into a fresh, empty database of a throwaway server (``scripts/neo4j-local``; heap
 and page cache from ``XPG_NEO4J_HEAP``/``XPG_NEO4J_PAGECACHE``, default 2g each here; the
-importer's heap from ``XPG_NEO4J_IMPORT_HEAP``, default 2g):
+importer runs in the server's JVM, on its heap; ``XPG_NEO4J_IMPORT_MEMORY`` caps its off-heap
+memory):
 
-1. ``offline_import`` (``xpg load --via import``): the import files written with Polars, the
-   server stopped, ``neo4j-admin database import full``, the server started again, the
-   constraints and indexes built, the load marked complete; each part timed;
+1. ``offline_import`` (``xpg load --via import``): the import files written with Polars (the
+   load plan and its hashes, then the CSV files), the server's database stopped,
+   ``neo4j-admin database import full`` in the server's JVM, the database started again, the
+   constraints and indexes built, the load marked complete; each part timed, with the
+   server's and this process's CPU seconds;
 2. the batched Cypher load (``xpg load``, the CREATE path into an empty database).
 
-Prints relationships per second of both (relationships over the whole load's seconds, from
-the dataset in memory to a graph ready for ``xpg detect``) and their ratio, checks that both
-graphs hold the same counts, and writes the figures to ``bench/out/neo4j-import-<N>.json``.
-The machine is shared: compare figures within one run.
+Prints relationships per second of both **end to end** (relationships over the whole load's
+seconds, from the dataset in memory to a graph ready for ``xpg detect``: files, import,
+database up again, constraints built, ``XpgMeta`` written) and their ratio, the importer's
+own rate (relationships over its ``IMPORT DONE in ...`` time), checks that both graphs hold
+the same counts, and writes the figures to ``bench/out/neo4j-import-<N>.json``. The load
+average is printed at each stage. The machine is shared: compare figures within one run.
 """
 
 from __future__ import annotations
@@ -53,6 +58,16 @@ def fresh_server(state: Path) -> Iterator[Any]:
         yield load_settings(environ=lines).neo4j
     finally:
         subprocess.run([str(SCRIPT), "stop", "--state", str(state)], check=False)
+
+
+def _duration(text: str) -> float:
+    """Seconds of the importer's ``1m 23s 456ms`` (``IMPORT DONE in ...``)."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)(ms|d|h|m|s)\b", text))
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _result(stats: Any, clock: Clock, counts: dict[str, int]) -> dict[str, Any]:
@@ -95,35 +110,41 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {"users": users, "seed": args.seed, "cpus": os.cpu_count()}
     state = Path(tempfile.mkdtemp(prefix="xpg-bench-import-"))
 
+    print(f"load average before: {_load()}")
     with fresh_server(state) as config:
-        clock = Clock(None)
+        clock = Clock(int((state / "pid").read_text()))
         stats = offline_import(dataset, config, state=state, progress=clock)
         with Neo4jBackend(config) as backend:
             counts = backend.counts()
         imported = out["import"] = _result(stats, clock, counts)
-    print("\n1. offline import (xpg load --via import)")
+    print(f"\n1. offline import (xpg load --via import), load average after: {_load()}")
+    print(f"  {'':<56} {'wall s':>8} {'server cpu':>10} {'xpg cpu':>8}")
     for s in imported["steps"]:
-        print(f"  {s['step']:<44} {s['seconds']:>7.1f} s")
+        print(f"  {s['step']:<56} {s['seconds']:>8.1f} {s['server_cpu']:>10.1f}"
+              f" {s['client_cpu']:>8.1f}")  # fmt: skip
     log = state / "import.log"
     tool = re.search(r"IMPORT DONE in ([^.]+)\.", log.read_text()) if log.exists() else None
     if tool:  # the importer's own time (the rest of that step: stopping and starting)
-        imported["importer"] = tool.group(1)
-        print(f"    of which the importer itself: {tool.group(1)}")
+        seconds = imported["importer_seconds"] = _duration(tool.group(1))
+        rate = imported["importer_relationships_per_s"] = imported["relationships"] / seconds
+        print(f"    of which the importer itself: {tool.group(1)} = {rate:,.0f} relationships/s")
     rest = imported["seconds"] - sum(s["seconds"] for s in imported["steps"])
-    print(f"  {'checks, constraints and indexes, XpgMeta':<44} {rest:>7.1f} s")
+    print(f"  {'emptiness check, XpgMeta':<56} {rest:>8.1f}")
     print(
-        f"  total: {imported['nodes']:,} nodes, {imported['relationships']:,} relationships in "
-        f"{imported['seconds']:.1f} s = {imported['relationships_per_s']:,.0f} relationships/s"
+        f"  end to end: {imported['nodes']:,} nodes, {imported['relationships']:,} relationships "
+        f"in {imported['seconds']:.1f} s = {imported['relationships_per_s']:,.0f} relationships/s"
     )
 
     if not args.skip_cypher:
         with fresh_server(state) as config, Neo4jBackend(config) as backend:
-            clock = Clock(None)
+            clock = Clock(int((state / "pid").read_text()))
             stats = backend.load(dataset, progress=clock)
             cypher = out["cypher"] = _result(stats, clock, backend.counts())
+        server_cpu = sum(s["server_cpu"] for s in cypher["steps"])
         print(
             f"\n2. batched Cypher load (CREATE path): {cypher['relationships']:,} relationships "
             f"in {cypher['seconds']:.1f} s = {cypher['relationships_per_s']:,.0f} relationships/s"
+            f" (server cpu {server_cpu:.1f} s), load average after: {_load()}"
         )
         ratio = out["ratio"] = imported["relationships_per_s"] / cypher["relationships_per_s"]
         same = out["same_counts"] = imported["counts"] == cypher["counts"]

@@ -5,14 +5,17 @@ only kind xpg can stop): :func:`write_import_files` writes the node and relation
 files of a dataset with Polars, from the same load plan as the Cypher path
 (:func:`~xpg.graph.neo4j_write.write_plan`), so the graph is the same: labels, keys,
 properties and their types, the load number (``1``) on everything;
-:func:`offline_import` then stops the server, runs the importer, starts the server
-again, creates the constraints and indexes and writes the ``XpgMeta`` bookkeeping
-node as a first Cypher load would. Servers xpg cannot stop keep the Cypher load.
+:func:`offline_import` then has the server stop its database, run the importer in
+the server's JVM and start the database again, creates the constraints and indexes and
+writes the ``XpgMeta`` bookkeeping node as a first Cypher load would. Servers xpg cannot
+stop keep the Cypher load.
 
-Each file's header names the columns with their types (``user_id``, ``credit_score:long``,
-``registered_at:localdatetime``, ``:ID(User)``, ``:START_ID(User)``, ``:END_ID(Device)``);
-the label or relationship type is given with the file (``--nodes=User=users.csv``). An
-empty field is no property, as a null is in the Cypher load.
+Each file's header names the columns with their types (``user_id:string``,
+``credit_score:long``, ``registered_at:localdatetime``); the label or relationship type
+is given with the file (``--nodes=User=users.csv``). An empty field is no property, as a
+null is in the Cypher load. Nodes are numbered 0, 1, ... across all files (``:ID``, the
+store's own node ids: ``--id-type=actual``) and relationships name those numbers
+(``:START_ID``, ``:END_ID``), so the importer maps no id.
 """
 
 from __future__ import annotations
@@ -52,7 +55,6 @@ LOCAL_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "neo4j-local
 LOAD = 1
 """The load number of a first load (``begin_load`` on an empty database)."""
 
-_SEP = "\x1f"
 _KEYS: Mapping[str, tuple[str, ...]] = {**NODE_KEYS, "AccountEvent": ("key",)}
 
 # relationships a node step writes besides its nodes: (type, start, end), where a
@@ -94,20 +96,18 @@ class ImportFiles:
     multiline: bool = False
 
     def arguments(self) -> list[str]:
-        """The importer's options for these files."""
+        """The importer's options for these files.
+
+        ``--id-type=actual``: the files number the nodes 0, 1, ... themselves (the store's
+        own node ids), so the importer maps no id at all (with string ids, looking up both
+        ends of every relationship in its id map was most of its time).
+        """
         args = [f"--nodes={label}={path}" for label, path in self.nodes]
         args += [f"--relationships={kind}={path}" for kind, path in self.relationships]
-        args += ["--id-type=string", "--bad-tolerance=0", "--skip-bad-relationships=false"]
+        args += ["--id-type=actual", "--bad-tolerance=0", "--skip-bad-relationships=false"]
         if self.multiline:
             args.append("--multiline-fields=true")
         return args
-
-
-def _id(label: str, columns: Mapping[str, str]) -> pl.Expr:
-    """The import id of a ``label`` node from the row columns naming its key properties."""
-    by_key = {key: column for column, key in columns.items()}
-    parts = [pl.col(by_key[key]).cast(pl.String) for key in _KEYS[label]]
-    return parts[0] if len(parts) == 1 else pl.concat_str(parts, separator=_SEP)
 
 
 def _has_newline(frame: pl.DataFrame) -> bool:
@@ -142,10 +142,40 @@ def _typed(frame: pl.DataFrame, types: Mapping[str, pl.DataType]) -> pl.DataFram
     return frame.rename(named).with_columns(pl.lit(LOAD, pl.Int64).alias("load:long"))
 
 
+def _node_ids(
+    step: WriteStep,
+    label: str,
+    columns: Mapping[str, str],
+    numbered: Mapping[str, pl.DataFrame],
+) -> pl.Series:
+    """The node id of each row's ``label`` node, found by its key ``columns`` (a join).
+
+    ``numbered[label]`` holds the label's key properties and ``node``, its nodes' ids.
+    A row whose node the load does not write is refused (the importer would refuse it
+    with less to say).
+    """
+    keys = list(columns)
+    known = numbered[label].rename({key: column for column, key in columns.items()})
+    ids = step.rows.select(keys).join(known, on=keys, how="left", maintain_order="left")
+    missing = ids.with_row_index("line").filter(pl.col("node").is_null())
+    if missing.height:
+        first = missing.row(0, named=True)
+        raise InputError(
+            f"{step.title}: row {first['line'] + 1} names a {label} no table holds "
+            f"({', '.join(f'{c}={first[c]!r}' for c in keys)}): it cannot be imported"
+        )
+    return ids["node"]
+
+
 def write_import_files(dataset: Dataset | Sequence[WriteStep], folder: Path) -> ImportFiles:
     """Write the importer's node and relationship files of ``dataset`` into ``folder``.
 
     ``dataset`` may also be its load plan (:func:`~xpg.graph.neo4j_write.write_plan`).
+    Every node gets an integer id, 0, 1, ... over all labels (``:ID``), which the
+    relationship files name (``:START_ID``, ``:END_ID``): each relationship step joins
+    its rows' keys to the ids of the nodes they name. The ids are the store's node ids
+    (``--id-type=actual``); they are not properties: the keys stay the string properties
+    they are in a Cypher load.
 
     Examples
     --------
@@ -158,25 +188,33 @@ def write_import_files(dataset: Dataset | Sequence[WriteStep], folder: Path) -> 
     ...     devices=pl.DataFrame({"user_id": ["u1", "u2"], "device_id": ["d", "d"],
     ...                           "first_seen": [None] * 2, "last_seen": [None] * 2}),
     ...     external_loans=TABLES["external_loans"].empty())
-    >>> files = write_import_files(ds, Path(tempfile.mkdtemp()))
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> files = write_import_files(ds, folder)
     >>> files.node_count, files.relationship_count
     (3, 2)
     >>> print(files.nodes[0][1].read_text().splitlines()[0])
-    :ID(User),user_id:string,registered_at:localdatetime,credit_score:long,row_key:long,row_hash:long,load:long
+    :ID,user_id:string,registered_at:localdatetime,credit_score:long,row_key:long,row_hash:long,load:long
+    >>> [line.split(",")[:2] for line in (folder / "used.csv").read_text().splitlines()]
+    [[':START_ID', ':END_ID'], ['0', '2'], ['1', '2']]
     """
     plan = hashed_plan(dataset) if isinstance(dataset, Dataset) else list(dataset)
     files = ImportFiles()
+    numbered: dict[str, pl.DataFrame] = {}  # label -> its key properties and node ids
     for step in plan:
         if not step.rows.height:
             continue
         if step.nodes:
             label = step.empty_when
             own = dict(step.returns or {c: c for c in _KEYS[label]})
-            props, types = _properties(step, own)
-            nodes = pl.concat(
-                [step.rows.select(_id(label, own).alias(f":ID({label})")), _typed(props, types)],
+            ids = pl.int_range(files.node_count, files.node_count + step.rows.height,
+                               dtype=pl.Int64, eager=True).alias("node")  # fmt: skip
+            numbered[label] = pl.concat(
+                [step.rows.select(pl.col(c).alias(k) for c, k in own.items()), ids.to_frame()],
                 how="horizontal",
             )
+            props, types = _properties(step, own)
+            nodes = pl.concat([ids.alias(":ID").to_frame(), _typed(props, types)],
+                              how="horizontal")  # fmt: skip
             path = folder / f"{step.name}.csv"
             _write(nodes, path, files)
             files.nodes.append((label, path))
@@ -184,10 +222,12 @@ def write_import_files(dataset: Dataset | Sequence[WriteStep], folder: Path) -> 
             for kind, start, end in _NODE_EDGES.get(step.name, ()):
                 ends = []
                 for side, param in ((":START_ID", start), (":END_ID", end)):
-                    other, columns = (label, own) if param is None else step.lookups[param]
-                    ends.append(_id(other, columns).alias(f"{side}({other})"))
-                load = pl.lit(LOAD, pl.Int64).alias("load:long")
-                rels = step.rows.select(*ends, load)
+                    if param is None:
+                        ends.append(ids.alias(side))
+                    else:
+                        other, columns = step.lookups[param]
+                        ends.append(_node_ids(step, other, columns, numbered).alias(side))
+                rels = pl.DataFrame(ends).with_columns(pl.lit(LOAD, pl.Int64).alias("load:long"))
                 path = folder / f"{step.name}_{kind.lower()}.csv"
                 _write(rels, path, files)
                 files.relationships.append((kind, path))
@@ -195,16 +235,13 @@ def write_import_files(dataset: Dataset | Sequence[WriteStep], folder: Path) -> 
         else:
             (start, start_cols), (end, end_cols) = step.lookups.values()
             props, types = _properties(step, None)
-            rels = pl.concat(
+            ends = pl.DataFrame(
                 [
-                    step.rows.select(
-                        _id(start, start_cols).alias(f":START_ID({start})"),
-                        _id(end, end_cols).alias(f":END_ID({end})"),
-                    ),
-                    _typed(props, types),
-                ],
-                how="horizontal",
+                    _node_ids(step, start, start_cols, numbered).alias(":START_ID"),
+                    _node_ids(step, end, end_cols, numbered).alias(":END_ID"),
+                ]
             )
+            rels = pl.concat([ends, _typed(props, types)], how="horizontal")
             path = folder / f"{step.name}.csv"
             _write(rels, path, files)
             files.relationships.append((step.empty_when, path))
@@ -262,9 +299,10 @@ def offline_import(
 ) -> LoadStats:
     """First load of ``dataset`` through the offline importer into xpg's own, empty server.
 
-    Stops the server of ``scripts/neo4j-local`` (state folder :func:`local_state`), imports,
-    starts it again on the same port and password, then creates the constraints and
-    indexes and marks the load complete (``XpgMeta``, load 1), as the Cypher load does.
+    The server of ``scripts/neo4j-local`` (state folder :func:`local_state`) stops its
+    database, imports in its own JVM, and starts it again on the same port and password;
+    then the constraints and indexes are created and the load marked complete
+    (``XpgMeta``, load 1), as the Cypher load does.
 
     Raises
     ------
@@ -291,7 +329,7 @@ def offline_import(
         with progress.step("Writing the import files") as advance:
             files = write_import_files(dataset, Path(tmp))
             advance(1)
-        with progress.step("Importing offline (the server is stopped)") as advance:
+        with progress.step("Importing offline (the database is stopped)") as advance:
             done = subprocess.run(
                 [str(LOCAL_SCRIPT), "import", "--state", str(folder_state), "--",
                  *files.arguments()],
@@ -306,7 +344,9 @@ def offline_import(
             f"{(done.stdout + done.stderr)[-3000:]}"
         )
     with Neo4jBackend(config) as backend:
-        backend.ensure_schema()
+        with progress.step("Constraints and indexes (built over the imported nodes)") as advance:
+            backend.ensure_schema()
+            advance(1)
         begun = backend.run(
             statement("load", "begin_load"), QueryMode.WRITE, now=dt.datetime.now(dt.UTC)
         )

@@ -22,7 +22,7 @@ from xpg.graph.memory import MemoryBackend
 from xpg.graph.neo4j import Neo4jBackend
 from xpg.graph.neo4j_connection import QueryMode
 from xpg.graph.neo4j_hooks import Neo4jHooks
-from xpg.graph.neo4j_import import offline_import, write_import_files
+from xpg.graph.neo4j_import import LOCAL_SCRIPT, offline_import, write_import_files
 from xpg.queries.detections import run_detections
 
 from xpg.errors import InputError
@@ -139,6 +139,20 @@ def test_xpg_load_via_import_loads_once_then_refuses(neo4j_server, own_backend, 
     assert foreign.returncode != 0 and "not the throwaway server" in foreign.stderr
 
 
+def test_a_failed_import_reports_it_and_the_server_answers_again(own_backend, tmp_path):
+    """The importer runs in the server's JVM: after its failure the DBMS is up again."""
+    missing = tmp_path / "no-such-file.csv"
+    done = subprocess.run(
+        [str(LOCAL_SCRIPT), "import", "--state", str(own_backend.state), "--",
+         f"--nodes=User={missing}"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0, done.stdout
+    assert "the import failed" in done.stderr and "no-such-file.csv" in done.stdout
+    with Neo4jBackend(own_backend.config) as backend:
+        assert backend.run("RETURN 1 AS one", QueryMode.READ)[0]["one"] == 1
+
+
 def test_the_import_refuses_a_server_xpg_does_not_run(neo4j_server, own_backend, tmp_path):
     dataset = generate(300, 1).dataset()
     with pytest.raises(InputError, match="not the throwaway server"):
@@ -154,6 +168,41 @@ def test_files_name_every_node_and_relationship_once(tmp_path):
     labels = [label for label, _ in files.nodes]
     assert len(labels) == len(set(labels))
     users = pl.read_csv(dict(files.nodes)["User"], infer_schema=False)
-    assert users.columns[:2] == [":ID(User)", "user_id:string"]
+    assert users.columns[:2] == [":ID", "user_id:string"]
     assert "extra_load:long" in users.columns and "nickname:string" in users.columns
     assert users.height == dataset.users.height
+    # the node ids: 0, 1, ... over all labels, each once (the store's ids, --id-type=actual)
+    ids = pl.concat([pl.read_csv(path, columns=[":ID"]) for _, path in files.nodes])
+    assert ids[":ID"].sort().to_list() == list(range(files.node_count))
+    by_id = dict(zip(ids[":ID"], [label for label, path in files.nodes
+                                  for _ in range(pl.read_csv(path, columns=[":ID"]).height)],
+                     strict=True))
+    user_of = dict(zip(users[":ID"].cast(pl.Int64), users["user_id:string"], strict=True))
+    # every relationship names nodes of its labels; USED names each user's devices
+    ends = {"USED": ("User", "Device"), "HAS_ACCOUNT": ("User", "Account"),
+            "IN_PRODUCT": ("Account", "Product"), "HAD_EVENT": ("Account", "AccountEvent"),
+            "HAS_IDENTIFIER": ("User", "Identifier"), "BORROWED_FROM": ("User", "Lender"),
+            "APPLIED_TO": ("User", "Lender")}
+    for kind, path in files.relationships:
+        rels = pl.read_csv(path, columns=[":START_ID", ":END_ID"])
+        labels = {(by_id[a], by_id[b]) for a, b in rels.iter_rows()}
+        assert labels == {ends[kind]}, kind
+    devices = pl.read_csv(dict(files.nodes)["Device"], infer_schema=False)
+    device_of = dict(zip(devices[":ID"].cast(pl.Int64), devices["device_id:string"], strict=True))
+    used = pl.read_csv(dict(files.relationships)["USED"], columns=[":START_ID", ":END_ID"])
+    written = {(user_of[a], device_of[b]) for a, b in used.iter_rows()}
+    assert written == set(dataset.devices.select("user_id", "device_id").iter_rows())
+
+
+def test_files_refuse_a_relationship_to_a_node_no_table_holds(tmp_path):
+    from xpg.graph.neo4j_delta import hashed_plan
+
+    plan = hashed_plan(generate(300, 2).dataset())
+    used = next(i for i, step in enumerate(plan) if step.name == "used")
+    rows = plan[used].rows.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("d-nowhere"))
+        .otherwise(pl.col("device_id")).alias("device_id")
+    )
+    plan[used] = dataclasses.replace(plan[used], rows=rows)
+    with pytest.raises(InputError, match=r"device links: row 4 names a Device.*'d-nowhere'"):
+        write_import_files(plan, tmp_path)
