@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from xpg.errors import InputError, NoFindingsError
-from xpg.inputs import is_uri, pseudonymized, read_findings, tables_refused
+from xpg.inputs import is_uri, pseudonymized, read_findings, read_tables, tables_refused
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.queries.diff import DEFAULT_RING_OVERLAP
 from xpg.settings import Settings, load_settings
@@ -573,22 +573,9 @@ def open(
                              "answer from a graph loaded earlier", argument="data")
         if not in_database and backend.keeps_data and not load:
             raise tables_refused(backend)
-        result = None
-        if is_uri(data):
-            if quarantine is not None:
-                raise InputError(f"data: {data} is read as it is, without a quarantine",
-                                 argument="quarantine")
-            with backend.failures("read the data"):
-                backend.read_tables(str(data), progress=progress)
-        elif data is not None:
-            from xpg.loaders import load_dataset
-
-            path = Path(os.fspath(data))  # type: ignore[arg-type]
-            if not path.is_dir():
-                raise InputError(f"data: {path} is not a directory", argument="data")
-            take = None if investigate or pseudonymize else backend.take_links()
-            result = load_dataset(path, settings, quarantine=quarantine, progress=progress,
-                                  take_links=take)
+        result = read_tables(data, backend, settings, quarantine=quarantine,
+                             progress=progress, take=not (investigate or pseudonymize))
+        if result is not None:
             dataset = result.dataset
         if pseudonymize:
             dataset = pseudonymized(dataset, settings)

@@ -11,7 +11,9 @@ from xpg.errors import ConfigError, GraphSourceError, InputError
 
 if TYPE_CHECKING:
     from xpg.graph.backend import Backend
+    from xpg.loaders import LoadResult
     from xpg.loaders.dataset import Dataset
+    from xpg.progress import Progress
     from xpg.queries.findings import FindingsReport
     from xpg.settings import Settings
 
@@ -63,3 +65,29 @@ def is_uri(data: object) -> bool:
     (True, False, False)
     """
     return isinstance(data, str) and "://" in data
+
+
+def read_tables(data: str | os.PathLike[str] | None, backend: Backend, settings: Settings, *,
+                quarantine: str | os.PathLike[str] | None, progress: Progress,
+                take: bool) -> LoadResult | None:
+    """Read ``data`` for :func:`xpg.open`: a URI into the backend itself (Spark reads
+    it), a folder through the loader (its result returned; with ``take`` the backend may
+    take the link rows while the tables load), nothing when None."""
+    from pathlib import Path
+
+    if data is None:
+        return None
+    if is_uri(data):
+        if quarantine is not None:
+            raise InputError(f"data: {data} is read as it is, without a quarantine",
+                             argument="quarantine")
+        with backend.failures("read the data"):
+            backend.read_tables(str(data), progress=progress)
+        return None
+    from xpg.loaders import load_dataset
+
+    path = Path(os.fspath(data))
+    if not path.is_dir():
+        raise InputError(f"data: {path} is not a directory", argument="data")
+    return load_dataset(path, settings, quarantine=quarantine, progress=progress,
+                        take_links=backend.take_links() if take else None)
