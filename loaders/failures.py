@@ -63,6 +63,7 @@ class Rule(StrEnum):
     MISSING_LIMIT = "missing_limit"
     DATE_ORDER = "date_order"
     EMPTY_NORMALIZED = "empty_normalized"  # v2: an identifier that normalizes to nothing
+    UNUSABLE_IDENTIFIER = "unusable_identifier"  # a masked or spreadsheet-shortened value
     # warnings
     UNKNOWN_TABLE = "unknown_table"
     UNKNOWN_COLUMN = "unknown_column"

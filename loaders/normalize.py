@@ -41,7 +41,8 @@ import polars as pl
 
 from xpg.errors import ConfigError
 
-__all__ = ["NORMALIZED_KINDS", "canonical_phone", "check_region", "normalize_values"]
+__all__ = ["NORMALIZED_KINDS", "canonical_phone", "check_region", "normalize_values",
+           "unusable_reason", "unusable_reasons"]
 
 NORMALIZED_KINDS = ("phone", "email", "bank_card", "id_number")
 
@@ -203,6 +204,60 @@ def _may_change(name: str, values: pl.Series, region: str) -> pl.Series:
     return values.str.contains(_MAY_CHANGE[name]).fill_null(False)
 
 
+_DIGIT_KINDS = ("phone", "bank_card", "id_number")
+_FLOAT_TAIL = r"^(\+?[0-9][0-9 \-]*)\.0+$"
+"""``13800138000.0``: a number column written as text by a tool that read it as a float."""
+_MASKED = r"[*•]|[xX]{2,}"
+_SCIENTIFIC = r"^[+-]?[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+$"
+_UNUSABLE = f"{_MASKED}|{_SCIENTIFIC}"
+
+
+def unusable_reason(values: pl.Series) -> pl.Series:
+    """Why each phone, card or ID number in ``values`` cannot link users (null: it can):
+    masked (``6222********1234``, ``138xxxx8000``: people with nothing in common share
+    the masked form) or in scientific notation (``6.22202E+15``: a spreadsheet dropped
+    its digits). :func:`normalize_values` makes such values null.
+
+    Examples
+    --------
+    >>> unusable_reason(pl.Series(["6222********1234", "1.38001E+10", "13800138000"])).to_list()
+    ['is masked', 'is in scientific notation (a spreadsheet dropped its digits)', None]
+    """
+    return pl.select(
+        pl.when(pl.lit(values).str.contains(_SCIENTIFIC))
+        .then(pl.lit("is in scientific notation (a spreadsheet dropped its digits)"))
+        .when(pl.lit(values).str.contains(_MASKED))
+        .then(pl.lit("is masked"))
+    ).to_series()
+
+
+def unusable_reasons(written: pl.Series, normalized: pl.Series) -> pl.Series:
+    """Per row, why a value as ``written`` was made null by :func:`normalize_values` as one
+    that cannot link users (:func:`unusable_reason`); null for every other row."""
+    lost = written.is_not_null() & normalized.is_null()
+    out = pl.Series(written.name, [None] * len(written), dtype=pl.String)
+    if lost.any():
+        out = out.scatter(lost.arg_true(), unusable_reason(written.filter(lost)))
+    return out
+
+
+def _digit_values(values: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """A digit kind's values without a float's ``.0`` tail, which of them lost it, and
+    which cannot link users (:func:`unusable_reason`)."""
+    none = pl.Series([False] * len(values))
+    odd = values.str.contains(r"[.*•xXeE]").fill_null(False)  # one cheap pass: the rest
+    if not odd.any():  # are plain digits and separators
+        return values, none, none
+    at, some = odd.arg_true(), values.filter(odd)
+    tailed = none.clone().scatter(at, some.str.contains(_FLOAT_TAIL).fill_null(False))
+    if tailed.any():
+        values = values.clone().scatter(tailed.arg_true(),
+                                        values.filter(tailed).str.replace(_FLOAT_TAIL, "${1}"))
+    unusable = none.clone().scatter(
+        at, values.gather(at).str.contains(_UNUSABLE).fill_null(False))
+    return values, tailed, unusable
+
+
 def normalize_values(kind: pl.Series, value: pl.Series, region: str = "CN") -> pl.Series:
     """The normalized ``value`` of each row, by its ``kind``; null where nothing is left.
 
@@ -227,17 +282,25 @@ def normalize_values(kind: pl.Series, value: pl.Series, region: str = "CN") -> p
         of_kind = ((kind == name) & ~empty).arg_true()  # would run every regex over every row)
         if of_kind.is_empty():
             continue
-        values = value.gather(of_kind)
+        values = written = value.gather(of_kind)
+        tailed = unusable = None
+        if name in _DIGIT_KINDS:
+            values, tailed, unusable = _digit_values(values)
+            if unusable.any():  # nothing to link by
+                rows.append(of_kind.filter(unusable))
+                done.append(pl.Series([None] * int(unusable.sum()), dtype=pl.String))
         may = _may_change(name, values, region)
+        if tailed is not None:
+            may = (may | tailed) & ~unusable
         if not may.any():
             continue
-        idx, before = of_kind.filter(may), values.filter(may)
+        idx, before, written = of_kind.filter(may), values.filter(may), written.filter(may)
         if name == "phone":
             after = _phones(before, region)
         else:
             after = pl.select(_BY_KIND[name](pl.lit(before))).to_series()
         after = pl.select(pl.when(after.str.len_bytes() > 0).then(after)).to_series()
-        changed = ~after.eq_missing(before)
+        changed = ~after.eq_missing(written)
         rows.append(idx.filter(changed))
         done.append(after.filter(changed))
     if not rows or not sum(len(r) for r in rows):

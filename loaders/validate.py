@@ -21,7 +21,7 @@ import polars as pl
 from xpg.loaders.failures import Collector, Rule
 from xpg.loaders.files import MUST_HOLD_ROWS, empty_table, wrong_separator, zero_bytes
 from xpg.loaders.mapping import TableMapping, apply_mapping, constant_clashes
-from xpg.loaders.normalize import normalize_values
+from xpg.loaders.normalize import normalize_values, unusable_reasons
 from xpg.loaders.parse import (
     EXPECTED,
     ColumnParser,
@@ -383,8 +383,14 @@ def _normalized(
     """
     written = typed.get_column("value")
     value = normalize_values(typed.get_column("kind"), written, region)
+    why = unusable_reasons(written, value)
+    emit(why.is_not_null(), Rule.UNUSABLE_IDENTIFIER, pl.format(
+        "value {} of kind {} {}: it cannot link users; export the full values (or leave the "
+        "kind out; --quarantine loads the other rows)", quoted(pl.col("value").str.slice(0, 100)),
+        quoted(pl.col("kind")), pl.col("why")), column="value", values=raw.get_column("value"),
+        extra={"kind": typed.get_column("kind"), "why": why})
     emit(
-        written.is_not_null() & value.is_null(),
+        written.is_not_null() & value.is_null() & why.is_null(),
         Rule.EMPTY_NORMALIZED,
         pl.format(
             "value {} of kind {} normalizes to nothing (see the data contract's normalization)",

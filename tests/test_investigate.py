@@ -221,7 +221,8 @@ def test_ring_by_detected_id_after_carrying(mem):
 
 @on_backends(*INVESTIGATED)
 def test_unknown_ring(source, index):
-    with pytest.raises(NotFoundError, match=r"unknown ring 'ring-nope'.*--findings REPORT"):
+    with pytest.raises(NotFoundError,
+                       match=r"unknown ring 'ring-nope'.*give its folder as the findings"):
         investigate_ring(source, index, CONFIG, "ring-nope")
     ml = next(f for f in index.report.findings if f.type == "multi_lending")
     with pytest.raises(NotFoundError, match=f"is a multi_lending finding.*{ml.users[0]}"):

@@ -215,6 +215,20 @@ CASES = [
         "value 'n/a' of kind 'bank_card' normalizes to nothing",
     ),
     (
+        "unusable_identifier_masked_card",
+        {"identifiers": _with_row("identifiers", "u3,bank_card,6222********1234,,")},
+        ("identifiers", 4, "value", "6222********1234", "unusable_identifier"),
+        "value '6222********1234' of kind 'bank_card' is masked: it cannot link users; export "
+        "the full values",
+    ),
+    (
+        "unusable_identifier_scientific_phone",
+        {"identifiers": _with_row("identifiers", "u3,phone,1.38001E+10,,")},
+        ("identifiers", 4, "value", "1.38001E+10", "unusable_identifier"),
+        "value '1.38001E+10' of kind 'phone' is in scientific notation (a spreadsheet dropped "
+        "its digits): it cannot link users",
+    ),
+    (
         "wrong_separator",
         {"devices": "user_id;device_id\nu1;d1\n"},
         ("devices", 1, None, "user_id;device_id", "wrong_separator"),

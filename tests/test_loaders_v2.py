@@ -325,3 +325,19 @@ def test_xpg_validate_reads_a_gbk_file_with_a_config_file(tmp_path, capsys):
     config.write_text('[load]\nencoding = "klingon"\n', encoding="utf-8")
     assert main(["validate", "--data", str(data), "--config", str(config)]) == 2
     assert "load.encoding: unknown encoding 'klingon'" in capsys.readouterr().err
+
+
+def test_a_floats_tail_is_dropped_and_masked_or_shortened_values_link_nobody():
+    from xpg.loaders.normalize import normalize_values, unusable_reasons
+
+    kind = pl.Series(["phone", "phone", "bank_card", "id_number", "bank_card", "phone",
+                      "id_number", "bank_card", "email"])
+    value = pl.Series(["13800138000.0", "+86 138 0013 8000", "6222020012340.0",
+                       "110105197202270101.0", "6222********1234", "138xxxx8000",
+                       "1.10105E+17", "6.22202E+15", "x.xx@qq.com"])
+    got = normalize_values(kind, value)
+    assert got.to_list() == ["13800138000", "13800138000", "6222020012340",
+                             "110105197202270101", None, None, None, None, "x.xx@qq.com"]
+    assert unusable_reasons(value, got).to_list() == [
+        None, None, None, None, "is masked", "is masked",
+        *["is in scientific notation (a spreadsheet dropped its digits)"] * 2, None]

@@ -124,12 +124,12 @@ def investigate_ring(
     finding = findings.get(ring_id)
     if finding is not None and finding.type != "ring":
         raise NotFoundError(f"{ring_id!r} is a {finding.type} finding, not a ring; its users: "
-                            f"{', '.join(finding.users[:5])} (xpg query user USER)")
+                            f"{', '.join(finding.users[:5])} (look them up as users)")
     if finding is None:
         raise NotFoundError(f"unknown ring {ring_id!r} among the findings of "
                             f"{findings.as_of}; a ring id carried forward by a nightly report "
-                            "is found with --findings REPORT_FOLDER (the report that shows "
-                            "it)")
+                            "is known to that report's findings: give its folder as the "
+                            "findings")
     as_of = as_of or findings.as_of
     members = sorted(finding.users)
     hub_max = config.ring.hub_max_users
