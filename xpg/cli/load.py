@@ -8,7 +8,8 @@ again. The only command that writes the graph.
 
 ``--via import``: a first load into an empty database through the offline importer
 (:mod:`xpg.graph.neo4j_import`), only on xpg's own server (``scripts/neo4j-local``,
-state folder ``XPG_NEO4J_STATE`` or ``.neo4j/``), which it stops and starts again.
+state folder ``XPG_NEO4J_STATE`` or ``.neo4j/``), whose database it stops and starts
+again (the server itself keeps running).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def command(
             "--via",
             help="cypher: batched Cypher writes (any server; updates an earlier load). "
             "import: a first load into an empty database of xpg's own server "
-            "(scripts/neo4j-local, which it stops and restarts) through the offline importer.",
+            "(scripts/neo4j-local, whose database it stops and restarts) through the offline "
+            "importer.",
         ),
     ] = "cypher",
     batch_size: Annotated[
