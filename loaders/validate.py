@@ -345,7 +345,8 @@ def _cell_rules(
                 values.is_not_null() & ~values.is_in(list(col.values)),
                 Rule.INVALID_ENUM,
                 messages.get((Rule.INVALID_ENUM.value, c))
-                or f"{c} must be one of {', '.join(col.values)}",
+                or f"{c} must be one of {', '.join(col.values)}; map an export's own word: "
+                f'[load.mapping.{table.name}.values.{c}] "WORD" = "{col.values[0]}"',
                 column=c,
                 values=source,
             )

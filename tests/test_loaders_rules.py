@@ -103,7 +103,8 @@ CASES = [
         "invalid_enum",
         {"products": "product_id,kind\nhuabei,consumption\njiebei,Loan\n"},
         ("products", 3, "kind", "Loan", "invalid_enum"),
-        "kind must be one of consumption, loan",
+        "kind must be one of consumption, loan; map an export's own word: "
+        '[load.mapping.products.values.kind] "WORD" = "consumption"',
     ),
     (
         "invalid_enum_optional",
