@@ -137,9 +137,8 @@ def _ring(change: Change, old: Finding, new: Finding | None,
     if now != before:
         codes.append("fewer_multi_lenders" if now < before else "more_multi_lenders")
         counts[codes[-1]] = f" ({now} of {of} members, {before} before)"
-    kind = _RING.get(change.kind)
-    if kind is not None and (not codes or change.kind in ("grew", "merged", "split")
-                             or (change.kind == "reshaped" and change.users_added)):
+    kind = _RING.get(change.kind)  # a reshaped ring always took in members
+    if kind is not None and (not codes or change.kind in ("grew", "merged", "split", "reshaped")):
         codes.append(kind)
     return codes
 

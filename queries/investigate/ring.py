@@ -122,14 +122,14 @@ def investigate_ring(
     if limit is not None and limit < 1:
         raise InputError(f"limit must be at least 1, got {limit}", argument="limit")
     finding = findings.get(ring_id)
-    if finding is not None and finding.type != "ring":
-        raise NotFoundError(f"{ring_id!r} is a {finding.type} finding, not a ring; its users: "
-                            f"{', '.join(finding.users[:5])} (look them up as users)")
     if finding is None:
         raise NotFoundError(f"unknown ring {ring_id!r} among the findings of "
                             f"{findings.as_of}; a ring id carried forward by a nightly report "
                             "is known to that report's findings: give its folder as the "
                             "findings")
+    if finding.type != "ring":
+        raise NotFoundError(f"{ring_id!r} is a {finding.type} finding, not a ring; its users: "
+                            f"{', '.join(finding.users[:5])} (look them up as users)")
     as_of = as_of or findings.as_of
     members = sorted(finding.users)
     hub_max = config.ring.hub_max_users
