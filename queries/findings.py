@@ -37,6 +37,7 @@ __all__ = [
     "FindingSequence",
     "FindingsReport",
     "encode_finding",
+    "findings_document",
     "gc_paused",
     "stable_id",
     "stable_ids",
@@ -219,6 +220,29 @@ def encode_finding(finding: Finding) -> str:
     return _ENCODE(finding.to_dict())
 
 
+def findings_document(as_of: dt.date, lines: Sequence[str], summary: Mapping[str, Any]) -> str:
+    """The contract's findings document from finding lines (:func:`encode_finding`), in
+    the layout of ``xpg detect``: one finding per line, indented; what a JSON parser reads
+    back is :meth:`FindingsReport.to_dict`.
+
+    Examples
+    --------
+    >>> print(findings_document(dt.date(2026, 11, 20), [], {"users": 0}), end="")
+    {
+      "as_of": "2026-11-20",
+      "findings": [],
+      "summary": {"users": 0}
+    }
+    """
+    body = ",\n".join(["    " + line for line in lines])
+    body = f"\n{body}\n  " if lines else ""
+    return ("{\n"
+            f'  "as_of": {_ENCODE(as_of.isoformat())},\n'
+            f'  "findings": [{body}],\n'
+            f'  "summary": {_ENCODE(_jsonable(summary))}\n'
+            "}\n")
+
+
 @dataclass
 class _Part:
     """Findings of one type in document order: objects, or a frame of their JSON lines
@@ -241,7 +265,7 @@ class _Part:
     def lines(self) -> list[str]:
         if self.frame is not None:
             return self.frame.get_column("line").to_list()
-        return [_ENCODE(f.to_dict()) for f in self.objects or ()]
+        return [encode_finding(f) for f in self.objects or ()]
 
     def dicts(self) -> list[dict[str, Any]]:
         if self.frame is not None:
@@ -354,7 +378,12 @@ class FindingsReport:
         with gc_paused():
             if isinstance(self.findings, FindingSequence):
                 return self.findings.lines()
-            return [_ENCODE(f.to_dict()) for f in self.findings]
+            return [encode_finding(f) for f in self.findings]
+
+    def document(self) -> str:
+        """The findings document as ``xpg detect`` writes it: one finding per line
+        (:meth:`lines`), the rest indented (:func:`findings_document`)."""
+        return findings_document(self.as_of, self.lines(), self.summary)
 
     def to_dict(self) -> dict[str, Any]:
         with gc_paused():

@@ -66,19 +66,24 @@ from xpg.nightly_snapshot import SHARED, Fallback, Snapshot, window_days
 from xpg.nightly_state import NightlyState, write_nightly
 from xpg.queries.assembly import ExposureIndex, sort_findings, summarize
 from xpg.queries.detections import default_as_of, run_detections
-from xpg.queries.findings import Finding, FindingsReport, gc_paused
+from xpg.queries.findings import (
+    Finding,
+    FindingsReport,
+    encode_finding,
+    findings_document,
+    gc_paused,
+)
 from xpg.queries.polars_hooks import PolarsHooks, user_exposure_frame
 from xpg.queries.rules import rules
 from xpg.settings import RingConfig, Settings
 
-__all__ = ["PER_USER_RULES", "NightlyResult", "document", "run_nightly"]
+__all__ = ["PER_USER_RULES", "NightlyResult", "run_nightly"]
 
 PER_USER_RULES = ("multi_lending", "freeze_inconsistency", "restored_after_freeze",
                   "limit_divergence")
 """The rules whose finding for a user depends only on that user's rows (and the run date
 and the shared tables)."""
 
-_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 @dataclass
@@ -117,36 +122,13 @@ class NightlyResult:
 
     def text(self) -> str:
         """The findings document, byte for byte as ``xpg detect --out`` writes it."""
-        return document(self.as_of, self.lines, self.summary)
+        return findings_document(self.as_of, self.lines, self.summary)
 
     def report(self) -> FindingsReport:
         """The findings as a :class:`~xpg.queries.findings.FindingsReport`."""
         return FindingsReport(as_of=self.as_of,
                               findings=tuple(Finding.from_dict(json.loads(x)) for x in self.lines),
                               summary=self.summary)
-
-
-def document(as_of: dt.date, lines: list[str], summary: dict[str, Any]) -> str:
-    """The contract's findings document from finding lines (the layout of ``xpg detect``:
-    one finding per line).
-
-    Examples
-    --------
-    >>> print(document(dt.date(2026, 11, 20), [], {"users": 0}), end="")
-    {
-      "as_of": "2026-11-20",
-      "findings": [],
-      "summary": {"users": 0}
-    }
-    """
-    body = ",\n".join("    " + line for line in lines)
-    body = f"\n{body}\n  " if lines else ""
-    summary_ = FindingsReport(as_of, (), summary).to_dict()["summary"]
-    return ("{\n"
-            f'  "as_of": {_encode(as_of.isoformat())},\n'
-            f'  "findings": [{body}],\n'
-            f'  "summary": {_encode(summary_)}\n'
-            "}\n")
 
 
 @contextmanager
@@ -185,7 +167,7 @@ def _meta(findings: list[Finding]) -> pl.DataFrame:
             "core": [bool(f.evidence.get("core", False)) if f.type == "ring" else None
                      for f in findings],
             "group_users": [f.evidence.get("group_users") for f in findings],
-            "line": [_encode(f.to_dict()) for f in findings],
+            "line": [encode_finding(f) for f in findings],
         },
         schema={"id": pl.String, "type": pl.String, "severity": pl.String,
                 "score": pl.Float64, "users": pl.List(pl.String), "at_risk": pl.Float64,

@@ -7,7 +7,6 @@ import atexit
 import datetime as dt
 import gc
 import io
-import json
 import sys
 import time
 from enum import StrEnum
@@ -78,20 +77,7 @@ def report_json(report: FindingsReport) -> str:
     written by the C JSON encoder (an indented dump of a large report is several
     times slower).
     """
-    # each finding's line as the rules' frames wrote it, or encoded from its dict (the
-    # same output as json.dumps(..., ensure_ascii=False): the document is never circular)
-    dump = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
-    lines = report.lines()
-    findings = ",\n".join(["    " + x for x in lines])
-    body = f"\n{findings}\n  " if findings else ""
-    summary = FindingsReport(report.as_of, (), report.summary).to_dict()["summary"]
-    return (
-        "{\n"
-        f'  "as_of": {dump(report.as_of.isoformat())},\n'
-        f'  "findings": [{body}],\n'
-        f'  "summary": {dump(summary)}\n'
-        "}\n"
-    )
+    return report.document()  # each finding's line as its rule's frame wrote it, or encoded
 
 
 _FREEZE_AT_EXIT: list[bool] = []
