@@ -372,6 +372,7 @@ def _take(
     given = [t for t in _TAKEN if t in kept]
     days = [latest_of(t, kept[t]) for t in given]
     tables = {"users": kept["users"], **{t: kept.pop(t) for t in given}}
+    tables.setdefault("devices", TABLES["devices"].empty())  # v3: absent, load.allow_empty
     if not take_links(tables):
         kept.update(tables)
         return False, None

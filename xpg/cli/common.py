@@ -102,12 +102,16 @@ def run_date_warning(as_of: dt.date | None, latest: dt.date | None) -> str | Non
     --------
     >>> run_date_warning(dt.date(2026, 11, 19), dt.date(2026, 11, 20)) is None
     True
+    >>> run_date_warning(dt.date(2026, 11, 21), dt.date(2026, 11, 20)) is None
+    True
     >>> run_date_warning(dt.date(2025, 11, 20), dt.date(2026, 11, 20))[:45]
     'the run date 2025-11-20 is 365 days before th'
     """
     if as_of is None or latest is None or as_of == latest:
         return None
     days = abs((latest - as_of).days)
+    if as_of > latest and days == 1:
+        return None  # a nightly run dated the day after its snapshot's last date
     if as_of > latest:
         return (f"the run date {as_of} is {days} day{'s' * (days != 1)} after the latest date in "
                 f"the data ({latest}): nothing in the data is dated then; is --as-of right?")
