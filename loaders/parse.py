@@ -200,9 +200,12 @@ def parser_for(column: str, kind: str, dtype: pl.DataType, sample: pl.Series, *,
         if any(code in date_format for code in ("%H", "%M", "%S", "%I")):
             at = clean.str.to_datetime(date_format, strict=False, time_unit="us")
             typed = at.dt.date() if kind == "date" else at
-        else:
-            day = clean.str.to_date(date_format, strict=False)
-            typed = day if kind == "date" else day.cast(pl.Datetime("us"))
+        else:  # a date format reads a date alone, or followed by a time
+            at = pl.coalesce(
+                clean.str.to_date(date_format, strict=False).cast(pl.Datetime("us")),
+                *(clean.str.to_datetime(date_format + tail, strict=False, time_unit="us")
+                  for tail in (" %H:%M:%S", "T%H:%M:%S", " %H:%M", "T%H:%M")))
+            typed = at.dt.date() if kind == "date" else at
         return ColumnParser(column, kind, typed, blank, slow=False)
     if decimal_comma and kind in ("decimal", "integer") and is_text(dtype):
         text = pl.col(column).cast(pl.String)

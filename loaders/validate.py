@@ -534,13 +534,11 @@ def _type_message(column: str, kind: str, table: str | None = None) -> str | pl.
     if kind in ("date", "datetime"):
         out = pl.lit(plain)
         for pattern, fmt in reversed(_DATE_FORMATS):
-            with_time = pl.when(value.str.contains(r"\d:\d{2}:\d{2}\s*$")).then(
-                pl.lit(f"{fmt} %H:%M:%S")).when(value.str.contains(r"\d:\d{2}\s*$")).then(
-                pl.lit(f"{fmt} %H:%M")).otherwise(pl.lit(fmt))
-            line = _setting_line(table, "date_format", '"{}"')
+            # a date format reads a time after the date too: the date part is the setting
+            line = _setting_line(table, "date_format", f'"{fmt}"')
             out = pl.when(value.str.contains(pattern + _TIME)).then(
-                pl.format(f"{plain}; the value looks like the format {{}}: set {line}",
-                          with_time, with_time)).otherwise(out)
+                pl.lit(f"{plain}; the value looks like the format {fmt}: set {line}")
+            ).otherwise(out)
         return out
     if kind not in ("decimal", "integer"):
         return plain
