@@ -200,11 +200,16 @@ def validate_dataset(
             f"{table} is given twice ({names}); keep one file per table",
             value=names,
         )
+    absent: dict[str, tuple[KeySet, KeySet | None]] = {}
     for table in TABLE_ORDER:
         if TABLES[table].required and table not in found and table not in ambiguous:
             if table in load.allow_empty:
                 warnings.one(table, Rule.EMPTY_TABLE, f"{table} is not given: it is loaded "
                              "empty (load.allow_empty)")
+                if TABLES[table].key:  # a reference to it finds nothing
+                    (key,) = TABLES[table].key
+                    none = KeySet(TABLES[table].empty().get_column(key))
+                    absent[table] = (none, None if target is None else none)
                 continue
             pattern = load.files.get(table)
             errors.one(
@@ -216,7 +221,7 @@ def validate_dataset(
             )
 
     dropped: dict[str, int] = {}  # exact duplicate rows left out, per table
-    targets: dict[str, tuple[KeySet, KeySet | None]] = {}
+    targets: dict[str, tuple[KeySet, KeySet | None]] = dict(absent)
     kept: dict[str, pl.DataFrame] = {}
     quarantined: dict[str, pl.DataFrame] = {}
     rows: dict[str, int] = {}
