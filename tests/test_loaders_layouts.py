@@ -11,10 +11,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 from loaders_fixtures import failure_keys, write_csv
+from xpg.loaders import load_dataset, validate_dataset
 
 from xpg.cli import main
 from xpg.errors import ConfigError, ValidationError
-from xpg.loaders import load_dataset, validate_dataset
 from xpg.settings import load_settings
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -74,8 +74,9 @@ def test_bureau_tradelines_load_without_quarantine_every_applicant_kept():
 def test_bureau_tradelines_counts_at_each_threshold(tmp_path, capsys, lenders, users):
     threshold = tmp_path / "threshold.toml"
     threshold.write_text(f"[detection.multi_lending]\nmin_open_lenders = {lenders}\n")
-    code = main(["detect", "--data", str(BUREAU), "--config", str(BUREAU / "bureau_tradelines.toml"),
-                 "--config", str(threshold), "--as-of", "2026-11-20", "--format", "json"])
+    code = main(["detect", "--data", str(BUREAU), "--config",
+                 str(BUREAU / "bureau_tradelines.toml"), "--config", str(threshold),
+                 "--as-of", "2026-11-20", "--format", "json"])
     out = capsys.readouterr()
     assert code == 0, out.err
     doc = json.loads(out.out)
