@@ -239,9 +239,8 @@ def scan_bounds(tf: TableFile) -> UnreadableFile | None:
             return problem
         rows += max(lines - 1, 0)
     if max_rows is not None and rows > max_rows:
-        where = tf.label
         return UnreadableFile(
-            f"{where} holds {rows:,} rows, more than load.max_rows ({max_rows:,}); raise it "
+            f"it holds {rows:,} rows, more than load.max_rows ({max_rows:,}); raise it "
             f"(for this table only: [load.per_table.{tf.table}] max_rows = {rows}) or split the "
             "export", value=f"{rows} rows")
     return None

@@ -257,7 +257,7 @@ def check_table(
                 raw = frame.rename(dict(zip(frame.columns, renamed, strict=True)))
                 raw = raw.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64))
             else:
-                problem = scan_bounds(tf) if tf.format == "csv" or tf.parts else None
+                problem = scan_bounds(tf)
                 if problem is not None:
                     raise problem
                 if len(tf.files) > 1 or (tf.parts and tf.parts[0] != tf.path):
@@ -269,7 +269,8 @@ def check_table(
             return None
         if frame is None and tf.max_rows is not None and raw.height > tf.max_rows:
             _unreadable(errors, tf, UnreadableFile(
-                f"{raw.height:,} rows, more than load.max_rows ({tf.max_rows:,}); raise it "
+                f"it holds {raw.height:,} rows, more than load.max_rows ({tf.max_rows:,}); "
+                "raise it "
                 f"(for this table only: [load.per_table.{tf.table}] max_rows = {raw.height})",
                 value=f"{raw.height} rows"))
             return None
