@@ -11,12 +11,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 from loaders_fixtures import VALID, failure_keys, write_csv
-
-from xpg.cli import main
-from xpg.errors import InputError, ValidationError
 from xpg.loaders import load_dataset, validate_dataset
 from xpg.loaders.read import TableFile
 from xpg.loaders.sources import PEAK_MEMORY_FACTOR, check_memory, estimate_peak, scan_bounds
+
+from xpg.cli import main
+from xpg.errors import InputError, ValidationError
 from xpg.settings import load_settings
 
 _CHUNK = b"x" * (1 << 20)
