@@ -245,3 +245,17 @@ def _cap(tmp_path: Path, n: int) -> Path:
     path = tmp_path / "cap.toml"
     path.write_text(f"[load]\nmax_errors = {n}\n")
     return path
+
+
+@pytest.mark.parametrize("heading, toml", [
+    ("### Worked example: bureau tradelines", BUREAU / "bureau_tradelines.toml"),
+    ("### Worked example: an identity graph without products", IDENTITY / "identity_graph.toml"),
+    ("### Worked example: a bank's sample graph without dates", BANK / "bank_dateless.toml"),
+])
+def test_the_worked_examples_in_the_docs_are_the_tested_files(heading, toml):
+    import tomllib
+
+    doc = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text()
+    section = doc.split(heading, 1)[1]
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    assert tomllib.loads(block) == tomllib.loads(toml.read_text())
