@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from detect_fixtures import AS_OF, Builder, at, day, multi_lender
+from detect_fixtures import AS_OF, Builder, day, every_finding_type
 from xpg.queries import detect
 from xpg.queries.findings import FINDING_TYPES, FindingsReport
 
@@ -17,18 +17,7 @@ CSV_DATETIME = "%Y-%m-%dT%H:%M:%S"
 
 
 def sample():
-    b = Builder()
-    for u in ("u1", "u2", "u3"):
-        b.device(u, "d9")
-        multi_lender(b, u, outstanding=1_000)
-    b.account("a1", "u1", "jiebei", status="frozen", reason="fraud", changed_at=at(-9))
-    b.account("a2", "u1", "huabei", limit=5_000, outstanding=1_000)
-    b.event("a1", at(-9), "freeze", reason="fraud").event("a2", at(-4), "unfreeze")
-    b.account("a3", "u2", "jiebei", limit=0).account("a4", "u2", "huabei", limit=9_000)
-    b.event("a3", at(-3), "limit_change", old=10_000, new=0)
-    b.event("a4", at(-2), "limit_change", old=6_000, new=9_000)
-    b.application("u4", "L1", at(-1)).application("u4", "L2", at(0)).application("u4", "L3", at(0))
-    return b.build()
+    return every_finding_type()
 
 
 def write(dataset, folder, fmt="parquet"):
