@@ -356,8 +356,11 @@ def _located(failures: pl.DataFrame, spans: dict[str, list[Span]]) -> pl.DataFra
     indexed = failures.with_row_index("_i")
     hits = (indexed.join(where, on="table")
             .filter(pl.col("row").is_between("_first", "_last"))
-            .select("_i", pl.format(" ({} line {})", "_file",
-                                    pl.col("row") - pl.col("_first") + 2).alias("_at")))
+            .select("_i", pl.when(pl.col("_file").str.starts_with("load.query."))
+                    .then(pl.format(" (row {} of the result of {})",
+                                    pl.col("row") - pl.col("_first") + 1, "_file"))
+                    .otherwise(pl.format(" ({} line {})", "_file",
+                                         pl.col("row") - pl.col("_first") + 2)).alias("_at")))
     return (indexed.join(hits, on="_i", how="left").sort("_i")
             .with_columns(pl.when(pl.col("_at").is_not_null())
                           .then(pl.col("message") + pl.col("_at"))

@@ -295,9 +295,12 @@ def check_table(
     hints = _Hints(tf, mapping, bounds.max_id_length)
     _cell_rules(emit, table, shown, typed_cols, blank, mapped.messages, hints)
     _row_rules(emit, table, shown, typed_cols, blank)
-    typed = _typed_frame(table, shown, typed_cols, warnings)
+    used = {name for expr in expressions.values() for name in expr.meta.root_names()}
+    typed = _typed_frame(table, shown, typed_cols, warnings, used)
     if table.name == "identifiers" and complete:
         typed = _normalized(emit, typed, shown, region)
+    if frame is not None and raw.height:  # v3: a message names the query's result row
+        spans = [(2, raw.height + 1, f"load.query.{tf.table}")]
     state = CheckedTable(table, tf, header, typed, raw, display, complete, spans=spans)
     _duplicates(state, errors, warnings)
     _freeze_reasons(state, warnings, freeze)
@@ -633,9 +636,11 @@ def _row_rules(
 
 
 def _typed_frame(
-    table: Table, raw: pl.DataFrame, typed_cols: dict[str, pl.Series], warnings: Collector
+    table: Table, raw: pl.DataFrame, typed_cols: dict[str, pl.Series], warnings: Collector,
+    used: set[str] | frozenset[str] = frozenset(),
 ) -> pl.DataFrame:
-    """ROW, the contract's columns typed (missing ones null), then the extra columns."""
+    """ROW, the contract's columns typed (missing ones null), then the extra columns (those
+    an expression of the mapping reads, ``used``, are not warned about)."""
     columns = [raw.get_column(ROW)]
     for col in table.columns:
         if col.name in typed_cols:
@@ -643,6 +648,8 @@ def _typed_frame(
         else:
             columns.append(pl.repeat(None, raw.height, dtype=col.dtype, eager=True).alias(col.name))
     extras = [c for c in raw.columns if c != ROW and c not in table.column_names]
+    kept = extras
+    extras = [c for c in extras if c not in used]
     if len(extras) == 1:
         warnings.one(
             table.name,
@@ -660,9 +667,9 @@ def _typed_frame(
             f"{len(extras)} columns are not in the contract of {table.name} ({shown}); they "
             "are kept as properties",
         )
-    return pl.DataFrame(columns + [raw.get_column(c) for c in extras]).with_columns(
+    return pl.DataFrame(columns + [raw.get_column(c) for c in kept]).with_columns(
         pl.when(pl.col(c).str.len_bytes() > 0).then(pl.col(c)).alias(c)
-        for c in extras
+        for c in kept
         if raw.schema[c] == pl.String
     )
 

@@ -259,3 +259,29 @@ def test_the_worked_examples_in_the_docs_are_the_tested_files(heading, toml):
     section = doc.split(heading, 1)[1]
     block = section.split("```toml\n", 1)[1].split("```", 1)[0]
     assert tomllib.loads(block) == tomllib.loads(toml.read_text())
+
+
+def test_a_query_tables_errors_name_the_query_and_its_row(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(BANK, data)
+    cards = (data / "cards.csv").read_text().replace("C-1002,H0002,15000", "C-1002,H0002,-15000")
+    (data / "cards.csv").write_text(cards)
+    with pytest.raises(ValidationError) as info:
+        load_dataset(data, _settings(BANK / "bank_dateless.toml"))
+    (row,) = info.value.failures.rows(named=True)
+    assert (row["table"], row["column"], row["value"], row["rule"]) == (
+        "accounts", "credit_limit", "-15000", "negative_amount")
+    # a UNION ALL has no set order: the row is where the result holds it
+    assert row["message"] == (f"credit_limit must be >= 0 (row {row['row'] - 1} of the result "
+                              "of load.query.accounts)")
+
+
+def test_columns_an_expression_reads_are_no_unknown_columns():
+    result = load_dataset(BUREAU, _settings(BUREAU / "bureau_tradelines.toml"))
+    messages = result.warnings.filter(pl.col("rule") == "unknown_column")["message"].to_list()
+    assert messages == [
+        "4 columns are not in the contract of accounts (CODE_GENDER, AMT_INCOME_TOTAL, "
+        "AMT_ANNUITY, DAYS_REGISTRATION); they are kept as properties",
+        "2 columns are not in the contract of external_loans (CREDIT_CURRENCY, CREDIT_TYPE); "
+        "they are kept as properties"]
+    assert "AMT_CREDIT" in result.dataset.accounts.columns  # still kept as a property
