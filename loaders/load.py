@@ -39,7 +39,7 @@ from xpg.loaders.validate import Bounds, check_table
 
 from xpg.errors import ValidationError
 from xpg.progress import NO_PROGRESS, Progress
-from xpg.settings import Settings
+from xpg.settings import LoadConfig, Settings
 
 __all__ = ["LINK_TABLES", "LoadResult", "TakeLinks", "Validation", "load_dataset",
            "validate_dataset"]
@@ -315,8 +315,7 @@ def validate_dataset(
     )
 
 
-def _with_options(tf: TableFile, load: Settings.load.__class__,  # type: ignore[name-defined]
-                  enc_sep: tuple[str, str]) -> TableFile:
+def _with_options(tf: TableFile, load: LoadConfig, enc_sep: tuple[str, str]) -> TableFile:
     """``tf`` with how its table is read: ``load.*`` and ``load.per_table.<table>``."""
     own = load.per_table.get(tf.table, {})
     fmt = own.get("date_format", load.date_format)
