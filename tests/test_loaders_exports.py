@@ -189,7 +189,7 @@ def test_files_of_one_table_must_share_a_header(tmp_path, capsys):
 def test_unknown_table_in_settings_is_a_config_error(tmp_path, capsys):
     code, _, err = _findings(_write(tmp_path / "d"), tmp_path, capsys,
                              '[load.files]\nuser = "users_*.csv"\n')
-    assert code == 2 and "load.files.user: unknown table" in err
+    assert code == 2 and "variant0.toml: load.files.user: unknown table" in err
     code, _, err = _findings(_write(tmp_path / "d"), tmp_path, capsys,
                              'load.allow_empty = ["device"]\n')
     assert code == 2 and "load.allow_empty: 'device' is not a table" in err

@@ -14,6 +14,7 @@ import typer
 from xpg.cli.errors import message
 from xpg.errors import ConfigError, InputError, ValidationError, XpgError
 from xpg.loaders.mapping import mapping_plan
+from xpg.loaders.sources import check_sources
 from xpg.progress import TerminalProgress
 from xpg.settings import Settings, key_source, load_settings
 
@@ -136,6 +137,7 @@ def settings_from(config: Sequence[Path] | Path | None, *,
     settings = load_settings(files, overrides=overrides)
     try:
         mapping_plan(settings.load)
+        check_sources(settings.load.files, settings.load.query, settings.load.allow_empty)
     except ConfigError as e:
         where = key_source(files, e.key) if e.key else None
         if where is None:
