@@ -64,6 +64,7 @@ class Rule(StrEnum):
     DATE_ORDER = "date_order"
     EMPTY_NORMALIZED = "empty_normalized"  # v2: an identifier that normalizes to nothing
     UNUSABLE_IDENTIFIER = "unusable_identifier"  # a masked or spreadsheet-shortened value
+    TOO_LONG = "too_long"  # v3: an id longer than load.max_id_length
     # warnings
     UNKNOWN_TABLE = "unknown_table"
     UNKNOWN_COLUMN = "unknown_column"
@@ -118,6 +119,7 @@ class Collector:
 
     cap: int | None
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    structural_first: bool = False  # v3: errors list what refuses the load first
     _frames: list[pl.DataFrame] = field(default_factory=list)
 
     def add(self, frame: pl.DataFrame, total: int | None = None) -> None:
@@ -193,9 +195,14 @@ class Collector:
         order = frame.with_columns(
             pl.col("table").replace_strict(table_order, default=len(table_order)).alias("_t")
         ).join(positions, on=["table", "column"], how="left", nulls_equal=True)
-        order = order.sort("_t", "row", "_c", "rule", nulls_last=False, maintain_order=True)
-        order = order.drop("_t", "_c")
-        return order if self.cap is None else order.head(self.cap)
+        # v3: the problems that refuse the load (structural) first, never cut by row errors
+        order = order.with_columns(
+            (~pl.col("rule").is_in(STRUCTURAL_RULES) | (not self.structural_first)).alias("_s"))
+        order = order.sort("_s", "_t", "row", "_c", "rule", nulls_last=False,
+                           maintain_order=True)
+        structural = int((~order.get_column("_s")).sum())
+        order = order.drop("_t", "_c", "_s")
+        return order if self.cap is None else order.head(max(self.cap, structural))
 
     def summary(self) -> pl.DataFrame:
         """Counts per table and rule: columns table, rule, count."""

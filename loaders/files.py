@@ -42,22 +42,26 @@ def wrong_separator(tf: TableFile, header: list[str], errors: Collector) -> bool
 MUST_HOLD_ROWS = frozenset({"users", "products", "accounts"})
 
 
-def empty_table(tf: TableFile, zero_bytes: bool, errors: Collector, warnings: Collector) -> None:
-    """Report a table without rows: an error for :data:`MUST_HOLD_ROWS`, else a warning."""
+def empty_table(tf: TableFile, zero_bytes: bool, errors: Collector, warnings: Collector,
+                *, allowed: bool = False) -> None:
+    """Report a table without rows: an error for :data:`MUST_HOLD_ROWS` (unless ``allowed``:
+    v3, ``load.allow_empty`` names it), else a warning."""
     what = "is empty (0 bytes: no header, no rows)" if zero_bytes else "has a header and no rows"
-    if tf.table in MUST_HOLD_ROWS:
+    if tf.table in MUST_HOLD_ROWS and not allowed:
         errors.one(
             tf.table,
             Rule.EMPTY_TABLE,
-            f"{tf.path.name} {what}: {tf.table} must hold at least one row; an empty "
-            f"{tf.table} table is what a broken upstream export looks like: check the export",
+            f"{tf.label} {what}: {tf.table} must hold at least one row; an empty "
+            f"{tf.table} table is what a broken upstream export looks like: check the export "
+            f'(for data that has no {tf.table}, set load.allow_empty = ["{tf.table}"])',
             value=tf.path.name,
         )
     else:
+        why = "load.allow_empty" if allowed else "allowed"
         warnings.one(
             tf.table,
             Rule.EMPTY_TABLE,
-            f"{tf.path.name} {what}: {tf.table} is loaded empty (allowed; check the export "
+            f"{tf.label} {what}: {tf.table} is loaded empty ({why}; check the export "
             "if rows were expected)",
             value=tf.path.name,
         )

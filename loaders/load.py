@@ -21,23 +21,25 @@ from pathlib import Path
 import polars as pl
 from xpg.loaders.dataset import Dataset, latest_of
 from xpg.loaders.failures import STRUCTURAL_RULES, Collector, Rule, empty_failures
-from xpg.loaders.mapping import mapping_plan
+from xpg.loaders.mapping import check_date_format, mapping_plan
 from xpg.loaders.normalize import check_region
 from xpg.loaders.quarantine import check_target, rejected_rows, write_quarantine
 from xpg.loaders.read import (
     ROW,
     TABLE_ORDER,
+    Span,
     TableFile,
-    find_tables,
+    UnreadableFile,
     read_options,
 )
 from xpg.loaders.references import KeySet, check_references, target_ids
 from xpg.loaders.schema import TABLES
-from xpg.loaders.validate import check_table
+from xpg.loaders.sources import check_memory, check_sources, discover, read_query
+from xpg.loaders.validate import Bounds, check_table
 
 from xpg.errors import ValidationError
 from xpg.progress import NO_PROGRESS, Progress
-from xpg.settings import Settings
+from xpg.settings import LoadConfig, Settings
 
 __all__ = ["LINK_TABLES", "LoadResult", "TakeLinks", "Validation", "load_dataset",
            "validate_dataset"]
@@ -166,16 +168,22 @@ def validate_dataset(
     mapping = mapping_plan(load)
     options = read_options(load.encoding, load.separator, load.per_table)
     region = check_region(load.default_region)
-    found, ambiguous, unknown = find_tables(source)
-    found = {
-        t: dataclasses.replace(tf, encoding=options[t][0], separator=options[t][1])
-        for t, tf in found.items()
-    }
+    check_sources(load.files, load.query, load.allow_empty)
+    if load.date_format:
+        check_date_format(load.date_format, "load.date_format")
+    found_all = discover(source, load.files, load.query)
+    found, ambiguous, unknown = found_all.found, found_all.ambiguous, found_all.unknown
+    found = {t: _with_options(tf, load, options[t]) for t, tf in found.items()}
+    sources = {stem: dataclasses.replace(tf, encoding=load.encoding, separator=load.separator)
+               for stem, tf in found_all.sources.items()}
+    check_memory(found, sources, load.max_memory_mb)
     if target is not None:
         check_target(target)
     cap = settings.load.max_errors
-    errors = Collector(cap=None if target is not None else cap)
+    errors = Collector(cap=None if target is not None else cap, structural_first=True)
     warnings = Collector(cap=cap)
+    bounds = Bounds(load.ignore_header_case, frozenset(load.allow_empty), load.max_id_length)
+    spans: dict[str, list[Span]] = {}
 
     for path_ in unknown:
         warnings.one(
@@ -192,16 +200,28 @@ def validate_dataset(
             f"{table} is given twice ({names}); keep one file per table",
             value=names,
         )
+    absent: dict[str, tuple[KeySet, KeySet | None]] = {}
     for table in TABLE_ORDER:
         if TABLES[table].required and table not in found and table not in ambiguous:
+            if table in load.allow_empty:
+                warnings.one(table, Rule.EMPTY_TABLE, f"{table} is not given: it is loaded "
+                             "empty (load.allow_empty)")
+                if TABLES[table].key:  # a reference to it finds nothing
+                    (key,) = TABLES[table].key
+                    none = KeySet(TABLES[table].empty().get_column(key))
+                    absent[table] = (none, None if target is None else none)
+                continue
+            pattern = load.files.get(table)
             errors.one(
                 table,
                 Rule.MISSING_TABLE,
-                f"required table {table} is missing: no {table}.csv or {table}.parquet",
+                f"required table {table} is missing: no {table}.csv or {table}.parquet"
+                + (f" (nor a file that matches load.files.{table})" if pattern else "")
+                + _missing_hint(table, source),
             )
 
     dropped: dict[str, int] = {}  # exact duplicate rows left out, per table
-    targets: dict[str, tuple[KeySet, KeySet | None]] = {}
+    targets: dict[str, tuple[KeySet, KeySet | None]] = dict(absent)
     kept: dict[str, pl.DataFrame] = {}
     quarantined: dict[str, pl.DataFrame] = {}
     rows: dict[str, int] = {}
@@ -215,16 +235,30 @@ def validate_dataset(
                 taken, released = _take(take_links, kept, errors, target is not None)
             if table not in found:
                 continue
+            tf = found[table]
+            frame = None
+            if tf.query is not None:
+                try:
+                    frame = read_query(tf, sources)
+                except UnreadableFile as e:
+                    errors.one(table, Rule.UNREADABLE_FILE, f"{table} cannot be made: {e}",
+                               value=e.value)
+                    continue
             state = check_table(
-                found[table],
+                tf,
                 mapping[table],
                 errors,
                 warnings,
                 settings.detection.freeze,
                 region,
+                bounds=bounds,
+                frame=frame,
             )
+            del frame
             if state is None:
                 continue
+            if state.spans:
+                spans[table] = state.spans
             advance(state.raw.height)
             rows[table] = state.raw.height
             check_references(state, targets, errors)
@@ -245,13 +279,17 @@ def validate_dataset(
 
     rows = {t: rows[t] for t in TABLE_ORDER if t in rows}
     positions = _column_positions()
-    failures = errors.frame(_TABLE_POS, positions)
+    failures = _located(errors.frame(_TABLE_POS, positions), spans)
     structural = errors.rules() & set(STRUCTURAL_RULES)
     dataset = None
     if not errors.total or (target is not None and not structural):
+        present = frozenset(kept)
+        for table in load.allow_empty:  # v3: absent or header-only, loaded empty
+            if TABLES[table].required and table not in kept:
+                kept[table] = TABLES[table].empty()
         dataset = Dataset(
             **kept,
-            present=frozenset(kept),
+            present=present,
             source=str(source),
             released=frozenset(_TAKEN) & frozenset(kept) if taken else frozenset(),
             released_latest=released,
@@ -268,13 +306,65 @@ def validate_dataset(
         failures=failures if target is None else failures.head(cap),
         failure_total=errors.total,
         counts=errors.summary(),
-        warnings=warnings.frame(_TABLE_POS, positions),
+        warnings=_located(warnings.frame(_TABLE_POS, positions), spans),
         warning_total=warnings.total,
         rows=rows,
         dataset=dataset,
         rejected=rejected_total if dataset is not None else 0,
         quarantine=target if dataset is not None else None,
     )
+
+
+def _with_options(tf: TableFile, load: LoadConfig, enc_sep: tuple[str, str]) -> TableFile:
+    """``tf`` with how its table is read: ``load.*`` and ``load.per_table.<table>``."""
+    own = load.per_table.get(tf.table, {})
+    fmt = own.get("date_format", load.date_format)
+    if fmt:
+        check_date_format(fmt, f"load.per_table.{tf.table}.date_format")
+    return dataclasses.replace(
+        tf, encoding=enc_sep[0], separator=enc_sep[1], date_format=fmt,
+        decimal_comma=bool(own.get("decimal_comma", load.decimal_comma)),
+        max_rows=int(own.get("max_rows", load.max_rows)),
+        max_field_bytes=load.max_field_bytes)
+
+
+def _missing_hint(table: str, source: Path) -> str:
+    """For a missing table, the files of ``source`` that look like it (a dated name, a
+    name in upper case) and the setting that reads them."""
+    try:
+        names = sorted(p.name for p in source.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return ""
+    alike = [n for n in names if n.lower().startswith(table) and n.split(".")[0] != table]
+    if not alike:
+        return ""
+    suffix = alike[0].rsplit(".", 1)[-1] if "." in alike[0] else "csv"
+    return (f"; the folder has {', '.join(alike[:3])}: to read them as {table}, set "
+            f'[load.files] {table} = "{table}*.{suffix}"')
+
+
+def _located(failures: pl.DataFrame, spans: dict[str, list[Span]]) -> pl.DataFrame:
+    """Failures of a table read from several files, each message naming the file and its
+    own line (v3): ``... (users_20261121.csv line 3)``."""
+    if failures.is_empty() or not spans:
+        return failures
+    where = pl.DataFrame(
+        [(t, first, last, name) for t, parts in spans.items() for first, last, name in parts],
+        schema={"table": pl.String, "_first": pl.Int64, "_last": pl.Int64, "_file": pl.String},
+        orient="row")
+    indexed = failures.with_row_index("_i")
+    hits = (indexed.join(where, on="table")
+            .filter(pl.col("row").is_between("_first", "_last"))
+            .select("_i", pl.when(pl.col("_file").str.starts_with("load.query."))
+                    .then(pl.format(" (row {} of the result of {})",
+                                    pl.col("row") - pl.col("_first") + 1, "_file"))
+                    .otherwise(pl.format(" ({} line {})", "_file",
+                                         pl.col("row") - pl.col("_first") + 2)).alias("_at")))
+    return (indexed.join(hits, on="_i", how="left").sort("_i")
+            .with_columns(pl.when(pl.col("_at").is_not_null())
+                          .then(pl.col("message") + pl.col("_at"))
+                          .otherwise(pl.col("message")).alias("message"))
+            .drop("_i", "_at"))
 
 
 def _take(
@@ -289,6 +379,7 @@ def _take(
     given = [t for t in _TAKEN if t in kept]
     days = [latest_of(t, kept[t]) for t in given]
     tables = {"users": kept["users"], **{t: kept.pop(t) for t in given}}
+    tables.setdefault("devices", TABLES["devices"].empty())  # v3: absent, load.allow_empty
     if not take_links(tables):
         kept.update(tables)
         return False, None

@@ -46,11 +46,13 @@ from xpg.settings import LoadConfig
 __all__ = ["KINDS", "SHARED", "SHARED_KINDS", "Mapped", "TableMapping", "apply_mapping",
            "mapping_plan"]
 
-KINDS = ("rename", "values", "constant", "default", "fill_null", "day_offset")
+KINDS = ("rename", "values", "constant", "default", "fill_null", "day_offset", "expr",
+         "date_format")
 SHARED = "shared"
-SHARED_KINDS = ("rename", "values", "fill_null", "day_offset")
+SHARED_KINDS = ("rename", "values", "fill_null", "day_offset", "date_format")
 _TEXT_KINDS = ("id", "string", "enum")
-_FITS = {"values": ("enum",), "day_offset": ("date", "datetime")}  # the kinds each maps
+_FITS = {"values": ("enum",), "day_offset": ("date", "datetime"),
+         "date_format": ("date", "datetime")}  # the kinds each maps
 _MAX_DAYS = 1_000_000  # about 2,700 years either way: further is not a date
 
 
@@ -73,7 +75,16 @@ class TableMapping:
     default: Mapping[str, Any] = field(default_factory=dict)
     fill_null: Mapping[str, Any] = field(default_factory=dict)
     day_offset: Mapping[str, dt.date] = field(default_factory=dict)
+    expr: Mapping[str, str] = field(default_factory=dict)
+    date_format: Mapping[str, str] = field(default_factory=dict)
     keys: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # v3: the shared renames a table's own rename of the same column overrode
+    overridden: Mapping[str, str] = field(default_factory=dict)
+
+    def expressions(self) -> dict[str, pl.Expr]:
+        """The columns computed from the file's columns (``expr``, and the second and later
+        targets of a ``rename`` to a list), as Polars expressions."""
+        return {target: pl.sql_expr(text) for target, text in self.expr.items()}
 
     @property
     def added(self) -> tuple[str, ...]:
@@ -157,12 +168,58 @@ def _day_offset(column: Column, table: str, reference: Any, key: str) -> dt.date
     return _moment(reference, "date", key)
 
 
-def _one_table(table: str, spec: Mapping[str, Any], base: str, kinds: tuple[str, ...]
-               ) -> dict[str, dict[str, Any]]:
+def _rename_targets(value: Any, where: str) -> list[str]:
+    targets = [value] if isinstance(value, str) else value
+    if (not isinstance(targets, list | tuple) or not targets
+            or not all(isinstance(t, str) for t in targets)):
+        raise _fail(where, f"expected a contract column name (or a list of them, for one "
+                           f"column that feeds several), got {value!r}")
+    return list(targets)
+
+
+def _quoted_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _expression(text: Any, where: str) -> str:
+    """A Polars SQL expression (``CASE WHEN ... END``, ``GREATEST(a, 0)``), parsed now."""
+    if not isinstance(text, str) or not text.strip():
+        raise _fail(where, f"expected a SQL expression over the file's columns (for example "
+                           f"\"CASE WHEN kind = 'Cash' THEN amount ELSE '0' END\"), got {text!r}")
+    try:
+        pl.sql_expr(text)
+    except (pl.exceptions.PolarsError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise _fail(where, f"not a SQL expression Polars can read: {first}") from e
+    return text
+
+
+_FORMAT_CODES = frozenset("aAbBcdfHIjmMpSuUwWxXyYzZ%:")
+
+
+def check_date_format(value: Any, where: str) -> str:
+    """A strftime format with at least a year, month and day (``%d/%m/%Y``)."""
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(where, f"expected a date format such as \"%d/%m/%Y\", got {value!r}")
+    codes = set(value[i + 1] for i in range(len(value) - 1) if value[i] == "%")
+    if not ({"Y", "y"} & codes and {"m", "b", "B"} & codes and "d" in codes) and "j" not in codes:
+        raise _fail(where, f"{value!r} needs a year (%Y), a month (%m) and a day (%d), "
+                           'for example "%d/%m/%Y" or "%Y/%m/%d"')
+    unknown = sorted(codes - _FORMAT_CODES)
+    if unknown:
+        raise _fail(where, f"{value!r} has the unknown code %{unknown[0]}")
+    return value
+
+
+def _one_table(table: str, spec: Mapping[str, Any], base: str, kinds: tuple[str, ...],
+               renames: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """The mappings of ``spec`` (one ``[load.mapping.<name>]``) that apply to ``table``.
 
     ``base`` is the setting's key; for ``shared``, a column not in ``table`` is left out.
+    ``renames`` (their name -> contract name) lets the other kinds be keyed by the
+    export's name of a renamed column.
     """
+    renames = renames or {}
     shared = base.endswith(f".{SHARED}")
     out: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
     keys: dict[tuple[str, str], str] = {}
@@ -174,14 +231,32 @@ def _one_table(table: str, spec: Mapping[str, Any], base: str, kinds: tuple[str,
             raise _fail(key, f"unknown kind of mapping; the kinds are {known}{extra}")
         for name, value in _entries(entries, key).items():
             where = f"{key}.{name}"
-            target = value if kind == "rename" else name
-            if kind == "rename" and not isinstance(value, str):
-                raise _fail(where, f"expected a contract column name, got {value!r}")
+            if kind == "rename":
+                value = _rename_targets(value, where)
+                for extra in value[1:]:  # one column feeding several: the others are copies
+                    if shared and extra not in TABLES[table].column_names:
+                        continue
+                    _column(table, extra, where)
+                    out["expr"][extra] = _quoted_name(name)
+                    keys[("expr", extra)] = where
+                value = value[0]
+            target = value if kind == "rename" else renames.get(name, name)
+            if kind != "rename" and name not in TABLES[table].column_names and name in renames:
+                name = renames[name]  # v3: keyed by the export's name: the column it becomes
             if shared and target not in TABLES[table].column_names:
                 continue
             column = _column(table, target, where)
             if kind == "rename":
                 out[kind][name] = value
+            elif kind == "expr":
+                out[kind][name] = _expression(value, where)
+            elif kind == "date_format":
+                if column.kind not in ("date", "datetime"):
+                    if shared:
+                        continue
+                    raise _fail(where, f"{column.name} of {table} is not a date column (it "
+                                       f"holds {column.kind} values)")
+                out[kind][name] = check_date_format(value, where)
             elif kind == "values":
                 if shared and column.kind != "enum":
                     continue
@@ -203,11 +278,18 @@ def _check_shared(spec: Mapping[str, Any]) -> None:
         if kind not in SHARED_KINDS:
             continue  # reported by _one_table
         for name, value in _entries(entries, f"load.mapping.shared.{kind}").items():
-            target = value if kind == "rename" else name
+            if kind == "rename":
+                targets = _rename_targets(value, f"load.mapping.shared.{kind}.{name}")
+            else:
+                targets = [name]
             fits = _FITS.get(kind, ("id", "string", "enum", "date", "datetime", "decimal",
                                     "integer"))
-            if not any(c.name == target and c.kind in fits
+            if kind != "rename" and not any(c.name == name for t in TABLES.values()
+                                            for c in t.columns):
+                targets = [t for theirs, t in _shared_renames(spec).items() if theirs == name]
+            if not any(c.name in targets and c.kind in fits
                        for t in TABLES.values() for c in t.columns):
+                target = targets[0] if targets else name
                 what = {"values": "an enum column", "day_offset": "a date column"}.get(
                     kind, "a column")
                 raise _fail(f"load.mapping.shared.{kind}.{name}",
@@ -244,10 +326,15 @@ def mapping_plan(load: LoadConfig) -> dict[str, TableMapping]:
     _check_shared(shared_spec)
     plan = {}
     for table in TABLES:
-        shared = _one_table(table, shared_spec, f"load.mapping.{SHARED}", SHARED_KINDS)
-        own = _one_table(table, _entries(tree.get(table, {}), f"load.mapping.{table}"),
-                         f"load.mapping.{table}", KINDS)
+        own_spec = _entries(tree.get(table, {}), f"load.mapping.{table}")
+        shared_names = _plain_renames(shared_spec, table)
+        own_names = _plain_renames(own_spec, table)
+        renames = {**shared_names, **legacy.get(table, {}), **own_names}
+        shared = _one_table(table, shared_spec, f"load.mapping.{SHARED}", SHARED_KINDS, renames)
+        own = _one_table(table, own_spec, f"load.mapping.{table}", KINDS, renames)
         merged = {kind: {**shared[kind], **own[kind]} for kind in KINDS}
+        overridden = {theirs: ours for theirs, ours in shared_names.items()
+                      if own_names.get(theirs, ours) != ours}
         keys = {**shared["keys"], **own["keys"]}
         for theirs, ours in legacy.get(table, {}).items():
             before = merged["rename"].get(theirs)
@@ -257,8 +344,32 @@ def mapping_plan(load: LoadConfig) -> dict[str, TableMapping]:
             merged["rename"][theirs] = ours
             keys[("rename", theirs)] = "load.columns"
         _check_table(table, own["rename"], merged, keys)
-        plan[table] = TableMapping(table, **merged, keys=keys)
+        plan[table] = TableMapping(table, **merged, keys=keys, overridden=overridden)
     return plan
+
+
+def _shared_renames(spec: Mapping[str, Any]) -> dict[str, str]:
+    entries = spec.get("rename", {})
+    if not isinstance(entries, Mapping):
+        return {}
+    return {theirs: (v if isinstance(v, str) else v[0]) for theirs, v in entries.items()
+            if isinstance(v, str) or (isinstance(v, list | tuple) and v)}
+
+
+def _plain_renames(spec: Mapping[str, Any], table: str) -> dict[str, str]:
+    """Their name -> the contract column it is renamed onto in ``table`` (the first of a
+    list), before any check (the checks come with :func:`_one_table`)."""
+    out = {}
+    entries = spec.get("rename", {})
+    if not isinstance(entries, Mapping):
+        return out
+    for theirs, value in entries.items():
+        targets = [value] if isinstance(value, str) else value
+        if isinstance(targets, list | tuple):
+            fits = [t for t in targets if t in TABLES[table].column_names]
+            if fits:
+                out[theirs] = fits[0]
+    return out
 
 
 def _check_table(table: str, own: dict[str, str], merged: dict[str, dict[str, Any]],

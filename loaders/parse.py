@@ -186,8 +186,38 @@ class ColumnParser:
     padded: pl.Expr | None = None
 
 
-def parser_for(column: str, kind: str, dtype: pl.DataType, sample: pl.Series) -> ColumnParser:
-    """The parser of one source column (``sample``: a few of its first values, for dates)."""
+def parser_for(column: str, kind: str, dtype: pl.DataType, sample: pl.Series, *,
+               date_format: str = "", decimal_comma: bool = False) -> ColumnParser:
+    """The parser of one source column (``sample``: a few of its first values, for dates).
+
+    v3: ``date_format`` (a strftime format, ``load.date_format``) reads a date or datetime
+    written in it instead of ISO 8601; ``decimal_comma`` reads ``10500,0`` as 10500.0.
+    """
+    if date_format and kind in ("date", "datetime") and is_text(dtype):
+        text = pl.col(column).cast(pl.String)
+        blank = text.is_null() | (text.str.strip_chars().str.len_bytes() == 0)
+        clean = text.str.strip_chars()
+        if any(code in date_format for code in ("%H", "%M", "%S", "%I")):
+            at = clean.str.to_datetime(date_format, strict=False, time_unit="us")
+            typed = at.dt.date() if kind == "date" else at
+        else:  # a date format reads a date alone, or followed by a time
+            at = pl.coalesce(
+                clean.str.to_date(date_format, strict=False).cast(pl.Datetime("us")),
+                *(clean.str.to_datetime(date_format + tail, strict=False, time_unit="us")
+                  for tail in (" %H:%M:%S", "T%H:%M:%S", " %H:%M", "T%H:%M")))
+            typed = at.dt.date() if kind == "date" else at
+        return ColumnParser(column, kind, typed, blank, slow=False)
+    if decimal_comma and kind in ("decimal", "integer") and is_text(dtype):
+        text = pl.col(column).cast(pl.String)
+        blank = text.is_null() | (text.str.strip_chars().str.len_bytes() == 0)
+        dotted = text.str.strip_chars().str.replace(",", ".", literal=True)
+        x = dotted.cast(pl.Float64, strict=False)
+        if kind == "decimal":
+            typed = pl.when(x.is_finite() & ~dotted.str.contains(r"\..*\.")).then(x)
+        else:
+            ok = x.is_finite() & (x == x.round(0)) & (x.abs() < 2.0**63)
+            typed = pl.when(ok).then(x.cast(pl.Int64, strict=False))
+        return ColumnParser(column, kind, typed, blank, slow=False)
     if not is_text(dtype):
         typed = _native(column, kind, dtype)
         blank = pl.col(column).is_null()

@@ -74,17 +74,47 @@ class UnreadableFile(Exception):
 
 @dataclass(frozen=True)
 class TableFile:
-    """One table's file, and how to read a CSV one (``load.encoding``, ``load.separator``)."""
+    """One table's file, and how to read a CSV one (``load.encoding``, ``load.separator``).
+
+    v3: ``parts`` are the files read as one table, in order, when there are several (a
+    file-name pattern of ``load.files``, or a folder of part files as Spark writes it:
+    ``path`` is then the folder or the pattern); ``query`` is the ``load.query`` that
+    defines the table (``path`` names the setting). ``date_format`` and
+    ``decimal_comma`` say how the table's text is typed; ``max_rows`` and
+    ``max_field_bytes`` bound what is read.
+    """
 
     table: str
     path: Path
     format: Format
     encoding: str = "utf-8"
     separator: str = ","
+    parts: tuple[Path, ...] = ()
+    query: str | None = None
+    date_format: str = ""
+    decimal_comma: bool = False
+    max_rows: int | None = None
+    max_field_bytes: int | None = None
 
     @property
     def utf8(self) -> bool:
         return codecs.lookup(self.encoding).name == "utf-8"
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """The files read (none for a query)."""
+        if self.query is not None:
+            return ()
+        return self.parts or (self.path,)
+
+    @property
+    def label(self) -> str:
+        """How messages name where the table comes from."""
+        if self.query is not None:
+            return f"the query load.query.{self.table}"
+        if self.parts and (len(self.parts) > 1 or self.parts[0] != self.path):
+            return f"{self.path.name} ({len(self.parts)} file{'s' * (len(self.parts) != 1)})"
+        return self.path.name
 
 
 def find_tables(directory: Path) -> tuple[dict[str, TableFile], dict[str, list[Path]], list[Path]]:
@@ -150,7 +180,7 @@ def column_mapping(columns: Mapping[str, Mapping[str, str]]) -> dict[str, dict[s
     return out
 
 
-_OPTIONS = ("encoding", "separator")
+_OPTIONS = ("encoding", "separator", "date_format", "decimal_comma", "max_rows")
 
 
 def _check_options(where: str, encoding: str, separator: str) -> None:
@@ -190,9 +220,26 @@ def read_options(
         if unknown:
             raise ConfigError(f"{where}.{unknown[0]}: unknown option; the options are {_OPTIONS}")
         enc, sep = options.get("encoding", encoding), options.get("separator", separator)
+        if not isinstance(enc, str) or not isinstance(sep, str):
+            raise ConfigError(f"{where}: encoding and separator are text, got {enc!r}, {sep!r}")
         _check_options(f"{where}.", enc, sep)
+        _check_typed_options(where, options)
         out[table] = (enc, sep)
     return out
+
+
+def _check_typed_options(where: str, options: Mapping[str, object]) -> None:
+    """v3: ``date_format`` text, ``decimal_comma`` true or false, ``max_rows`` >= 1."""
+    fmt = options.get("date_format", "")
+    if not isinstance(fmt, str):
+        raise ConfigError(f'{where}.date_format: expected a format such as "%d/%m/%Y", '
+                          f"got {fmt!r}")
+    comma = options.get("decimal_comma", False)
+    if not isinstance(comma, bool):
+        raise ConfigError(f"{where}.decimal_comma: expected true or false, got {comma!r}")
+    rows = options.get("max_rows", 1)
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise ConfigError(f"{where}.max_rows: expected a whole number >= 1, got {rows!r}")
 
 
 # Encodings a file that is not UTF-8 is tried in, most specific first, with how
@@ -294,7 +341,25 @@ def _explain(tf: TableFile, error: BaseException) -> UnreadableFile:
 
 
 def read_header(tf: TableFile) -> list[str]:
-    """The column names exactly as the file has them (duplicates included)."""
+    """The column names exactly as the file has them (duplicates included); for several
+    files, those of the first, and each of the others must have the same."""
+    if len(tf.files) > 1 or (tf.parts and tf.parts[0] != tf.path):
+        first: list[str] | None = None
+        for part in tf.files:
+            one = TableFile(tf.table, part, _part_format(part), tf.encoding, tf.separator)
+            try:
+                header = read_header(one)
+            except UnreadableFile as e:
+                raise UnreadableFile(f"{part.name}: {e}", line=e.line, value=e.value) from e
+            if first is None:
+                first = header
+            elif [h.strip() for h in header] != [h.strip() for h in first]:
+                raise UnreadableFile(
+                    f"{part.name} has the columns {header} where {tf.files[0].name} has "
+                    f"{first}: the files of one table must have the same header",
+                    value=part.name)
+        assert first is not None
+        return first
     try:
         if tf.format == "parquet":
             return list(pl.read_parquet_schema(tf.path))
@@ -313,8 +378,38 @@ def read_header(tf: TableFile) -> list[str]:
     return header
 
 
+def _part_format(path: Path) -> Format:
+    return "parquet" if path.suffix.lower() == ".parquet" else "csv"
+
+
+Span = tuple[int, int, str]
+"""``(first row, last row, file name)``: where the rows of one file of a table lie."""
+
+
+def read_parts(tf: TableFile, names: list[str]) -> tuple[pl.DataFrame, list[Span]]:
+    """The table read from each of its files, concatenated in order, with the
+    :data:`Span` of each: rows are numbered through the files as if they were one file
+    (the header counted once), and a message names the file and its own line."""
+    frames, spans, offset = [], [], 0
+    for part in tf.files:
+        one = TableFile(tf.table, part, _part_format(part), tf.encoding, tf.separator)
+        try:
+            df = read_table(one, names)
+        except UnreadableFile as e:
+            raise UnreadableFile(f"{part.name}: {e}", line=e.line, value=e.value) from e
+        if offset:
+            df = df.with_columns(pl.col(ROW) + offset)
+        if df.height:
+            spans.append((offset + 2, offset + df.height + 1, part.name))
+        offset += df.height
+        frames.append(df)
+    return pl.concat(frames, how="vertical_relaxed"), spans
+
+
 def read_table(tf: TableFile, names: list[str]) -> pl.DataFrame:
     """The whole table, columns renamed to ``names`` (same order), plus :data:`ROW` first."""
+    if len(tf.files) > 1 or (tf.parts and tf.parts[0] != tf.path):
+        return read_parts(tf, names)[0]
     try:
         if tf.format == "csv":
             df = pl.read_csv(

@@ -31,14 +31,24 @@ from xpg.loaders.parse import (
     retry_trimmed,
     trim_padded,
 )
-from xpg.loaders.read import ROW, TableFile, UnreadableFile, read_header, read_table
+from xpg.loaders.read import (
+    ROW,
+    Span,
+    TableFile,
+    UnreadableFile,
+    read_header,
+    read_parts,
+    read_table,
+)
 from xpg.loaders.schema import TABLES, Table
+from xpg.loaders.sources import scan_bounds
 
 from xpg.settings import FreezeConfig
 
 __all__ = [
     "DATE_ORDER",
     "SET_TABLES",
+    "Bounds",
     "CheckedTable",
     "check_table",
     "quoted",
@@ -60,6 +70,15 @@ FREEZE_EVENTS = ("freeze", "close")
 _SAMPLE = 10_000
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The settings of ``[load]`` that shape and bound how every table is read (v3)."""
+
+    ignore_header_case: bool = False
+    allow_empty: frozenset[str] = frozenset()
+    max_id_length: int = 256
+
+
 @dataclass
 class CheckedTable:
     """One table after its own checks: the typed frame and what is needed to finish it."""
@@ -72,6 +91,7 @@ class CheckedTable:
     display: dict[str, str]  # contract column -> its name in the file
     complete: bool  # every required column was there with a usable type
     drop: pl.Series = field(default_factory=lambda: pl.Series(ROW, [], dtype=pl.Int64))
+    spans: list[Span] = field(default_factory=list)  # v3: the files of a table read from several
 
     @property
     def name(self) -> str:
@@ -128,29 +148,46 @@ def quoted(expr: pl.Expr) -> pl.Expr:
 
 
 def _unreadable(errors: Collector, tf: TableFile, error: UnreadableFile) -> None:
+    what = f"{tf.label} cannot be read as {tf.format.upper()}"
+    if tf.query is not None:
+        what = f"{tf.table} cannot be made by {tf.label}"
     errors.one(
         tf.table,
         Rule.UNREADABLE_FILE,
-        f"{tf.path.name} cannot be read as {tf.format.upper()}: {error}",
+        f"{what}: {error}",
         row=error.line,
         value=tf.path.name if error.value is None else error.value,
     )
 
 
+def _contract_names(stripped: list[str], table: Table, mapping: TableMapping,
+                    ignore_case: bool) -> list[str]:
+    """The contract name of each of the file's columns: its rename, else (with
+    ``load.ignore_header_case``) the rename or contract column it matches but for case."""
+    if not ignore_case:
+        return [mapping.rename.get(h, h) for h in stripped]
+    renames = {k.casefold(): v for k, v in mapping.rename.items()}
+    columns = {c.casefold(): c for c in table.column_names}
+    return [mapping.rename.get(h) or renames.get(h.casefold()) or columns.get(h.casefold(), h)
+            for h in stripped]
+
+
 def _structure(
-    tf: TableFile, mapping: TableMapping, errors: Collector
+    tf: TableFile, mapping: TableMapping, errors: Collector, ignore_case: bool = False,
+    header: list[str] | None = None,
 ) -> tuple[list[str], list[str]] | None:
     """The file's header and its contract names; None after reporting a structural problem."""
     name = tf.table
-    try:
-        header = read_header(tf)
-    except UnreadableFile as e:
-        _unreadable(errors, tf, e)
-        return None
+    if header is None:
+        try:
+            header = read_header(tf)
+        except UnreadableFile as e:
+            _unreadable(errors, tf, e)
+            return None
     if wrong_separator(tf, header, errors):
         return None
     stripped = [h.strip() for h in header]
-    renamed = [mapping.rename.get(h, h) for h in stripped]
+    renamed = _contract_names(stripped, TABLES[name], mapping, ignore_case)
     bad = False
     seen: dict[str, str] = {}
     for original, new in zip(stripped, renamed, strict=True):
@@ -180,6 +217,9 @@ def check_table(
     warnings: Collector,
     freeze: FreezeConfig,
     region: str = "CN",
+    *,
+    bounds: Bounds | None = None,
+    frame: pl.DataFrame | None = None,
 ) -> CheckedTable | None:
     """Read one table and run every check that needs only that table.
 
@@ -189,59 +229,138 @@ def check_table(
     ``users`` is one error, not one per row referring to it). ``region`` reads
     phones without a country code (:mod:`xpg.loaders.normalize`). ``mapping`` (the
     configuration's, :mod:`xpg.loaders.mapping`) is applied once the file is read, before
-    any check, so messages still show the file's values as written.
+    any check, so messages still show the file's values as written. ``bounds`` are the
+    settings that bound and shape the input (v3); ``frame`` is the table a
+    ``load.query`` made (``tf.query``), read instead of a file.
     """
+    bounds = bounds or Bounds()
     table = TABLES[tf.table]
-    zero = zero_bytes(tf)
+    spans: list[Span] = []
+    zero = frame is None and zero_bytes(tf)
     if zero:  # no header either: the contract's columns, no rows
         header = renamed = list(table.column_names)
         raw = pl.DataFrame(schema={ROW: pl.Int64, **dict.fromkeys(header, pl.String)})
     else:
-        structure = _structure(tf, mapping, errors)
+        structure = _structure(tf, mapping, errors, bounds.ignore_header_case,
+                               None if frame is None else list(frame.columns))
         if structure is None:
             return None
         header, renamed = structure
     display = {new: old.strip() for old, new in zip(header, renamed, strict=True)}
-    complete = _required_columns(table, [*renamed, *mapping.added], mapping, errors)
+    expressions = mapping.expressions()
+    display.update((t, t) for t in expressions if t not in display)
+    complete = _required_columns(table, [*renamed, *mapping.added, *expressions], mapping,
+                                 errors, header, bounds.ignore_header_case)
     if not zero:
         try:
-            raw = read_table(tf, renamed)
+            if frame is not None:
+                raw = frame.rename(dict(zip(frame.columns, renamed, strict=True)))
+                raw = raw.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64))
+            else:
+                problem = scan_bounds(tf)
+                if problem is not None:
+                    raise problem
+                if len(tf.files) > 1 or (tf.parts and tf.parts[0] != tf.path):
+                    raw, spans = read_parts(tf, renamed)
+                else:
+                    raw = read_table(tf, renamed)
         except UnreadableFile as e:
             _unreadable(errors, tf, e)
             return None
-    if raw.height == 0:
-        empty_table(tf, zero, errors, warnings)
-        if table.name in MUST_HOLD_ROWS:
+        if frame is None and tf.max_rows is not None and raw.height > tf.max_rows:
+            _unreadable(errors, tf, UnreadableFile(
+                f"it holds {raw.height:,} rows, more than load.max_rows ({tf.max_rows:,}); "
+                "raise it "
+                f"(for this table only: [load.per_table.{tf.table}] max_rows = {raw.height})",
+                value=f"{raw.height} rows"))
             return None
-    mapped = apply_mapping(raw, mapping)
-    parsers = _parsers(table, mapped.frame, display, errors)
+    if raw.height == 0:
+        empty_table(tf, zero, errors, warnings, allowed=tf.table in bounds.allow_empty)
+        if table.name in MUST_HOLD_ROWS and tf.table not in bounds.allow_empty:
+            return None
+    work = raw
+    if expressions:
+        work = _computed(tf, raw, header, renamed, expressions, mapping, errors)
+        if work is None:
+            return None
+    mapped = apply_mapping(work, mapping)
+    formats = {c.name: mapping.date_format.get(c.name) or tf.date_format
+               for c in table.columns if c.kind in ("date", "datetime")}
+    parsers = _parsers(table, mapped.frame, display, errors, formats, tf.decimal_comma)
     complete = complete and all(c.name in parsers for c in table.columns if c.required)
     typed_cols, blank = _parse(mapped.frame, parsers)
     blank.update((c, b) for c, b in mapped.blank.items() if c in blank)
     shown = mapped.shown  # the values as written (and those the mapping added)
     emit = _Emitter(errors, table.name, raw.get_column(ROW), display)
-    _cell_rules(emit, table, shown, typed_cols, blank, mapped.messages)
+    hints = _Hints(tf, mapping, bounds.max_id_length)
+    _cell_rules(emit, table, shown, typed_cols, blank, mapped.messages, hints)
     _row_rules(emit, table, shown, typed_cols, blank)
-    typed = _typed_frame(table, shown, typed_cols, warnings)
+    used = {name for expr in expressions.values() for name in expr.meta.root_names()}
+    typed = _typed_frame(table, shown, typed_cols, warnings, used)
     if table.name == "identifiers" and complete:
         typed = _normalized(emit, typed, shown, region)
-    state = CheckedTable(table, tf, header, typed, raw, display, complete)
+    if frame is not None and raw.height:  # v3: a message names the query's result row
+        spans = [(2, raw.height + 1, f"load.query.{tf.table}")]
+    state = CheckedTable(table, tf, header, typed, raw, display, complete, spans=spans)
     _duplicates(state, errors, warnings)
     _freeze_reasons(state, warnings, freeze)
     return state
 
 
+def _computed(tf: TableFile, raw: pl.DataFrame, header: list[str], renamed: list[str],
+              expressions: Mapping[str, pl.Expr], mapping: TableMapping,
+              errors: Collector) -> pl.DataFrame | None:
+    """``raw`` with the columns ``load.mapping.<table>.expr`` computes from the file's own
+    columns (by the names the file gives them); a computed column replaces a file column of
+    the same contract name. None after reporting an expression that cannot be evaluated."""
+    names = {r: h.strip() for h, r in zip(header, renamed, strict=True)}
+    view = raw.rename({r: f for r, f in names.items() if r != f})
+    out = []
+    for target, expr in expressions.items():
+        key = mapping.keys.get(("expr", target), f"load.mapping.{tf.table}.expr.{target}")
+        try:
+            out.append(view.select(expr.alias(target)).to_series())
+        except (pl.exceptions.PolarsError, ValueError) as e:
+            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            errors.one(tf.table, Rule.UNREADABLE_FILE,
+                       f"{key} cannot be computed from {tf.label}: {text} (its columns: "
+                       f"{', '.join(names.values())})", column=target,
+                       value=mapping.expr.get(target, "")[:200])
+            return None
+    return raw.with_columns(out)
+
+
 def _required_columns(
-    table: Table, names: list[str], mapping: TableMapping, errors: Collector
+    table: Table, names: list[str], mapping: TableMapping, errors: Collector,
+    header: list[str] | None = None, ignore_case: bool = False,
 ) -> bool:
-    """Report the required columns missing from ``names``; True when none is."""
+    """Report the required columns missing from ``names``; True when none is.
+
+    v3: the message names the cause where it can: a table's ``rename`` that overrode the
+    shared ``rename`` of a column the file has (a rename conflict), or a column the file
+    has but for case (the setting that reads it)."""
     inverse = {ours: theirs for theirs, ours in mapping.rename.items()}
+    stripped = [h.strip() for h in header or ()]
     complete = True
     for col in table.columns:
         if col.required and col.name not in names:
             complete = False
             hint = ""
-            if col.name in inverse:
+            conflict = [theirs for theirs, ours in mapping.overridden.items()
+                        if ours == col.name and theirs in stripped]
+            cased = [h for h in stripped if h.casefold() == col.name.casefold()]
+            if conflict:
+                theirs = conflict[0]
+                hint = (f": rename conflict: {mapping.keys[('rename', theirs)]} renames "
+                        f"{theirs} onto {mapping.rename[theirs]!r}, overriding "
+                        f"load.mapping.shared.rename.{theirs} (onto {col.name!r}); for one "
+                        f"column that feeds both, write rename = {{ {theirs} = "
+                        f'["{col.name}", "{mapping.rename[theirs]}"] }}')
+            elif cased and not ignore_case:
+                hint = (f": the file has {cased[0]}; to read headers whatever their case, set "
+                        f"load.ignore_header_case = true (or rename = {{ {cased[0]} = "
+                        f'"{col.name}" }} in [load.mapping.{table.name}])')
+            elif col.name in inverse:
                 key = mapping.keys[("rename", inverse[col.name])]
                 hint = f" (nor {inverse[col.name]}, mapped onto it in {key})"
             errors.one(
@@ -254,15 +373,22 @@ def _required_columns(
 
 
 def _parsers(
-    table: Table, raw: pl.DataFrame, display: dict[str, str], errors: Collector
+    table: Table, raw: pl.DataFrame, display: dict[str, str], errors: Collector,
+    formats: Mapping[str, str] | None = None, decimal_comma: bool = False,
 ) -> dict[str, ColumnParser]:
-    """A parser per contract column present with a usable type (the others are reported)."""
+    """A parser per contract column present with a usable type (the others are reported).
+
+    ``formats``: a date format per date column (v3, "" for ISO 8601); ``decimal_comma``
+    reads ``10500,0`` as a number."""
     parsers = {}
+    formats = formats or {}
     for col in table.columns:
         if col.name not in raw.columns:
             continue
         src = raw.get_column(col.name)
-        parser = parser_for(col.name, col.kind, src.dtype, src.head(_SAMPLE))
+        parser = parser_for(col.name, col.kind, src.dtype, src.head(_SAMPLE),
+                            date_format=formats.get(col.name) or "",
+                            decimal_comma=decimal_comma)
         if parser.typed is None:
             errors.one(
                 table.name,
@@ -316,9 +442,12 @@ def _cell_rules(
     typed_cols: dict[str, pl.Series],
     blank: dict[str, pl.Series],
     messages: Mapping[tuple[str, str], str],
+    hints: _Hints | None = None,
 ) -> None:
-    """not_null, invalid_type, invalid_enum and negative_amount (``messages``: the message
-    of a rule on a column, where the configuration's mapping says more)."""
+    """not_null, invalid_type, invalid_enum, negative_amount and too_long (``messages``: the
+    message of a rule on a column, where the configuration's mapping says more; ``hints``:
+    the settings named in a message, v3)."""
+    hints = hints or _Hints(None, None, 256)
     for col in table.columns:
         c = col.name
         if c not in typed_cols:
@@ -336,7 +465,8 @@ def _cell_rules(
             emit(
                 ~blank[c] & values.is_null(),
                 Rule.INVALID_TYPE,
-                messages.get((Rule.INVALID_TYPE.value, c)) or _type_message(c, col.kind),
+                messages.get((Rule.INVALID_TYPE.value, c))
+                or _type_message(c, col.kind, hints.table),
                 column=c,
                 values=source,
             )
@@ -352,25 +482,89 @@ def _cell_rules(
             )
         if col.non_negative:
             emit(values < 0, Rule.NEGATIVE_AMOUNT, f"{c} must be >= 0", column=c, values=source)
+        if col.kind == "id" and values.dtype == pl.String:
+            long = values.str.len_chars() > hints.max_id_length
+            if long.any():
+                emit(long, Rule.TOO_LONG, pl.format(
+                    f"{c} is {{}} characters long, more than load.max_id_length "
+                    f"({hints.max_id_length}); an id that long is a broken export (the value "
+                    "is shown cut)", pl.col("length")), column=c,
+                    values=source.cast(pl.String).str.slice(0, 100),
+                    extra={"length": values.str.len_chars()})
+
+
+@dataclass(frozen=True)
+class _Hints:
+    """What a message needs to name the setting that fixes a value (v3)."""
+
+    tf: TableFile | None
+    mapping: TableMapping | None
+    max_id_length: int
+
+    @property
+    def table(self) -> str | None:
+        return None if self.tf is None else self.tf.table
 
 
 # 1,234.50 or 12,345: digits grouped in threes by commas
 _THOUSANDS = r"^\s*[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?\s*$"
+# 10500,0 or -3,5: a decimal comma
+_DECIMAL_COMMA = r"^\s*[-+]?\d*,\d+\s*$"
+# dates in another format: (pattern, strftime format); the day-first and month-first
+# readings of 05/06/2026 are told apart by a part above 12
+_TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?\s*$"
+_DATE_FORMATS = (
+    (r"^\s*\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
+    (r"^\s*\d{4}\.\d{1,2}\.\d{1,2}", "%Y.%m.%d"),
+    (r"^\s*\d{1,2}/(?:1[3-9]|2\d|3[01])/\d{4}", "%m/%d/%Y"),
+    (r"^\s*\d{1,2}/\d{1,2}/\d{4}", "%d/%m/%Y"),
+    (r"^\s*\d{1,2}\.\d{1,2}\.\d{4}", "%d.%m.%Y"),
+    (r"^\s*\d{1,2}-\d{1,2}-\d{4}", "%d-%m-%Y"),
+    (r"^\s*\d{8}", "%Y%m%d"),
+)
 
 
-def _type_message(column: str, kind: str) -> str | pl.Expr:
-    """``<column> must be <kind>``; for a number written with thousands separators, says so."""
+def _setting_line(table: str | None, option: str, value: str) -> str:
+    if table is None:
+        return f"load.{option} = {value}"
+    return f"[load.per_table.{table}] {option} = {value} (or load.{option} for every table)"
+
+
+def _type_message(column: str, kind: str, table: str | None = None) -> str | pl.Expr:
+    """``<column> must be <kind>``; for a number written with thousands separators or a
+    decimal comma, and a date in another format, says so and names the setting (v3)."""
     plain = f"{column} must be {EXPECTED[kind]}"
+    value = pl.col("value")
+    if kind in ("date", "datetime"):
+        out = pl.lit(plain)
+        for pattern, fmt in reversed(_DATE_FORMATS):
+            # a date format reads a time after the date too: the date part is the setting
+            line = _setting_line(table, "date_format", f'"{fmt}"')
+            out = pl.when(value.str.contains(pattern + _TIME)).then(
+                pl.lit(f"{plain}; the value looks like the format {fmt}: set {line}")
+            ).otherwise(out)
+        return out
     if kind not in ("decimal", "integer"):
         return plain
+    comma = _setting_line(table, "decimal_comma", "true")
     return (
-        pl.when(pl.col("value").str.contains(_THOUSANDS))
+        pl.when(value.str.contains(_THOUSANDS) & ~value.str.contains(".", literal=True))
+        .then(
+            pl.format(
+                f"{plain}: thousands separators are not allowed (write {{}}); if the comma "
+                f"is the decimal mark, set {comma}",
+                value.str.strip_chars().str.replace_all(",", "", literal=True),
+            )
+        )
+        .when(value.str.contains(_THOUSANDS))
         .then(
             pl.format(
                 f"{plain}: thousands separators are not allowed (write {{}})",
-                pl.col("value").str.strip_chars().str.replace_all(",", "", literal=True),
+                value.str.strip_chars().str.replace_all(",", "", literal=True),
             )
         )
+        .when(value.str.contains(_DECIMAL_COMMA))
+        .then(pl.lit(f"{plain}: the value has a decimal comma; set {comma}"))
         .otherwise(pl.lit(plain))
     )
 
@@ -442,9 +636,11 @@ def _row_rules(
 
 
 def _typed_frame(
-    table: Table, raw: pl.DataFrame, typed_cols: dict[str, pl.Series], warnings: Collector
+    table: Table, raw: pl.DataFrame, typed_cols: dict[str, pl.Series], warnings: Collector,
+    used: set[str] | frozenset[str] = frozenset(),
 ) -> pl.DataFrame:
-    """ROW, the contract's columns typed (missing ones null), then the extra columns."""
+    """ROW, the contract's columns typed (missing ones null), then the extra columns (those
+    an expression of the mapping reads, ``used``, are not warned about)."""
     columns = [raw.get_column(ROW)]
     for col in table.columns:
         if col.name in typed_cols:
@@ -452,16 +648,28 @@ def _typed_frame(
         else:
             columns.append(pl.repeat(None, raw.height, dtype=col.dtype, eager=True).alias(col.name))
     extras = [c for c in raw.columns if c != ROW and c not in table.column_names]
-    for c in extras:
+    kept = extras
+    extras = [c for c in extras if c not in used]
+    if len(extras) == 1:
         warnings.one(
             table.name,
             Rule.UNKNOWN_COLUMN,
-            f"column {c} is not in the contract of {table.name}; it is kept as a property",
-            column=c,
+            f"column {extras[0]} is not in the contract of {table.name}; it is kept as a "
+            "property",
+            column=extras[0],
         )
-    return pl.DataFrame(columns + [raw.get_column(c) for c in extras]).with_columns(
+    elif extras:  # one line for all (an export of 281 columns is one warning, not 281)
+        shown = ", ".join(extras[:10]) + (f" and {len(extras) - 10} more" if len(extras) > 10
+                                          else "")
+        warnings.one(
+            table.name,
+            Rule.UNKNOWN_COLUMN,
+            f"{len(extras)} columns are not in the contract of {table.name} ({shown}); they "
+            "are kept as properties",
+        )
+    return pl.DataFrame(columns + [raw.get_column(c) for c in kept]).with_columns(
         pl.when(pl.col(c).str.len_bytes() > 0).then(pl.col(c)).alias(c)
-        for c in extras
+        for c in kept
         if raw.schema[c] == pl.String
     )
 

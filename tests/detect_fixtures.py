@@ -191,3 +191,21 @@ class Builder:
 def multi_lender(b: Builder, user_id: str, prefix: str = "M", outstanding: float = 10_000.0):
     """Make ``user_id`` multi_lending: open loans at 4 lenders ``<prefix>1..4``."""
     return b.loans(user_id, [f"{prefix}{i}" for i in range(1, 5)], outstanding=outstanding)
+
+
+def every_finding_type(outstanding: float = 1_000, limit_outstanding: float = 1_000):
+    """A small dataset with a finding of every type: three multi-lenders on one device (a
+    ring), a fraud freeze beside a drawable account, a limit cut and a restore, and an
+    application burst (the CLI's and the export variants' sample)."""
+    b = Builder()
+    for u in ("u1", "u2", "u3"):
+        b.device(u, "d9")
+        multi_lender(b, u, outstanding=outstanding)
+    b.account("a1", "u1", "jiebei", status="frozen", reason="fraud", changed_at=at(-9))
+    b.account("a2", "u1", "huabei", limit=5_000, outstanding=limit_outstanding)
+    b.event("a1", at(-9), "freeze", reason="fraud").event("a2", at(-4), "unfreeze")
+    b.account("a3", "u2", "jiebei", limit=0).account("a4", "u2", "huabei", limit=9_000)
+    b.event("a3", at(-3), "limit_change", old=10_000, new=0)
+    b.event("a4", at(-2), "limit_change", old=6_000, new=9_000)
+    b.application("u4", "L1", at(-1)).application("u4", "L2", at(0)).application("u4", "L3", at(0))
+    return b.build()

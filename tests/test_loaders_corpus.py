@@ -142,8 +142,13 @@ CORPUS = [
           message="kind must be one of consumption, loan"),
     Entry("embedded_quotes_and_separators", "products",
           b'product_id,kind,name\nhuabei,consumption,"a, ""b"", c"\njiebei,loan,\n'),
-    Entry("very_long_field", "products",
-          b"product_id,kind,name\nhuabei,consumption," + b"x" * 2_000_000 + b"\njiebei,loan,\n"),
+    Entry("very_long_field", "products",  # v3: more than load.max_field_bytes (1 MiB)
+          b"product_id,kind,name\nhuabei,consumption," + b"x" * 2_000_000 + b"\njiebei,loan,\n",
+          failures=[("products", 2, None, "x" * 60 + "...", "unreadable_file")],
+          message="products.csv cannot be read as CSV: line 2 has a field of more than "
+                  "1,048,576 bytes (load.max_field_bytes)"),
+    Entry("long_field_within_bounds", "products",
+          b"product_id,kind,name\nhuabei,consumption," + b"x" * 1_000_000 + b"\njiebei,loan,\n"),
     Entry("very_long_phone", "identifiers",
           VALID["identifiers"].encode() + b"u3,phone," + b"1" * 100_000 + b",,\n",
           failures=[("identifiers", 4, "value", "1" * 100_000, "empty_normalized")],

@@ -216,8 +216,7 @@ def test_warnings_do_not_stop_the_load(tmp_path):
     (data / "truth.json").write_text("{}")
     result = load_dataset(data)
     assert failure_keys(result.warnings) == [
-        ("accounts", None, "segment", None, "unknown_column"),
-        ("accounts", None, "branch", None, "unknown_column"),
+        ("accounts", None, None, None, "unknown_column"),  # one line for both
         ("accounts", 5, "status_reason", "aml_review", "unknown_freeze_reason"),
         ("devices", 5, None, None, "duplicate_row"),
         ("external_loans", 4, None, None, "duplicate_row"),
@@ -225,10 +224,12 @@ def test_warnings_do_not_stop_the_load(tmp_path):
         ("notes", None, None, "notes.csv", "unknown_table"),  # files of no contract table last
     ]
     messages = result.warnings["message"].to_list()
-    assert "(2 rows, first on row 5)" in messages[2]
-    assert messages[3] == "exact duplicate of row 2; dropped"
-    assert messages[4] == "exact duplicate of row 2; kept"
-    assert result.warning_total == 7
+    assert messages[0] == ("2 columns are not in the contract of accounts (segment, branch); "
+                           "they are kept as properties")
+    assert "(2 rows, first on row 5)" in messages[1]
+    assert messages[2] == "exact duplicate of row 2; dropped"
+    assert messages[3] == "exact duplicate of row 2; kept"
+    assert result.warning_total == 6
     ds = result.dataset
     assert ds.devices.height == 3  # the duplicate device sighting is dropped
     assert ds.external_loans.height == 3  # two equal loans may be two loans: kept

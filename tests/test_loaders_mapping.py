@@ -214,7 +214,7 @@ def test_a_day_offset_that_is_not_a_whole_number_fails_with_its_line(tmp_path):
          "load.mapping.accounts.rename.b: both 'a' and 'b' are renamed onto 'user_id'"),
         ({"shared": {"constant": {"product_id": "huabei"}}},
          "load.mapping.shared.constant: unknown kind of mapping; the kinds are rename, values, "
-         "fill_null, day_offset (constant and default are set per table)"),
+         "fill_null, day_offset, date_format (constant and default are set per table)"),
         ({"shared": {"rename": {"uid": "usr_id"}}},
          "load.mapping.shared.rename.uid: 'usr_id' is not a column of any table"),
         ({"shared": {"values": {"amount": {"a": "b"}}}},

@@ -28,6 +28,12 @@ def _with_row(table: str, row: str) -> str:
 # (case id, table changes, the one expected failure: table, row, column, value, rule, message part)
 CASES = [
     (
+        "too_long",  # v3: an id longer than load.max_id_length (256)
+        {"devices": _with_row("devices", "u1," + "d" * 300 + ",,")},
+        ("devices", 5, "device_id", "d" * 100, "too_long"),
+        "device_id is 300 characters long, more than load.max_id_length (256)",
+    ),
+    (
         "missing_table",
         {"devices": None},
         ("devices", None, None, None, "missing_table"),
@@ -374,14 +380,15 @@ def test_all_failures_are_collected_in_file_order(tmp_path):
     )
     with pytest.raises(ValidationError) as info:
         load_dataset(data)
-    # in table order (users, products, lenders, accounts, devices, ...), then row, then column
+    # v3: what refuses the load (structural) first; then in table order (users, products,
+    # lenders, accounts, devices, ...), then row, then column
     assert failure_keys(info.value.failures) == [
+        ("devices", None, None, None, "missing_table"),
         ("accounts", 2, "user_id", "u9", "unknown_reference"),
         ("accounts", 2, "credit_limit", "-5", "negative_amount"),
         ("accounts", 2, "outstanding", "x", "invalid_type"),
         ("accounts", 3, "account_id", "a1", "duplicate_key"),
         ("accounts", 3, "status", "Frozen", "invalid_enum"),
-        ("devices", None, None, None, "missing_table"),
         # the events of a1 refer to an account that exists (twice): no cascade without quarantine
     ]
     assert info.value.total == 6

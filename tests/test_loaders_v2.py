@@ -67,7 +67,8 @@ def test_an_empty_required_table_is_one_error_and_exit_2(tmp_path, capsys, table
     )
     message = (
         f"{name} {what}: {table} must hold at least one row; an empty {table} table is what a "
-        "broken upstream export looks like: check the export"
+        "broken upstream export looks like: check the export (for data that has no "
+        f'{table}, set load.allow_empty = ["{table}"])'
     )
     with pytest.raises(ValidationError) as info:
         load_dataset(data)

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from xpg.errors import InputError, NoFindingsError
+from xpg.errors import InputError, NoFindingsError, RunDateUnknownError
 from xpg.inputs import is_uri, pseudonymized, read_findings, read_tables, tables_refused
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.queries.diff import DEFAULT_RING_OVERLAP
@@ -188,6 +188,14 @@ class Session:
         from xpg.queries.detections import default_as_of
 
         return default_as_of(self._dataset)
+
+    def data_latest(self) -> dt.date | None:
+        """:meth:`data_as_of`, or None when the data holds no date at all (a run that is
+        given its date: ``--as-of``)."""
+        try:
+            return self.data_as_of()
+        except RunDateUnknownError:
+            return None
 
     def dates_differ(self) -> str | None:
         """A warning when the findings given to :func:`open` are of another night than the

@@ -34,7 +34,15 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pydantic
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Strict, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Strict,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+)
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from xpg.errors import ConfigError
@@ -279,6 +287,15 @@ MappingTree = Annotated[Mapping[Text, Mapping[Text, Mapping[Text, Any]]],
                         AfterValidator(_frozen_mapping)]
 
 
+# table -> a file-name pattern (or several), e.g. users = "users_*.csv"
+FilePatterns = Annotated[Mapping[Text, Text | tuple[Text, ...]], AfterValidator(_frozen_mapping)]
+# table -> a Polars SQL query over the folder's files, each registered by its file stem
+Queries = Annotated[Mapping[Text, Text], AfterValidator(_frozen_mapping)]
+# table -> option -> value (encoding, separator, date_format, decimal_comma, max_rows)
+TableOptions = Annotated[Mapping[Text, Mapping[Text, Text | StrictBool | StrictInt]],
+                         AfterValidator(_frozen_mapping)]
+
+
 @_section("load")
 class LoadConfig:
     _key: ClassVar[str]
@@ -291,9 +308,22 @@ class LoadConfig:
     # how CSV files are read; per_table: table -> {"encoding": ..., "separator": ...}
     encoding: Text
     separator: Text
-    per_table: ColumnMap
+    per_table: TableOptions
     # v2: renames, value maps, constants, defaults, null fills, day offsets
     mapping: MappingTree
+    # v3 (docs/configuration.md, "Exports as people save them"): tables that may be absent
+    # or header-only; date formats, decimal commas and header case; file-name patterns;
+    # tables defined by a query over the folder's files; bounds on the input
+    allow_empty: tuple[Text, ...]
+    date_format: Text
+    decimal_comma: StrictBool
+    ignore_header_case: StrictBool
+    files: FilePatterns
+    query: Queries
+    max_field_bytes: Count
+    max_id_length: Count
+    max_rows: Count
+    max_memory_mb: Seconds
 
 
 @_section("neo4j")

@@ -14,6 +14,7 @@ import typer
 from xpg.cli.errors import message
 from xpg.errors import ConfigError, InputError, ValidationError, XpgError
 from xpg.loaders.mapping import mapping_plan
+from xpg.loaders.sources import check_sources
 from xpg.progress import TerminalProgress
 from xpg.settings import Settings, key_source, load_settings
 
@@ -102,12 +103,16 @@ def run_date_warning(as_of: dt.date | None, latest: dt.date | None) -> str | Non
     --------
     >>> run_date_warning(dt.date(2026, 11, 19), dt.date(2026, 11, 20)) is None
     True
+    >>> run_date_warning(dt.date(2026, 11, 21), dt.date(2026, 11, 20)) is None
+    True
     >>> run_date_warning(dt.date(2025, 11, 20), dt.date(2026, 11, 20))[:45]
     'the run date 2025-11-20 is 365 days before th'
     """
     if as_of is None or latest is None or as_of == latest:
         return None
     days = abs((latest - as_of).days)
+    if as_of > latest and days == 1:
+        return None  # a nightly run dated the day after its snapshot's last date
     if as_of > latest:
         return (f"the run date {as_of} is {days} day{'s' * (days != 1)} after the latest date in "
                 f"the data ({latest}): nothing in the data is dated then; is --as-of right?")
@@ -132,6 +137,7 @@ def settings_from(config: Sequence[Path] | Path | None, *,
     settings = load_settings(files, overrides=overrides)
     try:
         mapping_plan(settings.load)
+        check_sources(settings.load.files, settings.load.query, settings.load.allow_empty)
     except ConfigError as e:
         where = key_source(files, e.key) if e.key else None
         if where is None:

@@ -224,7 +224,7 @@ def run(
                   investigate=False) as session:
         if session.load_result is not None:
             _warn(session.load_result)
-        warning = run_date_warning(as_of, session.data_as_of() if as_of else None)
+        warning = run_date_warning(as_of, session.data_latest() if as_of else None)
         if warning:
             print(f"xpg: warning: {warning}", file=sys.stderr)
         return session.detect()

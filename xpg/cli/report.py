@@ -126,7 +126,7 @@ def command(
             if day is None:  # the run date, for the runs.log line should a later step fail
                 known = session.as_of
             else:
-                warning = run_date_warning(day, session.data_as_of())
+                warning = run_date_warning(day, session.data_latest())
                 if warning:
                     log.warn(warning)
             result = session.report(
