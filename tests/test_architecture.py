@@ -30,6 +30,7 @@ LAYERS = {
     "xpg.nightly_rings": "api",
     "xpg.serve": "serve",
     "xpg.cli": "cli",
+    "xpg.cases": "cases",
 }
 EVERYTHING = frozenset(LAYERS.values())
 
@@ -42,7 +43,8 @@ RULES = {
     "queries": {"foundation", "loaders", "graph"},
     "graph": {"foundation", "loaders", "queries"},
     "report": {"foundation", "queries"},  # plain data in: neither the API nor a backend
-    "api": {"foundation", "loaders", "queries", "graph", "report"},
+    "api": {"foundation", "loaders", "queries", "graph", "report", "cases"},
+    "cases": {"foundation", "loaders", "queries", "graph"},  # a store per database
     "serve": EVERYTHING - {"cli"},
     "cli": EVERYTHING,
 }
