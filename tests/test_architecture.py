@@ -27,7 +27,7 @@ LAYERS = {
     "xpg.report": "report",
     "xpg.api": "api", "xpg.gather": "api", "xpg.inputs": "api", "xpg": "api",
     "xpg.nightly": "api", "xpg.nightly_state": "api", "xpg.nightly_snapshot": "api",
-    "xpg.nightly_rings": "api",
+    "xpg.nightly_rings": "api", "xpg.session_cases": "api",
     "xpg.serve": "serve",
     "xpg.cli": "cli",
     "xpg.cases": "cases",
