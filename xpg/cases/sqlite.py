@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -79,19 +80,36 @@ class SqliteCaseStore(CaseStore):
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 10.0):
         self.path = Path(path)
+        self._timeout = busy_timeout_s
+        self._local = threading.local()  # one connection per thread (a service's workers)
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s,
-                                       isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise BackendError(f"the case store {self.path} cannot be opened: {e}") from e
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
+                                 check_same_thread=False)
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+            with self._guard:
+                self._all.append(db)
+        return db
+
     def close(self) -> None:
-        self._db.close()
+        with self._guard:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+        self._local = threading.local()
 
     def schema_version(self) -> int:
         row = self._db.execute("SELECT max(version) FROM schema_version").fetchone()
