@@ -161,8 +161,8 @@ def command(
     if alert_on is not None:
         alerts = result.alerts(alert_on)
         if alerts:
-            print(f"ALERT: {len(alerts)} new, worsened or re-alerted finding(s) at {alert_on} "
-                  "or above",
+            print(f"ALERT: {len(alerts)} new or worsened finding(s) at {alert_on} or above "
+                  "(re-alerted ones included)",
                   file=sys.stderr)
             return EXIT_ALERT
     return 0

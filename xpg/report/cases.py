@@ -92,20 +92,22 @@ def case_table(cases: Mapping[str, Any] | None) -> pl.DataFrame:
 
 def act_first(report: FindingsReport, diff: ReportDiff | None,
               cases: Mapping[str, Any] | None, *, limit: int = 10) -> dict[str, Any]:
-    """What needs action today: new and re-alerted critical findings; the drawable money
+    """What needs action today: new or worse critical findings and every re-alerted one
+    (with its reasons); the drawable money
     at user-scope freezes (findings with an amount at risk, largest first); open cases
     older than the configured age."""
     kinds = {} if diff is None else {c.id: c for c in diff.changes}
     critical = []
     for f in report.findings:
-        if f.severity != SEVERITIES[-1]:
-            continue
+        state = state_of(cases, f.id)
+        if f.severity != SEVERITIES[-1] and state != "realerted":
+            continue  # critical findings, and every re-alerted one
         change = kinds.get(f.id)
         if needs_human(f.id, None if change is None else change.kind,
                        bool(change and change.worse), cases):
-            state = state_of(cases, f.id)
             reasons = (cases or {}).get("findings", {}).get(f.id, {}).get("reasons", [])
-            critical.append({"id": f.id, "type": f.type, "users": len(f.users),
+            critical.append({"id": f.id, "type": f.type, "severity": f.severity,
+                             "users": len(f.users),
                              "exposure": f.exposure.total,
                              "why": "; ".join(reasons) if state == "realerted" else
                              ("new" if change is None or change.kind == "new" else "worse")})
@@ -120,7 +122,8 @@ def act_first(report: FindingsReport, diff: ReportDiff | None,
                                     "drawable": float(f.exposure.at_risk or 0)}
     at_risk = sorted(per_user.values(), key=lambda x: (-x["drawable"], x["id"]))
     old = list((cases or {}).get("old_open_cases", []))
-    return {"critical": critical[:limit], "critical_total": len(critical),
+    return {"counts": counts(diff, cases),
+            "critical": critical[:limit], "critical_total": len(critical),
             "drawable": at_risk[:limit], "drawable_total": len(at_risk),
             "drawable_sum": round(drawable_at_risk(loud), 2),
             "old_cases": old[:limit], "old_cases_total": len(old),

@@ -115,6 +115,7 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
         min_open_lenders=inputs.min_open_lenders,
         money_by_type=_money_by_type(report, inputs.exposure),
         notes=tuple(f"Warning: {w}." for w in warnings),
+        act_first=report_cases.act_first(report, diff, inputs.cases),
     )
     return ReportContent(tables=tables, summary=summary, files=tuple(files), page=page,
                          row_drops=drops, row_warnings=tuple(warnings))

@@ -122,6 +122,8 @@ class PageData:
     min_open_lenders: int = MultiLendingConfig().min_open_lenders  # defaults.toml
     notes: Sequence[str] = field(default_factory=tuple)
     money_by_type: Sequence[tuple[str, float, float | None]] = ()
+    act_first: Mapping[str, Any] | None = None
+    """What needs action today (:func:`xpg.report.cases.act_first`)."""
 
 
 def _card(label: str, value: str, alert: bool = False, *, figure: str = "",
@@ -272,6 +274,24 @@ def _inconsistencies(p: PageData, limit: int = 50) -> dict[str, Any]:
             "more": max(0, len(items) - limit)}
 
 
+def _act_first(p: PageData) -> dict[str, Any]:
+    a = p.act_first or {}
+    critical = [[Cell("code", x["id"]), x["type"], Cell("sev", x["severity"]), x["users"],
+                 money(x["exposure"]), x["why"]] for x in a.get("critical", ())]
+    drawable = [[x["user"], Cell("code", x["id"]), money(x["drawable"])]
+                for x in a.get("drawable", ())]
+    old = [[Cell("code", x["case_id"]), x.get("finding_id") or x["subject"], x["status"],
+            x.get("assignee") or "-", str(x["opened_at"])[:10]] for x in a.get("old_cases", ())]
+    return {"critical": critical, "critical_total": a.get("critical_total", 0),
+            "critical_more": a.get("critical_total", 0) - len(critical),
+            "drawable": drawable, "drawable_total": a.get("drawable_total", 0),
+            "drawable_more": a.get("drawable_total", 0) - len(drawable),
+            "drawable_sum": money(a.get("drawable_sum", 0.0)),
+            "old_cases": old, "old_total": a.get("old_cases_total", 0),
+            "age": a.get("open_age_days") or "-",
+            "nothing": not (critical or drawable or old), "counts": a.get("counts") or {}}
+
+
 def _charts(p: PageData) -> dict[str, Any]:
     charts = [
         svg.column_chart(p.ring_exposure, title="Exposure per ring", x_label="exposure (CNY)",
@@ -314,6 +334,7 @@ class Section:
 
 
 _SECTIONS = (
+    Section("act-first", "Act first", "report_act_first.html", _act_first),
     Section("summary", "Summary", "report_summary.html", _summary),
     Section("changes", "Changes", "report_changes.html", _changes),
     Section("by-type", "Findings by type", "report_by_type.html", _by_type),
