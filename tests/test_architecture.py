@@ -28,6 +28,7 @@ LAYERS = {
     "xpg.api": "api", "xpg.gather": "api", "xpg.inputs": "api", "xpg": "api",
     "xpg.nightly": "api", "xpg.nightly_state": "api", "xpg.nightly_snapshot": "api",
     "xpg.nightly_rings": "api", "xpg.session_cases": "api",
+    "xpg.backtest": "api",
     "xpg.serve": "serve", "xpg.serve_cases": "serve",
     "xpg.cli": "cli",
     "xpg.cases": "cases",

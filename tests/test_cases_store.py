@@ -267,3 +267,17 @@ def test_store_file_lives_beside_the_reports(tmp_path):
     with open_case_store(MemoryBackend(), tmp_path) as store:
         store.open(user="u1", by="alice")
     assert (Path(tmp_path) / "cases.sqlite").is_file()
+
+
+@on_backends("neo4j")
+def test_neo4j_cases_link_to_the_users_they_name(backend, tmp_path):
+    from investigation_data import dataset
+    from xpg.graph.neo4j_connection import QueryMode
+
+    backend.load(dataset())
+    store = open_case_store(backend, tmp_path)
+    store.open(finding=finding(users=("u1", "u2", "nobody")), by="alice", at=AT)
+    rows = backend.run("MATCH (:Case)-[:NAMES]->(u:User) RETURN u.user_id AS u ORDER BY u",
+                       QueryMode.READ)
+    assert [r["u"] for r in rows] == ["u1", "u2"]  # a user not in the graph is not made
+    assert backend.run("MATCH (u:User {user_id: 'nobody'}) RETURN u", QueryMode.READ) == []

@@ -91,6 +91,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "command"),
     "state": ("state", "app"),
     "case": ("case", "app"),
+    "backtest": ("backtest", "command"),
 }
 
 

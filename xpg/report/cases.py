@@ -127,4 +127,5 @@ def act_first(report: FindingsReport, diff: ReportDiff | None,
             "drawable": at_risk[:limit], "drawable_total": len(at_risk),
             "drawable_sum": round(drawable_at_risk(loud), 2),
             "old_cases": old[:limit], "old_cases_total": len(old),
+            "precision": dict((cases or {}).get("precision") or {}),
             "open_age_days": (cases or {}).get("open_age_days")}

@@ -85,6 +85,7 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
     tables = _tables(report, diff, inputs.exposure)
     if inputs.cases is not None:  # the cases' counts and the findings they hold
         summary["cases"] = report_cases.counts(diff, inputs.cases)
+        summary["precision"] = dict(inputs.cases.get("precision") or {})
         held = report_cases.case_table(inputs.cases)
         if held.height:  # cases.csv/.parquet only once cases hold findings
             tables["cases"] = held

@@ -289,7 +289,10 @@ def _act_first(p: PageData) -> dict[str, Any]:
             "drawable_sum": money(a.get("drawable_sum", 0.0)),
             "old_cases": old, "old_total": a.get("old_cases_total", 0),
             "age": a.get("open_age_days") or "-",
-            "nothing": not (critical or drawable or old), "counts": a.get("counts") or {}}
+            "nothing": not (critical or drawable or old), "counts": a.get("counts") or {},
+            "precision": [[rule, r["confirmed_fraud"], r["decided"],
+                           "-" if r["precision"] is None else f"{r['precision']:.0%}"]
+                          for rule, r in (a.get("precision") or {}).items()]}
 
 
 def _charts(p: PageData) -> dict[str, Any]:
