@@ -140,8 +140,8 @@ class _Store:
         if reports is None and not isinstance(backend, Neo4jConnection):
             from xpg.errors import InputError
 
-            raise InputError("no case store: start xpg serve with --reports DIR (the cases "
-                             "live beside the reports)")
+            raise InputError("no case store: the service was started without a reports "
+                             "folder (the cases live beside the reports)", argument="reports")
         return self.session.cases
 
 

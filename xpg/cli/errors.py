@@ -87,7 +87,6 @@ FLAGS = {
     "until": "--until",
     "by": "--by",
     "assignee": "--assignee",
-    "finding_id": "FINDING_ID",
     "expected_version": "--expected-version",
     "shape": "--shape",
     "state": "--state",
