@@ -54,6 +54,8 @@ def cases(reports: Path | None, backend: str | None = None,
             raise InputError(f"reports: {reports} is not a folder", argument="reports")
         store = open_case_store(graph, reports)
         found = latest_findings(reports)
+        if found is None and graph.keeps_data:  # a database: the findings it stored
+            found = _stored_findings(graph, settings)
         service = Cases(store, found)
         try:
             yield service
@@ -61,6 +63,17 @@ def cases(reports: Path | None, backend: str | None = None,
             service.close()
     finally:
         graph.close()
+
+
+def _stored_findings(graph: Any, settings: Any) -> Any:
+    """The findings the database's last detection stored (None when there are none)."""
+    from xpg.api import Session
+    from xpg.errors import NoFindingsError
+
+    try:
+        return Session(None, settings, graph, owns_backend=False, detect=False).findings()
+    except NoFindingsError:
+        return None
 
 
 def parse_day(value: str | None, flag: str) -> dt.date | None:
