@@ -211,29 +211,45 @@ def test_sqlite_schema_version_and_migration_from_v1(tmp_path):
 
 
 _CHILD = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     from pathlib import Path
+    import xpg.cases.neo4j as neo
     from xpg.cases.sqlite import SqliteCaseStore
-    store = SqliteCaseStore(sys.argv[1])
-    real = SqliteCaseStore._write_events
-    def stall(self, events):  # the case row is updated in the open transaction: die here
+    def stall(*args):  # the case is updated in the open transaction: die here
         Path(sys.argv[2]).write_text("in")
         time.sleep(60)
-    SqliteCaseStore._write_events = stall
+    if sys.argv[1] == "neo4j":
+        from xpg.graph.neo4j_connection import Neo4jConnection
+        from xpg.settings import load_settings
+        store = neo.Neo4jCaseStore(Neo4jConnection(load_settings(environ=os.environ).neo4j))
+        neo._append = stall
+    else:
+        store = SqliteCaseStore(sys.argv[1])
+        SqliteCaseStore._write_events = stall
     store.assign(sys.argv[3], "mallory", by="mallory")
 """)
 
 
-def test_sqlite_sigkill_mid_write_leaves_it_consistent(tmp_path):
+@CASES
+def test_sigkill_mid_write_leaves_it_consistent(backend, tmp_path):
+    from xpg.graph.neo4j_connection import Neo4jConnection
+
     path = tmp_path / "cases.sqlite"
-    with SqliteCaseStore(path) as store:
-        case = store.open(finding=finding(), by="alice", at=AT)
-        store.assign(case.case_id, "alice", by="alice")
+    env = {**os.environ}
+    target = str(path)
+    if isinstance(backend, Neo4jConnection):
+        c = backend.config
+        env.update(NEO4J_URI=c.uri, NEO4J_USER=c.user, NEO4J_PASSWORD=c.password or "",
+                   NEO4J_DATABASE=c.database)
+        target = "neo4j"
+    store = open_case_store(backend, tmp_path)
+    case = store.open(finding=finding(), by="alice", at=AT)
+    store.assign(case.case_id, "alice", by="alice")
     marker = tmp_path / "marker"
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path), str(marker),
-                              case.case_id], env={**os.environ})
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, target, str(marker), case.case_id],
+                             env=env)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while not marker.exists():
             assert child.poll() is None, "the writer ended before the kill"
             assert time.monotonic() < deadline
@@ -243,15 +259,25 @@ def test_sqlite_sigkill_mid_write_leaves_it_consistent(tmp_path):
     finally:
         if child.poll() is None:
             child.kill()
-    with SqliteCaseStore(path) as store:
-        after = store.get(case.case_id)
-        assert (after.assignee, after.version) == ("alice", 2)
-        assert len(store.events(case.case_id)) == 2
-        store.note(case.case_id, "still writable", by="bob")  # the lock was released
-        assert store.get(case.case_id).version == 3
-    db = sqlite3.connect(path)
-    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    db.close()
+    store.close()
+    store = open_case_store(backend, tmp_path)
+    deadline = time.monotonic() + 60  # Neo4j ends the dead client's transaction
+    while True:
+        try:
+            store.note(case.case_id, "still writable", by="bob")  # no lock left behind
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    after = store.get(case.case_id)
+    assert (after.assignee, after.version) == ("alice", 3)
+    assert [e.what for e in store.events(case.case_id)] == ["opened", "assigned", "noted"]
+    store.close()
+    if not isinstance(backend, Neo4jConnection):
+        db = sqlite3.connect(path)
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
 
 
 def test_open_case_store_needs_a_folder_in_memory():
