@@ -120,6 +120,9 @@ def test_a_user_case_holds_the_findings_naming_the_user(tmp_path):
     t = triage(FindingsReport(DAY, (f(), f(fid="ring-z", users=("u7", "u8", "u9")))), None,
                store.list(), share=0.25)
     assert t.verdicts["ring-a"].state == "in_review" and t.verdicts["ring-z"].state == "new"
+    store.decide(store.list()[0].case_id, "benign", by="alice", at=AT)
+    t = triage(FindingsReport(DAY, (f(),)), None, store.list(), share=0.25)
+    assert t.verdicts["ring-a"].state == "in_review"  # decided on no finding: not suppressed
 
 
 # -- the nightly report -------------------------------------------------------------------

@@ -20,7 +20,9 @@ realerted      as suppressed, but materially worse than at the decision; ``reaso
 A finding is held by the case whose finding ids include its id, or one of the ids its
 ring lineage names (``evidence.lineage``: ``detected_id``, ``previous_ids``: the case then
 follows the new id, see ``follows``), or by an unclosed or suppressing case opened by hand
-on one of its users. The result is plain data (``to_dict``) for the report.
+on one of its users (a user's case decided with no finding to compare with holds its
+findings in review: it never suppresses what it never saw). The result is plain data
+(``to_dict``) for the report.
 
 Examples
 --------
@@ -150,7 +152,7 @@ def triage(report: FindingsReport, diff: ReportDiff | None, cases: Sequence[Case
             continue
         if case.finding_ids:
             taken.add(case.case_id)
-        if case.suppresses(as_of):
+        if case.suppresses(as_of) and (case.decision is not None or case.finding_ids):
             reasons = tuple(worse(f, case.decision, share))
             state = "realerted" if reasons else "suppressed"
         else:

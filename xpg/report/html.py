@@ -15,7 +15,7 @@ its name, a change of exposure) a small :class:`Cell` whose ``kind`` the
 >>> money(1234.5), money(None)
 ('1,234.50', '')
 >>> [s.anchor for s in page_sections()][:3]
-['summary', 'changes', 'by-type']
+['act-first', 'summary', 'changes']
 """
 
 from __future__ import annotations
