@@ -3,11 +3,11 @@
 ``python bench/bench_assembly.py --data DIR [--runs 3]`` loads and detects once, then
 times, in the same process and on the same frames, what ``xpg detect`` does after the
 rules' frames: the assembly (:func:`xpg.queries.detections.assemble`), the summary and
-the findings JSON (:func:`xpg.cli.detect.report_json`), once with every finding made in
-Python (``frames=False``, what main did) and once with the frame assembly, alternately,
-``--runs`` times each. Prints CPU seconds (``time.process_time``: all threads) and wall
-seconds per step, and whether both documents are the same bytes (they must be). Nothing
-is asserted: this script prints figures.
+the findings JSON (:meth:`xpg.queries.findings.FindingsReport.document`), once with
+every finding made in Python (``frames=False``, what main did) and once with the frame
+assembly, alternately, ``--runs`` times each. Prints CPU seconds (``time.process_time``:
+all threads) and wall seconds per step, and whether both documents are the same bytes
+(they must be). Nothing is asserted: this script prints figures.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     from xpg.queries.rules import rules
 
     import xpg.api as api
-    from xpg.cli.detect import report_json
 
     gc.disable()  # as `xpg detect` runs (gc_paused)
     with api.open(data=args.data) as session:
@@ -63,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
                 ordered = timed("assembly", lambda e=exposure, fr=frames: assemble(
                     registered, results, e, config, frames=fr))
                 summary = timed("summary", lambda o=ordered, e=exposure: summarize(o, users, e))
-                texts[frames] = timed("json", lambda o=ordered, s=summary: report_json(
-                    FindingsReport(as_of, o, s)))
+                texts[frames] = timed("json", lambda o=ordered, s=summary: FindingsReport(
+                    as_of, o, s).document())
                 cpu = sum(c for c, _ in clock.values())
                 wall = sum(w for _, w in clock.values())
                 rows.append({"run": run + 1, "how": "frames" if frames else "objects",

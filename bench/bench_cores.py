@@ -8,10 +8,12 @@ times (default 3):
 * ``whole-group components``: :meth:`xpg.graph.links.Links.kept` from a cold cache: the
   date and kind masks, the hub cut and the connected components of the kept link graph
   (what the rings cost today, after the graph is built);
-* ``core step (arrays)``: :func:`xpg.graph.cores.candidate_rings` on those groups: the
-  searched users, their cores, the candidate members (integer arrays);
-* ``core step (frame)``: :func:`xpg.graph.cores.ring_candidates`: the same plus the
-  frame with user ids and core ids (what the ring rule will call).
+* ``ring groups``: the ring rule's ``ring_groups`` form in memory (the groups of 3 or more
+  users, as a frame, from those components);
+* ``core step``: :meth:`xpg.queries.rules.ring.Ring.candidates` on those groups: the
+  searched users (:func:`xpg.graph.cores.searched_members`), their kept links (form
+  ``ring_core_links``), their cores (:func:`xpg.graph.cores.link_cores`) and the
+  candidate frame (:func:`xpg.graph.cores.combine_candidates`), what detection runs.
 
 Also printed once: the largest group, the candidates, and the share of the planted
 ring members found with their purity, judging groups whole against cores (a side
@@ -22,6 +24,7 @@ Nothing is asserted; the machine is shared, so compare ratios within one run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import statistics
 import sys
@@ -34,10 +37,10 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from mixed_graphs import mixed_graph
-from xpg.graph.cores import candidate_rings, group_sizes, ring_candidates
-from xpg.graph.links import Links
+from xpg.queries.polars_hooks import PolarsHooks
+from xpg.queries.rules import rule
 
-KINDS = ("phone", "bank_card", "id_number")  # the default detection.ring.identifier_kinds
+from xpg.settings import RingConfig
 
 
 def timed(fn):
@@ -75,59 +78,58 @@ def main() -> None:
         f"generated in {time.perf_counter() - start:.1f} s"
     )
     start = time.perf_counter()
-    links = Links(g.dataset())
+    hooks = PolarsHooks(g.dataset())
+    links = hooks.links
     print(f"tables and Links built in {time.perf_counter() - start:.1f} s")
     as_of = dt.date(2026, 11, 20)
-    user_ids = links.user_ids
-    ml_ids = pl.Series("user_id", g.user_ids).filter(pl.Series(g.multi_lending))
-    ml_mask = user_ids.is_in(ml_ids.implode()).to_numpy()
-    rows: dict[str, list[float]] = {"whole": [], "arrays": [], "frame": []}
+    config = dataclasses.replace(RingConfig(), max_group_users=args.max_group_users,
+                                 hub_max_users=args.hub_max_users)
+    ring = rule("ring")
+    groups_form = ring.forms[0]
+    ml = frozenset(pl.Series(g.user_ids).filter(pl.Series(g.multi_lending)).to_list())
+    rows: dict[str, list[float]] = {"whole": [], "groups": [], "cores": []}
     for _ in range(args.repeat):
         links._kept.clear()  # kept() caches per (date, kinds, hub_max_users): time it cold
-        t, kept = timed(lambda: links.kept(KINDS, args.hub_max_users, as_of))
+        t, kept = timed(lambda: links.kept(config.identifier_kinds, config.hub_max_users,
+                                           as_of))
         rows["whole"].append(t)
-        t, cands = timed(
-            lambda kept=kept: candidate_rings(
-                kept.labels,
-                kept.user,
-                kept.node,
-                ml_mask,
-                max_group_users=args.max_group_users,
-            )
-        )
-        rows["arrays"].append(t)
-        t, _ = timed(
-            lambda kept=kept: ring_candidates(
-                kept, user_ids, ml_ids, max_group_users=args.max_group_users
-            )
-        )
-        rows["frame"].append(t)
+        t, groups = timed(lambda: groups_form.conform(hooks.compute(groups_form, config, as_of)))
+        rows["groups"].append(t)
+        t, cands = timed(lambda groups=groups: ring.candidates(hooks, groups, config, as_of, ml))
+        rows["cores"].append(t)
     names = {
         "whole": "whole-group components",
-        "arrays": "core step (arrays)",
-        "frame": "core step (frame)",
+        "groups": "ring groups (frame)",
+        "cores": "core step",
     }
     for key, label in names.items():
         runs = "  ".join(f"{t:.3f}" for t in rows[key])
         print(f"{label:<24} runs {runs} s   median {statistics.median(rows[key]):.3f} s")
-    ratio = statistics.median(rows["frame"]) / statistics.median(rows["whole"])
-    print(f"core step (frame) / whole-group components: {ratio:.2f}")
+    ratio = statistics.median(rows["cores"]) / statistics.median(rows["whole"])
+    print(f"core step / whole-group components: {ratio:.2f}")
 
-    sizes = group_sizes(kept.labels)
+    labels = kept.labels
+    sizes = np.zeros(labels.size, dtype=np.int64)
+    linked = labels >= 0
+    sizes[linked] = np.bincount(labels[linked])[labels[linked]]
     searched = g.multi_lending & (sizes > args.max_group_users)
+    cores = cands.filter("core").get_column("group").n_unique()
+    whole_groups = cands.filter(~pl.col("core")).get_column("group").n_unique()
     print(
         f"largest group {int(sizes.max()):,} users; {int(searched.sum()):,} multi-lenders "
-        f"searched; {int(cands.core.sum()):,} cores and {int((~cands.core).sum()):,} whole "
-        f"groups of >= 3 users"
+        f"searched; {cores:,} cores and {whole_groups:,} whole groups of >= 3 users"
     )
-    whole = np.flatnonzero((sizes >= 3) & (sizes > 0))
-    ml_share = np.bincount(kept.labels[whole], weights=g.multi_lending[whole])
-    ring_size = np.bincount(kept.labels[whole])
-    qualifying = whole[ml_share[kept.labels[whole]] / ring_size[kept.labels[whole]] >= 0.5]
+    whole = np.flatnonzero(sizes >= 3)
+    ml_share = np.bincount(labels[whole], weights=g.multi_lending[whole])
+    ring_size = np.bincount(labels[whole])
+    qualifying = whole[ml_share[labels[whole]] / ring_size[labels[whole]] >= 0.5]
     share, purity = found(qualifying, g.planted)
     print(f"judged whole: {share:.1%} of planted members found, purity {purity:.3f}")
-    core_members = cands.user[cands.core[cands.ring]]
-    small_whole = cands.user[~cands.core[cands.ring]]
+    index = {u: i for i, u in enumerate(g.user_ids)}
+    core_members = np.array([index[u] for u in cands.filter("core").get_column("user_id")],
+                            dtype=np.int64)
+    small_whole = np.array([index[u] for u in cands.filter(~pl.col("core"))
+                            .get_column("user_id")], dtype=np.int64)
     small_whole = small_whole[np.isin(small_whole, qualifying)]
     share, purity = found(np.concatenate([core_members, small_whole]), g.planted)
     print(f"v2 (cores):   {share:.1%} of planted members found, purity {purity:.3f}")

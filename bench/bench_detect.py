@@ -87,7 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     from xpg.loaders import load_dataset
     from xpg.queries.detections import default_as_of, detection_steps
 
-    from xpg.cli.detect import report_json
     from xpg.settings import load_settings
 
     settings = load_settings(environ={})
@@ -131,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(report.findings):,} findings {report.summary['findings_by_type']}"
         )
         start = time.perf_counter()
-        text = report_json(report)
+        text = report.document()
         dumped = time.perf_counter() - start
         print(f"run {i + 1}: findings JSON {dumped:.2f} s ({len(text) / 2**20:,.1f} MiB)")
 

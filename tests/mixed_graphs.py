@@ -24,7 +24,7 @@ import polars as pl
 from xpg.loaders.dataset import Dataset
 from xpg.loaders.schema import TABLES
 
-__all__ = ["KINDS", "MixedGraph", "hub_cut", "mixed_graph"]
+__all__ = ["KINDS", "MixedGraph", "mixed_graph"]
 
 KINDS = ("device", "phone", "bank_card", "ip")
 """Node ``node_idx % 4`` is of kind ``KINDS[node_idx % 4]`` in :meth:`MixedGraph.dataset`."""
@@ -143,8 +143,3 @@ def mixed_graph(
     return MixedGraph(n_users, n_nodes, user, node, ml, comm, planted)
 
 
-def hub_cut(n_nodes: int, user: np.ndarray, node: np.ndarray, hub_max_users: int):
-    """The links left after dropping every node of more than ``hub_max_users`` users."""
-    degree = np.bincount(node, minlength=n_nodes)
-    keep = degree[node] <= hub_max_users
-    return user[keep], node[keep]

@@ -27,9 +27,11 @@ LAYERS = {
     "xpg.report": "report",
     "xpg.api": "api", "xpg.gather": "api", "xpg.inputs": "api", "xpg": "api",
     "xpg.nightly": "api", "xpg.nightly_state": "api", "xpg.nightly_snapshot": "api",
-    "xpg.nightly_rings": "api",
-    "xpg.serve": "serve",
+    "xpg.nightly_rings": "api", "xpg.session_cases": "api",
+    "xpg.backtest": "api",
+    "xpg.serve": "serve", "xpg.serve_cases": "serve",
     "xpg.cli": "cli",
+    "xpg.cases": "cases",
 }
 EVERYTHING = frozenset(LAYERS.values())
 
@@ -42,7 +44,8 @@ RULES = {
     "queries": {"foundation", "loaders", "graph"},
     "graph": {"foundation", "loaders", "queries"},
     "report": {"foundation", "queries"},  # plain data in: neither the API nor a backend
-    "api": {"foundation", "loaders", "queries", "graph", "report"},
+    "api": {"foundation", "loaders", "queries", "graph", "report", "cases"},
+    "cases": {"foundation", "loaders", "queries", "graph"},  # a store per database
     "serve": EVERYTHING - {"cli"},
     "cli": EVERYTHING,
 }

@@ -74,7 +74,10 @@ def test_the_cli_names_its_flags_and_adds_the_hints():
     assert message(gone) == "r/2026-11-20 already exists; pass --overwrite to replace it"
     assert set(FLAGS.values()) <= {f"--{name}" for name in
                                    ("as-of", "data", "export", "format", "force", "mixing",
-                                    "out", "overwrite", "quarantine", "shape", "state", "users")}
+                                    "out", "overwrite", "quarantine", "shape", "state", "users",
+                                    # xpg case
+                                    "reports", "outcome", "note", "until", "by", "assignee",
+                                    "expected-version")}
 
 
 def test_cli_end_to_end(tmp_path, capsys):

@@ -1,13 +1,16 @@
 """Multi-lending cores of large groups (xpg.graph.cores; cores.cypher: ring_core_links).
 
-Hand-made fixtures at each boundary (a group of 50 and of 51 users, a core of 2 and
-of 3, a hub of 20 and of 21 users counted over all users, multi-lenders linked only
-through a non-multi-lender's node), networkx as the oracle on random mixed graphs
-(components of the induced subgraph), and the Cypher form against the in-memory one.
+The candidates are the ring rule's own (:meth:`Ring.candidates` over the in-memory
+``ring_groups`` and ``ring_core_links`` forms). Hand-made fixtures at each boundary (a
+group of 50 and of 51 users, a core of 2 and of 3, a hub of 20 and of 21 users counted
+over all users, multi-lenders linked only through a non-multi-lender's node), networkx
+as the oracle on random mixed graphs through the tables (components of the induced
+subgraph), and the Cypher form against the in-memory one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import networkx as nx
@@ -15,17 +18,8 @@ import numpy as np
 import polars as pl
 import pytest
 from detect_fixtures import AS_OF, Builder
-from mixed_graphs import KINDS, hub_cut, mixed_graph
-from xpg.graph.components import bipartite_components
-from xpg.graph.cores import (
-    CORE_PREFIX,
-    candidate_rings,
-    combine_candidates,
-    core_labels,
-    link_cores,
-    ring_candidates,
-    searched_members,
-)
+from mixed_graphs import KINDS, mixed_graph
+from xpg.graph.cores import CORE_PREFIX, combine_candidates, link_cores, searched_members
 from xpg.graph.links import Links
 from xpg.queries.polars_hooks import PolarsHooks
 from xpg.queries.rules import rule
@@ -49,10 +43,18 @@ def chain(b: Builder, n: int, prefix: str = "c") -> list[str]:
     return ids
 
 
-def candidates(b: Builder, ml, **kwargs) -> pl.DataFrame:
-    links = Links(b.build())
-    kept = links.kept(KINDS_ON, RING.hub_max_users, AS_OF)
-    return ring_candidates(kept, links.user_ids, ml, **kwargs)
+def ring_candidates(dataset, ml, **changes) -> pl.DataFrame:
+    """The ring rule's candidates in memory: ``ring_groups``, then the cores of the larger
+    groups (``group``, ``user_id``, ``core``, ``group_users``)."""
+    config = dataclasses.replace(RING, **changes)
+    hooks = PolarsHooks(dataset)
+    ring = rule("ring")
+    groups = ring.forms[0].conform(hooks.compute(ring.forms[0], config, AS_OF))
+    return ring.candidates(hooks, groups, config, AS_OF, frozenset(ml))
+
+
+def candidates(b: Builder, ml, **changes) -> pl.DataFrame:
+    return ring_candidates(b.build(), ml, **changes)
 
 
 def rings_of(frame: pl.DataFrame) -> dict[str, tuple[bool, int, frozenset[str]]]:
@@ -162,7 +164,7 @@ def test_ids_do_not_depend_on_row_order():
     g = mixed_graph(5, 1500, hubs=2, rings=3, hub_users=(15, 40))
     ds = g.dataset()
     ml = [u for u, m in zip(g.user_ids, g.multi_lending.tolist(), strict=True) if m]
-    first = ring_candidates(Links(ds).kept(KINDS_ON, 20, AS_OF), Links(ds).user_ids, ml)
+    first = ring_candidates(ds, ml)
     shuffled = ds.__class__(
         **{
             **{n: ds.table(n) for n in ds.table_names()},
@@ -171,33 +173,22 @@ def test_ids_do_not_depend_on_row_order():
         },
         present=ds.present,
     )
-    links = Links(shuffled)
-    second = ring_candidates(links.kept(KINDS_ON, 20, AS_OF), links.user_ids, ml)
+    second = ring_candidates(shuffled, ml)
     assert first.filter("core").height > 0
     assert first.sort("group", "user_id").equals(second.sort("group", "user_id"))
 
 
-def test_invalid_inputs():
-    labels = np.zeros(3, dtype=np.int64)
-    with pytest.raises(ValueError, match="same length"):
-        core_labels(labels, np.array([0, 1]), np.array([0]), np.ones(3, dtype=bool))
-    with pytest.raises(ValueError, match="one entry per user"):
-        core_labels(labels, np.array([0]), np.array([0]), np.ones(2, dtype=bool))
-    with pytest.raises(ValueError, match=r"0\.\.len"):
-        core_labels(labels, np.array([3]), np.array([0]), np.ones(3, dtype=bool))
-
-
 def test_nothing_to_search():
-    labels = np.array([0, 0, -1])
-    c = candidate_rings(labels, np.array([0, 1]), np.array([0, 0]), np.zeros(3, dtype=bool))
-    assert c.user.size == 0 and c.core.size == 0
-    c = candidate_rings(
-        np.full(2, -1),
-        np.zeros(0, dtype=np.int64),
-        np.zeros(0, dtype=np.int64),
-        np.ones(2, dtype=bool),
-    )
-    assert c.user.size == 0
+    b = Builder()
+    ids = chain(b, 60)
+    chain(b, 2, "p")  # a group of 2: below min_users
+    assert candidates(b, []).is_empty()  # a large group, no multi-lender
+    assert candidates(b, ids[:2]).is_empty()  # fewer searched users than min_users
+    assert candidates(Builder().user("lonely"), ["lonely"]).is_empty()  # no link at all
+    nobody = link_cores(pl.DataFrame(schema={"user_id": pl.String, "kind": pl.String,
+                                             "value": pl.String}),
+                        pl.DataFrame(schema={"user_id": pl.String, "group_users": pl.Int64}))
+    assert nobody.is_empty() and nobody.columns == ["group", "user_id", "group_users"]
 
 
 # -- networkx oracle -----------------------------------------------------------------
@@ -247,49 +238,22 @@ SHAPES = {
 @pytest.mark.parametrize("seed", [pytest.param(s, id=f"seed{s}") for s in (0, 1, 2, 3)])
 @pytest.mark.parametrize("shape", list(SHAPES))
 def test_candidates_match_networkx(shape, seed):
+    """Through the tables: identifier kinds (``ip`` is not enabled), dates (a tenth of the
+    links first seen after the run date), hubs counted over all users."""
     n_users, options, max_group_users = SHAPES[shape]
     g = mixed_graph(seed, n_users, **options)
-    user, node = hub_cut(g.n_nodes, g.user, g.node, RING.hub_max_users)
-    labels = np.full(g.n_users, -1, dtype=np.int64)
-    linked = np.zeros(g.n_users, dtype=bool)
-    linked[user] = True
-    labels[linked] = bipartite_components(g.n_users, g.n_nodes, user, node)[linked]
-    c = candidate_rings(labels, user, node, g.multi_lending, max_group_users=max_group_users)
-    ours = {
-        (bool(c.core[r]), int(c.group_users[r]), frozenset(c.user[c.ring == r].tolist()))
-        for r in range(c.core.size)
-    }
-    expected = oracle(
-        g.n_users,
-        g.user,
-        g.node,
-        g.multi_lending,
-        hub_max_users=RING.hub_max_users,
-        max_group_users=max_group_users,
-        min_users=3,
-    )
-    assert ours == expected
-    kinds = {core for core, _, _ in expected}
-    assert kinds == ({False} if shape == "islands" else {True} | kinds), kinds
-
-
-@pytest.mark.parametrize("seed", [pytest.param(s, id=f"seed{s}") for s in (0, 1)])
-def test_ring_candidates_on_tables_match_networkx(seed):
-    """Through Links: identifier kinds (``ip`` is not enabled), dates, hubs by all users."""
-    g = mixed_graph(seed, 1500, hubs=3, rings=4, hub_users=(15, 60))
     late = np.random.default_rng(seed).random(g.user.size) < 0.1
-    ds = g.dataset(late=late, as_of=AS_OF)
-    links = Links(ds)
     ml = pl.Series(g.user_ids).filter(pl.Series(g.multi_lending))
-    frame = ring_candidates(links.kept(KINDS_ON, 20, AS_OF), links.user_ids, ml)
+    frame = ring_candidates(g.dataset(late=late, as_of=AS_OF), ml,
+                            max_group_users=max_group_users)
     counted = ~late & np.isin(np.array(KINDS)[g.node % len(KINDS)], ["device", *KINDS_ON])
     expected = oracle(
         g.n_users,
         g.user[counted],
         g.node[counted],
         g.multi_lending,
-        hub_max_users=20,
-        max_group_users=50,
+        hub_max_users=RING.hub_max_users,
+        max_group_users=max_group_users,
         min_users=3,
     )
     ids = np.array(g.user_ids)
@@ -297,6 +261,8 @@ def test_ring_candidates_on_tables_match_networkx(seed):
     assert set(rings_of(frame).values()) == named
     for group, (core, _, members) in rings_of(frame).items():
         assert not core or group == CORE_PREFIX + min(members)
+    kinds = {core for core, _, _ in expected}
+    assert kinds == ({False} if shape == "islands" else {True} | kinds), kinds
 
 
 # -- the Cypher form -----------------------------------------------------------------
@@ -314,12 +280,20 @@ def test_combine_candidates_gives_the_in_memory_frame_from_a_backends_two_frames
     ds = g.dataset()
     links = Links(ds)
     ml = pl.Series(g.user_ids).filter(pl.Series(g.multi_lending))
-    ours = ring_candidates(links.kept(KINDS_ON, 20, AS_OF), links.user_ids, ml)
+    ours = ring_candidates(ds, ml)
     assert ours.get_column("core").n_unique() == 2  # both kinds present
     groups = memory_groups(ds)
     cores_ = ours.filter("core").select("group", "user_id", "group_users")
     combined = combine_candidates(groups, cores_.sample(fraction=1.0, shuffle=True, seed=3))
     assert combined.sort("group", "user_id").equals(ours.sort("group", "user_id"))
+    # the cores from the kept links of the searched users alone, whatever their order
+    searched = searched_members(groups, ml)
+    kept = links.kept(KINDS_ON, RING.hub_max_users, AS_OF)
+    asked = links.user_ids.is_in(searched.get_column("user_id").implode()).to_numpy()[kept.user]
+    rows = pl.DataFrame({"user_id": links.user_ids.gather(kept.user[asked]),
+                         "node_idx": kept.node[asked]}).join(links.nodes, on="node_idx")
+    found = link_cores(rows.sample(fraction=1.0, shuffle=True, seed=4), searched)
+    assert found.equals(cores_.sort("group", "user_id"))
 
 
 @pytest.mark.neo4j
@@ -333,8 +307,7 @@ def test_the_cypher_cores_equal_the_in_memory_ones(neo4j_backend, seed):
     late = np.random.default_rng(seed).random(g.user.size) < 0.1
     ds = g.dataset(late=late, as_of=AS_OF)
     ml = pl.Series(g.user_ids).filter(pl.Series(g.multi_lending))
-    links = Links(ds)
-    ours = ring_candidates(links.kept(KINDS_ON, 20, AS_OF), links.user_ids, ml).filter("core")
+    ours = ring_candidates(ds, ml).filter("core")
     assert ours.height > 0
 
     neo4j_backend.load(ds)
@@ -359,7 +332,7 @@ def test_the_cypher_cores_equal_the_in_memory_ones(neo4j_backend, seed):
     columns = ["group", "user_id", "group_users"]
     assert theirs.sort(columns).equals(ours.select(columns).sort(columns))
     # with the whole groups: the same candidates (a whole group's id is backend-specific)
-    every = ring_candidates(links.kept(KINDS_ON, 20, AS_OF), links.user_ids, ml)
+    every = ring_candidates(ds, ml)
     assert set(rings_of(combine_candidates(groups, theirs)).values()) == set(
         rings_of(every).values()
     )

@@ -20,7 +20,6 @@ from xpg.queries.findings import Finding, FindingSequence, FindingsReport
 from xpg.queries.lines import json_string, json_string_list, rounded_texts
 from xpg.queries.polars_hooks import PolarsHooks
 
-from xpg.cli.detect import report_json
 from xpg.settings import DetectionConfig, load_settings
 from xpg.synthetic import generate
 
@@ -35,7 +34,7 @@ def _both(dataset, config: DetectionConfig | None = None):
 
 def _same(fast: FindingsReport, slow: FindingsReport) -> None:
     assert isinstance(fast.findings, FindingSequence)
-    assert report_json(fast) == report_json(slow)
+    assert fast.document() == slow.document()
     assert fast.summary == slow.summary
     assert fast.to_dict() == slow.to_dict()
     assert list(fast.findings) == list(slow.findings)  # Finding.from_dict of each line
@@ -75,7 +74,7 @@ def test_an_empty_run_is_the_same_document():
     b.account("a1", "u1", "huabei")
     fast, slow = _both(b.build())
     assert not slow.findings
-    assert report_json(fast) == report_json(slow)
+    assert fast.document() == slow.document()
 
 
 def test_json_string_matches_the_encoder_on_every_control_character():
@@ -132,7 +131,7 @@ def test_the_command_in_its_own_process_writes_the_whole_document_and_exits_0(tm
     dataset = b.build()
     folder = write(dataset, tmp_path / "data")
     fast, _ = _both(dataset)
-    expected = report_json(fast)
+    expected = fast.document()
     out = tmp_path / "f.json"
     cmd = [sys.executable, "-c", "import sys; from xpg.cli import main; sys.exit(main())",
            "detect", "--data", str(folder),

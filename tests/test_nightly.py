@@ -17,7 +17,6 @@ import polars as pl
 import pytest
 
 import xpg.api as api
-from xpg.cli.detect import report_json
 from xpg.nightly import run_nightly
 from xpg.nightly_state import NightlyState
 from xpg.settings import Settings
@@ -38,7 +37,7 @@ def _write(tables, folder):
 
 def _reference(folder, as_of=None):
     with api.open(data=folder, as_of=as_of) as session:
-        return report_json(session.detect())
+        return session.detect().document()
 
 
 def _findings(folder):
@@ -315,7 +314,7 @@ def test_settings_change_falls_back_and_says_why(root):
     result = run_nightly(base, other, state)
     assert not result.incremental and "settings changed" in result.reason
     with api.open(data=base, settings=other) as session:
-        assert result.text() == report_json(session.detect())
+        assert result.text() == session.detect().document()
     again = run_nightly(base, other, state)  # the full run left a state for these settings
     assert again.incremental, again.reason
 

@@ -32,6 +32,7 @@ from xpg.errors import InputError, NoFindingsError, RunDateUnknownError
 from xpg.inputs import is_uri, pseudonymized, read_findings, read_tables, tables_refused
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.queries.diff import DEFAULT_RING_OVERLAP
+from xpg.session_cases import SessionCases
 from xpg.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["Session", "is_uri", "open", "pseudonymized", "read_findings", "tables_refused"]
 
 
-class Session:
+class Session(SessionCases):
     """An opened dataset in a backend. Use :func:`open` to make one.
 
     Findings are computed once per run date and cached; investigations use

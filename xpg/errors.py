@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BackendError",
     "ConfigError",
+    "ConflictError",
     "GraphIncompleteError",
     "GraphMissingError",
     "GraphSourceError",
@@ -141,3 +142,14 @@ class LockHeldError(BackendError):
         super().__init__(*args)
         self.owner = owner
         self.since = since
+
+
+class ConflictError(XpgError, RuntimeError):
+    """A write was based on an older version of a record than the one stored (another
+    writer changed it first): ``expected`` and ``found`` are the two versions. Read it
+    again and retry the change if it still applies."""
+
+    def __init__(self, *args: object, expected: int | None = None, found: int | None = None):
+        super().__init__(*args)
+        self.expected = expected
+        self.found = found

@@ -32,6 +32,7 @@ from xpg.report.writer import (
     refuse_existing,
     report_folder,
 )
+from xpg.session_cases import gather_cases
 
 if TYPE_CHECKING:
     from xpg.api import Session
@@ -94,6 +95,8 @@ def gather_report(
         log.info("changes: " + ", ".join(f"{k} {v}" for k, v in diff.counts().items() if v))
         if diff.carried_ids:
             log.info(f"ring ids carried forward: {len(diff.carried_ids)}")
+    with log.step("cases"):
+        cases = gather_cases(session, root, report, diff, log)
     with log.step("exposure per user"):
         exposure = session.exposure(as_of)
 
@@ -118,6 +121,7 @@ def gather_report(
         row_counts={n: f.height for n, f in dataset.tables().items()},
         previous_row_counts=previous_row_counts(prev_path),
         row_drop_warn=session.settings.report.row_drop_warn,
+        cases=cases,
     )
 
 

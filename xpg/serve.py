@@ -453,6 +453,9 @@ def create_app(
                         logged_path(request.url.path, path_key), status,
                         (time.perf_counter() - started) * 1000, client)
 
+    from xpg.serve_cases import cases_router  # the case routes: read and write keys
+
+    app.include_router(cases_router(session, authorize=authorize))
     return app
 
 

@@ -427,6 +427,17 @@ class PrivacyConfig:
         return f"PrivacyConfig(masks={dict(self.masks)!r}, pseudonym_key={state})"
 
 
+@_section("cases")
+class CasesConfig:
+    """Cases and decisions (contract v3): when a decided finding is re-alerted, and
+    when an open case is old enough to be listed as needing action."""
+
+    _key: ClassVar[str]
+
+    realert_exposure_share: Fraction
+    open_age_days: Count
+
+
 @_section("")
 class Settings:
     _key: ClassVar[str]
@@ -438,6 +449,7 @@ class Settings:
     spark: SparkConfig = field(default_factory=SparkConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    cases: CasesConfig = field(default_factory=CasesConfig)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

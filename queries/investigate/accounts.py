@@ -4,7 +4,6 @@ freeze reason, and the contract's exposure per user from the as-of frames."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 
 import polars as pl
 from xpg.queries.asof import exposure_frame
@@ -14,7 +13,7 @@ from xpg.queries.investigate.views import AccountInfo
 
 from xpg.settings import FreezeConfig
 
-__all__ = ["ZERO_EXPOSURE", "account_infos", "drawable_expr", "exposure_by_user", "sum_exposure"]
+__all__ = ["ZERO_EXPOSURE", "account_infos", "drawable_expr", "exposure_by_user"]
 
 
 def drawable_expr() -> pl.Expr:
@@ -58,14 +57,3 @@ def exposure_by_user(accounts: pl.DataFrame, loans: pl.DataFrame) -> dict[str, E
 
 
 ZERO_EXPOSURE = Exposure(0.0)
-
-
-def sum_exposure(items: Iterable[Exposure]) -> Exposure:
-    items = list(items)
-    return Exposure(
-        total=money(sum(e.total for e in items)),
-        internal_limit=money(sum(e.internal_limit for e in items)),
-        internal_outstanding=money(sum(e.internal_outstanding for e in items)),
-        drawable=money(sum(e.drawable for e in items)),
-        external_outstanding=money(sum(e.external_outstanding for e in items)),
-    )

@@ -90,6 +90,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "command"),
     "serve": ("serve", "command"),
     "state": ("state", "app"),
+    "case": ("case", "app"),
+    "backtest": ("backtest", "command"),
 }
 
 

@@ -25,7 +25,7 @@ from rich.console import Console
 
 from xpg.atomic import write_text_atomic
 from xpg.cli.common import ConfigOpt, progress, settings_from
-from xpg.cli.detect import render_table_text, report_json, run, summary_line
+from xpg.cli.detect import render_table_text, run, summary_line
 from xpg.errors import InputError
 from xpg.queries.findings import FINDING_TYPES, FindingsReport
 
@@ -94,7 +94,7 @@ def command(
 
     findings_json = out / "findings.json"
     findings_txt = out / "findings.txt"
-    write_text_atomic(findings_json, report_json(report))
+    write_text_atomic(findings_json, report.document())
     write_text_atomic(findings_txt, render_table_text(report))
     from xpg.api import open as open_session
 

@@ -48,7 +48,6 @@ __all__ = [
     "parse_format",
     "print_table",
     "render_table_text",
-    "report_json",
     "run",
     "summary_line",
     "write_text_atomic",
@@ -67,17 +66,6 @@ def parse_format(value: str) -> OutputFormat:
     except ValueError:
         choices = " or ".join(f.value for f in OutputFormat)
         raise InputError(f"--format {value!r}: expected {choices}") from None
-
-
-def report_json(report: FindingsReport) -> str:
-    """The contract's JSON document with one finding per line.
-
-    The same document as :meth:`FindingsReport.to_json` (``json.loads`` of both is
-    equal), laid out so that each finding is one line: readable, ``grep``-able, and
-    written by the C JSON encoder (an indented dump of a large report is several
-    times slower).
-    """
-    return report.document()  # each finding's line as its rule's frame wrote it, or encoded
 
 
 _FREEZE_AT_EXIT: list[bool] = []
@@ -279,14 +267,14 @@ def command(
         elapsed = time.perf_counter() - start
         if out is not None:
             text = (
-                report_json(report)
+                report.document()
                 if output is OutputFormat.json
                 else render_table_text(report, top=top)
             )
             write_text_atomic(out, text)
             print(f"xpg: {summary_line(report)}; written to {out}", file=sys.stderr)
         elif output is OutputFormat.json:
-            write_stdout(report_json(report))
+            write_stdout(report.document())
         else:
             # off a terminal rich would wrap at 80 columns: give the table room
             width = None if sys.stdout.isatty() else 200

@@ -25,6 +25,7 @@ from typing import NamedTuple
 from xpg.errors import (
     BackendError,
     ConfigError,
+    ConflictError,
     GraphIncompleteError,
     GraphMissingError,
     GraphSourceError,
@@ -64,6 +65,7 @@ ERRORS: dict[type[BaseException], _Entry] = {
                              "neo4j.lock_stale_s seconds old"),
     ReadOnlyError: _Entry(3, "xpg query and xpg serve only read: load with `xpg load "
                              "--backend neo4j` first, then leave out --data"),
+    ConflictError: _Entry(7, "run `xpg case show` and retry if the change still applies"),
     BackendError: _Entry(3),
     XpgError: _Entry(1),
 }
@@ -79,6 +81,13 @@ FLAGS = {
     "out": "--out",
     "overwrite": "--overwrite",
     "quarantine": "--quarantine",
+    "reports": "--reports",
+    "outcome": "--outcome",
+    "note": "--note",
+    "until": "--until",
+    "by": "--by",
+    "assignee": "--assignee",
+    "expected_version": "--expected-version",
     "shape": "--shape",
     "state": "--state",
     "users": "--users",

@@ -96,6 +96,7 @@ def command(
         refuse_existing,
         report_folder,
     )
+    from xpg.report.cases import counts as report_counts
 
     started = time.perf_counter()
     day = known = None
@@ -143,9 +144,13 @@ def command(
     line = (f"{s.get('findings', len(result.findings.findings))} findings, "
             f"{s.get('flagged_users', 0)} flagged users")
     if result.diff is not None:
-        c = result.diff.counts()
+        c = report_counts(result.diff, result.cases)
         line += (f"; since {result.diff.previous_as_of}: {c['new']} new, "
-                 f"{result.diff.worse()} worse, {c['resolved']} resolved")
+                 f"{c['worse']} worse, {c['resolved']} resolved")
+    if result.cases is not None:
+        c = report_counts(result.diff, result.cases)
+        line += (f"; cases: {c['realerted']} re-alerted, {c['suppressed']} suppressed, "
+                 f"{c['in_review']} in review, {c['open_cases']} open")
     print(line)
     if result.row_drops:
         tables = ", ".join(f"{d['table']} {d['previous']:,} -> {d['current']:,}"
@@ -156,7 +161,8 @@ def command(
     if alert_on is not None:
         alerts = result.alerts(alert_on)
         if alerts:
-            print(f"ALERT: {len(alerts)} new or worsened finding(s) at {alert_on} or above",
+            print(f"ALERT: {len(alerts)} new or worsened finding(s) at {alert_on} or above "
+                  "(re-alerted ones included)",
                   file=sys.stderr)
             return EXIT_ALERT
     return 0

@@ -36,6 +36,10 @@ def command(
         "--rate-limit", min=1, help="Requests per minute per API key.")] = 120,
     max_hops: Annotated[int, typer.Option(
         "--max-hops", min=0, max=4, help="Largest neighbourhood a request may ask for.")] = 2,
+    reports: Annotated[Path | None, typer.Option(
+        "--reports", help="The reports folder whose cases.sqlite holds the cases (the "
+                          "/v1/cases routes; writes need a key from XPG_API_WRITE_KEY).")
+    ] = None,
 ) -> None:
     """Serve findings and investigations as read-only JSON (API key from XPG_API_KEY)."""
     import uvicorn
@@ -58,6 +62,8 @@ def command(
             have = f"{e}; requests for findings answer 409 until `xpg detect` runs"
         print(f"xpg serve: {have}; listening on http://{host}:{port} "
               "(OpenAPI at /openapi.json)", file=sys.stderr)
+        if reports is not None:
+            s.use_reports(reports)
         app = create_app(s, api_keys=keys, limits=Limits(rate_limit=rate_limit,
                                                          max_hops=max_hops))
         _access_log_to_stderr()

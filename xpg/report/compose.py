@@ -20,6 +20,7 @@ import polars as pl
 from xpg.queries.diff import ReportDiff
 from xpg.queries.findings import FINDING_TYPES, SEVERITIES, FindingsReport
 from xpg.queries.totals import AT_RISK_TYPES, drawable_at_risk, exposure_of_users
+from xpg.report import cases as report_cases
 from xpg.report.html import PageData
 from xpg.report.inputs import ReportInputs
 
@@ -82,6 +83,12 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
     report, diff = inputs.findings, inputs.diff
     summary = _summary(inputs)
     tables = _tables(report, diff, inputs.exposure)
+    if inputs.cases is not None:  # the cases' counts and the findings they hold
+        summary["cases"] = report_cases.counts(diff, inputs.cases)
+        summary["precision"] = dict(inputs.cases.get("precision") or {})
+        held = report_cases.case_table(inputs.cases)
+        if held.height:  # cases.csv/.parquet only once cases hold findings
+            tables["cases"] = held
     flagged = tables["exposure"].filter(pl.col("findings") > 0).get_column("total")
     ring_totals = pl.Series([f.exposure.total for f in report.findings if f.type == "ring"],
                             dtype=pl.Float64)
@@ -109,6 +116,7 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
         min_open_lenders=inputs.min_open_lenders,
         money_by_type=_money_by_type(report, inputs.exposure),
         notes=tuple(f"Warning: {w}." for w in warnings),
+        act_first=report_cases.act_first(report, diff, inputs.cases),
     )
     return ReportContent(tables=tables, summary=summary, files=tuple(files), page=page,
                          row_drops=drops, row_warnings=tuple(warnings))

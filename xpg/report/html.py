@@ -1,20 +1,33 @@
 """The report page: one self-contained HTML file (inline CSS and SVG, no script, no link out).
 
 :func:`render` takes a :class:`PageData` (everything the page shows, composed
-by :mod:`xpg.report.compose`) and returns the page. Every value that comes
-from the data is escaped; markup produced here is wrapped in :class:`Markup`
-so it is not escaped twice.
+by :mod:`xpg.report.compose`) and returns the page. The markup is in Jinja2
+templates (``xpg/templates/report*.html``) rendered with autoescape on, so
+every value that comes from the data is escaped by the template engine. This
+module only prepares what each section shows: plain values, and for the few
+table cells that carry markup (a severity badge, a money figure tagged with
+its name, a change of exposure) a small :class:`Cell` whose ``kind`` the
+``cell`` macro draws. The SVG charts and drawings come from
+:mod:`xpg.report.svg`, which escapes its own data; they are inserted as
+``markupsafe.Markup``.
+
+>>> from xpg.report.html import money, page_sections
+>>> money(1234.5), money(None)
+('1,234.50', '')
+>>> [s.anchor for s in page_sections()][:3]
+['act-first', 'summary', 'changes']
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from html import escape
-from importlib import resources
-from string import Template
+from functools import cache
 from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from xpg.queries.diff import Change, ReportDiff
 from xpg.queries.findings import FINDING_TYPES, SEVERITIES, Finding, FindingsReport
@@ -23,7 +36,7 @@ from xpg.queries.totals import DEFINITIONS, drawable_at_risk
 from xpg.report import svg
 from xpg.settings import MultiLendingConfig
 
-__all__ = ["FILE_DESCRIPTIONS", "Markup", "PageData", "render"]
+__all__ = ["FILE_DESCRIPTIONS", "Cell", "PageData", "Section", "money", "page_sections", "render"]
 
 FILE_DESCRIPTIONS: dict[str, str] = {
     "index.html": "this page",
@@ -41,24 +54,26 @@ FILE_DESCRIPTIONS: dict[str, str] = {
 }
 
 
-class Markup(str):
-    """HTML built here: inserted as is."""
+@dataclass(frozen=True)
+class Cell:
+    """A table cell with markup, drawn by the ``cell`` macro of ``report_macros.html``.
+
+    ``kind`` is one of ``sev`` (``a`` the severity), ``sev_change`` (``a`` → ``b``),
+    ``figure`` (``a`` the figure's name, ``b`` the amount), ``delta`` (``a`` → ``b``,
+    ``c`` the signed change, ``css`` its class), ``code`` (``a``), ``why`` (``a``
+    the reason code, ``b`` the words) and ``bold`` (``a``). Every text is escaped.
+    """
+
+    kind: str
+    a: Any = ""
+    b: Any = ""
+    c: Any = ""
+    css: str = ""
 
 
-def _e(x: Any) -> str:
-    if isinstance(x, Markup):
-        return str(x)
-    return escape("" if x is None else str(x), quote=True)
-
-
-def _money(x: float | None) -> str:
+def money(x: float | None) -> str:
+    """An amount as the page writes it: thousands separated, two decimals; None is blank."""
     return "" if x is None else f"{x:,.2f}"
-
-
-def _sev(s: str | None) -> Markup:
-    if not s:
-        return Markup("")
-    return Markup(f'<span class="sev sev-{_e(s)}">{_e(s)}</span>')
 
 
 def _users(users: Sequence[str], limit: int = 6) -> str:
@@ -67,21 +82,21 @@ def _users(users: Sequence[str], limit: int = 6) -> str:
     return shown + (f" and {len(users) - limit} more" if len(users) > limit else "")
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, numeric: Iterable[int] = (),
-           css: str = "") -> Markup:
-    num = set(numeric)
-    head = "".join(f'<th class="num">{_e(h)}</th>' if i in num else f"<th>{_e(h)}</th>"
-                   for i, h in enumerate(headers))
-    body = []
-    for row in rows:
-        cells = "".join(f'<td class="num">{_e(c)}</td>' if i in num else f"<td>{_e(c)}</td>"
-                        for i, c in enumerate(row))
-        body.append(f"<tr>{cells}</tr>")
-    if not body:
-        body.append(f'<tr><td colspan="{len(headers)}" class="muted">none</td></tr>')
-    cls = f' class="{_e(css)}"' if css else ""
-    return Markup(f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
-                  "</tbody></table>")
+def _figure(name: str, value: float | None) -> Cell:
+    """A money figure tagged with its name, so the page's totals can be read back."""
+    return Cell("figure", name, money(value))
+
+
+@cache
+def _environment() -> Environment:
+    """The template environment: autoescape on, undefined names an error, ``None`` blank."""
+    env = Environment(
+        loader=PackageLoader("xpg", "templates"), autoescape=True, undefined=StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        finalize=lambda v: "" if v is None else v)
+    env.filters["money"] = money
+    env.tests["cell"] = lambda v, kind: isinstance(v, Cell) and v.kind == kind
+    return env
 
 
 @dataclass(frozen=True)
@@ -107,22 +122,17 @@ class PageData:
     min_open_lenders: int = MultiLendingConfig().min_open_lenders  # defaults.toml
     notes: Sequence[str] = field(default_factory=tuple)
     money_by_type: Sequence[tuple[str, float, float | None]] = ()
+    act_first: Mapping[str, Any] | None = None
+    """What needs action today (:func:`xpg.report.cases.act_first`)."""
 
 
 def _card(label: str, value: str, alert: bool = False, *, figure: str = "",
-          definition: str = "") -> str:
-    fig = f' data-figure="{_e(figure)}"' if figure else ""
-    defn = f'<div class="def muted">{_e(definition)}</div>' if definition else ""
-    return (f'<div class="card{" alert" if alert else ""}"><div class="value"{fig}>{_e(value)}'
-            f'</div><div class="label">{_e(label)}</div>{defn}</div>')
+          definition: str = "") -> dict[str, Any]:
+    return {"label": label, "value": value, "alert": alert, "figure": figure,
+            "definition": definition}
 
 
-def _figure(name: str, value: float | None) -> Markup:
-    """A money figure tagged with its name, so the page's totals can be read back."""
-    return Markup(f'<span data-figure="{_e(name)}">{_e(_money(value))}</span>')
-
-
-def _summary(p: PageData) -> str:
+def _summary(p: PageData) -> dict[str, Any]:
     s = p.summary
     by_sev = s.get("findings_by_severity", {})
     cards = [
@@ -131,9 +141,9 @@ def _summary(p: PageData) -> str:
         _card("findings", f"{s.get('findings', 0):,}"),
         _card("critical findings", f"{by_sev.get('critical', 0):,}", by_sev.get("critical", 0) > 0),
         _card("rings", f"{s.get('findings_by_type', {}).get('ring', 0):,}"),
-        _card("exposure of flagged users (CNY)", _money(s.get("exposure_total", 0.0)),
+        _card("exposure of flagged users (CNY)", money(s.get("exposure_total", 0.0)),
               figure="exposure_total", definition=DEFINITIONS["exposure"]),
-        _card("drawable at risk (CNY)", _money(s.get("drawable_at_risk_total", 0.0)),
+        _card("drawable at risk (CNY)", money(s.get("drawable_at_risk_total", 0.0)),
               s.get("drawable_at_risk_total", 0.0) > 0, figure="drawable_at_risk_total",
               definition=DEFINITIONS["drawable_at_risk"]),
     ]
@@ -144,25 +154,23 @@ def _summary(p: PageData) -> str:
         cards += [_card("new since previous", f"{c['new']:,}", c["new"] > 0),
                   _card("resolved since previous", f"{c['resolved']:,}"),
                   _card("got worse", f"{worse:,}", worse > 0)]
-    return (f'<section id="summary"><h2>Summary</h2><div class="cards">{"".join(cards)}</div>'
-            + "".join(f'<p class="muted">{_e(n)}</p>' for n in p.notes) + "</section>")
+    return {"cards": cards, "notes": list(p.notes)}
 
 
-def _delta(c: Change) -> Markup:
+def _delta(c: Change) -> str | Cell:
     if c.exposure_before is None or c.exposure_after is None:
-        return Markup(_e(_money(c.exposure_after if c.exposure_after is not None
-                                else c.exposure_before)))
+        return money(c.exposure_after if c.exposure_after is not None else c.exposure_before)
     d = c.exposure_delta or 0.0
-    cls = "up" if d > 0 else "down" if d < 0 else "muted"
+    css = "up" if d > 0 else "down" if d < 0 else "muted"
     sign = "+" if d > 0 else ""
-    return Markup(f"{_e(_money(c.exposure_before))} → {_e(_money(c.exposure_after))} "
-                  f'<span class="{cls}">({sign}{_e(_money(d))})</span>')
+    return Cell("delta", money(c.exposure_before), money(c.exposure_after),
+                f"{sign}{money(d)}", css)
 
 
-def _sev_change(c: Change) -> Markup:
+def _sev_change(c: Change) -> Cell:
     if c.severity_before and c.severity_after and c.severity_before != c.severity_after:
-        return Markup(f"{_sev(c.severity_before)} → {_sev(c.severity_after)}")
-    return _sev(c.severity_after or c.severity_before)
+        return Cell("sev_change", c.severity_before, c.severity_after)
+    return Cell("sev", c.severity_after or c.severity_before)
 
 
 _CHANGE_TITLES = {
@@ -177,19 +185,11 @@ _CHANGE_TITLES = {
 }
 
 
-def _changes(p: PageData, limit: int = 25) -> str:
-    out = ['<section id="changes"><h2>What changed since the previous report</h2>']
+def _changes(p: PageData, limit: int = 25) -> dict[str, Any]:
     if p.diff is None:
-        out.append('<p class="muted">No previous report was given: everything below is as of '
-                   f"{_e(p.as_of.isoformat())} only.</p></section>")
-        return "".join(out)
+        return {"diff": False}
     counts = p.diff.counts()
-    out.append(f"<p>Compared with the report of <b>{_e(p.previous_as_of)}</b>: "
-               + ", ".join(f"{n} {_e(k)}" for k, n in counts.items() if n) + ".</p>"
-               if any(counts.values()) else "<p>No findings in either report.</p>")
-    out.append('<p class="muted">Findings are matched by id; rings by shared members '
-               f"(overlap ≥ {p.diff.ring_overlap:.0%} of the smaller ring), keeping the "
-               "earlier ring's id.</p>")
+    groups = []
     for kind, title in _CHANGE_TITLES.items():
         items = p.diff.of_kind(kind)
         if not items:
@@ -204,140 +204,98 @@ def _changes(p: PageData, limit: int = 25) -> str:
             prev = ", ".join(x for x in c.previous_ids if x != c.id)
             rows.append([c.id, c.type, _sev_change(c), _delta(c), members,
                          prev and f"from {prev}",
-                         Markup(f"<code>{_e(c.reason)}</code> {_e(c.why)}") if c.reason else "",
+                         Cell("why", c.reason, c.why) if c.reason else "",
                          c.masked_explanation()])
-        out.append(f'<h3><span class="chg chg-{_e(kind)}">{_e(title)}</span> ({len(items)})</h3>')
-        out.append(_table(["id", "type", "severity", "exposure (CNY)", "members", "lineage",
-                           "why", "explanation"], rows, numeric=[3]))
-        if len(items) > limit:
-            out.append(f'<p class="muted">… and {len(items) - limit} more in changes.csv.</p>')
-    out.append("</section>")
-    return "".join(out)
+        groups.append({"kind": kind, "title": title, "count": len(items), "rows": rows,
+                       "more": max(0, len(items) - limit)})
+    return {"diff": True, "previous_as_of": p.previous_as_of,
+            "counts": [(k, n) for k, n in counts.items() if n],
+            "overlap": f"{p.diff.ring_overlap:.0%}", "groups": groups}
 
 
-def _by_type(p: PageData) -> str:
+def _by_type(p: PageData) -> dict[str, Any]:
     counts = {t: dict.fromkeys(SEVERITIES, 0) for t in FINDING_TYPES}
     for f in p.findings.findings:
         counts.setdefault(f.type, dict.fromkeys(SEVERITIES, 0))[f.severity] += 1
-    money = {t: (e, r) for t, e, r in p.money_by_type}
+    money_of = {t: (e, r) for t, e, r in p.money_by_type}
     order = list(reversed(SEVERITIES))
-    rows = [[t, *[counts[t][s] for s in order], sum(counts[t].values()),
-             _figure(f"exposure.{t}", money.get(t, (0.0, None))[0]),
-             _figure(f"drawable_at_risk.{t}", money[t][1])
-             if money.get(t, (0.0, None))[1] is not None else "—"]
-            for t in counts]
+    rows: list[list[Any]] = [
+        [t, *[counts[t][s] for s in order], sum(counts[t].values()),
+         _figure(f"exposure.{t}", money_of.get(t, (0.0, None))[0]),
+         _figure(f"drawable_at_risk.{t}", money_of[t][1])
+         if money_of.get(t, (0.0, None))[1] is not None else "—"]
+        for t in counts]
     s = p.summary
-    rows.append([Markup("<b>all findings</b>"), *[s.get("findings_by_severity", {}).get(x, 0)
-                                                   for x in order],
+    rows.append([Cell("bold", "all findings"),
+                 *[s.get("findings_by_severity", {}).get(x, 0) for x in order],
                  s.get("findings", len(p.findings.findings)),
                  _figure("exposure_total", s.get("exposure_total", 0.0)),
                  _figure("drawable_at_risk_total", s.get("drawable_at_risk_total", 0.0))])
     chart = svg.stacked_bar_chart(
         [(t, counts[t]) for t in counts], title="Findings by type and severity", order=order,
         colours=svg.SEVERITY_COLOURS)
-    return ('<section id="by-type"><h2>Findings by type and severity</h2><div class="grid"><div>'
-            + _table(["type", *order, "total", "exposure (CNY)", "drawable at risk (CNY)"], rows,
-                     numeric=range(1, 8))
-            + f'<p class="muted">Exposure: {_e(DEFINITIONS["exposure"])}. Drawable at risk: '
-              f'{_e(DEFINITIONS["drawable_at_risk"])}. Per type, within that type; the last row '
-              "counts each user and account once across all types, so it is less than the sum "
-              "of the rows when findings of several types name the same user.</p></div><div>"
-            + chart + "</div></div></section>")
+    return {"headers": ["type", *order, "total", "exposure (CNY)", "drawable at risk (CNY)"],
+            "rows": rows, "chart": Markup(chart)}
 
 
-def _core_note(evidence: Mapping[str, Any]) -> str:
-    """The line saying a ring is a multi-lending core of a larger group (contract v2)."""
-    if not evidence.get("core"):
-        return ""
-    return ('<p class="core"><b>Multi-lending core</b> of a connected group of '
-            f'{int(evidence["group_users"]):,} users: only its multi-lending members are '
-            "the ring; the group around it is not judged whole.</p>")
-
-
-def _more_members(view: RingView, data_source: str) -> str:
-    """The line under a cut member table: how many are not listed, and where they are."""
-    if not view.more_members:
-        return ""
-    data = data_source if data_source and data_source != "unknown" else "DATA"
-    return (f'<p class="muted">and {view.more_members:,} more members, of smaller exposure: '
-            f"every member is in findings.json and finding_users.csv; "
-            f"<code>xpg query ring {_e(view.id)} --data {_e(data)} --findings "
-            f"REPORT_FOLDER --limit {view.member_count}</code> lists them all "
-            "(REPORT_FOLDER: the folder of this page, whose findings carry the ring ids "
-            "shown here).</p>")
-
-
-def _ring(view: RingView, change: Change | None, evidence: Mapping[str, Any],
-          data_source: str = "") -> str:
-    f = view.finding
-    badge = ""
-    if change is not None and change.kind != "unchanged":
-        badge = f' <span class="chg chg-{_e(change.kind)}">{_e(change.kind)}</span>'
+def _ring(view: RingView, change: Change | None, evidence: Mapping[str, Any]) -> dict[str, Any]:
     members = [[m.user_id, "yes" if m.multi_lending else "", m.freeze_state.replace("_", " "),
                 ", ".join(m.frozen_products), ", ".join(m.drawable_products),
-                _money(m.exposure.drawable), _money(m.exposure.external_outstanding),
-                _money(m.exposure.total)] for m in view.members]
+                money(m.exposure.drawable), money(m.exposure.external_outstanding),
+                money(m.exposure.total)] for m in view.members]
     shared = [[s.label, _users(s.members)] for s in (*view.shared_devices,
                                                      *view.shared_identifiers)]
     lenders = [[x.lender_id + (f" ({x.name})" if x.name else ""), len(x.members),
-                _money(x.outstanding)] for x in view.lenders_in_common]
+                money(x.outstanding)] for x in view.lenders_in_common]
     drawing = svg.graph_drawing(view.graph, title=f"Subgraph of ring {view.id}")
-    return (
-        f'<section class="ring" id="{_e(view.id)}"><h3>{_e(view.id)} {_sev(f.severity)}{badge} '
-        f'— {view.member_count:,} members, exposure {_e(_money(view.exposure.total))} CNY</h3>'
-        + _core_note(evidence)
-        + f"<p>{_e(f.explanation)}</p>"
-        f"<p>Frozen somewhere: <b>{view.frozen_members}</b> of {view.member_count:,} members; "
-        f"still drawable: <b>{view.drawable_members}</b> members, "
-        f"<b>{_e(_money(view.drawable_total))}</b> CNY.</p>"
-        + _table(["member", "multi-lending", "freeze state", "frozen", "drawable in",
-                  "drawable", "external outstanding", "exposure"], members, numeric=[5, 6, 7])
-        + _more_members(view, data_source)
-        + f'<div class="grid"><div class="drawing">{drawing}</div><div class="side">'
-        + _table(["shared device / identifier", "members"], shared)
-        + _table(["lender in common", "members", "outstanding"], lenders, numeric=[1, 2])
-        + "</div></div></section>"
-    )
+    return {"view": view, "change": change.kind if change is not None
+            and change.kind != "unchanged" else "", "evidence": evidence, "members": members,
+            "shared": shared, "lenders": lenders, "drawing": Markup(drawing)}
 
 
-def _rings(p: PageData) -> str:
-    total = p.summary.get("findings_by_type", {}).get("ring", 0)
-    if not p.rings:
-        return '<section id="rings"><h2>Top rings by exposure</h2><p>No rings.</p></section>'
+def _rings(p: PageData) -> dict[str, Any]:
     changes = {} if p.diff is None else {c.id: c for c in p.diff.changes}
     evidence = {f.id: f.evidence for f in p.findings.findings if f.type == "ring"}
-    cards = "".join(_ring(v, changes.get(v.id), evidence.get(v.id, {}), p.data_source)
-                    for v in p.rings)
-    return (f'<section id="rings"><h2>Top {len(p.rings)} rings by exposure</h2>'
-            f'<p class="muted">{total} ring finding(s) in all; each drawing shows the members, '
-            "the devices and identifiers they share, and the lenders two or more of them borrow "
-            "at.</p>" + cards + "</section>")
+    return {"total": p.summary.get("findings_by_type", {}).get("ring", 0),
+            "cards": [_ring(v, changes.get(v.id), evidence.get(v.id, {})) for v in p.rings],
+            "data": p.data_source if p.data_source and p.data_source != "unknown" else "DATA"}
 
 
-def _inconsistencies(p: PageData, limit: int = 50) -> str:
+def _inconsistencies(p: PageData, limit: int = 50) -> dict[str, Any]:
     items = [f for f in p.findings.findings
              if f.type in ("freeze_inconsistency", "restored_after_freeze")]
     items.sort(key=lambda f: (-(f.exposure.at_risk or 0.0), f.id))
-    total = drawable_at_risk(items)
-    rows = [[f.users[0] if len(f.users) == 1 else _users(f.users), f.type, _sev(f.severity),
-             _money(f.exposure.at_risk), _money(f.exposure.total),
+    rows = [[f.users[0] if len(f.users) == 1 else _users(f.users), f.type, Cell("sev", f.severity),
+             money(f.exposure.at_risk), money(f.exposure.total),
              masked_explanation(f.explanation, f.evidence)]
             for f in items[:limit]]
-    more = (f'<p class="muted">… and {len(items) - limit} more in findings.csv.</p>'
-            if len(items) > limit else "")
-    return ('<section id="inconsistencies"><h2>Cross-product inconsistencies</h2>'
-            f"<p>{len(items)} finding(s): a user stopped in one product for a user-scope reason "
-            "but still able to draw in the other kind of product. Drawable amount at risk: "
-            f"<b>{_figure('drawable_at_risk_total', total)}</b> CNY "
-            f'<span class="muted">({_e(DEFINITIONS["drawable_at_risk"])}; a row\'s amount is '
-            "that finding's own, so a user with both kinds of finding is in two rows but in the "
-            "total once)</span>.</p>"
-            + _table(["user", "type", "severity", "drawable at risk (CNY)", "exposure (CNY)",
-                      "explanation"], rows, numeric=[3, 4])
-            + more + "</section>")
+    return {"count": len(items), "rows": rows,
+            "total": _figure("drawable_at_risk_total", drawable_at_risk(items)),
+            "more": max(0, len(items) - limit)}
 
 
-def _charts(p: PageData) -> str:
+def _act_first(p: PageData) -> dict[str, Any]:
+    a = p.act_first or {}
+    critical = [[Cell("code", x["id"]), x["type"], Cell("sev", x["severity"]), x["users"],
+                 money(x["exposure"]), x["why"]] for x in a.get("critical", ())]
+    drawable = [[x["user"], Cell("code", x["id"]), money(x["drawable"])]
+                for x in a.get("drawable", ())]
+    old = [[Cell("code", x["case_id"]), x.get("finding_id") or x["subject"], x["status"],
+            x.get("assignee") or "-", str(x["opened_at"])[:10]] for x in a.get("old_cases", ())]
+    return {"critical": critical, "critical_total": a.get("critical_total", 0),
+            "critical_more": a.get("critical_total", 0) - len(critical),
+            "drawable": drawable, "drawable_total": a.get("drawable_total", 0),
+            "drawable_more": a.get("drawable_total", 0) - len(drawable),
+            "drawable_sum": money(a.get("drawable_sum", 0.0)),
+            "old_cases": old, "old_total": a.get("old_cases_total", 0),
+            "age": a.get("open_age_days") or "-",
+            "nothing": not (critical or drawable or old), "counts": a.get("counts") or {},
+            "precision": [[rule, r["confirmed_fraud"], r["decided"],
+                           "-" if r["precision"] is None else f"{r['precision']:.0%}"]
+                          for rule, r in (a.get("precision") or {}).items()]}
+
+
+def _charts(p: PageData) -> dict[str, Any]:
     charts = [
         svg.column_chart(p.ring_exposure, title="Exposure per ring", x_label="exposure (CNY)",
                          y_label="rings"),
@@ -349,45 +307,70 @@ def _charts(p: PageData) -> str:
         svg.column_chart(p.flagged_exposure, title="Exposure per flagged user",
                          x_label="exposure (CNY)", y_label="users", colour="#e8710a"),
     ]
-    return ('<section id="charts"><h2>Distributions</h2><div class="grid">'
-            + "".join(f"<div>{c}</div>" for c in charts) + "</div></section>")
+    return {"charts": [Markup(c) for c in charts]}
 
 
-def _findings_table(p: PageData) -> str:
+def _findings_table(p: PageData) -> dict[str, Any]:
     changes = {} if p.diff is None else {c.id: c.kind for c in p.diff.changes}
     items: list[Finding] = sorted(p.findings.findings,
                                   key=lambda f: (-f.exposure.total, f.id))
-    rows = [[f.id, f.type, _sev(f.severity), _users(sorted(f.users), 4),
-             _money(f.exposure.total), _money(f.exposure.at_risk),
+    rows = [[f.id, f.type, Cell("sev", f.severity), _users(sorted(f.users), 4),
+             money(f.exposure.total), money(f.exposure.at_risk),
              changes.get(f.id, ""), masked_explanation(f.explanation, f.evidence)]
             for f in items[:p.top_findings]]
-    note = (f'<p class="muted">The {p.top_findings} largest by exposure of {len(items)}; all of '
-            "them are in findings.csv, findings.parquet and findings.json.</p>"
-            if len(items) > p.top_findings else "")
-    return ('<section id="findings"><h2>All findings</h2>' + note
-            + _table(["id", "type", "severity", "users", "exposure (CNY)", "at risk (CNY)",
-                      "change", "explanation"], rows, numeric=[4, 5]) + "</section>")
+    return {"count": len(items), "top": p.top_findings, "rows": rows}
 
 
-def _files(p: PageData) -> str:
-    rows = [[Markup(f"<code>{_e(name)}</code>"), FILE_DESCRIPTIONS.get(name, "")]
-            for name in p.files]
-    return ('<section id="files"><h2>Files of this report</h2>'
-            + _table(["file", "what it holds"], rows) + "</section>")
+def _files(p: PageData) -> dict[str, Any]:
+    return {"rows": [[Cell("code", name), FILE_DESCRIPTIONS.get(name, "")] for name in p.files]}
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the page: its anchor (``id``), its name in the navigation bar, the
+    template that draws it (``xpg/templates/``, given ``d``) and what computes ``d``."""
+
+    anchor: str
+    nav: str
+    template: str
+    data: Callable[[PageData], Mapping[str, Any]]
+
+
+_SECTIONS = (
+    Section("act-first", "Act first", "report_act_first.html", _act_first),
+    Section("summary", "Summary", "report_summary.html", _summary),
+    Section("changes", "Changes", "report_changes.html", _changes),
+    Section("by-type", "Findings by type", "report_by_type.html", _by_type),
+    Section("rings", "Top rings", "report_rings.html", _rings),
+    Section("inconsistencies", "Cross-product inconsistencies", "report_inconsistencies.html",
+            _inconsistencies),
+    Section("charts", "Distributions", "report_charts.html", _charts),
+    Section("findings", "All findings", "report_findings.html", _findings_table),
+    Section("files", "Files", "report_files.html", _files),
+)
+
+
+def page_sections() -> tuple[Section, ...]:
+    """The page's sections in order: the layout draws the navigation from them, then each."""
+    return _SECTIONS
+
+
+def _core_note(evidence: Mapping[str, Any]) -> str:
+    """The line saying a ring is a multi-lending core of a larger group (contract v2)."""
+    return str(_environment().get_template("report_macros.html").module.core_note(evidence))
 
 
 def render(p: PageData) -> str:
     """The whole page as a string."""
-    page = Template(resources.files("xpg").joinpath("templates/report.html").read_text("utf-8"))
-    css = resources.files("xpg").joinpath("templates/report.css").read_text("utf-8")
+    env = _environment()
+    css, _, _ = env.loader.get_source(env, "report.css")  # type: ignore[union-attr]
     prev = (f" · compared with {p.previous_as_of.isoformat()}" if p.previous_as_of else
             " · no previous report")
-    subtitle = (f"Run date {p.as_of.isoformat()} · data {p.data_source} · backend {p.backend}"
-                f"{prev}")
-    body = "".join([_summary(p), _changes(p), _by_type(p), _rings(p), _inconsistencies(p),
-                    _charts(p), _findings_table(p), _files(p)])
-    footer = (f"Generated by xpg {p.version} at "
-              f"{p.generated_at.strftime('%Y-%m-%d %H:%M:%S')} UTC. Amounts in CNY.")
-    return page.substitute(
-        version=_e(p.version), title=_e(f"xpg nightly report — {p.as_of.isoformat()}"),
-        subtitle=_e(subtitle), css=css, body=body, footer=_e(footer))
+    return env.get_template("report.html").render(
+        p=p, css=Markup(css),
+        title=f"xpg nightly report — {p.as_of.isoformat()}",
+        subtitle=(f"Run date {p.as_of.isoformat()} · data {p.data_source} · backend {p.backend}"
+                  f"{prev}"),
+        footer=(f"Generated by xpg {p.version} at "
+                f"{p.generated_at.strftime('%Y-%m-%d %H:%M:%S')} UTC. Amounts in CNY."),
+        definitions=DEFINITIONS, sections=[(s, s.data(p)) for s in _SECTIONS])

@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -84,6 +85,9 @@ class ReportInputs:
     row_counts: Mapping[str, int] = field(default_factory=dict)
     previous_row_counts: Mapping[str, int] | None = None
     row_drop_warn: float = 0.5
+    cases: Mapping[str, Any] | None = None
+    """The cases section (:func:`xpg.session_cases.gather_cases`): each finding's state
+    (new, realerted, suppressed, in_review, ongoing), counts, old open cases, precision."""
 
     @property
     def previous_as_of(self) -> dt.date | None:

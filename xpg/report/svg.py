@@ -1,4 +1,4 @@
-"""Inline SVG for the report: bar charts, column charts, and drawings of small subgraphs.
+"""Inline SVG for the report: stacked bar charts, column charts, and drawings of small subgraphs.
 
 Everything is plain SVG markup (no script, no external reference), with every
 piece of data escaped, so the page works offline and from a mail attachment.
@@ -19,7 +19,6 @@ from xpg.queries.investigate import Subgraph
 
 __all__ = [
     "SEVERITY_COLOURS",
-    "bar_chart",
     "column_chart",
     "graph_drawing",
     "stacked_bar_chart",
@@ -71,40 +70,6 @@ def _empty(title: str, width: int) -> str:
     parts = _open(width, 40, title, "chart empty")
     parts.append(f'<text x="8" y="24" font-size="13" fill="#5f6368">{_e(title)}: no data</text>')
     return "".join([*parts, "</svg>"])
-
-
-def bar_chart(
-    items: Sequence[tuple[str, float]],
-    *,
-    title: str,
-    width: int = 560,
-    colour: str = "#1967d2",
-    label_width: int = 170,
-    unit: str = "",
-) -> str:
-    """Horizontal bars, one per ``(label, value)``, the value written at the bar's end."""
-    if not items:
-        return _empty(title, width)
-    bar_h, gap, top = 20, 6, 26
-    height = top + len(items) * (bar_h + gap) + 4
-    peak = max((v for _, v in items), default=0) or 1
-    room = width - label_width - 70
-    parts = _open(width, height, title, "chart bars")
-    parts.append(f'<text x="0" y="16" font-size="13" font-weight="600">{_e(title)}</text>')
-    for i, (label, value) in enumerate(items):
-        y = top + i * (bar_h + gap)
-        w = max(room * value / peak, 1 if value else 0)
-        parts.append(
-            f'<text x="{label_width - 6}" y="{y + 14}" font-size="12" text-anchor="end">'
-            f"{_e(label)}</text>"
-            f'<rect x="{label_width}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
-            f"<title>{_e(label)}: {_e(f'{value:,.2f}'.rstrip('0').rstrip('.'))}{_e(unit)}</title>"
-            f"</rect>"
-            f'<text x="{label_width + w + 4:.1f}" y="{y + 14}" font-size="12">'
-            f"{_e(_num(value))}{_e(unit)}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def stacked_bar_chart(

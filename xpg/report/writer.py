@@ -38,7 +38,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from xpg.atomic import staging
 from xpg.errors import InputError, TargetExistsError
 from xpg.queries.diff import ReportDiff
 from xpg.queries.findings import SEVERITIES, Finding, FindingsReport
+from xpg.report.cases import annotate_changes, needs_human, state_of
 from xpg.report.compose import compose, ordered
 from xpg.report.html import render
 from xpg.report.inputs import ReportInputs
@@ -129,6 +130,7 @@ class ReportResult:
     seconds: float
     log: tuple[str, ...] = field(default=(), repr=False)
     row_drops: tuple[dict[str, Any], ...] = ()
+    cases: Mapping[str, Any] | None = field(default=None, repr=False)
 
     def alerts(self, severity: str = "critical") -> tuple[Finding, ...]:
         """Findings at or above ``severity`` that are new since the previous report or whose
@@ -137,12 +139,13 @@ class ReportResult:
             raise InputError(f"severity must be one of {list(SEVERITIES)}, got {severity!r}")
         floor = SEVERITIES.index(severity)
         hot = {f.id: f for f in self.findings.findings if SEVERITIES.index(f.severity) >= floor}
-        if self.diff is None:
-            return tuple(hot.values())
+        if self.diff is None:  # the first night: all but what decisions suppress
+            return tuple(f for f in hot.values() if needs_human(f.id, None, False, self.cases))
         picked = []
         for c in self.diff.changes:
-            if c.id in hot and (c.kind == "new" or c.worse):
-                if c.kind == "split" and c.id in c.previous_ids and c.severity_change != "up":
+            if c.id in hot and needs_human(c.id, c.kind, c.worse, self.cases):
+                if (c.kind == "split" and c.id in c.previous_ids and c.severity_change != "up"
+                        and state_of(self.cases, c.id) != "realerted"):
                     continue  # the part that kept the id and did not get worse
                 picked.append(hot[c.id])
         return tuple(picked)
@@ -271,8 +274,9 @@ def write_report(
             for name, frame in content.tables.items():
                 _write_frames(tmp, name, frame)
             if diff is not None:
+                changes = annotate_changes(diff.to_dict(), diff, inputs.cases)
                 (tmp / "changes.json").write_text(
-                    json.dumps(diff.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+                    json.dumps(changes, indent=2, ensure_ascii=False), encoding="utf-8")
             with log.step("page"):
                 (tmp / "index.html").write_text(render(page), encoding="utf-8")
             seconds = time.perf_counter() - inputs.started
@@ -307,7 +311,8 @@ def write_report(
     _append_runs_log(root, as_of, status, content.summary, diff, seconds, log=log)
     return ReportResult(folder=target, as_of=as_of, findings=report, diff=diff,
                         previous=inputs.previous_path, files=tuple(ordered(content.files)),
-                        seconds=seconds, log=tuple(log.lines), row_drops=content.row_drops)
+                        seconds=seconds, log=tuple(log.lines), row_drops=content.row_drops,
+                        cases=inputs.cases)
 
 
 def report_folder(out: str | os.PathLike[str], as_of: dt.date) -> Path:

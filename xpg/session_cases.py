@@ -1,0 +1,117 @@
+"""Cases on a session (:class:`xpg.api.Session` inherits :class:`SessionCases`), and the
+nightly report's reading of them (:func:`gather_cases`).
+
+The store is the session's backend's (a Neo4j database holds its cases) or the SQLite
+file ``cases.sqlite`` in the reports folder (:meth:`SessionCases.use_reports`, or the
+folder :meth:`Session.report <xpg.api.Session.report>` writes into). The findings cases
+are opened on are the latest report's in that folder (its ring ids are the carried ones),
+else the session's own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xpg.cases import CASES_FILE, open_case_store
+from xpg.cases.service import Cases
+from xpg.cases.triage import Triage, triage
+from xpg.queries.findings import FindingsReport
+
+if TYPE_CHECKING:
+    from xpg.cases.model import Case
+    from xpg.queries.diff import ReportDiff
+    from xpg.report.writer import RunLog
+
+__all__ = ["SessionCases", "gather_cases", "latest_findings"]
+
+
+class SessionCases:
+    """The case methods of a session."""
+
+    _case_reports: Path | None = None
+    _cases: Cases | None = None
+
+    def use_reports(self, reports: str | os.PathLike[str]) -> Cases:
+        """Keep cases beside the reports in ``reports`` (the SQLite store of a backend
+        without a database of its own); the session's :attr:`cases` from then on."""
+        self._case_reports = Path(reports)
+        if self._cases is not None:
+            self._cases.close()
+        self._cases = None
+        return self.cases
+
+    @property
+    def cases(self) -> Cases:
+        """The session's cases (:class:`xpg.cases.service.Cases`)."""
+        if self._cases is None:
+            store = open_case_store(self.backend, self._case_reports)  # type: ignore[attr-defined]
+            found = latest_findings(self._case_reports)
+            if found is None:
+                found = self.findings()  # type: ignore[attr-defined]
+            self._cases = Cases(store, found)
+        return self._cases
+
+    def decide(self, finding_id: str, outcome: str, *, by: str, note: str | None = None,
+               snooze_until: dt.date | None = None, expected_version: int | None = None
+               ) -> Case:
+        """Close the case of ``finding_id`` (opened now when none holds it) with ``outcome``
+        (``confirmed_fraud``, ``false_positive``, ``benign``, ``duplicate``)."""
+        return self.cases.decide(finding_id, outcome, by=by, note=note,
+                                 snooze_until=snooze_until, expected_version=expected_version)
+
+
+def latest_findings(reports: Path | None) -> FindingsReport | None:
+    """The findings of the latest dated report folder under ``reports`` (None: none)."""
+    if reports is None or not reports.is_dir():
+        return None
+    days = []
+    for p in reports.iterdir():
+        try:
+            days.append((dt.date.fromisoformat(p.name), p))
+        except ValueError:
+            continue
+    for _, p in sorted(days, reverse=True):
+        if (p / "findings.json").is_file():
+            return FindingsReport.read(p / "findings.json")
+    return None
+
+
+def gather_cases(session: Any, out: Path, report: FindingsReport, diff: ReportDiff | None,
+                 log: RunLog) -> dict[str, Any]:
+    """The report's cases section: each finding's state (:func:`xpg.cases.triage.triage`),
+    the counts, the open cases and per-rule precision; a ring whose id changed is followed
+    by its case (written, unless the session only reads)."""
+    store = None
+    try:
+        if not (out / CASES_FILE).exists() and not _keeps_cases(session):
+            cases: list[Case] = []  # no case yet: no store made for nothing
+        else:
+            store = open_case_store(session.backend, out)  # (Neo4j: the graph's database)
+            cases = store.list()
+        result: Triage = triage(report, diff, cases,
+                                share=session.settings.cases.realert_exposure_share)
+        if result.follows and store is not None and not session.read_only:
+            for case_id, finding_id, why in result.follows:
+                store.follow(case_id, finding_id, by="xpg report", reason=why)
+            log.info(f"cases following a ring's new id: {len(result.follows)}")
+        precision = {} if store is None else store.precision()
+    finally:
+        if store is not None:
+            store.close()  # the Neo4j store leaves the backend's connection open
+    c = result.counts()
+    log.info(f"cases: {c['new']} new, {c['realerted']} re-alerted, {c['suppressed']} "
+             f"suppressed, {c['in_review']} in review; {c['open_cases']} open case(s)")
+    age = session.settings.cases.open_age_days
+    old = [x.to_dict() for x in cases if x.status != "closed"
+           and (report.as_of - x.opened_at.date()).days >= age]
+    return {**result.to_dict(), "precision": precision, "open_age_days": age,
+            "old_open_cases": old}
+
+
+def _keeps_cases(session: Any) -> bool:
+    from xpg.graph.neo4j_connection import Neo4jConnection
+
+    return isinstance(session.backend, Neo4jConnection)
