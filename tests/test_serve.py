@@ -155,7 +155,7 @@ def test_unknown_id_404(client, path):
         ("get", "/v1/users/u1", {"params": {"hops": 3}}, "hops"),  # over max_hops = 2
         ("get", "/v1/users/u1", {"params": {"hops": "two"}}, "hops"),
         ("get", "/v1/users/u1", {"params": {"as_of": "20-11-2026"}}, "as_of"),
-        ("get", "/v1/users/u1", {"params": {"as_of": "2026-02-30"}}, "not a date"),
+        ("get", "/v1/users/u1", {"params": {"as_of": "2026-02-30"}}, "valid date"),
         ("get", "/v1/findings", {"params": {"type": "fraud"}}, "type"),
         ("get", "/v1/findings", {"params": {"severity": "severe"}}, "severity"),
         ("get", "/v1/findings", {"params": {"limit": 0}}, "limit"),
