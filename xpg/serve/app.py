@@ -9,7 +9,7 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Security
@@ -48,6 +48,7 @@ def create_app(
     api_keys: Sequence[str],
     limits: Limits | None = None,
     clock: Callable[[], float] = time.monotonic,
+    rings: Mapping[str, bytes] | None = None,
 ) -> FastAPI:
     """The FastAPI application answering from ``session`` (which the caller keeps open).
 
@@ -65,13 +66,16 @@ def create_app(
         Request limits (defaults: :class:`~xpg.serve.limits.Limits`).
     clock
         Monotonic clock of the rate limiters (tests pass a fake one).
+    rings
+        The ring views already encoded (:func:`~xpg.serve.data.encode_rings`; default:
+        encoded here).
     """
     from xpg.serve.routes import ROUTERS, Context
 
     if not api_keys:
         raise ConfigError("at least one API key is needed")
     limits = limits or Limits()
-    data = ServeData(session)
+    data = ServeData(session, rings=rings)
     key_window = SlidingWindow(limits.rate_limit, limits.rate_window, what="request units",
                                clock=clock, max_names=max(len(api_keys), 1) * 4)
     client_window = SlidingWindow(limits.wrong_key_limit, limits.rate_window,

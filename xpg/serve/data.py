@@ -3,9 +3,9 @@
 :class:`ServeData` is made once per process, before the first request: the findings of
 the run date are encoded to JSON once (one ``bytes`` per finding, with the indexes a
 findings page filters on), so a page of findings joins the encoded findings it shows
-and never serializes the report; the session's lookup tables are built before the
-first request, so that the requests read them without a lock (nothing a request
-touches is written after that).
+and never serializes the report; the view of every ring is encoded too (:func:`encode_rings`);
+the session's lookup tables are built before the first request, so that the requests
+read them without a lock (nothing a request touches is written after that).
 
 The run dates served are the ones the data holds (:attr:`ServeData.dates`: the
 session's run date); any other ``as_of`` is refused (422) before anything is
@@ -19,7 +19,7 @@ import contextlib
 import datetime as dt
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from xpg.api import Session
     from xpg.queries.findings import FindingsReport
 
-__all__ = ["EncodedFindings", "ServeData", "dumps"]
+__all__ = ["MAX_ENCODED_RINGS", "EncodedFindings", "ServeData", "dumps", "encode_rings"]
 
 
 def dumps(value: Any) -> bytes:
@@ -98,6 +98,23 @@ class EncodedFindings:
         return None if i is None else self.docs[i]
 
 
+MAX_ENCODED_RINGS = 5_000
+"""Rings whose views are encoded when the service starts (the largest first); the
+others are computed per request."""
+
+
+def encode_rings(session: Session) -> dict[str, bytes]:
+    """The view of each ring finding of the session's run (at most
+    :data:`MAX_ENCODED_RINGS`, by exposure), encoded: ring id -> JSON bytes."""
+    try:
+        report = session.findings(session.as_of)
+    except NoFindingsError:
+        return {}
+    rings = sorted((f for f in report.findings if f.type == "ring"),
+                   key=lambda f: -f.exposure.total)[:MAX_ENCODED_RINGS]
+    return {f.id: dumps(session.ring(f.id, as_of=session.as_of).to_dict()) for f in rings}
+
+
 class ServeData:
     """A session's run as the service answers it (see the module documentation).
 
@@ -107,7 +124,7 @@ class ServeData:
         An open session; its run date (:attr:`Session.as_of`) is the one date served.
     """
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, *, rings: Mapping[str, bytes] | None = None):
         self.session = session
         self.dates: tuple[dt.date, ...] = (session.as_of,)
         self._encoded: EncodedFindings | None = None
@@ -116,6 +133,17 @@ class ServeData:
         with contextlib.suppress(NoFindingsError):
             self.findings()
         self._warm()
+        self.rings: Mapping[str, bytes] = rings if rings is not None else encode_rings(
+            session)
+
+    def ring(self, ring_id: str, as_of: dt.date | None) -> bytes:
+        """A ring's view, encoded before the first request (or computed now: an id
+        carried from an earlier run, or a ring past :data:`MAX_ENCODED_RINGS`)."""
+        day = self.day(as_of)
+        body = self.rings.get(ring_id)
+        if body is None:
+            body = dumps(self.call(lambda s, d: s.ring(ring_id, as_of=d), day).to_dict())
+        return body
 
     @property
     def as_of(self) -> dt.date:

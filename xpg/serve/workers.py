@@ -3,8 +3,9 @@
 Why not fork one loaded session: Polars' thread pool does not survive ``fork()`` (a
 child that runs a Polars query after its parent did waits forever; tried with the
 100,000-user sample), and every lookup runs Polars. So the parent loads and detects
-once, then writes the lookup tables of the run as uncompressed Arrow IPC files into a
-private temporary folder (:func:`share`), with the findings and the settings; uvicorn
+once, encodes the view of every ring, then writes the lookup tables of the run as
+uncompressed Arrow IPC files into a private temporary folder (:func:`share`), with the
+findings, the ring views and how the settings were made; uvicorn
 starts ``N`` fresh (spawned) workers, and each one memory-maps those files
 (:func:`open_shared`: pyarrow's memory map handed to Polars without a copy), so the
 tables' pages are the operating system's page cache, held once for every worker. A worker starts in
@@ -129,7 +130,7 @@ def share(session: Session, folder: Path, *, limits: Limits, workers: int,
     uncompressed), its findings and the limits; the settings as the files and overrides
     they were built from (no secret is written: each worker reads its environment), with
     their fingerprint, which each worker checks."""
-    from xpg.serve.data import dumps
+    from xpg.serve.data import dumps, encode_rings
 
     day = session.as_of
     report = session.findings(day)
@@ -142,6 +143,8 @@ def share(session: Session, folder: Path, *, limits: Limits, workers: int,
             frame = table.frame if isinstance(table, _Sorted) else table.scan().collect()
             frame.write_ipc(folder / f"{name}.arrow", compression=None)
         (folder / "findings.json").write_bytes(dumps(report.to_dict()))
+        rings = {k: v.decode() for k, v in encode_rings(session).items()}
+        (folder / "rings.json").write_bytes(dumps(rings))
         spec = {"mode": "mapped", "as_of": day.isoformat()}
     spec["config"] = [str(Path(c).resolve()) for c in config]
     spec["overrides"] = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -151,9 +154,9 @@ def share(session: Session, folder: Path, *, limits: Limits, workers: int,
     (folder / _SPEC).write_text(json.dumps(spec), encoding="utf-8")
 
 
-def open_shared(folder: Path) -> tuple[Session, Limits, int]:
-    """A worker's session over ``folder`` (written by :func:`share`), with the limits and
-    the number of workers."""
+def open_shared(folder: Path) -> tuple[Session, Limits, int, dict[str, bytes] | None]:
+    """A worker's session over ``folder`` (written by :func:`share`), with the limits, the
+    number of workers and the encoded ring views (None: to encode)."""
     import xpg.api as api
     from xpg.inputs import read_findings
 
@@ -171,7 +174,10 @@ def open_shared(folder: Path) -> tuple[Session, Limits, int]:
         report = read_findings(folder / "findings.json")
         backend = _SharedBackend(_Held(folder, day))  # type: ignore[arg-type]
         session = api.Session(None, settings, backend, findings=report, as_of=day)
-    return session, limits, int(spec["workers"])
+    rings_file = folder / "rings.json"
+    rings = ({k: v.encode() for k, v in json.loads(rings_file.read_bytes()).items()}
+             if rings_file.exists() else None)
+    return session, limits, int(spec["workers"]), rings
 
 
 def worker_app() -> FastAPI:
@@ -180,10 +186,10 @@ def worker_app() -> FastAPI:
     from xpg.serve import api_keys_from_env, create_app
     from xpg.serve.limits import per_worker
 
-    session, limits, workers = open_shared(Path(os.environ[SHARED_ENV]))
+    session, limits, workers, rings = open_shared(Path(os.environ[SHARED_ENV]))
     access_log_to_stderr()
     return create_app(session, api_keys=api_keys_from_env(),
-                      limits=per_worker(limits, workers))
+                      limits=per_worker(limits, workers), rings=rings)
 
 
 @contextmanager

@@ -87,7 +87,7 @@ def router(ctx: "Context") -> APIRouter:
     @r.get("/rings/{ring_id}", responses=ok(RingView),
            summary="A ring: members, shared links, lenders, exposure, freeze state")
     def ring_view(ring_id: Id, as_of: AsOf = data.as_of) -> Response:
-        return _json(data.call(lambda s, d: s.ring(ring_id, as_of=d), as_of).to_dict())
+        return Response(data.ring(ring_id, as_of), media_type="application/json")
 
     @r.get("/path", responses=ok(PathView),
            summary="The shortest chain of shared devices/identifiers between two users")
