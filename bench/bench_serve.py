@@ -3,11 +3,11 @@
 Bounded and loopback only: each server is started as ``xpg serve`` in a subprocess on
 127.0.0.1 (its own process group, stopped at the end), then driven for ``--seconds`` at
 each client count with the mix 40% user (``hops=1``), 30% ring, 30% finding requests on
-real ids (users drawn from the data's users table, rings and findings from the server's
-own findings). Each client is one keep-alive HTTP/1.1 connection sending its next request
-as soon as the last answer arrived. Prints requests/s, p50/p95/p99/max latency, the
-answers that were not 200, the CPU seconds the server's processes used, and the load
-average, per server and client count, then the new/old ratios.
+real ids (users drawn from every user of the data, rings and findings from the server's
+own findings), after ``--warmup`` requests that are not measured. Each client is one
+keep-alive HTTP/1.1 connection sending its next request as soon as the last answer arrived.
+Prints requests/s, p50/p95/p99/max latency, the answers that were not 200, the CPU
+seconds the server's processes used, and the load average, per server and client count, then the new/old ratios.
 
     .venv/bin/python bench/bench_serve.py                       # generates 100,000 users
     .venv/bin/python bench/bench_serve.py --data DIR --seconds 10 --workers 2 \\
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -82,7 +83,7 @@ class Server:
     def __init__(self, name: str, exe: Path, data: Path, extra: list[str]):
         self.name, self.port = name, free_port()
         env = {**os.environ, "XPG_API_KEY": KEY}
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (open while the server runs)
         self.proc = subprocess.Popen(
             [str(exe), "serve", "--data", str(data), "--port", str(self.port),
              "--rate-limit", "1000000000", *extra],
@@ -110,10 +111,8 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(20)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait()
 
 
@@ -155,7 +154,7 @@ class Ids:
         return f"/v1/findings/{rng.choice(self.findings)}"
 
 
-async def real_ids(port: int, data: Path, n_users: int, seed: int) -> Ids:
+async def real_ids(port: int, data: Path, seed: int) -> Ids:
     import polars as pl
 
     found, offset = [], 0
@@ -171,9 +170,7 @@ async def real_ids(port: int, data: Path, n_users: int, seed: int) -> Ids:
     users = (pl.read_parquet(users_file, columns=["user_id"]) if users_file.exists()
              else pl.read_csv(data / "users.csv", columns=["user_id"],
                               schema_overrides={"user_id": pl.String}))
-    rng = random.Random(seed)
-    pool = users.get_column("user_id").to_list()
-    return Ids(users=rng.sample(pool, min(n_users, len(pool))),
+    return Ids(users=users.get_column("user_id").to_list(),
                rings=[f["id"] for f in found if f["type"] == "ring"],
                findings=[f["id"] for f in found])
 
@@ -228,7 +225,9 @@ def run_server(name: str, exe: Path, data: Path, extra: list[str], args: argpars
         server.wait()
         print(f"# {name}: {exe} serve {' '.join(extra)} started in "
               f"{time.perf_counter() - t:.1f} s", flush=True)
-        ids = asyncio.run(real_ids(server.port, data, 2000, args.seed))
+        ids = asyncio.run(real_ids(server.port, data, args.seed))
+        # not measured: whatever a server builds on its first requests
+        asyncio.run(drive(server.port, ids, 1, 3600, args.seed + 1, args.warmup))
         levels = []
         for clients in args.clients:
             cpu0 = group_cpu(server.proc.pid)
@@ -262,6 +261,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="per client count")
     p.add_argument("--max-requests", type=int, default=50_000, help="per client count")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--warmup", type=int, default=30, help="requests before measuring")
     p.add_argument("--skip-old", action="store_true")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
