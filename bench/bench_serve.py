@@ -7,7 +7,8 @@ real ids (users drawn from every user of the data, rings and findings from the s
 own findings), after ``--warmup`` requests that are not measured. Each client is one
 keep-alive HTTP/1.1 connection sending its next request as soon as the last answer arrived.
 Prints requests/s, p50/p95/p99/max latency, the answers that were not 200, the CPU
-seconds the server's processes used, and the load average, per server and client count, then the new/old ratios.
+seconds the server's processes used, and the load average, per server and client count,
+then the new/old ratios.
 
     .venv/bin/python bench/bench_serve.py                       # generates 100,000 users
     .venv/bin/python bench/bench_serve.py --data DIR --seconds 10 --workers 2 \\
