@@ -5,12 +5,20 @@ and the workers' shared tables."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+import os
+import socket
+import subprocess
+import sys
+import time
 import tracemalloc
 import warnings
 
+import httpx
 import pytest
 from investigation_data import RING, dataset, findings, write_dataset
+from processes import stop_group
 from xpg.queries.findings import stable_id
 
 import xpg.api as api
@@ -81,8 +89,6 @@ def test_the_date_held_is_answered_and_declared(client):
 
 
 def test_memory_flat_over_200_distinct_run_dates(session):
-    import datetime as dt
-
     c, _ = client_for(session)
     days = [(dt.date(2020, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(200)]
     for d in days[:20]:  # warm whatever a first request builds
@@ -277,10 +283,11 @@ def test_workers_answer_from_the_shared_tables_as_the_session(tmp_path):
     from xpg.serve.workers import open_shared, share
 
     data = write_dataset(tmp_path / "data")
-    with api.open(data=data, as_of=__import__("datetime").date(2026, 11, 20)) as s:
-        share(s, tmp_path / "shared", limits=Limits(rate_limit=7), workers=2) if (
-            tmp_path / "shared").mkdir() is None else None
-        w, limits, workers, rings = open_shared(tmp_path / "shared")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    with api.open(data=data, as_of=dt.date(2026, 11, 20)) as s:
+        share(s, shared, limits=Limits(rate_limit=7), workers=2)
+        w, limits, workers, rings = open_shared(shared)
         assert (limits.rate_limit, workers) == (7, 2) and rings
         rid = next(f.id for f in s.findings().findings if f.type == "ring")
         assert w.ring(rid).to_dict() == s.ring(rid).to_dict()
@@ -290,3 +297,47 @@ def test_workers_answer_from_the_shared_tables_as_the_session(tmp_path):
         assert lender == s.lender("L2").to_dict()
         assert w.path("u5", "u1", via_lenders=True).to_dict() == s.path(
             "u5", "u1", via_lenders=True).to_dict()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_cli_serves_with_workers_and_sums_their_metrics(tmp_path):
+    data = write_dataset(tmp_path / "data")
+    port = _free_port()
+    env = {**os.environ, "XPG_API_KEY": KEY}
+    with subprocess.Popen(
+        [sys.executable, "-c", "from xpg.cli import main; main()", "serve", "--data", str(data),
+         "--port", str(port), "--as-of", "2026-11-20", "--workers", "2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    httpx.get(f"{base}/health", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        stop_group(proc)
+                        pytest.fail(f"xpg serve did not start: {proc.stderr.read()[-2000:]}")
+                    time.sleep(0.3)
+            with httpx.Client(base_url=base, headers=H, timeout=20) as c:
+                for _ in range(6):  # new connections: the kernel spreads them over the workers
+                    r = httpx.get(f"{base}/v1/rings/{RING_ID}", headers=H, timeout=20)
+                    assert r.status_code == 200 and r.json()["as_of"] == "2026-11-20"
+                assert c.get("/v1/users/u1", params={"as_of": "0001-01-01"}).status_code == 422
+                text = c.get("/metrics").text
+            line = next(x for x in text.splitlines() if x.startswith(
+                'xpg_http_requests_total{method="GET",route="/v1/rings/{ring_id}"'))
+            assert float(line.split()[-1]) == 6.0
+        finally:
+            stop_group(proc)
+        err = proc.stderr.read()
+        assert "Traceback" not in err and "2 worker(s)" in err
+        assert "/v1/rings/#" in err and RING_ID not in err
