@@ -46,10 +46,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def group_cpu(pgid: int) -> float:
-    """CPU seconds (user + system) of the live processes of a process group."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of a process group."""
+    pids = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -58,25 +57,28 @@ def group_cpu(pgid: int) -> float:
         except OSError:
             continue
         if int(stat[2]) == pgid:  # field 5 (pgrp), after the name
+            pids.append(int(pid))
+    return pids
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) of the live processes of a process group."""
+    total = 0
+    for pid in group_pids(pgid):
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(stat[11]) + int(stat[12])  # utime, stime
-    return total / tick
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def group_rss_mb(pgid: int) -> float:
+def group_pss_mb(pgid: int) -> float:
     """Proportional set size (MB) of a process group: shared pages counted once."""
     total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            if int(stat[2]) != pgid:
-                continue
+    for pid in group_pids(pgid):
+        with contextlib.suppress(OSError):
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     total += int(line.split()[1])
-        except OSError:
-            continue
     return total / 1024
 
 
@@ -245,7 +247,7 @@ def run_server(name: str, exe: Path, data: Path, extra: list[str], args: argpars
                   f"wall={level.seconds:4.1f}s load1={level.load:4.1f} not200={bad or 0}",
                   flush=True)
         print(f"# {name}: server memory (PSS, shared pages once): "
-              f"{group_rss_mb(server.proc.pid):.0f} MB", flush=True)
+              f"{group_pss_mb(server.proc.pid):.0f} MB", flush=True)
         return levels
     finally:
         server.stop()

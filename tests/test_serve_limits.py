@@ -8,18 +8,16 @@ import asyncio
 import datetime as dt
 import logging
 import os
-import socket
 import subprocess
 import sys
-import time
 import tracemalloc
 import warnings
 
 import httpx
 import pytest
-from investigation_data import RING, dataset, findings, write_dataset
+from investigation_data import dataset, findings, write_dataset
 from processes import stop_group
-from xpg.queries.findings import stable_id
+from test_serve import KEY, RING_ID, Clock, H, _free_port, wait_for_health
 
 import xpg.api as api
 from xpg.serve import ACCESS_LOGGER, Limits, create_app
@@ -29,17 +27,6 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-KEY = "test-key-0123456789abcdef"
-H = {"X-API-Key": KEY}
-RING_ID = stable_id("ring", list(RING))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")
@@ -299,12 +286,6 @@ def test_workers_answer_from_the_shared_tables_as_the_session(tmp_path):
             "u5", "u1", via_lenders=True).to_dict()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_cli_serves_with_workers_and_sums_their_metrics(tmp_path):
     data = write_dataset(tmp_path / "data")
     port = _free_port()
@@ -316,17 +297,7 @@ def test_cli_serves_with_workers_and_sums_their_metrics(tmp_path):
         start_new_session=True,
     ) as proc:
         try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    httpx.get(f"{base}/health", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        stop_group(proc)
-                        pytest.fail(f"xpg serve did not start: {proc.stderr.read()[-2000:]}")
-                    time.sleep(0.3)
+            base = wait_for_health(proc, port, timeout=120)
             with httpx.Client(base_url=base, headers=H, timeout=20) as c:
                 for _ in range(6):  # new connections: the kernel spreads them over the workers
                     r = httpx.get(f"{base}/v1/rings/{RING_ID}", headers=H, timeout=20)

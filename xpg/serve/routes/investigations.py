@@ -7,7 +7,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, BeforeValidator, StringConstraints
 
 from xpg.errors import NotFoundError
 from xpg.queries.investigate import LenderView, PathView, RingView, UserView
@@ -33,6 +33,13 @@ class UsersBody(BaseModel):
 
     users: list[UserView]
     errors: list[UserError]
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON integer as JSON Schema reads it (``2`` or ``2.0``; never ``true`` or ``"2"``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    return value
 
 
 def _json(value: Any) -> Response:
@@ -67,7 +74,8 @@ def router(ctx: "Context") -> APIRouter:
     def users_view(
         request: Request,
         ids: Annotated[list[BodyId], Body(embed=True, min_length=1, max_length=lim.max_ids)],
-        hops: Annotated[int, Body(embed=True, ge=0, le=lim.max_hops)] = 0,
+        hops: Annotated[int, Body(embed=True, ge=0, le=lim.max_hops),
+                        BeforeValidator(_json_integer)] = 0,
         as_of: AsOf = data.as_of,
     ) -> Response:
         data.day(as_of)
