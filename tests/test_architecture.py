@@ -29,7 +29,7 @@ LAYERS = {
     "xpg.nightly": "api", "xpg.nightly_state": "api", "xpg.nightly_snapshot": "api",
     "xpg.nightly_rings": "api", "xpg.session_cases": "api",
     "xpg.backtest": "api",
-    "xpg.serve": "serve", "xpg.serve_cases": "serve",
+    "xpg.serve": "serve",
     "xpg.cli": "cli",
     "xpg.cases": "cases",
 }

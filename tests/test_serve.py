@@ -155,7 +155,7 @@ def test_unknown_id_404(client, path):
         ("get", "/v1/users/u1", {"params": {"hops": 3}}, "hops"),  # over max_hops = 2
         ("get", "/v1/users/u1", {"params": {"hops": "two"}}, "hops"),
         ("get", "/v1/users/u1", {"params": {"as_of": "20-11-2026"}}, "as_of"),
-        ("get", "/v1/users/u1", {"params": {"as_of": "2026-02-30"}}, "not a date"),
+        ("get", "/v1/users/u1", {"params": {"as_of": "2026-02-30"}}, "valid date"),
         ("get", "/v1/findings", {"params": {"type": "fraud"}}, "type"),
         ("get", "/v1/findings", {"params": {"severity": "severe"}}, "severity"),
         ("get", "/v1/findings", {"params": {"limit": 0}}, "limit"),
@@ -165,6 +165,8 @@ def test_unknown_id_404(client, path):
         ("post", "/v1/users", {"json": {"ids": []}}, "ids"),
         ("post", "/v1/users", {"json": {"ids": ["u1", "u2", "u3", "u4"]}}, "ids"),
         ("post", "/v1/users", {"json": {"ids": "u1"}}, "ids"),
+        ("post", "/v1/users", {"json": {"ids": ["u1"], "hops": True}}, "hops"),
+        ("post", "/v1/users", {"json": {"ids": ["u1"], "hops": "1"}}, "hops"),
         ("post", "/v1/users", {"content": b"{not json", "headers": {"content-type":
                                                                   "application/json"}}, ""),
     ],
@@ -248,6 +250,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_health(proc: subprocess.Popen, port: int, timeout: float = 60) -> str:
+    """The base URL of the server ``proc`` started on ``port``, once /health answers."""
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(f"{base}/health", timeout=1)
+            return base
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_group(proc)  # before reading: a live server's stderr never ends
+                pytest.fail(f"xpg serve did not start: {proc.stderr.read()[-2000:]}")
+            time.sleep(0.2)
+
+
 def test_cli_serves_on_loopback(tmp_path):
     data = write_dataset(tmp_path / "data")
     port = _free_port()
@@ -260,17 +277,7 @@ def test_cli_serves_on_loopback(tmp_path):
         start_new_session=True,
     ) as proc:
         try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{base}/health", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        stop_group(proc)  # before reading: a live server's stderr never ends
-                        pytest.fail(f"xpg serve did not start: {proc.stderr.read()[-2000:]}")
-                    time.sleep(0.2)
+            base = wait_for_health(proc, port)
             r = httpx.get(f"{base}/v1/rings/{RING_ID}", headers=H, timeout=10)
             assert r.status_code == 200 and r.json()["as_of"] == "2026-11-20"
             assert httpx.get(f"{base}/v1/rings/{RING_ID}", timeout=10).status_code == 401

@@ -4,7 +4,10 @@ The API key comes from the ``XPG_API_KEY`` environment variable only.
 Loads the data and computes the findings once, or with ``--backend neo4j`` serves the
 graph the database holds with the findings its last detection stored (``--data`` is
 refused there; without stored findings the findings requests answer 409 until ``xpg
-detect`` has run), then serves until interrupted.
+detect`` has run), then serves until interrupted. ``--state DIR`` answers from a stored
+state (``xpg state build``) when it fits the data and settings, without loading the data.
+``--workers N`` serves from N processes over one shared, memory-mapped copy of the tables
+(:mod:`xpg.serve.workers`).
 """
 
 from __future__ import annotations
@@ -40,12 +43,18 @@ def command(
         "--reports", help="The reports folder whose cases.sqlite holds the cases (the "
                           "/v1/cases routes; writes need a key from XPG_API_WRITE_KEY).")
     ] = None,
+    state: Annotated[Path | None, typer.Option(
+        "--state", help="Answer from this stored state (xpg state build) when it was built "
+                        "from the same data and settings.")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=64,
+        help="Worker processes (sharing one memory-mapped copy of the tables); the rate "
+             "limits are split between them.")] = 1,
 ) -> None:
     """Serve findings and investigations as read-only JSON (API key from XPG_API_KEY)."""
-    import uvicorn
-
     import xpg.api as api
-    from xpg.serve import Limits, api_keys_from_env, create_app
+    from xpg.serve import Limits, api_keys_from_env
+    from xpg.serve.workers import run
 
     keys = api_keys_from_env()  # before the long load: fail fast without a key
     day = parse_as_of(as_of)
@@ -54,31 +63,19 @@ def command(
     # over a database: the findings its last detection stored, never detected here
     with api.open(data=data, settings=settings, findings=findings, as_of=day,
                   progress=progress(), read_only=True, load=False,
-                  detect=False) as s:
+                  detect=False, state=state) as s:
+        if s.state_note:
+            print(s.state_note, file=sys.stderr)
         try:
             report = s.findings()
             have = f"{len(report.findings)} findings as of {report.as_of}"
         except NoFindingsError as e:
             have = f"{e}; requests for findings answer 409 until `xpg detect` runs"
         print(f"xpg serve: {have}; listening on http://{host}:{port} "
-              "(OpenAPI at /openapi.json)", file=sys.stderr)
+              f"with {workers} worker(s) (OpenAPI at /openapi.json)", file=sys.stderr)
         if reports is not None:
             s.use_reports(reports)
-        app = create_app(s, api_keys=keys, limits=Limits(rate_limit=rate_limit,
-                                                         max_hops=max_hops))
-        _access_log_to_stderr()
-        # uvicorn's own access log would write the raw paths (ids): off
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
-
-
-def _access_log_to_stderr() -> None:
-    import logging
-
-    from xpg.serve import ACCESS_LOGGER
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s access %(message)s"))
-    logger = logging.getLogger(ACCESS_LOGGER)
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+        run(s, host=host, port=port, workers=workers, api_keys=keys,
+            limits=Limits(rate_limit=rate_limit, max_hops=max_hops),
+            config=[config] if isinstance(config, Path) else list(config or ()),
+            overrides={"backend": backend})

@@ -1,24 +1,25 @@
-"""The case routes of ``xpg serve`` (an APIRouter :func:`xpg.serve.create_app` includes).
+"""The case routes of ``xpg serve`` (one router of :data:`xpg.serve.routes.ROUTERS`).
 
 Reading (``GET /v1/cases``, ``/v1/cases/stats``, ``/v1/cases/{ref}`` with its audit trail)
-takes a read key (``XPG_API_KEY``, through the service's own check and rate limit) or a
-write key. Writing (``POST /v1/cases``, ``/v1/cases/{ref}/decision``, ``/snooze``,
-``/assignment``, ``/notes``, ``/status``) takes a write key from ``XPG_API_WRITE_KEY``
-only (comma-separated, at least 16 characters each): a read key gets 403, and without
-``XPG_API_WRITE_KEY`` set every write is refused. Every write names its analyst (``by``);
-a write based on an older version (``expected_version``) gets 409 ``conflict``.
+takes a read key (``XPG_API_KEY``) or a write key, both checked by the service's gate before
+the body is read, and counted against the rate limit. Writing (``POST /v1/cases``,
+``/v1/cases/{ref}/decision``, ``/snooze``, ``/assignment``, ``/notes``, ``/status``) takes a
+write key from ``XPG_API_WRITE_KEY`` only (comma-separated, at least 16 characters each): a
+read key gets 403, and without ``XPG_API_WRITE_KEY`` set every write is refused. Every write
+names its analyst (``by``); a write based on an older version (``expected_version``) gets
+409 ``conflict``.
 
 The cases are those of the session's store: the SQLite file beside the reports the session
-was pointed at (``xpg serve --reports DIR``), or the graph's Neo4j database (written
-through a connection of its own, since the service's graph session only reads).
+was pointed at (``xpg serve --reports DIR``; each worker opens it, SQLite in WAL mode
+serializes the writers), or the graph's Neo4j database (written through a connection of
+its own, since the service's graph session only reads).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the annotations at run time.
 import datetime as dt
-import hmac
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -27,12 +28,14 @@ from pydantic import BaseModel, Field
 
 from xpg.cases.model import NAME_MAX_CHARS, NOTE_MAX_CHARS, OUTCOMES, STATUSES
 from xpg.errors import ConfigError, ConflictError
+from xpg.serve.errors import Refused
 
 if TYPE_CHECKING:
     from xpg.api import Session
     from xpg.cases.service import Cases
+    from xpg.serve.routes import Context
 
-__all__ = ["WRITE_KEY_ENV", "cases_router", "write_keys_from_env"]
+__all__ = ["WRITE_KEY_ENV", "router", "write_keys_from_env"]
 
 WRITE_KEY_ENV = "XPG_API_WRITE_KEY"
 
@@ -90,21 +93,6 @@ def write_keys_from_env(environ: dict[str, str] | None = None) -> tuple[str, ...
     return keys
 
 
-def _given_key(request: Request) -> str | None:
-    given = request.headers.get("x-api-key")
-    auth = request.headers.get("authorization", "")
-    if given is None and auth.lower().startswith("bearer "):
-        given = auth[7:].strip()
-    return given or None
-
-
-def _matches(given: str, keys: Sequence[bytes]) -> bool:
-    ok = False
-    for k in keys:  # every key compared, in constant time
-        ok |= hmac.compare_digest(given.encode(), k)
-    return ok
-
-
 def _refuse(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"status": status, "code": code, "message": message}},
                         status_code=status)
@@ -126,6 +114,13 @@ class _Store:
                     self._cases = self._open()
         return self._cases
 
+    def available(self) -> bool:
+        """Whether the session has a case store: a reports folder, or a database."""
+        from xpg.graph.neo4j_connection import Neo4jConnection
+
+        return (self.session._case_reports is not None
+                or isinstance(self.session.backend, Neo4jConnection))
+
     def _open(self) -> "Cases":
         from xpg.cases.neo4j import Neo4jCaseStore
         from xpg.cases.service import Cases
@@ -145,33 +140,25 @@ class _Store:
         return self.session.cases
 
 
-def cases_router(session: "Session", *, authorize: Callable[[Request], str],
-                 write_keys: Sequence[str] | None = None) -> APIRouter:
-    """The case routes over ``session``; ``authorize`` is the service's read-key check."""
-    writers = [k.encode() for k in (write_keys_from_env() if write_keys is None
-                                    else write_keys)]
-    store = _Store(session)
-    router = APIRouter(prefix="/v1/cases", tags=["cases"])
+def router(ctx: "Context") -> APIRouter:
+    """The case routes over the service's session; writes need one of ``ctx.write_keys``."""
+    store = _Store(ctx.data.session)
+    routes = APIRouter(prefix="/v1/cases", tags=["cases"])
+    if not store.available():  # no --reports and no database: no case routes at all
+        return routes
 
     def reader(request: Request) -> str:
-        given = _given_key(request)
-        if given is not None and writers and _matches(given, writers):
-            return given
-        return authorize(request)
+        return request.scope.get("state", {}).get("xpg_key", "")  # the gate checked it
 
     def writer(request: Request) -> str:
-        from xpg.serve import _Refused
-
-        given = _given_key(request)
-        if given is None:
-            raise _Refused(401, "unauthorized", "a write key is required (header X-API-Key)")
-        if writers and _matches(given, writers):
-            return given
-        if not writers:
-            raise _Refused(403, "forbidden", f"writes are not enabled: set {WRITE_KEY_ENV}")
-        authorize(request)  # a valid read key: still not allowed to write
-        raise _Refused(403, "forbidden", "this API key may only read; writing a case needs "
-                                         f"a key from {WRITE_KEY_ENV}")
+        if not ctx.write_keys:
+            raise Refused(403, "forbidden", f"writes are not enabled: set {WRITE_KEY_ENV}")
+        try:
+            ctx.require_key(request, ctx.write_keys)
+        except Refused:
+            raise Refused(403, "forbidden", "this API key may only read; writing a case "
+                                            f"needs a key from {WRITE_KEY_ENV}") from None
+        return request.scope["state"]["xpg_key"]
 
     Reader = Annotated[str, Depends(reader)]
     Writer = Annotated[str, Depends(writer)]
@@ -182,7 +169,7 @@ def cases_router(session: "Session", *, authorize: Callable[[Request], str],
         except ConflictError as e:
             return _refuse(409, "conflict", str(e))
 
-    @router.get("", summary="Cases, oldest first (filtered by status, rule, assignee)")
+    @routes.get("", summary="Cases, oldest first (filtered by status, rule, assignee)")
     def list_cases(
         _key: Reader,
         status: Annotated[Literal[STATUSES] | None, Query()] = None,  # type: ignore[valid-type]
@@ -192,44 +179,44 @@ def cases_router(session: "Session", *, authorize: Callable[[Request], str],
         found = store().list(status=status, rule=rule, assignee=assignee)
         return JSONResponse({"cases": [c.to_dict() for c in found]})
 
-    @router.get("/stats", summary="Per-rule precision (confirmed / decided) over a period")
+    @routes.get("/stats", summary="Per-rule precision (confirmed / decided) over a period")
     def stats(_key: Reader, since: dt.date | None = None,
               until: dt.date | None = None) -> JSONResponse:
         return JSONResponse(store().stats(since, until))
 
-    @router.get("/{ref}", summary="A case (by case id or finding id) and its audit trail")
+    @routes.get("/{ref}", summary="A case (by case id or finding id) and its audit trail")
     def show(ref: str, _key: Reader) -> JSONResponse:
         return JSONResponse(store().show(ref))
 
-    @router.post("", summary="Open a case on a finding or by hand on a user")
+    @routes.post("", summary="Open a case on a finding or by hand on a user")
     def open_case(body: OpenBody, _key: Writer) -> JSONResponse:
         return write(lambda c: c.open(finding_id=body.finding_id, user=body.user, by=body.by,
                                       note=body.note))
 
-    @router.post("/{ref}/decision", summary="Close the case of a finding with an outcome")
+    @routes.post("/{ref}/decision", summary="Close the case of a finding with an outcome")
     def decide(ref: str, body: DecisionBody, _key: Writer) -> JSONResponse:
         return write(lambda c: c.decide(ref, body.outcome, by=body.by, note=body.note,
                                         snooze_until=body.snooze_until,
                                         expected_version=body.expected_version))
 
-    @router.post("/{ref}/snooze", summary="Suppress a finding until a date unless it worsens")
+    @routes.post("/{ref}/snooze", summary="Suppress a finding until a date unless it worsens")
     def snooze(ref: str, body: SnoozeBody, _key: Writer) -> JSONResponse:
         return write(lambda c: c.snooze(ref, body.until, by=body.by, note=body.note,
                                         expected_version=body.expected_version))
 
-    @router.post("/{ref}/assignment", summary="Assign the case")
+    @routes.post("/{ref}/assignment", summary="Assign the case")
     def assign(ref: str, body: AssignBody, _key: Writer) -> JSONResponse:
         return write(lambda c: c.assign(ref, body.assignee, by=body.by,
                                         expected_version=body.expected_version))
 
-    @router.post("/{ref}/notes", summary="Add a note to the case's trail")
+    @routes.post("/{ref}/notes", summary="Add a note to the case's trail")
     def note(ref: str, body: NoteBody, _key: Writer) -> JSONResponse:
         return write(lambda c: c.note(ref, body.text, by=body.by,
                                       expected_version=body.expected_version))
 
-    @router.post("/{ref}/status", summary="Investigating, or reopen a closed case")
+    @routes.post("/{ref}/status", summary="Investigating, or reopen a closed case")
     def status(ref: str, body: StatusBody, _key: Writer) -> JSONResponse:
         return write(lambda c: c.set_status(ref, body.status, by=body.by, note=body.note,
                                             expected_version=body.expected_version))
 
-    return router
+    return routes
