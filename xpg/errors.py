@@ -34,6 +34,7 @@ __all__ = [
     "NotFoundError",
     "ReadOnlyError",
     "RunDateUnknownError",
+    "StateDamagedError",
     "TargetExistsError",
     "ValidationError",
     "XpgError",
@@ -141,3 +142,14 @@ class LockHeldError(BackendError):
         super().__init__(*args)
         self.owner = owner
         self.since = since
+
+
+class StateDamagedError(XpgError, ValueError):
+    """A stored state (or a findings document) does not match its own manifest: a file
+    missing, truncated, changed, or from another run. It is never answered from; ``path``
+    is the state folder (or document) at fault."""
+
+    def __init__(self, *args: object, path: object = None, argument: str | None = None
+                 ) -> None:
+        super().__init__(*args, argument=argument)
+        self.path = path

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from xpg.errors import StateDamagedError
 from xpg.graph.links import Links
 from xpg.graph.stored_links import hashed_nodes, position_edges, user_hash
 from xpg.loaders import load_dataset
@@ -454,7 +455,7 @@ def run_nightly(data: str | os.PathLike[str], settings: Settings | None = None,
         assert previous is not None
         try:
             result, tables = _incremental(folder, settings, previous, as_of, timings)
-        except Fallback as e:
+        except (Fallback, StateDamagedError) as e:
             reason = str(e)
     if reason is not None:
         result, tables = _full(folder, settings, as_of, timings)

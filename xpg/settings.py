@@ -52,6 +52,7 @@ __all__ = [
     "RingConfig",
     "Settings",
     "SparkConfig",
+    "StateConfig",
     "config_key",
     "key_source",
     "load_settings",
@@ -397,6 +398,18 @@ class PrivacyConfig:
         return f"PrivacyConfig(masks={dict(self.masks)!r}, pseudonym_key={state})"
 
 
+@_section("state")
+class StateConfig:
+    """Where ``xpg detect``/``xpg report`` keep the stored state that ``xpg query``/``xpg
+    serve`` answer cold queries from (:mod:`xpg.queries.investigate.state`)."""
+
+    _key: ClassVar[str]
+
+    dir: Text
+    write: bool
+    keep: int
+
+
 @_section("")
 class Settings:
     _key: ClassVar[str]
@@ -408,6 +421,7 @@ class Settings:
     spark: SparkConfig = field(default_factory=SparkConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    state: StateConfig = field(default_factory=StateConfig)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -480,6 +494,7 @@ ENVIRONMENT = {
     "NEO4J_PASSWORD": "neo4j.password",  # the only places a secret comes from
     "XPG_PSEUDONYM_KEY": "privacy.pseudonym_key",
     "XPG_SPARK_MASTER": "spark.master",
+    "XPG_STATE_DIR": "state.dir",
 }
 SECRET_KEYS = {"neo4j.password", "privacy.pseudonym_key"}
 

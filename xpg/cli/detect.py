@@ -218,16 +218,21 @@ def run(
     a backend that keeps its graph (Neo4j), ``data`` must be None: the graph the database
     holds is detected on, and only its findings are written."""
     import xpg.api as api
+    from xpg.cli.state import keep_state, keeps_state
 
+    keep = keeps_state(data, settings, pseudonymize=pseudonymize)
     with api.open(data=data, settings=settings, quarantine=quarantine, progress=bar,
                   as_of=as_of, load=False, pseudonymize=pseudonymize,
-                  investigate=False) as session:
+                  investigate=keep) as session:
         if session.load_result is not None:
             _warn(session.load_result)
         warning = run_date_warning(as_of, session.data_as_of() if as_of else None)
         if warning:
             print(f"xpg: warning: {warning}", file=sys.stderr)
-        return session.detect()
+        report = session.detect()
+        if keep:
+            keep_state(session, report.as_of, say=lambda m: print(f"xpg: {m}", file=sys.stderr))
+        return report
 
 
 def command(

@@ -87,6 +87,7 @@ def command(
 ) -> int:
     """Write the nightly report: OUT/<date>/ with index.html, findings.json, tables, run log."""
     from xpg.api import Session
+    from xpg.cli.state import keep_state, keeps_state
     from xpg.graph import open_backend
     from xpg.report import (
         EXIT_ALERT,
@@ -122,7 +123,9 @@ def command(
         except BaseException:
             backend_.close()
             raise
-        with Session(ds, settings, backend_, progress=progress(), findings=found) as session:
+        keep = ds is not None and keeps_state(data, settings, pseudonymize=pseudonymize)
+        with Session(ds, settings, backend_, progress=progress(), findings=found,
+                     data_path=data if keep else None) as session:
             if day is None:  # the run date, for the runs.log line should a later step fail
                 known = session.as_of
             else:
@@ -134,6 +137,8 @@ def command(
                 ring_overlap=ring_overlap, log=log,
                 data_source=None if data is None else str(data),
             )
+            if keep:
+                keep_state(session, result.findings.as_of, say=log.info)
     except XpgError as e:
         log.error(f"failed: {message(e)}")
         record_failure(out, known, e, time.perf_counter() - started, log=log)
