@@ -10,8 +10,8 @@ import json
 import shutil
 
 import pytest
+import test_state
 from investigation_data import write_dataset
-from test_state import small  # noqa: F401 -- the fixture: data and its state
 from xpg.queries.investigate.state import MANIFEST, State, default_location
 
 import xpg.api as api
@@ -20,6 +20,7 @@ from xpg.errors import StateDamagedError
 from xpg.settings import load_settings
 
 USED = "answering from the stored state"
+small = test_state.small  # the fixture: a small data folder and its state
 
 
 def _query(capsys, small, *extra, data=True):
