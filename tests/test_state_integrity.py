@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import polars as pl
 import pytest
 import test_state
 from investigation_data import write_dataset
@@ -220,3 +221,41 @@ def test_old_states_are_pruned(tmp_path):
             s.write_state(tmp_path / "states" / f"s{i}")
     gone = prune_states(tmp_path / "states", 2)
     assert [p.name for p in gone] == ["s0"]
+
+
+# -- one state: cold queries and the nightly incremental run ------------------------------
+
+
+def test_one_state_serves_the_incremental_run_and_cold_queries(tmp_path, capsys):
+    """`xpg report --incremental auto` keeps one folder (the one `xpg query --data` finds):
+    the investigation tables for cold queries and the nightly part the next night's
+    incremental run starts from, each checked against its manifest."""
+    from xpg.synthetic import write
+
+    data = tmp_path / "data"
+    write(data, 600, 7)
+    args = ["report", "--data", str(data), "--out", str(tmp_path / "r"), "--incremental",
+            "auto", "--quiet"]
+    assert main(args) == 0
+    capsys.readouterr()
+    where = default_location(data, load_settings())
+    assert (where / MANIFEST).is_file() and (where / "nightly" / "nightly.json").is_file()
+    State.open(where).verify()
+    user = pl.read_parquet(where / "users.parquet").get_column("user_id")[0]
+    assert main(["query", "user", user, "--data", str(data), "--format", "json"]) == 0
+    assert USED in capsys.readouterr().err
+    # the next night (same data): incremental from the nightly part, the state rewritten
+    assert main([*args, "--overwrite"]) == 0
+    assert (where / "nightly" / "nightly.json").is_file()
+    State.open(where).verify()
+    assert main(["query", "user", user, "--data", str(data), "--format", "json"]) == 0
+    assert USED in capsys.readouterr().err
+    # a damaged nightly part: the next run is a full one, saying why
+    from xpg.nightly import run_nightly
+    from xpg.settings import Settings
+
+    raw = bytearray((where / "nightly" / "findings.arrow").read_bytes())
+    raw[len(raw) // 2] ^= 1
+    (where / "nightly" / "findings.arrow").write_bytes(bytes(raw))
+    result = run_nightly(data, Settings(), where / "nightly", write_state=False)
+    assert not result.incremental and "checksum" in result.reason

@@ -391,21 +391,25 @@ class Session:
                            settings=self.settings, default_as_of=default_as_of(tables),
                            findings_file=self._findings_path, overwrite=overwrite)
 
-    def keep_state(self, as_of: dt.date | str | None = None) -> State | None:
+    def keep_state(self, as_of: dt.date | str | None = None,
+                   where: str | os.PathLike[str] | None = None) -> State | None:
         """Write the stored state of this run where ``xpg query --data`` finds it
         (:func:`~xpg.queries.investigate.state.default_location`, replacing the one
         kept there for this data folder and settings), unless ``state.write`` is off or
         the session was not opened from a local data folder; then keep at most
-        ``state.keep`` states under ``state.dir``.
+        ``state.keep`` states under ``state.dir``. ``where``: that folder instead (the
+        state folder of a nightly incremental run; its ``nightly/`` part is kept).
 
         What ``xpg detect`` and ``xpg report`` do after their run."""
         from xpg.queries.investigate.state import default_location, prune_states
 
         if not self.settings.state.write or self.data_path is None or self._dataset is None:
             return None
-        where = default_location(self.data_path, self.settings)
-        state = self.write_state(where, as_of=as_of, overwrite=True)
-        prune_states(where.parent, self.settings.state.keep)
+        auto = default_location(self.data_path, self.settings)
+        target = Path(where) if where is not None else auto
+        state = self.write_state(target, as_of=as_of, overwrite=True)
+        if target == auto:
+            prune_states(auto.parent, self.settings.state.keep)
         return state
 
     # -- report -----------------------------------------------------------------------

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from xpg.queries.investigate.sources import MemorySource
 
 __all__ = [
+    "NIGHTLY",
     "STATE_VERSION",
     "State",
     "default_location",
@@ -68,6 +69,9 @@ STATE_VERSION = 2
 """Bumped whenever the layout of a state folder changes (an older state is then unused)."""
 
 MANIFEST = "manifest.json"
+NIGHTLY = "nightly"
+"""The subfolder of a state that holds the nightly incremental run's part
+(:mod:`xpg.nightly_state`: Arrow tables under a manifest and checksums of their own)."""
 ROW_GROUP = 16_384
 """Rows per Parquet row group: a key lookup reads about one group per asked key."""
 
@@ -349,6 +353,7 @@ def write_state(
     default_as_of: dt.date,
     findings_file: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
+    carry: tuple[str, ...] = (NIGHTLY,),
 ) -> State:
     """Write the state folder ``out`` (atomically) from a session's in-memory source and
     findings.
@@ -369,6 +374,9 @@ def write_state(
         The findings file or report folder ``report`` was read from, if any.
     overwrite
         Replace an existing folder.
+    carry
+        Subfolders of an existing ``out`` moved into the new one (the nightly run's
+        part, :data:`NIGHTLY`, which has a manifest and checksums of its own).
 
     Raises
     ------
@@ -409,6 +417,9 @@ def write_state(
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n",
                                     encoding="utf-8")
+        for sub in carry:  # last: nothing can fail between this and the rename
+            if (target / sub).is_dir():
+                (target / sub).rename(tmp / sub)
     return State.open(target)
 
 

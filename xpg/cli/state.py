@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from xpg.api import Session
     from xpg.settings import Settings
 
-__all__ = ["app", "keep_state", "keeps_state"]
+__all__ = ["app", "keep_state", "keeps_state", "state_folder"]
 
 app = typer.Typer(help="The stored state of a run, for cold queries.", no_args_is_help=True)
 
@@ -83,17 +83,31 @@ def keeps_state(data: object, settings: Settings, *, pseudonymize: bool = False)
             and not pseudonymize)
 
 
-def keep_state(session: Session, as_of: dt.date, *, say: Callable[[str], None]) -> None:
-    """Write the session's stored state where `xpg query --data` finds it; a failure to
-    write it (no room, no permission) is said, and does not fail the run."""
+def keep_state(session: Session, as_of: dt.date, *, say: Callable[[str], None],
+               where: Path | None = None) -> None:
+    """Write the session's stored state where `xpg query --data` finds it (or in
+    ``where``: the state folder of `--incremental`); a failure to write it (no room, no
+    permission) is said, and does not fail the run."""
     import time
 
     start = time.perf_counter()
     try:
-        state = session.keep_state(as_of)
+        state = session.keep_state(as_of, where)
     except OSError as e:
         say(f"warning: no stored state kept for cold queries ({e.strerror}: {e.filename})")
         return
     if state is not None:
         say(f"stored state for cold queries kept in {state.path} "
             f"({time.perf_counter() - start:.1f} s)")
+
+
+def state_folder(given: Path, data: object, settings: Settings) -> Path:
+    """The one state folder ``--incremental`` names: ``given``, or with ``auto`` the one
+    `xpg query --data` finds (:func:`~xpg.queries.investigate.state.default_location`)."""
+    from xpg.queries.investigate.state import default_location
+
+    if str(given) != "auto":
+        return given
+    if data is None:
+        raise InputError("incremental: auto needs --data", argument="incremental")
+    return default_location(data, settings)  # type: ignore[arg-type]
