@@ -52,10 +52,9 @@ def detect_nightly(data: str | Path | None, settings: Settings, state: Path, *,
     ``xpg detect`` (``--out`` or stdout); say on stderr whether it was incremental."""
     from xpg.cli.common import write_stdout
     from xpg.cli.detect import write_text_atomic
+    from xpg.cli.state import state_folder
     from xpg.nightly import run_nightly
     from xpg.queries.findings import gc_paused
-
-    from xpg.cli.state import state_folder
     from xpg.queries.investigate.state import NIGHTLY
 
     refuse_incremental(data, settings, {"--format table": table,
