@@ -396,6 +396,11 @@ def write_state(
             frame = getattr(source, attr).frame
             frame.write_parquet(tmp / f"{name}.parquet", row_group_size=ROW_GROUP,
                                 statistics=True)
+        groups = _group_frames(source, settings, report.as_of)
+        groups.sort("user_id").write_parquet(tmp / "groups_by_user.parquet",
+                                             row_group_size=ROW_GROUP, statistics=True)
+        groups.sort("group", "user_id").write_parquet(tmp / "groups.parquet",
+                                                      row_group_size=ROW_GROUP, statistics=True)
         found, members = _findings_frames(report)
         found.write_parquet(tmp / "findings.parquet", row_group_size=ROW_GROUP,
                             statistics=True)
@@ -411,6 +416,7 @@ def write_state(
             "data_files": fingerprint,
             "settings": settings_fingerprint(settings),
             "findings_file": _file_key(findings_file),
+            "groups": _group_key(settings, report.as_of),
             "report": {k: v for k, v in report.to_dict().items() if k != "findings"},
             "findings": found.height,
             "polars": pl.__version__,
@@ -421,6 +427,25 @@ def write_state(
             if (target / sub).is_dir():
                 (target / sub).rename(tmp / sub)
     return State.open(target)
+
+
+def _group_key(settings: Settings, as_of: dt.date) -> dict[str, Any]:
+    """What the stored connected groups were computed for (run date, link kinds, hub cut)."""
+    from xpg.queries.investigate.search import ring_kinds
+
+    return {"as_of": as_of.isoformat(), "kinds": list(ring_kinds(settings.detection)),
+            "hub_max": settings.detection.ring.hub_max_users}
+
+
+def _group_frames(source: MemorySource, settings: Settings, as_of: dt.date) -> Any:
+    """``user_id``, ``group`` of every user on a kept link as of ``as_of``: the ring rule's
+    connected groups (:func:`~xpg.queries.investigate.group.group_labels`), so that a cold
+    query reads a group's members instead of every link."""
+    from xpg.queries.investigate.group import group_labels
+
+    key = _group_key(settings, as_of)
+    return group_labels(source._links_by_user.frame.lazy(), as_of, key["kinds"],
+                        key["hub_max"])
 
 
 def _findings_frames(report: FindingsReport) -> tuple[Any, Any]:

@@ -101,8 +101,19 @@ class StateSource(MemorySource):
 
     def group(self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
               ) -> pl.DataFrame:
-        """From one scan of every link (the breadth-first search would scan the links
-        table once per level of a giant group)."""
+        """The stored groups of the state's run (two key lookups: the user's group, its
+        members); for another date, kinds or hub cut, from one scan of every link (the
+        breadth-first search would scan the links table once per level of a giant
+        group)."""
+        stored = self.state.manifest.get("groups")
+        if stored == {"as_of": as_of.isoformat(), "kinds": list(kinds), "hub_max": hub_max}:
+            mine = _Scanned(self.state.table("groups_by_user"), "user_id").take([user_id])
+            if mine.height == 0:
+                return pl.DataFrame({"user_id": [user_id]}, schema={"user_id": pl.String})
+            group = int(mine.get_column("group")[0])
+            return (pl.scan_parquet(self.state.table("groups"))
+                    .filter(pl.col("group") == group).select("user_id").collect()
+                    .sort("user_id"))
         return group_from_links(self._links_by_user.scan(), user_id, as_of, kinds, hub_max)
 
     def _lender_apps(self, lender_id: str) -> pl.LazyFrame:
