@@ -259,3 +259,31 @@ def test_one_state_serves_the_incremental_run_and_cold_queries(tmp_path, capsys)
     (where / "nightly" / "findings.arrow").write_bytes(bytes(raw))
     result = run_nightly(data, Settings(), where / "nightly", write_state=False)
     assert not result.incremental and "checksum" in result.reason
+
+
+def test_a_state_in_parts_answers_the_same_and_checks_only_what_it_reads(tmp_path, monkeypatch):
+    """Large tables are written in parts of consecutive keys (a lookup hashes the parts
+    it reads); a damaged part is refused when a lookup reaches it."""
+    import xpg.queries.investigate.state as state_module
+    from xpg.synthetic import write
+
+    monkeypatch.setattr(state_module, "PART_ROWS", 300)
+    write(tmp_path / "data", 800, 7)
+    with api.open(data=tmp_path / "data") as s:
+        s.write_state(tmp_path / "state")
+        users = s.dataset.users.get_column("user_id").sort().to_list()
+        st = State.open(tmp_path / "state")
+        assert len(st.manifest["parts"]["links_by_user"]) > 2
+        with api.open(data=tmp_path / "data", state=tmp_path / "state") as cold:
+            for u in users[::97]:
+                assert cold.user(u, hops=1).to_json() == s.user(u, hops=1).to_json()
+                assert cold.group(u).to_json() == s.group(u).to_json()
+    first, lo, hi = st.manifest["parts"]["accounts"][0]
+    last = st.manifest["parts"]["accounts"][-1][0]
+    raw = bytearray((tmp_path / "state" / last).read_bytes())
+    raw[len(raw) // 2] ^= 1
+    (tmp_path / "state" / last).write_bytes(bytes(raw))
+    with api.open(state=tmp_path / "state") as cold:
+        cold.user(lo)  # its parts are whole
+        with pytest.raises(StateDamagedError, match=last):
+            cold.user(users[-1])

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from xpg.queries.investigate.sources import MemorySource
 
 __all__ = [
+    "KEYS",
     "NIGHTLY",
     "STATE_VERSION",
     "State",
@@ -74,6 +75,17 @@ NIGHTLY = "nightly"
 (:mod:`xpg.nightly_state`: Arrow tables under a manifest and checksums of their own)."""
 ROW_GROUP = 16_384
 """Rows per Parquet row group: a key lookup reads about one group per asked key."""
+
+PART_ROWS = 8 * ROW_GROUP
+"""Rows per part of a large table: the integrity check of a lookup hashes the parts
+holding the asked keys (a few MB), not the whole table."""
+
+#: the lookup key of each state table
+KEYS = {
+    "users": "user_id", "accounts": "user_id", "links_by_user": "user_id",
+    "links_by_node": "node", "loans_by_user": "user_id", "loans_by_lender": "lender_id",
+    "apps_by_user": "user_id", "lenders": "lender_id",
+}
 
 #: state table -> (MemorySource sorted table attribute, its sort key)
 TABLES: dict[str, str] = {
@@ -143,8 +155,11 @@ def file_checksums(folder: str | os.PathLike[str], skip: tuple[str, ...] = (MANI
     """``{name: {"bytes": size, "sha256": hex}}`` of every file of ``folder`` (its
     manifest left out): what a manifest lists so that a state cannot lie."""
     root = Path(folder)
-    return {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-            for p in sorted(root.iterdir()) if p.is_file() and p.name not in skip}
+    return {p.relative_to(root).as_posix(): {"bytes": p.stat().st_size,
+                                             "sha256": sha256_file(p)}
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name not in skip and p.relative_to(root).parts[0] not in
+            (NIGHTLY,)}
 
 
 def default_location(data: str | os.PathLike[str], settings: Settings) -> Path:
@@ -250,9 +265,11 @@ class State:
                 raise StateDamagedError(
                     f"state: {self.path / name} is {size:,} bytes, its manifest says "
                     f"{entry.get('bytes'):,} (truncated or replaced)", path=self.path)
-        extra = sorted(e.name for e in os.scandir(self.path)
-                       if e.name not in files and e.name != MANIFEST
-                       and e.name.endswith((".parquet", ".arrow", ".json")))
+        extra = sorted(rel for rel in (p.relative_to(self.path).as_posix()
+                                       for p in self.path.rglob("*") if p.is_file())
+                       if rel not in files and rel != MANIFEST
+                       and not rel.startswith(f"{NIGHTLY}/")
+                       and rel.endswith((".parquet", ".arrow", ".json")))
         if extra:
             raise StateDamagedError(f"state: {self.path} holds files its manifest does not "
                                     f"list: {', '.join(extra)}", path=self.path)
@@ -301,6 +318,20 @@ class State:
     def table(self, name: str) -> Path:
         """The Parquet file of table ``name``, its content checked (:meth:`checked`)."""
         return self.checked(f"{name}.parquet")
+
+    def parts(self, name: str, values: list[Any] | None = None) -> list[Path]:
+        """The files of table ``name`` (one, or its parts, in key order) that may hold the
+        keys ``values`` (all of them when None), each checked (:meth:`checked`); at least
+        one, so that a scan has the table's columns."""
+        listed = (self.manifest.get("parts") or {}).get(name)
+        if not listed:
+            return [self.table(name)]
+        if values is not None and len(listed) > 1:
+            keep = [f for f, lo, hi in listed if any(lo <= v <= hi for v in values)]
+            files = keep or [listed[0][0]]
+        else:
+            files = [f for f, _, _ in listed]
+        return [self.checked(f) for f in files]
 
     def unusable(
         self,
@@ -392,15 +423,13 @@ def write_state(
         raise InputError(f"state: {target} already exists", argument="out")
     fingerprint = files_fingerprint(data)
     with staging(target) as tmp:
+        parts: dict[str, list[list[Any]]] = {}
         for name, attr in TABLES.items():
-            frame = getattr(source, attr).frame
-            frame.write_parquet(tmp / f"{name}.parquet", row_group_size=ROW_GROUP,
-                                statistics=True)
+            parts[name] = _write_parts(getattr(source, attr).frame, tmp, name, KEYS[name])
         groups = _group_frames(source, settings, report.as_of)
-        groups.sort("user_id").write_parquet(tmp / "groups_by_user.parquet",
-                                             row_group_size=ROW_GROUP, statistics=True)
-        groups.sort("group", "user_id").write_parquet(tmp / "groups.parquet",
-                                                      row_group_size=ROW_GROUP, statistics=True)
+        parts["groups_by_user"] = _write_parts(groups.sort("user_id"), tmp, "groups_by_user",
+                                               "user_id")
+        parts["groups"] = _write_parts(groups.sort("group", "user_id"), tmp, "groups", "group")
         found, members = _findings_frames(report)
         found.write_parquet(tmp / "findings.parquet", row_group_size=ROW_GROUP,
                             statistics=True)
@@ -415,6 +444,7 @@ def write_state(
             "data_dir": str(Path(data).resolve()),
             "data_files": fingerprint,
             "settings": settings_fingerprint(settings),
+            "parts": parts,
             "findings_file": _file_key(findings_file),
             "groups": _group_key(settings, report.as_of),
             "report": {k: v for k, v in report.to_dict().items() if k != "findings"},
@@ -427,6 +457,24 @@ def write_state(
             if (target / sub).is_dir():
                 (target / sub).rename(tmp / sub)
     return State.open(target)
+
+
+def _write_parts(frame: Any, tmp: Path, name: str, key: str) -> list[list[Any]]:
+    """Write ``frame`` (sorted by ``key``) as ``name.parquet``, or when it has more than
+    :data:`PART_ROWS` rows as ``name/NNNNN.parquet`` parts of consecutive keys; the
+    parts as ``[file, first key, last key]`` (a lookup hashes only the parts it reads)."""
+    if frame.height <= PART_ROWS:
+        frame.write_parquet(tmp / f"{name}.parquet", row_group_size=ROW_GROUP, statistics=True)
+        return [[f"{name}.parquet", None, None]]
+    (tmp / name).mkdir()
+    out = []
+    for i, start in enumerate(range(0, frame.height, PART_ROWS)):
+        part = frame.slice(start, PART_ROWS)
+        file = f"{name}/{i:05d}.parquet"
+        part.write_parquet(tmp / file, row_group_size=ROW_GROUP, statistics=True)
+        keys = part.get_column(key)
+        out.append([file, keys[0], keys[-1]])
+    return out
 
 
 def _group_key(settings: Settings, as_of: dt.date) -> dict[str, Any]:
