@@ -265,6 +265,7 @@ def test_a_state_in_parts_answers_the_same_and_checks_only_what_it_reads(tmp_pat
     """Large tables are written in parts of consecutive keys (a lookup hashes the parts
     it reads); a damaged part is refused when a lookup reaches it."""
     import xpg.queries.investigate.state as state_module
+
     from xpg.synthetic import write
 
     monkeypatch.setattr(state_module, "PART_ROWS", 300)
@@ -278,7 +279,7 @@ def test_a_state_in_parts_answers_the_same_and_checks_only_what_it_reads(tmp_pat
             for u in users[::97]:
                 assert cold.user(u, hops=1).to_json() == s.user(u, hops=1).to_json()
                 assert cold.group(u).to_json() == s.group(u).to_json()
-    first, lo, hi = st.manifest["parts"]["accounts"][0]
+    _, lo, _ = st.manifest["parts"]["accounts"][0]
     last = st.manifest["parts"]["accounts"][-1][0]
     raw = bytearray((tmp_path / "state" / last).read_bytes())
     raw[len(raw) // 2] ^= 1
