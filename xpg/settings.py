@@ -6,7 +6,10 @@ name, so ``RingConfig()`` and the file agree by construction.
 
 Precedence, highest first: explicit overrides (CLI flags) > environment >
 user TOML files (``--config``, later files layered over earlier ones) > the
-packaged defaults. Unknown keys, wrong types and out-of-range values (a window
+packaged defaults; pydantic-settings layers them (:func:`xpg.settings_files.layered`),
+this module validates the result. The ``[detection]`` section is assembled from the
+rule registry (:class:`DetectionConfig`): each rule module defines its config class
+with :func:`settings_section`. Unknown keys, wrong types and out-of-range values (a window
 of 0 days, a share above 1, an identifier kind in capitals, a freeze reason in
 both scopes) raise :class:`~xpg.errors.ConfigError` naming the file (or the
 environment variable), the dotted key, the value and what is allowed. Every
