@@ -1,14 +1,20 @@
 """Cold and warm investigative queries side by side.
 
-For ``xpg query user`` and ``xpg query ring``: a cold CLI process with the stored
-state (``--state``), a cold CLI process without it (load, validate, build, detect,
-index), and the warm API (a session already open: the first call, then the next);
-wall time and peak memory (the process's maximum RSS) of each, ``--runs`` times.
+For ``xpg query user``, ``ring`` and ``group``: a cold CLI process given only
+``--data`` (it finds the state ``xpg detect``/``xpg report`` kept for that folder:
+the automatic state), a cold CLI process given ``--state``, a cold CLI process with
+no state (``XPG_STATE_DIR`` an empty folder: load, validate, build, detect, index),
+and the warm API (a session already open: the first call, then the next); wall time,
+CPU time and peak memory (the process's maximum RSS) of each, ``--runs`` times.
 
-    .venv/bin/xpg generate --users 1000000 --seed 1 --out /work/perfdata/cold/1m
-    .venv/bin/xpg state build --data /work/perfdata/cold/1m --out /work/perfdata/cold/state-1m
-    .venv/bin/python bench/bench_cold_queries.py --data /work/perfdata/cold/1m \\
-        --state /work/perfdata/cold/state-1m --runs 3 --out bench/results/cold_queries.json
+    .venv/bin/xpg generate --users 1000000 --seed 7 --out /work/perfdata/1m
+    XPG_STATE_DIR=/work/perfdata/states .venv/bin/xpg report --data /work/perfdata/1m \
+        --out /work/perfdata/reports-1m      # the nightly run: keeps the state
+    XPG_STATE_DIR=/work/perfdata/states .venv/bin/python bench/bench_cold_queries.py \
+        --data /work/perfdata/1m --runs 3 --full-runs 1 --no-warm \
+        --out bench/results/cold_queries.json
+
+``--state`` defaults to the automatic state of ``--data`` (what ``xpg query`` finds).
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ import polars as pl
 XPG = str(Path(sys.executable).with_name("xpg"))
 
 
-def _child(cmd: list[str]) -> tuple[float, float, float]:
+def _child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of one fresh process."""
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -54,25 +61,41 @@ def _pick(state: Path) -> tuple[str, str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--state", type=Path, required=True)
+    ap.add_argument("--state", type=Path, default=None,
+                    help="default: the automatic state of --data (XPG_STATE_DIR)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--full-runs", type=int, default=None,
-                    help="runs of the cold path without state (default: --runs)")
+                    help="runs of the cold path without state (default: --runs; 0: none)")
+    ap.add_argument("--no-warm", action="store_true", help="leave out the warm API rows")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    import tempfile
+
+    from xpg.queries.investigate.state import default_location
+
+    from xpg.settings import load_settings
+
+    if args.state is None:
+        args.state = default_location(args.data, load_settings())
     user, ring = _pick(args.state)
     asks = {"user": ["query", "user", user, "--format", "json"],
-            "ring": ["query", "ring", ring, "--format", "json"]}
+            "ring": ["query", "ring", ring, "--format", "json"],
+            "group": ["query", "group", user, "--format", "json"]}
+    empty = tempfile.mkdtemp(prefix="xpg-no-state-")
+    full_runs = args.runs if args.full_runs is None else args.full_runs
     rows = []
     for what, ask in asks.items():
         base = [XPG, *ask, "--data", str(args.data)]
-        for label, cmd, runs in (
-            ("cold CLI, --state", [*base, "--state", str(args.state)], args.runs),
-            ("cold CLI, no state", base, args.full_runs or args.runs),
+        for label, cmd, runs, env in (
+            ("cold CLI, automatic state", base, args.runs, None),
+            ("cold CLI, --state", [*base, "--state", str(args.state)], args.runs, None),
+            ("cold CLI, no state", base, full_runs, {"XPG_STATE_DIR": empty}),
         ):
+            if runs == 0:
+                continue
             walls, peaks, cpus = [], [], []
             for _ in range(runs):
-                wall, peak, cpu = _child(cmd)
+                wall, peak, cpu = _child(cmd, env)
                 walls.append(wall)
                 peaks.append(peak)
                 cpus.append(cpu)
@@ -83,8 +106,8 @@ def main() -> None:
     # warm: one session, open once
     import xpg.api as api
 
-    for label, kw in (("warm API, state session", {"state": args.state}),
-                      ("warm API, full session", {})):
+    for label, kw in (() if args.no_warm else (("warm API, state session", {"state": args.state}),
+                                               ("warm API, full session", {}))):
         t = time.perf_counter()
         with api.open(data=args.data, **kw) as s:
             opened = time.perf_counter() - t
@@ -99,6 +122,23 @@ def main() -> None:
                              "first_s": walls[0], "runs": walls[1:],
                              "median_s": statistics.median(walls[1:])})
                 print(json.dumps(rows[-1]), flush=True)
+    # the integrity checks' cost: one stat per file at open, each file's SHA-256 on first read
+    from xpg.queries.investigate.state import State, sha256_file
+
+    t = time.perf_counter()
+    st = State.open(args.state)
+    opened_s = time.perf_counter() - t
+    hashes = {}
+    for name in st.manifest["files"]:
+        t = time.perf_counter()
+        sha256_file(args.state / name)
+        hashes[name] = time.perf_counter() - t
+    rows.append({"query": "-", "how": "integrity: open (sizes)", "runs": [opened_s],
+                 "median_s": opened_s})
+    rows.append({"query": "-", "how": "integrity: SHA-256 all", "runs": list(hashes.values()),
+                 "median_s": sum(hashes.values()),
+                 "bytes": sum(e["bytes"] for e in st.manifest["files"].values())})
+    print(json.dumps({"sha256_s": hashes}), flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {"data": str(args.data), "state": str(args.state), "user": user, "ring": ring,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -109,7 +149,7 @@ def main() -> None:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{'query':6} {'how':26} {'median s':>9} {'CPU s':>7} {'peak MiB':>9}  runs")
     for r in rows:
-        runs = " ".join(f"{x:.3f}" for x in r["runs"])
+        runs = " ".join(f"{x:.3f}" for x in r["runs"][:6])
         print(f"{r['query']:6} {r['how']:26} {r['median_s']:9.3f} "
               f"{r.get('median_cpu_s', float('nan')):7.2f} "
               f"{r.get('peak_mib', float('nan')):9.0f}  {runs}")

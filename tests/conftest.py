@@ -27,3 +27,10 @@ def backend(request):
         yield b
     finally:
         b.close()
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory, monkeypatch):
+    """Each test keeps the stored states that `xpg detect`/`xpg report` write in a folder
+    of its own (never the home cache; never another test's)."""
+    monkeypatch.setenv("XPG_STATE_DIR", str(tmp_path_factory.mktemp("xpg-state")))

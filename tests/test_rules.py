@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 import pytest
+from decorator import on_backends
 from detect_fixtures import AS_OF, Builder, multi_lender
 from xpg.queries import rules as registry
 from xpg.queries.assembly import ExposureIndex, exposure_of, finding, rows
@@ -16,6 +18,8 @@ from xpg.queries.frames import Form
 from xpg.queries.rules.base import Rule
 
 import xpg
+from xpg.errors import ConfigError
+from xpg.settings import DetectionConfig, load_settings
 
 
 @dataclass(frozen=True)
@@ -27,16 +31,28 @@ def _accounts(hooks: Any, config: BigLimitConfig, as_of: dt.date) -> pl.DataFram
     return hooks.dataset.accounts.select("user_id", "account_id", "credit_limit")
 
 
+def _spark_accounts(hooks: Any, config: BigLimitConfig, as_of: dt.date) -> Any:
+    return hooks.tables["accounts"].select("user_id", "account_id", "credit_limit")
+
+
+_CYPHER = """
+MATCH (u:User)-[:HAS_ACCOUNT]->(a:Account)
+WHERE a.retired_at IS NULL
+RETURN u.user_id AS user_id, a.account_id AS account_id, a.credit_limit AS credit_limit
+"""
+
+
 class BigLimit(Rule):
     """A toy rule: an account with a credit limit of at least ``min_limit``."""
 
     name = "big_limit"
-    section = "big_limit"  # not in DetectionConfig: the config class's defaults apply
+    incremental = "user"  # a user's findings: that user's own accounts
+    section = "big_limit"  # [detection.big_limit] once registered; absent: the class's defaults
     config_class = BigLimitConfig
     forms = (
         Form("big_limit", {"user_id": pl.String(), "account_id": pl.String(),
-                           "credit_limit": pl.Float64()}, _accounts, "big_limit",
-             lambda config, as_of: {}),
+                           "credit_limit": pl.Float64()}, _accounts, _CYPHER,
+             lambda config, as_of: {}, spark=_spark_accounts),
     )
 
     def qualify(self, frame: pl.DataFrame, config: BigLimitConfig) -> pl.DataFrame:
@@ -94,3 +110,134 @@ def test_a_registered_rule_makes_findings_through_the_normal_run():
 def test_rules_that_others_run_after_cannot_be_unregistered_first():
     with pytest.raises(ValueError, match="run after"):
         registry.unregister("multi_lending")
+
+
+@pytest.fixture
+def big_limit():
+    registry.register(BigLimit())
+    yield registry.rule("big_limit")
+    registry.unregister("big_limit")
+
+
+def test_a_registered_rule_is_configured_from_a_toml_table(tmp_path, big_limit):
+    toml = tmp_path / "toy.toml"
+    toml.write_text("[detection.big_limit]\nmin_limit = 90000\n[detection.ring]\nmin_users = 4\n")
+    settings = load_settings(toml, environ={})
+    assert settings.detection.big_limit == BigLimitConfig(min_limit=90_000.0)
+    assert settings.detection.ring.min_users == 4
+    assert DetectionConfig().big_limit == BigLimitConfig()  # absent: the class's defaults
+    with xpg.open(dataset=data(), as_of=AS_OF, settings=settings) as s:
+        assert not [f for f in s.findings().findings if f.type == "big_limit"]  # 80,000 < 90,000
+    toml.write_text("[detection.big_limit]\nmin_limt = 1\n")
+    with pytest.raises(ConfigError, match=re.escape(
+            f"{toml}: unknown setting detection.big_limit.min_limt; known here: ['min_limit']")):
+        load_settings(toml, environ={})
+    toml.write_text("[detection.big_limit]\nmin_limit = 'much'\n")
+    expected = "detection.big_limit.min_limit: expected a number"
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_settings(toml, environ={})
+    assert load_settings(environ={}, overrides={"detection.big_limit.min_limit": "7"}
+                         ).detection.big_limit.min_limit == 7.0
+
+
+def test_an_unregistered_rule_section_is_refused(tmp_path):
+    toml = tmp_path / "toy.toml"
+    toml.write_text("[detection.big_limit]\nmin_limit = 90000\n")
+    with pytest.raises(ConfigError, match=re.escape(
+            "unknown setting detection.big_limit; known here: ['freeze', 'limit_divergence', "
+            "'multi_lending', 'ring']")):
+        load_settings(toml, environ={})
+
+
+def test_the_detection_sections_are_the_registered_rules(big_limit):
+    assert list(DetectionConfig()) == [r.section for r in registry.rules()
+                                       if r.section != "freeze" or r.name == "freeze_inconsistency"]
+    assert list(registry.sections()) == list(DetectionConfig())
+    with pytest.raises(ValueError, match="section 'ring' of rule 'other_ring'"):
+        registry.register(type("OtherRing", (BigLimit,), {"name": "other_ring",
+                                                          "section": "ring"})())
+
+
+def _snapshot(folder, change=None):
+    """A small synthetic snapshot as Parquet (``change`` edits its accounts)."""
+    from xpg.synthetic import write
+
+    base = folder.parent / "base"
+    if not base.exists():
+        write(base, 600, 5)
+        (base / "truth.json").unlink()
+    folder.mkdir()
+    for path in base.glob("*.parquet"):
+        frame = pl.read_parquet(path)
+        if path.stem == "accounts" and change is not None:
+            frame = change(frame)
+        frame.write_parquet(folder / path.name)
+    return folder
+
+
+def test_a_registered_rule_gives_the_same_findings_full_and_incremental(tmp_path, big_limit):
+    """The nightly run iterates the registry: the toy rule's findings are kept for the
+    unchanged users and found again for the changed ones, as a full run finds them."""
+    from xpg.nightly import run_nightly
+
+    toml = tmp_path / "toy.toml"
+    toml.write_text("[detection.big_limit]\nmin_limit = 30000\n")
+    settings = load_settings(toml, environ={})
+    before = _snapshot(tmp_path / "before")
+    raised = pl.col("account_id") == pl.col("account_id").sort().first()
+    after = _snapshot(tmp_path / "after", lambda a: a.with_columns(
+        pl.when(raised).then(pl.lit(95_000.0)).otherwise(pl.col("credit_limit"))
+        .alias("credit_limit")))
+    state = tmp_path / "state"
+    first = run_nightly(before, settings, state)
+    assert not first.incremental
+    toy_before = [f for f in first.report().findings if f.type == "big_limit"]
+    assert toy_before and all(f.evidence["account_id"] for f in toy_before)
+    again = run_nightly(before, settings, state)  # unchanged data: every finding kept
+    assert again.incremental, again.reason
+    assert again.text() == first.text()
+    night = run_nightly(after, settings, state)
+    assert night.incremental, night.reason
+    full = run_nightly(after, settings, None)
+    assert not full.incremental
+    assert night.text() == full.text()
+    toy = [f for f in night.report().findings if f.type == "big_limit"]
+    assert len(toy) == len(toy_before) + 1  # the raised account's, beside the kept ones
+    with xpg.open(data=after, settings=settings, as_of=night.as_of) as s:
+        assert s.findings().to_dict()["findings"] == night.report().to_dict()["findings"]
+
+
+def test_a_rule_without_an_incremental_scope_makes_the_nightly_run_a_full_one(tmp_path):
+    from xpg.nightly import run_nightly
+
+    class Unscoped(BigLimit):
+        name = "unscoped_limit"
+        section = "unscoped_limit"
+        incremental = None
+
+    registry.register(Unscoped())
+    try:
+        folder = _snapshot(tmp_path / "data")
+        run_nightly(folder, None, tmp_path / "state")
+        result = run_nightly(folder, None, tmp_path / "state")
+        assert not result.incremental
+        assert "rule 'unscoped_limit' declares no incremental scope" in result.reason
+        assert [f for f in result.report().findings if f.type == "unscoped_limit"]
+    finally:
+        registry.unregister("unscoped_limit")
+
+
+@on_backends(slow=())
+def test_a_registered_rule_configured_from_toml_finds_on_every_backend(backend, tmp_path,
+                                                                        big_limit):
+    """One body on memory, Neo4j and Spark: the toy rule's own Polars, Cypher (inline in
+    its Form) and Spark forms, its settings from a TOML table."""
+    toml = tmp_path / "toy.toml"
+    toml.write_text("[detection.big_limit]\nmin_limit = 900\n")
+    config = load_settings(toml, environ={}).detection
+    ds = data()
+    backend.load(ds)
+    report = backend.detect(config, as_of=AS_OF)
+    toy = [f for f in report.findings if f.type == "big_limit"]
+    assert [(f.users, f.evidence["account_id"]) for f in toy] == [(("u1",), "a1"), (("u2",), "a2")]
+    assert report.to_dict() == xpg.queries.detect(ds, config, as_of=AS_OF).to_dict()

@@ -28,8 +28,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from xpg.errors import InputError, NoFindingsError, RunDateUnknownError
-from xpg.inputs import is_uri, pseudonymized, read_findings, read_tables, tables_refused
+from xpg.errors import InputError, NoFindingsError, RunDateUnknownError, StateDamagedError
+from xpg.inputs import (
+    check_findings,
+    is_uri,
+    pseudonymized,
+    read_findings,
+    read_tables,
+    tables_refused,
+)
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.queries.diff import DEFAULT_RING_OVERLAP
 from xpg.session_cases import SessionCases
@@ -393,6 +400,27 @@ class Session(SessionCases):
                            settings=self.settings, default_as_of=default_as_of(tables),
                            findings_file=self._findings_path, overwrite=overwrite)
 
+    def keep_state(self, as_of: dt.date | str | None = None,
+                   where: str | os.PathLike[str] | None = None) -> State | None:
+        """Write the stored state of this run where ``xpg query --data`` finds it
+        (:func:`~xpg.queries.investigate.state.default_location`, replacing the one
+        kept there for this data folder and settings), unless ``state.write`` is off or
+        the session was not opened from a local data folder; then keep at most
+        ``state.keep`` states under ``state.dir``. ``where``: that folder instead (the
+        state folder of a nightly incremental run; its ``nightly/`` part is kept).
+
+        What ``xpg detect`` and ``xpg report`` do after their run."""
+        from xpg.queries.investigate.state import default_location, prune_states
+
+        if not self.settings.state.write or self.data_path is None or self._dataset is None:
+            return None
+        auto = default_location(self.data_path, self.settings)
+        target = Path(where) if where is not None else auto
+        state = self.write_state(target, as_of=as_of, overwrite=True)
+        if target == auto:
+            prune_states(auto.parent, self.settings.state.keep)
+        return state
+
     # -- report -----------------------------------------------------------------------
     def report(
         self,
@@ -429,6 +457,17 @@ def _wrap(session: Session, call: Any) -> Any:
 
     with session.backend.failures("investigate"), masking(session.settings.privacy.masks):
         return call()
+
+
+def _auto_state(data: object, dataset: object, settings: Settings) -> Path | None:
+    """The stored state ``xpg detect``/``xpg report`` left for the data folder ``data``
+    under ``settings`` (:func:`~xpg.queries.investigate.state.default_location`), if any."""
+    from xpg.queries.investigate.state import MANIFEST, default_location
+
+    if data is None or dataset is not None or is_uri(data):
+        return None
+    where = default_location(data, settings)  # type: ignore[arg-type]
+    return where if (where / MANIFEST).is_file() else None
 
 
 def open(
@@ -507,7 +546,12 @@ def open(
         (:func:`xpg.loaders.pseudonymize.pseudonymize`, key ``privacy.pseudonym_key``
         from ``XPG_PSEUDONYM_KEY``; a :class:`ConfigError` without it).
     state
-        A stored state (:meth:`Session.write_state`). When it was built from the same
+        A stored state (:meth:`Session.write_state`), or ``"auto"``: the one ``xpg
+        detect``/``xpg report`` keep for the data folder ``data`` under these settings
+        (:func:`~xpg.queries.investigate.state.default_location`), if any. A damaged
+        state (:class:`~xpg.errors.StateDamagedError`) is never used: with ``data`` the
+        data is loaded instead (the note says why), without it the error is raised.
+        When it was built from the same
         data folder (``data``, default: the one it records) with the same settings,
         findings file and run date, the session answers from it without loading
         anything (a read-only session of one run date); otherwise the data is loaded as
@@ -555,20 +599,28 @@ def open(
         settings = settings.replace(backend=backend)
         backend = None
     note = None
+    if state == "auto":
+        state = _auto_state(data, dataset, settings)
     if state is not None:
         from xpg.graph.state import open_state
         from xpg.queries.investigate.state import State
 
-        st = State.open(state)
-        stored, note = open_state(st, data=data, settings=settings, findings=findings,
-                                  as_of=as_of, refused=(
-                                      "a backend was given" if backend_given else
-                                      "pseudonymize was asked" if pseudonymize else None))
-        if stored is not None:
-            return Session(None, settings, stored, progress=progress, as_of=as_of,
-                           state_note=note)
-        if data is None and dataset is None:
-            data = st.data_dir
+        try:
+            st = State.open(state)
+        except StateDamagedError as e:
+            if data is None and dataset is None:
+                raise
+            st, note = None, f"stored state {state} not used: {e}; loading the data instead"
+        if st is not None:
+            stored, note = open_state(st, data=data, settings=settings, findings=findings,
+                                      as_of=as_of, refused=(
+                                          "a backend was given" if backend_given else
+                                          "pseudonymize was asked" if pseudonymize else None))
+            if stored is not None:
+                return Session(None, settings, stored, progress=progress, as_of=as_of,
+                               state_note=note)
+            if data is None and dataset is None:
+                data = st.data_dir
     in_database = data is None and dataset is None
     progress = progress or NO_PROGRESS
     owned = backend is None  # close only what this call made
@@ -589,6 +641,8 @@ def open(
         if pseudonymize:
             dataset = pseudonymized(dataset, settings)
         fixed = read_findings(findings) if isinstance(findings, str | os.PathLike) else findings
+        if fixed is not None and dataset is not None and isinstance(findings, str | os.PathLike):
+            check_findings(fixed, findings, dataset.users.get_column("user_id"))
         if dataset is not None:
             with backend.failures("load the data"):
                 backend.load(dataset, progress=progress)

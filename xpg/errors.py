@@ -35,6 +35,7 @@ __all__ = [
     "NotFoundError",
     "ReadOnlyError",
     "RunDateUnknownError",
+    "StateDamagedError",
     "TargetExistsError",
     "ValidationError",
     "XpgError",
@@ -153,3 +154,14 @@ class ConflictError(XpgError, RuntimeError):
         super().__init__(*args)
         self.expected = expected
         self.found = found
+
+
+class StateDamagedError(XpgError, ValueError):
+    """A stored state (or a findings document) does not match its own manifest: a file
+    missing, truncated, changed, or from another run. It is never answered from; ``path``
+    is the state folder (or document) at fault."""
+
+    def __init__(self, *args: object, path: object = None, argument: str | None = None
+                 ) -> None:
+        super().__init__(*args, argument=argument)
+        self.path = path

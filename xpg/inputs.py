@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from xpg.errors import ConfigError, GraphSourceError, InputError
+from xpg.errors import ConfigError, GraphSourceError, InputError, StateDamagedError
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from xpg.graph.backend import Backend
     from xpg.loaders import LoadResult
     from xpg.loaders.dataset import Dataset
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
     from xpg.queries.findings import FindingsReport
     from xpg.settings import Settings
 
-__all__ = ["is_uri", "pseudonymized", "read_findings", "tables_refused"]
+__all__ = ["check_findings", "is_uri", "pseudonymized", "read_findings", "tables_refused"]
 
 
 def tables_refused(backend: Backend) -> GraphSourceError:
@@ -30,16 +32,79 @@ def tables_refused(backend: Backend) -> GraphSourceError:
 
 def read_findings(path: str | os.PathLike[str]) -> FindingsReport:
     """A findings document from a ``findings.json`` file or a report folder holding one
-    (:meth:`FindingsReport.read <xpg.queries.findings.FindingsReport.read>`).
+    (:meth:`FindingsReport.read <xpg.queries.findings.FindingsReport.read>`), checked
+    before it is used: its bytes and night against the report's ``manifest.json`` when
+    one lies beside it (the report wrote the file's SHA-256 and run date there), and
+    that it is whole (distinct ids, every finding has users, a ring has two or more).
 
     Raises
     ------
     InputError
         Missing or unreadable file, or not a findings document.
+    StateDamagedError
+        It does not match its manifest (changed, or another night's), or is not whole.
     """
+    import hashlib
+    import json
+    from pathlib import Path
+
     from xpg.queries.findings import FindingsReport
 
-    return FindingsReport.read(path)
+    p = Path(path)
+    if p.is_dir():
+        p = p / "findings.json"
+    report = FindingsReport.read(p)
+    manifest = p.parent / "manifest.json"
+    if manifest.is_file():
+        try:
+            m = json.loads(manifest.read_text(encoding="utf-8"))
+            entry = m["files"]["findings.json"]
+        except (OSError, ValueError, KeyError, TypeError):
+            m, entry = None, None
+        if entry is not None:
+            digest = hashlib.sha256(p.read_bytes()).hexdigest()
+            if digest != entry.get("sha256"):
+                raise StateDamagedError(f"findings: {p} does not match the SHA-256 its report's "
+                                        f"{manifest} records (changed since it was written)",
+                                        path=p)
+            night = (m or {}).get("as_of")
+            if night is not None and night != report.as_of.isoformat():
+                raise StateDamagedError(f"findings: {p} holds the run of {report.as_of}, its "
+                                        f"report's manifest the run of {night}", path=p)
+    check_findings(report, p)
+    return report
+
+
+def check_findings(report: FindingsReport, where: object,
+                   users: pl.Series | None = None) -> None:
+    """Refuse a findings document that is not whole, or (``users``: the data's user
+    ids) names a user the data does not hold.
+
+    Raises
+    ------
+    StateDamagedError
+        Says which finding and why.
+    """
+    import polars as pl
+
+    ids = [f.id for f in report.findings]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise StateDamagedError(f"findings: {where} repeats the finding id {dup}", path=where)
+    for f in report.findings:
+        if not f.users or (f.type == "ring" and len(set(f.users)) < 2):
+            raise StateDamagedError(f"findings: {where}: finding {f.id} ({f.type}) has "
+                                    f"{len(set(f.users))} member(s)", path=where)
+    if users is None or not report.findings:
+        return
+    named = pl.Series("user_id", [u for f in report.findings for u in f.users], dtype=pl.String)
+    missing = named.filter(~named.is_in(users.implode())).unique()
+    if missing.len():
+        first = missing.sort()[0]
+        owner = next(f.id for f in report.findings if first in f.users)
+        raise StateDamagedError(f"findings: {where}: finding {owner} names user {first}, who "
+                                f"is not in the data ({missing.len()} such user(s)): these "
+                                "findings are not of this data", path=where)
 
 
 def pseudonymized(dataset: Dataset | None, settings: Settings) -> Dataset:

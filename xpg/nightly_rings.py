@@ -38,8 +38,7 @@ from xpg.graph.stored_links import StoredLinks
 from xpg.queries.assembly import ExposureIndex
 from xpg.queries.findings import Finding, stable_id
 from xpg.queries.frames import DetectionHooks
-from xpg.queries.rules.ring import EVIDENCE, GROUPS, Ring, RingResult
-from xpg.settings import RingConfig
+from xpg.queries.rules.ring import EVIDENCE, GROUPS, Ring, RingConfig, RingResult
 
 __all__ = ["Touched", "degrees", "hub_mask", "kind_ok", "next_labels", "ring_assemble",
            "ring_candidates", "touched_graph"]
@@ -190,7 +189,7 @@ def ring_candidates(rule: Ring, hooks: DetectionHooks, config: RingConfig, as_of
              pl.col("group_users").first(),
              pl.col("user_id").is_in(dirty.implode()).any().alias("dirty"))
     )
-    ids = [stable_id("ring", users) for users in rings.get_column("users").to_list()]
+    ids = [stable_id(rule.name, users) for users in rings.get_column("users").to_list()]
     rings = rings.with_columns(pl.Series("id", ids, dtype=pl.String))
     before = old.select("id", pl.col("core").alias("core_old"),
                         pl.col("group_users").alias("group_users_old"))

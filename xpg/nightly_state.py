@@ -4,7 +4,9 @@ A folder of Arrow IPC tables (``<name>.arrow``, uncompressed: written and read b
 memory speed, memory-mapped) and a manifest:
 
 * ``manifest.json``: layout version, run date, the settings' fingerprint, the rules in
-  force, the Polars version (its hashes are kept);
+  force, the Polars version (its hashes are kept), and every table file's size and
+  SHA-256 (``files``: sizes checked when the state is weighed for a run, content when a
+  table is first read; a damaged or foreign file makes the run a full one, saying why);
 * ``users``: ``user_id``, ``uh`` (its hash) and ``label`` (its connected group over the
   ring rule's kept links, ``-1`` when it has none), by position (the ``ui`` of ``edges``);
 * ``fingerprints``: per user hash ``uh`` the fingerprint of every row it owns in every
@@ -39,13 +41,14 @@ from typing import Any
 import polars as pl
 
 from xpg.atomic import staging
-from xpg.queries.investigate.state import settings_fingerprint
+from xpg.errors import StateDamagedError
+from xpg.queries.investigate.state import file_checksums, settings_fingerprint, sha256_file
 from xpg.queries.rules import finding_types
 from xpg.settings import Settings
 
 __all__ = ["MANIFEST", "NIGHTLY_VERSION", "TABLES", "NightlyState", "write_nightly"]
 
-NIGHTLY_VERSION = 3
+NIGHTLY_VERSION = 4
 """The layout version this xpg writes and reads."""
 
 MANIFEST = "nightly.json"
@@ -92,11 +95,31 @@ class NightlyState:
         missing = [t for t in TABLES if not (self.path / f"{t}.arrow").is_file()]
         if missing:
             return f"it lacks {', '.join(missing)}"
+        files = m.get("files") or {}
+        for name, entry in files.items():
+            size = (self.path / name).stat().st_size
+            if size != entry.get("bytes"):
+                return (f"its {name} is {size:,} bytes, its manifest says {entry.get('bytes'):,} "
+                        "(damaged)")
+        if set(files) != {f"{t}.arrow" for t in TABLES}:
+            return "its manifest does not list its tables"
         return None
 
     def read(self, table: str) -> pl.DataFrame:
-        """One of :data:`TABLES`, whole (memory-mapped)."""
-        return pl.read_ipc(self.path / f"{table}.arrow")
+        """One of :data:`TABLES`, whole, its content checked against the manifest's
+        SHA-256 first.
+
+        Raises
+        ------
+        StateDamagedError
+            The file does not match its manifest (damaged, or another night's).
+        """
+        name = f"{table}.arrow"
+        path = self.path / name
+        if sha256_file(path) != (self.manifest.get("files") or {}).get(name, {}).get("sha256"):
+            raise StateDamagedError(f"its {name} does not match its manifest's checksum "
+                                    "(damaged, or another night's)", path=self.path)
+        return pl.read_ipc(path)
 
 
 def write_nightly(target: str | os.PathLike[str], *, as_of: dt.date, settings: Settings,
@@ -112,6 +135,7 @@ def write_nightly(target: str | os.PathLike[str], *, as_of: dt.date, settings: S
             tables[name].write_ipc(tmp / f"{name}.arrow", compression="uncompressed")
         manifest = {
             "version": NIGHTLY_VERSION,
+            "files": file_checksums(tmp, skip=(MANIFEST,)),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "as_of": as_of.isoformat(),
             "settings": settings_fingerprint(settings),

@@ -33,7 +33,7 @@ from xpg.settings import DetectionConfig
 if TYPE_CHECKING:
     from xpg.queries.investigate.sources import FindingsIndex, InvestigationSource
 
-__all__ = ["GROUP_PAGE", "connected_group", "group_facts", "group_from_links",
+__all__ = ["GROUP_PAGE", "connected_group", "group_facts", "group_from_links", "group_labels",
            "investigate_group"]
 
 GROUP_PAGE = 10
@@ -95,6 +95,26 @@ def group_from_links(links: pl.LazyFrame, user_id: str, as_of: dt.date, kinds: S
     >>> group_from_links(links, "a", dt.date(2026, 1, 1), ["device"], 20)["user_id"].to_list()
     ['a', 'b', 'c']
     """
+    labels = group_labels(links, as_of, kinds, hub_max)
+    mine = labels.filter(pl.col("user_id") == user_id)
+    if mine.height == 0:
+        return pl.DataFrame({"user_id": [user_id]}, schema=_USERS)
+    return (labels.filter(pl.col("group") == mine.get_column("group")[0])
+            .select("user_id").sort("user_id"))
+
+
+def group_labels(links: pl.LazyFrame, as_of: dt.date, kinds: Sequence[str], hub_max: int
+                 ) -> pl.DataFrame:
+    """``user_id``, ``group`` (a label, Int64) of every user on a kept link (a node of
+    ``kinds``, seen by ``as_of``, of 2 to ``hub_max`` users): the connected groups
+    :func:`group_from_links` answers one of; a user not listed is a group of one.
+
+    >>> links = pl.LazyFrame({"user_id": ["a", "b", "b", "c", "d"],
+    ...                       "kind": ["device"] * 5, "value": ["d1", "d1", "d2", "d2", "d3"],
+    ...                       "first_seen": [None] * 5})
+    >>> group_labels(links, dt.date(2026, 1, 1), ["device"], 20).sort("user_id").rows()
+    [('a', 0), ('b', 0), ('c', 0)]
+    """
     import numpy as np
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -105,8 +125,8 @@ def group_from_links(links: pl.LazyFrame, user_id: str, as_of: dt.date, kinds: S
             .unique()
             .filter(pl.len().over("node").is_between(2, hub_max))
             .collect())
-    if user_id not in set(rows.get_column("user_id").unique().to_list()):
-        return pl.DataFrame({"user_id": [user_id]}, schema=_USERS)
+    if rows.height == 0:
+        return pl.DataFrame(schema={"user_id": pl.String, "group": pl.Int64})
     coded = rows.with_columns(pl.col("user_id").rank("dense").cast(pl.Int64).alias("u") - 1,
                               pl.col("node").rank("dense").cast(pl.Int64).alias("n") - 1)
     u, n = coded.get_column("u").to_numpy(), coded.get_column("n").to_numpy()
@@ -114,10 +134,9 @@ def group_from_links(links: pl.LazyFrame, user_id: str, as_of: dt.date, kinds: S
     size = n_users + int(n.max()) + 1
     graph = coo_matrix((np.ones(u.size, dtype=np.int8), (u, n + n_users)), shape=(size, size))
     labels = connected_components(graph, directed=False)[1][:n_users]
-    mine = int(coded.filter(pl.col("user_id") == user_id).get_column("u")[0])
     ids = coded.select("u", "user_id").unique("u")
-    return (ids.filter(pl.Series(labels[ids.get_column("u").to_numpy()] == labels[mine]))
-            .select("user_id").sort("user_id"))
+    return ids.select("user_id", pl.Series("group", labels[ids.get_column("u").to_numpy()],
+                                           dtype=pl.Int64))
 
 
 def _group(source: InvestigationSource, config: DetectionConfig, user_id: str,

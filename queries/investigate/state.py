@@ -17,6 +17,21 @@ modification time of each ``.csv``/``.parquet`` table file), of the settings
 findings file when the findings were read from one, and the run date.
 :meth:`State.unusable` says why a state does not fit a query (``None`` when it
 does): the caller then takes the full path and says so.
+
+**Integrity.** The manifest also lists every file of the folder with its size and
+SHA-256 (``files``) and the run date it holds (``as_of``). :meth:`State.open` checks
+that every listed file is there with its size (one ``stat`` each: a deleted or
+truncated file is caught before anything is read) and that no other table file lies
+beside them; the content of a file is hashed the first time a query reads it
+(:meth:`State.checked`), so a flipped byte or another night's file of the same size
+is caught before its rows are used. Either raises
+:class:`~xpg.errors.StateDamagedError`: the state is never answered from.
+
+**Where it lives.** ``xpg detect`` and ``xpg report`` write it by default to a cache
+folder keyed by the data folder and the settings (:func:`default_location`:
+``<state.dir>/<key>``, ``state.dir`` defaulting to ``~/.cache/xpg/state``); ``xpg
+query``/``xpg serve`` with ``--data DIR`` look there first. At most ``state.keep``
+states are kept (the least recently written go first).
 """
 
 from __future__ import annotations
@@ -26,11 +41,11 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xpg.errors import InputError
+from xpg.errors import InputError, StateDamagedError
 from xpg.settings import Settings, config_key
 
 if TYPE_CHECKING:
@@ -38,19 +53,39 @@ if TYPE_CHECKING:
     from xpg.queries.investigate.sources import MemorySource
 
 __all__ = [
+    "KEYS",
+    "NIGHTLY",
     "STATE_VERSION",
     "State",
+    "default_location",
+    "file_checksums",
     "files_fingerprint",
+    "prune_states",
     "settings_fingerprint",
+    "sha256_file",
     "write_state",
 ]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 """Bumped whenever the layout of a state folder changes (an older state is then unused)."""
 
 MANIFEST = "manifest.json"
+NIGHTLY = "nightly"
+"""The subfolder of a state that holds the nightly incremental run's part
+(:mod:`xpg.nightly_state`: Arrow tables under a manifest and checksums of their own)."""
 ROW_GROUP = 16_384
 """Rows per Parquet row group: a key lookup reads about one group per asked key."""
+
+PART_ROWS = 8 * ROW_GROUP
+"""Rows per part of a large table: the integrity check of a lookup hashes the parts
+holding the asked keys (a few MB), not the whole table."""
+
+#: the lookup key of each state table
+KEYS = {
+    "users": "user_id", "accounts": "user_id", "links_by_user": "user_id",
+    "links_by_node": "node", "loans_by_user": "user_id", "loans_by_lender": "lender_id",
+    "apps_by_user": "user_id", "lenders": "lender_id",
+}
 
 #: state table -> (MemorySource sorted table attribute, its sort key)
 TABLES: dict[str, str] = {
@@ -102,6 +137,63 @@ def settings_fingerprint(settings: Settings) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes (read in 1 MiB blocks).
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"
+    >>> _ = p.write_bytes(b"abc")
+    >>> sha256_file(p)[:16]
+    'ba7816bf8f01cfea'
+    """
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def file_checksums(folder: str | os.PathLike[str], skip: tuple[str, ...] = (MANIFEST,)
+                   ) -> dict[str, dict[str, Any]]:
+    """``{name: {"bytes": size, "sha256": hex}}`` of every file of ``folder`` (its
+    manifest left out): what a manifest lists so that a state cannot lie."""
+    root = Path(folder)
+    return {p.relative_to(root).as_posix(): {"bytes": p.stat().st_size,
+                                             "sha256": sha256_file(p)}
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name not in skip and p.relative_to(root).parts[0] not in
+            (NIGHTLY,)}
+
+
+def default_location(data: str | os.PathLike[str], settings: Settings) -> Path:
+    """The state folder of the data folder ``data`` under ``settings``: ``state.dir``
+    (default ``~/.cache/xpg/state``) / a key of the data folder's absolute path and the
+    settings' fingerprint, so each data folder and settings have their own.
+
+    >>> s = Settings()
+    >>> default_location("a", s) == default_location("./a", s) != default_location("b", s)
+    True
+    """
+    root = Path(settings.state.dir).expanduser() if settings.state.dir else (
+        Path.home() / ".cache" / "xpg" / "state")
+    where = str(Path(data).resolve())
+    key = hashlib.sha256(f"{where}\n{settings_fingerprint(settings)}".encode()).hexdigest()
+    return root / f"{Path(where).name[:40] or 'data'}-{key[:20]}"
+
+
+def prune_states(root: str | os.PathLike[str], keep: int) -> list[Path]:
+    """Remove all but the ``keep`` most recently written state folders under ``root``
+    (those holding a state manifest); the removed ones."""
+    import shutil
+
+    folder = Path(root)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if (p / MANIFEST).is_file()]
+    found.sort(key=lambda p: (p / MANIFEST).stat().st_mtime_ns, reverse=True)
+    gone = found[max(keep, 0):]
+    for p in gone:
+        shutil.rmtree(p, ignore_errors=True)
+    return gone
+
+
 def _file_key(path: str | os.PathLike[str] | None) -> list[Any] | None:
     """Where findings were read from: the findings file's absolute path, size, mtime."""
     if path is None:
@@ -118,29 +210,102 @@ def _file_key(path: str | os.PathLike[str] | None) -> list[Any] | None:
 
 @dataclass(frozen=True)
 class State:
-    """A state folder written by :func:`write_state` (its manifest read, nothing else)."""
+    """A state folder written by :func:`write_state`: its manifest read and every file's
+    size checked; a file's content is hashed when it is first read (:meth:`checked`)."""
 
     path: Path
     manifest: Mapping[str, Any]
+    _verified: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> State:
-        """Read the manifest of a state folder.
+        """Read the manifest of a state folder and check that it holds exactly the files
+        it lists, each of its size.
 
         Raises
         ------
         InputError
-            No state there (no readable ``manifest.json``).
+            No state there (no ``manifest.json``).
+        StateDamagedError
+            An unreadable manifest, a file missing, of another size, or not listed.
         """
         p = Path(path)
+        if not (p / MANIFEST).is_file():
+            raise InputError(f"state: no xpg state in {p} (no {MANIFEST})", argument="state")
         try:
             manifest = json.loads((p / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            raise InputError(f"state: no xpg state in {p} ({MANIFEST} unreadable: {e})",
-                             argument="state") from e
+            raise StateDamagedError(f"state: {p / MANIFEST} is unreadable ({e})",
+                                    path=p) from e
         if not isinstance(manifest, dict):
-            raise InputError(f"state: {p / MANIFEST} is not a state manifest", argument="state")
-        return cls(p, manifest)
+            raise StateDamagedError(f"state: {p / MANIFEST} is not a state manifest", path=p)
+        state = cls(p, manifest)
+        if manifest.get("version") == STATE_VERSION:
+            state.check_sizes()
+        return state
+
+    def check_sizes(self) -> None:
+        """Every file the manifest lists is there with its size, and no other table file.
+
+        Raises
+        ------
+        StateDamagedError
+            Says which file and how.
+        """
+        files = self.manifest.get("files")
+        if not isinstance(files, dict) or not files:
+            raise StateDamagedError(f"state: {self.path / MANIFEST} lists no files", path=self.path)
+        for name, entry in files.items():
+            try:
+                size = (self.path / name).stat().st_size
+            except OSError:
+                raise StateDamagedError(f"state: {self.path / name} is missing",
+                                        path=self.path) from None
+            if size != entry.get("bytes"):
+                raise StateDamagedError(
+                    f"state: {self.path / name} is {size:,} bytes, its manifest says "
+                    f"{entry.get('bytes'):,} (truncated or replaced)", path=self.path)
+        extra = sorted(rel for rel in (p.relative_to(self.path).as_posix()
+                                       for p in self.path.rglob("*") if p.is_file())
+                       if rel not in files and rel != MANIFEST
+                       and not rel.startswith(f"{NIGHTLY}/")
+                       and rel.endswith((".parquet", ".arrow", ".json")))
+        if extra:
+            raise StateDamagedError(f"state: {self.path} holds files its manifest does not "
+                                    f"list: {', '.join(extra)}", path=self.path)
+
+    def checked(self, name: str) -> Path:
+        """The path of the state file ``name``, its content checked against the manifest's
+        SHA-256 the first time it is asked for in this process.
+
+        Raises
+        ------
+        StateDamagedError
+            The file is missing, unlisted, or its content differs.
+        """
+        path = self.path / name
+        if name in self._verified:
+            return path
+        entry = (self.manifest.get("files") or {}).get(name)
+        if entry is None:
+            raise StateDamagedError(f"state: {path} is not in its manifest", path=self.path)
+        try:
+            digest = sha256_file(path)
+        except OSError as e:
+            raise StateDamagedError(f"state: {path} cannot be read ({e.strerror})",
+                                    path=self.path) from e
+        if digest != entry.get("sha256"):
+            raise StateDamagedError(
+                f"state: {path} does not match its manifest's checksum (damaged, or a file "
+                f"of another run)", path=self.path)
+        self._verified.add(name)
+        return path
+
+    def verify(self) -> None:
+        """Hash every file now (what ``xpg state verify`` does)."""
+        self.check_sizes()
+        for name in self.manifest.get("files", {}):
+            self.checked(name)
 
     @property
     def as_of(self) -> dt.date:
@@ -151,7 +316,22 @@ class State:
         return Path(self.manifest["data_dir"])
 
     def table(self, name: str) -> Path:
-        return self.path / f"{name}.parquet"
+        """The Parquet file of table ``name``, its content checked (:meth:`checked`)."""
+        return self.checked(f"{name}.parquet")
+
+    def parts(self, name: str, values: list[Any] | None = None) -> list[Path]:
+        """The files of table ``name`` (one, or its parts, in key order) that may hold the
+        keys ``values`` (all of them when None), each checked (:meth:`checked`); at least
+        one, so that a scan has the table's columns."""
+        listed = (self.manifest.get("parts") or {}).get(name)
+        if not listed:
+            return [self.table(name)]
+        if values is not None and len(listed) > 1:
+            keep = [f for f, lo, hi in listed if any(lo <= v <= hi for v in values)]
+            files = keep or [listed[0][0]]
+        else:
+            files = [f for f, _, _ in listed]
+        return [self.checked(f) for f in files]
 
     def unusable(
         self,
@@ -204,6 +384,7 @@ def write_state(
     default_as_of: dt.date,
     findings_file: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
+    carry: tuple[str, ...] = (NIGHTLY,),
 ) -> State:
     """Write the state folder ``out`` (atomically) from a session's in-memory source and
     findings.
@@ -224,6 +405,9 @@ def write_state(
         The findings file or report folder ``report`` was read from, if any.
     overwrite
         Replace an existing folder.
+    carry
+        Subfolders of an existing ``out`` moved into the new one (the nightly run's
+        part, :data:`NIGHTLY`, which has a manifest and checksums of its own).
 
     Raises
     ------
@@ -239,10 +423,13 @@ def write_state(
         raise InputError(f"state: {target} already exists", argument="out")
     fingerprint = files_fingerprint(data)
     with staging(target) as tmp:
+        parts: dict[str, list[list[Any]]] = {}
         for name, attr in TABLES.items():
-            frame = getattr(source, attr).frame
-            frame.write_parquet(tmp / f"{name}.parquet", row_group_size=ROW_GROUP,
-                                statistics=True)
+            parts[name] = _write_parts(getattr(source, attr).frame, tmp, name, KEYS[name])
+        groups = _group_frames(source, settings, report.as_of)
+        parts["groups_by_user"] = _write_parts(groups.sort("user_id"), tmp, "groups_by_user",
+                                               "user_id")
+        parts["groups"] = _write_parts(groups.sort("group", "user_id"), tmp, "groups", "group")
         found, members = _findings_frames(report)
         found.write_parquet(tmp / "findings.parquet", row_group_size=ROW_GROUP,
                             statistics=True)
@@ -250,20 +437,63 @@ def write_state(
                               statistics=True)
         manifest = {
             "version": STATE_VERSION,
+            "files": file_checksums(tmp),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "as_of": report.as_of.isoformat(),
             "default_as_of": default_as_of.isoformat(),
             "data_dir": str(Path(data).resolve()),
             "data_files": fingerprint,
             "settings": settings_fingerprint(settings),
+            "parts": parts,
             "findings_file": _file_key(findings_file),
+            "groups": _group_key(settings, report.as_of),
             "report": {k: v for k, v in report.to_dict().items() if k != "findings"},
             "findings": found.height,
             "polars": pl.__version__,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n",
                                     encoding="utf-8")
+        for sub in carry:  # last: nothing can fail between this and the rename
+            if (target / sub).is_dir():
+                (target / sub).rename(tmp / sub)
     return State.open(target)
+
+
+def _write_parts(frame: Any, tmp: Path, name: str, key: str) -> list[list[Any]]:
+    """Write ``frame`` (sorted by ``key``) as ``name.parquet``, or when it has more than
+    :data:`PART_ROWS` rows as ``name/NNNNN.parquet`` parts of consecutive keys; the
+    parts as ``[file, first key, last key]`` (a lookup hashes only the parts it reads)."""
+    if frame.height <= PART_ROWS:
+        frame.write_parquet(tmp / f"{name}.parquet", row_group_size=ROW_GROUP, statistics=True)
+        return [[f"{name}.parquet", None, None]]
+    (tmp / name).mkdir()
+    out = []
+    for i, start in enumerate(range(0, frame.height, PART_ROWS)):
+        part = frame.slice(start, PART_ROWS)
+        file = f"{name}/{i:05d}.parquet"
+        part.write_parquet(tmp / file, row_group_size=ROW_GROUP, statistics=True)
+        keys = part.get_column(key)
+        out.append([file, keys[0], keys[-1]])
+    return out
+
+
+def _group_key(settings: Settings, as_of: dt.date) -> dict[str, Any]:
+    """What the stored connected groups were computed for (run date, link kinds, hub cut)."""
+    from xpg.queries.investigate.search import ring_kinds
+
+    return {"as_of": as_of.isoformat(), "kinds": list(ring_kinds(settings.detection)),
+            "hub_max": settings.detection.ring.hub_max_users}
+
+
+def _group_frames(source: MemorySource, settings: Settings, as_of: dt.date) -> Any:
+    """``user_id``, ``group`` of every user on a kept link as of ``as_of``: the ring rule's
+    connected groups (:func:`~xpg.queries.investigate.group.group_labels`), so that a cold
+    query reads a group's members instead of every link."""
+    from xpg.queries.investigate.group import group_labels
+
+    key = _group_key(settings, as_of)
+    return group_labels(source._links_by_user.frame.lazy(), as_of, key["kinds"],
+                        key["hub_max"])
 
 
 def _findings_frames(report: FindingsReport) -> tuple[Any, Any]:

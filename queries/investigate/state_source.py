@@ -15,41 +15,36 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from functools import cached_property
-from pathlib import Path
+from typing import Any
 
 import polars as pl
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.investigate.group import group_from_links
 from xpg.queries.investigate.sources import MemorySource, _Sorted
-from xpg.queries.investigate.state import TABLES, State
+from xpg.queries.investigate.state import KEYS, TABLES, State
 
 __all__ = ["StateFindings", "StateSource"]
 
 
 class _Scanned:
-    """A sorted Parquet table answering ``take`` with a lazy, key-filtered scan."""
+    """A sorted Parquet table (one file, or parts of consecutive keys) answering ``take``
+    with a lazy, key-filtered scan of the parts that may hold the keys (each checked
+    against the state's manifest on first read)."""
 
-    def __init__(self, path: Path, key: str):
-        self.path = path
+    def __init__(self, state: State, name: str, key: str):
+        self.state = state
+        self.name = name
         self.key = key
 
-    def scan(self) -> pl.LazyFrame:
-        return pl.scan_parquet(self.path)
+    def scan(self, values: list[Any] | None = None) -> pl.LazyFrame:
+        return pl.scan_parquet(self.state.parts(self.name, values))
 
-    def take(self, values: Iterable[str]) -> pl.DataFrame:
+    def take(self, values: Iterable[Any]) -> pl.DataFrame:
         """The rows whose key is one of ``values``, in the file's (key) order."""
         vals = sorted({v for v in values if v is not None})
         # one value: an equality, which the row-group statistics prune best
         where = pl.col(self.key) == vals[0] if len(vals) == 1 else pl.col(self.key).is_in(vals)
-        return self.scan().filter(where).collect()
-
-
-#: the lookup key of each state table
-_KEYS = {
-    "users": "user_id", "accounts": "user_id", "links_by_user": "user_id",
-    "links_by_node": "node", "loans_by_user": "user_id", "loans_by_lender": "lender_id",
-    "apps_by_user": "user_id", "lenders": "lender_id",
-}
+        return self.scan(vals).filter(where).collect()
 
 
 class StateSource(MemorySource):
@@ -65,7 +60,7 @@ class StateSource(MemorySource):
         self._last_nodes = None
 
     def _scanned(self, name: str) -> _Scanned:
-        return _Scanned(self.state.table(name), _KEYS[name])
+        return _Scanned(self.state, name, KEYS[name])
 
     @cached_property
     def _users(self) -> _Scanned:  # type: ignore[override]
@@ -101,8 +96,18 @@ class StateSource(MemorySource):
 
     def group(self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
               ) -> pl.DataFrame:
-        """From one scan of every link (the breadth-first search would scan the links
-        table once per level of a giant group)."""
+        """The stored groups of the state's run (two key lookups: the user's group, its
+        members); for another date, kinds or hub cut, from one scan of every link (the
+        breadth-first search would scan the links table once per level of a giant
+        group)."""
+        stored = self.state.manifest.get("groups")
+        if stored == {"as_of": as_of.isoformat(), "kinds": list(kinds), "hub_max": hub_max}:
+            mine = _Scanned(self.state, "groups_by_user", "user_id").take([user_id])
+            if mine.height == 0:
+                return pl.DataFrame({"user_id": [user_id]}, schema={"user_id": pl.String})
+            group = int(mine.get_column("group")[0])
+            return (_Scanned(self.state, "groups", "group").take([group])
+                    .select("user_id").sort("user_id"))
         return group_from_links(self._links_by_user.scan(), user_id, as_of, kinds, hub_max)
 
     def _lender_apps(self, lender_id: str) -> pl.LazyFrame:
@@ -119,7 +124,7 @@ class StateSource(MemorySource):
         return self._lender_apps(lender_id).select(pl.len()).collect().item() > 0
 
 
-assert set(_KEYS) == set(TABLES)
+assert set(KEYS) == set(TABLES)
 
 
 class StateFindings:

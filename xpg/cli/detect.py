@@ -144,7 +144,7 @@ def summary_line(report: FindingsReport) -> str:
     """One line: how many findings of each type, for how many users, and the money at stake
     (drawable at risk counted as the report counts it: each account once,
     :func:`xpg.queries.totals.drawable_at_risk`)."""
-    from xpg.queries.totals import AT_RISK_TYPES, drawable_at_risk
+    from xpg.queries.totals import at_risk_types, drawable_at_risk
 
     s = report.summary
     by_type = ", ".join(f"{n} {t}" for t, n in s.get("findings_by_type", {}).items())
@@ -153,7 +153,7 @@ def summary_line(report: FindingsReport) -> str:
         f"{report.as_of.isoformat()} ({by_type}); "
         f"{s.get('flagged_users', 0):,} users flagged, exposure "
         f"{s.get('exposure_total', 0.0):,.0f} CNY, drawable at risk "
-        f"{drawable_at_risk(report.of_type(*AT_RISK_TYPES)):,.0f} CNY"
+        f"{drawable_at_risk(report.of_type(*at_risk_types())):,.0f} CNY"
     )
 
 
@@ -206,16 +206,21 @@ def run(
     a backend that keeps its graph (Neo4j), ``data`` must be None: the graph the database
     holds is detected on, and only its findings are written."""
     import xpg.api as api
+    from xpg.cli.state import keep_state, keeps_state
 
+    keep = keeps_state(data, settings, pseudonymize=pseudonymize)
     with api.open(data=data, settings=settings, quarantine=quarantine, progress=bar,
                   as_of=as_of, load=False, pseudonymize=pseudonymize,
-                  investigate=False) as session:
+                  investigate=keep) as session:
         if session.load_result is not None:
             _warn(session.load_result)
         warning = run_date_warning(as_of, session.data_latest() if as_of else None)
         if warning:
             print(f"xpg: warning: {warning}", file=sys.stderr)
-        return session.detect()
+        report = session.detect()
+        if keep:
+            keep_state(session, report.as_of, say=lambda m: print(f"xpg: {m}", file=sys.stderr))
+        return report
 
 
 def command(

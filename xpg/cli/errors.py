@@ -35,6 +35,7 @@ from xpg.errors import (
     NotFoundError,
     ReadOnlyError,
     RunDateUnknownError,
+    StateDamagedError,
     TargetExistsError,
     XpgError,
 )
@@ -54,6 +55,9 @@ ERRORS: dict[type[BaseException], _Entry] = {
     GraphSourceError: _Entry(2, "the database is the source: write it with `xpg load "
                                 "--data DIR --backend neo4j`, then run this command without "
                                 "--data"),
+    StateDamagedError: _Entry(9, "it is never used: give --data DIR to answer from the data, "
+                                 "and write the state again (`xpg state build`, or the next "
+                                 "`xpg detect`/`xpg report`)"),
     ConfigError: _Entry(2),
     InputError: _Entry(2),
     NotFoundError: _Entry(4),

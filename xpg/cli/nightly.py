@@ -1,5 +1,6 @@
 """``xpg detect --incremental STATE``: the nightly run that costs what changed
-(:func:`xpg.nightly.run_nightly`)."""
+(:func:`xpg.nightly.run_nightly`), its state in ``STATE/nightly`` (the nightly part of
+the one stored state, :mod:`xpg.queries.investigate.state`)."""
 
 from __future__ import annotations
 
@@ -51,12 +52,15 @@ def detect_nightly(data: str | Path | None, settings: Settings, state: Path, *,
     ``xpg detect`` (``--out`` or stdout); say on stderr whether it was incremental."""
     from xpg.cli.common import write_stdout
     from xpg.cli.detect import write_text_atomic
+    from xpg.cli.state import state_folder
     from xpg.nightly import run_nightly
     from xpg.queries.findings import gc_paused
+    from xpg.queries.investigate.state import NIGHTLY
 
     refuse_incremental(data, settings, {"--format table": table,
                                         "--quarantine": quarantine is not None,
                                         "--pseudonymize": pseudonymize})
+    state = state_folder(state, data, settings) / NIGHTLY  # its part of the one state
     start = time.perf_counter()
     with gc_paused():
         result = run_nightly(data, settings, state, as_of=as_of)  # type: ignore[arg-type]

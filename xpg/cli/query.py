@@ -11,10 +11,13 @@ of the answer as GraphML (``.graphml``) or node-link JSON (``.json``) for Gephi
 and other graph tools.
 An unknown id exits with code 4.
 
-``--state DIR`` (or a ``state/`` folder inside the ``--findings`` report folder)
-answers from a stored state (``xpg state build``) without loading the data, when
-it was built from the same data files and settings; stderr says whether it was
-used, and why not when it was not (the data is then loaded as usual).
+``--state DIR`` (or a ``state/`` folder inside the ``--findings`` report folder, or
+else the state ``xpg detect``/``xpg report`` kept for ``--data DIR``) answers from a
+stored state without loading the data, when it was built from the same data files
+and settings; stderr says whether it was used, and why not when it was not (the data
+is then loaded as usual). A damaged state (a file missing, truncated or changed since
+its manifest) is never answered from: with ``--data`` the data is loaded instead,
+saying why; without it the command exits with code 9.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from xpg.cli.common import (
     write_stdout,
 )
 from xpg.cli.common import settings_from as _settings_from
+from xpg.graph.state import StateBackend
 from xpg.queries.investigate import GROUP_PAGE, MAX_HOPS, MAX_PATH_HOPS, RING_PAGE
 
 if TYPE_CHECKING:
@@ -88,13 +92,17 @@ def _console() -> Console:
 
 
 def _session(data: Path | None, config: list[Path] | None, backend: str | None,
-             findings: Path | None, state: Path | None = None,
+             findings: Path | None, state: Path | bool | None = None,
              as_of: Any = None) -> Session:
     import xpg.api as api
 
     settings = _settings_from(config, backend=backend)
     if state is None and findings is not None and (findings / "state" / "manifest.json").is_file():
         state = findings / "state"
+    if state is None and findings is None and backend is None:
+        state = "auto"  # type: ignore[assignment]
+    if state is False:  # asked again of the data
+        state = None
     # investigations only read: on every backend, the session never writes
     session = api.open(data=data, settings=settings, findings=findings, progress=progress(),
                        read_only=True, load=False, state=state,
@@ -104,11 +112,34 @@ def _session(data: Path | None, config: list[Path] | None, backend: str | None,
     except BaseException:
         session.close()
         raise
-    if session.state_note:
-        print(session.state_note, file=sys.stderr)
+    if session.state_note and not isinstance(session.backend, StateBackend):
+        print(session.state_note, file=sys.stderr)  # why not (said once answered when used)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     return session
+
+
+def _answer(ask: Any, data: Path | None, config: list[Path] | None, backend: str | None,
+            findings: Path | None, state: Path | None, as_of: Any, fmt: Format,
+            export: Path | None, render: Any) -> None:
+    """Open the session, ask, print. A stored state found damaged while answering (a
+    file's content no longer matches its manifest) is dropped: with ``--data`` the
+    question is asked again of the data, saying why; without it the error stands."""
+    from xpg.errors import StateDamagedError
+
+    try:
+        with _session(data, config, backend, findings, state, as_of) as s:
+            view = ask(s)
+            if s.state_note and isinstance(s.backend, StateBackend):
+                print(s.state_note, file=sys.stderr)
+            _emit(view, fmt, export, render)
+            return
+    except StateDamagedError as e:
+        if data is None:
+            raise
+        print(f"stored state not used: {e}; loading the data instead", file=sys.stderr)
+    with _session(data, config, backend, findings, False, as_of) as s:
+        _emit(ask(s), fmt, export, render)
 
 
 def _emit(view: Any, fmt: Format, export: Path | None, render: Any) -> None:
@@ -324,8 +355,8 @@ def user(
 ) -> None:
     """A user's accounts, devices, identifiers, lenders, findings, exposure and neighbours."""
     day = parse_as_of(as_of)
-    with _session(data, config, backend, findings, state, day) as s:
-        _emit(s.user(user_id, hops=hops, as_of=day), fmt, export, render_user)
+    _answer(lambda s: s.user(user_id, hops=hops, as_of=day), data, config, backend, findings,
+            state, day, fmt, export, render_user)
 
 
 @app.command("ring")
@@ -345,9 +376,8 @@ def ring(
 ) -> None:
     """A ring: members, shared devices, lenders in common, exposure and freeze state."""
     day = parse_as_of(as_of)
-    with _session(data, config, backend, findings, state, day) as s:
-        _emit(s.ring(ring_id, as_of=day, limit=limit), fmt, export,
-              lambda v, console: render_ring(v, console, limit))
+    _answer(lambda s: s.ring(ring_id, as_of=day, limit=limit), data, config, backend,
+            findings, state, day, fmt, export, lambda v, console: render_ring(v, console, limit))
 
 
 @app.command("group")
@@ -367,8 +397,8 @@ def group(
 ) -> None:
     """A user's connected group as a summary: size, multi-lenders, hubs cut, rings found."""
     day = parse_as_of(as_of)
-    with _session(data, config, backend, findings, state, day) as s:
-        _emit(s.group(user_id, as_of=day, limit=limit), fmt, export, render_group)
+    _answer(lambda s: s.group(user_id, as_of=day, limit=limit), data, config, backend,
+            findings, state, day, fmt, export, render_group)
 
 
 @app.command("path")
@@ -393,10 +423,9 @@ def path(
 ) -> None:
     """The shortest chain of shared devices/identifiers (optionally lenders) from A to B."""
     day = parse_as_of(as_of)
-    with _session(data, config, backend, None, state, day) as s:
-        view = s.path(a, b, via_lenders=via_lenders, include_hubs=include_hubs,
-                      max_hops=max_hops, as_of=day)
-        _emit(view, fmt, export, render_path)
+    _answer(lambda s: s.path(a, b, via_lenders=via_lenders, include_hubs=include_hubs,
+                             max_hops=max_hops, as_of=day),
+            data, config, backend, None, state, day, fmt, export, render_path)
 
 
 @app.command("lender")
@@ -413,5 +442,5 @@ def lender(
 ) -> None:
     """How many flagged users and rings borrow at a lender, and how much."""
     day = parse_as_of(as_of)
-    with _session(data, config, backend, findings, state, day) as s:
-        _emit(s.lender(lender_id, as_of=day), fmt, export, render_lender)
+    _answer(lambda s: s.lender(lender_id, as_of=day), data, config, backend, findings,
+            state, day, fmt, export, render_lender)

@@ -79,15 +79,19 @@ def command(
     quiet: Annotated[bool, typer.Option("--quiet", help="No run log on stderr.")] = False,
     pseudonymize: PseudonymizeOpt = False,
     incremental: Annotated[Path | None, typer.Option(
-        "--incremental", help="A nightly state folder (as `xpg detect --incremental`): the "
+        "--incremental", help="The state folder (or 'auto': the one `xpg query --data` "
+                              "finds), as `xpg detect --incremental`: the "
                               "findings are recomputed only for what changed since the run "
                               "that wrote it (a full run when it does not fit, saying why), "
-                              "and the new state is left there. In memory, Parquet input.")
+                              "and the new state, which also answers cold queries, is left "
+                              "there. In memory, Parquet input.")
     ] = None,
 ) -> int:
     """Write the nightly report: OUT/<date>/ with index.html, findings.json, tables, run log."""
     from xpg.api import Session
+    from xpg.cli.state import keep_state, keeps_state, state_folder
     from xpg.graph import open_backend
+    from xpg.queries.investigate.state import NIGHTLY
     from xpg.report import (
         EXIT_ALERT,
         EXIT_ROW_DROP,
@@ -119,11 +123,15 @@ def command(
             ds = _tables(data, settings, backend_, log, pseudonymize=pseudonymize)
             found = None
             if incremental is not None and ds is not None:
-                found = _nightly(data, settings, incremental, ds, day, out, overwrite, log)
+                incremental = state_folder(incremental, data, settings)
+                found = _nightly(data, settings, incremental / NIGHTLY, ds, day, out,
+                                 overwrite, log)
         except BaseException:
             backend_.close()
             raise
-        with Session(ds, settings, backend_, progress=progress(), findings=found) as session:
+        keep = ds is not None and keeps_state(data, settings, pseudonymize=pseudonymize)
+        with Session(ds, settings, backend_, progress=progress(), findings=found,
+                     data_path=data if keep else None) as session:
             if day is None:  # the run date, for the runs.log line should a later step fail
                 known = session.as_of
             else:
@@ -135,6 +143,8 @@ def command(
                 ring_overlap=ring_overlap, log=log,
                 data_source=None if data is None else str(data),
             )
+            if keep:
+                keep_state(session, result.findings.as_of, say=log.info, where=incremental)
     except XpgError as e:
         log.error(f"failed: {message(e)}")
         record_failure(out, known, e, time.perf_counter() - started, log=log)

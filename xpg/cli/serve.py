@@ -63,9 +63,11 @@ def command(
     # over a database: the findings its last detection stored, never detected here
     with api.open(data=data, settings=settings, findings=findings, as_of=day,
                   progress=progress(), read_only=True, load=False,
-                  detect=False, state=state) as s:
+                  detect=False,
+                  state=state if state is not None else ("auto" if findings is None else None)
+                  ) as s:
         if s.state_note:
-            print(s.state_note, file=sys.stderr)
+            print(f"xpg serve: {s.state_note}", file=sys.stderr)
         try:
             report = s.findings()
             have = f"{len(report.findings)} findings as of {report.as_of}"

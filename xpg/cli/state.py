@@ -1,4 +1,5 @@
-"""`xpg state build`: write the stored state that answers cold `xpg query` runs.
+"""`xpg state build|verify`: write (or check) the stored state that answers cold `xpg
+query` runs; :func:`keep_state`: what `xpg detect` and `xpg report` do after their run.
 
 The state (:mod:`xpg.queries.investigate.state`) holds the investigation tables and
 the findings of one run as sorted Parquet, with the fingerprint of the data files
@@ -10,16 +11,22 @@ into a report folder (``--findings REPORT/DATE`` and no ``--out``: it goes to
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from xpg.cli.common import AsOfOpt, ConfigOpt, DataOpt, parse_as_of, progress, settings_from
 from xpg.errors import InputError
 
-__all__ = ["app"]
+if TYPE_CHECKING:
+    from xpg.api import Session
+    from xpg.settings import Settings
+
+__all__ = ["app", "keep_state", "keeps_state", "state_folder"]
 
 app = typer.Typer(help="The stored state of a run, for cold queries.", no_args_is_help=True)
 
@@ -51,3 +58,56 @@ def build(
                   read_only=True) as s:
         state = s.write_state(out, as_of=parse_as_of(as_of), overwrite=overwrite)
     print(f"state written to {state.describe()}", file=sys.stderr)
+
+
+@app.command("verify")
+def verify(
+    state: Annotated[Path, typer.Argument(help="The state folder.")],
+) -> None:
+    """Check every file of a stored state against the sizes and SHA-256 of its manifest
+    (exit 9 when one is missing, truncated, changed or not listed)."""
+    from xpg.queries.investigate.state import State
+
+    st = State.open(state)
+    st.verify()
+    print(f"state {st.describe()}: {len(st.manifest.get('files', {}))} files match its "
+          "manifest", file=sys.stderr)
+
+
+def keeps_state(data: object, settings: Settings, *, pseudonymize: bool = False) -> bool:
+    """Whether a run over ``data`` keeps the stored state for cold queries: a local data
+    folder, ``state.write`` on, and ids as in the data (not pseudonymized)."""
+    from xpg.inputs import is_uri
+
+    return (settings.state.write and data is not None and not is_uri(data)
+            and not pseudonymize)
+
+
+def keep_state(session: Session, as_of: dt.date, *, say: Callable[[str], None],
+               where: Path | None = None) -> None:
+    """Write the session's stored state where `xpg query --data` finds it (or in
+    ``where``: the state folder of `--incremental`); a failure to write it (no room, no
+    permission) is said, and does not fail the run."""
+    import time
+
+    start = time.perf_counter()
+    try:
+        state = session.keep_state(as_of, where)
+    except OSError as e:
+        say(f"warning: no stored state kept for cold queries ({e.strerror}: {e.filename})")
+        return
+    if state is not None:
+        say(f"stored state for cold queries kept in {state.path} "
+            f"({time.perf_counter() - start:.1f} s)")
+
+
+def state_folder(given: Path, data: object, settings: Settings) -> Path:
+    """The one state folder ``--incremental`` names: ``given``, or with ``auto`` the one
+    `xpg query --data` finds (:func:`~xpg.queries.investigate.state.default_location`)."""
+    from xpg.queries.investigate.state import default_location
+
+    if str(given) != "auto":
+        return given
+    if data is None:
+        raise InputError("incremental: auto needs --data", argument="incremental")
+    return default_location(data, settings)  # type: ignore[arg-type]

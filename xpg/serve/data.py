@@ -156,8 +156,9 @@ class ServeData:
         if as_of not in self.dates:
             held = ", ".join(d.isoformat() for d in self.dates)
             raise InputError(f"as_of: {as_of.isoformat()} is not a run date this service "
-                             f"holds; it answers for {held} (start xpg serve with --as-of "
-                             "for another date)", argument="as_of")
+                             f"holds; it answers for {held} (a service answers the run "
+                             "date it was started for: start another one for another date)",
+                             argument="as_of")
         return as_of
 
     def findings(self) -> EncodedFindings:

@@ -37,8 +37,8 @@ import polars as pl
 from xpg.errors import ConfigError
 from xpg.graph.state import StateBackend
 from xpg.queries.investigate.sources import MemorySource, _Sorted
-from xpg.queries.investigate.state import TABLES, settings_fingerprint
-from xpg.queries.investigate.state_source import _KEYS, StateSource
+from xpg.queries.investigate.state import KEYS, TABLES, settings_fingerprint
+from xpg.queries.investigate.state_source import StateSource
 from xpg.serve.access import ACCESS_LOGGER
 from xpg.serve.limits import Limits
 from xpg.serve.metrics import MULTIPROC_ENV
@@ -85,7 +85,7 @@ class _MappedSource(StateSource):
     per lookup)."""
 
     def _scanned(self, name: str) -> _Mapped:  # type: ignore[override]
-        return _Mapped(_mapped_frame(self.state.path / f"{name}.arrow"), _KEYS[name])
+        return _Mapped(_mapped_frame(self.state.path / f"{name}.arrow"), KEYS[name])
 
     def group(self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
               ) -> pl.DataFrame:
