@@ -123,6 +123,7 @@ def gather_report(
         row_counts={n: f.height for n, f in dataset.tables().items()},
         previous_row_counts=previous_row_counts(prev_path),
         row_drop_warn=session.settings.report.row_drop_warn,
+        folder=str(target),
     )
 
 

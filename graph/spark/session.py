@@ -76,7 +76,8 @@ def spark_session(config: SparkConfig) -> SparkSession:
         from pyspark.sql import SparkSession
     except ImportError as e:
         raise BackendError(
-            "the spark backend needs pyspark: pip install 'xpg[spark]'"
+            "the spark backend needs pyspark: pip install 'xpg-exposure[spark]' "
+            "(from a clone: pip install '.[spark]')"
         ) from e
     conf = session_conf(config)
     try:

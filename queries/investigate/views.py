@@ -134,6 +134,9 @@ class UserView(View):
     """Whether the user is in a multi-lending core (a ring found in a large group)."""
     core_ring: str | None = None
     """The id of that core's ring finding (None: in no core)."""
+    ring: str | None = None
+    """The id of the ring finding the user is a member of: a core (:attr:`core_ring`) or
+    a whole connected group judged as a ring (None: in no ring)."""
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ from xpg.errors import (
     NotFoundError,
     ReadOnlyError,
     RunDateUnknownError,
+    RunLockedError,
+    StorageError,
     TargetExistsError,
     XpgError,
 )
@@ -65,6 +67,9 @@ ERRORS: dict[type[BaseException], _Entry] = {
     ReadOnlyError: _Entry(3, "xpg query and xpg serve only read: load with `xpg load "
                              "--backend neo4j` first, then leave out --data"),
     BackendError: _Entry(3),
+    RunLockedError: _Entry(3, "wait for it to end (--wait SECONDS waits); a run that died "
+                              "frees the lock with its process"),
+    StorageError: _Entry(7, "free space or fix the permissions there, then run again"),
     XpgError: _Entry(1),
 }
 

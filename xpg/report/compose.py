@@ -101,6 +101,7 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
     page = PageData(
         as_of=inputs.as_of, generated_at=generated_at, version=inputs.version,
         data_source=inputs.data_source, backend=inputs.backend, findings=report,
+        folder=inputs.folder,
         summary=summary, diff=diff, previous_as_of=inputs.previous_as_of,
         rings=inputs.rings, lenders_per_user=_lenders_per_user(inputs.open_lenders, inputs.users),
         ring_exposure=_bucket_counts(ring_totals) if ring_totals.len() else [],

@@ -107,6 +107,7 @@ class PageData:
     min_open_lenders: int = MultiLendingConfig().min_open_lenders  # defaults.toml
     notes: Sequence[str] = field(default_factory=tuple)
     money_by_type: Sequence[tuple[str, float, float | None]] = ()
+    folder: str = ""
 
 
 def _card(label: str, value: str, alert: bool = False, *, figure: str = "",
@@ -254,21 +255,23 @@ def _core_note(evidence: Mapping[str, Any]) -> str:
             "the ring; the group around it is not judged whole.</p>")
 
 
-def _more_members(view: RingView, data_source: str) -> str:
-    """The line under a cut member table: how many are not listed, and where they are."""
+def _more_members(view: RingView, data_source: str, folder: str = "") -> str:
+    """The line under a cut member table: how many are not listed, and the command (run
+    where the report was run) that lists them all."""
     if not view.more_members:
         return ""
-    data = data_source if data_source and data_source != "unknown" else "DATA"
+    data = data_source if data_source and data_source not in ("unknown", "-") else "DATA"
+    where = ("" if folder else " (REPORT_FOLDER: the folder of this page, whose findings "
+             "carry the ring ids shown here)")
     return (f'<p class="muted">and {view.more_members:,} more members, of smaller exposure: '
             f"every member is in findings.json and finding_users.csv; "
             f"<code>xpg query ring {_e(view.id)} --data {_e(data)} --findings "
-            f"REPORT_FOLDER --limit {view.member_count}</code> lists them all "
-            "(REPORT_FOLDER: the folder of this page, whose findings carry the ring ids "
-            "shown here).</p>")
+            f"{_e(folder or 'REPORT_FOLDER')} --limit {view.member_count}</code> lists them "
+            f"all{where}.</p>")
 
 
 def _ring(view: RingView, change: Change | None, evidence: Mapping[str, Any],
-          data_source: str = "") -> str:
+          data_source: str = "", folder: str = "") -> str:
     f = view.finding
     badge = ""
     if change is not None and change.kind != "unchanged":
@@ -292,7 +295,7 @@ def _ring(view: RingView, change: Change | None, evidence: Mapping[str, Any],
         f"<b>{_e(_money(view.drawable_total))}</b> CNY.</p>"
         + _table(["member", "multi-lending", "freeze state", "frozen", "drawable in",
                   "drawable", "external outstanding", "exposure"], members, numeric=[5, 6, 7])
-        + _more_members(view, data_source)
+        + _more_members(view, data_source, folder)
         + f'<div class="grid"><div class="drawing">{drawing}</div><div class="side">'
         + _table(["shared device / identifier", "members"], shared)
         + _table(["lender in common", "members", "outstanding"], lenders, numeric=[1, 2])
@@ -306,7 +309,7 @@ def _rings(p: PageData) -> str:
         return '<section id="rings"><h2>Top rings by exposure</h2><p>No rings.</p></section>'
     changes = {} if p.diff is None else {c.id: c for c in p.diff.changes}
     evidence = {f.id: f.evidence for f in p.findings.findings if f.type == "ring"}
-    cards = "".join(_ring(v, changes.get(v.id), evidence.get(v.id, {}), p.data_source)
+    cards = "".join(_ring(v, changes.get(v.id), evidence.get(v.id, {}), p.data_source, p.folder)
                     for v in p.rings)
     return (f'<section id="rings"><h2>Top {len(p.rings)} rings by exposure</h2>'
             f'<p class="muted">{total} ring finding(s) in all; each drawing shows the members, '

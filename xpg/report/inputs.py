@@ -65,6 +65,9 @@ class ReportInputs:
         The previous report's (from its manifest; None when unknown).
     row_drop_warn : float
         A table whose row count fell by this share or more is flagged.
+    folder : str
+        The report folder as the run named it (``OUT/<as_of>``): what the page's
+        commands pass as ``--findings`` ("" when unknown: a placeholder is shown).
     """
 
     as_of: dt.date
@@ -84,6 +87,7 @@ class ReportInputs:
     row_counts: Mapping[str, int] = field(default_factory=dict)
     previous_row_counts: Mapping[str, int] | None = None
     row_drop_warn: float = 0.5
+    folder: str = ""
 
     @property
     def previous_as_of(self) -> dt.date | None:
