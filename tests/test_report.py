@@ -401,7 +401,8 @@ def test_a_cut_ring_table_gives_the_ring_size_and_the_rest(tmp_path, monkeypatch
     assert f"of {len(RING)} members; still drawable" in card
     assert f"and {len(RING) - 3} more members" in card
     assert f"xpg query ring {RING_ID} --data " in card
-    assert f"--findings REPORT_FOLDER --limit {len(RING)}</code>" in card
+    # the report folder itself, as the run named it: the command runs as written
+    assert f"--findings {tmp_path / '2026-11-20'} --limit {len(RING)}</code>" in card
     monkeypatch.undo()  # the whole ring fits the page of 25: no such line
     html = (night(dataset(), tmp_path / "whole").folder / "index.html").read_text()
     assert f"— {len(RING)} members, exposure" in html and "more members" not in html

@@ -40,7 +40,7 @@ def test_exposure_is_exposure_parquet(written):
 
 
 def test_a_rings_members_to_polars(written):
-    _, findings, exposure, ring = written
+    _, _, exposure, ring = written
     members = ring.to_polars()
     assert members.height == ring.member_count == len(RING)
     assert sorted(members["user_id"].to_list()) == sorted(RING)
