@@ -347,6 +347,7 @@ class SparkConfig:
     shuffle_partitions: Count
     driver_memory: Text
     conf: SparkConf
+    log_level: Literal["off", "fatal", "error", "warn", "info", "debug", "trace", "all"]
 
 
 @_section("report")
@@ -480,6 +481,7 @@ ENVIRONMENT = {
     "NEO4J_PASSWORD": "neo4j.password",  # the only places a secret comes from
     "XPG_PSEUDONYM_KEY": "privacy.pseudonym_key",
     "XPG_SPARK_MASTER": "spark.master",
+    "XPG_SPARK_LOG_LEVEL": "spark.log_level",
 }
 SECRET_KEYS = {"neo4j.password", "privacy.pseudonym_key"}
 
