@@ -184,5 +184,5 @@ def test_the_readme_spark_line_runs_quietly(demo, tmp_path):
                           capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr
     spark_lines = [x for x in done.stderr.splitlines()
-                   if " WARN " in x or " INFO " in x or "log4j" in x]
+                   if " WARN " in x or " INFO " in x or "log4j" in x or "log level" in x]
     assert spark_lines == [], done.stderr
