@@ -2,7 +2,7 @@
 that removes its debris and records it died; two runs into one folder serialized by the
 folder's lock; a full disk (a small tmpfs where this machine allows it, else an injected
 ENOSPC) and a permission refusal on detect, report, state build and generate: a message
-naming the path, exit code 7, never a traceback, nothing half-written."""
+naming the path, exit code 8 (7 is the cases' conflict), never a traceback, nothing half-written."""
 
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ def _commands(data: Path, target: Path) -> dict[str, list[str]]:
 
 
 def _check_refused(code: int, err: str, target: Path, words: str) -> None:
-    assert code == 7, err
+    assert code == 8, err
     assert "Traceback" not in err and f"xpg: error: {target}" in err.replace(
         "cannot write the report ", "") and words in err
     # nothing half-written: no temporary file or folder anywhere below
@@ -224,14 +224,14 @@ def tiny_disk(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["detect", "report", "state", "generate"])
-def test_a_full_tmpfs_is_a_clear_message_and_exit_7(data, tiny_disk, command, capsys):
+def test_a_full_tmpfs_is_a_clear_message_and_exit_8(data, tiny_disk, command, capsys):
     args = _commands(data, tiny_disk)[command]
     _check_refused(main(args), capsys.readouterr().err, tiny_disk, "no space left on the device")
 
 
 @pytest.mark.parametrize("command", ["detect", "report", "state"])
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES])
-def test_an_injected_refusal_is_a_clear_message_and_exit_7(data, tmp_path, monkeypatch,
+def test_an_injected_refusal_is_a_clear_message_and_exit_8(data, tmp_path, monkeypatch,
                                                           capsys, command, code):
     """ENOSPC or EACCES raised by the first Parquet/JSON/file write, whatever writes it."""
     import polars as pl

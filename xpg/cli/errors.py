@@ -69,7 +69,7 @@ ERRORS: dict[type[BaseException], _Entry] = {
     BackendError: _Entry(3),
     RunLockedError: _Entry(3, "wait for it to end (--wait SECONDS waits); a run that died "
                               "frees the lock with its process"),
-    StorageError: _Entry(7, "free space or fix the permissions there, then run again"),
+    StorageError: _Entry(8, "free space or fix the permissions there, then run again"),
     XpgError: _Entry(1),
 }
 

@@ -12,7 +12,7 @@ code  meaning
       another run writes into OUT (its lock is held: --wait)
 5     only with ``--alert-on SEVERITY``: the report was written *and*
       it has new or worsened findings at or above that severity
-7     the file system refused: no space left, no permission (the
+8     the file system refused: no space left, no permission (the
       message names the path)
 1     a bug (please report it)
 ====  ==============================================================
