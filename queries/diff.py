@@ -84,7 +84,7 @@ from typing import Any, Literal
 
 import polars as pl
 from xpg.queries.findings import SEVERITIES, Finding, FindingsReport, stable_id
-from xpg.queries.reasons import explain, loan_users_of
+from xpg.queries.reasons import Nights, explain, loan_users_of
 
 from xpg.errors import InputError
 
@@ -95,6 +95,7 @@ __all__ = [
     "ReportDiff",
     "diff_reports",
     "overlap_coefficient",
+    "ring_users",
 ]
 
 ChangeKind = Literal[
@@ -431,12 +432,22 @@ def _diff_rings(
     return changes, ids
 
 
+def _multi_lenders(report: FindingsReport) -> frozenset[str]:
+    return frozenset(u for f in report.findings if f.type == "multi_lending" for u in f.users)
+
+
+def ring_users(*reports: FindingsReport) -> frozenset[str]:
+    """Every member of a ring of the given reports (whose links ``links`` needs)."""
+    return frozenset(u for r in reports for f in r.findings if f.type == "ring" for u in f.users)
+
+
 def diff_reports(
     previous: FindingsReport,
     current: FindingsReport,
     *,
     ring_overlap: float = DEFAULT_RING_OVERLAP,
     loans: pl.DataFrame | None = None,
+    links: Mapping[str, frozenset[str]] | None = None,
 ) -> ReportDiff:
     """Compare two findings reports; see the module documentation for the rules.
 
@@ -450,6 +461,11 @@ def diff_reports(
         The current night's external loans (``user_id`` at least), to tell a
         loan closed from a user with no loan in the data (``reason``); None:
         from the evidence only.
+    links
+        Tonight's kept device/identifier links of the rings' members (user -> nodes,
+        :func:`xpg.queries.reasons.kept_links_of` of :func:`ring_users`), to tell a
+        member cut off by a link that disappeared (``link_removed``) or linked in by a
+        new one (``link_added``); None: no link reasons.
 
     Returns
     -------
@@ -486,10 +502,10 @@ def diff_reports(
     changes.extend(ring_changes)
     old_of = {f.id: f for f in previous.findings}
     new_of = {f.id: f for f in current.findings}
-    users = loan_users_of(loans)
-    multi = frozenset(u for f in current.findings if f.type == "multi_lending" for u in f.users)
+    nights = Nights(loan_users=loan_users_of(loans), multi_now=_multi_lenders(current),
+                    multi_before=_multi_lenders(previous), links=links)
     changes = [explain(c, old_of.get(c.previous_ids[0] if c.previous_ids else c.id),
-                       new_of.get(c.detected_id or ""), current.as_of, users, multi)
+                       new_of.get(c.detected_id or ""), current.as_of, nights=nights)
                for c in changes]
     order = {k: n for n, k in enumerate(CHANGE_KINDS)}
     changes.sort(key=lambda c: (

@@ -398,6 +398,19 @@ class FindingsReport:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
+    def to_polars(self) -> pl.DataFrame:
+        """One row per finding, as the report's ``findings.parquet`` holds them
+        (:data:`xpg.queries.tables.FINDINGS_SCHEMA`; ``change`` is null here)."""
+        from xpg.queries.tables import findings_frame
+
+        return findings_frame(self)
+
+    def users_to_polars(self) -> pl.DataFrame:
+        """One row per (finding, user), as ``finding_users.parquet`` holds them."""
+        from xpg.queries.tables import finding_users_frame
+
+        return finding_users_frame(self)
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FindingsReport:
         return cls(

@@ -278,3 +278,123 @@ def test_to_dict_is_json_ready():
     (c,) = doc["changes"]
     assert c["exposure_after"] == 150.12 and c["exposure_delta"] == 50.12
     assert c["users_added"] == [U[3]] and doc["counts"]["grew"] == 1
+
+
+# --------------------------------------------- true reasons: each cause, detected on data
+
+def _night(build, settings=None):
+    """The findings of one night's data (``build`` fills a Builder)."""
+    from detect_fixtures import AS_OF, Builder
+
+    import xpg
+
+    b = Builder()
+    build(b)
+    ds = b.build()
+    with xpg.open(dataset=ds, settings=settings) as s:
+        return s.findings(AS_OF), ds
+
+
+def _why(before, after, settings=None):
+    """The ring changes from the night built by ``before`` to the one built by ``after``,
+    with tonight's links as the report passes them."""
+    from xpg.queries.diff import ring_users
+    from xpg.queries.reasons import kept_links_of
+
+    from xpg.settings import load_settings
+
+    settings = settings or load_settings(environ={})
+    prev, _ = _night(before, settings)
+    cur, ds = _night(after, settings)
+    ring_cfg = settings.detection.ring
+    links = kept_links_of(ring_users(prev, cur), ds.devices, ds.identifiers,
+                          ring_cfg.identifier_kinds, ring_cfg.hub_max_users, cur.as_of)
+    d = diff_reports(prev, cur, loans=ds.external_loans, links=links)
+    return [c for c in d.changes if c.type == "ring"]
+
+
+def _ring_of(b, users, devices, multi=None):
+    """``users`` on ``devices`` (device -> its users), the ``multi`` ones multi-lending."""
+    from detect_fixtures import multi_lender
+
+    for device, on in devices.items():
+        for u in on:
+            b.device(u, device)
+    for u in users if multi is None else multi:
+        multi_lender(b, u)
+
+
+def test_a_member_cut_off_by_a_device_row_gone_is_link_removed_not_fewer_multi_lenders():
+    users = ["u1", "u2", "u3", "u4"]
+    (c,) = _why(lambda b: _ring_of(b, users, {"d1": users[:3], "d2": ["u3", "u4"]}),
+                lambda b: (_ring_of(b, users, {"d1": users[:3]})))  # u4's d2 row gone
+    assert (c.kind, c.users_removed) == ("shrank", ("u4",))
+    assert c.reason == "link_removed"  # u4 still multi-lends: not fewer_multi_lenders
+    assert c.why.endswith("(1 member: u4 no longer linked)")
+
+
+def test_a_member_linked_in_by_a_new_identifier_row_is_link_added():
+    users = ["u1", "u2", "u3"]
+
+    def before(b):
+        _ring_of(b, users, {"d1": users})
+        b.identifier("u4", "phone", "13800001111")
+        from detect_fixtures import multi_lender
+        multi_lender(b, "u4")
+
+    def after(b):
+        before(b)
+        b.identifier("u3", "phone", "13800001111")  # the new row joins u4
+
+    (c,) = _why(before, after)
+    assert (c.kind, c.users_added, c.reason) == ("grew", ("u4",), "link_added")
+    assert "(1 member: u4 linked in)" in c.why
+
+
+def test_a_member_who_stopped_multi_lending_is_fewer_multi_lenders_and_no_link_reason():
+    users = ["u1", "u2", "u3", "u4"]
+    (c,) = _why(lambda b: _ring_of(b, users, {"d1": users}, multi=users[:3]),
+                lambda b: _ring_of(b, users, {"d1": users}, multi=users[:2]))
+    assert c.kind == "changed" and c.reason == "fewer_multi_lenders"
+    assert c.why.endswith("(2 of 4 members, 3 before)")
+    (m,) = _why(lambda b: _ring_of(b, users, {"d1": users}, multi=users[:2]),
+                lambda b: _ring_of(b, users, {"d1": users}, multi=users[:3]))
+    assert m.kind == "changed" and m.reason == "more_multi_lenders"
+
+
+def test_a_ring_resolved_by_a_lost_link_and_one_by_lost_multi_lending_say_which():
+    users = ["u1", "u2", "u3"]
+    (c,) = _why(lambda b: _ring_of(b, users, {"d1": users}),
+                lambda b: _ring_of(b, users, {"d1": users[:2]}))  # u3's d1 row gone
+    assert (c.kind, c.reason) == ("resolved", "link_removed")
+    users4 = ["u1", "u2", "u3", "u4"]
+    (r,) = _why(lambda b: _ring_of(b, users4, {"d1": users4}, multi=users4[:2]),
+                lambda b: _ring_of(b, users4, {"d1": users4}, multi=users4[:1]))
+    assert (r.kind, r.reason) == ("resolved", "fewer_multi_lenders")
+
+
+def test_a_core_member_who_stopped_multi_lending_left_for_that_not_a_link():
+    from xpg.settings import load_settings
+
+    settings = load_settings(environ={}, overrides={"detection.ring.max_group_users": 5})
+    core = ["c1", "c2", "c3", "c4"]
+    others = ["o1", "o2", "o3"]  # on the core's devices, never multi-lending: a 7-user group
+
+    def night(multi):
+        def build(b):
+            _ring_of(b, core + others, {"d1": core + others[:1], "d2": ["c4", *others[1:]],
+                                        "d3": ["c3", "c4"]}, multi=multi)
+        return build
+
+    (c,) = _why(night(core), night(core[:3]), settings)
+    assert (c.kind, c.users_removed, c.reason) == ("shrank", ("c4",), "fewer_multi_lenders")
+    (j,) = _why(night(core[:3]), night(core), settings)
+    assert (j.kind, j.users_added, j.reason) == ("grew", ("c4",), "more_multi_lenders")
+
+
+def test_a_member_linked_in_and_one_cut_off_on_one_night_gives_both():
+    users = ["u1", "u2", "u3", "u4", "u5"]
+    (c,) = _why(lambda b: _ring_of(b, users, {"d1": users[:3], "d2": ["u3", "u4"]}),
+                lambda b: _ring_of(b, users, {"d1": users[:3], "d3": ["u3", "u5"]}))
+    assert (c.kind, c.users_removed, c.users_added) == ("reshaped", ("u4",), ("u5",))
+    assert c.reason == "link_removed+link_added"

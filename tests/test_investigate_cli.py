@@ -140,3 +140,20 @@ def test_ring_by_the_id_a_report_carried(data, capsys, tmp_path):
     code, out, _ = run(capsys, "query", "ring", "ring-firstseen", "--data", data,
                        "--findings", str(doc), "--format", "json")
     assert code == 0 and json.loads(out)["id"] == "ring-firstseen"
+
+
+def test_a_member_of_a_whole_group_ring_is_said_to_be_in_it(data, capsys):
+    code, out, _ = run(capsys, "query", "user", "u1", "--data", data, *DAY)
+    assert code == 0 and "in no multi-lending core" not in out
+    assert f"a member of ring {RING_ID} (the group judged whole)" in " ".join(out.split())
+    code, out, _ = run(capsys, "query", "user", "u8", "--data", data, *DAY)
+    assert code == 0 and "in no ring" in out
+
+
+def test_a_group_with_no_hub_cut_prints_no_hub_table(data, capsys):
+    code, out, _ = run(capsys, "query", "group", "u1", "--data", data, *DAY)
+    assert code == 0 and "1 hub cut" in out and "Largest hubs cut" in out  # dhub
+    code, out, _ = run(capsys, "query", "group", "u8", "--data", data, *DAY)
+    assert code == 0 and "Connected group of u8 as of 2026-11-20  ·  1 user (" in out
+    assert "0 hubs cut" in out and "Largest hubs cut" not in out
+    assert "0 rings found" in out and "Rings found" not in out

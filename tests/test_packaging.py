@@ -89,7 +89,7 @@ def test_the_built_wheel_holds_the_package_data_under_xpg_only(tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    (wheel,) = out.glob("xpg-*.whl")
+    (wheel,) = out.glob("xpg_exposure-*.whl")
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
@@ -117,7 +117,9 @@ def test_the_version_is_the_distributions():
 
     with open(ROOT / "pyproject.toml", "rb") as fh:
         declared = tomllib.load(fh)["project"]["version"]
-    assert xpg.__version__ == importlib.metadata.version("xpg") == declared
+    assert xpg.__version__ == importlib.metadata.version(xpg.DISTRIBUTION) == declared
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        assert tomllib.load(fh)["project"]["name"] == xpg.DISTRIBUTION
 
 
 def test_the_version_without_an_installed_distribution(monkeypatch):

@@ -15,7 +15,7 @@ from xpg.queries.findings import stable_id
 
 import xpg.api as api
 from xpg.cli import main
-from xpg.errors import InputError, TargetExistsError
+from xpg.errors import InputError, StorageError, TargetExistsError
 from xpg.report import RunLog, find_previous, record_failure
 
 RING_ID = stable_id("ring", list(RING))
@@ -82,7 +82,9 @@ def test_manifest_hashes_and_run_log(tmp_path):
     log = (r.folder / "run.log").read_text()
     assert "findings: multi_lending 2, ring 1, freeze_inconsistency 1" in log
     runs = (tmp_path / "runs.log").read_text().splitlines()
-    assert len(runs) == 1 and "as_of=2026-11-20 status=ok" in runs[0]
+    assert len(runs) == 2 and "as_of=2026-11-20 status=ok" in runs[0]
+    run = runs[0].split()[-1]  # run=ID: its line before the rename, its mark after
+    assert run.startswith("run=") and runs[1].endswith(f" {run} written")
 
 
 def test_page_is_self_contained_and_has_the_sections(tmp_path):
@@ -243,7 +245,7 @@ def test_cli_writes_the_report_and_exit_codes(data_dir, tmp_path, capsys):
            "--previous", "auto", "--quiet", "--alert-on", "low"]
     assert main(nxt) == 0
     assert "since 2026-11-19: 0 new, 0 worse, 0 resolved" in capsys.readouterr().out
-    runs = (out / "runs.log").read_text().splitlines()
+    runs = [x for x in (out / "runs.log").read_text().splitlines() if " status=" in x]
     assert [("status=ok" in x) for x in runs] == [True, False, True, True]
 
 
@@ -302,16 +304,15 @@ def test_report_through_the_api_on_carried_findings(tmp_path):
         assert s.ring(RING_ID).id == old
 
 
-def test_a_failing_runs_log_is_a_warning_not_a_failure(tmp_path):
+def test_a_run_that_cannot_log_is_not_put_in_place(tmp_path):
+    """runs.log gets the run's line before the final rename: a run a monitor could not
+    see fails (nothing renamed); a failure's own line that cannot be written is a WARN."""
     (tmp_path / "runs.log").mkdir()  # cannot be appended to
     said: list[str] = []
-    with api.open(dataset=dataset()) as s:
-        r = s.report(tmp_path, as_of=AS_OF, log=RunLog(echo=said.append))
-    assert (r.folder / "index.html").exists()  # the report is in place
-    warning = [line for line in r.log if " WARN " in line]
-    assert len(warning) == 1 and f"could not append this run to {tmp_path / 'runs.log'}" in (
-        warning[0])
-    assert said[-1] == warning[0]  # echoed as it came
+    with api.open(dataset=dataset()) as s, pytest.raises(
+            InputError, match=r"cannot append to .*runs\.log"):
+        s.report(tmp_path, as_of=AS_OF, log=RunLog(echo=said.append))
+    assert {p.name for p in tmp_path.iterdir()} == {"runs.log"}  # no report, no debris
     record_failure(tmp_path, AS_OF, InputError("bad"), 0.1, log=RunLog(echo=said.append))
     assert "could not append this run" in said[-1]
 
@@ -319,8 +320,9 @@ def test_a_failing_runs_log_is_a_warning_not_a_failure(tmp_path):
 def test_cli_says_when_runs_log_cannot_be_written(data_dir, tmp_path, capsys):
     out = tmp_path / "reports"
     (out / "runs.log").mkdir(parents=True)
-    assert main(["report", "--data", str(data_dir), "--out", str(out)]) == 0
-    assert "WARN  could not append this run to" in capsys.readouterr().err
+    assert main(["report", "--data", str(data_dir), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "xpg: error: cannot append to" in err and "WARN  could not append this run to" in err
 
 
 def test_a_folder_that_appears_while_writing_is_kept(tmp_path, monkeypatch):
@@ -340,14 +342,14 @@ def test_a_folder_that_appears_while_writing_is_kept(tmp_path, monkeypatch):
     assert [p.name for p in (tmp_path / "2026-11-20").iterdir()] == ["theirs"]
 
 
-def test_an_os_error_while_writing_is_an_input_error_and_leaves_nothing(tmp_path, monkeypatch):
+def test_a_full_disk_while_writing_is_a_storage_error_and_leaves_nothing(tmp_path, monkeypatch):
     import xpg.report.writer as writer
 
     def disk_full(folder, name, frame):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(writer, "_write_frames", disk_full)
-    with pytest.raises(InputError, match=r"cannot write the report into .*No space left"):
+    with pytest.raises(StorageError, match=r"cannot write the report .*: no space left"):
         night(dataset(), tmp_path)
     assert list(tmp_path.iterdir()) == []
 
@@ -362,7 +364,7 @@ def test_cli_logs_every_failed_run_with_its_run_date(data_dir, tmp_path, capsys)
     assert main(args) == 0
     assert main(args) == 2  # the dated folder exists: found out after loading the data
     capsys.readouterr()
-    runs = (out / "runs.log").read_text().splitlines()
+    runs = [x for x in (out / "runs.log").read_text().splitlines() if " status=" in x]
     assert len(runs) == 3
     assert "as_of=unknown status=failed(InputError)" in runs[0] and "is not a directory" in runs[0]
     day = runs[1].split()[1]  # as_of=<the data's latest date>
@@ -399,7 +401,8 @@ def test_a_cut_ring_table_gives_the_ring_size_and_the_rest(tmp_path, monkeypatch
     assert f"of {len(RING)} members; still drawable" in card
     assert f"and {len(RING) - 3} more members" in card
     assert f"xpg query ring {RING_ID} --data " in card
-    assert f"--findings REPORT_FOLDER --limit {len(RING)}</code>" in card
+    # the report folder itself, as the run named it: the command runs as written
+    assert f"--findings {tmp_path / '2026-11-20'} --limit {len(RING)}</code>" in card
     monkeypatch.undo()  # the whole ring fits the page of 25: no such line
     html = (night(dataset(), tmp_path / "whole").folder / "index.html").read_text()
     assert f"— {len(RING)} members, exposure" in html and "more members" not in html

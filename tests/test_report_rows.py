@@ -48,7 +48,7 @@ def test_empty_loans_after_a_full_night_is_flagged(tmp_path, capsys):
                                       "current": 0, "drop": 1.0}]
     assert manifest["row_counts"]["external_loans"] == 0 and manifest["row_drop_warn"] == 0.5
     assert "Warning: table external_loans: 0 rows" in (folder / "index.html").read_text()
-    last = (out / "runs.log").read_text().splitlines()[-1]
+    last = [x for x in (out / "runs.log").read_text().splitlines() if " status=" in x][-1]
     assert "status=warn(row_drop:external_loans)" in last
     assert "Warning: table external_loans" not in (out / NIGHT_1.isoformat() /
                                                    "index.html").read_text()

@@ -127,8 +127,10 @@ def test_each_planted_change(nights):
 
 def test_each_change_says_why(nights):
     d = nights["r2"].diff
-    (grew,) = d.of_kind("grew")
-    assert (grew.reason, grew.why) == ("members_joined", "users joined the ring")
+    (grew,) = d.of_kind("grew")  # x joined through the device row planted tonight
+    assert (grew.reason, grew.why) == (
+        "link_added", "a device or identifier now links new members to the ring "
+                      f"(1 member: {nights['x']} linked in)")
     (gone,) = d.of_kind("resolved")
     # every loan of the user closed; the user still has loans in the data
     assert gone.reason.split("+")[0] == "loans_closed"
@@ -136,7 +138,7 @@ def test_each_change_says_why(nights):
     assert {c.reason for c in d.of_kind("new", "unchanged")} == {""}
     changes = pl.read_csv(nights["r2"].folder / "changes.csv")
     assert changes.filter(pl.col("kind") == "grew").get_column("reason").to_list() == [
-        "members_joined"]
+        "link_added"]
 
 
 def test_files_carry_the_ring_id(nights):

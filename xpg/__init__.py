@@ -24,13 +24,18 @@ if TYPE_CHECKING:
     from xpg.api import Session, open, read_findings
 
 
+DISTRIBUTION = "xpg-exposure"
+"""The name xpg is installed under (``pip install xpg-exposure``): ``xpg`` on the public
+package index is an unrelated project. The import name and the command are ``xpg``."""
+
+
 def _version() -> str:
     """The installed distribution's version (``pyproject.toml`` is the one place it is set);
     ``0+unknown`` when xpg runs from sources that were never installed."""
     import importlib.metadata
 
     try:
-        return importlib.metadata.version("xpg")
+        return importlib.metadata.version(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
         return "0+unknown"
 
@@ -53,6 +58,7 @@ def __getattr__(name: str) -> Any:
     return value
 
 __all__ = [
+    "DISTRIBUTION",
     "BackendError",
     "ConfigError",
     "Exposure",

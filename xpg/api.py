@@ -433,17 +433,20 @@ class Session(SessionCases):
         ring_overlap: float = DEFAULT_RING_OVERLAP,
         log: RunLog | None = None,
         data_source: str | None = None,
+        lock_wait_s: float = 0.0,
     ) -> ReportResult:
         """Write the nightly report folder ``out/<as_of>/`` (see :mod:`xpg.report`):
         gathered from this session (:func:`xpg.gather.gather_report`), then composed and
-        written (:func:`xpg.report.write_report`)."""
+        written (:func:`xpg.report.write_report`), holding ``out``'s lock
+        (:func:`xpg.report.run_lock`; another run there: :class:`~xpg.errors.RunLockedError`
+        at once, or after waiting ``lock_wait_s`` seconds)."""
         from xpg.gather import gather_report
         from xpg.privacy import masking
-        from xpg.report import RunLog, write_report
+        from xpg.report import RunLog, run_lock, write_report
 
         self._check_open()
         log = log if log is not None else RunLog()
-        with masking(self.settings.privacy.masks):
+        with run_lock(out, wait_s=lock_wait_s, log=log), masking(self.settings.privacy.masks):
             inputs = gather_report(self, out, previous=previous, as_of=self._date(as_of),
                                    overwrite=overwrite, top_rings=top_rings,
                                    ring_overlap=ring_overlap, log=log, data_source=data_source)

@@ -35,7 +35,9 @@ __all__ = [
     "NotFoundError",
     "ReadOnlyError",
     "RunDateUnknownError",
+    "RunLockedError",
     "StateDamagedError",
+    "StorageError",
     "TargetExistsError",
     "ValidationError",
     "XpgError",
@@ -165,3 +167,31 @@ class StateDamagedError(XpgError, ValueError):
                  ) -> None:
         super().__init__(*args, argument=argument)
         self.path = path
+
+
+class StorageError(XpgError, OSError):
+    """The file system refused a read or write: no space left, no permission, a
+    read-only file system. ``path`` names the file or folder; ``errno`` is the OS's;
+    ``reason`` says what the file system said, in words."""
+
+    def __init__(self, message: str, *, path: object = None, errno: int | None = None,
+                 reason: str = "", argument: str | None = None) -> None:
+        XpgError.__init__(self, message, argument=argument)
+        self.path = None if path is None else str(path)
+        self.errno = errno
+        self.reason = reason or message
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "storage error"
+
+
+class RunLockedError(XpgError, BlockingIOError):
+    """Another run writes into the same output folder (its lock is held): ``owner``
+    (``host:pid``), ``job`` and ``since`` name the holder."""
+
+    def __init__(self, *args: object, owner: str = "", job: str = "", since: str = "") -> None:
+        XpgError.__init__(self, *args)
+        self.owner, self.job, self.since = owner, job, since
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "locked"

@@ -21,10 +21,11 @@ import polars as pl
 
 from xpg.errors import InputError
 from xpg.privacy import masking
-from xpg.queries.diff import DEFAULT_RING_OVERLAP, diff_reports
+from xpg.queries.diff import DEFAULT_RING_OVERLAP, diff_reports, ring_users
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.investigate import RING_PAGE, FindingsIndex, investigate_ring
 from xpg.queries.predicates import OPEN_LOAN
+from xpg.queries.reasons import kept_links_of
 from xpg.report.inputs import ReportInputs
 from xpg.report.writer import (
     RunLog,
@@ -90,8 +91,12 @@ def gather_report(
     report = detected
     if prev_report is not None:
         with log.step("changes since the previous report"):
+            ring = session.settings.detection.ring
+            links = kept_links_of(ring_users(prev_report, detected), dataset.devices,
+                                  dataset.identifiers, ring.identifier_kinds,
+                                  ring.hub_max_users, as_of)
             diff = diff_reports(prev_report, detected, ring_overlap=ring_overlap,
-                                loans=dataset.external_loans)
+                                loans=dataset.external_loans, links=links)
             report = diff.apply(detected)
         log.info("changes: " + ", ".join(f"{k} {v}" for k, v in diff.counts().items() if v))
         if diff.carried_ids:
@@ -122,6 +127,7 @@ def gather_report(
         previous_row_counts=previous_row_counts(prev_path),
         row_drop_warn=session.settings.report.row_drop_warn,
         cases=cases,
+        folder=str(target),
     )
 
 

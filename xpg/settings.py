@@ -451,6 +451,7 @@ class SparkConfig:
     shuffle_partitions: Count
     driver_memory: Text
     conf: SparkConf
+    log_level: Literal["off", "fatal", "error", "warn", "info", "debug", "trace", "all"]
 
 
 @_section("report")
@@ -614,6 +615,7 @@ ENVIRONMENT = {
     "XPG_PSEUDONYM_KEY": "privacy.pseudonym_key",
     "XPG_SPARK_MASTER": "spark.master",
     "XPG_STATE_DIR": "state.dir",
+    "XPG_SPARK_LOG_LEVEL": "spark.log_level",
 }
 SECRET_KEYS = {"neo4j.password", "privacy.pseudonym_key"}
 

@@ -1,7 +1,7 @@
 """The Spark backend: the same detection frames as Polars, computed by Spark.
 
-Needs the ``spark`` extra (``pip install 'xpg[spark]'``: pyspark and pyarrow) and a
-Java runtime (17 or 21). Modules:
+Needs the ``spark`` extra (pyspark and pyarrow: ``pip install 'xpg-exposure[spark]'``,
+from a clone ``pip install '.[spark]'``) and a Java runtime (17 or 21). Modules:
 
 * :mod:`~xpg.graph.spark.session`: the :class:`pyspark.sql.SparkSession` from
   :class:`~xpg.settings.SparkConfig`;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xpg.errors import BackendError
@@ -76,7 +77,8 @@ def spark_session(config: SparkConfig) -> SparkSession:
         from pyspark.sql import SparkSession
     except ImportError as e:
         raise BackendError(
-            "the spark backend needs pyspark: pip install 'xpg[spark]'"
+            "the spark backend needs pyspark: pip install 'xpg-exposure[spark]' "
+            "(from a clone: pip install '.[spark]')"
         ) from e
     conf = session_conf(config)
     try:
@@ -88,6 +90,8 @@ def spark_session(config: SparkConfig) -> SparkSession:
             conf.pop("spark.driver.memory")
         else:
             builder = builder.master(config.master).appName(config.app_name)
+            conf["spark.driver.extraJavaOptions"] = " ".join(filter(None, (
+                conf.get("spark.driver.extraJavaOptions", ""), *quiet_log_options(config))))
         for key, value in conf.items():
             builder = builder.config(key, value)
         spark = builder.getOrCreate()
@@ -95,5 +99,21 @@ def spark_session(config: SparkConfig) -> SparkSession:
             spark.conf.set(key, conf[key])
     except Exception as e:  # the JVM failed to start (no Java, bad master URL, ...)
         raise BackendError(f"cannot start Spark on {config.master}: {e}") from e
-    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.setLogLevel(config.log_level.upper())
     return spark
+
+
+def quiet_log_options(config: SparkConfig) -> tuple[str, ...]:
+    """The JVM options of a Spark that xpg starts: its log through xpg's log4j2
+    configuration, at ``[spark] log_level`` (Spark's default profile logs its start-up
+    warnings to stderr on every run).
+
+    >>> opts = quiet_log_options(SparkConfig())
+    >>> opts[0].startswith("-Dlog4j2.configurationFile=file:"), opts[1]
+    (True, '-Dxpg.spark.log.level=error')
+    """
+    from importlib import resources
+
+    path = Path(str(resources.files("xpg.config").joinpath("spark-log4j2.properties")))
+    return (f"-Dlog4j2.configurationFile={path.as_uri()}",
+            f"-Dxpg.spark.log.level={config.log_level}")

@@ -158,6 +158,11 @@ def group_facts(source: InvestigationSource, findings: FindingsIndex, config: De
     return _group(source, config, user_id, as_of).height, _core_ring(findings, user_id)
 
 
+def ring_of(findings: FindingsIndex, user_id: str) -> str | None:
+    """The id of the ring finding (a core or a whole group) the user is a member of."""
+    return next((f.id for f in findings.of_user(user_id) if f.type == "ring"), None)
+
+
 def _exposure(source: InvestigationSource, ids: list[str], as_of: dt.date) -> Exposure:
     frame = exposure_frame(source.accounts(ids, as_of), source.loans(ids, as_of))
     # per user to the cent, then summed in user order (as a ring's exposure is)

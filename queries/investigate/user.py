@@ -16,7 +16,7 @@ from xpg.queries.investigate.base import (
     money,
     node_id,
 )
-from xpg.queries.investigate.group import group_facts
+from xpg.queries.investigate.group import group_facts, ring_of
 from xpg.queries.investigate.search import expand, new_search, ring_kinds
 from xpg.queries.investigate.sources import FindingsIndex, InvestigationSource, lender_names
 from xpg.queries.investigate.subgraph import GraphBuilder
@@ -198,4 +198,5 @@ def investigate_user(
             findings.of_user(user_id), key=lambda f: (f.type, f.id))),
         neighbours=tuple(neighbours), truncated=truncated, graph=g.build(),
         group_users=group_users, in_core=core_ring is not None, core_ring=core_ring,
+        ring=ring_of(findings, user_id),
     )

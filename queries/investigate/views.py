@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from xpg.queries.findings import Exposure, Finding
 from xpg.queries.investigate.base import View, masked_explanation, money
 from xpg.queries.investigate.subgraph import Subgraph
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = [
     "AccountInfo",
@@ -134,6 +137,9 @@ class UserView(View):
     """Whether the user is in a multi-lending core (a ring found in a large group)."""
     core_ring: str | None = None
     """The id of that core's ring finding (None: in no core)."""
+    ring: str | None = None
+    """The id of the ring finding the user is a member of: a core (:attr:`core_ring`) or
+    a whole connected group judged as a ring (None: in no ring)."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,28 @@ class RingView(View):
     lenders_total: int = 0
     """Lenders at which members borrow; ``lenders`` lists the ``limit`` with the most
     borrowers first (the lenders in common come first)."""
+
+    def to_polars(self) -> pl.DataFrame:
+        """The listed members (largest exposure first), one row each: ``user_id``,
+        ``multi_lending``, ``freeze_state``, ``frozen_products`` and ``drawable_products``
+        (lists), ``findings`` (ids, a list) and the exposure's amounts (``total``,
+        ``internal_limit``, ``internal_outstanding``, ``drawable``,
+        ``external_outstanding`` as in ``exposure.parquet``; ``at_risk``, null where no
+        rule names one). Every member when the query's ``limit`` is at least
+        :attr:`member_count`."""
+        import polars as pl
+
+        amounts = ("total", "internal_limit", "internal_outstanding", "drawable",
+                   "external_outstanding", "at_risk")
+        rows = [{"user_id": m.user_id, "multi_lending": m.multi_lending,
+                 "freeze_state": m.freeze_state, "frozen_products": list(m.frozen_products),
+                 "drawable_products": list(m.drawable_products), "findings": list(m.findings),
+                 **{k: getattr(m.exposure, k) for k in amounts}}
+                for m in self.members]
+        return pl.DataFrame(rows, schema={
+            "user_id": pl.String, "multi_lending": pl.Boolean, "freeze_state": pl.String,
+            "frozen_products": pl.List(pl.String), "drawable_products": pl.List(pl.String),
+            "findings": pl.List(pl.String), **dict.fromkeys(amounts, pl.Float64)})
 
     @property
     def lenders_in_common(self) -> tuple[LenderShare, ...]:

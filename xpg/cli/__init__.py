@@ -208,6 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         print("xpg: interrupted", file=sys.stderr)
         code = 130
+    except Exception as e:  # the file system refused: a message, never a traceback
+        from xpg.atomic import storage_error
+        from xpg.cli.common import render_error
+        from xpg.cli.errors import exit_code
+
+        error = storage_error(e)
+        if error is None:
+            raise
+        render_error(error)
+        code = exit_code(error)
     if argv is None:  # the console script
         sys.exit(code)
     return code

@@ -99,7 +99,8 @@ def command(
     from xpg.api import open as open_session
 
     with open_session(dataset=synthetic.dataset(), settings=settings, findings=report) as session:
-        page = session.report(out / "reports", overwrite=True).folder / "index.html"
+        page = session.report(out / "reports", overwrite=True,
+                              data_source=str(data)).folder / "index.html"
 
     console = Console()
     truth = json.loads((data / TRUTH_FILE).read_text("utf-8"))

@@ -35,7 +35,9 @@ from xpg.errors import (
     NotFoundError,
     ReadOnlyError,
     RunDateUnknownError,
+    RunLockedError,
     StateDamagedError,
+    StorageError,
     TargetExistsError,
     XpgError,
 )
@@ -71,6 +73,9 @@ ERRORS: dict[type[BaseException], _Entry] = {
                              "--backend neo4j` first, then leave out --data"),
     ConflictError: _Entry(7, "run `xpg case show` and retry if the change still applies"),
     BackendError: _Entry(3),
+    RunLockedError: _Entry(3, "wait for it to end (--wait SECONDS waits); a run that died "
+                              "frees the lock with its process"),
+    StorageError: _Entry(8, "free space or fix the permissions there, then run again"),
     XpgError: _Entry(1),
 }
 

@@ -191,8 +191,12 @@ def render_user(v: UserView, console: Console) -> None:
          "outstanding {io} + drawable {dr} + external outstanding {eo}  ·  internal limit {il}",
          user=v.user_id, day=v.as_of, total=_money(e.total), io=_money(e.internal_outstanding),
          dr=_money(e.drawable), eo=_money(e.external_outstanding), il=_money(e.internal_limit))
-    core = (f"in the multi-lending core of ring {v.core_ring}" if v.in_core
-            else "in no multi-lending core")
+    if v.in_core:
+        core = f"in the multi-lending core of ring {v.core_ring}"
+    elif v.ring is not None:  # a group judged whole is the ring: there is no core to be in
+        core = f"a member of ring {v.ring} (the group judged whole)"
+    else:
+        core = "in no ring"
     _say(console, "connected group: {n} user{s}  ·  {core}  (xpg query group {user})",
          n=f"{v.group_users:,}", s="" if v.group_users == 1 else "s", core=core, user=v.user_id)
     t = _table("Accounts", "account", "product", "kind", "limit", "outstanding", "drawable",
@@ -269,9 +273,10 @@ def render_group(v: GroupView, console: Console) -> None:
     e = v.exposure
     judged = ("judged whole" if v.judged == "whole" else
               f"over {v.max_group_users:,} users: searched for multi-lending cores")
-    _say(console, "[bold]Connected group of {user}[/] as of {day}  ·  {n} users ({judged})  ·  "
-         "{ml} multi-lending  ·  exposure {total} CNY (drawable {dr} CNY)",
-         user=v.user_id, day=v.as_of, n=f"{v.users:,}", judged=judged,
+    _say(console, "[bold]Connected group of {user}[/] as of {day}  ·  {n} user{s} ({judged})  "
+         "·  {ml} multi-lending  ·  exposure {total} CNY (drawable {dr} CNY)",
+         user=v.user_id, day=v.as_of, n=f"{v.users:,}", s="" if v.users == 1 else "s",
+         judged=judged,
          ml=f"{v.multi_lenders:,}", total=_money(e.total), dr=_money(e.drawable))
     _say(console, "{h} hub{s} cut (nodes of more than {hm} users, not crossed)  ·  {r} ring{rs} "
          "found ({c} multi-lending core{cs}), {ru} users, exposure {rx} CNY",
@@ -279,18 +284,20 @@ def render_group(v: GroupView, console: Console) -> None:
          r=f"{v.rings_found:,}", rs="" if v.rings_found == 1 else "s", c=f"{v.cores_found:,}",
          cs="" if v.cores_found == 1 else "s", ru=f"{v.rings_users:,}",
          rx=_money(v.rings_exposure))
-    t = _table("Largest hubs cut", "link", "users on it", "of this group", right=(1, 2))
-    for h in v.hubs:
-        _row(t, h.label, f"{h.users:,}", f"{h.members:,}")
-    console.print(t)
+    if v.hubs:  # the counts line above says "0 hubs cut"; no empty table under it
+        t = _table("Largest hubs cut", "link", "users on it", "of this group", right=(1, 2))
+        for h in v.hubs:
+            _row(t, h.label, f"{h.users:,}", f"{h.members:,}")
+        console.print(t)
     _more(console, v.hubs_cut - len(v.hubs), "hub")
-    t = _table("Rings found (largest exposure first)", "ring", "severity", "kind", "users",
-               "exposure", right=(3, 4))
-    for r in v.rings:
-        kind = "core" if r.core else "whole group"
-        _row(t, r.ring_id + (" *" if r.has_user else ""), r.severity, kind, str(r.users),
-             _money(r.exposure_total))
-    console.print(t)
+    if v.rings:
+        t = _table("Rings found (largest exposure first)", "ring", "severity", "kind", "users",
+                   "exposure", right=(3, 4))
+        for r in v.rings:
+            kind = "core" if r.core else "whole group"
+            _row(t, r.ring_id + (" *" if r.has_user else ""), r.severity, kind, str(r.users),
+                 _money(r.exposure_total))
+        console.print(t)
     _more(console, v.rings_found - len(v.rings), "ring")
     if any(r.has_user for r in v.rings):
         _say(console, "* {user} is a member", user=v.user_id)

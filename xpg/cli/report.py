@@ -8,14 +8,18 @@ code  meaning
 0     the report folder was written
 2     bad input: unreadable or invalid data, bad --previous, the
       folder for that date already exists (without --overwrite), ...
-3     the backend is unavailable or failed (e.g. Neo4j unreachable)
+3     the backend is unavailable or failed (e.g. Neo4j unreachable), or
+      another run writes into OUT (its lock is held: --wait)
 5     only with ``--alert-on SEVERITY``: the report was written *and*
       it has new or worsened findings at or above that severity
+8     the file system refused: no space left, no permission (the
+      message names the path)
 1     a bug (please report it)
 ====  ==============================================================
 
 On any failure nothing appears under ``OUT/<date>`` and a line is appended to
-``OUT/runs.log``.
+``OUT/runs.log``. One run at a time writes into OUT: the lock is taken before the data
+is read.
 """
 
 from __future__ import annotations
@@ -77,6 +81,9 @@ def command(
         "--alert-on", help="Exit with code 5 when the report has new or worsened findings of "
                            "this severity or above (critical, high, medium, low).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No run log on stderr.")] = False,
+    wait: Annotated[float, typer.Option(
+        "--wait", min=0, help="Seconds to wait for another run writing into --out to end "
+                              "(default: fail at once, exit 3).")] = 0.0,
     pseudonymize: PseudonymizeOpt = False,
     incremental: Annotated[Path | None, typer.Option(
         "--incremental", help="The state folder (or 'auto': the one `xpg query --data` "
@@ -99,6 +106,8 @@ def command(
         record_failure,
         refuse_existing,
         report_folder,
+        run_lock,
+        stage,
     )
     from xpg.report.cases import counts as report_counts
 
@@ -113,38 +122,40 @@ def command(
             raise InputError(f"--ring-overlap must be in (0, 1], got {ring_overlap}")
         if day is not None:  # known now: refuse an existing folder before loading the data
             refuse_existing(report_folder(out, day), overwrite)
-        settings = settings_from(config, say=log.info, backend=backend)
-        if incremental is not None:
-            from xpg.cli.nightly import refuse_incremental
+        with run_lock(out, wait_s=wait, log=log):  # before the data is read
+            stage("locked")
+            settings = settings_from(config, say=log.info, backend=backend)
+            if incremental is not None:
+                from xpg.cli.nightly import refuse_incremental
 
-            refuse_incremental(data, settings, {"--pseudonymize": pseudonymize})
-        backend_ = open_backend(settings)
-        try:
-            ds = _tables(data, settings, backend_, log, pseudonymize=pseudonymize)
-            found = None
-            if incremental is not None and ds is not None:
-                incremental = state_folder(incremental, data, settings)
-                found = _nightly(data, settings, incremental / NIGHTLY, ds, day, out,
-                                 overwrite, log)
-        except BaseException:
-            backend_.close()
-            raise
-        keep = ds is not None and keeps_state(data, settings, pseudonymize=pseudonymize)
-        with Session(ds, settings, backend_, progress=progress(), findings=found,
-                     data_path=data if keep else None) as session:
-            if day is None:  # the run date, for the runs.log line should a later step fail
-                known = session.as_of
-            else:
-                warning = run_date_warning(day, session.data_latest())
-                if warning:
-                    log.warn(warning)
-            result = session.report(
-                out, previous, as_of=day, overwrite=overwrite, top_rings=top_rings,
-                ring_overlap=ring_overlap, log=log,
-                data_source=None if data is None else str(data),
-            )
-            if keep:
-                keep_state(session, result.findings.as_of, say=log.info, where=incremental)
+                refuse_incremental(data, settings, {"--pseudonymize": pseudonymize})
+            backend_ = open_backend(settings)
+            try:
+                ds = _tables(data, settings, backend_, log, pseudonymize=pseudonymize)
+                found = None
+                if incremental is not None and ds is not None:
+                    incremental = state_folder(incremental, data, settings)
+                    found = _nightly(data, settings, incremental / NIGHTLY, ds, day, out,
+                                     overwrite, log)
+            except BaseException:
+                backend_.close()
+                raise
+            keep = ds is not None and keeps_state(data, settings, pseudonymize=pseudonymize)
+            with Session(ds, settings, backend_, progress=progress(), findings=found,
+                         data_path=data if keep else None) as session:
+                if day is None:  # the run date, for the runs.log line should a later step fail
+                    known = session.as_of
+                else:
+                    warning = run_date_warning(day, session.data_latest())
+                    if warning:
+                        log.warn(warning)
+                result = session.report(
+                    out, previous, as_of=day, overwrite=overwrite, top_rings=top_rings,
+                    ring_overlap=ring_overlap, log=log,
+                    data_source=None if data is None else str(data),
+                )
+                if keep:
+                    keep_state(session, result.findings.as_of, say=log.info, where=incremental)
     except XpgError as e:
         log.error(f"failed: {message(e)}")
         record_failure(out, known, e, time.perf_counter() - started, log=log)

@@ -28,6 +28,8 @@ from xpg.report.writer import (
     record_failure,
     refuse_existing,
     report_folder,
+    run_lock,
+    stage,
     write_report,
 )
 
@@ -43,5 +45,7 @@ __all__ = [
     "record_failure",
     "refuse_existing",
     "report_folder",
+    "run_lock",
+    "stage",
     "write_report",
 ]

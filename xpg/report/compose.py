@@ -19,6 +19,7 @@ import polars as pl
 
 from xpg.queries.diff import ReportDiff
 from xpg.queries.findings import FINDING_TYPES, SEVERITIES, FindingsReport
+from xpg.queries.tables import exposure_frame, finding_users_frame, findings_frame
 from xpg.queries.totals import at_risk_types, drawable_at_risk, exposure_of_users
 from xpg.report import cases as report_cases
 from xpg.report.html import PageData
@@ -108,6 +109,7 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
     page = PageData(
         as_of=inputs.as_of, generated_at=generated_at, version=inputs.version,
         data_source=inputs.data_source, backend=inputs.backend, findings=report,
+        folder=inputs.folder,
         summary=summary, diff=diff, previous_as_of=inputs.previous_as_of,
         rings=inputs.rings, lenders_per_user=_lenders_per_user(inputs.open_lenders, inputs.users),
         ring_exposure=_bucket_counts(ring_totals) if ring_totals.len() else [],
@@ -159,41 +161,9 @@ def _ring_sizes(findings: FindingsReport, top: int = 10) -> list[tuple[str, floa
 def _tables(report: FindingsReport, diff: ReportDiff | None, exposure: pl.DataFrame
             ) -> dict[str, pl.DataFrame]:
     kinds = {} if diff is None else {c.id: c.kind for c in diff.changes}
-    rows = []
-    pairs = []
-    for f in report.findings:
-        e = f.exposure
-        lineage = f.evidence.get("lineage", {}) if hasattr(f.evidence, "get") else {}
-        rows.append({
-            "id": f.id, "type": f.type, "severity": f.severity, "score": float(f.score),
-            "users": " ".join(sorted(f.users)), "user_count": len(f.users),
-            "exposure_total": e.total, "internal_limit": e.internal_limit,
-            "internal_outstanding": e.internal_outstanding, "drawable": e.drawable,
-            "external_outstanding": e.external_outstanding, "at_risk": e.at_risk,
-            "change": kinds.get(f.id),
-            "detected_id": lineage.get("detected_id", f.id) if lineage else f.id,
-            "explanation": f.explanation,
-        })
-        pairs.extend({"finding_id": f.id, "type": f.type, "severity": f.severity,
-                      "user_id": u} for u in sorted(f.users))
-    findings = pl.DataFrame(rows, schema={
-        "id": pl.String, "type": pl.String, "severity": pl.String, "score": pl.Float64,
-        "users": pl.String, "user_count": pl.Int64, "exposure_total": pl.Float64,
-        "internal_limit": pl.Float64, "internal_outstanding": pl.Float64,
-        "drawable": pl.Float64, "external_outstanding": pl.Float64, "at_risk": pl.Float64,
-        "change": pl.String, "detected_id": pl.String, "explanation": pl.String,
-    })
-    finding_users = pl.DataFrame(pairs, schema={"finding_id": pl.String, "type": pl.String,
-                                                "severity": pl.String, "user_id": pl.String})
-    per_user = finding_users.group_by("user_id").agg(
-        pl.col("type").unique().sort().str.join(" ").alias("finding_types"),
-        pl.col("finding_id").n_unique().cast(pl.Int64).alias("findings"),
-    )
-    exposure_table = (
-        exposure.join(per_user, on="user_id", how="left")
-        .with_columns(pl.col("findings").fill_null(0), pl.col("finding_types").fill_null(""))
-        .sort("total", "user_id", descending=[True, False])
-    )
+    findings = findings_frame(report, kinds)
+    finding_users = finding_users_frame(report)
+    exposure_table = exposure_frame(report, exposure, finding_users)
     out = {"findings": findings, "finding_users": finding_users, "exposure": exposure_table}
     if diff is not None:
         changes = [c.to_dict() for c in diff.changes]

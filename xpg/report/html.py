@@ -124,6 +124,7 @@ class PageData:
     money_by_type: Sequence[tuple[str, float, float | None]] = ()
     act_first: Mapping[str, Any] | None = None
     """What needs action today (:func:`xpg.report.cases.act_first`)."""
+    folder: str = ""
 
 
 def _card(label: str, value: str, alert: bool = False, *, figure: str = "",
@@ -258,7 +259,9 @@ def _rings(p: PageData) -> dict[str, Any]:
     evidence = {f.id: f.evidence for f in p.findings.findings if f.type == "ring"}
     return {"total": p.summary.get("findings_by_type", {}).get("ring", 0),
             "cards": [_ring(v, changes.get(v.id), evidence.get(v.id, {})) for v in p.rings],
-            "data": p.data_source if p.data_source and p.data_source != "unknown" else "DATA"}
+            "data": (p.data_source if p.data_source and p.data_source not in ("unknown", "-")
+                     else "DATA"),
+            "folder": p.folder}
 
 
 def _inconsistencies(p: PageData, limit: int = 50) -> dict[str, Any]:

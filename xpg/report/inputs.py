@@ -66,6 +66,9 @@ class ReportInputs:
         The previous report's (from its manifest; None when unknown).
     row_drop_warn : float
         A table whose row count fell by this share or more is flagged.
+    folder : str
+        The report folder as the run named it (``OUT/<as_of>``): what the page's
+        commands pass as ``--findings`` ("" when unknown: a placeholder is shown).
     """
 
     as_of: dt.date
@@ -88,6 +91,7 @@ class ReportInputs:
     cases: Mapping[str, Any] | None = None
     """The cases section (:func:`xpg.session_cases.gather_cases`): each finding's state
     (new, realerted, suppressed, in_review, ongoing), counts, old open cases, precision."""
+    folder: str = ""
 
     @property
     def previous_as_of(self) -> dt.date | None:

@@ -21,7 +21,15 @@ Everything is written into a hidden sibling folder (``OUT/.<as_of>.*.tmp``, see
 :func:`xpg.atomic.staging`) that is renamed to ``OUT/<as_of>`` at the end: a
 reader (or the next night's ``--previous``) sees the whole folder or none. An
 existing folder for the same date is refused unless ``overwrite`` (then it is
-swapped out by two renames and deleted). Each run also appends one line to ``OUT/runs.log``.
+swapped out by two renames and deleted).
+
+One run at a time writes into ``OUT`` (:func:`run_lock`: ``OUT/.xpg.lock``, its holder
+named to a second run, which fails at once or waits); the run holding it first removes
+what killed runs left there (their hidden temporary folders) and records a run that
+died holding the lock. ``OUT/runs.log`` gets the run's line (``run=ID``) before the
+final rename and ``run=ID written`` after it; a failed run gets a ``status=failed``
+line; a run killed on the way gets ``status=died`` from the next run (or its line stays
+without the mark), so a monitor tells written, failed and died apart.
 
 Ring ids: ``findings.json`` holds ring ids *carried forward* by the diff
 (:mod:`xpg.queries.diff`): a ring that matches a ring of the previous report
@@ -37,6 +45,8 @@ import datetime as dt
 import hashlib
 import json
 import os
+import secrets
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,8 +55,8 @@ from typing import Any
 
 import polars as pl
 
-from xpg.atomic import staging
-from xpg.errors import InputError, TargetExistsError
+from xpg.atomic import Holder, folder_lock, remove_debris, staging, storage_error
+from xpg.errors import InputError, StorageError, TargetExistsError
 from xpg.queries.diff import ReportDiff
 from xpg.queries.findings import SEVERITIES, Finding, FindingsReport
 from xpg.report.cases import annotate_changes, needs_human, state_of
@@ -64,6 +74,8 @@ __all__ = [
     "record_failure",
     "refuse_existing",
     "report_folder",
+    "run_lock",
+    "stage",
     "write_report",
 ]
 
@@ -77,6 +89,52 @@ fell by ``report.row_drop_warn`` or more since the previous report (checked befo
 ``--alert-on``: what resolved may be missing data)."""
 
 _DAY = "%Y-%m-%d"
+
+PAUSE_ENV = "XPG_PAUSE_AT"
+"""Environment variable naming a :func:`stage` where the run stops (it says so on
+stderr and sleeps): how the tests kill a report at each stage."""
+
+
+def stage(name: str) -> None:
+    """A point of a report run (``locked``, ``gathered``, ``writing``, ``renaming``,
+    ``renamed``): where a run stops when ``XPG_PAUSE_AT`` names it (for the tests that
+    kill a run at each stage); nothing otherwise."""
+    if os.environ.get(PAUSE_ENV) == name:
+        print(f"xpg: paused at {name}", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(60)
+
+
+@contextlib.contextmanager
+def run_lock(out: str | os.PathLike[str], *, wait_s: float = 0.0,
+             log: RunLog | None = None) -> Iterator[Holder]:
+    """Hold ``out``'s lock for a report run (:func:`xpg.atomic.folder_lock`), then
+    remove the debris of killed runs (``older`` than this run: none can still be live)
+    and record in ``runs.log`` a holder that died holding the lock.
+
+    Raises
+    ------
+    RunLockedError
+        Another run writes into ``out`` (after ``wait_s`` seconds).
+    StorageError
+        ``out`` cannot be made or its lock written.
+    """
+    root = Path(out)
+    started = time.time()
+
+    def died(holder: Holder) -> None:
+        detail = f"{holder.job or 'run'} of {holder.owner} since {holder.since} ended " \
+                 "without finishing (killed?)"
+        if log is not None:
+            log.warn(f"the previous run {detail}")
+        _append_runs_log(root, None, "died", None, None, 0.0, detail, log=log)
+
+    with folder_lock(root, "report", wait_s=wait_s, on_died=died) as holder:
+        removed = remove_debris(root, older_than=started)
+        if removed and log is not None:
+            log.info(f"removed {len(removed)} leftovers of killed runs: "
+                     + ", ".join(p.name for p in removed))
+        yield holder
 
 
 class RunLog:
@@ -254,23 +312,27 @@ def write_report(
         The folder exists (without ``overwrite``) or ``out`` cannot be written.
     """
     log = log if log is not None else RunLog()
+    with run_lock(out, log=log):
+        return _write(inputs, Path(out), overwrite, log)
+
+
+def _write(inputs: ReportInputs, root: Path, overwrite: bool, log: RunLog) -> ReportResult:
     as_of = inputs.as_of
-    root = Path(out)
     target = report_folder(root, as_of)
     refuse_existing(target, overwrite)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"cannot create the reports folder {root}: {e}") from e
-
+    stage("gathered")
     with log.step("tables and distributions"):
         content = compose(inputs, generated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
     for warning in content.row_warnings:
         log.warn(warning)
     report, diff, page = inputs.findings, inputs.diff, content.page
+    run = secrets.token_hex(4)
+    status = ("warn(row_drop:" + ",".join(d["table"] for d in content.row_drops) + ")"
+              if content.row_drops else "ok")
     try:
         with staging(target) as tmp:
             (tmp / "findings.json").write_text(report.to_json(), encoding="utf-8")
+            stage("writing")
             for name, frame in content.tables.items():
                 _write_frames(tmp, name, frame)
             if diff is not None:
@@ -304,11 +366,22 @@ def write_report(
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False),
                                                encoding="utf-8")
             refuse_existing(target, overwrite)  # appeared while we were writing
-    except OSError as e:
-        raise InputError(f"cannot write the report into {root}: {e}") from e
-    status = ("warn(row_drop:" + ",".join(d["table"] for d in content.row_drops) + ")"
-              if content.row_drops else "ok")
-    _append_runs_log(root, as_of, status, content.summary, diff, seconds, log=log)
+            # the run's line before the rename (a monitor sees a run killed from here on),
+            # its mark after: a run that cannot log is not put in place
+            _append_runs_log(root, as_of, status, content.summary, diff, seconds,
+                             run=run, strict=True)
+            stage("renaming")
+    except (OSError, pl.exceptions.PolarsError) as e:
+        error = storage_error(e, getattr(e, "filename", None) or target)
+        if error is not None:
+            where = "" if error.path == str(target) else f" ({error.path})"
+            raise StorageError(f"cannot write the report {target}: {error.reason}{where}",
+                               path=error.path, errno=error.errno, reason=error.reason) from e
+        if isinstance(e, OSError):
+            raise InputError(f"cannot write the report into {root}: {e}") from e
+        raise
+    stage("renamed")
+    _append_runs_log(root, None, "", None, None, seconds, run=run, mark="written", log=log)
     return ReportResult(folder=target, as_of=as_of, findings=report, diff=diff,
                         previous=inputs.previous_path, files=tuple(ordered(content.files)),
                         seconds=seconds, log=tuple(log.lines), row_drops=content.row_drops,
@@ -329,29 +402,59 @@ def refuse_existing(target: Path, overwrite: bool) -> None:
 def _append_runs_log(root: Path, as_of: dt.date | None, status: str,
                      summary: dict[str, Any] | None,
                      diff: ReportDiff | None, seconds: float, detail: str = "", *,
-                     log: RunLog | None = None) -> None:
-    """One line per run in ``root/runs.log``.
+                     log: RunLog | None = None, run: str = "", mark: str = "",
+                     strict: bool = False) -> None:
+    """One line per run in ``root/runs.log`` (``run=ID MARK`` alone: the mark of a run
+    whose line is there).
 
-    A failing ``runs.log`` never fails a run (the report is already in place): it is
-    a WARN line in ``log`` (on stderr when the CLI's run log echoes there).
+    The line is appended whole or not at all (one write; a short one is cut back). A
+    failing ``runs.log`` fails the run only when ``strict`` (the line before the final
+    rename: :class:`~xpg.errors.StorageError`); otherwise it is a WARN line in ``log``
+    (on stderr when the CLI's run log echoes there).
     """
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    parts = [now, f"as_of={as_of or 'unknown'}", f"status={status}", f"seconds={seconds:.2f}"]
-    if summary:
-        parts += [f"findings={summary.get('findings', 0)}",
-                  f"critical={summary.get('findings_by_severity', {}).get('critical', 0)}"]
-    if diff is not None:
-        c = diff.counts()
-        parts += [f"new={c['new']}", f"worse={diff.worse()}", f"resolved={c['resolved']}"]
-    if detail:
-        parts.append(f"detail={json.dumps(detail, ensure_ascii=False)}")
+    if mark:
+        parts = [now, f"run={run}", mark]
+    else:
+        parts = [now, f"as_of={as_of or 'unknown'}", f"status={status}",
+                 f"seconds={seconds:.2f}"]
+        if summary:
+            parts += [f"findings={summary.get('findings', 0)}",
+                      f"critical={summary.get('findings_by_severity', {}).get('critical', 0)}"]
+        if diff is not None:
+            c = diff.counts()
+            parts += [f"new={c['new']}", f"worse={diff.worse()}", f"resolved={c['resolved']}"]
+        if run:
+            parts.append(f"run={run}")
+        if detail:
+            parts.append(f"detail={json.dumps(detail, ensure_ascii=False)}")
     path = root / "runs.log"
     try:
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(" ".join(parts) + "\n")
+        _append_line(path, " ".join(parts) + "\n")
     except OSError as e:
+        if strict:
+            raise (storage_error(e, path) or InputError(f"cannot append to {path}: {e}")) \
+                from e
         if log is not None:
             log.warn(f"could not append this run to {path}: {e}")
+
+
+def _append_line(path: Path, line: str) -> None:
+    """Append ``line`` in one write; on a failure or a short write the file is cut back
+    to its size before, so that it never ends in half a line."""
+    data = line.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(28, "No space left on device (short write)", str(path))
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
 
 
 def record_failure(out: str | os.PathLike[str], as_of: dt.date | None, error: BaseException,
