@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from xpg.graph.links import DEVICE_KIND
+from xpg.graph.spark import early_forms
 from xpg.graph.spark.components import min_label_components
 from xpg.graph.spark.tables import Tables
 from xpg.queries.asof import MICRO, OPEN_LOAN_STATUSES, window_start
@@ -46,6 +47,10 @@ SPARK_FORMS = {
     "freeze_inconsistency": "freeze_inconsistency",
     "restored_after_freeze": "restored_after_freeze",
     "limit_divergence": "limit_divergence",
+    "linked_risk_accounts": "linked_risk_accounts",
+    "linked_risk_written_off": "linked_risk_written_off",
+    "linked_risk_links": "linked_risk_links",
+    "lender_velocity": "lender_velocity",
 }
 """Frame name -> the :class:`SparkHooks` method computing it (a rule registered with a
 frame not named here has no Spark form: :meth:`SparkHooks.compute` says so)."""
@@ -445,3 +450,18 @@ class SparkHooks:
             .join(_pick(changes.where(new > old), "raise_", **{n: n for n in names}), "user_id")
             .where(F.col("cut_kind") != F.col("raise_kind"))
         )
+
+    # -- early-warning rules (their forms: xpg.graph.spark.early_forms) -------------
+
+    def linked_risk_accounts(self, config: Any, as_of: dt.date) -> DataFrame:
+        return early_forms.linked_risk_accounts(self, config, as_of)
+
+    def linked_risk_written_off(self, config: Any, as_of: dt.date) -> DataFrame:
+        return early_forms.linked_risk_written_off(self, config, as_of)
+
+    def linked_risk_links(self, config: Any, as_of: dt.date, *, bad: pl.DataFrame
+                          ) -> DataFrame:
+        return early_forms.linked_risk_links(self, config, as_of, bad=bad)
+
+    def lender_velocity(self, config: Any, as_of: dt.date) -> DataFrame:
+        return early_forms.lender_velocity(self, config, as_of)

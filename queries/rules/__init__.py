@@ -44,6 +44,8 @@ BUILTIN_RULES: tuple[str, ...] = (
     "freeze_inconsistency",
     "restored_after_freeze",
     "limit_divergence",
+    "linked_risk",
+    "lender_velocity",
 )
 """The data contract's rules, in contract order (each is ``xpg.queries.rules.<name>``)."""
 
