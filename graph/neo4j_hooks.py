@@ -32,9 +32,9 @@ from xpg.graph.neo4j_connection import QueryMode
 from xpg.queries.asof import OPEN_LOAN_STATUSES, until
 from xpg.queries.cypher import statement
 from xpg.queries.frames import EXPOSURE_SCHEMA, Form, Schema, conform_to
+from xpg.queries.rules.ring import RingConfig
 
 from xpg.errors import BackendError
-from xpg.settings import RingConfig
 
 if TYPE_CHECKING:
     from xpg.graph.neo4j import Neo4jBackend

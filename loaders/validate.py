@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import polars as pl
 from xpg.loaders.failures import Collector, Rule
@@ -34,7 +35,14 @@ from xpg.loaders.parse import (
 from xpg.loaders.read import ROW, TableFile, UnreadableFile, read_header, read_table
 from xpg.loaders.schema import TABLES, Table
 
-from xpg.settings import FreezeConfig
+
+class FreezeConfig(Protocol):
+    """What the checks read of the ``[detection.freeze]`` settings (the freeze rules' config
+    class, :class:`xpg.queries.rules.scope.FreezeConfig`, which the loaders do not import)."""
+
+    user_scope_reasons: tuple[str, ...]
+    product_scope_reasons: tuple[str, ...]
+    unknown_reason_scope: str
 
 __all__ = [
     "DATE_ORDER",

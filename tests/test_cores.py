@@ -29,8 +29,7 @@ from xpg.graph.cores import (
 from xpg.graph.links import Links
 from xpg.queries.polars_hooks import PolarsHooks
 from xpg.queries.rules import rule
-
-from xpg.settings import RingConfig
+from xpg.queries.rules.ring import RingConfig
 
 RING = RingConfig()  # hub_max_users 20, min_users 3
 KINDS_ON = RING.identifier_kinds

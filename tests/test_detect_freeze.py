@@ -7,8 +7,9 @@ import dataclasses
 from decorator import on_backends
 from detect_fixtures import AS_OF, Builder, at, day
 from xpg.queries.findings import stable_id
+from xpg.queries.rules.scope import FreezeConfig
 
-from xpg.settings import DetectionConfig, FreezeConfig
+from xpg.settings import DetectionConfig
 
 CONFIG = DetectionConfig()
 

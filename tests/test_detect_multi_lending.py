@@ -7,8 +7,9 @@ import dataclasses
 from decorator import on_backends
 from detect_fixtures import AS_OF, Builder, at, day
 from xpg.queries.findings import stable_id
+from xpg.queries.rules.multi_lending import MultiLendingConfig
 
-from xpg.settings import DetectionConfig, MultiLendingConfig
+from xpg.settings import DetectionConfig
 
 CONFIG = DetectionConfig()
 

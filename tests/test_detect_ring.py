@@ -7,8 +7,9 @@ import dataclasses
 from decorator import on_backends
 from detect_fixtures import AS_OF, Builder, at, multi_lender
 from xpg.queries.findings import stable_id
+from xpg.queries.rules.ring import RingConfig
 
-from xpg.settings import DetectionConfig, RingConfig
+from xpg.settings import DetectionConfig
 
 CONFIG = DetectionConfig()
 

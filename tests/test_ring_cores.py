@@ -9,10 +9,11 @@ import pytest
 from detect_fixtures import AS_OF, Builder, multi_lender
 from xpg.queries.detections import detect
 from xpg.queries.diff import diff_reports
+from xpg.queries.rules.ring import RingConfig
 
 import xpg
 from xpg.report.html import _core_note
-from xpg.settings import DetectionConfig, RingConfig
+from xpg.settings import DetectionConfig
 
 
 def _night(core: list[str], *, chain_users: int = 60, whole: int = 0) -> Builder:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,8 @@ from xpg.queries.frames import Form
 from xpg.queries.rules.base import Rule
 
 import xpg
+from xpg.errors import ConfigError
+from xpg.settings import DetectionConfig, load_settings
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class BigLimit(Rule):
     """A toy rule: an account with a credit limit of at least ``min_limit``."""
 
     name = "big_limit"
-    section = "big_limit"  # not in DetectionConfig: the config class's defaults apply
+    section = "big_limit"  # [detection.big_limit] once registered; absent: the class's defaults
     config_class = BigLimitConfig
     forms = (
         Form("big_limit", {"user_id": pl.String(), "account_id": pl.String(),
@@ -94,3 +97,49 @@ def test_a_registered_rule_makes_findings_through_the_normal_run():
 def test_rules_that_others_run_after_cannot_be_unregistered_first():
     with pytest.raises(ValueError, match="run after"):
         registry.unregister("multi_lending")
+
+
+@pytest.fixture
+def big_limit():
+    registry.register(BigLimit())
+    yield registry.rule("big_limit")
+    registry.unregister("big_limit")
+
+
+def test_a_registered_rule_is_configured_from_a_toml_table(tmp_path, big_limit):
+    toml = tmp_path / "toy.toml"
+    toml.write_text("[detection.big_limit]\nmin_limit = 90000\n[detection.ring]\nmin_users = 4\n")
+    settings = load_settings(toml, environ={})
+    assert settings.detection.big_limit == BigLimitConfig(min_limit=90_000.0)
+    assert settings.detection.ring.min_users == 4
+    assert DetectionConfig().big_limit == BigLimitConfig()  # absent: the class's defaults
+    with xpg.open(dataset=data(), as_of=AS_OF, settings=settings) as s:
+        assert not [f for f in s.findings().findings if f.type == "big_limit"]  # 80,000 < 90,000
+    toml.write_text("[detection.big_limit]\nmin_limt = 1\n")
+    with pytest.raises(ConfigError, match=re.escape(
+            f"{toml}: unknown setting detection.big_limit.min_limt; known here: ['min_limit']")):
+        load_settings(toml, environ={})
+    toml.write_text("[detection.big_limit]\nmin_limit = 'much'\n")
+    expected = "detection.big_limit.min_limit: expected a number"
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_settings(toml, environ={})
+    assert load_settings(environ={}, overrides={"detection.big_limit.min_limit": "7"}
+                         ).detection.big_limit.min_limit == 7.0
+
+
+def test_an_unregistered_rule_section_is_refused(tmp_path):
+    toml = tmp_path / "toy.toml"
+    toml.write_text("[detection.big_limit]\nmin_limit = 90000\n")
+    with pytest.raises(ConfigError, match=re.escape(
+            "unknown setting detection.big_limit; known here: ['freeze', 'limit_divergence', "
+            "'multi_lending', 'ring']")):
+        load_settings(toml, environ={})
+
+
+def test_the_detection_sections_are_the_registered_rules(big_limit):
+    assert list(DetectionConfig()) == [r.section for r in registry.rules()
+                                       if r.section != "freeze" or r.name == "freeze_inconsistency"]
+    assert list(registry.sections()) == list(DetectionConfig())
+    with pytest.raises(ValueError, match="section 'ring' of rule 'other_ring'"):
+        registry.register(type("OtherRing", (BigLimit,), {"name": "other_ring",
+                                                          "section": "ring"})())

@@ -3,15 +3,15 @@ import re
 import typing
 
 import pytest
+from xpg.queries.rules.limit_divergence import LimitDivergenceConfig
+from xpg.queries.rules.multi_lending import MultiLendingConfig
+from xpg.queries.rules.ring import RingConfig
+from xpg.queries.rules.scope import FreezeConfig
 
 from xpg.errors import ConfigError
 from xpg.settings import (
-    FreezeConfig,
-    LimitDivergenceConfig,
     LoadConfig,
-    MultiLendingConfig,
     Neo4jConfig,
-    RingConfig,
     load_settings,
     redact_url,
 )

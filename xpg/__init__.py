@@ -16,6 +16,7 @@ from xpg.errors import (
     ValidationError,
     XpgError,
 )
+from xpg.queries import rules as _rules  # noqa: F401  (the [detection] sections: the registry's)
 from xpg.queries.findings import Exposure, Finding, FindingsReport
 from xpg.settings import Settings, load_settings
 

@@ -75,7 +75,8 @@ from xpg.queries.findings import (
 )
 from xpg.queries.polars_hooks import PolarsHooks, user_exposure_frame
 from xpg.queries.rules import rules
-from xpg.settings import RingConfig, Settings
+from xpg.queries.rules.ring import RingConfig
+from xpg.settings import Settings
 
 __all__ = ["PER_USER_RULES", "NightlyResult", "run_nightly"]
 

@@ -38,8 +38,7 @@ from xpg.graph.stored_links import StoredLinks
 from xpg.queries.assembly import ExposureIndex
 from xpg.queries.findings import Finding, stable_id
 from xpg.queries.frames import DetectionHooks
-from xpg.queries.rules.ring import EVIDENCE, GROUPS, Ring, RingResult
-from xpg.settings import RingConfig
+from xpg.queries.rules.ring import EVIDENCE, GROUPS, Ring, RingConfig, RingResult
 
 __all__ = ["Touched", "degrees", "hub_mask", "kind_ok", "next_labels", "ring_assemble",
            "ring_candidates", "touched_graph"]

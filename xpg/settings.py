@@ -42,20 +42,19 @@ from xpg.settings_files import ConfigFiles, _as_paths, _leaves, _read_toml, _set
 
 __all__ = [
     "DetectionConfig",
-    "FreezeConfig",
-    "LimitDivergenceConfig",
     "LoadConfig",
-    "MultiLendingConfig",
     "Neo4jConfig",
     "PrivacyConfig",
     "ReportConfig",
-    "RingConfig",
     "Settings",
     "SparkConfig",
     "config_key",
+    "detection_sections",
     "key_source",
     "load_settings",
     "redact_url",
+    "settings_section",
+    "use_detection_sections",
 ]
 
 _T = TypeVar("_T")
@@ -155,13 +154,14 @@ _MODEL = ConfigDict(extra="forbid")
 
 def _lookup(tree: Mapping[str, Any], dotted: str) -> Mapping[str, Any]:
     for part in filter(None, dotted.split(".")):
-        tree = tree[part]
+        tree = tree.get(part, {})
     return tree
 
 
 def _section(key: str) -> Callable[[type[_T]], type[_T]]:
     """Make ``cls`` a frozen, validated settings section whose defaults are
-    ``config/defaults.toml``'s table ``key`` ("" is the top level).
+    ``config/defaults.toml``'s table ``key`` ("" is the top level), where it has one
+    (a section without a table there gives its defaults in the class).
 
     Construction errors become :class:`ConfigError` naming the dotted key.
     """
@@ -194,82 +194,151 @@ def _section(key: str) -> Callable[[type[_T]], type[_T]]:
     return make
 
 
-@_section("detection.multi_lending")
-class MultiLendingConfig:
-    _key: ClassVar[str]
+# -- the detection section: one table per registered rule section ---------------------------
 
-    min_open_lenders: Count
-    short_window_days: Count
-    short_window_lenders: Count
-    long_window_days: Count
-    long_window_lenders: Count
+SectionsSource = Callable[[], Mapping[str, type]]
+_sections_source: list[SectionsSource] = []
 
 
-@_section("detection.ring")
-class RingConfig:
-    _key: ClassVar[str]
-
-    hub_max_users: Count
-    min_users: AtLeastTwo
-    min_multi_lending_share: Share
-    identifier_kinds: tuple[IdentifierKind, ...]
-    max_group_users: AtLeastTwo
-
-    @pydantic.model_validator(mode="after")
-    def _groups_hold_a_ring(self) -> RingConfig:
-        if self.max_group_users < self.min_users:
-            raise ValueError(f"max_group_users ({self.max_group_users}) must be at least "
-                             f"min_users ({self.min_users})")
-        return self
+def use_detection_sections(source: SectionsSource) -> None:
+    """Say where :class:`DetectionConfig` finds its sections: ``source()`` maps each
+    ``[detection.<section>]`` table to its config class. The rule registry
+    (:mod:`xpg.queries.rules`) installs itself here when imported (the ``xpg`` package
+    imports it), so the sections are the registered rules' sections, a rule registered
+    later included. Settings hold no list of rules."""
+    _sections_source[:] = [source]
 
 
-@_section("detection.freeze")
-class FreezeConfig:
-    _key: ClassVar[str]
-
-    user_scope_reasons: tuple[Text, ...]
-    product_scope_reasons: tuple[Text, ...]
-    unknown_reason_scope: Scope
-
-    @pydantic.model_validator(mode="after")
-    def _one_scope_each(self) -> FreezeConfig:
-        both = sorted(set(self.user_scope_reasons) & set(self.product_scope_reasons))
-        if both:
-            raise ValueError(f"reason {both[0]!r} is in both user_scope_reasons and "
-                             "product_scope_reasons; a reason has one scope")
-        return self
-
-    def scope(self, reason: str | None) -> Scope:
-        """The scope of one freeze reason (``None``/empty counts as unknown).
-
-        >>> freeze = FreezeConfig()
-        >>> freeze.scope("fraud"), freeze.scope("overdue"), freeze.scope(None)
-        ('user', 'product', 'user')
-        """
-        if reason in self.user_scope_reasons:
-            return "user"
-        if reason in self.product_scope_reasons:
-            return "product"
-        return self.unknown_reason_scope
+def detection_sections() -> Mapping[str, type]:
+    """Section name -> config class, as the registered rules give them (registry order)."""
+    return dict(_sections_source[0]()) if _sections_source else {}
 
 
-@_section("detection.limit_divergence")
-class LimitDivergenceConfig:
-    _key: ClassVar[str]
-
-    window_days: Count
-    cut_to_at_most: Amount
-    cut_fraction: Fraction
+def _validator(cls: type) -> Any:
+    """The validator of a section class: its own (a :func:`settings_section` class), else
+    one made for it (a plain dataclass of a rule defined elsewhere)."""
+    own = getattr(cls, "__pydantic_validator__", None)
+    return own if own is not None else pydantic.TypeAdapter(cls).validator
 
 
-@_section("detection")
-class DetectionConfig:
-    _key: ClassVar[str]
+def _detection_sections(given: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    """Each registered section of ``given`` validated by its class (mappings), taken as is
+    (instances), or its class's defaults (absent); an unknown section is refused."""
+    classes = detection_sections()
+    unknown = sorted(set(given) - set(classes))
+    if unknown:
+        key = f"detection.{unknown[0]}"
+        raise ConfigError(f"unknown setting {key}; known here: {sorted(classes)}", key=key)
+    out: dict[str, Any] = {}
+    for name, cls in classes.items():
+        value = given.get(name)
+        if value is None:
+            out[name] = cls()
+        elif isinstance(value, cls):
+            out[name] = value
+        else:
+            known = sorted(f.name for f in dataclasses.fields(cls))
+            extra = sorted(set(value) - set(known)) if isinstance(value, Mapping) else []
+            if extra:
+                key = f"detection.{name}.{extra[0]}"
+                raise ConfigError(f"unknown setting {key}; known here: {known}", key=key)
+            try:
+                out[name] = _validator(cls).validate_python(value, context=context)
+            except pydantic.ValidationError as e:
+                text, key = _describe(e, cls, f"detection.{name}")
+                raise ConfigError(text, key=key) from e
+    return out
 
-    multi_lending: MultiLendingConfig = field(default_factory=MultiLendingConfig)
-    ring: RingConfig = field(default_factory=RingConfig)
-    freeze: FreezeConfig = field(default_factory=FreezeConfig)
-    limit_divergence: LimitDivergenceConfig = field(default_factory=LimitDivergenceConfig)
+
+class DetectionConfig(Mapping[str, Any]):
+    """The ``[detection]`` settings: one frozen section per registered rule section
+    (``detection.ring``, ``detection.freeze``, ...; :func:`detection_sections`), each
+    validated by the config class its rule defines; an absent section takes its class's
+    defaults, an unknown one raises :class:`~xpg.errors.ConfigError`.
+
+    Examples
+    --------
+    >>> d = DetectionConfig()
+    >>> d.ring.hub_max_users, "ring" in d
+    (20, True)
+    >>> d.replace(ring={"hub_max_users": 5}).ring.hub_max_users
+    5
+    >>> DetectionConfig(rings={})
+    Traceback (most recent call last):
+    ...
+    xpg.errors.ConfigError: unknown setting detection.rings; known here: [...]
+    """
+
+    __slots__ = ("_sections",)
+    _key: ClassVar[str] = "detection"
+
+    def __init__(self, **sections: Any) -> None:
+        object.__setattr__(self, "_sections", _detection_sections(sections))
+
+    @classmethod
+    def _made(cls, sections: dict[str, Any]) -> DetectionConfig:
+        made = object.__new__(cls)
+        object.__setattr__(made, "_sections", sections)
+        return made
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return object.__getattribute__(self, "_sections")[name]
+        except KeyError:
+            raise AttributeError(f"no detection section {name!r}; known: "
+                                 f"{sorted(object.__getattribute__(self, '_sections'))}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __getitem__(self, name: str) -> Any:
+        return self._sections[name]
+
+    def __iter__(self) -> Any:
+        return iter(self._sections)
+
+    def __len__(self) -> int:
+        return len(self._sections)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DetectionConfig) and self._sections == other._sections
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._sections.items()))
+
+    def __repr__(self) -> str:
+        return f"DetectionConfig({', '.join(f'{k}={v!r}' for k, v in self._sections.items())})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DetectionConfig._made, (dict(self._sections),))
+
+    def replace(self, **changes: Any) -> DetectionConfig:
+        """A copy with the sections ``changes`` names replaced (instances or mappings)."""
+        return DetectionConfig(**{**self._sections, **changes})
+
+    @property
+    def __dataclass_fields__(self) -> dict[str, dataclasses.Field[Any]]:
+        """One field per section, so ``dataclasses.replace``/``fields`` work on it as on
+        the other sections (its fields are the registry's, so they are the instance's)."""
+        out = {}
+        for name in self._sections:
+            f: dataclasses.Field[Any] = dataclasses.field()
+            f.name, f._field_type = name, dataclasses._FIELD  # type: ignore[attr-defined]
+            out[name] = f
+        return out
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        def validate(value: Any, info: ValidationInfo) -> DetectionConfig:
+            if isinstance(value, DetectionConfig):
+                return value
+            if not isinstance(value, Mapping):
+                raise ValueError(f"expected a table, got {value!r}")
+            return cls._made(_detection_sections(value, info.context))
+
+        return core_schema.with_info_plain_validator_function(validate)
 
 
 ColumnMap = Annotated[Mapping[Text, Mapping[Text, Text]], AfterValidator(_frozen_mapping)]
@@ -414,6 +483,10 @@ class Settings:
 
 
 _ADAPTER = pydantic.TypeAdapter(Settings)
+settings_section = _section
+"""The decorator a rule module makes its config class with (``@settings_section(
+"detection.<section>")``): frozen, validated, its defaults from ``config/defaults.toml``'s
+table of that key where there is one, else from the class."""
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -578,13 +651,21 @@ def load_settings(
         above = [w for k, w in origin.items() if key.startswith(f"{k}.")]
         return (inside or above or [None])[-1]
 
-    try:
-        return _ADAPTER.validate_python(tree, context={"text": True})
-    except pydantic.ValidationError as e:
-        text, key = _describe(e, Settings)
+    def located(text: str, key: str) -> str:
         where = source(key)
         if where and where.startswith("$"):
-            text = f"{text} (from {where[1:]})"
-        elif where:
-            text = f"{where}: {text}"
-        raise ConfigError(text) from e
+            return f"{text} (from {where[1:]})"
+        return f"{where}: {text}" if where else text
+
+    context = {"text": True}
+    detection = tree.get("detection", {})
+    if isinstance(detection, Mapping):  # its sections are the registered rules'
+        try:
+            tree["detection"] = DetectionConfig._made(_detection_sections(detection, context))
+        except ConfigError as e:
+            raise ConfigError(located(str(e), e.key or "detection"), key=e.key) from e
+    try:
+        return _ADAPTER.validate_python(tree, context=context)
+    except pydantic.ValidationError as e:
+        text, key = _describe(e, Settings)
+        raise ConfigError(located(text, key)) from e

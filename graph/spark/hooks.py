@@ -25,12 +25,13 @@ from xpg.graph.spark.components import min_label_components
 from xpg.graph.spark.tables import Tables
 from xpg.queries.asof import MICRO, OPEN_LOAN_STATUSES, window_start
 from xpg.queries.frames import EXPOSURE_SCHEMA, Form, Schema, conform_to
-from xpg.queries.rules.multi_lending import CRITERIA, least_count
+from xpg.queries.rules.limit_divergence import LimitDivergenceConfig
+from xpg.queries.rules.multi_lending import CRITERIA, MultiLendingConfig, least_count
 from xpg.queries.rules.restored_after_freeze import LIFT_EVENTS
-from xpg.queries.rules.ring import least_size
+from xpg.queries.rules.ring import RingConfig, least_size
+from xpg.queries.rules.scope import FreezeConfig
 
 from xpg.errors import BackendError
-from xpg.settings import FreezeConfig, LimitDivergenceConfig, MultiLendingConfig, RingConfig
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

@@ -11,8 +11,7 @@ from xpg.queries.asof import exposure_frame
 from xpg.queries.findings import Exposure
 from xpg.queries.investigate.base import money
 from xpg.queries.investigate.views import AccountInfo
-
-from xpg.settings import FreezeConfig
+from xpg.queries.rules.scope import FreezeConfig
 
 __all__ = ["ZERO_EXPOSURE", "account_infos", "drawable_expr", "exposure_by_user", "sum_exposure"]
 

@@ -1,7 +1,8 @@
 """The detection rules: one module per rule, and the registry that runs them.
 
 Each rule is a module of this package defining ``RULE``, an instance of
-:class:`~xpg.queries.rules.base.Rule`: its settings section and config class,
+:class:`~xpg.queries.rules.base.Rule`: its settings section and config class (the
+settings' ``[detection]`` is assembled from the registry: :func:`sections`),
 its frame schemas and forms (Polars, and the name of its Cypher statement), its
 one threshold predicate and its assembly into findings. The registry, in
 contract order, drives :func:`xpg.queries.detections.run_detections`, the
@@ -21,7 +22,10 @@ Examples
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
+
+from xpg.settings import use_detection_sections
 
 if TYPE_CHECKING:
     from xpg.queries.frames import Schema
@@ -35,6 +39,7 @@ __all__ = [
     "register",
     "rule",
     "rules",
+    "sections",
     "unregister",
 ]
 
@@ -79,17 +84,36 @@ def rule(name: str) -> Rule:
     return _rules()[name]
 
 
+def sections() -> Mapping[str, type]:
+    """Each registered rule's settings section (``[detection.<section>]``) and its config
+    class, in registry order: what :class:`~xpg.settings.DetectionConfig` is assembled from.
+
+    >>> list(sections())
+    ['multi_lending', 'ring', 'freeze', 'limit_divergence']
+    """
+    return {r.section: r.config_class for r in _rules().values()}
+
+
+use_detection_sections(sections)
+
+
 def register(new: Rule) -> Rule:
     """Add a rule after the registered ones; returns it (so it can decorate-assign).
+    Its settings section becomes a table of ``[detection]`` (settings loaded after this).
 
     Raises
     ------
     ValueError
-        When a rule of that name is registered already, or a rule it runs after is not.
+        When a rule of that name is registered already, a rule it runs after is not, or
+        its section is another rule's with another config class.
     """
     registry = _rules()
     if new.name in registry:
         raise ValueError(f"a rule named {new.name!r} is registered already")
+    owner = next((r for r in registry.values() if r.section == new.section), None)
+    if owner is not None and owner.config_class is not new.config_class:
+        raise ValueError(f"section {new.section!r} of rule {new.name!r} is rule "
+                         f"{owner.name!r}'s, with config class {owner.config_class.__name__}")
     missing = [n for n in new.after if n not in registry]
     if missing:
         raise ValueError(f"rule {new.name!r} runs after unregistered rules {missing}")

@@ -1,7 +1,7 @@
 """Rule ``freeze_inconsistency``: a user frozen for a user-scope reason in one product yet
 able to draw in a product of another kind.
 
-Settings ``[detection.freeze]`` (:class:`~xpg.settings.FreezeConfig`). The form pairs
+Settings ``[detection.freeze]`` (:class:`~xpg.queries.rules.scope.FreezeConfig`). The form pairs
 every frozen or closed account with every active account of the same user with
 drawable credit, of another product kind; the predicate (:meth:`qualify`, with
 :func:`~xpg.queries.rules.scope.user_scope`) keeps the pairs whose freeze reason is
@@ -26,9 +26,7 @@ from xpg.queries.assembly import (
 )
 from xpg.queries.findings import Finding
 from xpg.queries.frames import Form
-from xpg.queries.rules.scope import FreezeRule, reason_phrase, reason_strength
-
-from xpg.settings import FreezeConfig
+from xpg.queries.rules.scope import FreezeConfig, FreezeRule, reason_phrase, reason_strength
 
 __all__ = ["RULE", "FreezeInconsistency", "pick"]
 

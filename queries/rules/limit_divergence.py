@@ -1,7 +1,7 @@
 """Rule ``limit_divergence``: a user's limit cut in one product while raised in a product
 of another kind, within a window.
 
-Settings ``[detection.limit_divergence]`` (:class:`~xpg.settings.LimitDivergenceConfig`).
+Settings ``[detection.limit_divergence]`` (:class:`LimitDivergenceConfig`).
 The form pairs every limit cut (``new < old``) with every limit raise on an account of
 another product kind of the same user, both within ``window_days``; the predicate
 (:func:`deep_cut`, applied by :meth:`qualify`) keeps the cuts to at most
@@ -23,9 +23,19 @@ from xpg.queries.rules.base import Rule
 from xpg.queries.rules.freeze_inconsistency import pick
 from xpg.queries.rules.restored_after_freeze import events_as_of
 
-from xpg.settings import LimitDivergenceConfig
+from xpg.settings import Amount, Count, Fraction, settings_section
 
-__all__ = ["CUT_TOLERANCE", "RULE", "LimitDivergence", "deep_cut"]
+
+@settings_section("detection.limit_divergence")
+class LimitDivergenceConfig:
+    """The ``[detection.limit_divergence]`` settings: the window and what counts as a deep cut."""
+
+    window_days: Count
+    cut_to_at_most: Amount
+    cut_fraction: Fraction
+
+
+__all__ = ["CUT_TOLERANCE", "RULE", "LimitDivergence", "LimitDivergenceConfig", "deep_cut"]
 
 CUT_TOLERANCE = 1e-6
 """CNY: a cut "by 80%" holds when ``old - new >= 0.8 * old - CUT_TOLERANCE``."""

@@ -1,7 +1,7 @@
 """Rule ``multi_lending``: a user borrowing from, or applying to, many lenders.
 
 Three criteria, each a count of distinct lenders against a threshold of
-``[detection.multi_lending]`` (:class:`~xpg.settings.MultiLendingConfig`):
+``[detection.multi_lending]`` (:class:`MultiLendingConfig`):
 open/overdue external loans (``min_open_lenders``), applications in the short
 window (``short_window_lenders``) and in the long window (``long_window_lenders``).
 A user meeting one is a finding.
@@ -43,9 +43,22 @@ from xpg.queries.lines import (
 )
 from xpg.queries.rules.base import Rule
 
-from xpg.settings import MultiLendingConfig
+from xpg.settings import Count, settings_section
 
-__all__ = ["CRITERIA", "RULE", "Criterion", "MultiLending", "least_count", "met"]
+
+@settings_section("detection.multi_lending")
+class MultiLendingConfig:
+    """The ``[detection.multi_lending]`` settings: the three criteria's thresholds and windows."""
+
+    min_open_lenders: Count
+    short_window_days: Count
+    short_window_lenders: Count
+    long_window_days: Count
+    long_window_lenders: Count
+
+
+__all__ = ["CRITERIA", "RULE", "Criterion", "MultiLending", "MultiLendingConfig", "least_count",
+           "met"]
 
 _LIST = pl.List(pl.String())
 

@@ -1,7 +1,7 @@
 """Rule ``restored_after_freeze``: a user-scope freeze still in force while another of the
 user's accounts was unfrozen or reopened after it.
 
-Settings ``[detection.freeze]`` (:class:`~xpg.settings.FreezeConfig`). The form pairs
+Settings ``[detection.freeze]`` (:class:`~xpg.queries.rules.scope.FreezeConfig`). The form pairs
 every freeze event of an account still frozen, with no unfreeze/reopen of that
 account after it, with every later unfreeze/reopen event of another account of the
 same user; the predicate (:meth:`qualify`) keeps the pairs whose freeze reason (the
@@ -28,9 +28,7 @@ from xpg.queries.assembly import (
 from xpg.queries.findings import Finding
 from xpg.queries.frames import Form
 from xpg.queries.rules.freeze_inconsistency import pick
-from xpg.queries.rules.scope import FreezeRule, reason_phrase, reason_strength
-
-from xpg.settings import FreezeConfig
+from xpg.queries.rules.scope import FreezeConfig, FreezeRule, reason_phrase, reason_strength
 
 __all__ = ["LIFT_EVENTS", "RULE", "RestoredAfterFreeze", "events_as_of"]
 

@@ -1,7 +1,7 @@
 """Rule ``ring``: a connected group of users sharing devices or identifiers, mostly
 multi-lending.
 
-Settings ``[detection.ring]`` (:class:`~xpg.settings.RingConfig`). Users are linked
+Settings ``[detection.ring]`` (:class:`RingConfig`). Users are linked
 through *kept* devices and identifiers (of ``identifier_kinds``, seen as of the run
 date, with 2 to ``hub_max_users`` users: larger ones are hubs, left out). A connected
 group of at most ``max_group_users`` users is a ring when :func:`qualifies`: at least
@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pydantic
 from xpg.graph.cores import combine_candidates, link_cores, searched_members
 from xpg.graph.links import DEVICE_KIND
 from xpg.queries.asof import OPEN_LOAN_STATUSES, open_loans_as_of, until
@@ -48,9 +49,28 @@ from xpg.queries.findings import Exposure, Finding
 from xpg.queries.frames import DetectionHooks, Form
 from xpg.queries.rules.base import Rule
 
-from xpg.settings import RingConfig
+from xpg.settings import AtLeastTwo, Count, IdentifierKind, Share, settings_section
 
-__all__ = ["RULE", "Ring", "RingResult", "least_size", "qualifies"]
+
+@settings_section("detection.ring")
+class RingConfig:
+    """The ``[detection.ring]`` settings: the hub cut, ring size and share, linking kinds."""
+
+    hub_max_users: Count
+    min_users: AtLeastTwo
+    min_multi_lending_share: Share
+    identifier_kinds: tuple[IdentifierKind, ...]
+    max_group_users: AtLeastTwo
+
+    @pydantic.model_validator(mode="after")
+    def _groups_hold_a_ring(self) -> RingConfig:
+        if self.max_group_users < self.min_users:
+            raise ValueError(f"max_group_users ({self.max_group_users}) must be at least "
+                             f"min_users ({self.min_users})")
+        return self
+
+
+__all__ = ["RULE", "Ring", "RingConfig", "RingResult", "least_size", "qualifies"]
 
 _S, _I = pl.String(), pl.Int64()
 

@@ -13,11 +13,45 @@ from collections.abc import Iterable
 from typing import ClassVar
 
 import polars as pl
+import pydantic
 from xpg.queries.rules.base import Rule
 
-from xpg.settings import FreezeConfig
+from xpg.settings import Scope, Text, settings_section
 
-__all__ = ["FreezeRule", "reason_phrase", "reason_strength", "scope_expr", "user_scope"]
+
+@settings_section("detection.freeze")
+class FreezeConfig:
+    """The ``[detection.freeze]`` settings, shared by the two freeze rules: each reason's scope."""
+
+    user_scope_reasons: tuple[Text, ...]
+    product_scope_reasons: tuple[Text, ...]
+    unknown_reason_scope: Scope
+
+    @pydantic.model_validator(mode="after")
+    def _one_scope_each(self) -> FreezeConfig:
+        both = sorted(set(self.user_scope_reasons) & set(self.product_scope_reasons))
+        if both:
+            raise ValueError(f"reason {both[0]!r} is in both user_scope_reasons and "
+                             "product_scope_reasons; a reason has one scope")
+        return self
+
+    def scope(self, reason: str | None) -> Scope:
+        """The scope of one freeze reason (``None``/empty counts as unknown).
+
+        >>> freeze = FreezeConfig()
+        >>> freeze.scope("fraud"), freeze.scope("overdue"), freeze.scope(None)
+        ('user', 'product', 'user')
+        """
+        if reason in self.user_scope_reasons:
+            return "user"
+        if reason in self.product_scope_reasons:
+            return "product"
+        return self.unknown_reason_scope
+
+
+__all__ = [
+    "FreezeConfig", "FreezeRule", "reason_phrase", "reason_strength", "scope_expr", "user_scope",
+]
 
 
 def scope_expr(reason: pl.Expr, config: FreezeConfig) -> pl.Expr:

@@ -19,9 +19,9 @@ from typing import Any
 from xpg.queries.diff import Change, ReportDiff
 from xpg.queries.findings import FINDING_TYPES, SEVERITIES, Finding, FindingsReport
 from xpg.queries.investigate import RingView, masked_explanation
+from xpg.queries.rules.multi_lending import MultiLendingConfig
 from xpg.queries.totals import DEFINITIONS, drawable_at_risk
 from xpg.report import svg
-from xpg.settings import MultiLendingConfig
 
 __all__ = ["FILE_DESCRIPTIONS", "Markup", "PageData", "render"]
 
