@@ -20,23 +20,23 @@ from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
-from pydantic import ConfigDict, PositiveInt
-from pydantic.dataclasses import dataclass as pydantic_dataclass
 from xpg.queries.asof import until, window_start
 from xpg.queries.assembly import ExposureIndex, cny, exposure_of, finding, names
 from xpg.queries.findings import Finding
 from xpg.queries.frames import DetectionHooks, Form
 from xpg.queries.rules.base import Rule
 
+from xpg.settings import Count, settings_section
+
 __all__ = ["RULE", "LenderVelocity", "LenderVelocityConfig", "least_count", "met"]
 
 
-@pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+@settings_section("detection.lender_velocity")
 class LenderVelocityConfig:
-    """Settings ``[detection.lender_velocity]``."""
+    """The ``[detection.lender_velocity]`` settings (contract v3)."""
 
-    window_days: PositiveInt = 30
-    min_new_lenders: PositiveInt = 3
+    window_days: Count
+    min_new_lenders: Count
 
 
 SCHEMA = {"user_id": pl.String(), "lender_id": pl.String(), "first_day": pl.Date()}

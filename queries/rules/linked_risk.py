@@ -30,8 +30,6 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import polars as pl
-from pydantic import ConfigDict
-from pydantic.dataclasses import dataclass as pydantic_dataclass
 from xpg.queries.asof import accounts_as_of, until
 from xpg.queries.assembly import (
     ExposureIndex,
@@ -44,9 +42,10 @@ from xpg.queries.assembly import (
 from xpg.queries.findings import Finding
 from xpg.queries.frames import DetectionHooks, Form
 from xpg.queries.rules.base import Rule
-from xpg.queries.rules.scope import user_scope
+from xpg.queries.rules.ring import RingConfig
+from xpg.queries.rules.scope import FreezeConfig, user_scope
 
-from xpg.settings import DetectionConfig, FreezeConfig, RingConfig
+from xpg.settings import DetectionConfig, Text, settings_section
 
 __all__ = ["RULE", "LinkedRisk", "LinkedRiskConfig", "LinkedRiskResult", "LinkedRiskSettings",
            "known_bad", "qualify"]
@@ -54,18 +53,18 @@ __all__ = ["RULE", "LinkedRisk", "LinkedRiskConfig", "LinkedRiskResult", "Linked
 _S, _I = pl.String(), pl.Int64()
 
 
-@pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+@settings_section("detection.linked_risk")
 class LinkedRiskConfig:
-    """Settings ``[detection.linked_risk]``.
+    """The ``[detection.linked_risk]`` settings (contract v3).
 
     ``known_bad_users``: user ids known to be bad from outside the tables (the users of
-    cases closed ``confirmed_fraud``; the caller fills it in).
+    cases closed ``confirmed_fraud``: the caller fills it in).
     """
 
-    bad_reasons: tuple[str, ...] = ("fraud", "security")
-    written_off: bool = False
-    hops: Literal[1] = 1
-    known_bad_users: tuple[str, ...] = ()
+    bad_reasons: tuple[Text, ...]
+    written_off: bool
+    hops: Literal[1]
+    known_bad_users: tuple[Text, ...]
 
 CONFIRMED_FRAUD = "confirmed_fraud"
 """The known-bad reason of a user in ``known_bad_users`` (an analyst's outcome)."""
