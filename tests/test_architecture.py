@@ -28,7 +28,7 @@ LAYERS = {
     "xpg.api": "api", "xpg.gather": "api", "xpg.inputs": "api", "xpg": "api",
     "xpg.nightly": "api", "xpg.nightly_state": "api", "xpg.nightly_snapshot": "api",
     "xpg.nightly_rings": "api",
-    "xpg.serve": "serve",
+    "xpg.serve": "serve", "xpg.serve_screen": "serve",
     "xpg.cli": "cli",
 }
 EVERYTHING = frozenset(LAYERS.values())

@@ -35,6 +35,8 @@ from xpg.queries.diff import DEFAULT_RING_OVERLAP
 from xpg.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     import polars as pl
 
     from xpg.graph.backend import Backend
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
         UserView,
     )
     from xpg.queries.investigate.state import State
+    from xpg.queries.screen import Screening
     from xpg.report import ReportResult, RunLog
 
 __all__ = ["Session", "is_uri", "open", "pseudonymized", "read_findings", "tables_refused"]
@@ -355,6 +358,20 @@ class Session:
         day = self._date(as_of)
         return _wrap(self, lambda: investigate_lender(
             self.source, self.findings_index(day), lender_id, as_of=day))
+
+    def screen(self, identifiers: Mapping[str, str | Sequence[str] | None], *,
+               as_of: dt.date | str | None = None) -> Screening:
+        """An applicant's verdict (``high``, ``elevated``, ``clear``) and its reasons, from
+        the identifiers given (``device_id``, ``phone``, ``bank_card``, ``id_number``,
+        ``email``, ``ip``, ``address``, ``user_id``); nothing about the applicant is kept
+        (:func:`xpg.queries.screen.screen`)."""
+        from xpg.queries.screen import applicant, screen
+
+        self._check_open()
+        who = applicant(identifiers, region=self.settings.load.default_region)
+        day = self._date(as_of)
+        return _wrap(self, lambda: screen(self.source, self.findings_index(day),
+                                          self.settings.detection, who, as_of=day))
 
     # -- state ------------------------------------------------------------------------
     def write_state(self, out: str | os.PathLike[str], *, as_of: dt.date | str | None = None,

@@ -435,6 +435,10 @@ def create_app(
     def lender_view(lender_id: str, _key: Key, as_of: AsOf = None) -> JSONResponse:
         return JSONResponse(call(lambda: session.lender(lender_id, as_of=as_of)))
 
+    from xpg.serve_screen import screen_router
+
+    app.include_router(screen_router(session, Key, call, _ERRORS))
+
     access = logging.getLogger(ACCESS_LOGGER)
     path_key = os.urandom(32)  # this run's: ids hash the same within the run only
 

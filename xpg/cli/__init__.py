@@ -90,6 +90,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "command"),
     "serve": ("serve", "command"),
     "state": ("state", "app"),
+    "screen": ("screen", "command"),
 }
 
 
