@@ -1,8 +1,9 @@
 """The detection frames computed in Neo4j with Cypher.
 
 :class:`Neo4jHooks` implements :class:`~xpg.queries.frames.DetectionHooks` for
-a :class:`~xpg.graph.neo4j.Neo4jBackend`: each rule form names a parameterized
-statement of ``queries/cypher/detect.cypher`` and its parameters; the hooks run
+a :class:`~xpg.graph.neo4j.Neo4jBackend`: each rule form gives a parameterized
+statement (``Form.statement``: in the ``.cypher`` file beside the rule's module) and its
+parameters; the hooks run
 it as a read and turn its rows (the frame, nothing more) into a Polars frame of
 the form's schema. The rules then decide and assemble as in memory, so both
 backends give the same findings.
@@ -32,7 +33,7 @@ from xpg.graph.neo4j_connection import QueryMode
 from xpg.queries.asof import OPEN_LOAN_STATUSES, until
 from xpg.queries.cypher import statement
 from xpg.queries.frames import EXPOSURE_SCHEMA, Form, Schema, conform_to
-from xpg.queries.rules.ring import RingConfig
+from xpg.queries.rules.ring import GROUPS, RingConfig
 
 from xpg.errors import BackendError
 
@@ -121,15 +122,13 @@ class Neo4jHooks:
             self._components(config, as_of)
             if self.backend.read_only:
                 return self._from_kept(form, extra.get("members"))
-        rows = self.backend.run(statement(form.cypher_file, form.cypher), QueryMode.READ,
+        rows = self.backend.run(form.statement(), QueryMode.READ,
                                 **form.params(config, as_of, **extra))
         return _frame(form.name, form.schema, rows)
 
     def ring_groups(self, config: RingConfig, as_of: dt.date) -> pl.DataFrame:
-        """Frame ``ring_groups`` (the ``ring`` rule's first form)."""
-        from xpg.queries.rules import rule
-
-        return self.compute(rule("ring").form("ring_groups"), config, as_of)
+        """Frame ``ring_groups`` (the ring rule's first form)."""
+        return self.compute(GROUPS, config, as_of)
 
     # -- rings ---------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 What "as of" means (``docs/detections.md``): an account counts when it has no
 ``opened_at`` or one on or before the run date; an external loan when opened on
-or before it and ``open``/``overdue`` (:data:`OPEN_LOAN_STATUSES`); a window of
+or before it and ``open``/``overdue`` (:data:`~xpg.queries.predicates.OPEN_LOAN`, with the
+other shared predicates in :mod:`xpg.queries.predicates`); a window of
 *N* days holds the *N* whole days ending with the run date (:func:`window_start`).
 
 :func:`exposure_frame` is the one Polars form of the contract's exposure: the
@@ -17,6 +18,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 import polars as pl
+from xpg.queries.predicates import OPEN_LOAN, OPEN_LOAN_STATUSES
 
 if TYPE_CHECKING:
     from xpg.loaders.dataset import Dataset
@@ -27,7 +29,6 @@ __all__ = [
     "OPEN_LOAN_STATUSES",
     "accounts_as_of",
     "day_start",
-    "drawable_expr",
     "exposure_frame",
     "from_micro",
     "micro",
@@ -35,9 +36,6 @@ __all__ = [
     "until",
     "window_start",
 ]
-
-OPEN_LOAN_STATUSES = ("open", "overdue")
-"""External loan statuses that count as open (exposure, multi_lending, rings, lenders)."""
 
 EXPOSURE_AMOUNTS = ("internal_limit", "internal_outstanding", "drawable", "external_outstanding")
 """The exposure columns summed per user (``total`` is computed from the last three)."""
@@ -112,11 +110,6 @@ def until(as_of: dt.date) -> dt.datetime:
     return day_start(as_of + dt.timedelta(days=1))
 
 
-def drawable_expr(limit: str = "credit_limit", outstanding: str = "outstanding") -> pl.Expr:
-    """``max(limit - outstanding, 0)`` of an account row."""
-    return (pl.col(limit) - pl.col(outstanding)).clip(lower_bound=0.0)
-
-
 def accounts_as_of(dataset: Dataset, as_of: dt.date) -> pl.DataFrame:
     """Accounts that exist as of ``as_of`` (no ``opened_at`` or opened on/before it),
     with their product's ``kind``.
@@ -139,9 +132,7 @@ def accounts_as_of(dataset: Dataset, as_of: dt.date) -> pl.DataFrame:
 
 def open_loans_as_of(dataset: Dataset, as_of: dt.date) -> pl.DataFrame:
     """External loans with status ``open``/``overdue`` opened on or before ``as_of``."""
-    return dataset.external_loans.filter(
-        pl.col("status").is_in(OPEN_LOAN_STATUSES) & (pl.col("opened_at") <= as_of)
-    )
+    return dataset.external_loans.filter(OPEN_LOAN.polars(as_of=as_of))
 
 
 def exposure_frame(

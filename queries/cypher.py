@@ -1,4 +1,10 @@
-"""The Cypher statements of the Neo4j backend, read from ``queries/cypher/*.cypher``.
+"""The Cypher statements of the Neo4j backend, read from ``.cypher`` files: the storage and
+investigation statements in ``queries/cypher/``, each rule's detection statements beside
+its module (``queries/rules/<rule>.cypher``).
+
+A shared predicate is written ``{{name var}}`` (``{{open_loan x}}``): the file's text holds
+:data:`xpg.queries.predicates.SHARED`'s compiled Cypher there, so a predicate is defined
+once for every engine.
 
 Each ``.cypher`` file holds several named statements. A statement starts with a
 line ``// name: <name>``; the comment lines right after it document it, and
@@ -28,9 +34,27 @@ __all__ = ["statement", "statements"]
 _NAME = re.compile(r"^//\s*name:\s*([A-Za-z0-9_]+)\s*$")
 
 
+_MACRO = re.compile(r"\{\{\s*([a-z_]+)\s+([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def _expand(text: str, file: str) -> str:
+    """``{{name var}}`` replaced by the shared predicate ``name`` over ``var``."""
+    from xpg.queries.predicates import SHARED
+
+    def one(match: re.Match[str]) -> str:
+        name, var = match.groups()
+        if name not in SHARED:
+            raise ValueError(f"{file}.cypher: no shared predicate {name!r} "
+                             f"(known: {sorted(SHARED)})")
+        return SHARED[name].cypher(var)
+
+    return _MACRO.sub(one, text)
+
+
 @cache
 def statements(file: str) -> Mapping[str, str]:
-    """All named statements of ``queries/cypher/<file>.cypher``, by name.
+    """All named statements of ``<file>.cypher``, by name: a path under ``queries/``
+    (``rules/ring``), or a bare name for ``queries/cypher/<file>.cypher``.
 
     Raises
     ------
@@ -39,10 +63,10 @@ def statements(file: str) -> Mapping[str, str]:
     ValueError
         When a name repeats or text comes before the first ``// name:`` line.
     """
+    parts = file.split("/") if "/" in file else ["cypher", file]
     try:
-        text = (
-            resources.files("xpg.queries").joinpath("cypher", f"{file}.cypher").read_text("utf-8")
-        )
+        text = _expand(resources.files("xpg.queries").joinpath(*parts[:-1], f"{parts[-1]}.cypher")
+                       .read_text("utf-8"), file)
     except FileNotFoundError:
         raise KeyError(f"no Cypher file {file}.cypher") from None
     out: dict[str, str] = {}
@@ -71,7 +95,7 @@ def statements(file: str) -> Mapping[str, str]:
 
 
 def statement(file: str, name: str) -> str:
-    """The statement ``name`` of ``queries/cypher/<file>.cypher``.
+    """The statement ``name`` of ``<file>.cypher`` (see :func:`statements`).
 
     Raises
     ------

@@ -63,11 +63,18 @@ class Form:
         ``polars(hooks, config, as_of, **extra) -> DataFrame``: the in-memory form, over
         a :class:`~xpg.queries.polars_hooks.PolarsHooks`.
     cypher
-        The name of its statement in ``queries/cypher/<cypher_file>.cypher``.
+        Its Cypher statement: the name of a statement of ``<cypher_file>.cypher``, or the
+        statement's text itself (anything but a bare name).
     params
         ``params(config, as_of, **extra) -> dict``: the statement's parameters.
     cypher_file
-        The Cypher file holding the statement (default ``detect``).
+        The Cypher file holding the statement, under ``queries/`` without the suffix
+        (``rules/multi_lending``: the file beside the rule's module; a bare name is a
+        file of ``queries/cypher/``). Default ``cypher/detect``.
+    spark
+        ``spark(hooks, config, as_of, **extra) -> pyspark DataFrame``: the Spark form, over
+        a :class:`~xpg.graph.spark.hooks.SparkHooks` (:mod:`xpg.queries.spark_columns`);
+        None when the rule has none (the Spark backend then says so).
     prepare
         A step the backend runs before the statement (``"ring_components"``: the
         statement reads the ring components), or None.
@@ -78,8 +85,17 @@ class Form:
     polars: Callable[..., pl.DataFrame]
     cypher: str
     params: Callable[..., Mapping[str, Any]]
-    cypher_file: str = "detect"
+    cypher_file: str = "cypher/detect"
     prepare: str | None = None
+    spark: Callable[..., Any] | None = None
+
+    def statement(self) -> str:
+        """The text of its Cypher statement."""
+        from xpg.queries.cypher import statement
+
+        if not self.cypher.isidentifier():
+            return self.cypher.strip()
+        return statement(self.cypher_file, self.cypher)
 
     def empty(self) -> pl.DataFrame:
         """An empty frame of this form's schema."""

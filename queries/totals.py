@@ -8,13 +8,12 @@ count it once:
 * **exposure**: the ``total`` exposure of the distinct users named (from an
   exposure-per-user mapping, as in the summary's ``exposure_total``);
 * **drawable at risk**: the drawable amount of the distinct accounts that a
-  cross-product inconsistency names as drawable (``freeze_inconsistency``:
-  ``evidence.drawable_accounts``; ``restored_after_freeze``:
-  ``evidence.restorations``, 0 for a restored account no longer active), each
-  (user, account) once.
+  cross-product inconsistency names as drawable (each rule that names some says where
+  in its evidence: :attr:`~xpg.queries.rules.base.Rule.at_risk_evidence`, a list of
+  ``{account_id, drawable}``), each (user, account) once.
 
-These are the definitions the report prints beside its figures
-(:data:`DEFINITIONS`).
+These are the definitions the report prints beside its figures (:func:`definitions`;
+``DEFINITIONS`` and ``AT_RISK_TYPES`` are the same, read from the registry when used).
 """
 
 from __future__ import annotations
@@ -24,23 +23,43 @@ from typing import Any
 
 from xpg.queries.findings import Finding
 
-__all__ = ["AT_RISK_TYPES", "DEFINITIONS", "at_risk_accounts", "drawable_at_risk",
-           "exposure_of_users"]
+__all__ = ["at_risk_accounts", "at_risk_types", "definitions",
+           "drawable_at_risk", "exposure_of_users"]
 
-AT_RISK_TYPES: tuple[str, ...] = ("freeze_inconsistency", "restored_after_freeze")
-"""The finding types whose evidence names drawable accounts at risk."""
 
-_EVIDENCE_KEY = {"freeze_inconsistency": "drawable_accounts",
-                 "restored_after_freeze": "restorations"}
+def _evidence_keys() -> dict[str, str]:
+    """Finding type -> the evidence key listing its drawable accounts at risk."""
+    from xpg.queries.rules import rules
 
-DEFINITIONS: dict[str, str] = {
-    "exposure": "internal outstanding + drawable + external outstanding of the distinct users "
-                "named, each user counted once however many findings name them",
-    "drawable_at_risk": "drawable amount of the distinct accounts a freeze_inconsistency or "
-                        "restored_after_freeze finding names as still drawable, each account "
-                        "counted once however many findings name it",
-}
-"""One definition per money figure of the report."""
+    return {r.name: r.at_risk_evidence for r in rules() if r.at_risk_evidence}
+
+
+def at_risk_types() -> tuple[str, ...]:
+    """The finding types whose evidence names drawable accounts at risk (registry order).
+
+    >>> at_risk_types()
+    ('freeze_inconsistency', 'restored_after_freeze')
+    """
+    return tuple(_evidence_keys())
+
+
+def definitions() -> dict[str, str]:
+    """One definition per money figure of the report."""
+    return {
+        "exposure": "internal outstanding + drawable + external outstanding of the distinct "
+                    "users named, each user counted once however many findings name them",
+        "drawable_at_risk": f"drawable amount of the distinct accounts a "
+                            f"{' or '.join(at_risk_types())} finding names as still drawable, "
+                            "each account counted once however many findings name it",
+    }
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AT_RISK_TYPES":
+        return at_risk_types()
+    if name == "DEFINITIONS":
+        return definitions()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def at_risk_accounts(findings: Iterable[Finding]) -> dict[tuple[str, str], float]:
@@ -60,8 +79,9 @@ def at_risk_accounts(findings: Iterable[Finding]) -> dict[tuple[str, str], float
     {('u1', 'A1'): 100.0}
     """
     out: dict[tuple[str, str], float] = {}
+    keys = _evidence_keys()
     for f in findings:
-        key = _EVIDENCE_KEY.get(f.type)
+        key = keys.get(f.type)
         if key is None:
             continue
         rows: Any = f.evidence.get(key, ()) if isinstance(f.evidence, Mapping) else ()

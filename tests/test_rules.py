@@ -34,6 +34,7 @@ class BigLimit(Rule):
     """A toy rule: an account with a credit limit of at least ``min_limit``."""
 
     name = "big_limit"
+    incremental = "user"  # a user's findings: that user's own accounts
     section = "big_limit"  # [detection.big_limit] once registered; absent: the class's defaults
     config_class = BigLimitConfig
     forms = (
@@ -143,3 +144,72 @@ def test_the_detection_sections_are_the_registered_rules(big_limit):
     with pytest.raises(ValueError, match="section 'ring' of rule 'other_ring'"):
         registry.register(type("OtherRing", (BigLimit,), {"name": "other_ring",
                                                           "section": "ring"})())
+
+
+def _snapshot(folder, change=None):
+    """A small synthetic snapshot as Parquet (``change`` edits its accounts)."""
+    from xpg.synthetic import write
+
+    base = folder.parent / "base"
+    if not base.exists():
+        write(base, 600, 5)
+        (base / "truth.json").unlink()
+    folder.mkdir()
+    for path in base.glob("*.parquet"):
+        frame = pl.read_parquet(path)
+        if path.stem == "accounts" and change is not None:
+            frame = change(frame)
+        frame.write_parquet(folder / path.name)
+    return folder
+
+
+def test_a_registered_rule_gives_the_same_findings_full_and_incremental(tmp_path, big_limit):
+    """The nightly run iterates the registry: the toy rule's findings are kept for the
+    unchanged users and found again for the changed ones, as a full run finds them."""
+    from xpg.nightly import run_nightly
+
+    toml = tmp_path / "toy.toml"
+    toml.write_text("[detection.big_limit]\nmin_limit = 30000\n")
+    settings = load_settings(toml, environ={})
+    before = _snapshot(tmp_path / "before")
+    raised = pl.col("account_id") == pl.col("account_id").sort().first()
+    after = _snapshot(tmp_path / "after", lambda a: a.with_columns(
+        pl.when(raised).then(pl.lit(95_000.0)).otherwise(pl.col("credit_limit"))
+        .alias("credit_limit")))
+    state = tmp_path / "state"
+    first = run_nightly(before, settings, state)
+    assert not first.incremental
+    toy_before = [f for f in first.report().findings if f.type == "big_limit"]
+    assert toy_before and all(f.evidence["account_id"] for f in toy_before)
+    again = run_nightly(before, settings, state)  # unchanged data: every finding kept
+    assert again.incremental, again.reason
+    assert again.text() == first.text()
+    night = run_nightly(after, settings, state)
+    assert night.incremental, night.reason
+    full = run_nightly(after, settings, None)
+    assert not full.incremental
+    assert night.text() == full.text()
+    toy = [f for f in night.report().findings if f.type == "big_limit"]
+    assert len(toy) == len(toy_before) + 1  # the raised account's, beside the kept ones
+    with xpg.open(data=after, settings=settings, as_of=night.as_of) as s:
+        assert s.findings().to_dict()["findings"] == night.report().to_dict()["findings"]
+
+
+def test_a_rule_without_an_incremental_scope_makes_the_nightly_run_a_full_one(tmp_path):
+    from xpg.nightly import run_nightly
+
+    class Unscoped(BigLimit):
+        name = "unscoped_limit"
+        section = "unscoped_limit"
+        incremental = None
+
+    registry.register(Unscoped())
+    try:
+        folder = _snapshot(tmp_path / "data")
+        run_nightly(folder, None, tmp_path / "state")
+        result = run_nightly(folder, None, tmp_path / "state")
+        assert not result.incremental
+        assert "rule 'unscoped_limit' declares no incremental scope" in result.reason
+        assert [f for f in result.report().findings if f.type == "unscoped_limit"]
+    finally:
+        registry.unregister("unscoped_limit")

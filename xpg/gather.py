@@ -24,6 +24,7 @@ from xpg.privacy import masking
 from xpg.queries.diff import DEFAULT_RING_OVERLAP, diff_reports
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.investigate import RING_PAGE, FindingsIndex, investigate_ring
+from xpg.queries.predicates import OPEN_LOAN
 from xpg.report.inputs import ReportInputs
 from xpg.report.writer import (
     RunLog,
@@ -105,8 +106,7 @@ def gather_report(
             views = tuple(investigate_ring(session.source, index, session.settings.detection,
                                            f.id, as_of=as_of, limit=RING_PAGE) for f in rings)
 
-    loans = dataset.external_loans.filter(
-        pl.col("status").is_in(("open", "overdue")), pl.col("opened_at") <= as_of)
+    loans = dataset.external_loans.filter(OPEN_LOAN.polars(as_of=as_of))
     open_lenders = loans.group_by("user_id").agg(pl.col("lender_id").n_unique().alias("n"))
     return ReportInputs(
         as_of=as_of, findings=report, exposure=exposure, rings=views,

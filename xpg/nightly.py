@@ -12,11 +12,14 @@ what the changes reach, and gives exactly the findings document a full run gives
    changed lender. When the run date differs from the state's, the users with a dated
    row in a stretch where an as-of test or a window edge (every ``*_days`` setting)
    flips are changed too.
-2. **Per-user rules** (multi_lending, freeze_inconsistency, restored_after_freeze,
-   limit_divergence) depend only on the user's own rows, the run date and the shared
-   tables: they run on the changed users' rows alone (loaded and validated by the
-   loader, as a full run would), and the other users' findings are kept as they were.
-3. **Rings** depend on the connected groups and on which nodes are hubs, counted over
+2. **Per-user rules** (the registered rules whose ``incremental`` is ``"user"``,
+   :class:`~xpg.queries.rules.base.Rule`) depend only on the user's own rows, the run
+   date and the shared tables: they run on the changed users' rows alone (loaded and
+   validated by the loader, as a full run would), and the other users' findings are
+   kept as they were.
+3. **Rings** (the rule whose ``incremental`` is ``"graph"``; it reads the results of
+   the per-user rule it runs after) depend on the connected groups and on which nodes
+   are hubs, counted over
    all users. The stored links of the unchanged users and the new links of the changed
    ones make the whole graph again without reading, validating or normalizing the
    unchanged rows, and the stored hub degrees are updated by the changed users' links.
@@ -30,8 +33,9 @@ what the changes reach, and gives exactly the findings document a full run gives
    new ones, sorted and summarized by the same functions as a full run.
 
 Whenever the state does not fit (no state, another layout, Polars version, settings
-or rules, CSV input, a column mapping, rows the full run would refuse) the run is a
-full one and :attr:`NightlyResult.reason` says why.
+or rules, CSV input, a column mapping, rows the full run would refuse, a registered rule
+that declares no incremental scope) the run is a full one and
+:attr:`NightlyResult.reason` says why.
 """
 
 from __future__ import annotations
@@ -75,13 +79,32 @@ from xpg.queries.findings import (
 )
 from xpg.queries.polars_hooks import PolarsHooks, user_exposure_frame
 from xpg.queries.rules import rules
+from xpg.queries.rules.base import Rule
 from xpg.queries.rules.ring import RingConfig
 from xpg.settings import Settings
 
-__all__ = ["PER_USER_RULES", "NightlyResult", "run_nightly"]
+__all__ = ["NightlyResult", "run_nightly"]
 
-PER_USER_RULES = ("multi_lending", "freeze_inconsistency", "restored_after_freeze",
-                  "limit_divergence")
+
+def _scoped() -> tuple[list[Rule], Rule]:
+    """The registered per-user rules and the graph rule (see the module docstring).
+
+    Raises
+    ------
+    Fallback
+        When a rule declares no incremental scope, or the rules are not one graph rule
+        reading one per-user rule: the nightly run cannot tell what reaches them.
+    """
+    registered = rules()
+    unscoped = [r.name for r in registered if r.incremental is None]
+    if unscoped:
+        raise Fallback(f"rule {unscoped[0]!r} declares no incremental scope")
+    per_user = [r for r in registered if r.incremental == "user"]
+    graph = [r for r in registered if r.incremental == "graph"]
+    names = {r.name for r in per_user}
+    if len(graph) != 1 or len(graph[0].after) != 1 or graph[0].after[0] not in names:
+        raise Fallback("the incremental run needs one graph rule reading one per-user rule")
+    return per_user, graph[0]
 """The rules whose finding for a user depends only on that user's rows (and the run date
 and the shared tables)."""
 
@@ -156,7 +179,8 @@ class _RingHooks(PolarsHooks):
 
 
 def _meta(findings: list[Finding]) -> pl.DataFrame:
-    """The stored columns of findings (see :mod:`xpg.nightly_state`)."""
+    """The stored columns of findings (see :mod:`xpg.nightly_state`; ``core`` and
+    ``group_users`` are the graph rule's, null for the others)."""
     return pl.DataFrame(
         {
             "id": [f.id for f in findings],
@@ -165,8 +189,8 @@ def _meta(findings: list[Finding]) -> pl.DataFrame:
             "score": [float(f.score) for f in findings],
             "users": [list(f.users) for f in findings],
             "at_risk": [f.exposure.at_risk for f in findings],
-            "core": [bool(f.evidence.get("core", False)) if f.type == "ring" else None
-                     for f in findings],
+            "core": [bool(f.evidence.get("core", False)) if "group_users" in f.evidence
+                     else None for f in findings],
             "group_users": [f.evidence.get("group_users") for f in findings],
             "line": [encode_finding(f) for f in findings],
         },
@@ -210,13 +234,14 @@ def _full(data: Path, settings: Settings, as_of: dt.date | None, timings: dict[s
         try:
             snap = Snapshot(data)
             fp, shared = snap.fingerprints(), snap.shared()
+            _, graph_rule = _scoped()
         except Fallback as e:
             return result, str(e)
         links = hooks.links
         nodes = hashed_nodes(links)
         if nodes.get_column("nh").n_unique() != nodes.height:
             return result, "two nodes share a hash"  # the next night runs in full
-        ring = config.ring
+        ring = graph_rule.settings(config)
         kept = links.kept(ring.identifier_kinds, ring.hub_max_users, day)  # the rule's, cached
         users = pl.DataFrame({"user_id": links.user_ids, "uh": user_hash(links.user_ids),
                               "label": pl.Series(kept.labels, dtype=pl.Int64)})
@@ -342,6 +367,7 @@ def _graph(snap: Snapshot, state: NightlyState, old: pl.DataFrame, changed: pl.S
 def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.date | None,
                  timings: dict[str, float]) -> tuple[NightlyResult, dict[str, pl.DataFrame]]:
     config = settings.detection
+    per_user, ring_rule = _scoped()
     with _clock(timings, "read_hash"):
         snap = Snapshot(data)
         fp, shared = snap.fingerprints(), snap.shared()
@@ -359,19 +385,19 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
         sub = snap.subset(present, settings)
         hooks = PolarsHooks(sub)
         results: dict[str, Any] = {}
-        registered = rules()
-        for rule in registered:
-            if rule.name in PER_USER_RULES:
-                results[rule.name] = rule.detect(hooks, rule.settings(config), day, results)
+        for rule in per_user:
+            results[rule.name] = rule.detect(hooks, rule.settings(config), day, results)
     with _clock(timings, "ring"):
-        ring_config = config.ring
+        ring_config = ring_rule.settings(config)
         touched, labels, graph_tables = _graph(snap, state, old, changed, hooks.links, day,
                                                ring_config)
         findings = state.read("findings")
-        ml_kept = findings.filter(pl.col("type") == "multi_lending").select(
+        (read,) = ring_rule.after  # the per-user rule whose users the graph rule reads
+        ml_kept = findings.filter(pl.col("type") == read).select(
             pl.col("users").list.first().alias("user_id"))
+        reader = next(r for r in per_user if r.name == read)
         ml = pl.concat([ml_kept.filter(~pl.col("user_id").is_in(ids)),
-                        results["multi_lending"].select("user_id")])
+                        reader.users(results[read])])
 
         def loans(members: pl.DataFrame) -> pl.DataFrame:
             asked = members.get_column("user_id").unique()
@@ -382,11 +408,10 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
             theirs = snap.subset(others, settings, ("users", "external_loans")).external_loans
             return pl.concat([mine, theirs])
 
-        ring_rule = next(r for r in registered if r.name == "ring")
         ring_hooks = _RingHooks(touched.links, loans)
         user_ids = graph_tables["users"].get_column("user_id")
         dirty = pl.concat([ids.explode(), user_ids.gather(touched.dirty)])
-        old_rings = findings.filter(pl.col("type") == "ring")
+        old_rings = findings.filter(pl.col("type") == ring_rule.name)
         reached = pl.concat([touched.links.user_ids, ids.explode()]).implode()
         inside = old_rings.get_column("users").list.eval(
             pl.element().is_in(reached)).list.any()
@@ -397,7 +422,7 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
         graph_tables["users"] = graph_tables["users"].with_columns(
             pl.Series("label", next_labels(labels, touched, ring_config, day)))
     with _clock(timings, "assemble"), gc_paused():
-        kept = findings.filter(pl.col("type").is_in(PER_USER_RULES)
+        kept = findings.filter(pl.col("type").is_in([r.name for r in per_user])
                                & ~pl.col("users").list.first().is_in(ids))
         fresh = user_exposure_frame(sub, day)
         needed = pl.concat([kept.select(pl.col("users").list.first().alias("user_id")),
@@ -407,7 +432,7 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
         others = state.read("exposure").filter(~pl.col("user_id").is_in(ids))
         stored = others.join(needed, on="user_id", how="semi")
         exposure = ExposureIndex(pl.concat([stored, fresh]))
-        new = [f for rule in registered if rule.name in PER_USER_RULES
+        new = [f for rule in per_user
                for f in rule.assemble(results[rule.name], exposure, rule.settings(config))]
         new += ring_assemble(ring_rule, ring_hooks, ring_config, day, asked, ml, exposure)
         meta = pl.concat([kept, kept_rings, _meta(new)])

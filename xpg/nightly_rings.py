@@ -189,7 +189,7 @@ def ring_candidates(rule: Ring, hooks: DetectionHooks, config: RingConfig, as_of
              pl.col("group_users").first(),
              pl.col("user_id").is_in(dirty.implode()).any().alias("dirty"))
     )
-    ids = [stable_id("ring", users) for users in rings.get_column("users").to_list()]
+    ids = [stable_id(rule.name, users) for users in rings.get_column("users").to_list()]
     rings = rings.with_columns(pl.Series("id", ids, dtype=pl.String))
     before = old.select("id", pl.col("core").alias("core_old"),
                         pl.col("group_users").alias("group_users_old"))

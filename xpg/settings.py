@@ -269,24 +269,23 @@ class DetectionConfig(Mapping[str, Any]):
     xpg.errors.ConfigError: unknown setting detection.rings; known here: [...]
     """
 
-    __slots__ = ("_sections",)
     _key: ClassVar[str] = "detection"
 
     def __init__(self, **sections: Any) -> None:
-        object.__setattr__(self, "_sections", _detection_sections(sections))
+        self.__dict__.update(_detection_sections(sections))  # vars(): the sections
 
     @classmethod
     def _made(cls, sections: dict[str, Any]) -> DetectionConfig:
         made = object.__new__(cls)
-        object.__setattr__(made, "_sections", sections)
+        made.__dict__.update(sections)
         return made
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return object.__getattribute__(self, "_sections")[name]
-        except KeyError:
-            raise AttributeError(f"no detection section {name!r}; known: "
-                                 f"{sorted(object.__getattribute__(self, '_sections'))}") from None
+    @property
+    def _sections(self) -> dict[str, Any]:
+        return self.__dict__
+
+    def __getattr__(self, name: str) -> Any:  # only for a name that is no section
+        raise AttributeError(f"no detection section {name!r}; known: {sorted(self.__dict__)}")
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")

@@ -1,7 +1,7 @@
-// The detection frames of the rules (xpg.queries.rules.<rule>: each form names its statement
-// here), computed in Neo4j; docs/detections.md gives each frame's rows, and each rule module
-// its Polars form of the same frame.
-// Only the frames come back to Python; the shared assembly makes the findings.
+// What the Neo4j backend computes for every rule: the user count, the exposure and the ring
+// components (the step the ring forms "prepare"). Each rule's own statements are in the
+// .cypher file beside its module (queries/rules/<rule>.cypher); docs/detections.md gives
+// each frame's rows. Only the frames come back to Python; the rules assemble the findings.
 //
 // Common parameters:
 //   $as_of        the run date (Date)
@@ -33,7 +33,7 @@ CALL (u) {
 }
 CALL (u) {
   OPTIONAL MATCH (u)-[x:BORROWED_FROM]->(:Lender)
-  WHERE x.status IN $open AND x.opened_at <= $as_of
+  WHERE {{open_loan x}}
   RETURN sum(coalesce(toInteger(floor(x.outstanding * 1000000.0 + 0.5)), 0))
          AS external_outstanding
 }
@@ -43,44 +43,6 @@ RETURN u.user_id AS user_id,
        toFloat(drawable) / 1000000.0 AS drawable,
        toFloat(external_outstanding) / 1000000.0 AS external_outstanding,
        toFloat(internal_outstanding + drawable + external_outstanding) / 1000000.0 AS total
-
-// name: multi_lending
-// Users meeting one criterion, then their three lender lists (sorted in Python).
-CALL () {
-  MATCH (u:User)-[x:BORROWED_FROM]->(l:Lender)
-  WHERE x.status IN $open AND x.opened_at <= $as_of
-  WITH u, count(DISTINCT l) AS lenders
-  WHERE lenders >= $min_open_lenders
-  RETURN u
-  UNION
-  MATCH (u:User)-[x:APPLIED_TO]->(l:Lender)
-  WHERE x.applied_at >= $short_start AND x.applied_at < $until
-  WITH u, count(DISTINCT l) AS lenders
-  WHERE lenders >= $short_window_lenders
-  RETURN u
-  UNION
-  MATCH (u:User)-[x:APPLIED_TO]->(l:Lender)
-  WHERE x.applied_at >= $long_start AND x.applied_at < $until
-  WITH u, count(DISTINCT l) AS lenders
-  WHERE lenders >= $long_window_lenders
-  RETURN u
-}
-CALL (u) {
-  OPTIONAL MATCH (u)-[x:BORROWED_FROM]->(l:Lender)
-  WHERE x.status IN $open AND x.opened_at <= $as_of
-  RETURN collect(DISTINCT l.lender_id) AS open_lenders
-}
-CALL (u) {
-  OPTIONAL MATCH (u)-[x:APPLIED_TO]->(l:Lender)
-  WHERE x.applied_at >= $short_start AND x.applied_at < $until
-  RETURN collect(DISTINCT l.lender_id) AS short_window_lenders
-}
-CALL (u) {
-  OPTIONAL MATCH (u)-[x:APPLIED_TO]->(l:Lender)
-  WHERE x.applied_at >= $long_start AND x.applied_at < $until
-  RETURN collect(DISTINCT l.lender_id) AS long_window_lenders
-}
-RETURN u.user_id AS user_id, open_lenders, short_window_lenders, long_window_lenders
 
 // ---------------------------------------------------------------------------------
 // Rings: connected groups of users over the kept device/identifier links, computed in
@@ -207,103 +169,3 @@ RETURN count(*) AS users
 // name: gds_drop
 CALL gds.graph.drop($graph, false) YIELD graphName
 RETURN graphName
-
-// name: ring_groups
-// One row per member of a group of at least $min_users users; the group is its label.
-MATCH (u:XpgRingUser)
-WITH u._cc AS group, collect(u.user_id) AS members
-WHERE size(members) >= $min_users
-UNWIND members AS user_id
-RETURN group, user_id
-
-// name: ring_devices
-// Kept devices linked to at least two members of a group ($members: {group, user_id}).
-UNWIND $members AS m
-MATCH (u:User {user_id: m.user_id})-[x:USED]->(d:Device:XpgRingLink)
-WHERE x.first_seen IS NULL OR x.first_seen < $until
-WITH m.group AS group, d, count(DISTINCT u) AS members
-WHERE members >= 2
-RETURN group, d.device_id AS device_id, members
-
-// name: ring_identifiers
-UNWIND $members AS m
-MATCH (u:User {user_id: m.user_id})-[x:HAS_IDENTIFIER]->(i:Identifier:XpgRingLink)
-WHERE x.first_seen IS NULL OR x.first_seen < $until
-WITH m.group AS group, i, count(DISTINCT u) AS members
-WHERE members >= 2
-RETURN group, i.kind AS kind, i.value AS value, members
-
-// name: ring_lenders
-UNWIND $members AS m
-MATCH (u:User {user_id: m.user_id})-[x:BORROWED_FROM]->(l:Lender)
-WHERE x.status IN $open AND x.opened_at <= $as_of
-RETURN m.group AS group, l.lender_id AS lender_id, count(DISTINCT u) AS members
-
-// ---------------------------------------------------------------------------------
-// Cross-product rules. Each statement returns the rule's candidate pairs; the rule's one
-// predicate (xpg.queries.rules.<rule>.qualify: the freeze reason's scope, the depth of a
-// limit cut) keeps the findings' rows, in Python, for every backend alike.
-
-// name: freeze_inconsistency
-MATCH (u:User)-[:HAS_ACCOUNT]->(f:Account)-[:IN_PRODUCT]->(fp:Product)
-WHERE f.status IN ['frozen', 'closed'] AND f.retired_at IS NULL
-  AND (f.opened_at IS NULL OR f.opened_at <= $as_of)
-MATCH (u)-[:HAS_ACCOUNT]->(a:Account)-[:IN_PRODUCT]->(ap:Product)
-WHERE a.status = 'active' AND a.retired_at IS NULL
-  AND (a.opened_at IS NULL OR a.opened_at <= $as_of)
-  AND a.credit_limit - a.outstanding > 0 AND ap.kind <> fp.kind
-RETURN u.user_id AS user_id,
-       f.account_id AS frozen_account_id, f.product_id AS frozen_product_id,
-       fp.kind AS frozen_kind, f.status AS frozen_status, f.status_reason AS frozen_reason,
-       f.status_changed_at AS frozen_since,
-       a.account_id AS drawable_account_id, a.product_id AS drawable_product_id,
-       ap.kind AS drawable_kind, a.credit_limit - a.outstanding AS drawable
-
-// name: restored_after_freeze
-// A freeze event (reason: the event's, else the account's) of an account still frozen,
-// with no lift ($lifts: unfreeze/reopen) of that account after it, and a lift of another
-// account of the same user after the freeze.
-MATCH (u:User)-[:HAS_ACCOUNT]->(a:Account)-[:HAD_EVENT]->(e:AccountEvent)
-WHERE e.event = 'freeze' AND e.retired_at IS NULL AND e.at < $until
-  AND a.status = 'frozen' AND a.retired_at IS NULL
-  AND (a.opened_at IS NULL OR a.opened_at <= $as_of)
-  AND NOT EXISTS {
-    MATCH (a)-[:HAD_EVENT]->(l:AccountEvent)
-    WHERE l.event IN $lifts AND l.retired_at IS NULL
-      AND l.at < $until AND l.at > e.at
-  }
-WITH u, a, e, coalesce(e.reason, a.status_reason) AS reason
-MATCH (u)-[:HAS_ACCOUNT]->(b:Account)-[:HAD_EVENT]->(r:AccountEvent)
-WHERE b <> a AND b.retired_at IS NULL AND (b.opened_at IS NULL OR b.opened_at <= $as_of)
-  AND r.event IN $lifts AND r.retired_at IS NULL
-  AND r.at < $until AND r.at > e.at
-RETURN u.user_id AS user_id,
-       a.account_id AS frozen_account_id, a.product_id AS frozen_product_id,
-       e.at AS freeze_at, reason AS freeze_reason,
-       b.account_id AS restored_account_id, b.product_id AS restored_product_id,
-       r.event AS restored_event, r.at AS restored_at,
-       CASE WHEN b.status = 'active' AND b.credit_limit > b.outstanding
-            THEN b.credit_limit - b.outstanding ELSE 0.0 END AS restored_drawable
-
-// name: limit_divergence
-// A limit cut and a limit raise on an account of the other product kind of the same
-// user, both within the window (the rule's predicate decides which cuts are deep enough).
-MATCH (u:User)-[:HAS_ACCOUNT]->(a:Account)-[:HAD_EVENT]->(c:AccountEvent)
-WHERE c.event = 'limit_change' AND c.retired_at IS NULL
-  AND c.at >= $window_start AND c.at < $until
-  AND c.old_limit IS NOT NULL AND c.new_limit IS NOT NULL AND c.new_limit < c.old_limit
-  AND a.retired_at IS NULL AND (a.opened_at IS NULL OR a.opened_at <= $as_of)
-MATCH (a)-[:IN_PRODUCT]->(ap:Product)
-MATCH (u)-[:HAS_ACCOUNT]->(b:Account)-[:HAD_EVENT]->(r:AccountEvent)
-WHERE r.event = 'limit_change' AND r.retired_at IS NULL
-  AND r.at >= $window_start AND r.at < $until
-  AND r.old_limit IS NOT NULL AND r.new_limit IS NOT NULL AND r.new_limit > r.old_limit
-  AND b.retired_at IS NULL AND (b.opened_at IS NULL OR b.opened_at <= $as_of)
-MATCH (b)-[:IN_PRODUCT]->(bp:Product)
-WHERE bp.kind <> ap.kind
-RETURN u.user_id AS user_id,
-       a.account_id AS cut_account_id, a.product_id AS cut_product_id, ap.kind AS cut_kind,
-       c.at AS cut_at, c.old_limit AS cut_old_limit, c.new_limit AS cut_new_limit,
-       b.account_id AS raise_account_id, b.product_id AS raise_product_id,
-       bp.kind AS raise_kind,
-       r.at AS raise_at, r.old_limit AS raise_old_limit, r.new_limit AS raise_new_limit

@@ -43,7 +43,7 @@ CALL (u) {
          x.last_seen AS last_seen
   UNION ALL
   MATCH (u)-[x:BORROWED_FROM]->(l:Lender)
-  WHERE $lenders_too AND x.status IN $open AND x.opened_at <= $as_of
+  WHERE $lenders_too AND {{open_loan x}}
   WITH l, min(x.opened_at) AS opened
   RETURN 'lender' AS kind, l.lender_id AS value, localdatetime({date: opened}) AS first_seen,
          null AS last_seen
@@ -65,7 +65,7 @@ CALL () {
   UNION ALL
   UNWIND $lenders AS lender_id
   MATCH (:Lender {lender_id: lender_id})<-[x:BORROWED_FROM]-(u:User)
-  WHERE x.status IN $open AND x.opened_at <= $as_of
+  WHERE {{open_loan x}}
   WITH DISTINCT lender_id, u
   RETURN 'lender' AS kind, lender_id AS value, u.user_id AS user_id
 }
@@ -86,7 +86,7 @@ CALL () {
   UNION ALL
   UNWIND $lenders AS lender_id
   MATCH (:Lender {lender_id: lender_id})<-[x:BORROWED_FROM]-(u:User)
-  WHERE x.status IN $open AND x.opened_at <= $as_of
+  WHERE {{open_loan x}}
   RETURN 'lender' AS kind, lender_id AS value, count(DISTINCT u) AS users
 }
 RETURN kind, value, users
@@ -112,7 +112,7 @@ CALL () {
   UNION ALL
   UNWIND $lenders AS lender_id
   MATCH (:Lender {lender_id: lender_id})<-[x:BORROWED_FROM]-(u:User)
-  WHERE x.status IN $open AND x.opened_at <= $as_of
+  WHERE {{open_loan x}}
   WITH DISTINCT lender_id, u.user_id AS user_id ORDER BY user_id
   WITH lender_id, collect(user_id)[..$limit] AS users
   UNWIND users AS user_id

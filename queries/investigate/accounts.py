@@ -11,22 +11,15 @@ from xpg.queries.asof import exposure_frame
 from xpg.queries.findings import Exposure
 from xpg.queries.investigate.base import money
 from xpg.queries.investigate.views import AccountInfo
+from xpg.queries.predicates import DRAWABLE
 from xpg.queries.rules.scope import FreezeConfig
 
-__all__ = ["ZERO_EXPOSURE", "account_infos", "drawable_expr", "exposure_by_user", "sum_exposure"]
-
-
-def drawable_expr() -> pl.Expr:
-    return (
-        pl.when(pl.col("status") == "active")
-        .then((pl.col("credit_limit") - pl.col("outstanding")).clip(lower_bound=0.0))
-        .otherwise(0.0)
-    )
+__all__ = ["ZERO_EXPOSURE", "account_infos", "exposure_by_user", "sum_exposure"]
 
 
 def account_infos(acc: pl.DataFrame, freeze: FreezeConfig) -> dict[str, tuple[AccountInfo, ...]]:
     out: dict[str, list[AccountInfo]] = defaultdict(list)
-    acc = acc.with_columns(drawable_expr().alias("drawable")).sort("user_id", "account_id")
+    acc = acc.with_columns(DRAWABLE.polars().alias("drawable")).sort("user_id", "account_id")
     for r in acc.iter_rows(named=True):
         scope = None
         if r["status"] != "active":

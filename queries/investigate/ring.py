@@ -13,7 +13,6 @@ from xpg.queries.findings import Exposure
 from xpg.queries.investigate.accounts import (
     ZERO_EXPOSURE,
     account_infos,
-    drawable_expr,
     exposure_by_user,
 )
 from xpg.queries.investigate.base import (
@@ -35,6 +34,7 @@ from xpg.queries.investigate.views import (
     RingView,
     SharedLink,
 )
+from xpg.queries.predicates import DRAWABLE
 
 from xpg.errors import InputError, NotFoundError
 from xpg.settings import DetectionConfig
@@ -64,7 +64,7 @@ def _member_frames(acc: pl.DataFrame, loans: pl.DataFrame, members: list[str]) -
     """Per member: the exposure columns (to the cent), ``frozen`` and ``drawable`` (any
     account so), ordered by exposure (largest first), then user id."""
     exposure = exposure_frame(acc, loans).with_columns(pl.col(AMOUNTS).round(2))
-    states = acc.with_columns(drawable_expr().round(2).alias("drawable")).group_by("user_id").agg(
+    states = acc.with_columns(DRAWABLE.polars().round(2).alias("drawable")).group_by("user_id").agg(
         (pl.col("status") == "frozen").any().alias("frozen"),
         (pl.col("drawable") > 0).any().alias("has_drawable"))
     return (

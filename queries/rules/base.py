@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import polars as pl
 from xpg.queries.assembly import ExposureIndex
@@ -46,6 +46,18 @@ class Rule(ABC):
         Its detection frames.
     after
         Rules whose results :meth:`detect` reads (``earlier``); they run first.
+    incremental
+        Which changes reach it, for the nightly run (:mod:`xpg.nightly`): ``"user"``,
+        a user's findings depend only on that user's own rows, the shared tables
+        (products, lenders) and the run date, so the rule runs again on the changed
+        users alone and the other users' findings are kept; ``"graph"``, it depends on
+        the users' link graph (the ring rule: the nightly run's graph stage); ``None``
+        (the default), not declared: a nightly run with such a rule registered is a
+        full run (its reason says so).
+    at_risk_evidence
+        The key of its findings' evidence listing the drawable accounts it puts at risk
+        (rows with ``account_id`` and ``drawable``), counted once each in the report's
+        drawable-at-risk figure (:mod:`xpg.queries.totals`); None: it names none.
     """
 
     name: ClassVar[str]
@@ -53,6 +65,8 @@ class Rule(ABC):
     config_class: ClassVar[type]
     forms: ClassVar[tuple[Form, ...]]
     after: ClassVar[tuple[str, ...]] = ()
+    incremental: ClassVar[Literal["user", "graph"] | None] = None
+    at_risk_evidence: ClassVar[str | None] = None
 
     def settings(self, detection: DetectionConfig) -> Any:
         """This rule's section of ``detection`` (its class's defaults when absent)."""

@@ -14,7 +14,8 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
-from xpg.queries.asof import accounts_as_of, drawable_expr
+from xpg.queries import spark_columns as sc
+from xpg.queries.asof import accounts_as_of
 from xpg.queries.assembly import (
     ExposureIndex,
     by_user,
@@ -26,6 +27,7 @@ from xpg.queries.assembly import (
 )
 from xpg.queries.findings import Finding
 from xpg.queries.frames import Form
+from xpg.queries.predicates import DRAWABLE_ACCOUNT, HEADROOM
 from xpg.queries.rules.scope import FreezeConfig, FreezeRule, reason_phrase, reason_strength
 
 __all__ = ["RULE", "FreezeInconsistency", "pick"]
@@ -57,29 +59,49 @@ def pick(frame: pl.DataFrame, prefix: str, **columns: str | pl.Expr) -> pl.DataF
     )
 
 
+_FROZEN = {"account_id": "account_id", "product_id": "product_id", "kind": "kind",
+           "status": "status", "reason": "status_reason", "since": "status_changed_at"}
+_DRAWABLE = {"drawable_account_id": "account_id", "drawable_product_id": "product_id",
+             "drawable_kind": "kind"}
+"""The frame's columns (``frozen_`` + a key of _FROZEN; the keys of _DRAWABLE) and the
+account columns they come from, in both forms."""
+
+
 def _polars(hooks: Any, config: FreezeConfig, as_of: dt.date) -> pl.DataFrame:
     acc = accounts_as_of(hooks.dataset, as_of)
     frozen = pick(
         acc.filter(pl.col("status").is_in(("frozen", "closed"))),
         "frozen_",
-        account_id="account_id",
-        product_id="product_id",
-        kind="kind",
-        status="status",
-        reason="status_reason",
-        since="status_changed_at",
+        **_FROZEN,
     )
     drawable = pick(
-        acc.filter(pl.col("status") == "active", drawable_expr() > 0),
+        acc.filter(DRAWABLE_ACCOUNT.polars()),
         "",
-        drawable_account_id="account_id",
-        drawable_product_id="product_id",
-        drawable_kind="kind",
-        drawable=drawable_expr(),
+        **_DRAWABLE,
+        drawable=HEADROOM.polars(),
     )
     return frozen.join(drawable, on="user_id").filter(
         pl.col("frozen_kind") != pl.col("drawable_kind")
     )
+
+
+def _spark(hooks: Any, config: FreezeConfig, as_of: dt.date) -> Any:
+    """The Spark form (the same pairs as :func:`_polars`)."""
+    from pyspark.sql import functions as F
+
+    acc = hooks.accounts_as_of(as_of)
+    frozen = sc.pick(
+        acc.where(F.col("status").isin("frozen", "closed")),
+        "frozen_",
+        **_FROZEN,
+    )
+    drawable = sc.pick(
+        acc.where(sc.sql(DRAWABLE_ACCOUNT)),
+        "",
+        **_DRAWABLE,
+        drawable=sc.sql(HEADROOM),
+    )
+    return frozen.join(drawable, "user_id").where(F.col("frozen_kind") != F.col("drawable_kind"))
 
 
 def _params(config: FreezeConfig, as_of: dt.date) -> dict[str, Any]:
@@ -90,8 +112,11 @@ class FreezeInconsistency(FreezeRule):
     """Rule ``freeze_inconsistency`` (see the module docstring)."""
 
     name = "freeze_inconsistency"
+    incremental = "user"  # a user's findings: that user's rows, shared tables, run date
+    at_risk_evidence = "drawable_accounts"  # its drawable accounts at risk (queries/totals.py)
     reason_column = "frozen_reason"
-    forms = (Form("freeze_inconsistency", SCHEMA, _polars, "freeze_inconsistency", _params),)
+    forms = (Form("freeze_inconsistency", SCHEMA, _polars, "freeze_inconsistency", _params,
+                  cypher_file="rules/freeze_inconsistency", spark=_spark),)
 
     def assemble(self, result: pl.DataFrame, exposure: ExposureIndex, config: FreezeConfig
                  ) -> list[Finding]:

@@ -75,6 +75,23 @@ def _polars(hooks: Any, config: LenderVelocityConfig, as_of: dt.date) -> pl.Data
             .select(*SCHEMA).collect())
 
 
+def _spark(hooks: Any, config: LenderVelocityConfig, as_of: dt.date) -> Any:
+    """The Spark form (the same rows as :func:`_polars`)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    loans = hooks.tables["external_loans"].select(
+        "user_id", "lender_id", F.col("opened_at").alias("day"))
+    apps = hooks.tables["applications"].select(
+        "user_id", "lender_id", F.to_date(F.col("applied_at")).alias("day"))
+    first = (loans.union(apps).where(F.col("day") <= F.lit(as_of))
+             .groupBy("user_id", "lender_id").agg(F.min("day").alias("first_day"))
+             .where(F.col("first_day") >= F.lit(window_start(as_of, config.window_days))))
+    count = F.count("*").over(Window.partitionBy("user_id"))
+    return (first.withColumn("n", count).where(F.col("n") >= least_count(config))
+            .select(*SCHEMA))
+
+
 def _params(config: LenderVelocityConfig, as_of: dt.date) -> dict[str, Any]:
     return {"as_of": as_of, "until": until(as_of),
             "window_start": window_start(as_of, config.window_days),
@@ -82,7 +99,7 @@ def _params(config: LenderVelocityConfig, as_of: dt.date) -> dict[str, Any]:
 
 
 FORM = Form("lender_velocity", SCHEMA, _polars, "lender_velocity", _params,
-            cypher_file="lender_velocity")
+            cypher_file="rules/lender_velocity", spark=_spark)
 
 
 class LenderVelocity(Rule):

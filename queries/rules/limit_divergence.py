@@ -15,6 +15,7 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
+from xpg.queries import spark_columns as sc
 from xpg.queries.asof import day_start, until, window_start
 from xpg.queries.assembly import ExposureIndex, by_user, cny, distinct, exposure_of, finding
 from xpg.queries.findings import Finding
@@ -99,13 +100,35 @@ def _cut_fraction(old: float, new: float) -> float:
     return (old - new) / old if old > 0 else 0.0
 
 
+def _spark(hooks: Any, config: LimitDivergenceConfig, as_of: dt.date) -> Any:
+    """The Spark form: pairs of a cut and a raise of another kind (:func:`deep_cut` decides)."""
+    from pyspark.sql import functions as F
+
+    old, new = F.col("old_limit"), F.col("new_limit")
+    changes = hooks.events_as_of(
+        as_of,
+        (F.col("event") == "limit_change")
+        & (sc.day("at") >= F.lit(window_start(as_of, config.window_days)))
+        & old.isNotNull()
+        & new.isNotNull(),
+    )
+    names = ("account_id", "product_id", "kind", "at", "old_limit", "new_limit")
+    return (
+        sc.pick(changes.where(new < old), "cut_", **{n: n for n in names})
+        .join(sc.pick(changes.where(new > old), "raise_", **{n: n for n in names}), "user_id")
+        .where(F.col("cut_kind") != F.col("raise_kind"))
+    )
+
+
 class LimitDivergence(Rule):
     """Rule ``limit_divergence`` (see the module docstring)."""
 
     name = "limit_divergence"
+    incremental = "user"  # a user's findings: that user's rows, shared tables, run date
     section = "limit_divergence"
     config_class = LimitDivergenceConfig
-    forms = (Form("limit_divergence", SCHEMA, _polars, "limit_divergence", _params),)
+    forms = (Form("limit_divergence", SCHEMA, _polars, "limit_divergence", _params,
+                  cypher_file="rules/limit_divergence", spark=_spark),)
 
     def qualify(self, frame: pl.DataFrame, config: LimitDivergenceConfig) -> pl.DataFrame:
         """The pairs whose cut is a :func:`deep_cut`."""

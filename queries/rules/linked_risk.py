@@ -134,6 +134,38 @@ def _links(hooks: Any, config: LinkedRiskSettings, as_of: dt.date, *, bad: pl.Da
             .select(*LINKS_SCHEMA))
 
 
+def _accounts_spark(hooks: Any, config: LinkedRiskSettings, as_of: dt.date) -> Any:
+    """The Spark form of ``linked_risk_accounts``."""
+    from pyspark.sql import functions as F
+
+    return (hooks.accounts_as_of(as_of).where(F.col("status").isin("frozen", "closed"))
+            .select("user_id", "account_id", "product_id", "status",
+                    F.col("status_reason").alias("reason")))
+
+
+def _written_off_spark(hooks: Any, config: LinkedRiskSettings, as_of: dt.date) -> Any:
+    """The Spark form of ``linked_risk_written_off``."""
+    from pyspark.sql import functions as F
+
+    return (hooks.tables["external_loans"]
+            .where((F.col("status") == WRITTEN_OFF) & (F.col("opened_at") <= F.lit(as_of)))
+            .select("user_id", "lender_id").distinct())
+
+
+def _links_spark(hooks: Any, config: LinkedRiskSettings, as_of: dt.date, *, bad: pl.DataFrame
+                 ) -> Any:
+    """The Spark form of ``linked_risk_links``, over the ring's kept links."""
+    from pyspark.sql import functions as F
+
+    kept, _ = hooks.kept_links(config.ring, as_of)
+    asked = F.broadcast(hooks.small(bad.select(pl.col("user_id").alias("bad_user_id"))))
+    bad_side = (kept.join(asked, kept["user_id"] == asked["bad_user_id"])
+                .select("bad_user_id", "kind", "value"))
+    return (bad_side.join(kept.where(F.col("users") >= 2), ["kind", "value"])
+            .where(F.col("user_id") != F.col("bad_user_id"))
+            .select("bad_user_id", "kind", "value", "users", "user_id"))
+
+
 def _links_params(config: LinkedRiskSettings, as_of: dt.date, *, bad: pl.DataFrame
                   ) -> dict[str, Any]:
     return {"bad": bad.get_column("user_id").to_list(), "until": until(as_of),
@@ -141,13 +173,14 @@ def _links_params(config: LinkedRiskSettings, as_of: dt.date, *, bad: pl.DataFra
             "hub_max_users": config.ring.hub_max_users}
 
 
+_CYPHER = "rules/linked_risk"
 ACCOUNTS = Form("linked_risk_accounts", ACCOUNTS_SCHEMA, _accounts, "linked_risk_accounts",
-                _accounts_params, cypher_file="linked_risk")
+                _accounts_params, cypher_file=_CYPHER, spark=_accounts_spark)
 WRITTEN_OFF_LOANS = Form("linked_risk_written_off", WRITTEN_OFF_SCHEMA, _written_off,
-                         "linked_risk_written_off", _accounts_params,
-                         cypher_file="linked_risk")
+                         "linked_risk_written_off", _accounts_params, cypher_file=_CYPHER,
+                         spark=_written_off_spark)
 LINKS = Form("linked_risk_links", LINKS_SCHEMA, _links, "linked_risk_links", _links_params,
-             cypher_file="linked_risk")
+             cypher_file=_CYPHER, spark=_links_spark)
 
 
 def known_bad(accounts: pl.DataFrame, written_off: pl.DataFrame, config: LinkedRiskSettings

@@ -9,7 +9,8 @@ A user meeting one is a finding.
 The one threshold predicate is :func:`met`. The forms return the lender lists of the
 candidate users only (a pre-filter: only a few percent of the users' lists are
 built): the Polars form keeps the users a criterion is :func:`met` for; statement
-``multi_lending`` of ``queries/cypher/detect.cypher`` those whose count reaches
+``multi_lending`` of ``multi_lending.cypher`` (beside this module), the Spark form
+:func:`_spark`, those whose count reaches
 :func:`least_count` (passed as parameters). :meth:`MultiLending.qualify` then applies
 :func:`met` to the lists' lengths, and only it decides.
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+from xpg.queries import spark_columns as sc
 from xpg.queries.asof import (
     OPEN_LOAN_STATUSES,
     day_start,
@@ -165,13 +167,57 @@ def _params(config: MultiLendingConfig, as_of: dt.date) -> dict[str, Any]:
     }
 
 
+def _spark(hooks: Any, config: MultiLendingConfig, as_of: dt.date) -> Any:
+    """The Spark form: the lender lists of the users whose count reaches a criterion's
+    :func:`least_count`."""
+    from pyspark.sql import functions as F
+
+    loans = hooks.open_loans_as_of(as_of).select("user_id", "lender_id")
+    widest = max(config.short_window_days, config.long_window_days)
+    apps = (
+        hooks.tables["applications"]
+        .withColumn("day", sc.day("applied_at"))
+        .where((F.col("day") <= F.lit(as_of))
+               & (F.col("day") >= F.lit(window_start(as_of, widest))))
+        .select("user_id", "lender_id", "day")
+    )
+
+    def since(days: int) -> Any:
+        return apps.where(F.col("day") >= F.lit(window_start(as_of, days)))
+
+    rows_of = {
+        "open_lenders": loans,
+        "short_window_lenders": since(config.short_window_days),
+        "long_window_lenders": since(config.long_window_days),
+    }
+    sources = {c.column: (rows_of[c.column], least_count(c.threshold(config))) for c in CRITERIA}
+    counted = [
+        found.groupBy("user_id").agg(F.countDistinct("lender_id").alias("n"))
+        .where(F.col("n") >= least).select("user_id")
+        for found, least in sources.values()
+    ]
+    flagged = counted[0].union(counted[1]).union(counted[2]).distinct()
+    frame = flagged
+    for name, (found, _) in sources.items():
+        lists = (
+            found.join(flagged, "user_id", "left_semi")
+            .groupBy("user_id")
+            .agg(F.array_sort(F.collect_set("lender_id")).alias(name))
+        )
+        frame = frame.join(lists, "user_id", "left")
+    empty = F.array().cast("array<string>")
+    return frame.select("user_id", *(F.coalesce(F.col(n), empty).alias(n) for n in sources))
+
+
 class MultiLending(Rule):
     """Rule ``multi_lending`` (see the module docstring)."""
 
     name = "multi_lending"
+    incremental = "user"  # a user's findings: that user's rows, shared tables, run date
     section = "multi_lending"
     config_class = MultiLendingConfig
-    forms = (Form("multi_lending", SCHEMA, _polars, "multi_lending", _params),)
+    forms = (Form("multi_lending", SCHEMA, _polars, "multi_lending", _params,
+                  cypher_file="rules/multi_lending", spark=_spark),)
 
     def qualify(self, frame: pl.DataFrame, config: MultiLendingConfig) -> pl.DataFrame:
         """``frame`` sorted by user, lists sorted, with per criterion its count and whether

@@ -15,7 +15,8 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
-from xpg.queries.asof import accounts_as_of, drawable_expr, until
+from xpg.queries import spark_columns as sc
+from xpg.queries.asof import accounts_as_of, until
 from xpg.queries.assembly import (
     ExposureIndex,
     by_user,
@@ -27,6 +28,7 @@ from xpg.queries.assembly import (
 )
 from xpg.queries.findings import Finding
 from xpg.queries.frames import Form
+from xpg.queries.predicates import HEADROOM
 from xpg.queries.rules.freeze_inconsistency import pick
 from xpg.queries.rules.scope import FreezeConfig, FreezeRule, reason_phrase, reason_strength
 
@@ -63,11 +65,19 @@ def events_as_of(hooks: Any, as_of: dt.date, *predicates: pl.Expr) -> pl.DataFra
         "kind",
         pl.col("status").alias("account_status"),
         "status_reason",
-        drawable_expr().alias("account_drawable"),
+        HEADROOM.polars().alias("account_drawable"),
     )
     return hooks.dataset.account_events.filter(
         pl.col("at").dt.date() <= as_of, *predicates
     ).join(acc, on="account_id", how="inner")
+
+
+_FREEZE = {"frozen_account_id": "account_id", "frozen_product_id": "product_id",
+           "freeze_at": "at", "freeze_reason": "freeze_reason"}
+_RESTORE = {"account_id": "account_id", "product_id": "product_id", "event": "event",
+            "at": "at"}
+"""The frame's columns (the keys of _FREEZE; ``restored_`` + a key of _RESTORE) and the
+event columns they come from, in both forms."""
 
 
 def _polars(hooks: Any, config: FreezeConfig, as_of: dt.date) -> pl.DataFrame:
@@ -84,18 +94,12 @@ def _polars(hooks: Any, config: FreezeConfig, as_of: dt.date) -> pl.DataFrame:
     freezes = pick(
         freezes,
         "",
-        frozen_account_id="account_id",
-        frozen_product_id="product_id",
-        freeze_at="at",
-        freeze_reason="freeze_reason",
+        **_FREEZE,
     )
     restores = pick(
         lifts,
         "restored_",
-        account_id="account_id",
-        product_id="product_id",
-        event="event",
-        at="at",
+        **_RESTORE,
         drawable=pl.when(pl.col("account_status") == "active")
         .then(pl.col("account_drawable"))
         .otherwise(0.0),
@@ -103,6 +107,37 @@ def _polars(hooks: Any, config: FreezeConfig, as_of: dt.date) -> pl.DataFrame:
     return freezes.join(restores, on="user_id").filter(
         pl.col("restored_account_id") != pl.col("frozen_account_id"),
         pl.col("restored_at") > pl.col("freeze_at"),
+    )
+
+
+def _spark(hooks: Any, config: FreezeConfig, as_of: dt.date) -> Any:
+    """The Spark form (the same pairs as :func:`_polars`)."""
+    from pyspark.sql import functions as F
+
+    events = hooks.events_as_of(as_of, F.col("event").isin("freeze", *LIFT_EVENTS))
+    lifts = events.where(F.col("event").isin(*LIFT_EVENTS))
+    last_lift = lifts.groupBy("account_id").agg(F.max("at").alias("last_lift"))
+    freezes = (
+        events.where((F.col("event") == "freeze") & (F.col("account_status") == "frozen"))
+        .withColumn("freeze_reason", F.coalesce(F.col("reason"), F.col("status_reason")))
+        .join(last_lift, "account_id", "left")
+        .where(F.col("last_lift").isNull() | (F.col("last_lift") <= F.col("at")))
+    )
+    freezes = sc.pick(
+        freezes,
+        "",
+        **_FREEZE,
+    )
+    restores = sc.pick(
+        lifts,
+        "restored_",
+        **_RESTORE,
+        drawable=F.when(F.col("account_status") == "active", F.col("account_drawable"))
+        .otherwise(F.lit(0.0)),
+    )
+    return freezes.join(restores, "user_id").where(
+        (F.col("restored_account_id") != F.col("frozen_account_id"))
+        & (F.col("restored_at") > F.col("freeze_at"))
     )
 
 
@@ -114,8 +149,11 @@ class RestoredAfterFreeze(FreezeRule):
     """Rule ``restored_after_freeze`` (see the module docstring)."""
 
     name = "restored_after_freeze"
+    incremental = "user"  # a user's findings: that user's rows, shared tables, run date
+    at_risk_evidence = "restorations"  # its drawable accounts at risk (queries/totals.py)
     reason_column = "freeze_reason"
-    forms = (Form("restored_after_freeze", SCHEMA, _polars, "restored_after_freeze", _params),)
+    forms = (Form("restored_after_freeze", SCHEMA, _polars, "restored_after_freeze", _params,
+                  cypher_file="rules/restored_after_freeze", spark=_spark),)
 
     def assemble(self, result: pl.DataFrame, exposure: ExposureIndex, config: FreezeConfig
                  ) -> list[Finding]:

@@ -188,26 +188,98 @@ def _evidence_params(config: RingConfig, as_of: dt.date, *, members: pl.DataFram
     }
 
 
+# -- the Spark forms, over the kept links and their components (SparkHooks.kept_links) --
+
+
+def _spark_groups(hooks: Any, config: RingConfig, as_of: dt.date) -> Any:
+    """Members of the groups of at least :func:`least_size`."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    _, labels = hooks.kept_links(config, as_of)
+    size = F.count("*").over(Window.partitionBy("label"))
+    return (
+        labels.withColumn("size", size)
+        .where(F.col("size") >= least_size(config))
+        .select(F.col("label").alias("group"), "user_id")
+    )
+
+
+def _spark_core_links(hooks: Any, config: RingConfig, as_of: dt.date, *,
+                      members: pl.DataFrame) -> Any:
+    from pyspark.sql import functions as F
+
+    kept, _ = hooks.kept_links(config, as_of)
+    asked = F.broadcast(hooks.small(members.select("user_id")))
+    return kept.join(asked, "user_id", "left_semi").select("user_id", "kind", "value")
+
+
+def _spark_shared(hooks: Any, config: RingConfig, as_of: dt.date, members: pl.DataFrame
+                  ) -> Any:
+    """Kept devices and identifiers linked to at least two members of a group."""
+    from pyspark.sql import functions as F
+
+    kept, _ = hooks.kept_links(config, as_of)
+    return (
+        kept.join(F.broadcast(hooks.small(members.select("group", "user_id"))), "user_id")
+        .groupBy("group", "kind", "value")
+        .agg(F.count("*").alias("members"))
+        .where(F.col("members") >= 2)
+    )
+
+
+def _spark_devices(hooks: Any, config: RingConfig, as_of: dt.date, *,
+                   members: pl.DataFrame) -> Any:
+    from pyspark.sql import functions as F
+
+    shared = _spark_shared(hooks, config, as_of, members)
+    return shared.where(F.col("kind") == DEVICE_KIND).withColumnRenamed("value", "device_id")
+
+
+def _spark_identifiers(hooks: Any, config: RingConfig, as_of: dt.date, *,
+                       members: pl.DataFrame) -> Any:
+    from pyspark.sql import functions as F
+
+    return _spark_shared(hooks, config, as_of, members).where(F.col("kind") != DEVICE_KIND)
+
+
+def _spark_lenders(hooks: Any, config: RingConfig, as_of: dt.date, *,
+                   members: pl.DataFrame) -> Any:
+    from pyspark.sql import functions as F
+
+    return (
+        hooks.open_loans_as_of(as_of)
+        .join(F.broadcast(hooks.small(members.select("group", "user_id"))), "user_id")
+        .groupBy("group", "lender_id")
+        .agg(F.countDistinct("user_id").alias("members"))
+    )
+
+
+_CYPHER = "rules/ring"
+
 GROUPS = Form("ring_groups", {"group": _S, "user_id": _S}, _groups, "ring_groups",
-              _groups_params, prepare="ring_components")
+              _groups_params, cypher_file=_CYPHER, prepare="ring_components",
+              spark=_spark_groups)
 """One row per member of a connected group (the forms may leave out the groups smaller than
 :func:`least_size`; :func:`qualifies` decides)."""
 CORE_LINKS = Form("ring_core_links", {"user_id": _S, "kind": _S, "value": _S}, _core_links,
                   "ring_core_links", _core_links_params, cypher_file="cores",
-                  prepare="ring_components")
+                  prepare="ring_components", spark=_spark_core_links)
 """The kept links (hubs cut over all users) of the ``members`` asked for: the multi_lending
 users of the groups over ``max_group_users``. A form may leave out the nodes linked to only
 one of them, and may repeat rows."""
 EVIDENCE = (
     # kept devices linked to >= 2 members of a group
     Form("ring_devices", {"group": _S, "device_id": _S, "members": _I}, _devices,
-         "ring_devices", _evidence_params, prepare="ring_components"),
+         "ring_devices", _evidence_params, cypher_file=_CYPHER, prepare="ring_components",
+         spark=_spark_devices),
     # kept identifiers linked to >= 2 members of a group
     Form("ring_identifiers", {"group": _S, "kind": _S, "value": _S, "members": _I},
-         _identifiers, "ring_identifiers", _evidence_params, prepare="ring_components"),
+         _identifiers, "ring_identifiers", _evidence_params, cypher_file=_CYPHER,
+         prepare="ring_components", spark=_spark_identifiers),
     # lenders at which members hold open/overdue loans
     Form("ring_lenders", {"group": _S, "lender_id": _S, "members": _I}, _lenders,
-         "ring_lenders", _evidence_params),
+         "ring_lenders", _evidence_params, cypher_file=_CYPHER, spark=_spark_lenders),
 )
 
 
@@ -231,6 +303,7 @@ class Ring(Rule):
     config_class = RingConfig
     forms = (GROUPS, CORE_LINKS, *EVIDENCE)
     after = ("multi_lending",)
+    incremental = "graph"  # the link graph: the nightly run's graph stage
 
     def detect(self, hooks: DetectionHooks, config: RingConfig, as_of: dt.date,
                earlier: Mapping[str, Any]) -> RingResult:

@@ -156,7 +156,7 @@ def summary_line(report: FindingsReport) -> str:
     """One line: how many findings of each type, for how many users, and the money at stake
     (drawable at risk counted as the report counts it: each account once,
     :func:`xpg.queries.totals.drawable_at_risk`)."""
-    from xpg.queries.totals import AT_RISK_TYPES, drawable_at_risk
+    from xpg.queries.totals import at_risk_types, drawable_at_risk
 
     s = report.summary
     by_type = ", ".join(f"{n} {t}" for t, n in s.get("findings_by_type", {}).items())
@@ -165,7 +165,7 @@ def summary_line(report: FindingsReport) -> str:
         f"{report.as_of.isoformat()} ({by_type}); "
         f"{s.get('flagged_users', 0):,} users flagged, exposure "
         f"{s.get('exposure_total', 0.0):,.0f} CNY, drawable at risk "
-        f"{drawable_at_risk(report.of_type(*AT_RISK_TYPES)):,.0f} CNY"
+        f"{drawable_at_risk(report.of_type(*at_risk_types())):,.0f} CNY"
     )
 
 

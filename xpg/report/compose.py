@@ -19,7 +19,7 @@ import polars as pl
 
 from xpg.queries.diff import ReportDiff
 from xpg.queries.findings import FINDING_TYPES, SEVERITIES, FindingsReport
-from xpg.queries.totals import AT_RISK_TYPES, drawable_at_risk, exposure_of_users
+from xpg.queries.totals import at_risk_types, drawable_at_risk, exposure_of_users
 from xpg.report.html import PageData
 from xpg.report.inputs import ReportInputs
 
@@ -214,7 +214,7 @@ def _money_by_type(report: FindingsReport, exposure: pl.DataFrame
     for t in dict.fromkeys([*FINDING_TYPES, *(f.type for f in report.findings)]):
         of_type = [f for f in report.findings if f.type == t]
         out.append((t, exposure_of_users(of_type, total_of),
-                    drawable_at_risk(of_type) if t in AT_RISK_TYPES else None))
+                    drawable_at_risk(of_type) if t in at_risk_types() else None))
     return out
 
 
