@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import networkx as nx
+import polars as pl
 import pytest
 from decorator import on_backends
 from detect_fixtures import AS_OF, Builder, at, day, multi_lender
@@ -269,3 +270,40 @@ def test_linked_users_are_the_networkx_one_hop_neighbours(users, seed):
                     expected.add(u)
     got = set(linked(report))
     assert expected and got == expected
+
+
+# -- the nightly run: linked_risk again on the users a change reaches ------------------------
+
+
+def _known_bad_changes(t):
+    """One known-bad user's freeze becomes product scope (its neighbour is no finding any
+    more); a quiet user gets a device of another known-bad user (a new finding)."""
+    lr = [f for f in t["_findings"] if f["type"] == "linked_risk"]
+    first = lr[0]["evidence"]["known_bad_neighbours"][0]["user_id"]
+    second = lr[-1]["evidence"]["known_bad_neighbours"][0]["user_id"]
+    acc = t["accounts"]
+    acc = acc.with_columns(pl.when(pl.col("user_id") == first).then(pl.lit("overdue"))
+                           .otherwise(pl.col("status_reason")).alias("status_reason"))
+    flagged = {u for f in t["_findings"] for u in f["users"]}
+    quiet = (acc.filter(pl.col("status") == "active", ~pl.col("user_id").is_in(sorted(flagged)))
+             .get_column("user_id").sort()[7])
+    devices = t["devices"]
+    dev = devices.filter(pl.col("user_id") == second).head(1).with_columns(
+        pl.lit(quiet).alias("user_id"))
+    return {**t, "accounts": acc, "devices": pl.concat([devices, dev])}
+
+
+def test_the_nightly_run_finds_linked_risk_as_a_full_run_does(tmp_path):
+    from test_nightly import _base, _changed, _check, _findings
+
+    base = _base(tmp_path, 7, 3000)
+    after = _changed(tmp_path, base, _known_bad_changes, "after-known-bad")
+
+    def linked_users(folder):
+        return {f["users"][0] for f in _findings(folder) if f["type"] == "linked_risk"}
+
+    gone, new = linked_users(base) - linked_users(after), linked_users(after) - linked_users(base)
+    assert gone and new, (gone, new)
+    result = _check(tmp_path, base, after)
+    assert 0 < result.changed_users < 10
+    _check(tmp_path, after, base)
