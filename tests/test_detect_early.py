@@ -278,9 +278,10 @@ def test_linked_users_are_the_networkx_one_hop_neighbours(users, seed):
 def _known_bad_changes(t):
     """One known-bad user's freeze becomes product scope (its neighbour is no finding any
     more); a quiet user gets a device of another known-bad user (a new finding)."""
-    lr = [f for f in t["_findings"] if f["type"] == "linked_risk"]
-    first = lr[0]["evidence"]["known_bad_neighbours"][0]["user_id"]
-    second = lr[-1]["evidence"]["known_bad_neighbours"][0]["user_id"]
+    pairs = sorted(n["user_id"] for f in t["_findings"] if f["type"] == "linked_risk"
+                   for n in f["evidence"]["known_bad_neighbours"]
+                   if n["shared"][0]["users"] == 2)  # the known-bad of a pair
+    first, second = pairs[0], pairs[1]
     acc = t["accounts"]
     acc = acc.with_columns(pl.when(pl.col("user_id") == first).then(pl.lit("overdue"))
                            .otherwise(pl.col("status_reason")).alias("status_reason"))
@@ -288,7 +289,8 @@ def _known_bad_changes(t):
     quiet = (acc.filter(pl.col("status") == "active", ~pl.col("user_id").is_in(sorted(flagged)))
              .get_column("user_id").sort()[7])
     devices = t["devices"]
-    dev = devices.filter(pl.col("user_id") == second).head(1).with_columns(
+    shared = devices.group_by("device_id").len().filter(pl.col("len") == 2).select("device_id")
+    dev = devices.filter(pl.col("user_id") == second).join(shared, on="device_id").with_columns(
         pl.lit(quiet).alias("user_id"))
     return {**t, "accounts": acc, "devices": pl.concat([devices, dev])}
 
