@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         UserView,
     )
     from xpg.queries.investigate.state import State
+    from xpg.queries.investigate.timeline import TimelineView
     from xpg.queries.screen import Screening
     from xpg.report import ReportResult, RunLog
 
@@ -372,6 +373,19 @@ class Session:
         day = self._date(as_of)
         return _wrap(self, lambda: screen(self.source, self.findings_index(day),
                                           self.settings.detection, who, as_of=day))
+
+    def timeline(self, user_id: str, *, as_of: dt.date | str | None = None,
+                 reports: str | os.PathLike[str] | None = None) -> TimelineView:
+        """A user's cross-product timeline: accounts, limit changes, freezes, restores,
+        loans, applications, and the findings naming the user on this session's night and
+        on each night of ``reports`` (a folder of nightly reports, ``<date>/findings.json``)."""
+        from xpg.queries.investigate.timeline import stored_nights, user_timeline
+
+        self._check_open()
+        day = self._date(as_of)
+        nights = [*(stored_nights(reports) if reports is not None else []),
+                  self.findings(day)]
+        return _wrap(self, lambda: user_timeline(self.source, user_id, day, nights))
 
     # -- state ------------------------------------------------------------------------
     def write_state(self, out: str | os.PathLike[str], *, as_of: dt.date | str | None = None,

@@ -1,4 +1,5 @@
-"""``POST /v1/screen`` of ``xpg serve``: screening an applicant (contract v3: screening).
+"""``POST /v1/screen`` of ``xpg serve``: screening an applicant (contract v3: screening);
+and ``GET /v1/users/{user_id}/timeline``: a user's cross-product timeline.
 
 The body names the applicant's identifiers (each a value or a list of values) and,
 optionally, its ``user_id``; the answer is :meth:`xpg.api.Session.screen`'s verdict with
@@ -13,10 +14,11 @@ with 413.
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from xpg.queries.investigate.timeline import TimelineView
 from xpg.queries.screen import MAX_LENGTH, MAX_VALUES, Screening
 
 if TYPE_CHECKING:
@@ -57,5 +59,14 @@ def screen_router(session: "Session", key: Any, call: Callable[[Callable[[], Any
     def screen_applicant(body: ScreenRequest, _key: key) -> JSONResponse:  # type: ignore[valid-type]
         given = body.model_dump(exclude_none=True, exclude={"as_of"})
         return JSONResponse(call(lambda: session.screen(given, as_of=body.as_of)))
+
+    @router.get("/v1/users/{user_id}/timeline", tags=["investigations"],
+                responses={200: {"model": TimelineView}, **errors},
+                summary="A user's cross-product timeline: limits, freezes, restores, limit "
+                        "cuts, loans, applications and findings, dated, each with its reason")
+    def timeline(user_id: str, _key: key,  # type: ignore[valid-type]
+                 as_of: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None
+                 ) -> JSONResponse:
+        return JSONResponse(call(lambda: session.timeline(user_id, as_of=as_of)))
 
     return router
