@@ -123,16 +123,19 @@ def test_bad_input_is_refused(given, message):
 # -- the CLI and the API, on both backends ---------------------------------------------------
 
 
-def _write(tmp_path):
+def write_folder(ds, folder):
+    """The tables of ``ds`` that are present, as Parquet files in ``folder``."""
     from xpg.synthetic import Synthetic
 
-    folder = tmp_path / "data"
     folder.mkdir()
-    ds = data()
     for name, frame in ds.tables().items():
         if name in ds.present:
             Synthetic.write_table(frame, folder / f"{name}.parquet", "parquet")
     return folder
+
+
+def _write(tmp_path):
+    return write_folder(data(), tmp_path / "data")
 
 
 def test_xpg_screen_on_memory(tmp_path, capsys):

@@ -71,14 +71,9 @@ def test_the_findings_of_each_stored_night(tmp_path, capsys):
     assert [e.at for e in view.entries if e.kind == "finding"] == [
         day(-1).isoformat(), AS_OF.isoformat()]
     # the JSON of the CLI
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    ds = data()
-    from xpg.synthetic import Synthetic
+    from test_screen import write_folder
 
-    for name, frame in ds.tables().items():
-        if name in ds.present:
-            Synthetic.write_table(frame, data_dir / f"{name}.parquet", "parquet")
+    data_dir = write_folder(data(), tmp_path / "data")
     assert main(["query", "user", "u1", "--data", str(data_dir), "--timeline", "--format",
                  "json", "--reports", str(tmp_path / "reports"), "--as-of", AS_OF.isoformat()]) == 0
     out = json.loads(capsys.readouterr().out)
