@@ -229,3 +229,18 @@ def test_the_generators_screening_probes(users, seed):
     with xpg.open(dataset=s.dataset(), settings=load_settings(environ={})) as session:
         for p in probes:
             assert session.screen(p["given"]).verdict == p["expect"], p["id"]
+
+
+def test_xpg_screen_from_the_stored_state(tmp_path, capsys):
+    from xpg.cli import main
+
+    folder = _write(tmp_path)
+    assert main(["state", "build", "--data", str(folder), "--out", str(tmp_path / "state")]
+                ) == 0
+    capsys.readouterr()
+    assert main(["screen", "--state", str(tmp_path / "state"), "--device", "dR", "--phone",
+                 "13800138000", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert "answering from the stored state" in captured.err
+    out = json.loads(captured.out)
+    assert out["verdict"] == "high" and out["linked_users"] == 4
