@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 from xpg.queries.findings import SEVERITIES, Exposure, Finding, FindingSequence, stable_id
-from xpg.queries.rules import finding_types
+from xpg.queries.rules import finding_types, rules
 
 __all__ = [
     "AMOUNTS",
@@ -246,36 +246,39 @@ def summarize(findings: Sequence[Finding], users: int, exposure: ExposureIndex) 
     """The report's ``summary``.
 
     ``exposure_total`` is the total exposure of the distinct flagged users (each
-    counted once however many findings name them); ``at_risk_total`` the sum of
-    ``freeze_inconsistency`` amounts at risk. A :class:`FindingSequence` is read part by
-    part (a frame part's columns, not its objects): the same figures.
+    counted once however many findings name them); then each registered rule's
+    :attr:`~xpg.queries.rules.base.Rule.totals` (``at_risk_total``: the sum of the
+    ``freeze_inconsistency`` amounts at risk; ``ring_members``: the users the rings
+    name), by key. A :class:`FindingSequence` is read part by part (a frame part's
+    columns, not its objects): the same figures.
     """
     parts = (findings.parts() if isinstance(findings, FindingSequence)
              else [("", findings, None)])
     flagged: set[str] = set()
     by_type = dict.fromkeys(finding_types(), 0)
     by_severity = dict.fromkeys(reversed(SEVERITIES), 0)
-    at_risk: list[float] = []  # in document order: the same float sum either way
-    ring_members = 0
-    for ftype, objects, frame in parts:
+    of_type: dict[str, list[Any]] = {}
+    for r in rules():
+        for total in r.totals:
+            of_type.setdefault(r.name, []).append(total)
+    sums: dict[str, list[float]] = {t.key: [] for ts in of_type.values() for t in ts}
+    for ftype, objects, frame in parts:  # in document order: the same float sums either way
         if frame is not None:
             flagged.update(frame.get_column("users").explode().drop_nulls().to_list())
             by_type[ftype] += frame.height
             for sev, n in frame.group_by("severity").len().iter_rows():
                 by_severity[sev] += n
-            if ftype == "freeze_inconsistency":
-                at_risk.extend(x or 0.0 for x in frame.get_column("at_risk").to_list())
-            if ftype == "ring":
-                ring_members += int(frame.get_column("users").list.len().sum())
+            for total in of_type.get(ftype, ()):
+                sums[total.key].extend(total.of_frame(frame))
             continue
         for f in objects or ():
             flagged.update(f.users)
             by_type[f.type] += 1
             by_severity[f.severity] += 1
-            if f.type == "freeze_inconsistency":
-                at_risk.append(f.exposure.at_risk or 0.0)
-            if f.type == "ring":
-                ring_members += len(f.users)
+            for total in of_type.get(f.type, ()):
+                sums[total.key].append(total.of_finding(f))
+    kinds = {t.key: t for ts in of_type.values() for t in ts}
+    totals = {key: kinds[key].total(values) for key, values in sorted(sums.items())}
     return {
         "users": users,
         "flagged_users": len(flagged),
@@ -283,6 +286,6 @@ def summarize(findings: Sequence[Finding], users: int, exposure: ExposureIndex) 
         "findings_by_type": by_type,
         "findings_by_severity": by_severity,
         "exposure_total": round(sum(exposure[u]["total"] for u in sorted(flagged)), 2),
-        "at_risk_total": round(sum(at_risk), 2),
-        "ring_members": ring_members,
+        **totals,
     }
+

@@ -29,6 +29,8 @@ from functools import cache
 from importlib import resources
 from types import MappingProxyType
 
+from xpg.queries.predicates import SHARED
+
 __all__ = ["statement", "statements"]
 
 _NAME = re.compile(r"^//\s*name:\s*([A-Za-z0-9_]+)\s*$")
@@ -39,8 +41,6 @@ _MACRO = re.compile(r"\{\{\s*([a-z_]+)\s+([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 def _expand(text: str, file: str) -> str:
     """``{{name var}}`` replaced by the shared predicate ``name`` over ``var``."""
-    from xpg.queries.predicates import SHARED
-
     def one(match: re.Match[str]) -> str:
         name, var = match.groups()
         if name not in SHARED:

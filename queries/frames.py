@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
+from xpg.queries.cypher import statement
 
 from xpg.errors import BackendError
 
@@ -91,8 +92,6 @@ class Form:
 
     def statement(self) -> str:
         """The text of its Cypher statement."""
-        from xpg.queries.cypher import statement
-
         if not self.cypher.isidentifier():
             return self.cypher.strip()
         return statement(self.cypher_file, self.cypher)

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from xpg.queries.findings import Finding
+from xpg.queries.rules import rules
 
 __all__ = ["at_risk_accounts", "at_risk_types", "definitions",
            "drawable_at_risk", "exposure_of_users"]
@@ -29,8 +30,6 @@ __all__ = ["at_risk_accounts", "at_risk_types", "definitions",
 
 def _evidence_keys() -> dict[str, str]:
     """Finding type -> the evidence key listing its drawable accounts at risk."""
-    from xpg.queries.rules import rules
-
     return {r.name: r.at_risk_evidence for r in rules() if r.at_risk_evidence}
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from decorator import on_backends
 from detect_fixtures import AS_OF, Builder, multi_lender
 from xpg.queries import rules as registry
 from xpg.queries.assembly import ExposureIndex, exposure_of, finding, rows
@@ -30,6 +31,17 @@ def _accounts(hooks: Any, config: BigLimitConfig, as_of: dt.date) -> pl.DataFram
     return hooks.dataset.accounts.select("user_id", "account_id", "credit_limit")
 
 
+def _spark_accounts(hooks: Any, config: BigLimitConfig, as_of: dt.date) -> Any:
+    return hooks.tables["accounts"].select("user_id", "account_id", "credit_limit")
+
+
+_CYPHER = """
+MATCH (u:User)-[:HAS_ACCOUNT]->(a:Account)
+WHERE a.retired_at IS NULL
+RETURN u.user_id AS user_id, a.account_id AS account_id, a.credit_limit AS credit_limit
+"""
+
+
 class BigLimit(Rule):
     """A toy rule: an account with a credit limit of at least ``min_limit``."""
 
@@ -39,8 +51,8 @@ class BigLimit(Rule):
     config_class = BigLimitConfig
     forms = (
         Form("big_limit", {"user_id": pl.String(), "account_id": pl.String(),
-                           "credit_limit": pl.Float64()}, _accounts, "big_limit",
-             lambda config, as_of: {}),
+                           "credit_limit": pl.Float64()}, _accounts, _CYPHER,
+             lambda config, as_of: {}, spark=_spark_accounts),
     )
 
     def qualify(self, frame: pl.DataFrame, config: BigLimitConfig) -> pl.DataFrame:
@@ -213,3 +225,19 @@ def test_a_rule_without_an_incremental_scope_makes_the_nightly_run_a_full_one(tm
         assert [f for f in result.report().findings if f.type == "unscoped_limit"]
     finally:
         registry.unregister("unscoped_limit")
+
+
+@on_backends(slow=())
+def test_a_registered_rule_configured_from_toml_finds_on_every_backend(backend, tmp_path,
+                                                                        big_limit):
+    """One body on memory, Neo4j and Spark: the toy rule's own Polars, Cypher (inline in
+    its Form) and Spark forms, its settings from a TOML table."""
+    toml = tmp_path / "toy.toml"
+    toml.write_text("[detection.big_limit]\nmin_limit = 900\n")
+    config = load_settings(toml, environ={}).detection
+    ds = data()
+    backend.load(ds)
+    report = backend.detect(config, as_of=AS_OF)
+    toy = [f for f in report.findings if f.type == "big_limit"]
+    assert [(f.users, f.evidence["account_id"]) for f in toy] == [(("u1",), "a1"), (("u2",), "a2")]
+    assert report.to_dict() == xpg.queries.detect(ds, config, as_of=AS_OF).to_dict()

@@ -6,7 +6,10 @@ name, so ``RingConfig()`` and the file agree by construction.
 
 Precedence, highest first: explicit overrides (CLI flags) > environment >
 user TOML files (``--config``, later files layered over earlier ones) > the
-packaged defaults. Unknown keys, wrong types and out-of-range values (a window
+packaged defaults; pydantic-settings layers them (:func:`xpg.settings_files.layered`),
+this module validates the result. The ``[detection]`` section is assembled from the
+rule registry (:class:`DetectionConfig`): each rule module defines its config class
+with :func:`settings_section`. Unknown keys, wrong types and out-of-range values (a window
 of 0 days, a share above 1, an identifier kind in capitals, a freeze reason in
 both scopes) raise :class:`~xpg.errors.ConfigError` naming the file (or the
 environment variable), the dotted key, the value and what is allowed. Every
@@ -38,7 +41,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Strict, Valida
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from xpg.errors import ConfigError
-from xpg.settings_files import ConfigFiles, _as_paths, _leaves, _read_toml, _set_dotted, key_source
+from xpg.settings_files import ConfigFiles, _as_paths, _leaves, _read_toml, key_source, layered
 
 __all__ = [
     "DetectionConfig",
@@ -205,8 +208,10 @@ def use_detection_sections(source: SectionsSource) -> None:
     ``[detection.<section>]`` table to its config class. The rule registry
     (:mod:`xpg.queries.rules`) installs itself here when imported (the ``xpg`` package
     imports it), so the sections are the registered rules' sections, a rule registered
-    later included. Settings hold no list of rules."""
-    _sections_source[:] = [source]
+    later included. Settings hold no list of rules. The first source installed stays (a
+    second copy of the registry module, as a test collector may import, changes nothing)."""
+    if not _sections_source:
+        _sections_source.append(source)
 
 
 def detection_sections() -> Mapping[str, type]:
@@ -623,26 +628,23 @@ def load_settings(
     xpg.errors.ConfigError: neo4j.batch_size: must be >= 1, got 0 (from XPG_NEO4J_BATCH_SIZE)
     """
     env = os.environ if environ is None else environ
-    tree: dict[str, Any] = {}
-    origin: dict[str, str] = {}  # dotted key -> where its value came from
-
-    def put(dotted: str, value: Any, where: str) -> None:
-        _set_dotted(tree, dotted, value)
-        origin[dotted] = where
-
-    for path in _as_paths(config_file):
-        for dotted, value in _leaves(_read_toml(path)).items():
+    files = _as_paths(config_file)
+    origin: dict[str, str] = {}  # dotted key -> where its value came from (for errors)
+    for path in files:
+        for dotted in _leaves(_read_toml(path)):
             if dotted in SECRET_KEYS:
                 var = next(v for v, k in ENVIRONMENT.items() if k == dotted)
                 raise ConfigError(f"{path}: {dotted} must not be stored in a file; "
                                   f"set the {var} environment variable")
-            put(dotted, value, str(path))
+            origin[dotted] = str(path)
+    environment: dict[str, str] = {}
     for var, dotted in ENVIRONMENT.items():
         if env.get(var):
-            put(dotted, env[var], f"${var}")
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
-            put(dotted, value, "")
+            environment[dotted] = env[var]
+            origin[dotted] = f"${var}"
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    origin.update(dict.fromkeys(flags, ""))
+    tree = layered(files, environment, flags)  # pydantic-settings: flag > env > files
 
     def source(key: str) -> str | None:
         """The file or variable that set ``key`` (or the last one inside it, for a section)."""

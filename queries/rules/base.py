@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import polars as pl
@@ -27,7 +28,37 @@ from xpg.queries.frames import DetectionHooks, Form
 
 from xpg.settings import DetectionConfig
 
-__all__ = ["Rule"]
+__all__ = ["Rule", "Total"]
+
+
+@dataclass(frozen=True)
+class Total:
+    """A figure a rule adds to the findings' summary (``summary[key]``): the sum of its
+    findings' amounts at risk, to cents (``of="at_risk"``), or the number of users they
+    name (``of="users"``).
+
+    >>> Total("ring_members", "users").total([3, 4])
+    7
+    """
+
+    key: str
+    of: Literal["at_risk", "users"]
+
+    def of_frame(self, frame: pl.DataFrame) -> list[Any]:
+        """The values of a frame of findings (:data:`xpg.queries.lines.FINDING_FRAME`)."""
+        if self.of == "at_risk":
+            return [x or 0.0 for x in frame.get_column("at_risk").to_list()]
+        return [int(frame.get_column("users").list.len().sum())]
+
+    def of_finding(self, finding: Finding) -> Any:
+        """The value of one finding."""
+        if self.of == "at_risk":
+            return finding.exposure.at_risk or 0.0
+        return len(finding.users)
+
+    def total(self, values: list[Any]) -> Any:
+        """The figure of the values (in document order: the same float sum every time)."""
+        return round(sum(values), 2) if self.of == "at_risk" else int(sum(values))
 
 
 class Rule(ABC):
@@ -62,6 +93,9 @@ class Rule(ABC):
         The key of its findings' evidence listing the drawable accounts it puts at risk
         (rows with ``account_id`` and ``drawable``), counted once each in the report's
         drawable-at-risk figure (:mod:`xpg.queries.totals`); None: it names none.
+    totals
+        The figures it adds to the findings' summary (:class:`Total`; the summary lists
+        every rule's by key, after the figures every run has).
     """
 
     name: ClassVar[str]
@@ -71,6 +105,7 @@ class Rule(ABC):
     after: ClassVar[tuple[str, ...]] = ()
     incremental: ClassVar[Literal["user", "graph", "neighbours"] | None] = None
     at_risk_evidence: ClassVar[str | None] = None
+    totals: ClassVar[tuple[Total, ...]] = ()
 
     def settings(self, detection: DetectionConfig) -> Any:
         """This rule's section of ``detection`` (its class's defaults when absent)."""

@@ -28,6 +28,7 @@ from xpg.queries.assembly import (
 from xpg.queries.findings import Finding
 from xpg.queries.frames import Form
 from xpg.queries.predicates import DRAWABLE_ACCOUNT, HEADROOM
+from xpg.queries.rules.base import Total
 from xpg.queries.rules.scope import FreezeConfig, FreezeRule, reason_phrase, reason_strength
 
 __all__ = ["RULE", "FreezeInconsistency", "pick"]
@@ -113,6 +114,7 @@ class FreezeInconsistency(FreezeRule):
 
     name = "freeze_inconsistency"
     incremental = "user"  # a user's findings: that user's rows, shared tables, run date
+    totals = (Total("at_risk_total", "at_risk"),)  # the summary's sum of its amounts at risk
     at_risk_evidence = "drawable_accounts"  # its drawable accounts at risk (queries/totals.py)
     reason_column = "frozen_reason"
     forms = (Form("freeze_inconsistency", SCHEMA, _polars, "freeze_inconsistency", _params,

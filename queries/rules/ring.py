@@ -47,7 +47,7 @@ from xpg.queries.assembly import (
 )
 from xpg.queries.findings import Exposure, Finding
 from xpg.queries.frames import DetectionHooks, Form
-from xpg.queries.rules.base import Rule
+from xpg.queries.rules.base import Rule, Total
 
 from xpg.settings import AtLeastTwo, Count, IdentifierKind, Share, settings_section
 
@@ -304,6 +304,7 @@ class Ring(Rule):
     forms = (GROUPS, CORE_LINKS, *EVIDENCE)
     after = ("multi_lending",)
     incremental = "graph"  # the link graph: the nightly run's graph stage
+    totals = (Total("ring_members", "users"),)  # the summary's count of ring members
 
     def detect(self, hooks: DetectionHooks, config: RingConfig, as_of: dt.date,
                earlier: Mapping[str, Any]) -> RingResult:

@@ -20,7 +20,7 @@ from xpg.queries.diff import Change, ReportDiff
 from xpg.queries.findings import FINDING_TYPES, SEVERITIES, Finding, FindingsReport
 from xpg.queries.investigate import RingView, masked_explanation
 from xpg.queries.rules.multi_lending import MultiLendingConfig
-from xpg.queries.totals import DEFINITIONS, drawable_at_risk
+from xpg.queries.totals import definitions, drawable_at_risk
 from xpg.report import svg
 
 __all__ = ["FILE_DESCRIPTIONS", "Markup", "PageData", "render"]
@@ -132,10 +132,10 @@ def _summary(p: PageData) -> str:
         _card("critical findings", f"{by_sev.get('critical', 0):,}", by_sev.get("critical", 0) > 0),
         _card("rings", f"{s.get('findings_by_type', {}).get('ring', 0):,}"),
         _card("exposure of flagged users (CNY)", _money(s.get("exposure_total", 0.0)),
-              figure="exposure_total", definition=DEFINITIONS["exposure"]),
+              figure="exposure_total", definition=definitions()["exposure"]),
         _card("drawable at risk (CNY)", _money(s.get("drawable_at_risk_total", 0.0)),
               s.get("drawable_at_risk_total", 0.0) > 0, figure="drawable_at_risk_total",
-              definition=DEFINITIONS["drawable_at_risk"]),
+              definition=definitions()["drawable_at_risk"]),
     ]
     if p.diff is not None:
         c = p.diff.counts()
@@ -238,8 +238,8 @@ def _by_type(p: PageData) -> str:
     return ('<section id="by-type"><h2>Findings by type and severity</h2><div class="grid"><div>'
             + _table(["type", *order, "total", "exposure (CNY)", "drawable at risk (CNY)"], rows,
                      numeric=range(1, 8))
-            + f'<p class="muted">Exposure: {_e(DEFINITIONS["exposure"])}. Drawable at risk: '
-              f'{_e(DEFINITIONS["drawable_at_risk"])}. Per type, within that type; the last row '
+            + f'<p class="muted">Exposure: {_e(definitions()["exposure"])}. Drawable at risk: '
+              f'{_e(definitions()["drawable_at_risk"])}. Per type, within that type; the last row '
               "counts each user and account once across all types, so it is less than the sum "
               "of the rows when findings of several types name the same user.</p></div><div>"
             + chart + "</div></div></section>")
@@ -329,7 +329,7 @@ def _inconsistencies(p: PageData, limit: int = 50) -> str:
             f"<p>{len(items)} finding(s): a user stopped in one product for a user-scope reason "
             "but still able to draw in the other kind of product. Drawable amount at risk: "
             f"<b>{_figure('drawable_at_risk_total', total)}</b> CNY "
-            f'<span class="muted">({_e(DEFINITIONS["drawable_at_risk"])}; a row\'s amount is '
+            f'<span class="muted">({_e(definitions()["drawable_at_risk"])}; a row\'s amount is '
             "that finding's own, so a user with both kinds of finding is in two rows but in the "
             "total once)</span>.</p>"
             + _table(["user", "type", "severity", "drawable at risk (CNY)", "exposure (CNY)",
