@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 from xpg.graph.neo4j import Neo4jBackend
 from xpg.graph.neo4j_connection import QueryMode
-from xpg.queries.asof import OPEN_LOAN_STATUSES
+from xpg.queries.asof import OPEN_LOAN_STATUSES, until
 from xpg.queries.cypher import statement
 from xpg.queries.investigate import DEVICE, LENDER, SOURCE_SCHEMAS, conform
 from xpg.queries.investigate.group import connected_group
@@ -71,6 +71,11 @@ class Neo4jSource:
 
     def users(self, user_ids: Sequence[str]) -> pl.DataFrame:
         return _frame("users", self._read("users", ids=list(user_ids)))
+
+    def account_events(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
+        rows = self.backend.run(_ACCOUNT_EVENTS, QueryMode.READ, ids=list(user_ids),
+                                until=until(as_of))
+        return _frame("account_events", rows).sort("user_id", "at")
 
     def accounts(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
         rows = self._read("accounts", ids=list(user_ids), as_of=as_of)
@@ -125,3 +130,13 @@ class Neo4jSource:
     ) -> pl.DataFrame:
         """Breadth-first over the statements above, one round trip per hook and level."""
         return connected_group(self, user_id, as_of, kinds, hub_max)
+
+
+_ACCOUNT_EVENTS = """
+MATCH (u:User)-[:HAS_ACCOUNT]->(a:Account)-[:HAD_EVENT]->(e:AccountEvent)
+WHERE u.user_id IN $ids AND e.retired_at IS NULL AND e.at < $until
+RETURN u.user_id AS user_id, a.account_id AS account_id, a.product_id AS product_id,
+       e.at AS at, e.event AS event, e.old_limit AS old_limit, e.new_limit AS new_limit,
+       e.reason AS reason
+"""
+"""The events of the users' accounts before ``$until`` (the user's timeline)."""

@@ -77,7 +77,10 @@ def test_the_cli_names_its_flags_and_adds_the_hints():
                                     "out", "overwrite", "quarantine", "shape", "state", "users",
                                     # xpg case
                                     "reports", "outcome", "note", "until", "by", "assignee",
-                                    "expected-version")}
+                                    "expected-version",
+                                    # xpg screen
+                                    "device", "phone", "bank-card", "id-number", "email",
+                                    "ip", "address", "user-id")}
 
 
 def test_cli_end_to_end(tmp_path, capsys):

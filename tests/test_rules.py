@@ -144,8 +144,8 @@ def test_an_unregistered_rule_section_is_refused(tmp_path):
     toml = tmp_path / "toy.toml"
     toml.write_text("[detection.big_limit]\nmin_limit = 90000\n")
     with pytest.raises(ConfigError, match=re.escape(
-            "unknown setting detection.big_limit; known here: ['freeze', 'limit_divergence', "
-            "'multi_lending', 'ring']")):
+            "unknown setting detection.big_limit; known here: ['freeze', 'lender_velocity', "
+            "'limit_divergence', 'linked_risk', 'multi_lending', 'ring']")):
         load_settings(toml, environ={})
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import schemathesis
 from hypothesis import HealthCheck, settings
 from investigation_data import dataset, findings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 import xpg.api as api
 from xpg.serve import Limits, create_app
@@ -29,4 +30,8 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 @settings(max_examples=10, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 def test_served_schema_holds(case):
-    case.call_and_validate(headers={"X-API-Key": KEY})
+    # POST /v1/screen refuses (422, documented) a phone libphonenumber finds impossible and
+    # a masked or spreadsheet-shortened value: rules no JSON Schema pattern states exactly,
+    # so a schema-valid body may be refused there; every other check holds for it too
+    excluded = [positive_data_acceptance] if case.path == "/v1/screen" else []
+    case.call_and_validate(headers={"X-API-Key": KEY}, excluded_checks=excluded)

@@ -67,7 +67,7 @@ def test_detections_find_exactly_the_planted_cases(users, seed):
     by_type = Counter(f.type for f in report.findings)
     assert set(by_type) == {
         "multi_lending", "ring", "freeze_inconsistency", "restored_after_freeze",
-        "limit_divergence",
+        "limit_divergence", "linked_risk", "lender_velocity",
     }  # fmt: skip
 
 

@@ -43,6 +43,8 @@ from xpg.session_cases import SessionCases
 from xpg.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     import polars as pl
 
     from xpg.graph.backend import Backend
@@ -59,6 +61,8 @@ if TYPE_CHECKING:
         UserView,
     )
     from xpg.queries.investigate.state import State
+    from xpg.queries.investigate.timeline import TimelineView
+    from xpg.queries.screen import Screening
     from xpg.report import ReportResult, RunLog
 
 __all__ = ["Session", "is_uri", "open", "pseudonymized", "read_findings", "tables_refused"]
@@ -371,6 +375,33 @@ class Session(SessionCases):
         day = self._date(as_of)
         return _wrap(self, lambda: investigate_lender(
             self.source, self.findings_index(day), lender_id, as_of=day))
+
+    def screen(self, identifiers: Mapping[str, str | Sequence[str] | None], *,
+               as_of: dt.date | str | None = None) -> Screening:
+        """An applicant's verdict (``high``, ``elevated``, ``clear``) and its reasons, from
+        the identifiers given (``device_id``, ``phone``, ``bank_card``, ``id_number``,
+        ``email``, ``ip``, ``address``, ``user_id``); nothing about the applicant is kept
+        (:func:`xpg.queries.screen.screen`)."""
+        from xpg.queries.screen import applicant, screen
+
+        self._check_open()
+        who = applicant(identifiers, region=self.settings.load.default_region)
+        day = self._date(as_of)
+        return _wrap(self, lambda: screen(self.source, self.findings_index(day),
+                                          self.settings.detection, who, as_of=day))
+
+    def timeline(self, user_id: str, *, as_of: dt.date | str | None = None,
+                 reports: str | os.PathLike[str] | None = None) -> TimelineView:
+        """A user's cross-product timeline: accounts, limit changes, freezes, restores,
+        loans, applications, and the findings naming the user on this session's night and
+        on each night of ``reports`` (a folder of nightly reports, ``<date>/findings.json``)."""
+        from xpg.queries.investigate.timeline import stored_nights, user_timeline
+
+        self._check_open()
+        day = self._date(as_of)
+        nights = [*(stored_nights(reports) if reports is not None else []),
+                  self.findings(day)]
+        return _wrap(self, lambda: user_timeline(self.source, user_id, day, nights))
 
     # -- state ------------------------------------------------------------------------
     def write_state(self, out: str | os.PathLike[str], *, as_of: dt.date | str | None = None,

@@ -87,7 +87,7 @@ from xpg.settings import Settings
 __all__ = ["NightlyResult", "run_nightly"]
 
 
-def _scoped() -> tuple[list[Rule], Rule]:
+def _scoped() -> tuple[list[Rule], Rule, list[Rule]]:
     """The registered per-user rules and the graph rule (see the module docstring).
 
     Raises
@@ -105,7 +105,8 @@ def _scoped() -> tuple[list[Rule], Rule]:
     names = {r.name for r in per_user}
     if len(graph) != 1 or len(graph[0].after) != 1 or graph[0].after[0] not in names:
         raise Fallback("the incremental run needs one graph rule reading one per-user rule")
-    return per_user, graph[0]
+    near = [r for r in registered if r.incremental == "neighbours"]
+    return per_user, graph[0], near
 """The rules whose finding for a user depends only on that user's rows (and the run date
 and the shared tables)."""
 
@@ -235,7 +236,7 @@ def _full(data: Path, settings: Settings, as_of: dt.date | None, timings: dict[s
         try:
             snap = Snapshot(data)
             fp, shared = snap.fingerprints(), snap.shared()
-            _, graph_rule = _scoped()
+            _, graph_rule, _ = _scoped()
         except Fallback as e:
             return result, str(e)
         links = hooks.links
@@ -368,7 +369,7 @@ def _graph(snap: Snapshot, state: NightlyState, old: pl.DataFrame, changed: pl.S
 def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.date | None,
                  timings: dict[str, float]) -> tuple[NightlyResult, dict[str, pl.DataFrame]]:
     config = settings.detection
-    per_user, ring_rule = _scoped()
+    per_user, ring_rule, near = _scoped()
     with _clock(timings, "read_hash"):
         snap = Snapshot(data)
         fp, shared = snap.fingerprints(), snap.shared()
@@ -422,12 +423,31 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
         kept_rings = pl.concat([outside, kept_rings])
         graph_tables["users"] = graph_tables["users"].with_columns(
             pl.Series("label", next_labels(labels, touched, ring_config, day)))
+    with _clock(timings, "neighbours"):
+        # rules of a user's neighbourhood: again on every user the graph stage reached
+        near_results: dict[str, Any] = {}
+        redone = ids
+        if near:
+            reach = pl.concat([touched.links.user_ids, present]).unique().sort()
+            if reach.len() < snap.users.height:
+                near_sub = snap.subset(reach, settings, ("products", "external_loans"))
+            else:  # the change reaches everyone (the run date moved): every row
+                near_sub = load_dataset(data, settings).dataset
+            near_hooks = PolarsHooks(near_sub, touched.links)
+            for rule in near:
+                near_results[rule.name] = rule.detect(near_hooks, rule.settings(config), day,
+                                                      results)
+            redone = pl.concat([reach, ids.explode()]).unique().implode()
     with _clock(timings, "assemble"), gc_paused():
-        kept = findings.filter(pl.col("type").is_in([r.name for r in per_user])
-                               & ~pl.col("users").list.first().is_in(ids))
+        kept = findings.filter(
+            (pl.col("type").is_in([r.name for r in per_user])
+             & ~pl.col("users").list.first().is_in(ids))
+            | (pl.col("type").is_in([r.name for r in near])
+               & ~pl.col("users").list.first().is_in(redone)))
         fresh = user_exposure_frame(sub, day)
         needed = pl.concat([kept.select(pl.col("users").list.first().alias("user_id")),
                             members.select("user_id"),
+                            *(r.users(near_results[r.name]) for r in near),
                             outside.select(pl.col("users").explode().alias("user_id"))]
                            ).unique()
         others = state.read("exposure").filter(~pl.col("user_id").is_in(ids))
@@ -436,6 +456,8 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
         new = [f for rule in per_user
                for f in rule.assemble(results[rule.name], exposure, rule.settings(config))]
         new += ring_assemble(ring_rule, ring_hooks, ring_config, day, asked, ml, exposure)
+        new += [f for rule in near
+                for f in rule.assemble(near_results[rule.name], exposure, rule.settings(config))]
         meta = pl.concat([kept, kept_rings, _meta(new)])
         lines, summary = _ordered(meta, snap.users.height, exposure)
     result = NightlyResult(day, lines, summary, incremental=True, changed_users=changed.len(),

@@ -51,6 +51,10 @@ SOURCE_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     },
     "applications": {"user_id": _S, "lender_id": _S, "applied_at": _T, "outcome": _S},
     "lenders": {"lender_id": _S, "name": _S, "type": _S},
+    "account_events": {
+        "user_id": _S, "account_id": _S, "product_id": _S, "at": _T, "event": _S,
+        "old_limit": _F, "new_limit": _F, "reason": _S,
+    },
 }
 
 
@@ -180,6 +184,10 @@ class InvestigationSource(Protocol):
         """Whether the lender is in ``lenders`` or named by any loan or application."""
         ...
 
+    def account_events(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
+        """The events of the users' accounts on or before the date (the user's timeline)."""
+        ...
+
     def group(
         self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
     ) -> pl.DataFrame:
@@ -294,9 +302,18 @@ class MemorySource:
     def _lenders(self) -> _Sorted:
         return _Sorted(conform("lenders", self.dataset.lenders), "lender_id")
 
+    @cached_property
+    def _events_by_user(self) -> _Sorted:
+        owners = self.dataset.accounts.select("account_id", "user_id", "product_id")
+        events = self.dataset.account_events.join(owners, on="account_id", how="inner")
+        return _Sorted(conform("account_events", events), "user_id", "at")
+
     # protocol ----------------------------------------------------------------
     def users(self, user_ids: Sequence[str]) -> pl.DataFrame:
         return self._users.take(user_ids)
+
+    def account_events(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
+        return self._events_by_user.take(user_ids).filter(pl.col("at").dt.date() <= as_of)
 
     def accounts(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
         acc = self._accounts.take(user_ids)

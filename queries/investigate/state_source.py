@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.investigate.group import group_from_links
-from xpg.queries.investigate.sources import MemorySource, _Sorted
+from xpg.queries.investigate.sources import SOURCE_SCHEMAS, MemorySource, _Sorted
 from xpg.queries.investigate.state import KEYS, TABLES, State
 
 __all__ = ["StateFindings", "StateSource"]
@@ -58,6 +58,11 @@ class StateSource(MemorySource):
         self.state = state
         self.dataset = None  # type: ignore[assignment]
         self._last_nodes = None
+
+    def account_events(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
+        """None: the stored state keeps no account events (a timeline from a state says
+        so; load the data for them)."""
+        return pl.DataFrame(schema=SOURCE_SCHEMAS["account_events"])
 
     def _scanned(self, name: str) -> _Scanned:
         return _Scanned(self.state, name, KEYS[name])

@@ -49,6 +49,8 @@ BUILTIN_RULES: tuple[str, ...] = (
     "freeze_inconsistency",
     "restored_after_freeze",
     "limit_divergence",
+    "linked_risk",
+    "lender_velocity",
 )
 """The data contract's rules, in contract order (each is ``xpg.queries.rules.<name>``)."""
 
@@ -87,7 +89,7 @@ def sections() -> Mapping[str, type]:
     class, in registry order: what :class:`~xpg.settings.DetectionConfig` is assembled from.
 
     >>> list(sections())
-    ['multi_lending', 'ring', 'freeze', 'limit_divergence']
+    ['multi_lending', 'ring', 'freeze', 'limit_divergence', 'linked_risk', 'lender_velocity']
     """
     return {r.section: r.config_class for r in _rules().values()}
 

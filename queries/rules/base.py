@@ -82,7 +82,11 @@ class Rule(ABC):
         a user's findings depend only on that user's own rows, the shared tables
         (products, lenders) and the run date, so the rule runs again on the changed
         users alone and the other users' findings are kept; ``"graph"``, it depends on
-        the users' link graph (the ring rule: the nightly run's graph stage); ``None``
+        the users' link graph (the ring rule: the nightly run's graph stage);
+        ``"neighbours"``, a user's findings depend on its own rows and those of the users
+        sharing a kept node of the ring's graph with it (``linked_risk``): the nightly run
+        runs it again on the users its graph stage reaches (every user of a group a change
+        reaches) and keeps the others' findings; ``None``
         (the default), not declared: a nightly run with such a rule registered is a
         full run (its reason says so).
     at_risk_evidence
@@ -99,7 +103,7 @@ class Rule(ABC):
     config_class: ClassVar[type]
     forms: ClassVar[tuple[Form, ...]]
     after: ClassVar[tuple[str, ...]] = ()
-    incremental: ClassVar[Literal["user", "graph"] | None] = None
+    incremental: ClassVar[Literal["user", "graph", "neighbours"] | None] = None
     at_risk_evidence: ClassVar[str | None] = None
     totals: ClassVar[tuple[Total, ...]] = ()
 

@@ -92,6 +92,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "state": ("state", "app"),
     "case": ("case", "app"),
     "backtest": ("backtest", "command"),
+    "screen": ("screen", "command"),
 }
 
 

@@ -100,6 +100,15 @@ FLAGS = {
     "shape": "--shape",
     "state": "--state",
     "users": "--users",
+    # xpg screen: an applicant's fields
+    "device_id": "--device",
+    "phone": "--phone",
+    "bank_card": "--bank-card",
+    "id_number": "--id-number",
+    "email": "--email",
+    "ip": "--ip",
+    "address": "--address",
+    "user_id": "--user-id",
 }
 
 

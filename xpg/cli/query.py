@@ -359,9 +359,22 @@ def user(
     backend: BackendOpt = None,
     findings: FindingsOpt = None,
     state: StateOpt = None,
+    timeline: Annotated[bool, typer.Option(
+        "--timeline", help="The user's cross-product timeline instead: limits, freezes, "
+                           "restores, limit cuts, loans, applications and findings, dated.")
+    ] = False,
+    reports: Annotated[Path | None, typer.Option(
+        "--reports", help="With --timeline: a folder of nightly reports (<date>/findings.json)"
+                          ": the findings naming the user on each night.")] = None,
 ) -> None:
     """A user's accounts, devices, identifiers, lenders, findings, exposure and neighbours."""
     day = parse_as_of(as_of)
+    if timeline:
+        from xpg.cli.timeline import emit_timeline
+
+        with _session(data, config, backend, findings, state, day) as s:
+            emit_timeline(s.timeline(user_id, as_of=day, reports=reports), fmt is Format.json)
+        return
     _answer(lambda s: s.user(user_id, hops=hops, as_of=day), data, config, backend, findings,
             state, day, fmt, export, render_user)
 

@@ -20,7 +20,8 @@ ACCESS_LOGGER = "xpg.serve.access"
 #: the path segments written as sent (compared case-insensitively); the routers add theirs
 PATH_WORDS: frozenset[str] = frozenset({
     "v1", "health", "metrics", "openapi.json", "docs", "redoc",
-    "findings", "users", "rings", "path", "lenders", "groups",
+    "findings", "users", "rings", "path", "lenders", "groups", "cases", "stats",
+    "decision", "snooze", "assignment", "notes", "status", "screen", "timeline",
 })
 
 

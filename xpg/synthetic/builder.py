@@ -59,6 +59,7 @@ class Builder:
         self.profile = np.zeros(n_users, dtype=np.int8)
         self.custom_accounts = np.zeros(n_users, dtype=bool)
         self.cases: list[dict] = []
+        self.screening: list[dict] = []  # applicants to screen and their verdicts (truth)
         self.case_counts: dict[str, int] = defaultdict(int)
         # registration moment of every user: 30 days to 8 years before the run date
         self.registered = self.seconds(

@@ -20,11 +20,13 @@ from xpg.synthetic.catalogue import Profile
 from xpg.synthetic.formats import user_id
 
 __all__ = [
-    "FI", "LD", "ML", "RA", "RING", "CaseKind", "case_count", "lone", "ml_profiles", "record",
+    "FI", "LD", "LR", "LV", "ML", "RA", "RING", "CaseKind", "case_count", "lone", "ml_profiles",
+    "record",
 ]  # fmt: skip
 
 ML, RING = "multi_lending", "ring"
 FI, RA, LD = "freeze_inconsistency", "restored_after_freeze", "limit_divergence"
+LR, LV = "linked_risk", "lender_velocity"
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,9 @@ def lone(profile: int, rule: str) -> Callable[[Builder, CaseKind, int], None]:
         users = b.take_users(count)
         b.profile[users] = profile
         is_ml = profile in Profile.MULTI_LENDING
+        found = [ML] if is_ml else [LV] if profile in Profile.LENDER_VELOCITY else []
         for u in users.tolist():
-            record(b, kind, [u], [(ML, [u])] if is_ml else [], rule=rule)
+            record(b, kind, [u], [(t, [u]) for t in found], rule=rule)
 
     return plant
 

@@ -131,9 +131,15 @@ class Profile:
     NM_OUT7 = 9  # 3 lenders, one the day before the 7-day window
     NM_OUT30 = 10  # 6 lenders, one the day before the 30-day window
     NM_CLOSED = 11  # 3 open lenders + closed and written-off loans at 3 others
-    COUNT = 12
+    LV3 = 12  # lender_velocity: 3 new lenders within 30 days, the first on its first day
+    LV_OUT31 = 13  # 3 lenders, the first the day before the 30-day window: 2 new
+    LV2_OLD = 14  # 3 lenders applied to within 30 days, one of them first seen 60 days ago
+    COUNT = 15
 
     MULTI_LENDING = (ML_OPEN, ML_OPEN4, ML_OPEN_OVERDUE, ML_APPS7, ML_APPS30)
+    LENDER_VELOCITY = (NM_OUT7, NM_APPS30, NM_OUT30, LV3)
+    """Not multi-lending, with 3 or more lenders first seen within 30 days (their history
+    loans and applications are at other lenders)."""
 
 
 # Recent applications of the profiles that have them: (lender slot, days back, second of day or
@@ -148,4 +154,7 @@ APP_TEMPLATES: dict[int, tuple[tuple[int, int, int | None], ...]] = {
     Profile.NM_OUT7: ((0, 7, LAST), (1, 5, None), (2, 1, None)),
     Profile.NM_OUT30: ((0, 30, LAST), (1, 25, None), (2, 18, None), (3, 10, None), (4, 4, None),
                        (5, 1, None)),
+    Profile.LV3: ((0, 29, 0), (1, 15, None), (2, 8, None)),
+    Profile.LV_OUT31: ((0, 30, LAST), (1, 15, None), (2, 8, None)),
+    Profile.LV2_OLD: ((0, 60, None), (1, 15, None), (0, 12, None), (2, 8, None)),
 }  # fmt: skip

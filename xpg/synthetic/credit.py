@@ -30,6 +30,31 @@ def _lender_of(b: Builder, owner_key: np.ndarray, slot: np.ndarray, salt: int) -
     return ((start + slot * stride) % N_LENDERS).astype(np.int16)
 
 
+_VELOCITY_ONLY = (Profile.LV3, Profile.LV_OUT31, Profile.LV2_OLD)
+
+
+def _history_apart(b: Builder, profile: np.ndarray, u: np.ndarray, lender: np.ndarray, *,
+                   first_slot: int) -> np.ndarray:
+    """``lender``, except for the rows of users whose profile plants recent applications:
+    theirs are moved to lenders of slots from ``first_slot`` on, which their planted
+    applications (slots 0-5) never use, so the planted lenders are new to them as planned
+    (the draws are kept: the rest of the data is unchanged)."""
+    planted = np.isin(profile[u], list(APP_TEMPLATES))
+    if not planted.any():
+        return lender
+    rows = np.flatnonzero(planted)
+    # the k-th such row of a user takes slot first_slot + k
+    who = u[rows]
+    order = np.argsort(who, kind="stable")
+    ranks = np.empty(rows.size, dtype=np.int64)
+    sorted_who = who[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_who)) + 1]
+    ranks[order] = np.arange(rows.size) - np.repeat(starts, np.diff(np.r_[starts, rows.size]))
+    out = lender.copy()
+    out[rows] = _lender_of(b, who, first_slot + ranks, 2)
+    return out
+
+
 def loans(b: Builder, users: np.ndarray, profile: np.ndarray) -> None:
     r = b.rng
     n = users.size
@@ -37,7 +62,7 @@ def loans(b: Builder, users: np.ndarray, profile: np.ndarray) -> None:
     live_status = np.full(n, -1, dtype=np.int64)  # -1: random (ordinary); else a fixed status
     ordinary = np.isin(profile, [Profile.ORDINARY, Profile.ML_APPS7, Profile.ML_APPS30,
                                  Profile.NM_APPS7, Profile.NM_APPS30, Profile.NM_OUT7,
-                                 Profile.NM_OUT30])  # fmt: skip
+                                 Profile.NM_OUT30, *_VELOCITY_ONLY])  # fmt: skip
     live[ordinary] = r.choice(4, ordinary.sum(), p=[0.35, 0.35, 0.22, 0.08])
     ml = profile == Profile.ML_OPEN
     live[ml] = r.integers(4, 8, ml.sum())
@@ -80,6 +105,9 @@ def loans(b: Builder, users: np.ndarray, profile: np.ndarray) -> None:
     opened = np.where(
         closed_like, b.today - r.integers(365, 6 * 365, m), b.today - r.integers(0, 3 * 365, m)
     )
+    # a live loan opened within the last 30 days would make its lender new (lender_velocity):
+    # no profile plants those, so they are moved 31 days back (no draw changes)
+    opened = np.where(~closed_like & (opened > b.today - 31), opened - 31, opened)
     closed = np.where(
         closed_like, np.minimum(opened + r.integers(30, 1_080, m), b.today), NULL_TIME
     )
@@ -88,6 +116,7 @@ def loans(b: Builder, users: np.ndarray, profile: np.ndarray) -> None:
         [r.uniform(0.05, 1.0, m), r.uniform(0.3, 1.0, m), r.uniform(0.5, 1.0, m)],
         0.0,
     )
+    lender = _history_apart(b, profile, u, lender, first_slot=8)
     b.add("external_loans", user=u, lender=lender, opened=opened, amount=amount,
           outstanding=np.round(amount * frac, 2), status=status, closed=closed)  # fmt: skip
 
@@ -100,10 +129,12 @@ def applications(b: Builder, users: np.ndarray, profile: np.ndarray) -> None:
     owner, _ = expand(n_old)
     u = users[owner]
     at = b.between(b.t0 - 720 * DAY, b.t0 - 31 * DAY + np.zeros(u.size, dtype=np.int64))
+    lender = _history_apart(b, profile, u, r.integers(0, N_LENDERS, u.size).astype(np.int16),
+                            first_slot=20)
     b.add(
         "applications",
         user=u,
-        lender=r.integers(0, N_LENDERS, u.size).astype(np.int16),
+        lender=lender,
         at=at,
         outcome=r.choice(3, u.size, p=[0.55, 0.4, 0.05]).astype(np.int8),
     )

@@ -220,6 +220,7 @@ def _truth(
         "kinds": kinds,
         **({} if graph is None else {"graph": graph}),
         "cases": [ordinary, *b.cases],
+        **({"screening": b.screening} if b.screening else {}),
     }
 
 

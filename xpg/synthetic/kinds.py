@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from xpg.synthetic.builder import Builder
-from xpg.synthetic.cases import FI, LD, ML, RA, RING, CaseKind, case_count, lone
+from xpg.synthetic.cases import FI, LD, LV, ML, RA, RING, CaseKind, case_count, lone
 from xpg.synthetic.catalogue import Profile
 from xpg.synthetic.cross import NOTES, TEMPLATES, cross
+from xpg.synthetic.early import kinds as early_kinds
+from xpg.synthetic.early import probes
 from xpg.synthetic.groups import (
     RING_BEHIND_HUB,
     hub_boundary,
@@ -92,6 +94,23 @@ CASE_KINDS: tuple[CaseKind, ...] = (
     _k("near_miss_closed_loans", None, ML, 1000,
        lone(Profile.NM_CLOSED, "3 open lenders + closed/written-off"),
        "open loans at 3 lenders; closed and written-off loans at 3 others do not count"),
+    # lender velocity (and the near misses of multi_lending above that are velocity users)
+    _k("lv_three_new_lenders", LV, None, 1000,
+       lone(Profile.LV3, "3 new lenders in 30 days"),
+       "applications to 3 lenders new to the user within 30 days, the first on the window's "
+       "first day (00:00:00): the threshold"),
+    _k("lv_lookalike_day_31", None, LV, 500,
+       lone(Profile.LV_OUT31, "3 lenders, the first on day 31"),
+       "3 lenders, the first at 23:59:59 the day before the 30-day window: 2 new"),
+    _k("lv_lookalike_old_lender", None, LV, 500,
+       lone(Profile.LV2_OLD, "3 lenders in 30 days, one first seen 60 days ago"),
+       "applications to 3 lenders within 30 days, one of them applied to 60 days ago: 2 new "
+       "(the threshold minus one)"),
+    _k("lv_lookalike_multi_lender", ML, None, 300,
+       lone(Profile.ML_APPS7, "3 new lenders within 7 days"),
+       "3 new lenders within 7 days: multi_lending, so no lender_velocity"),
+    # linked risk
+    *early_kinds(_k),
     # cross-product
     *(
         _k(name, (t.findings[0] if t.findings else None),
@@ -107,3 +126,4 @@ def plant_all(b: Builder) -> None:
     for kind in CASE_KINDS:
         if kind.per_million:
             kind.plant(b, kind, case_count(kind, b.n))
+    probes(b)

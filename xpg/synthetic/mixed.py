@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from xpg.synthetic.builder import Builder
-from xpg.synthetic.cases import ML, RING, CaseKind, case_count, ml_profiles, record
+from xpg.synthetic.cases import LV, ML, RING, CaseKind, case_count, ml_profiles, record
 from xpg.synthetic.catalogue import Profile
 from xpg.synthetic.formats import device_id_of, expand, identifier_value_of
 from xpg.synthetic.graph import DEVICE, HUB_MAX_USERS, link_graph, node_code
@@ -54,8 +54,11 @@ MIXED_MIN_USERS = 2_000
 """The fewest users of the mixed shape: a giant group of more than 50 users around a ring."""
 MAX_GROUP_USERS = 50
 """Contract v2's default: larger connected groups are searched for multi-lending cores."""
-ISLAND_KINDS = frozenset(k.name for k in CASE_KINDS if RING in (k.expect, k.must_not))
-"""The default shape's ring kinds and look-alikes: small islands in the mixed shape too."""
+ISLAND_KINDS = frozenset(k.name for k in CASE_KINDS
+                         if {k.expect, k.must_not} - {ML, LV, None})
+"""The default shape's kinds of linked users and of frozen accounts (rings, linked risk,
+cross-product cases) and their look-alikes: small islands in the mixed shape too (inside a
+community, a user frozen for fraud would make its neighbours ``linked_risk`` findings)."""
 
 
 def _unplanted(b: Builder, kind: CaseKind, count: int) -> None:  # pragma: no cover

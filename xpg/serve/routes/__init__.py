@@ -71,13 +71,14 @@ RouterFactory = Callable[[Context], APIRouter]
 
 
 def _routers() -> list[RouterFactory]:
-    from xpg.serve.routes import cases, findings, investigations, service
+    from xpg.serve.routes import cases, findings, investigations, screening, service
 
     return [
         service.router,
         findings.router,
         investigations.router,
         cases.router,
+        screening.router,
         # a new group of endpoints: its module's router, one line here
     ]
 

@@ -1,0 +1,188 @@
+"""Screening latency of the real server: ``xpg serve`` on loopback, ``POST /v1/screen``.
+
+Starts ``xpg serve --data DIR`` (the in-memory backend, or ``--backend neo4j`` over a
+loaded database), waits for ``/health``, then drives ``POST /v1/screen`` from 1, 8 and 32
+client threads (one keep-alive connection each) with a mix of applicants: the
+``screening`` probes of the data's ``truth.json`` (high, elevated, clear) and random
+devices and phones of the data (most of them clear), each request one applicant of one
+to three identifiers. Prints, per concurrency: requests, p50/p95/p99 latency (ms),
+requests/s, and the server's CPU seconds over the run; with the load average before and
+after (the machine is shared: compare figures of one run only).
+
+    .venv/bin/xpg generate --users 1000000 --seed 1 --out /work/perfdata/screen/1m
+    .venv/bin/python bench/bench_screen.py --data /work/perfdata/screen/1m --requests 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import polars as pl
+
+XPG = str(Path(sys.executable).with_name("xpg"))
+KEY = "bench-screen-key-0123456789"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _applicants(data: Path, n: int, seed: int) -> list[dict]:
+    """The probes of truth.json, then random devices and phones of the data."""
+    rng = random.Random(seed)
+    out: list[dict] = []
+    truth = data / "truth.json"
+    if truth.is_file():
+        out += [p["given"] for p in json.loads(truth.read_text("utf-8")).get("screening", [])]
+    devices = pl.read_parquet(data / "devices.parquet", columns=["device_id"]).get_column(
+        "device_id").sample(n, with_replacement=True, seed=seed).to_list()
+    idents = pl.read_parquet(data / "identifiers.parquet", columns=["kind", "value"])
+    phones = idents.filter(pl.col("kind") == "phone").get_column("value").sample(
+        n, with_replacement=True, seed=seed + 1).to_list()
+    for i in range(n):
+        given: dict = {"device_id": devices[i]}
+        if rng.random() < 0.7:
+            given["phone"] = phones[i]
+        if rng.random() < 0.2:
+            given["device_id"] = [devices[i], devices[(i * 7919) % n]]
+        out.append(given)
+    return out
+
+
+def _drive(port: int, bodies: list[bytes], clients: int) -> tuple[list[float], float, int]:
+    """Latencies (s) of every request, the wall time, and the non-200 answers."""
+    latencies: list[float] = []
+    errors = [0]
+    first: list[str] = []
+    lock = threading.Lock()
+    per = [bodies[i::clients] for i in range(clients)]
+    headers = {"Content-Type": "application/json", "X-API-Key": KEY}
+
+    def run(mine: list[bytes]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        local = []
+        bad = 0
+        for body in mine:
+            t = time.perf_counter()
+            try:
+                conn.request("POST", "/v1/screen", body=body, headers=headers)
+                r = conn.getresponse()
+                text = r.read()
+            except OSError as e:
+                bad += 1
+                first.append(repr(e))
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                continue
+            local.append(time.perf_counter() - t)
+            if r.status != 200:
+                bad += 1
+                first.append(f"{r.status} {text[:200]!r}")
+        conn.close()
+        with lock:
+            latencies.extend(local)
+            errors[0] += bad
+
+    threads = [threading.Thread(target=run, args=(m,)) for m in per]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if first:
+        print(f"first error: {first[0]}", file=sys.stderr)
+    return latencies, time.perf_counter() - start, errors[0]
+
+
+def _wait(port: int, proc: subprocess.Popen, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"xpg serve exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/health")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise SystemExit("xpg serve did not answer /health in time")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--backend", default=None)
+    ap.add_argument("--requests", type=int, default=2000, help="per concurrency level")
+    ap.add_argument("--clients", default="1,8,32")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--start-timeout", type=float, default=1800)
+    ap.add_argument("--out", type=Path, default=None, help="also write the figures as JSON")
+    args = ap.parse_args()
+    port = _free_port()
+    cmd = [XPG, "serve", "--port", str(port), "--rate-limit", str(10**9)]
+    if args.backend:
+        cmd += ["--backend", args.backend]
+    if args.backend != "neo4j":
+        cmd += ["--data", str(args.data)]
+    env = {**os.environ, "XPG_API_KEY": KEY}
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait(port, proc, args.start_timeout)
+        ready = time.perf_counter() - started
+        bodies = [json.dumps(a).encode() for a in _applicants(args.data, args.requests,
+                                                               args.seed)]
+        # warm-up: every code path once
+        _drive(port, bodies[:50], 1)
+        rows = []
+        print(f"server ready in {ready:.1f} s; load average before: {os.getloadavg()}")
+        print(f"{'clients':>7} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+              f"{'req/s':>8} {'server CPU s':>12} {'errors':>6}")
+        for clients in (int(c) for c in args.clients.split(",")):
+            cpu = _cpu_seconds(proc.pid)
+            lat, wall, errors = _drive(port, bodies[: args.requests], clients)
+            cpu = _cpu_seconds(proc.pid) - cpu
+            q = statistics.quantiles([x * 1000 for x in lat], n=100)
+            row = {"clients": clients, "requests": len(lat), "p50_ms": round(q[49], 2),
+                   "p95_ms": round(q[94], 2), "p99_ms": round(q[98], 2),
+                   "rps": round(len(lat) / wall, 1), "server_cpu_s": round(cpu, 2),
+                   "wall_s": round(wall, 2), "errors": errors}
+            rows.append(row)
+            print(f"{clients:>7} {row['requests']:>8} {row['p50_ms']:>8} {row['p95_ms']:>8} "
+                  f"{row['p99_ms']:>8} {row['rps']:>8} {row['server_cpu_s']:>12} "
+                  f"{errors:>6}")
+        print(f"load average after: {os.getloadavg()}  (nproc {os.cpu_count()})")
+        if args.out:
+            args.out.write_text(json.dumps({"data": str(args.data), "ready_s": ready,
+                                            "rows": rows, "load": os.getloadavg()}, indent=1))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+if __name__ == "__main__":
+    main()

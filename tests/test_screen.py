@@ -1,0 +1,246 @@
+"""Screening an applicant (contract v3): the verdict and its reasons on memory and Neo4j,
+``xpg screen`` and ``POST /v1/screen`` on both backends, bad input refused, nothing
+stored, and the generator's screening probes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from decorator import INVESTIGATED, on_backends
+from detect_fixtures import AS_OF, Builder, at, multi_lender
+from xpg.queries.investigate import FindingsIndex
+from xpg.queries.screen import MAX_VALUES, applicant, screen
+
+import xpg
+from xpg.errors import InputError
+from xpg.settings import DetectionConfig, load_settings
+
+CONFIG = DetectionConfig()
+KEY = "k" * 24
+
+
+def data():
+    """B frozen for fraud on device dB; U linked to B (linked_risk); R1-R3 a ring on device
+    dR; M a multi-lender with phone 13800138000; H: a hub device of 21 users with a fraud
+    user on it; E: an email shared with B (not a ring kind)."""
+    b = Builder()
+    b.account("aB", "B", "huabei", status="frozen", reason="fraud", changed_at=at(-3))
+    b.account("aU", "U", "jiebei", outstanding=1_000)
+    b.device("B", "dB").device("U", "dB")
+    for r in ("R1", "R2", "R3"):
+        b.account(f"a{r}", r, "huabei")
+        b.device(r, "dR")
+        multi_lender(b, r, prefix=f"{r}L")
+    b.account("aM", "M", "huabei")
+    multi_lender(b, "M")
+    b.identifier("M", "phone", "13800138000")
+    b.account("aF", "F", "huabei", status="frozen", reason="fraud")
+    b.device("F", "hub")
+    for i in range(20):
+        b.account(f"h{i}", f"H{i:02d}", "huabei")
+        b.device(f"H{i:02d}", "hub")
+    b.identifier("B", "email", "bad@example.com").identifier("Q", "email", "bad@example.com")
+    return b.build()
+
+
+@pytest.fixture
+def screened(backend):
+    ds = data()
+    backend.load(ds)
+    index = FindingsIndex(backend.detect(CONFIG, as_of=AS_OF))
+    source = backend.investigations(ds)
+    return lambda **given: screen(source, index, CONFIG, applicant(given), as_of=AS_OF)
+
+
+@on_backends(*INVESTIGATED)
+def test_verdicts_and_their_reasons(screened):
+    r = screened(device_id="dB")
+    assert r.verdict == "high" and r.linked_users == 2
+    assert [(x.verdict, x.user_id, x.why) for x in r.reasons] == [
+        ("high", "B", "known-bad: huabei account aB frozen for fraud"),
+        ("elevated", "U", "linked_risk"),
+    ]
+    assert r.reasons[0].text == ("device dB links to B, known-bad: huabei account aB frozen "
+                                 "for fraud")
+    ring = screened(device_id="dR")
+    assert ring.verdict == "high"
+    assert {x.why for x in ring.reasons} >= {"ring", "multi_lending"}
+    assert next(x for x in ring.reasons if x.why == "ring").text.startswith(
+        "device dR links to R1, a member of ring ring-")
+    # one phone written three ways is one node
+    for written in ("+86 138-0013-8000", "0086 138 0013 8000", "13800138000"):
+        m = screened(phone=written)
+        assert m.verdict == "elevated", written
+        assert m.reasons[0].why == "multi_lending" and m.reasons[0].node == "phone ****8000"
+    clear = screened(device_id="never-seen", phone="13900139000")
+    assert clear.verdict == "clear" and clear.reasons == () and clear.matches == ()
+    assert clear.unmatched == ("device_id never-seen", "phone ****9000")
+
+
+@on_backends(*INVESTIGATED)
+def test_hubs_and_kinds_not_enabled_are_reported_never_decisive(screened):
+    hub = screened(device_id="hub")
+    assert hub.verdict == "clear" and hub.linked_users == 0
+    (m,) = hub.matches
+    assert (m.users, m.hub, m.counts) == (21, True, False)
+    assert "hub" in m.note
+    email = screened(email="BAD@example.com ")
+    assert email.verdict == "clear"
+    assert email.matches[0].users == 2 and not email.matches[0].counts
+    # a given user id counts as a linked user; an unknown one is reported
+    assert screened(user_id="B").verdict == "high"
+    assert screened(user_id="M").verdict == "elevated"
+    assert screened(user_id="nobody").unmatched == ("user_id nobody",)
+
+
+@on_backends(*INVESTIGATED)
+def test_the_known_bad_seam_raises_the_verdict(backend):
+    ds = data()
+    backend.load(ds)
+    config = CONFIG.replace(linked_risk={"known_bad_users": ["M"]})
+    index = FindingsIndex(backend.detect(config, as_of=AS_OF))
+    r = screen(backend.investigations(ds), index, config, applicant({"user_id": "M"}),
+               as_of=AS_OF)
+    assert r.verdict == "high"
+    assert r.reasons[0].why == "known-bad: confirmed as fraud by an analyst"
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({}, "no identifier given"),
+    ({"phone": "abc"}, "normalizes to nothing"),
+    ({"phone": "12"}, "not a possible phone number"),
+    ({"bank_card": "6222********1234"}, "cannot be looked up"),
+    ({"phone": [str(13800000000 + i) for i in range(10_000)]}, "10000 identifier values"),
+    ({"device_id": ["d"] * (MAX_VALUES + 1)}, f"at most {MAX_VALUES}"),
+    ({"passport": "X1"}, "unknown applicant field 'passport'"),
+])
+def test_bad_input_is_refused(given, message):
+    with pytest.raises(InputError, match=message):
+        applicant(given)
+
+
+# -- the CLI and the API, on both backends ---------------------------------------------------
+
+
+def write_folder(ds, folder):
+    """The tables of ``ds`` that are present, as Parquet files in ``folder``."""
+    from xpg.synthetic import Synthetic
+
+    folder.mkdir()
+    for name, frame in ds.tables().items():
+        if name in ds.present:
+            Synthetic.write_table(frame, folder / f"{name}.parquet", "parquet")
+    return folder
+
+
+def _write(tmp_path):
+    return write_folder(data(), tmp_path / "data")
+
+
+def test_xpg_screen_on_memory(tmp_path, capsys):
+    from xpg.cli import main
+
+    folder = _write(tmp_path)
+    assert main(["screen", "--data", str(folder), "--device", "dB", "--format", "json",
+                 "--as-of", AS_OF.isoformat()]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] == "high" and out["reasons"][0]["user_id"] == "B"
+    assert main(["screen", "--data", str(folder), "--phone", "+86 138 0013 8000"]) == 0
+    assert "Verdict: elevated" in capsys.readouterr().out
+    assert main(["screen", "--data", str(folder), "--phone", "abc"]) == 2
+    assert "--phone 'abc' cannot be looked up" in capsys.readouterr().err
+    assert main(["screen", "--data", str(folder)]) == 2
+    assert "no identifier given" in capsys.readouterr().err
+
+
+@pytest.fixture
+def client(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from xpg.serve import create_app
+
+    session = xpg.open(dataset=data(), as_of=AS_OF, read_only=True)
+    yield TestClient(create_app(session, api_keys=[KEY]), raise_server_exceptions=False)
+    session.close()
+
+
+def test_post_v1_screen(client):
+    headers = {"X-API-Key": KEY}
+    r = client.post("/v1/screen", json={"device_id": "dB", "phone": ["13800138000"]},
+                    headers=headers)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["verdict"] == "high" and body["linked_users"] == 3
+    assert client.post("/v1/screen", json={"device_id": "dB"}).status_code == 401
+    for payload, fragment in (
+        ({}, "no identifier given"),
+        ({"phone": "abc"}, "cannot be looked up"),
+        ({"phone": ["1"] * 10_000}, "phone"),
+        ({"passport": "x"}, "passport"),
+    ):
+        r = client.post("/v1/screen", json=payload, headers=headers)
+        assert r.status_code == 422, payload
+        assert fragment in r.json()["error"]["message"], (payload, r.json())
+    r = client.post("/v1/screen", headers=headers,
+                    content=json.dumps({"phone": [str(10**10 + i) for i in range(10_000)]}))
+    assert r.status_code == 413
+    assert "/v1/screen" in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.neo4j
+def test_screen_cli_and_api_on_neo4j_read_only(neo4j_server, neo4j_backend, monkeypatch,
+                                               capsys):
+    from fastapi.testclient import TestClient
+    from neo4j_server import dump
+    from xpg.graph.neo4j import Neo4jBackend
+
+    from xpg.cli import main
+    from xpg.serve import create_app
+
+    neo4j_backend.load(data())
+    neo4j_backend.detect(CONFIG, as_of=AS_OF)
+    for name in ("uri", "user", "database"):
+        monkeypatch.setenv(f"NEO4J_{name.upper()}", getattr(neo4j_server, name))
+    monkeypatch.setenv("NEO4J_PASSWORD", neo4j_server.password or "")
+    before = dump(neo4j_backend)
+    assert main(["screen", "--backend", "neo4j", "--device", "dR", "--format", "json",
+                 "--as-of", AS_OF.isoformat()]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] == "high" and {r["why"] for r in out["reasons"]} >= {"ring"}
+    reader = Neo4jBackend(neo4j_server, read_only=True)
+    with xpg.open(backend=reader, as_of=AS_OF, detect=False) as s:
+        c = TestClient(create_app(s, api_keys=[KEY]), raise_server_exceptions=False)
+        r = c.post("/v1/screen", json={"phone": "0086 138 0013 8000"},
+                   headers={"X-API-Key": KEY})
+        assert r.status_code == 200 and r.json()["verdict"] == "elevated"
+        assert c.post("/v1/screen", json={}, headers={"X-API-Key": KEY}).status_code == 422
+    reader.close()
+    assert dump(neo4j_backend) == before  # nothing about the applicant is stored
+
+
+@pytest.mark.parametrize(("users", "seed"), [(2_000, 5), (5_000, 9)])
+def test_the_generators_screening_probes(users, seed):
+    from xpg.synthetic import generate
+
+    s = generate(users, seed)
+    probes = s.truth["screening"]
+    assert {p["expect"] for p in probes} == {"high", "elevated", "clear"}
+    with xpg.open(dataset=s.dataset(), settings=load_settings(environ={})) as session:
+        for p in probes:
+            assert session.screen(p["given"]).verdict == p["expect"], p["id"]
+
+
+def test_xpg_screen_from_the_stored_state(tmp_path, capsys):
+    from xpg.cli import main
+
+    folder = _write(tmp_path)
+    assert main(["state", "build", "--data", str(folder), "--out", str(tmp_path / "state")]
+                ) == 0
+    capsys.readouterr()
+    assert main(["screen", "--state", str(tmp_path / "state"), "--device", "dR", "--phone",
+                 "13800138000", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert "answering from the stored state" in captured.err
+    out = json.loads(captured.out)
+    assert out["verdict"] == "high" and out["linked_users"] == 4
