@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from xpg.graph.links import DEVICE_KIND
-from xpg.graph.spark.components import min_label_components
+from xpg.graph.spark.components import log_round_components
 from xpg.graph.spark.tables import Tables
 from xpg.queries.asof import MICRO, OPEN_LOAN_STATUSES, window_start
 from xpg.queries.frames import EXPOSURE_SCHEMA, Form, Schema, conform_to
@@ -101,7 +101,7 @@ class SparkHooks:
     Attributes
     ----------
     ring_passes : int
-        Propagation passes of the last ring components computed.
+        Rounds of the last ring components computed (large-star/small-star).
     """
 
     def __init__(self, spark: SparkSession, tables: Tables):
@@ -276,7 +276,7 @@ class SparkHooks:
             .where(F.col("users") <= config.hub_max_users)
             .localCheckpoint(eager=True)
         )
-        result = min_label_components(kept.where(F.col("users") >= 2))
+        result = log_round_components(kept.where(F.col("users") >= 2))
         self.ring_passes = result.passes
         labels = (
             kept.select("user_id")
