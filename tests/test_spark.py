@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import random
 
 import networkx as nx
@@ -44,7 +45,7 @@ def _same_findings(spark_backend, dataset, configs, dates) -> int:
 def test_kitchen_sink_same_findings(spark_backend):
     """Every rule near its boundaries, one detection: the fast case."""
     assert _same_findings(spark_backend, kitchen_sink(), [DetectionConfig()], [None]) > 10
-    assert spark_backend.hooks.ring_passes >= 2  # a real propagation, ended by a quiet pass
+    assert spark_backend.hooks.ring_passes >= 1  # log-round components ran
 
 
 @pytest.mark.slow
@@ -128,12 +129,13 @@ def _oracle(links: list[tuple[str, str, str]]) -> dict[str, str]:
     return labels
 
 
-def _check_components(spark, seed: int, users: int, nodes: int, edges: int) -> None:
-    from xpg.graph.spark.components import min_label_components
+def _check_components(spark, seed: int, users: int, nodes: int, edges: int,
+                      algorithm: str = "log_round") -> None:
+    from xpg.graph.spark import components
 
     links = _random_links(seed, users, nodes, edges)
     frame = spark.createDataFrame(links, "user_id string, kind string, value string")
-    result = min_label_components(frame)
+    result = getattr(components, f"{algorithm}_components")(frame)
     got = {r["user_id"]: r["label"] for r in result.labels.collect()}
     assert got == _oracle(links)
 
@@ -144,26 +146,65 @@ def test_components_match_networkx(spark, seed):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["log_round", "min_label"])
 @pytest.mark.parametrize("seed", range(2, 9), ids=lambda s: f"seed{s}")
-def test_components_match_networkx_more_graphs(spark, seed):
+def test_components_match_networkx_more_graphs(spark, seed, algorithm):
     rng = random.Random(seed)
     users = rng.choice([20, 200, 500])
     edges = rng.randint(users // 2, users * 2)
-    _check_components(spark, seed, users=users, nodes=users, edges=edges)
+    _check_components(spark, seed, users=users, nodes=users, edges=edges, algorithm=algorithm)
+
+
+def _chain(spark, users: int):
+    """u0 - n0 - u1 - n1 - ... - u(users-1): one component of diameter ``users``, made
+    in Spark (no rows through the driver)."""
+    from pyspark.sql import functions as F
+
+    steps = spark.range(users - 1)
+    name = lambda i: F.format_string("u%07d", i)  # noqa: E731
+    node = F.format_string("n%d", F.col("id"))
+    return steps.select(name(F.col("id")).alias("user_id"), F.lit("device").alias("kind"),
+                        node.alias("value")).union(
+        steps.select(name(F.col("id") + 1).alias("user_id"), F.lit("device").alias("kind"),
+                     node.alias("value")))
 
 
 @pytest.mark.slow
 def test_a_long_chain_needs_one_pass_per_link(spark):
-    """u0 - n0 - u1 - n1 - ... - u9: labels move one user per pass."""
+    """Min-label propagation moves labels one user a pass along u0 - n0 - u1 - ... - u9."""
     from xpg.graph.spark.components import min_label_components
 
-    links = [(f"u{i}", "device", f"n{j}") for j in range(9) for i in (j, j + 1)]
-    frame = spark.createDataFrame(links, "user_id string, kind string, value string")
-    result = min_label_components(frame)
-    assert {r["label"] for r in result.labels.collect()} == {"u0"}
+    result = min_label_components(_chain(spark, 10))
+    assert {r["label"] for r in result.labels.collect()} == {"u0000000"}
     assert result.passes == 10  # nine to carry u0 to u9, one that lowers nothing
     with pytest.raises(BackendError, match="did not converge"):
-        min_label_components(frame, max_passes=3)
+        min_label_components(_chain(spark, 10), max_passes=3)
+
+
+def test_a_short_chain_in_log_rounds(spark):
+    """Large-star/small-star: rounds grow with log2 of the vertices, not the diameter."""
+    from xpg.graph.spark.components import log_round_components
+
+    result = log_round_components(_chain(spark, 64))
+    assert {r["label"] for r in result.labels.collect()} == {"u0000000"}
+    assert result.rounds <= math.ceil(math.log2(2 * 64)) + 2
+    assert result.edges[-1] == 2 * 64 - 2  # a star: every vertex but the root, one edge
+    assert all(b is None or b > 0 for b in result.shuffle_bytes)
+    with pytest.raises(BackendError, match="did not converge"):
+        log_round_components(_chain(spark, 64), max_rounds=2)
+
+
+@pytest.mark.slow
+def test_a_100k_user_chain_in_log_rounds(spark):
+    """The issue's bound: a 100,000-user chain (199,999 vertices with its devices) in
+    at most log2(vertices) + 2 rounds, where propagation would need 100,000 passes."""
+    from xpg.graph.spark.components import log_round_components
+
+    users = 100_000
+    result = log_round_components(_chain(spark, users))
+    labels = result.labels.groupBy("label").count().collect()
+    assert [(r["label"], r["count"]) for r in labels] == [("u0000000", users)]
+    assert result.rounds <= math.ceil(math.log2(2 * users - 1)) + 2, result.rounds
 
 
 @pytest.mark.slow

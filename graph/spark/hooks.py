@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from xpg.graph.links import DEVICE_KIND
-from xpg.graph.spark.components import min_label_components
+from xpg.graph.spark.components import log_round_components
 from xpg.graph.spark.tables import Tables
 from xpg.queries import spark_columns as sc
 from xpg.queries.asof import MICRO
@@ -62,7 +62,7 @@ class SparkHooks:
     Attributes
     ----------
     ring_passes : int
-        Propagation passes of the last ring components computed.
+        Rounds of the last ring components computed (large-star/small-star).
     """
 
     def __init__(self, spark: SparkSession, tables: Tables):
@@ -206,7 +206,7 @@ class SparkHooks:
             .where(F.col("users") <= config.hub_max_users)
             .localCheckpoint(eager=True)
         )
-        result = min_label_components(kept.where(F.col("users") >= 2))
+        result = log_round_components(kept.where(F.col("users") >= 2))
         self.ring_passes = result.passes
         labels = (
             kept.select("user_id")
