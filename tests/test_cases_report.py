@@ -219,3 +219,30 @@ def test_changes_and_exit_codes_count_only_what_needs_a_human(tmp_path):
     changes = json.loads((out / "2026-11-21" / "changes.json").read_text())
     assert changes["counts_all"]["new"] == 1 and changes["counts"]["new"] == 0
     assert changes["counts"]["in_review"] == 1 and changes["counts"]["open_cases"] == 1
+
+
+def test_confirmed_fraud_makes_the_linked_users_linked_risk(tmp_path):
+    """Contract v3: a user whose case an analyst closed ``confirmed_fraud`` is known-bad
+    on the next night, so a user sharing its device and still able to draw is a
+    ``linked_risk`` finding, with that reason; before the decision there is none."""
+    from detect_fixtures import AS_OF, Builder, multi_lender
+    from xpg.queries.findings import stable_id
+
+    b = Builder()
+    b.account("aC", "C", "huabei")  # active: known-bad by no table
+    multi_lender(b, "C")
+    b.account("aU", "U", "jiebei", outstanding=2_000)
+    b.device("C", "dc").device("U", "dc")
+    data = b.build()
+    out = tmp_path / "reports"
+    with api.open(dataset=data) as s:
+        first = s.report(out, as_of=AS_OF - dt.timedelta(days=1)).findings
+        assert "linked_risk" not in {f.type for f in first.findings}
+        s.use_reports(out)
+        s.decide(stable_id("multi_lending", "C"), "confirmed_fraud", by="alice")
+    with api.open(dataset=data) as s:
+        second = s.report(out, as_of=AS_OF).findings
+    linked = [f for f in second.findings if f.type == "linked_risk"]
+    assert [f.users for f in linked] == [("U",)]
+    assert linked[0].evidence["known_bad_neighbours"][0]["known_bad"] == [
+        {"reason": "confirmed_fraud"}]

@@ -34,7 +34,7 @@ from xpg.report.writer import (
     refuse_existing,
     report_folder,
 )
-from xpg.session_cases import gather_cases
+from xpg.session_cases import adopt_known_bad, gather_cases
 
 if TYPE_CHECKING:
     from xpg.api import Session
@@ -83,6 +83,7 @@ def gather_report(
     log.info(f"report as of {as_of} into {target}"
              + (f"; previous {prev_report.as_of} ({prev_path or 'given'})" if prev_report else ""))
 
+    adopt_known_bad(session, root, log)  # analysts' confirmed fraud: linked_risk's known-bad
     with log.step("findings"):
         detected = session.findings(as_of)
     log.info("findings: " + ", ".join(f"{k} {v}" for k, v in

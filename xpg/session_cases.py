@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from xpg.queries.diff import ReportDiff
     from xpg.report.writer import RunLog
 
-__all__ = ["SessionCases", "gather_cases", "latest_findings"]
+__all__ = ["SessionCases", "adopt_known_bad", "gather_cases", "latest_findings"]
 
 
 class SessionCases:
@@ -36,12 +37,28 @@ class SessionCases:
 
     def use_reports(self, reports: str | os.PathLike[str]) -> Cases:
         """Keep cases beside the reports in ``reports`` (the SQLite store of a backend
-        without a database of its own); the session's :attr:`cases` from then on."""
+        without a database of its own); the session's :attr:`cases` from then on. The
+        users of its cases closed ``confirmed_fraud`` become known-bad for the detections
+        (:meth:`add_known_bad`)."""
         self._case_reports = Path(reports)
         if self._cases is not None:
             self._cases.close()
         self._cases = None
+        self.add_known_bad(self.cases.known_bad_users())
         return self.cases
+
+    def add_known_bad(self, users: Iterable[str]) -> int:
+        """Count ``users`` as known-bad (contract v3: confirmed fraud by an analyst) in the
+        detections from now on; returns how many were new. Findings already computed by
+        this session are dropped when any is (they were found without them)."""
+        from xpg.queries.rules.linked_risk import with_known_bad
+
+        detection, added = with_known_bad(self.settings.detection, users)  # type: ignore[attr-defined]
+        if added:
+            self.settings = self.settings.replace(detection=detection)  # type: ignore[attr-defined]
+            self._findings.clear()  # type: ignore[attr-defined]
+            self._indexes.clear()  # type: ignore[attr-defined]
+        return added
 
     @property
     def cases(self) -> Cases:
@@ -77,6 +94,21 @@ def latest_findings(reports: Path | None) -> FindingsReport | None:
         if (p / "findings.json").is_file():
             return FindingsReport.read(p / "findings.json")
     return None
+
+
+def adopt_known_bad(session: Any, out: Path, log: RunLog) -> None:
+    """Before the night's detection: the users of the cases closed ``confirmed_fraud`` in
+    ``out``'s store (or the graph's) become known-bad for it (contract v3)."""
+    if not (out / CASES_FILE).exists() and not _keeps_cases(session):
+        return
+    store = open_case_store(session.backend, out)
+    try:
+        users = store.known_bad_users()
+    finally:
+        store.close()
+    added = session.add_known_bad(users)
+    if added:
+        log.info(f"known-bad users from cases closed as confirmed fraud: {added} more")
 
 
 def gather_cases(session: Any, out: Path, report: FindingsReport, diff: ReportDiff | None,

@@ -23,8 +23,9 @@ decides in Python for every backend alike.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -48,7 +49,7 @@ from xpg.queries.rules.scope import FreezeConfig, user_scope
 from xpg.settings import DetectionConfig, Text, settings_section
 
 __all__ = ["RULE", "LinkedRisk", "LinkedRiskConfig", "LinkedRiskResult", "LinkedRiskSettings",
-           "known_bad", "qualify"]
+           "known_bad", "qualify", "with_known_bad"]
 
 _S, _I = pl.String(), pl.Int64()
 
@@ -68,6 +69,28 @@ class LinkedRiskConfig:
 
 CONFIRMED_FRAUD = "confirmed_fraud"
 """The known-bad reason of a user in ``known_bad_users`` (an analyst's outcome)."""
+
+
+def with_known_bad(detection: DetectionConfig, users: Iterable[str]
+                   ) -> tuple[DetectionConfig, int]:
+    """``detection`` with ``users`` (the users of cases closed ``confirmed_fraud``) added to
+    this rule's ``known_bad_users``, and how many were new (0: ``detection`` itself).
+
+    Examples
+    --------
+    >>> d, added = with_known_bad(DetectionConfig(), ["u9", "u1"])
+    >>> d.linked_risk.known_bad_users, added
+    (('u1', 'u9'), 2)
+    >>> with_known_bad(d, ["u1"])[1]
+    0
+    """
+    own = getattr(detection, RULE.section)
+    have = set(own.known_bad_users)
+    new = set(users) - have
+    if not new:
+        return detection, 0
+    merged = dataclasses.replace(own, known_bad_users=tuple(sorted(have | new)))
+    return detection.replace(**{RULE.section: merged}), len(new)
 WRITTEN_OFF = "written_off"
 """The known-bad reason of a user holding a written-off external loan."""
 
