@@ -6,8 +6,9 @@ import pytest
 
 # The session's Neo4j server and driver (fixtures `neo4j_server`, `neo4j_driver`); the
 # docstring examples of every package module (tests/package_doctests.py); the session's
-# SparkSession (`spark`, `spark_backend`) and which Spark cases run (tests/spark_session.py).
-pytest_plugins = ["neo4j_server", "package_doctests", "spark_session"]
+# SparkSession (`spark`, `spark_backend`) and which Spark cases run (tests/spark_session.py);
+# a line for every server they start, counted in the summary (tests/server_starts.py).
+pytest_plugins = ["server_starts", "neo4j_server", "package_doctests", "spark_session"]
 
 
 @pytest.fixture

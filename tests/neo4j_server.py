@@ -16,11 +16,14 @@ before every test).
 
 ``neo4j_own_server`` (session scope, started only when a test asks for it) is a second
 throwaway server, always one of ``scripts/neo4j-local`` (even with ``NEO4J_URI`` set), with
-the Graph Data Science plugin: for the offline import, which stops and restarts it, and for
-the GDS ring path. It yields an :class:`OwnServer`, which can also be crashed
-(:meth:`OwnServer.kill`, a SIGKILL of its JVM) and started again on the same data
-(:meth:`OwnServer.restart`); :func:`own_server` starts more of them (the fault tests'
-own, ``tests/test_neo4j_faults.py``).
+the Graph Data Science plugin, for the tests that stop the server: the offline import
+(``tests/test_neo4j_import.py``, which stops and restarts it; also the GDS ring path) and
+the faults (``tests/test_neo4j_faults.py``). It yields an :class:`OwnServer`, which can be
+crashed (:meth:`OwnServer.kill`, a SIGKILL of its JVM) and started again on the same data
+(:meth:`OwnServer.restart`); a test that stops it starts it again before it ends. So a
+whole session starts at most two servers; :func:`own_server` starts another one for a
+test that needs one of its own (none does now). Every start prints a line and is counted
+in the summary (``tests/server_starts.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from server_starts import started
 from xpg.graph.neo4j_connection import QueryMode
 
 from xpg.settings import Neo4jConfig, load_settings
@@ -75,6 +79,7 @@ def _parse_env(text: str) -> dict[str, str]:
 
 
 def _start_local(state: Path, *options: str) -> dict[str, str]:
+    start = time.monotonic()
     missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
     if missing:
         require_or_skip(f"{' and '.join(missing)} not found on PATH")
@@ -94,6 +99,8 @@ def _start_local(state: Path, *options: str) -> dict[str, str]:
     env = _parse_env(done.stdout)
     if "NEO4J_URI" not in env or "NEO4J_PASSWORD" not in env:
         require_or_skip(f"scripts/neo4j-local printed no connection:\n{done.stdout[-500:]}")
+    started(f"Neo4j {' '.join((state.name, *options))} at {env['NEO4J_URI']}",
+            time.monotonic() - start)
     return env
 
 
@@ -145,7 +152,9 @@ class OwnServer:
     def restart(self) -> float:
         """Start it again on the same data folder, port and password (after :meth:`kill`,
         the database recovers); the seconds it took."""
-        return self._script("restart", RESTART_TIMEOUT_S + 60)
+        seconds = self._script("restart", RESTART_TIMEOUT_S + 60)
+        started(f"Neo4j {self.state.name} restarted after a kill", seconds)
+        return seconds
 
 
 @contextmanager

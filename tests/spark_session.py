@@ -14,9 +14,11 @@ graphs) run in CI (``CI=true``, set by .ci/run) or with ``XPG_SPARK_SLOW=1``; a 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
+from server_starts import started
 
 from xpg.settings import SparkConfig
 
@@ -56,7 +58,9 @@ def spark() -> Iterator[object]:
     """One local SparkSession for the test session."""
     from xpg.graph.spark.session import spark_session
 
+    start = time.monotonic()
     session = spark_session(TEST_CONFIG)
+    started(f"SparkSession {TEST_CONFIG.master}", time.monotonic() - start)
     try:
         yield session
     finally:

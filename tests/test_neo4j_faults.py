@@ -1,9 +1,10 @@
 """Faults on a real Neo4j that the tests crash and restart themselves.
 
-One throwaway server of ``scripts/neo4j-local`` for the module (not the session's shared
-one): its JVM is killed with SIGKILL (:meth:`OwnServer.kill`: a crash, nothing flushed
-or cleaned up) and started again on the same data folder and port
-(:meth:`OwnServer.restart`: the database recovers from its transaction log).
+On the session's second throwaway server (``neo4j_own_server``, the one the import tests
+stop and restart too; not the shared one every other module uses): its JVM is killed with
+SIGKILL (:meth:`OwnServer.kill`: a crash, nothing flushed or cleaned up) and started again
+on the same data folder and port (:meth:`OwnServer.restart`: the database recovers from
+its transaction log).
 
 * killed during ``xpg load``: the command fails (exit 3, the URI and the cause, no
   traceback); meanwhile a new connection fails fast, and a load started again on a
@@ -30,7 +31,7 @@ import time
 import pytest
 from investigation_data import dataset as investigation_dataset
 from investigation_data import write_dataset
-from neo4j_server import RESTART_TIMEOUT_S, OwnServer, dump, own_server, wipe
+from neo4j_server import RESTART_TIMEOUT_S, OwnServer, dump, wipe
 from xpg.graph.neo4j import Neo4jBackend
 from xpg.graph.neo4j_connection import QueryMode
 from xpg.graph.neo4j_hooks import Neo4jHooks
@@ -43,11 +44,11 @@ from xpg.settings import DetectionConfig, Neo4jConfig
 pytestmark = pytest.mark.neo4j
 
 
-@pytest.fixture(scope="module")
-def crashable(tmp_path_factory) -> OwnServer:
-    """This module's own server, which its tests kill and restart."""
-    with own_server(tmp_path_factory, "neo4j-fault-state") as server:
-        yield server
+@pytest.fixture
+def crashable(neo4j_own_server) -> OwnServer:
+    """The session's second server, which these tests kill and restart (each test leaves
+    it running)."""
+    return neo4j_own_server
 
 
 @pytest.fixture
