@@ -63,7 +63,7 @@ class Form:
         ``polars(hooks, config, as_of, **extra) -> DataFrame``: the in-memory form, over
         a :class:`~xpg.queries.polars_hooks.PolarsHooks`.
     cypher
-        The name of its statement in ``queries/cypher/<cypher_file>.cypher``.
+        The name of its statement in ``graph/neo4j/cypher/<cypher_file>.cypher``.
     params
         ``params(config, as_of, **extra) -> dict``: the statement's parameters.
     cypher_file

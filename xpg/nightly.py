@@ -50,8 +50,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from xpg.graph.links import Links
 from xpg.graph.stored_links import hashed_nodes, position_edges, user_hash
+from xpg.linkgraph.links import Links
 from xpg.loaders import load_dataset
 from xpg.nightly_rings import (
     Touched,

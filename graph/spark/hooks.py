@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from xpg.graph.links import DEVICE_KIND
 from xpg.graph.spark.components import min_label_components
 from xpg.graph.spark.tables import Tables
 from xpg.queries.asof import MICRO, OPEN_LOAN_STATUSES, window_start
@@ -29,6 +28,7 @@ from xpg.queries.rules.restored_after_freeze import LIFT_EVENTS
 from xpg.queries.rules.ring import least_size
 
 from xpg.errors import BackendError
+from xpg.linkgraph.links import DEVICE_KIND
 from xpg.settings import FreezeConfig, LimitDivergenceConfig, MultiLendingConfig, RingConfig
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ A user meeting one is a finding.
 The one threshold predicate is :func:`met`. The forms return the lender lists of the
 candidate users only (a pre-filter: only a few percent of the users' lists are
 built): the Polars form keeps the users a criterion is :func:`met` for; statement
-``multi_lending`` of ``queries/cypher/detect.cypher`` those whose count reaches
+``multi_lending`` of ``graph/neo4j/cypher/detect.cypher`` those whose count reaches
 :func:`least_count` (passed as parameters). :meth:`MultiLending.qualify` then applies
 :func:`met` to the lists' lengths, and only it decides.
 """

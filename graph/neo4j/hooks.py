@@ -2,7 +2,7 @@
 
 :class:`Neo4jHooks` implements :class:`~xpg.queries.frames.DetectionHooks` for
 a :class:`~xpg.graph.neo4j.Neo4jBackend`: each rule form names a parameterized
-statement of ``queries/cypher/detect.cypher`` and its parameters; the hooks run
+statement of ``graph/neo4j/cypher/detect.cypher`` and its parameters; the hooks run
 it as a read and turn its rows (the frame, nothing more) into a Polars frame of
 the form's schema. The rules then decide and assemble as in memory, so both
 backends give the same findings.
@@ -28,16 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-from xpg.graph.neo4j_connection import QueryMode
+from xpg.graph.neo4j.connection import QueryMode
+from xpg.graph.neo4j.statements import statement
 from xpg.queries.asof import OPEN_LOAN_STATUSES, until
-from xpg.queries.cypher import statement
 from xpg.queries.frames import EXPOSURE_SCHEMA, Form, Schema, conform_to
 
 from xpg.errors import BackendError
 from xpg.settings import RingConfig
 
 if TYPE_CHECKING:
-    from xpg.graph.neo4j import Neo4jBackend
+    from xpg.graph.neo4j.connection import Neo4jConnection
 
 __all__ = ["MAX_PASSES", "Neo4jHooks"]
 
@@ -78,7 +78,7 @@ class Neo4jHooks:
     :meth:`cleanup` (which :meth:`Neo4jBackend.detect` always calls).
     """
 
-    def __init__(self, backend: Neo4jBackend, *, use_gds: bool | None = None):
+    def __init__(self, backend: Neo4jConnection, *, use_gds: bool | None = None):
         self.backend = backend
         self.use_gds = use_gds
         self.ring_method: str | None = None  # "cypher", "gds" or "read" once computed

@@ -1,4 +1,4 @@
-"""The Cypher statements of the Neo4j backend, read from ``queries/cypher/*.cypher``.
+"""The Cypher statements of the Neo4j backend, read from ``graph/neo4j/cypher/*.cypher``.
 
 Each ``.cypher`` file holds several named statements. A statement starts with a
 line ``// name: <name>``; the comment lines right after it document it, and
@@ -30,7 +30,7 @@ _NAME = re.compile(r"^//\s*name:\s*([A-Za-z0-9_]+)\s*$")
 
 @cache
 def statements(file: str) -> Mapping[str, str]:
-    """All named statements of ``queries/cypher/<file>.cypher``, by name.
+    """All named statements of ``graph/neo4j/cypher/<file>.cypher``, by name.
 
     Raises
     ------
@@ -41,7 +41,8 @@ def statements(file: str) -> Mapping[str, str]:
     """
     try:
         text = (
-            resources.files("xpg.queries").joinpath("cypher", f"{file}.cypher").read_text("utf-8")
+            resources.files("xpg.graph.neo4j").joinpath("cypher", f"{file}.cypher")
+            .read_text("utf-8")
         )
     except FileNotFoundError:
         raise KeyError(f"no Cypher file {file}.cypher") from None
@@ -71,7 +72,7 @@ def statements(file: str) -> Mapping[str, str]:
 
 
 def statement(file: str, name: str) -> str:
-    """The statement ``name`` of ``queries/cypher/<file>.cypher``.
+    """The statement ``name`` of ``graph/neo4j/cypher/<file>.cypher``.
 
     Raises
     ------
