@@ -5,15 +5,15 @@ links each, a fifth of them across communities, heavy-tailed hubs, planted multi
 communities and scattered multi-lenders; 1,000,000 users by default), times, ``--repeat``
 times (default 3):
 
-* ``whole-group components``: :meth:`xpg.graph.links.Links.kept` from a cold cache: the
+* ``whole-group components``: :meth:`xpg.linkgraph.links.Links.kept` from a cold cache: the
   date and kind masks, the hub cut and the connected components of the kept link graph
   (what the rings cost today, after the graph is built);
 * ``ring groups``: the ring rule's ``ring_groups`` form in memory (the groups of 3 or more
   users, as a frame, from those components);
 * ``core step``: :meth:`xpg.queries.rules.ring.Ring.candidates` on those groups: the
-  searched users (:func:`xpg.graph.cores.searched_members`), their kept links (form
-  ``ring_core_links``), their cores (:func:`xpg.graph.cores.link_cores`) and the
-  candidate frame (:func:`xpg.graph.cores.combine_candidates`), what detection runs.
+  searched users (:func:`xpg.linkgraph.cores.searched_members`), their kept links (form
+  ``ring_core_links``), their cores (:func:`xpg.linkgraph.cores.link_cores`) and the
+  candidate frame (:func:`xpg.linkgraph.cores.combine_candidates`), what detection runs.
 
 Also printed once: the largest group, the candidates, and the share of the planted
 ring members found with their purity, judging groups whole against cores (a side

@@ -33,7 +33,8 @@ def _peak_rss_mib() -> float:
 
 def _components(links, config, as_of, nx_max_edges: int) -> None:
     import networkx as nx
-    from xpg.graph.components import bipartite_components
+
+    from xpg.linkgraph.components import bipartite_components
 
     kept = links.kept(config.ring.identifier_kinds, config.ring.hub_max_users, as_of)
     user, node = kept.user, kept.node

@@ -123,7 +123,7 @@ def server() -> Iterator[tuple[Any, int | None]]:
 def wipe(backend: Any) -> None:
     """Empty the database: relationships first (a product node has too many for one
     transaction), then nodes, in bounded transactions."""
-    from xpg.graph.neo4j_connection import QueryMode
+    from xpg.graph.neo4j.connection import QueryMode
 
     for query in ("MATCH ()-[r]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS",
                   "MATCH (n) CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS"):
@@ -147,7 +147,7 @@ def ceiling(backend: Any, relationships: int, batch: int, pid: int | None) -> di
     between ``relationships // 4`` scratch nodes (wiped afterwards)."""
     import random
 
-    from xpg.graph.neo4j_connection import QueryMode
+    from xpg.graph.neo4j.connection import QueryMode
 
     nodes: list[str] = []
     count = max(2, relationships // 4)

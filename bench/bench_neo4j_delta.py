@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         delta_cfg = dataclasses.replace(neo4j, load_mode="delta")
         full_cfg = dataclasses.replace(neo4j, load_mode="full")
         if args.first_load == "import":
-            from xpg.graph.neo4j_import import offline_import
+            from xpg.graph.neo4j.importer import offline_import
 
             stats, seconds = timed(lambda: offline_import(first, delta_cfg, state=state))
         with Neo4jBackend(delta_cfg) as delta, Neo4jBackend(full_cfg) as full:

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)
 
     from xpg.graph.neo4j import Neo4jBackend
-    from xpg.graph.neo4j_import import offline_import
+    from xpg.graph.neo4j.importer import offline_import
 
     from xpg.synthetic import generate
 

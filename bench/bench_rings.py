@@ -13,9 +13,9 @@ Printed per size and way: the share of the members of the ring communities plant
 large groups that are in a ring finding, the purity (ring members that are members of a
 planted ring: those communities, or the small island rings the generator plants too), the
 look-alike cases flagged (any of their users in a ring), the rings; then the time of the
-core step (the ``ring_core_links`` form and :func:`xpg.graph.cores.link_cores`, ``--repeat``
+core step (the ``ring_core_links`` form and :func:`xpg.linkgraph.cores.link_cores`, ``--repeat``
 runs) against
-the whole-group components (:meth:`xpg.graph.links.Links.kept`, cold). Exit status 1 when,
+the whole-group components (:meth:`xpg.linkgraph.links.Links.kept`, cold). Exit status 1 when,
 at 100,000 users, cores find under 75% of the planted members, purity is under 0.95 or a
 look-alike is flagged.
 """
@@ -29,13 +29,13 @@ import statistics
 import time
 
 import polars as pl
-from xpg.graph.cores import link_cores, searched_members
-from xpg.graph.links import Links
 from xpg.queries.detections import detect
 from xpg.queries.polars_hooks import PolarsHooks
 from xpg.queries.rules import rule
 from xpg.queries.rules.ring import CORE_LINKS
 
+from xpg.linkgraph.cores import link_cores, searched_members
+from xpg.linkgraph.links import Links
 from xpg.settings import DetectionConfig
 from xpg.synthetic import generate
 

@@ -2,7 +2,7 @@
 
 Tables stay columnar (Polars frames of the :class:`~xpg.loaders.dataset.Dataset`);
 the user <-> device/identifier graph is integer-encoded numpy arrays
-(:class:`~xpg.graph.links.Links`), with whole-graph connected components in
+(:class:`~xpg.linkgraph.links.Links`), with whole-graph connected components in
 scipy. networkx is used only for small neighbourhoods (:meth:`MemoryBackend.subgraph`):
 a Python object per node is fine for a few hundred nodes and far too slow and
 large for a million users.
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 from xpg.graph.backend import Backend, LoadStats
-from xpg.graph.links import DEVICE_KIND, Links
 from xpg.loaders.dataset import Dataset
 from xpg.queries.asof import OPEN_LOAN_STATUSES
 from xpg.queries.polars_hooks import PolarsHooks
 
 from xpg.errors import BackendError, NotFoundError
+from xpg.linkgraph.links import DEVICE_KIND, Links
 from xpg.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def node_key(kind: str, ident: str) -> str:
 
 def linked_source(dataset: Dataset, links: Links) -> InvestigationSource:
     """The in-memory investigation source over ``dataset`` whose connected groups are the
-    components of ``links`` (:meth:`Links.kept <xpg.graph.links.Links.kept>`, cached per
+    components of ``links`` (:meth:`Links.kept <xpg.linkgraph.links.Links.kept>`, cached per
     date and settings, and shared with the ring detection over the same links)."""
     from xpg.queries.investigate import MemorySource
 

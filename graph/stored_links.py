@@ -7,7 +7,7 @@ the node's position in its nodes table (``ni``: ``nh``, the 64-bit hash of the n
 (``first``, days since 1970-01-01, :data:`ALWAYS` when unknown). Positions, so that the
 graph is rebuilt without a join; hashes, so that a node of a changed user is found
 again. :class:`StoredLinks` turns such edges back into a
-:class:`~xpg.graph.links.Links`, so the ring rule runs on it unchanged: hubs are cut
+:class:`~xpg.linkgraph.links.Links`, so the ring rule runs on it unchanged: hubs are cut
 over all users, the components span every user.
 
 Examples
@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from xpg.graph.links import Links
+
+from xpg.linkgraph.links import Links
 
 __all__ = ["ALWAYS", "SEED", "StoredLinks", "hashed_nodes", "node_hash", "position_edges",
            "user_hash"]
@@ -64,7 +65,7 @@ def position_edges(links: Links) -> pl.DataFrame:
 
 
 class StoredLinks(Links):
-    """A :class:`~xpg.graph.links.Links` rebuilt from stored positions.
+    """A :class:`~xpg.linkgraph.links.Links` rebuilt from stored positions.
 
     Parameters
     ----------

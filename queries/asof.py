@@ -9,7 +9,7 @@ other shared predicates in :mod:`xpg.queries.predicates`); a window of
 :func:`exposure_frame` is the one Polars form of the contract's exposure: the
 detections (:class:`~xpg.queries.polars_hooks.PolarsHooks`) and the
 investigations both call it. The Neo4j backend computes the same columns in
-Cypher (statement ``exposure`` of ``queries/cypher/detect.cypher``).
+Cypher (statement ``exposure`` of ``graph/neo4j/cypher/detect.cypher``).
 """
 
 from __future__ import annotations

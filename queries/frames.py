@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
-from xpg.queries.cypher import statement
 
 from xpg.errors import BackendError
 
@@ -71,7 +70,7 @@ class Form:
     cypher_file
         The Cypher file holding the statement, under ``queries/`` without the suffix
         (``rules/multi_lending``: the file beside the rule's module; a bare name is a
-        file of ``queries/cypher/``). Default ``cypher/detect``.
+        file of ``graph/neo4j/cypher/``). Default ``detect``.
     spark
         ``spark(hooks, config, as_of, **extra) -> pyspark DataFrame``: the Spark form, over
         a :class:`~xpg.graph.spark.hooks.SparkHooks` (:mod:`xpg.queries.spark_columns`);
@@ -86,15 +85,17 @@ class Form:
     polars: Callable[..., pl.DataFrame]
     cypher: str
     params: Callable[..., Mapping[str, Any]]
-    cypher_file: str = "cypher/detect"
+    cypher_file: str = "detect"
     prepare: str | None = None
     spark: Callable[..., Any] | None = None
 
-    def statement(self) -> str:
-        """The text of its Cypher statement."""
+    def statement(self, named: Callable[[str, str], str]) -> str:
+        """The text of its Cypher statement: its own text, or ``named(cypher_file,
+        cypher)`` (the Neo4j backend's loader of ``.cypher`` files,
+        :func:`xpg.graph.neo4j.statements.statement`: the rules know no backend)."""
         if not self.cypher.isidentifier():
             return self.cypher.strip()
-        return statement(self.cypher_file, self.cypher)
+        return named(self.cypher_file, self.cypher)
 
     def empty(self) -> pl.DataFrame:
         """An empty frame of this form's schema."""

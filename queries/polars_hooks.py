@@ -15,10 +15,11 @@ from functools import cached_property
 from typing import Any
 
 import polars as pl
-from xpg.graph.links import Links
 from xpg.loaders.dataset import Dataset
 from xpg.queries.asof import accounts_as_of, exposure_frame, open_loans_as_of
 from xpg.queries.frames import Form
+
+from xpg.linkgraph.links import Links
 
 __all__ = ["PolarsHooks", "user_exposure_frame"]
 
@@ -48,7 +49,7 @@ class PolarsHooks:
     dataset
         The loaded tables.
     links
-        A prebuilt :class:`~xpg.graph.links.Links` of ``dataset`` to share (the
+        A prebuilt :class:`~xpg.linkgraph.links.Links` of ``dataset`` to share (the
         in-memory backend passes its own); built on first use otherwise.
 
     Examples

@@ -9,7 +9,7 @@ expression compiles to
 * ``expr.cypher(var)``: Cypher text over the properties of ``var`` (parameters stay
   ``$name``, passed with the statement); a statement of a ``.cypher`` file writes
   ``{{name var}}`` for the shared predicate ``name`` (:data:`SHARED`, expanded by
-  :mod:`xpg.queries.cypher` when the file is read);
+  :mod:`xpg.graph.neo4j.statements` when the file is read);
 * ``expr.spark_sql(**params)``: Spark SQL text (``F.expr`` of it is a ``Column``).
 
 The shared predicates of the rules, the exposure and the investigations are defined

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pytest
 from server_starts import started
-from xpg.graph.neo4j_connection import QueryMode
+from xpg.graph.neo4j.connection import QueryMode
 
 from xpg.settings import Neo4jConfig, load_settings
 

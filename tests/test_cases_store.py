@@ -219,7 +219,7 @@ _CHILD = textwrap.dedent("""
         Path(sys.argv[2]).write_text("in")
         time.sleep(60)
     if sys.argv[1] == "neo4j":
-        from xpg.graph.neo4j_connection import Neo4jConnection
+        from xpg.graph.neo4j.connection import Neo4jConnection
         from xpg.settings import load_settings
         store = neo.Neo4jCaseStore(Neo4jConnection(load_settings(environ=os.environ).neo4j))
         neo._append = stall
@@ -232,7 +232,7 @@ _CHILD = textwrap.dedent("""
 
 @CASES
 def test_sigkill_mid_write_leaves_it_consistent(backend, tmp_path):
-    from xpg.graph.neo4j_connection import Neo4jConnection
+    from xpg.graph.neo4j.connection import Neo4jConnection
 
     path = tmp_path / "cases.sqlite"
     env = {**os.environ}
@@ -298,7 +298,7 @@ def test_store_file_lives_beside_the_reports(tmp_path):
 @on_backends("neo4j")
 def test_neo4j_cases_link_to_the_users_they_name(backend, tmp_path):
     from investigation_data import dataset
-    from xpg.graph.neo4j_connection import QueryMode
+    from xpg.graph.neo4j.connection import QueryMode
 
     backend.load(dataset())
     store = open_case_store(backend, tmp_path)

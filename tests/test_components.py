@@ -9,8 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 from detect_fixtures import Builder
-from xpg.graph.components import bipartite_components, connected_components
-from xpg.graph.links import Links
+
+from xpg.linkgraph.components import bipartite_components, connected_components
+from xpg.linkgraph.links import Links
 
 # (users, devices, edges, hub users): sparse to dense, with and without hub devices
 SHAPES = [
@@ -164,7 +165,7 @@ def _edge_set(links):
 
 
 def test_hashed_encoding_detects_collisions_and_matches_the_exact_one(monkeypatch):
-    import xpg.graph.links as links_module
+    import xpg.linkgraph.links as links_module
 
     b = Builder()
     for i in range(40):
@@ -202,7 +203,7 @@ def test_hashed_encoding_detects_collisions_and_matches_the_exact_one(monkeypatc
 
 
 def test_hashed_encoding_detects_a_node_collision():
-    from xpg.graph.links import _encode_hashed
+    from xpg.linkgraph.links import _encode_hashed
 
     # 2 users (distinct under 4 bits), 20 devices: 4-bit node hashes must collide
     rows = pl.DataFrame(

@@ -1,4 +1,4 @@
-"""Multi-lending cores of large groups (xpg.graph.cores; cores.cypher: ring_core_links).
+"""Multi-lending cores of large groups (xpg.linkgraph.cores; cores.cypher: ring_core_links).
 
 The candidates are the ring rule's own (:meth:`Ring.candidates` over the in-memory
 ``ring_groups`` and ``ring_core_links`` forms). Hand-made fixtures at each boundary (a
@@ -19,11 +19,12 @@ import polars as pl
 import pytest
 from detect_fixtures import AS_OF, Builder
 from mixed_graphs import KINDS, mixed_graph
-from xpg.graph.cores import CORE_PREFIX, combine_candidates, link_cores, searched_members
-from xpg.graph.links import Links
 from xpg.queries.polars_hooks import PolarsHooks
 from xpg.queries.rules import rule
 from xpg.queries.rules.ring import RingConfig
+
+from xpg.linkgraph.cores import CORE_PREFIX, combine_candidates, link_cores, searched_members
+from xpg.linkgraph.links import Links
 
 RING = RingConfig()  # hub_max_users 20, min_users 3
 KINDS_ON = RING.identifier_kinds
@@ -299,8 +300,8 @@ def test_combine_candidates_gives_the_in_memory_frame_from_a_backends_two_frames
 @pytest.mark.parametrize("seed", [pytest.param(s, id=f"seed{s}") for s in (0, 1)])
 def test_the_cypher_cores_equal_the_in_memory_ones(neo4j_backend, seed):
     from xpg.graph.neo4j import QueryMode
-    from xpg.graph.neo4j_hooks import Neo4jHooks
-    from xpg.queries.cypher import statement
+    from xpg.graph.neo4j.hooks import Neo4jHooks
+    from xpg.graph.neo4j.statements import statement
 
     g = mixed_graph(seed, 1200, hubs=3, rings=4, hub_users=(15, 40), scattered_ml=0.05)
     late = np.random.default_rng(seed).random(g.user.size) < 0.1

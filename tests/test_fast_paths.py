@@ -15,9 +15,10 @@ import numpy as np
 import polars as pl
 import pytest
 from detect_fixtures import Builder
-from xpg.graph.links import _ALWAYS, _distinct_links
 from xpg.queries.asof import accounts_as_of
 from xpg.queries.findings import gc_paused
+
+from xpg.linkgraph.links import _ALWAYS, _distinct_links
 
 
 def _brute(user, node, first):

@@ -8,12 +8,12 @@ import json
 import polars as pl
 import pytest
 from loaders_fixtures import VALID, failure_keys, write_csv
-from xpg.graph.links import Links
 from xpg.loaders import ERROR_RULES, WARNING_RULES, Rule, load_dataset, validate_dataset
 from xpg.loaders.normalize import canonical_phone, normalize_values
 
 from xpg.cli import main
 from xpg.errors import ConfigError, ValidationError
+from xpg.linkgraph.links import Links
 from xpg.settings import load_settings
 
 

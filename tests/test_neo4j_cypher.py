@@ -13,10 +13,10 @@ import polars as pl
 import pytest
 from detect_fixtures import Builder, at, day
 from xpg.graph.neo4j import NODE_LABELS, RELATIONSHIP_TYPES
-from xpg.graph.neo4j_connection import QueryMode
-from xpg.graph.neo4j_write import NODE_KEYS, resolve, wire, write_plan
-from xpg.queries import cypher
-from xpg.queries.cypher import statement, statements
+from xpg.graph.neo4j import statements as loader
+from xpg.graph.neo4j.connection import QueryMode
+from xpg.graph.neo4j.statements import statement, statements
+from xpg.graph.neo4j.write import NODE_KEYS, resolve, wire, write_plan
 
 FILES = ("schema", "load", "detect", "findings", "cores")
 
@@ -57,7 +57,7 @@ def test_a_repeated_name_is_refused(tmp_path, monkeypatch):
         def joinpath(self, *parts):
             return tmp_path.joinpath(*parts)
 
-    monkeypatch.setattr(cypher.resources, "files", lambda _package: Files())
+    monkeypatch.setattr(loader.resources, "files", lambda _package: Files())
     statements.cache_clear()
     try:
         with pytest.raises(ValueError, match="defined twice"):

@@ -12,8 +12,8 @@ from delta_data import next_night
 from neo4j_server import dump, wipe
 from xpg.graph.memory import MemoryBackend
 from xpg.graph.neo4j import Neo4jBackend
-from xpg.graph.neo4j_connection import QueryMode
-from xpg.graph.neo4j_delta import HASH_VERSION
+from xpg.graph.neo4j.connection import QueryMode
+from xpg.graph.neo4j.delta import HASH_VERSION
 
 from xpg.settings import DetectionConfig
 from xpg.synthetic import generate
@@ -54,8 +54,8 @@ def test_a_delta_writes_the_difference_and_ends_as_a_full_load(neo4j_server, neo
     full = dataclasses.replace(neo4j_server, load_mode="full")
     config = DetectionConfig()
     # manifest parts of 1,000 hashes: the larger steps are kept in several parts
-    monkeypatch.setattr("xpg.graph.neo4j_delta.MANIFEST_PART", 1000)
-    caplog.set_level("INFO", logger="xpg.graph.neo4j_delta")
+    monkeypatch.setattr("xpg.graph.neo4j.delta.MANIFEST_PART", 1000)
+    caplog.set_level("INFO", logger="xpg.graph.neo4j.delta")
     with (Neo4jBackend(neo4j_server, driver=neo4j_driver) as backend,
           Neo4jBackend(full, driver=neo4j_driver) as reference):
         wipe(neo4j_driver, neo4j_server.database)

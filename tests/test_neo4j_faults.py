@@ -33,10 +33,10 @@ from investigation_data import dataset as investigation_dataset
 from investigation_data import write_dataset
 from neo4j_server import RESTART_TIMEOUT_S, OwnServer, dump, wipe
 from xpg.graph.neo4j import Neo4jBackend
-from xpg.graph.neo4j_connection import QueryMode
-from xpg.graph.neo4j_hooks import Neo4jHooks
-from xpg.graph.neo4j_lock import owner
-from xpg.queries.cypher import statements
+from xpg.graph.neo4j.connection import QueryMode
+from xpg.graph.neo4j.hooks import Neo4jHooks
+from xpg.graph.neo4j.lock import owner
+from xpg.graph.neo4j.statements import statements
 
 from xpg.errors import BackendError
 from xpg.settings import DetectionConfig, Neo4jConfig
@@ -137,7 +137,7 @@ def test_a_load_whose_server_is_killed_is_completed_by_loading_again(
             assert f"Neo4j at {crashable.config.redacted_uri} is unreachable" in str(e.value)
             assert "Connection refused" in str(e.value) and "after 3 attempts" in str(e.value)
             # ... and the load run again, on a connection made before, waits for the server
-            caplog.set_level(logging.WARNING, logger="xpg.graph.neo4j_lock")
+            caplog.set_level(logging.WARNING, logger="xpg.graph.neo4j.lock")
             thread.start()
             time.sleep(1)
             assert thread.is_alive() and not outcome
@@ -218,7 +218,7 @@ def test_a_detection_whose_server_is_killed_fails_clearly_and_keeps_the_findings
     assert [r["owner"] for r in locks(db)] == [owner()]
     patient = dataclasses.replace(crashable.config, lock_wait_s=60, lock_stale_s=2)
     start = time.monotonic()
-    with (caplog.at_level(logging.WARNING, logger="xpg.graph.neo4j_lock"),
+    with (caplog.at_level(logging.WARNING, logger="xpg.graph.neo4j.lock"),
           Neo4jBackend(patient) as again):
         assert again.detect(DetectionConfig()).to_dict() == first.to_dict()
     assert time.monotonic() - start >= 1  # it waited for the lock to go stale
@@ -243,7 +243,7 @@ def test_permanent_faults_fail_fast_naming_the_uri_and_the_cause(
     monkeypatch.setenv("NEO4J_PASSWORD", "s3cret-pw")
     capsys.readouterr()
     start = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="xpg.graph.neo4j_connection"):
+    with caplog.at_level(logging.WARNING, logger="xpg.graph.neo4j.connection"):
         code = main(["detect", "--backend", "neo4j"])
     took = time.monotonic() - start
     err = capsys.readouterr().err
@@ -266,7 +266,7 @@ def test_permanent_faults_fail_fast_naming_the_uri_and_the_cause(
             (dataclasses.replace(crashable.config, password="not-the-password"),
              "refused the credentials")):
         start = time.monotonic()
-        with (caplog.at_level(logging.WARNING, logger="xpg.graph.neo4j_connection"),
+        with (caplog.at_level(logging.WARNING, logger="xpg.graph.neo4j.connection"),
               Neo4jBackend(config) as b, pytest.raises(BackendError, match=cause) as e):
             b.counts()
         assert time.monotonic() - start < 3

@@ -20,9 +20,9 @@ import pytest
 from neo4j_server import dump, wipe
 from xpg.graph.memory import MemoryBackend
 from xpg.graph.neo4j import Neo4jBackend
-from xpg.graph.neo4j_connection import QueryMode
-from xpg.graph.neo4j_hooks import Neo4jHooks
-from xpg.graph.neo4j_import import LOCAL_SCRIPT, offline_import, write_import_files
+from xpg.graph.neo4j.connection import QueryMode
+from xpg.graph.neo4j.hooks import Neo4jHooks
+from xpg.graph.neo4j.importer import LOCAL_SCRIPT, offline_import, write_import_files
 from xpg.queries.detections import run_detections
 
 from xpg.errors import InputError
@@ -195,7 +195,7 @@ def test_files_name_every_node_and_relationship_once(tmp_path):
 
 
 def test_files_refuse_a_relationship_to_a_node_no_table_holds(tmp_path):
-    from xpg.graph.neo4j_delta import hashed_plan
+    from xpg.graph.neo4j.delta import hashed_plan
 
     plan = hashed_plan(generate(300, 2).dataset())
     used = next(i for i, step in enumerate(plan) if step.name == "used")

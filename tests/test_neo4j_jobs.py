@@ -14,8 +14,8 @@ import pytest
 from investigation_data import dataset, write_dataset
 from neo4j_server import dump
 from xpg.graph.neo4j import Neo4jBackend
-from xpg.graph.neo4j_connection import QueryMode
-from xpg.graph.neo4j_lock import job_lock, owner
+from xpg.graph.neo4j.connection import QueryMode
+from xpg.graph.neo4j.lock import job_lock, owner
 
 from xpg.errors import LockHeldError
 from xpg.settings import DetectionConfig
@@ -91,7 +91,7 @@ def test_a_job_running_here_holds_the_lock_and_a_waiting_one_gets_it(
 def test_a_crashed_holders_lock_is_taken_over(neo4j_backend, caplog):
     neo4j_backend.load(dataset())
     plant_lock(neo4j_backend, "crashed:1", age_s=3600)
-    with caplog.at_level(logging.WARNING, logger="xpg.graph.neo4j_lock"):
+    with caplog.at_level(logging.WARNING, logger="xpg.graph.neo4j.lock"):
         neo4j_backend.load(dataset())
     assert any("took over the job lock of crashed:1" in r.getMessage() for r in caplog.records)
     assert locks(neo4j_backend) == []

@@ -19,7 +19,7 @@ import pytest
 from detect_fixtures import AS_OF, Builder, at, day, multi_lender
 from neo4j_server import dump, wipe
 from xpg.graph.neo4j import Neo4jBackend
-from xpg.graph.neo4j_connection import QueryMode
+from xpg.graph.neo4j.connection import QueryMode
 
 from xpg.errors import BackendError, ConfigError
 from xpg.settings import DetectionConfig, Neo4jConfig
@@ -324,7 +324,7 @@ def test_a_session_reads_the_findings_of_the_same_load_and_settings(neo4j_backen
 
 
 def test_rings_use_the_cypher_path_on_community(neo4j_backend):
-    from xpg.graph.neo4j_hooks import Neo4jHooks
+    from xpg.graph.neo4j.hooks import Neo4jHooks
 
     b = small()
     neo4j_backend.load(b.build())

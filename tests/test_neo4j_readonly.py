@@ -12,7 +12,7 @@ import pytest
 from investigation_data import AS_OF, RING, dataset
 from neo4j_server import dump
 from xpg.graph.neo4j import Neo4jBackend
-from xpg.graph.neo4j_connection import QueryMode
+from xpg.graph.neo4j.connection import QueryMode
 from xpg.queries.findings import stable_id
 
 import xpg

@@ -7,7 +7,7 @@ import itertools
 import pytest
 from detect_fixtures import AS_OF, Builder, multi_lender
 from xpg.graph.memory import MemoryBackend
-from xpg.graph.neo4j_hooks import Neo4jHooks
+from xpg.graph.neo4j.hooks import Neo4jHooks
 
 from xpg.settings import DetectionConfig
 
@@ -55,7 +55,7 @@ class FakeBackend:
         self.ran: list[str] = []
 
     def run(self, query: str, mode, /, *, retry: bool = True, **params):
-        from xpg.queries.cypher import statements
+        from xpg.graph.neo4j.statements import statements
 
         name = next(n for n, q in statements("detect").items() if q == query)
         self.ran.append(name)

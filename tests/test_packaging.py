@@ -102,10 +102,12 @@ def test_the_built_wheel_holds_the_package_data_under_xpg_only(tmp_path):
                 and n.endswith(suffix)}
 
     assert "xpg/config/defaults.toml" in names and "xpg/py.typed" in names
-    assert files_in("xpg/queries/cypher") == {p.name for p in (ROOT / "queries/cypher").iterdir()}
+    assert files_in("xpg/graph/neo4j/cypher") == {
+        p.name for p in (ROOT / "graph/neo4j/cypher").iterdir()}
     assert files_in("xpg/templates") == {p.name for p in (ROOT / "xpg/templates").iterdir()}
     for package, folder in [("xpg", "xpg"), ("xpg/cli", "xpg/cli"), ("xpg/report", "xpg/report"),
-                            ("xpg/graph", "graph"), ("xpg/loaders", "loaders"),
+                            ("xpg/graph", "graph"), ("xpg/graph/neo4j", "graph/neo4j"),
+                            ("xpg/linkgraph", "xpg/linkgraph"), ("xpg/loaders", "loaders"),
                             ("xpg/queries", "queries"), ("xpg/config", "config")]:
         assert files_in(package, ".py") == {p.name for p in (ROOT / folder).glob("*.py")}, package
     top = {n.split("/")[0] for n in names} - {"xpg"}

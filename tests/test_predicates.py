@@ -7,8 +7,8 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from xpg.graph.neo4j.statements import _expand, statement
 from xpg.queries import rules as registry
-from xpg.queries.cypher import _expand
 from xpg.queries.predicates import DRAWABLE, DRAWABLE_ACCOUNT, HEADROOM, OPEN_LOAN
 
 AS_OF = dt.date(2026, 11, 20)
@@ -52,5 +52,5 @@ def test_cypher_files_name_shared_predicates():
 def test_every_form_of_a_rule_has_its_three_engines(rule):
     for form in rule.forms:
         assert callable(form.polars) and callable(form.spark), form.name
-        text = form.statement()
+        text = form.statement(statement)
         assert "RETURN" in text and "{{" not in text, form.name

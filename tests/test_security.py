@@ -1,5 +1,5 @@
 """Hostile values stay data: CSV exports neutralize formulas; every Cypher statement is a
-fixed text from queries/cypher/ with its values as parameters."""
+fixed text from graph/neo4j/cypher/ with its values as parameters."""
 
 from __future__ import annotations
 
@@ -46,10 +46,10 @@ def _cypher_calls(tree: ast.AST):
 
 def test_every_cypher_statement_is_fixed_text_with_parameters():
     """No Cypher is built from values: a statement comes from ``statement()`` or
-    ``statements()`` (the files under queries/cypher/), never from an f-string, a ``+``,
+    ``statements()`` (the files under graph/neo4j/cypher/), never from an f-string, a ``+``,
     a ``%`` or ``.format``; the values travel as the driver's parameters."""
     checked = 0
-    for path in sorted((ROOT / "graph").glob("*.py")):
+    for path in sorted((ROOT / "graph").rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.JoinedStr):

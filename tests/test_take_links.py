@@ -12,12 +12,12 @@ import json
 import numpy as np
 import pytest
 from loaders_fixtures import VALID, write_csv
-from xpg.graph.links import Links
 from xpg.graph.memory import MemoryBackend
 from xpg.loaders import load_dataset, validate_dataset
 
 import xpg
 from xpg.errors import BackendError, ValidationError
+from xpg.linkgraph.links import Links
 from xpg.synthetic.generator import write
 
 

@@ -55,8 +55,8 @@ import numpy as np
 import polars as pl
 
 from xpg.errors import StateDamagedError
-from xpg.graph.links import Links
 from xpg.graph.stored_links import hashed_nodes, position_edges, user_hash
+from xpg.linkgraph.links import Links
 from xpg.loaders import load_dataset
 from xpg.nightly_rings import (
     Touched,

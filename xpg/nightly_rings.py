@@ -49,7 +49,7 @@ _EPOCH = dt.date(1970, 1, 1)
 def degrees(node: np.ndarray, first: np.ndarray, ok: np.ndarray, n_nodes: int,
             as_of: dt.date) -> np.ndarray:
     """Per node: its distinct users as of ``as_of`` (links distinct, of kinds ``ok``, seen
-    by then), as :meth:`xpg.graph.links.Links.kept` counts them for the hub cut."""
+    by then), as :meth:`xpg.linkgraph.links.Links.kept` counts them for the hub cut."""
     mask = first <= (as_of - _EPOCH).days
     if node.size:
         mask &= ok[node]

@@ -144,6 +144,6 @@ def gather_cases(session: Any, out: Path, report: FindingsReport, diff: ReportDi
 
 
 def _keeps_cases(session: Any) -> bool:
-    from xpg.graph.neo4j_connection import Neo4jConnection
+    from xpg.graph.neo4j.connection import Neo4jConnection
 
     return isinstance(session.backend, Neo4jConnection)

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from xpg.graph.links import DEVICE_KIND
 from xpg.graph.spark.components import log_round_components
 from xpg.graph.spark.tables import Tables
 from xpg.queries import spark_columns as sc
@@ -30,6 +29,7 @@ from xpg.queries.predicates import HEADROOM, OPEN_LOAN
 from xpg.queries.rules.ring import RingConfig
 
 from xpg.errors import BackendError
+from xpg.linkgraph.links import DEVICE_KIND
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

@@ -12,7 +12,7 @@ Each query is split the same way as the detections:
    asked ids (the user's accounts, links, loans, ...). :class:`MemorySource`
    does it over a :class:`~xpg.loaders.dataset.Dataset` with sorted copies of
    the tables and binary search, the Neo4j backend with parameterized,
-   read-only Cypher (:mod:`xpg.graph.neo4j_investigate`);
+   read-only Cypher (:mod:`xpg.graph.neo4j.investigate`);
 2. shared assembly code in this package turns the frames into the views, so both
    backends give the same answers.
 

@@ -3,7 +3,7 @@ about the asked ids) and a :class:`FindingsIndex` (a findings report by id and u
 
 :class:`MemorySource` answers over an in-memory
 :class:`~xpg.loaders.dataset.Dataset`; the Neo4j backend's source is
-:class:`xpg.graph.neo4j_investigate.Neo4jSource`.
+:class:`xpg.graph.neo4j.investigate.Neo4jSource`.
 """
 
 from __future__ import annotations

@@ -9,12 +9,12 @@ group of at most ``max_group_users`` users is a ring when :func:`qualifies`: at 
 (the ``multi_lending`` rule's result, so this rule runs after it). A larger group is
 not judged whole (data contract v2): it is searched for its **multi-lending cores**, the
 connected groups of its multi_lending members over the kept nodes two of them share
-(:func:`xpg.graph.cores.link_cores`); each core of ``min_users`` or more is a ring, named
+(:func:`xpg.linkgraph.cores.link_cores`); each core of ``min_users`` or more is a ring, named
 ``"core:" +`` its smallest user_id, its evidence saying ``"core": true`` and the size of
 the group it was found in (``group_users``).
 
 Forms: ``ring_groups`` (the members of the groups of at least :func:`least_size`
-users; in memory the scipy components of :class:`~xpg.graph.links.Links`, in Neo4j
+users; in memory the scipy components of :class:`~xpg.linkgraph.links.Links`, in Neo4j
 statement ``ring_groups`` after the backend's ``ring_components`` step), then, when a
 group is larger than ``max_group_users``, ``ring_core_links`` (the kept links of its
 multi_lending members: the only hook a backend needs for the cores, which are computed
@@ -33,8 +33,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pydantic
-from xpg.graph.cores import combine_candidates, link_cores, searched_members
-from xpg.graph.links import DEVICE_KIND
 from xpg.queries.asof import OPEN_LOAN_STATUSES, open_loans_as_of, until
 from xpg.queries.assembly import (
     AMOUNTS,
@@ -49,6 +47,8 @@ from xpg.queries.findings import Exposure, Finding
 from xpg.queries.frames import DetectionHooks, Form
 from xpg.queries.rules.base import Rule, Total
 
+from xpg.linkgraph.cores import combine_candidates, link_cores, searched_members
+from xpg.linkgraph.links import DEVICE_KIND
 from xpg.settings import AtLeastTwo, Count, IdentifierKind, Share, settings_section
 
 
@@ -325,7 +325,7 @@ class Ring(Rule):
     def candidates(self, hooks: DetectionHooks, groups: pl.DataFrame, config: RingConfig,
                    as_of: dt.date, multi_lending: frozenset[str]) -> pl.DataFrame:
         """The groups of at most ``max_group_users`` users whole, then the cores of the
-        larger ones (:func:`~xpg.graph.cores.combine_candidates` columns)."""
+        larger ones (:func:`~xpg.linkgraph.cores.combine_candidates` columns)."""
         limit = config.max_group_users
         searched = searched_members(groups, sorted(multi_lending), max_group_users=limit)
         if searched.height >= config.min_users:

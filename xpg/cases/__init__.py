@@ -24,7 +24,7 @@ def open_case_store(backend: object, reports: str | os.PathLike[str] | None) -> 
     """The case store of a session: in the database of a backend that is a Neo4j
     connection (the graph's own database), else the SQLite file ``reports/cases.sqlite``
     beside the reports."""
-    from xpg.graph.neo4j_connection import Neo4jConnection
+    from xpg.graph.neo4j.connection import Neo4jConnection
 
     if isinstance(backend, Neo4jConnection):
         from xpg.cases.neo4j import Neo4jCaseStore

@@ -6,7 +6,7 @@
 {event_id, seq})`` its events. ``case_id``, ``finding_id`` and ``event_id`` are
 constrained unique; every write is ``UNWIND ... MERGE`` on those keys.
 
-Each call states its mode (:class:`~xpg.graph.neo4j_connection.QueryMode`). A write is one
+Each call states its mode (:class:`~xpg.graph.neo4j.connection.QueryMode`). A write is one
 managed transaction, retried on a lost server: it first takes the case's write lock (so two
 writers are serialized and a version check reads what was committed), and its events carry
 ids fixed before the first try, so a retry whose first attempt committed finds its event
@@ -22,7 +22,7 @@ from typing import Any
 from xpg.cases.model import Case, Event, dumps
 from xpg.cases.store import CaseStore, Change, apply_fields, numbered, stale
 from xpg.errors import ConflictError, NotFoundError
-from xpg.graph.neo4j_connection import Neo4jConnection, QueryMode
+from xpg.graph.neo4j.connection import Neo4jConnection, QueryMode
 
 __all__ = ["Neo4jCaseStore"]
 

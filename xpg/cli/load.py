@@ -7,7 +7,7 @@ database holds (``neo4j.load_mode``). An interrupted load is completed by runnin
 again. The only command that writes the graph.
 
 ``--via import``: a first load into an empty database through the offline importer
-(:mod:`xpg.graph.neo4j_import`), only on xpg's own server (``scripts/neo4j-local``,
+(:mod:`xpg.graph.neo4j.importer`), only on xpg's own server (``scripts/neo4j-local``,
 state folder ``XPG_NEO4J_STATE`` or ``.neo4j/``), whose database it stops and starts
 again (the server itself keeps running).
 """
@@ -85,7 +85,7 @@ def command(
         print(f"xpg: {result.rejected:,} row(s) rejected into the quarantine", file=sys.stderr)
     with graph:
         if via == "import":
-            from xpg.graph.neo4j_import import offline_import
+            from xpg.graph.neo4j.importer import offline_import
 
             stats = offline_import(result.dataset, settings.neo4j, progress=bar)
         else:

@@ -116,7 +116,7 @@ class _Store:
 
     def available(self) -> bool:
         """Whether the session has a case store: a reports folder, or a database."""
-        from xpg.graph.neo4j_connection import Neo4jConnection
+        from xpg.graph.neo4j.connection import Neo4jConnection
 
         return (self.session._case_reports is not None
                 or isinstance(self.session.backend, Neo4jConnection))
@@ -124,7 +124,7 @@ class _Store:
     def _open(self) -> "Cases":
         from xpg.cases.neo4j import Neo4jCaseStore
         from xpg.cases.service import Cases
-        from xpg.graph.neo4j_connection import Neo4jConnection
+        from xpg.graph.neo4j.connection import Neo4jConnection
 
         backend = self.session.backend
         if isinstance(backend, Neo4jConnection) and backend.read_only:

@@ -36,7 +36,7 @@ CREATE CONSTRAINT xpg_findings_run IF NOT EXISTS FOR (n:FindingsRun) REQUIRE n.a
 CREATE CONSTRAINT xpg_meta IF NOT EXISTS FOR (n:XpgMeta) REQUIRE n.name IS UNIQUE
 
 // name: constraint_lock
-// One job lock per name (graph/neo4j_lock.py): taken with MERGE on this key.
+// One job lock per name (graph/neo4j/lock.py): taken with MERGE on this key.
 CREATE CONSTRAINT xpg_lock IF NOT EXISTS FOR (n:XpgLock) REQUIRE n.name IS UNIQUE
 
 // name: index_finding_as_of

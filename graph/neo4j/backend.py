@@ -2,18 +2,18 @@
 
 :class:`Neo4jBackend` is a :class:`~xpg.graph.backend.Backend` made of three halves:
 
-* the connection (:mod:`xpg.graph.neo4j_connection`): the driver, sessions, and
-  every statement run with its :class:`~xpg.graph.neo4j_connection.QueryMode`;
+* the connection (:mod:`xpg.graph.neo4j.connection`): the driver, sessions, and
+  every statement run with its :class:`~xpg.graph.neo4j.connection.QueryMode`;
   opened ``read_only``, it refuses every write;
-* the load (:mod:`xpg.graph.neo4j_load`): writes a dataset as the graph of
+* the load (:mod:`xpg.graph.neo4j.load`): writes a dataset as the graph of
   ``docs/graph-model.md`` and retires what the snapshot no longer holds;
-* the findings store (:mod:`xpg.graph.neo4j_findings`): findings written back as
+* the findings store (:mod:`xpg.graph.neo4j.findings`): findings written back as
   ``Finding`` nodes, and read back when still current.
 
 Its detection hooks compute every detection frame either with Cypher in the database
-(``neo4j.detection = "cypher"``, :class:`~xpg.graph.neo4j_hooks.Neo4jHooks`: only the
+(``neo4j.detection = "cypher"``, :class:`~xpg.graph.neo4j.hooks.Neo4jHooks`: only the
 frames come back) or, with ``"pull"``, with the rules' Polars forms over the snapshot
-read back in one read per table (:func:`~xpg.graph.neo4j_pull.pull_dataset`); either
+read back in one read per table (:func:`~xpg.graph.neo4j.pull.pull_dataset`); either
 way the shared rules make the same findings as in memory, ids included.
 """
 
@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from xpg.graph.backend import Backend
-from xpg.graph.neo4j_connection import Neo4jConnection, QueryMode
-from xpg.graph.neo4j_findings import Neo4jFindingsStore, config_key
+from xpg.graph.neo4j.connection import Neo4jConnection, QueryMode
+from xpg.graph.neo4j.findings import Neo4jFindingsStore, config_key
 from xpg.loaders.dataset import Dataset
 
 from xpg.errors import BackendError, InputError
@@ -92,12 +92,12 @@ class Neo4jBackend(Neo4jFindingsStore, Backend):
     read_only
         Never write: loading and storing findings are refused, and a detection (when
         no stored findings are current) computes the ring components without the
-        scratch labels (see :class:`~xpg.graph.neo4j_hooks.Neo4jHooks`).
+        scratch labels (see :class:`~xpg.graph.neo4j.hooks.Neo4jHooks`).
 
     Notes
     -----
     One load or writing detection at a time per database, which the job lock
-    (:mod:`xpg.graph.neo4j_lock`) enforces: a load stamps what it writes with its
+    (:mod:`xpg.graph.neo4j.lock`) enforces: a load stamps what it writes with its
     number and retires the rest, and the ring detection of a writing backend keeps
     scratch properties on the nodes it visits until it ends.
 
@@ -126,7 +126,7 @@ class Neo4jBackend(Neo4jFindingsStore, Backend):
             with self._hooks() as hooks:
                 yield hooks
             return
-        from xpg.graph.neo4j_lock import job_lock
+        from xpg.graph.neo4j.lock import job_lock
 
         with job_lock(self, "detect"), self._hooks() as hooks:
             yield hooks
@@ -138,7 +138,7 @@ class Neo4jBackend(Neo4jFindingsStore, Backend):
 
             yield PolarsHooks(self.snapshot())
             return
-        from xpg.graph.neo4j_hooks import Neo4jHooks
+        from xpg.graph.neo4j.hooks import Neo4jHooks
 
         self._complete_meta()
         hooks = Neo4jHooks(self)
@@ -157,7 +157,7 @@ class Neo4jBackend(Neo4jFindingsStore, Backend):
     def snapshot(self) -> Dataset:
         """The graph of the last complete load read back as tables (reads only; kept
         for the backend's life while no other load completes)."""
-        from xpg.graph.neo4j_pull import pull_dataset
+        from xpg.graph.neo4j.pull import pull_dataset
 
         meta = self._complete_meta()
         if self._snapshot is None or self._snapshot[0] != meta.get("load"):
@@ -165,7 +165,7 @@ class Neo4jBackend(Neo4jFindingsStore, Backend):
         return self._snapshot[1]
 
     def _investigation_source(self, dataset: Dataset | None) -> InvestigationSource:
-        from xpg.graph.neo4j_investigate import Neo4jSource
+        from xpg.graph.neo4j.investigate import Neo4jSource
 
         return Neo4jSource(self)
 

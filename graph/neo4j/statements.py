@@ -1,5 +1,5 @@
 """The Cypher statements of the Neo4j backend, read from ``.cypher`` files: the storage and
-investigation statements in ``queries/cypher/``, each rule's detection statements beside
+investigation statements in ``graph/neo4j/cypher/``, each rule's detection statements beside
 its module (``queries/rules/<rule>.cypher``).
 
 A shared predicate is written ``{{name var}}`` (``{{open_loan x}}``): the file's text holds
@@ -54,7 +54,7 @@ def _expand(text: str, file: str) -> str:
 @cache
 def statements(file: str) -> Mapping[str, str]:
     """All named statements of ``<file>.cypher``, by name: a path under ``queries/``
-    (``rules/ring``), or a bare name for ``queries/cypher/<file>.cypher``.
+    (``rules/ring``), or a bare name for ``graph/neo4j/cypher/<file>.cypher``.
 
     Raises
     ------
@@ -65,8 +65,10 @@ def statements(file: str) -> Mapping[str, str]:
     """
     parts = file.split("/") if "/" in file else ["cypher", file]
     try:
-        text = _expand(resources.files("xpg.queries").joinpath(*parts[:-1], f"{parts[-1]}.cypher")
-                       .read_text("utf-8"), file)
+        root = (resources.files("xpg.queries") if "/" in file
+                else resources.files("xpg.graph.neo4j"))
+        text = _expand(root.joinpath(*parts[:-1], f"{parts[-1]}.cypher").read_text("utf-8"),
+                       file)
     except FileNotFoundError:
         raise KeyError(f"no Cypher file {file}.cypher") from None
     out: dict[str, str] = {}

@@ -2,7 +2,7 @@
 
 :func:`pull_dataset` reads the current snapshot of a Neo4j database (what its last
 load wrote, retired nodes left out) in one read per table
-(``queries/cypher/pull.cypher``) and returns the contract tables as Polars frames.
+(``graph/neo4j/cypher/pull.cypher``) and returns the contract tables as Polars frames.
 It is what lets the database be the source: ``xpg report --backend neo4j`` writes its
 tables from it, and the ``pull`` detection mode (``neo4j.detection = "pull"``) runs
 the rules' Polars forms on it instead of their Cypher statements.
@@ -20,10 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
-from xpg.graph.neo4j_connection import Neo4jConnection, QueryMode
+from xpg.graph.neo4j.connection import Neo4jConnection, QueryMode
+from xpg.graph.neo4j.statements import statement
 from xpg.loaders.dataset import Dataset
 from xpg.loaders.schema import DTYPES, TABLES
-from xpg.queries.cypher import statement
 
 __all__ = ["frame_from_columns", "pull_dataset", "pull_table", "read_record"]
 
@@ -62,7 +62,7 @@ def read_record(connection: Neo4jConnection, query: str, /, **params: Any) -> di
     """The one record of a read (``{}`` when there is none), its values as the driver
     decoded them.
 
-    Unlike :meth:`~xpg.graph.neo4j_connection.Neo4jConnection.run`, no ``Record.data()``:
+    Unlike :meth:`~xpg.graph.neo4j.connection.Neo4jConnection.run`, no ``Record.data()``:
     that walks every element of every list in Python (a few hundred nanoseconds each),
     which for the whole-table reads here (lists of millions of values) costs more than
     the read itself.

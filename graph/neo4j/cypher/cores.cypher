@@ -2,7 +2,7 @@
 // Multi-lending cores of large connected groups (data contract v2: large groups), read-only:
 // the kept links of the searched users, the one read the ring rule needs for its cores
 // (form ring_core_links). The cores themselves are computed from these rows in numpy
-// (xpg.graph.cores.link_cores), on every backend: O(links), no path search in the database.
+// (xpg.linkgraph.cores.link_cores), on every backend: O(links), no path search in the database.
 //
 // A connected group of more than max_group_users users is not judged whole: its
 // multi_lending members are grouped by the kept devices and identifiers that two of them
@@ -13,7 +13,7 @@
 //
 // Parameters:
 //   $user_ids       the multi_lending users of the groups of more than max_group_users
-//                   users (xpg.graph.cores.searched_members: its user_id column)
+//                   users (xpg.linkgraph.cores.searched_members: its user_id column)
 //   $until          the day after the run date at 00:00 (a link counts when its
 //                   first_seen is null or < $until)
 //   $kinds          the enabled identifier kinds (devices always count)

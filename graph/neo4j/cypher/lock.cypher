@@ -1,4 +1,4 @@
-// The job lock (graph/neo4j_lock.py): one (:XpgLock {name}) node while a load or a writing
+// The job lock (graph/neo4j/lock.py): one (:XpgLock {name}) node while a load or a writing
 // detection runs. Taken with MERGE on its constrained name, in one write transaction: it is
 // ours when we made it, or when its holder stopped beating before $stale (a crashed job),
 // which we then take over. The holder beats (`beat`) while it runs and deletes it at the end.

@@ -9,7 +9,7 @@
 // Every node and relationship written is stamped with the load's number ($load); what a
 // complete load did not stamp is retired afterwards (the retire_* statements). Each also
 // keeps `row_key` and `row_hash`, 64-bit hashes of its input row's key columns and of the
-// whole row (graph/neo4j_delta.py): a later load of a new snapshot compares them and
+// whole row (graph/neo4j/delta.py): a later load of a new snapshot compares them and
 // writes only the rows that are new or changed (delta.cypher).
 //
 // Two forms per step:

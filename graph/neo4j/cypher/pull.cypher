@@ -1,4 +1,4 @@
-// Reading the graph back as tables (graph/neo4j_pull.py): one read per table, each
+// Reading the graph back as tables (graph/neo4j/pull.py): one read per table, each
 // returning ONE record of one list per column (the table's columns, in order): the rows
 // are collected as lists (nulls kept, which collect() of a bare value would drop) and cut
 // into columns in the database, so the client builds each Polars column from one list

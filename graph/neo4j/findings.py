@@ -15,9 +15,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from xpg.graph.neo4j_connection import QueryMode
-from xpg.graph.neo4j_load import Neo4jLoader, now
-from xpg.queries.cypher import statement
+from xpg.graph.neo4j.connection import QueryMode, now
+from xpg.graph.neo4j.load import Neo4jLoader
+from xpg.graph.neo4j.statements import statement
 from xpg.queries.findings import FindingsReport
 
 from xpg.settings import DetectionConfig, config_key

@@ -3,9 +3,9 @@
 :class:`Neo4jLoader` (mixed into :class:`~xpg.graph.neo4j.Neo4jBackend`) writes a
 dataset as the graph of ``docs/graph-model.md``: constraints and indexes first,
 then batched, parameterized ``UNWIND $rows ... MERGE`` statements
-(``queries/cypher/load.cypher``, planned by :mod:`xpg.graph.neo4j_write`) in
+(``graph/neo4j/cypher/load.cypher``, planned by :mod:`xpg.graph.neo4j.write`) in
 managed write transactions, then retires what the snapshot no longer holds. Every
-statement states its :class:`~xpg.graph.neo4j_connection.QueryMode`.
+statement states its :class:`~xpg.graph.neo4j.connection.QueryMode`.
 """
 
 from __future__ import annotations
@@ -19,25 +19,25 @@ from typing import Any
 
 import polars as pl
 from xpg.graph.backend import LoadStats
-from xpg.graph.neo4j_connection import Neo4jConnection, QueryMode
-from xpg.graph.neo4j_delta import (
+from xpg.graph.neo4j.connection import Neo4jConnection, QueryMode, now
+from xpg.graph.neo4j.delta import (
     HASH_VERSION,
     DeltaLoad,
     hashed_plan,
     row_hash_indexes,
     write_manifest,
 )
-from xpg.graph.neo4j_lock import job_lock
-from xpg.graph.neo4j_write import WriteStep, resolve
+from xpg.graph.neo4j.lock import job_lock
+from xpg.graph.neo4j.statements import statement, statements
+from xpg.graph.neo4j.write import WriteStep, resolve
 from xpg.loaders.dataset import Dataset
-from xpg.queries.cypher import statement, statements
 
 from xpg.errors import BackendError, GraphIncompleteError, GraphMissingError
 from xpg.progress import NO_PROGRESS, Progress
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["RETIRE", "Neo4jLoader", "now"]
+__all__ = ["RETIRE", "Neo4jLoader"]
 
 RETIRE = (
     "retire_used",
@@ -55,11 +55,6 @@ RETIRE = (
     "retire_account_events",
 )
 """What a complete load retires, in order: facts first, then nodes."""
-
-
-def now() -> dt.datetime:
-    """The current UTC time, as the load and the findings store stamp it."""
-    return dt.datetime.now(dt.UTC)
 
 
 def _schema_name(query: str) -> str:
@@ -86,7 +81,7 @@ class Neo4jLoader(Neo4jConnection):
         """Create the constraints and indexes (idempotent) and wait until they are online.
 
         ``wanted``: the ``CREATE ... IF NOT EXISTS`` statements by name (default: those of
-        ``queries/cypher/schema.cypher``).
+        ``graph/neo4j/cypher/schema.cypher``).
 
         One read when they all exist already (their names are ``xpg_*``); the missing
         ones are created side by side (four sessions).
@@ -140,7 +135,7 @@ class Neo4jLoader(Neo4jConnection):
         written, whatever this load did not write is retired (``docs/neo4j.md``).
         With ``load_mode = "delta"`` over a completed load hashed the same way, only the
         new and changed rows are written and the removed ones retired
-        (:mod:`xpg.graph.neo4j_delta`); the graph is the same.
+        (:mod:`xpg.graph.neo4j.delta`); the graph is the same.
         Running it again on the same data changes no count; after a failure,
         running it again completes it with no duplicates.
 
@@ -152,7 +147,7 @@ class Neo4jLoader(Neo4jConnection):
         Raises
         ------
         LockHeldError
-            Another load or detection runs on the database (:mod:`xpg.graph.neo4j_lock`).
+            Another load or detection runs on the database (:mod:`xpg.graph.neo4j.lock`).
         BackendError
             When the database fails or cannot be reached.
         """

@@ -1,4 +1,4 @@
-// The investigative queries on Neo4j (graph/neo4j_investigate.py): each answers one
+// The investigative queries on Neo4j (graph/neo4j/investigate.py): each answers one
 // method of xpg.queries.investigate.InvestigationSource with rows of the frame it names,
 // run in READ sessions, always parameterized. Semantics (the in-memory source's):
 //   * retired nodes (`retired_at` set) are not part of the current snapshot;

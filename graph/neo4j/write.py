@@ -3,14 +3,14 @@
 :func:`write_plan` turns a :class:`~xpg.loaders.dataset.Dataset` into an ordered
 list of :class:`WriteStep` (nodes first, then the relationships between them),
 each a Polars frame whose columns are exactly the list parameters of one statement
-of ``queries/cypher/load.cypher`` (dates and datetimes as ISO text, see :func:`wire`).
+of ``graph/neo4j/cypher/load.cypher`` (dates and datetimes as ISO text, see :func:`wire`).
 Everything is prepared here, vectorized and de-duplicated, so the database only
 writes:
 
 * one row per node key (devices and identifiers are the distinct values seen);
 * one ``USED``/``HAS_IDENTIFIER`` relationship per distinct (user, node) pair,
   ``first_seen`` the earliest sighting (absent when one sighting had no date:
-  the link then exists at any date, as in :mod:`xpg.graph.links`) and
+  the link then exists at any date, as in :mod:`xpg.linkgraph.links`) and
   ``last_seen`` the latest;
 * tables without a key of their own get one: an external loan is keyed by
   (user, lender, ``opened_at``, ``seq``), an application by (user, lender,

@@ -1,4 +1,4 @@
-// The delta load (graph/neo4j_delta.py): what the database holds, as the hashes of the
+// The delta load (graph/neo4j/delta.py): what the database holds, as the hashes of the
 // rows that wrote it, pulled in one read per step; then only new and changed rows are
 // written (load.cypher's merge_* statements) and what the new snapshot no longer holds is
 // retired by its row hash, as a full load retires it (relationships of the snapshot

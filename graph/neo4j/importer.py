@@ -3,7 +3,7 @@
 Into an **empty** database of the throwaway server ``scripts/neo4j-local`` runs (the
 only kind xpg can stop): :func:`write_import_files` writes the node and relationship
 files of a dataset with Polars, from the same load plan as the Cypher path
-(:func:`~xpg.graph.neo4j_write.write_plan`), so the graph is the same: labels, keys,
+(:func:`~xpg.graph.neo4j.write.write_plan`), so the graph is the same: labels, keys,
 properties and their types, the load number (``1``) on everything;
 :func:`offline_import` then has the server stop its database, run the importer in
 the server's JVM and start the database again, creates the constraints and indexes and
@@ -31,11 +31,11 @@ from pathlib import Path
 
 import polars as pl
 from xpg.graph.backend import LoadStats
-from xpg.graph.neo4j_connection import QueryMode
-from xpg.graph.neo4j_delta import HASH_VERSION, hashed_plan
-from xpg.graph.neo4j_write import NODE_KEYS, WriteStep, wire
+from xpg.graph.neo4j.connection import QueryMode
+from xpg.graph.neo4j.delta import HASH_VERSION, hashed_plan
+from xpg.graph.neo4j.statements import statement
+from xpg.graph.neo4j.write import NODE_KEYS, WriteStep, wire
 from xpg.loaders.dataset import Dataset
-from xpg.queries.cypher import statement
 
 from xpg.errors import BackendError, InputError
 from xpg.progress import NO_PROGRESS, Progress
@@ -49,7 +49,7 @@ __all__ = [
     "write_import_files",
 ]
 
-LOCAL_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "neo4j-local"
+LOCAL_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "neo4j-local"
 """The script that runs xpg's own throwaway server (present in a source checkout)."""
 
 LOAD = 1
@@ -170,7 +170,7 @@ def _node_ids(
 def write_import_files(dataset: Dataset | Sequence[WriteStep], folder: Path) -> ImportFiles:
     """Write the importer's node and relationship files of ``dataset`` into ``folder``.
 
-    ``dataset`` may also be its load plan (:func:`~xpg.graph.neo4j_write.write_plan`).
+    ``dataset`` may also be its load plan (:func:`~xpg.graph.neo4j.write.write_plan`).
     Every node gets an integer id, 0, 1, ... over all labels (``:ID``), which the
     relationship files name (``:START_ID``, ``:END_ID``): each relationship step joins
     its rows' keys to the ids of the nodes they name. The ids are the store's node ids
@@ -311,7 +311,7 @@ def offline_import(
     BackendError
         When the importer or the restarted server fails.
     """
-    from xpg.graph.neo4j import Neo4jBackend
+    from xpg.graph.neo4j.backend import Neo4jBackend
 
     progress = progress or NO_PROGRESS
     start = time.perf_counter()

@@ -1,7 +1,7 @@
 """One job at a time per database: the lock a load or a writing detection holds.
 
 :func:`job_lock` takes the database's ``(:XpgLock {name: 'jobs'})`` node (MERGE'd on
-its constrained name, ``queries/cypher/lock.cypher``) for the length of a job, with
+its constrained name, ``graph/neo4j/cypher/lock.cypher``) for the length of a job, with
 ``owner`` (``host:pid``), ``job`` (``load``, ``detect``) and ``since``; a thread beats
 it (``beat``) every few seconds while the job runs, and the node is deleted when the
 job ends, failed or not. A second job finds it held and refuses with
@@ -24,13 +24,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from xpg.graph.neo4j_connection import QueryMode
-from xpg.queries.cypher import statement
+from xpg.graph.neo4j.connection import QueryMode
+from xpg.graph.neo4j.statements import statement
 
 from xpg.errors import BackendError, LockHeldError
 
 if TYPE_CHECKING:
-    from xpg.graph.neo4j_connection import Neo4jConnection
+    from xpg.graph.neo4j.connection import Neo4jConnection
 
 _log = logging.getLogger(__name__)
 

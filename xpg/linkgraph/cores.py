@@ -6,15 +6,15 @@ whole only when it has at most ``max_group_users`` users; a larger group is sear
 for its **multi-lending cores**: the connected groups of its ``multi_lending`` members
 alone, over the kept (non-hub) devices and identifiers that two of them share. A hub
 is still a node linked to more than ``hub_max_users`` users *in all* (multi-lenders or
-not): the hub cut happens before (in memory :meth:`xpg.graph.links.Links.kept`, in
-Neo4j statement ``ring_core_links`` of ``queries/cypher/cores.cypher``), and this
+not): the hub cut happens before (in memory :meth:`xpg.linkgraph.links.Links.kept`, in
+Neo4j statement ``ring_core_links`` of ``graph/neo4j/cypher/cores.cypher``), and this
 module only reads the links it kept.
 
 The ring rule (:meth:`xpg.queries.rules.ring.Ring.candidates`) runs the same three
 steps on every backend: :func:`searched_members` of its connected groups (form
 ``ring_groups``), the kept links of those users (form ``ring_core_links``: one read),
 then :func:`link_cores` (numpy masks and
-:func:`~xpg.graph.components.bipartite_components`, scipy in C: no Python loop over
+:func:`~xpg.linkgraph.components.bipartite_components`, scipy in C: no Python loop over
 users, groups or cores) and :func:`combine_candidates`.
 
 Identity of a candidate ring (the ``group`` column of :func:`combine_candidates`):
@@ -37,7 +37,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import polars as pl
-from xpg.graph.components import bipartite_components
+
+from xpg.linkgraph.components import bipartite_components
 
 __all__ = [
     "CORE_PREFIX",
@@ -94,7 +95,7 @@ def link_cores(links: pl.DataFrame, searched: pl.DataFrame, *, min_users: int = 
 
     Notes
     -----
-    Two joins, a sort and :func:`~xpg.graph.components.bipartite_components`: O(links).
+    Two joins, a sort and :func:`~xpg.linkgraph.components.bipartite_components`: O(links).
 
     Examples
     --------
@@ -145,7 +146,7 @@ def searched_members(
     ``max_group_users`` users, from a frame of connected groups.
 
     Their ``user_id`` column is what form ``ring_core_links`` is asked for (in Neo4j
-    ``$user_ids`` of statement ``ring_core_links``, ``queries/cypher/cores.cypher``), and
+    ``$user_ids`` of statement ``ring_core_links``, ``graph/neo4j/cypher/cores.cypher``), and
     the frame is what :func:`link_cores` takes as ``searched``.
 
     Parameters

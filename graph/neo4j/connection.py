@@ -27,6 +27,7 @@ A driver passed in is never closed.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import socket
 import time
@@ -40,13 +41,20 @@ from xpg.settings import Neo4jConfig
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["RETRY_FIRST_S", "RETRY_GROWTH", "Neo4jConnection", "QueryMode", "RetryingSession"]
+__all__ = [
+    "RETRY_FIRST_S", "RETRY_GROWTH", "Neo4jConnection", "QueryMode", "RetryingSession", "now",
+]
 
 RETRY_FIRST_S = 0.5
 """Seconds before the first retry of a transaction that failed on a lost server."""
 
 RETRY_GROWTH = 1.5
 """Each later retry waits this many times longer (with the driver's 20 % jitter)."""
+
+
+def now() -> dt.datetime:
+    """The current UTC time, as the load and the findings store stamp it."""
+    return dt.datetime.now(dt.UTC)
 
 
 class QueryMode(StrEnum):

@@ -5,7 +5,7 @@ Every row a load writes (a node, or a relationship of the snapshot) keeps two 64
 hashes of its input row, made here in Polars (:func:`with_hashes`): ``row_key``, of its
 key columns, and ``row_hash``, of all its columns (the extra columns included, the key
 columns too). A delta load (:class:`DeltaLoad`) pulls the ``row_hash`` of every current
-row back, one read per step (``queries/cypher/delta.cypher``: one list of integers, read
+row back, one read per step (``graph/neo4j/cypher/delta.cypher``: one list of integers, read
 without the driver's per-value ``Record.data()`` walk; four reads at a time), compares
 them with the new snapshot's in Polars (:func:`compare`), and then
 
@@ -34,21 +34,23 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import polars as pl
-from xpg.graph.neo4j_connection import QueryMode
-from xpg.graph.neo4j_pull import read_record
-from xpg.graph.neo4j_write import NODE_KEYS, WriteStep, resolve, write_plan
-from xpg.queries.cypher import statement, statements
+from xpg.graph.neo4j.connection import QueryMode, now
+from xpg.graph.neo4j.pull import read_record
+from xpg.graph.neo4j.statements import statement, statements
+from xpg.graph.neo4j.write import NODE_KEYS, WriteStep, resolve, write_plan
 
 from xpg.progress import Progress
 
 if TYPE_CHECKING:
-    from xpg.graph.neo4j_load import Neo4jLoader
     from xpg.loaders.dataset import Dataset
+
+    from xpg.settings import Neo4jConfig
 
 _log = logging.getLogger(__name__)
 
@@ -56,6 +58,21 @@ __all__ = [
     "HASH_VERSION", "MANIFEST_PART", "ROW_KEYS", "DeltaLoad", "compare", "hashed_plan",
     "read_manifest", "row_hash_indexes", "with_hashes", "write_manifest",
 ]
+
+class Loader(Protocol):
+    """What a delta uses of the loader (:class:`~xpg.graph.neo4j.load.Neo4jLoader`, which
+    runs it: this module does not import it back)."""
+
+    config: Neo4jConfig
+
+    def errors(self, doing: str) -> AbstractContextManager[None]: ...
+
+    def session(self, mode: QueryMode) -> AbstractContextManager[Any]: ...
+
+    def run(self, query: str, mode: QueryMode, **params: Any) -> list[dict[str, Any]]: ...
+
+    def ensure_schema(self, wanted: Mapping[str, str] | None = None) -> None: ...
+
 
 HASH_VERSION = f"polars-{pl.__version__}/struct-hash-2"
 """How the row hashes were made: a delta compares only hashes made the same way."""
@@ -107,7 +124,7 @@ def with_hashes(step: WriteStep) -> WriteStep:
 
     Examples
     --------
-    >>> from xpg.graph.neo4j_write import WriteStep
+    >>> from xpg.graph.neo4j.write import WriteStep
     >>> rows = pl.DataFrame({"id": ["u1", "u2"], "credit_score": [700, None]})
     >>> step = with_hashes(WriteStep("users", "users", "User", rows, 1, 0))
     >>> step.rows.columns, step.rows.get_column("row_key").n_unique()
@@ -134,7 +151,7 @@ def with_hashes(step: WriteStep) -> WriteStep:
 
 
 def hashed_plan(dataset: Dataset) -> list[WriteStep]:
-    """The load plan of ``dataset`` (:func:`~xpg.graph.neo4j_write.write_plan`) with the
+    """The load plan of ``dataset`` (:func:`~xpg.graph.neo4j.write.write_plan`) with the
     row hashes every load writes (the Cypher load and the offline import alike)."""
     return [with_hashes(step) for step in write_plan(dataset)]
 
@@ -168,7 +185,7 @@ def row_hash_indexes() -> dict[str, str]:
             if name.startswith("index_row_hash_")}
 
 
-def write_manifest(loader: Neo4jLoader, plan: list[WriteStep], load: int) -> None:
+def write_manifest(loader: Loader, plan: list[WriteStep], load: int) -> None:
     """Keep the ``row_hash`` of every row of ``plan`` in the database as the manifest of
     load ``load`` (``XpgHashes`` nodes: per step, byte arrays of up to
     :data:`MANIFEST_PART` little-endian 64-bit hashes), and drop the other loads'.
@@ -193,7 +210,7 @@ def write_manifest(loader: Neo4jLoader, plan: list[WriteStep], load: int) -> Non
             lambda tx: tx.run(statement("delta", "manifest_clear"), load=load).consume())
 
 
-def read_manifest(loader: Neo4jLoader, step: str, load: int) -> pl.Series | None:
+def read_manifest(loader: Loader, step: str, load: int) -> pl.Series | None:
     """The row hashes the manifest of load ``load`` keeps for ``step`` (one read), or None
     when its parts are not all there (a graph the offline importer or an older xpg wrote).
 
@@ -232,7 +249,7 @@ class DeltaLoad:
         ``compare``, ``lookup``, ``write``, ``retire``): where a delta's time goes.
     """
 
-    loader: Neo4jLoader
+    loader: Loader
     load: int
     write_step: Callable[[WriteStep, int, bool, Progress], pl.DataFrame | None]
     previous: int | None = None
@@ -310,7 +327,6 @@ class DeltaLoad:
         """Run the ``drop_*`` statements over the ``removed`` hashes, in the order of
         :data:`RETIRE_ORDER`, grouped into transactions of up to ``batch_size`` hashes
         (one commit for a nightly change, not one per step); the rows retired."""
-        from xpg.graph.neo4j_load import now
 
         size = self.loader.config.batch_size
         groups: list[list[tuple[str, list[Any]]]] = [[]]
@@ -340,7 +356,6 @@ class DeltaLoad:
 
     def _batched(self, name: str, values: list[Any], param: str) -> int:
         """Run ``name`` over ``values`` in batches; the sum of the ``n`` they return."""
-        from xpg.graph.neo4j_load import now
 
         size = self.loader.config.batch_size
         done = 0

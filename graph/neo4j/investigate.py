@@ -1,7 +1,7 @@
 """The investigative queries on Neo4j: :class:`Neo4jSource`.
 
 It implements :class:`~xpg.queries.investigate.InvestigationSource` with the
-parameterized statements of ``queries/cypher/investigate.cypher``, each run in
+parameterized statements of ``graph/neo4j/cypher/investigate.cypher``, each run in
 a read transaction (``Neo4jBackend.run(..., QueryMode.READ)``: a READ-mode session
 and ``execute_read``, so the driver routes it to a reader and retries transient
 errors). Only the rows about the asked ids come back; the shared assembly of
@@ -22,10 +22,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
-from xpg.graph.neo4j import Neo4jBackend
-from xpg.graph.neo4j_connection import QueryMode
+from xpg.graph.neo4j.connection import Neo4jConnection, QueryMode
+from xpg.graph.neo4j.statements import statement
 from xpg.queries.asof import OPEN_LOAN_STATUSES, until
-from xpg.queries.cypher import statement
 from xpg.queries.investigate import DEVICE, LENDER, SOURCE_SCHEMAS, conform
 from xpg.queries.investigate.group import connected_group
 
@@ -61,7 +60,7 @@ def _nodes(nodes: pl.DataFrame) -> dict[str, Any]:
 class Neo4jSource:
     """Investigation source over a loaded :class:`~xpg.graph.neo4j.Neo4jBackend`."""
 
-    def __init__(self, backend: Neo4jBackend):
+    def __init__(self, backend: Neo4jConnection):
         self.backend = backend
 
     def _read(self, name: str, **params: Any) -> list[dict[str, Any]]:

@@ -29,16 +29,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-from xpg.graph.neo4j_connection import QueryMode
+from xpg.graph.neo4j.connection import QueryMode
+from xpg.graph.neo4j.statements import statement
 from xpg.queries.asof import OPEN_LOAN_STATUSES, until
-from xpg.queries.cypher import statement
 from xpg.queries.frames import EXPOSURE_SCHEMA, Form, Schema, conform_to
 from xpg.queries.rules.ring import GROUPS, RingConfig
 
 from xpg.errors import BackendError
 
 if TYPE_CHECKING:
-    from xpg.graph.neo4j import Neo4jBackend
+    from xpg.graph.neo4j.connection import Neo4jConnection
 
 __all__ = ["MAX_PASSES", "Neo4jHooks"]
 
@@ -79,7 +79,7 @@ class Neo4jHooks:
     :meth:`cleanup` (which :meth:`Neo4jBackend.detect` always calls).
     """
 
-    def __init__(self, backend: Neo4jBackend, *, use_gds: bool | None = None):
+    def __init__(self, backend: Neo4jConnection, *, use_gds: bool | None = None):
         self.backend = backend
         self.use_gds = use_gds
         self.ring_method: str | None = None  # "cypher", "gds" or "read" once computed
@@ -122,7 +122,7 @@ class Neo4jHooks:
             self._components(config, as_of)
             if self.backend.read_only:
                 return self._from_kept(form, extra.get("members"))
-        rows = self.backend.run(form.statement(), QueryMode.READ,
+        rows = self.backend.run(form.statement(statement), QueryMode.READ,
                                 **form.params(config, as_of, **extra))
         return _frame(form.name, form.schema, rows)
 

@@ -26,7 +26,8 @@ from functools import cached_property
 
 import numpy as np
 import polars as pl
-from xpg.graph.components import bipartite_components
+
+from xpg.linkgraph.components import bipartite_components
 from xpg.loaders.dataset import Dataset
 
 __all__ = ["DEVICE_KIND", "KeptLinks", "Links"]
