@@ -172,8 +172,11 @@ def test_bank_without_dates_detects_with_as_of(capsys):
     assert "warning: the run date" not in err
     assert doc["as_of"] == "2026-11-20"
     found = sorted((f["type"], tuple(f["users"])) for f in doc["findings"])
-    # a card frozen for fraud beside a drawable loan; a loan frozen for security beside a card
-    assert found == [("freeze_inconsistency", ("H0001",)), ("freeze_inconsistency", ("H0004",))]
+    # a card frozen for fraud beside a drawable loan; a loan frozen for security beside a
+    # card; H0002, whose card can still draw, shares its phone (written another way) with
+    # H0001, frozen for fraud: linked_risk (contract v3)
+    assert found == [("freeze_inconsistency", ("H0001",)), ("freeze_inconsistency", ("H0004",)),
+                     ("linked_risk", ("H0002",))]
     assert doc["summary"]["users"] == 6
 
 

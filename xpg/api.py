@@ -417,7 +417,6 @@ class Session(SessionCases):
             The session was not opened from a data folder (``data=``), or ``out``
             exists and ``overwrite`` is false.
         """
-        from xpg.queries.detections import default_as_of
         from xpg.queries.investigate import MemorySource
         from xpg.queries.investigate.state import write_state
 
@@ -428,7 +427,7 @@ class Session(SessionCases):
         tables = self.dataset
         source = self._source if isinstance(self._source, MemorySource) else MemorySource(tables)
         return write_state(source, self.findings(as_of), out, data=self.data_path,
-                           settings=self.settings, default_as_of=default_as_of(tables),
+                           settings=self.settings, default_as_of=tables.latest_date(),
                            findings_file=self._findings_path, overwrite=overwrite)
 
     def keep_state(self, as_of: dt.date | str | None = None,

@@ -363,6 +363,8 @@ class State:
                 return "it holds the findings of a report; give that report with --findings"
             return f"it was not built from the findings in {findings}"
         # the full path's default run date: the findings' date, else the data's latest
+        if as_of is None and findings is None and m.get("default_as_of") is None:
+            return "the data has no dates, so the run date must be given"
         wanted = as_of or (self.as_of if findings is not None
                            else dt.date.fromisoformat(m["default_as_of"]))
         if wanted != self.as_of:
@@ -381,7 +383,7 @@ def write_state(
     *,
     data: str | os.PathLike[str],
     settings: Settings,
-    default_as_of: dt.date,
+    default_as_of: dt.date | None,
     findings_file: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     carry: tuple[str, ...] = (NIGHTLY,),
@@ -400,7 +402,8 @@ def write_state(
     settings
         The settings in force (fingerprinted).
     default_as_of
-        The data's default run date (the latest date in it).
+        The data's default run date (the latest date in it; None when it has no dates:
+        the state then answers only a run date given).
     findings_file
         The findings file or report folder ``report`` was read from, if any.
     overwrite
@@ -440,7 +443,7 @@ def write_state(
             "files": file_checksums(tmp),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "as_of": report.as_of.isoformat(),
-            "default_as_of": default_as_of.isoformat(),
+            "default_as_of": None if default_as_of is None else default_as_of.isoformat(),
             "data_dir": str(Path(data).resolve()),
             "data_files": fingerprint,
             "settings": settings_fingerprint(settings),
