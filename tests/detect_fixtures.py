@@ -196,7 +196,9 @@ def multi_lender(b: Builder, user_id: str, prefix: str = "M", outstanding: float
 def every_finding_type(outstanding: float = 1_000, limit_outstanding: float = 1_000):
     """A small dataset with a finding of every type: three multi-lenders on one device (a
     ring), a fraud freeze beside a drawable account, a limit cut and a restore, and an
-    application burst (the CLI's and the export variants' sample)."""
+    application burst; u2, still drawable, shares u1's device (linked_risk); u5 opened loans
+    at three new lenders this month (lender_velocity) (the CLI's and the export variants'
+    sample)."""
     b = Builder()
     for u in ("u1", "u2", "u3"):
         b.device(u, "d9")
@@ -208,4 +210,5 @@ def every_finding_type(outstanding: float = 1_000, limit_outstanding: float = 1_
     b.event("a3", at(-3), "limit_change", old=10_000, new=0)
     b.event("a4", at(-2), "limit_change", old=6_000, new=9_000)
     b.application("u4", "L1", at(-1)).application("u4", "L2", at(0)).application("u4", "L3", at(0))
+    b.loans("u5", ["V1", "V2", "V3"], outstanding=outstanding, opened_at=day(-5))
     return b.build()

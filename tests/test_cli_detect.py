@@ -55,6 +55,8 @@ def test_json_on_stdout_is_the_contract_document(data, capsys):
         "freeze_inconsistency": 1,
         "restored_after_freeze": 1,
         "limit_divergence": 1,
+        "linked_risk": 1,
+        "lender_velocity": 1,
     }
 
 
@@ -72,9 +74,9 @@ def test_out_writes_the_file_atomically_and_nothing_on_stdout(data, tmp_path, ca
     assert main(["detect", "--data", str(data), "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "8 findings for 4 users" in captured.err and str(out) in captured.err
+    assert "10 findings for 5 users" in captured.err and str(out) in captured.err
     report = FindingsReport.from_json(out.read_text("utf-8"))
-    assert len(report.findings) == 8
+    assert len(report.findings) == 10
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "findings.json"]
     # the usual permissions of a new file (a scheduler's other users read it), not 0o600
     umask = os.umask(0)
@@ -87,7 +89,7 @@ def test_table_format_prints_every_finding_and_a_summary_line(data, capsys):
     out = capsys.readouterr().out
     for ftype in FINDING_TYPES:
         assert ftype in out
-    assert "8 findings for 4 users as of 2026-11-20" in out
+    assert "10 findings for 5 users as of 2026-11-20" in out
     assert "3 users share device d9" in out
 
 
@@ -96,7 +98,7 @@ def test_table_to_a_file_with_top(data, tmp_path, capsys):
     args = ["detect", "--data", str(data), "--format", "table", "--top", "2", "--out", str(out)]
     assert main(args) == 0
     text = out.read_text("utf-8")
-    assert "the first 2 of 8 findings" in text and "\x1b[" not in text
+    assert "the first 2 of 10 findings" in text and "\x1b[" not in text
 
 
 def test_as_of_moves_the_windows(data, capsys):
@@ -221,7 +223,7 @@ def test_demo_writes_findings_of_every_type_and_says_where(tmp_path, capsys):
 def test_json_layout_one_finding_per_line_and_an_empty_report(tmp_path, capsys):
     assert main(["detect", "--data", str(write(sample(), tmp_path / "a"))]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert sum(1 for line in lines if line.lstrip().startswith('{"id": ')) == 8
+    assert sum(1 for line in lines if line.lstrip().startswith('{"id": ')) == 10
     quiet = Builder()
     quiet.account("a1", "u1", "huabei").loan("u1", "L1")
     assert main(["detect", "--data", str(write(quiet.build(), tmp_path / "b"))]) == 0

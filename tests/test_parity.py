@@ -93,6 +93,9 @@ def kitchen_sink():
     b.account("l5", "z3", "huabei", limit=5_000).account("l6", "z3", "jiebei")
     b.event("l5", at(-3), "limit_change", old=10_000, new=5_000)
     b.event("l6", at(-2), "limit_change", old=1_000, new=2_000)
+    # linked risk (contract v3): k2 can still draw and shares a device with x1, frozen for fraud
+    b.account("k1", "k2", "jiebei", limit=6_000, outstanding=1_000)
+    b.device("k2", "dk").device("x1", "dk")
     # plain users
     b.account("o1", "o1", "huabei", limit=20_000, outstanding=3_000).loan("o1", "L9")
     return b.build()
