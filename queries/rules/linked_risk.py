@@ -332,6 +332,10 @@ class LinkedRisk(Rule):
                         for b in bad_ids
                     ],
                     "shared_nodes": sorted({_label(n) for b in bad_ids for n in neighbours[b]}),
+                    # the identifiers the explanation may name (``kind:value``): the
+                    # report's masks show them masked there, as a ring's
+                    "identifiers": sorted({f"{n['kind']}:{n['value']}" for b in bad_ids
+                                           for n in neighbours[b] if n["kind"] != "device"}),
                     "hops": 1,
                 },
                 f"User {user} shares {_label(via)} with {first}, {reason}{more}; "
