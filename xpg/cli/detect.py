@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from xpg import atomic
 from xpg.cli.common import (
     AsOfOpt,
     BackendOpt,
@@ -29,6 +28,7 @@ from xpg.cli.common import (
     run_date_warning,
     settings_from,
     write_stdout,
+    write_text_atomic,
 )
 from xpg.errors import InputError
 from xpg.privacy import masking
@@ -50,7 +50,6 @@ __all__ = [
     "render_table_text",
     "run",
     "summary_line",
-    "write_text_atomic",
 ]
 
 
@@ -87,17 +86,6 @@ def freeze_at_exit() -> None:
     if not _FREEZE_AT_EXIT:
         _FREEZE_AT_EXIT.append(True)
         atexit.register(gc.freeze)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` (ending with a newline) to ``--out`` whole or not at all, with the
-    usual permissions of a new file (:func:`xpg.atomic.write_text_atomic`)."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"--out {path}: is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise InputError(f"--out {path}: folder {path.parent} does not exist")
-    atomic.write_text_atomic(path, text if text.endswith("\n") else text + "\n")
 
 
 def _users(users: tuple[str, ...], shown: int = 3) -> str:

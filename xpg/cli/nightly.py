@@ -50,8 +50,7 @@ def detect_nightly(data: str | Path | None, settings: Settings, state: Path, *,
                    quarantine: Path | None, pseudonymize: bool) -> None:
     """Run :func:`~xpg.nightly.run_nightly` and write its findings document like
     ``xpg detect`` (``--out`` or stdout); say on stderr whether it was incremental."""
-    from xpg.cli.common import write_stdout
-    from xpg.cli.detect import write_text_atomic
+    from xpg.cli.common import write_stdout, write_text_atomic
     from xpg.cli.state import state_folder
     from xpg.nightly import run_nightly
     from xpg.queries.findings import gc_paused
