@@ -67,7 +67,6 @@ KNOWN_CYCLES = {
     frozenset({"xpg.queries.diff", "xpg.queries.reasons"}),
     frozenset({"xpg.queries.investigate.group", "xpg.queries.investigate.search",
                "xpg.queries.investigate.sources"}),
-    frozenset({"xpg.synthetic.builder", "xpg.synthetic.credit"}),
 }
 
 
