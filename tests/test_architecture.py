@@ -64,8 +64,6 @@ KNOWN_CYCLES = {
     frozenset({"xpg.serve.routes", "xpg.serve.routes.cases", "xpg.serve.routes.findings",
                "xpg.serve.routes.investigations", "xpg.serve.routes.screening",
                "xpg.serve.routes.service"}),
-    frozenset({"xpg.queries.investigate.group", "xpg.queries.investigate.search",
-               "xpg.queries.investigate.sources"}),
 }
 
 
