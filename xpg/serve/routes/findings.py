@@ -14,7 +14,7 @@ from xpg.queries.findings import FINDING_TYPES, SEVERITIES, Finding
 from xpg.serve.errors import ok
 
 if TYPE_CHECKING:
-    from xpg.serve.routes import Context
+    from xpg.serve.routes.context import Context
 
 __all__ = ["FindingsPage", "router"]
 
