@@ -59,11 +59,6 @@ KNOWN_CYCLES = {
     frozenset({"xpg", "xpg.api", "xpg.gather"}),
     frozenset({"xpg.queries.assembly", "xpg.queries.findings", "xpg.queries.frames",
                "xpg.queries.rules", "xpg.queries.rules.base", "xpg.queries.tables"}),
-    # a package whose __init__ lists its submodules, which import the package's names
-    frozenset({"xpg.serve", "xpg.serve.app"}),
-    frozenset({"xpg.serve.routes", "xpg.serve.routes.cases", "xpg.serve.routes.findings",
-               "xpg.serve.routes.investigations", "xpg.serve.routes.screening",
-               "xpg.serve.routes.service"}),
 }
 
 
