@@ -69,7 +69,7 @@ from xpg.nightly_rings import (
 )
 from xpg.nightly_snapshot import SHARED, Fallback, Snapshot, window_days
 from xpg.nightly_state import NightlyState, write_nightly
-from xpg.queries.assembly import ExposureIndex, sort_findings, summarize
+from xpg.queries.assembly import ExposureIndex
 from xpg.queries.detections import default_as_of, run_detections
 from xpg.queries.findings import (
     Finding,
@@ -82,6 +82,7 @@ from xpg.queries.polars_hooks import PolarsHooks, user_exposure_frame
 from xpg.queries.rules import rules
 from xpg.queries.rules.base import Rule
 from xpg.queries.rules.ring import RingConfig
+from xpg.queries.summary import sort_findings, summarize
 from xpg.settings import Settings
 
 __all__ = ["NightlyResult", "run_nightly"]
