@@ -27,7 +27,8 @@ from xpg.atomic import write_text_atomic
 from xpg.cli.common import ConfigOpt, progress, settings_from
 from xpg.cli.detect import render_table_text, run, summary_line
 from xpg.errors import InputError
-from xpg.queries.findings import FINDING_TYPES, FindingsReport
+from xpg.queries.findings import FindingsReport
+from xpg.queries.rules import FINDING_TYPES
 
 __all__ = ["command", "truth_check"]
 
