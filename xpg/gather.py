@@ -26,6 +26,7 @@ from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.investigate import RING_PAGE, FindingsIndex, investigate_ring
 from xpg.queries.predicates import OPEN_LOAN
 from xpg.queries.reasons import kept_links_of
+from xpg.queries.rules.ring import NAME as RING
 from xpg.report.inputs import ReportInputs
 from xpg.report.writer import (
     RunLog,
@@ -132,7 +133,7 @@ def gather_report(
 
     with log.step(f"top {top_rings} rings"):
         index = FindingsIndex(report)
-        rings = sorted((f for f in report.findings if f.type == "ring"),
+        rings = sorted((f for f in report.findings if f.type == RING),
                        key=lambda f: (-f.exposure.total, f.id))[:top_rings]
         with masking(session.settings.privacy.masks):
             views = tuple(investigate_ring(session.source, index, session.settings.detection,

@@ -390,7 +390,7 @@ def _incremental(data: Path, settings: Settings, state: NightlyState, as_of: dt.
         results: dict[str, Any] = {}
         for rule in per_user:
             results[rule.name] = rule.detect(hooks, rule.settings(config), day, results)
-    with _clock(timings, "ring"):
+    with _clock(timings, ring_rule.name):
         ring_config = ring_rule.settings(config)
         touched, labels, graph_tables = _graph(snap, state, old, changed, hooks.links, day,
                                                ring_config)

@@ -255,6 +255,9 @@ def _spark_lenders(hooks: Any, config: RingConfig, as_of: dt.date, *,
     )
 
 
+NAME = "ring"
+"""The rule's name: its finding type and settings section."""
+
 _CYPHER = "rules/ring"
 
 GROUPS = Form("ring_groups", {"group": _S, "user_id": _S}, _groups, "ring_groups",
@@ -298,8 +301,8 @@ class RingResult:
 class Ring(Rule):
     """Rule ``ring`` (see the module docstring)."""
 
-    name = "ring"
-    section = "ring"
+    name = NAME
+    section = NAME
     config_class = RingConfig
     forms = (GROUPS, CORE_LINKS, *EVIDENCE)
     after = ("multi_lending",)

@@ -98,6 +98,7 @@ def command(
     write_text_atomic(findings_json, report.document())
     write_text_atomic(findings_txt, render_table_text(report))
     from xpg.api import open as open_session
+    from xpg.queries.rules.ring import NAME as RING
 
     with open_session(dataset=synthetic.dataset(), settings=settings, findings=report) as session:
         page = session.report(out / "reports", overwrite=True,
@@ -113,7 +114,7 @@ def command(
     )
     console.print(summary_line(report), soft_wrap=True)
     if "graph" in synthetic.truth:
-        cores = sum(1 for f in report.findings if f.type == "ring" and f.evidence.get("core"))
+        cores = sum(1 for f in report.findings if f.type == RING and f.evidence.get("core"))
         console.print(
             f"largest connected group: {synthetic.truth['graph']['largest_group_users']:,} "
             f"users; {cores:,} rings are multi-lending cores of groups over "
