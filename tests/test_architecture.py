@@ -219,6 +219,67 @@ def test_the_cycle_check_can_fail():
     assert set(dodging) <= set(every)
 
 
+# -- rule names -----------------------------------------------------------------------
+
+# Where a rule's name may be written: its own module, the registry's one list of the built-in
+# rules (queries/rules/__init__.py: BUILTIN_RULES), the synthetic generator (and the tests,
+# not scanned). Rule-name literals still elsewhere, per file: the list only shrinks (the
+# test fails on a new one and on a count that fell). The cold query, diff and screening
+# paths are here because a rule module is not cheap to import (scipy, pydantic) for its
+# name; xpg/report/ because each rule is taking over its report section there.
+LITERALS_LEFT = {
+    "queries/diff.py": 9, "queries/reasons.py": 3, "queries/screen.py": 6,
+    "queries/investigate/group.py": 4, "queries/investigate/ring.py": 3,
+    "queries/investigate/sources.py": 1, "queries/investigate/state_source.py": 2,
+    "queries/investigate/views.py": 2,
+    "xpg/inputs.py": 1, "xpg/serve/data.py": 1,
+    "xpg/cli/query.py": 4,  # the `query ring` subcommand and its column titles
+    "xpg/report/compose.py": 3, "xpg/report/html.py": 6, "xpg/report/svg.py": 1,
+}
+
+
+def rule_name_literals(names: frozenset[str] | None = None) -> dict[str, list[int]]:
+    """The lines of each package module outside the allowed places that write a built-in
+    rule's name as a string literal (docstrings aside)."""
+    from xpg.queries.rules import BUILTIN_RULES
+
+    names = frozenset(BUILTIN_RULES) if names is None else names
+    found: dict[str, list[int]] = {}
+    for module, path in sources().items():
+        where = path.relative_to(ROOT).as_posix()
+        if (module.startswith("xpg.synthetic") or module == "xpg.queries.rules"
+                or module.removeprefix("xpg.queries.rules.") in names):
+            continue
+        tree = ast.parse(path.read_text("utf-8"), filename=str(path))
+        docs = {id(n.body[0].value) for n in ast.walk(tree)
+                if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                  ast.AsyncFunctionDef))
+                and n.body and isinstance(n.body[0], ast.Expr)
+                and isinstance(n.body[0].value, ast.Constant)}
+        lines = sorted(n.lineno for n in ast.walk(tree)
+                       if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                       and n.value in names and id(n) not in docs)
+        if lines:
+            found[where] = lines
+    return found
+
+
+def test_no_rule_name_literal_outside_its_rule():
+    counts = {where: len(lines) for where, lines in rule_name_literals().items()}
+    new = {w: n for w, n in counts.items() if n > LITERALS_LEFT.get(w, 0)}
+    assert not new, f"rule names written as literals (use the rule's NAME or the registry): {new}"
+    fewer = {w: counts.get(w, 0) for w, n in LITERALS_LEFT.items() if counts.get(w, 0) < n}
+    assert not fewer, f"fewer rule-name literals now: lower LITERALS_LEFT to {fewer}"
+
+
+def test_the_literal_check_can_fail():
+    """A module comparing a finding's type with a rule name is seen (the registry's own
+    list is allowed, a rule module is allowed its own name)."""
+    found = rule_name_literals(frozenset({"device"}))
+    assert "queries/investigate/base.py" in found
+    assert "queries/rules/__init__.py" not in rule_name_literals()
+
+
 def report() -> str:
     """The cycles with the imports that make them, and the lazy-import counts."""
     graph = import_graph()
@@ -232,6 +293,10 @@ def report() -> str:
     lines.append(f"import cycles: {len(cycles())}; lazy imports of xpg modules (in a function "
                  f"or under TYPE_CHECKING): {len(every)}, of them on a cycle: {len(dodging)}")
     lines.extend(f"    on a cycle: {site}" for site in dodging)
+    literals = rule_name_literals()
+    lines.append(f"rule-name literals outside the allowed places: "
+                 f"{sum(map(len, literals.values()))} in {len(literals)} files")
+    lines.extend(f"    {where}: lines {', '.join(map(str, ls))}" for where, ls in literals.items())
     return "\n".join(lines)
 
 
