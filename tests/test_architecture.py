@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import tomllib
 from functools import cache
 from pathlib import Path
 
@@ -217,6 +218,23 @@ def test_the_cycle_check_can_fail():
     every, dodging = lazy_imports(extra)
     assert "xpg.linkgraph.links:0 -> xpg.graph.memory (function)" in dodging
     assert set(dodging) <= set(every)
+
+
+def test_the_doc_names_every_layer_module():
+    """docs/architecture.md's layer table names every module of ``LAYERS`` in its layer's
+    row, and its folder table every package of pyproject's ``packages``."""
+    doc = (ROOT / "docs" / "architecture.md").read_text("utf-8")
+    table = doc[doc.index("## What each layer may import"):doc.index("**No import cycle**")]
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()
+            if line.startswith("| ") and not line.startswith("| layer")}
+    missing = [m for m, layer in LAYERS.items() if f"`{m}`" not in rows.get(layer, "")]
+    assert not missing, f"docs/architecture.md's layer table does not name {missing}"
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        packages = tomllib.load(fh)["tool"]["setuptools"]["packages"]
+    folders = doc[doc.index("## What each folder holds"):doc.index("## What each layer")]
+    named = [p for p in packages if f"`{p}`" not in folders
+             and f"`{p.removeprefix(p.rpartition('.')[0] + '.')}/`" not in folders]
+    assert not named, f"docs/architecture.md's folder table does not name {named}"
 
 
 # -- rule names -----------------------------------------------------------------------
