@@ -18,8 +18,8 @@ snapshot. The layout::
 
 A changed user's rows replace all of its rows of the earlier snapshot (rows it no
 longer has are simply absent). ``products`` and ``lenders`` (a few rows, shared by every
-user) are read from the snapshot itself. Tables may also be CSV (``<table>.csv``), as in
-a data folder.
+user) are read from the snapshot itself. Tables are Parquet, as the incremental run's
+snapshot.
 
 Why rows per changed user rather than tables partitioned by a hash of the user id: a
 partition can be skipped only when none of its users changed, and changes are spread
@@ -93,17 +93,16 @@ class ChangeSet:
 
 
 def _path(folder: Path, name: str) -> Path | None:
-    for suffix in (".parquet", ".csv"):
-        path = folder / f"{name}{suffix}"
-        if path.is_file():
-            return path
-    return None
+    path = folder / f"{name}.parquet"
+    return path if path.is_file() else None
 
 
 def _read(path: Path) -> pl.DataFrame:
-    if path.suffix == ".csv":
-        return pl.read_csv(path, infer_schema=False)
-    return pl.read_parquet(path)
+    try:
+        return pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as e:
+        raise InputError(f"changes: {path} is not a readable Parquet file ({e})",
+                         argument="changes") from e
 
 
 def read_change_set(folder: str | os.PathLike[str]) -> ChangeSet:
@@ -196,7 +195,7 @@ def _tables_of(folder: Path) -> dict[str, pl.DataFrame]:
 def change_set_between(before: str | os.PathLike[str], after: str | os.PathLike[str],
                        folder: str | os.PathLike[str]) -> int:
     """Write to ``folder`` the change set that takes the snapshot ``before`` to ``after``
-    (both data folders, same formats): the users any of whose rows differ, with their
+    (Parquet data folders): the users any of whose rows differ, with their
     rows of ``after``, and the users gone. Returns the number of users changed or removed.
 
     For a producer that keeps its snapshots (and for the tests): one that knows what it
