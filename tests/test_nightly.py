@@ -398,9 +398,14 @@ def _xpg(capsys, *args):
     return code, out + err
 
 
-def test_report_incremental_writes_the_full_reports_folder(root, tmp_path, capsys):
+@pytest.mark.parametrize("named", [False, True], ids=["hashed", "change_set"])
+def test_report_incremental_writes_the_full_reports_folder(root, tmp_path, capsys, named):
     base = _base(root, 7, 3000)
-    after = _changed(root, base, merge_groups, "report-after")
+    after = _changed(root, base, merge_groups, f"report-after-{named}")
+    extra = []
+    if named:
+        change_set_between(base, after, tmp_path / "changes")
+        extra = ["--changes", tmp_path / "changes"]
     state, nightly, full = tmp_path / "state", tmp_path / "nightly", tmp_path / "full"
     code, said = _xpg(capsys, "report", "--data", base, "--out", nightly, "--incremental", state)
     assert code == 0 and "full run (no state" in said, said
@@ -410,8 +415,9 @@ def test_report_incremental_writes_the_full_reports_folder(root, tmp_path, capsy
     assert code == 2 and "already exists" in said, said
     assert _state_bytes(state) == kept
     code, said = _xpg(capsys, "report", "--data", after, "--out", nightly, "--incremental", state,
-                      "--overwrite")
+                      "--overwrite", *extra)
     assert code == 0 and "incremental from" in said and "users recomputed" in said, said
+    assert ("change set not used" in said) is False, said
     code, said = _xpg(capsys, "report", "--data", after, "--out", full)
     assert code == 0, said
     (day,) = [p.name for p in full.iterdir() if p.is_dir()]
