@@ -347,7 +347,7 @@ def _graph(state: NightlyState, old: pl.DataFrame, changed: pl.Series, fresh: pl
     touched = touched_graph(
         users.get_column("user_id"), names, nodes.height, (ui, ni, first), labels,
         (user_pos, np.concatenate([gone_nodes, new_ni])), (old_deg > limit, deg > limit),
-        whole=day != state.as_of)
+        deg >= 2, whole=day != state.as_of)
     used = np.bincount(ni, minlength=nodes.height) > 0
     segments = len(state.names.segments)
     if used.size and (used.mean() < 0.9 or segments >= MAX_SEGMENTS):
@@ -410,23 +410,24 @@ def _incremental(tonight: Tonight, settings: Settings, state: NightlyState,
         kept_rings = pl.concat([outside, kept_rings])
         graph_tables["users"] = graph_tables["users"].with_columns(
             pl.Series("label", next_labels(labels, touched, ring_config, day), dtype=pl.Int32))
-        if asked.height:  # the evidence of the rings assembled again: their members' rows
-            rows = tonight.rows(asked.get_column("user_id").unique().sort(), settings,
-                                ("external_loans",))
-            ring_hooks = PolarsHooks(rows, touched.links)
     with _clock(timings, "neighbours"):
-        # rules of a user's neighbourhood: again on every user the graph stage reached
+        # the rows of the unchanged users the change reaches, read once: the loans of the
+        # members of the rings assembled again, and for the rules of a user's
+        # neighbourhood, the rows of every user the graph stage reached
         near_results: dict[str, Any] = {}
         redone = ids
+        reach = (pl.concat([touched.links.user_ids, present]).unique().sort() if near
+                 else asked.get_column("user_id").unique().sort())
+        if near and reach.len() >= user_ids.len():  # the run date moved: every row
+            reached_rows = load_dataset(tonight.data, settings).dataset
+        elif reach.len():
+            reached_rows = tonight.rows(reach, settings, ("external_loans",))
+        else:
+            reached_rows = sub
+        ring_hooks = PolarsHooks(reached_rows, touched.links)
         if near:
-            reach = pl.concat([touched.links.user_ids, present]).unique().sort()
-            if reach.len() < user_ids.len():
-                near_sub = tonight.rows(reach, settings, ("products", "external_loans"))
-            else:  # the change reaches everyone (the run date moved): every row
-                near_sub = load_dataset(tonight.data, settings).dataset
-            near_hooks = PolarsHooks(near_sub, touched.links)
             for rule in near:
-                near_results[rule.name] = rule.detect(near_hooks, rule.settings(config), day,
+                near_results[rule.name] = rule.detect(ring_hooks, rule.settings(config), day,
                                                       results)
             redone = pl.concat([reach, ids.explode()]).unique().implode()
     with _clock(timings, "assemble"), gc_paused():

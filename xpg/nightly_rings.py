@@ -67,7 +67,7 @@ class Touched:
 def touched_graph(user_ids: pl.Series, names: Names, n_nodes: int,
                   edges: tuple[np.ndarray, np.ndarray, np.ndarray], labels: np.ndarray,
                   changed: tuple[np.ndarray, np.ndarray], hubs: tuple[np.ndarray, np.ndarray],
-                  *, whole: bool) -> Touched:
+                  joins: np.ndarray, *, whole: bool) -> Touched:
     """The users a change reaches and their links (see the module docstring).
 
     Parameters
@@ -83,6 +83,11 @@ def touched_graph(user_ids: pl.Series, names: Names, n_nodes: int,
     hubs
         Last night's and tonight's hub status of the nodes (positions; tonight's nodes
         start with last night's).
+    joins
+        Per node: whether two users or more hold it tonight (counted as for the hub cut).
+        The links of the other nodes join nobody and are left out of the result: what the
+        ring rule finds is the same (its groups and cores are made of shared nodes), and
+        only the names of the nodes kept are read.
     whole
         Reach every user (the run date moved, so any link may have appeared).
     """
@@ -107,7 +112,7 @@ def touched_graph(user_ids: pl.Series, names: Names, n_nodes: int,
         group = np.zeros(int(labels.max()) + 1 if labels.size else 0, dtype=bool)
         group[hit] = True
         reach = touched | ((labels >= 0) & group[np.maximum(labels, 0)])
-    keep = reach[ui] & ~new_hub[ni]
+    keep = reach[ui] & ~new_hub[ni] & joins[ni]
     users = np.flatnonzero(reach)
     user_pos = np.full(n_users, -1, dtype=np.int64)
     user_pos[users] = np.arange(users.size)

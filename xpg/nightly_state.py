@@ -91,12 +91,20 @@ class Names:
             if lo == hi:
                 continue
             offsets = np.load(self.folder / index, mmap_mode="r")
-            raw = np.memmap(self.folder / data, dtype=np.uint8, mode="r") \
-                if offsets[-1] else np.zeros(0, dtype=np.uint8)
             local = pos[lo:hi] - start
-            begin, end = offsets[local], offsets[local + 1]
-            for i, b, e in zip(order[lo:hi].tolist(), begin.tolist(), end.tolist(), strict=True):
-                out[i] = bytes(raw[b:e]).decode("utf-8")
+            begin = np.asarray(offsets[local], dtype=np.int64)
+            length = np.asarray(offsets[local + 1], dtype=np.int64) - begin
+            ends = np.cumsum(length)
+            total = int(ends[-1]) if ends.size else 0
+            if total:
+                raw = np.memmap(self.folder / data, dtype=np.uint8, mode="r")
+                at = np.repeat(begin - (ends - length), length) + np.arange(total)
+                buf = np.asarray(raw[at]).tobytes()
+            else:
+                buf = b""
+            starts = (ends - length).tolist()
+            for i, b, e in zip(order[lo:hi].tolist(), starts, ends.tolist(), strict=True):
+                out[i] = buf[b:e].decode("utf-8")
         return out
 
 
