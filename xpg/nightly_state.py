@@ -111,14 +111,12 @@ class Names:
 def write_names(folder: Path, number: int, values: pl.Series) -> tuple[str, str]:
     """Write a segment of node values; returns its two file names."""
     data, index = f"names-{number}.bin", f"names-{number}.idx.npy"
-    encoded = values.cast(pl.Binary)
-    lengths = encoded.bin.size().to_numpy().astype(np.int64) if encoded.len() else \
-        np.zeros(0, dtype=np.int64)
+    values = values.cast(pl.String)
+    lengths = values.str.len_bytes().fill_null(0).to_numpy().astype(np.int64)
     offsets = np.zeros(lengths.size + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    with open(folder / data, "wb") as f:
-        for chunk in encoded.to_list():
-            f.write(chunk)
+    joined = values.str.join("").item() if values.len() else ""
+    (folder / data).write_bytes((joined or "").encode("utf-8"))
     np.save(folder / index, offsets)
     return data, index
 
