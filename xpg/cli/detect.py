@@ -235,6 +235,12 @@ def command(
                      "changed since the run that wrote it (a full run when it does not fit, "
                      "saying why), then leave the new state there. In memory, Parquet input."),
     ] = None,
+    changes: Annotated[
+        Path | None,
+        typer.Option("--changes", help="With --incremental: a change set, the rows of the "
+                     "users changed since the state's night (docs/data-contract.md, Change "
+                     "sets); read instead of hashing every row of --data."),
+    ] = None,
 ) -> None:
     """Run every detection (multi_lending, ring, freeze_inconsistency, restored_after_freeze,
     limit_divergence) on a directory of tables, or with --backend neo4j on the graph the
@@ -247,11 +253,15 @@ def command(
     freeze_at_exit()
     # A short-lived process: no cyclic garbage worth collecting, while the collector
     # would walk every finding object several times (see gc_paused)
+    if changes is not None and incremental is None:
+        raise InputError("--changes: give --incremental STATE too (a change set is read "
+                         "against the state of the night it follows)", argument="changes")
     if incremental is not None:
         from xpg.cli.nightly import detect_nightly
 
         detect_nightly(data, settings, incremental, as_of=run_date, out=out, table=(
-            output is OutputFormat.table), quarantine=quarantine, pseudonymize=pseudonymize)
+            output is OutputFormat.table), quarantine=quarantine, pseudonymize=pseudonymize,
+            changes=changes)
         return
     with gc_paused(), masking(settings.privacy.masks):
         start = time.perf_counter()
