@@ -14,9 +14,9 @@ import random
 
 import polars as pl
 import pytest
+from xpg.queries.investigate.sources import _Sorted
 
 import xpg.api as api
-from xpg.queries.investigate.sources import _Sorted
 from xpg.serve import Limits
 from xpg.serve.data import dumps
 from xpg.settings import load_settings
@@ -90,3 +90,33 @@ def test_worker_screening_is_the_full_computation(pair):
     probes += [{"device_id": d} for d in rng.sample(devices, 30)]
     for given in probes:
         assert dumps(worker.screen(given).to_dict()) == dumps(full.screen(given).to_dict())
+
+
+@pytest.mark.parametrize("seed", [5, 8])
+def test_small_lookups_in_python_are_the_polars_ones(seed, monkeypatch):
+    """Every lookup of the in-memory source, answered in Python (small frames) and by
+    Polars (SMALL_ROWS -1): the same views, to the byte."""
+    from xpg.queries.investigate import sources
+
+    from xpg.synthetic import generate
+
+    s = generate(2_000, seed, shape="mixed")
+    rng = random.Random(seed)
+    with api.open(dataset=s.dataset(), settings=load_settings(environ={})) as session:
+        ids = sorted(s.dataset().users.get_column("user_id").to_list())
+        flagged = sorted({u for f in session.findings().findings for u in f.users})
+        rings = [f.id for f in session.findings().findings if f.type == "ring"]
+        probes = [p["given"] for p in s.truth["screening"]]
+        asks = ([lambda u=u, h=h: session.user(u, hops=h) for u in rng.sample(ids, 15)
+                 + rng.sample(flagged, 15) for h in (0, 1, 2)]
+                + [lambda r=r: session.ring(r) for r in rng.sample(rings, min(10, len(rings)))]
+                + [lambda g=g: session.screen(g) for g in probes]
+                + [lambda a=a, b=b: session.path(a, b, via_lenders=True)
+                   for a, b in zip(rng.sample(flagged, 5), rng.sample(flagged, 5), strict=True)])
+        for ask in asks:
+            session.source._last_nodes = None
+            fast = dumps(ask().to_dict())
+            with monkeypatch.context() as m:
+                m.setattr(sources, "SMALL_ROWS", -1)
+                session.source._last_nodes = None
+                assert dumps(ask().to_dict()) == fast
