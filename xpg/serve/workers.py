@@ -5,6 +5,7 @@ child that runs a Polars query after its parent did waits forever; tried with th
 100,000-user sample), and every lookup runs Polars. So the parent loads and detects
 once, encodes the view of every ring, then writes the lookup tables of the run as
 uncompressed Arrow IPC files into a private temporary folder (:func:`share`), with the
+connected groups of the run (so a user view's group is looked up, not searched), the
 findings, the ring views and how the settings were made; uvicorn
 starts ``N`` fresh (spawned) workers, and each one memory-maps those files
 (:func:`open_shared`: pyarrow's memory map handed to Polars without a copy), so the
