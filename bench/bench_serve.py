@@ -7,14 +7,20 @@ real ids (users drawn from every user of the data, rings and findings from the s
 own findings), after ``--warmup`` requests that are not measured. Each client is one
 keep-alive HTTP/1.1 connection sending its next request as soon as the last answer arrived.
 Prints requests/s, p50/p95/p99/max latency, the answers that were not 200, the CPU
-seconds the server's processes used, and the load average, per server and client count,
-then the new/old ratios.
+seconds the server's processes used and the CPU milliseconds per request (the figure to
+compare on a shared machine), and the load average, per server and client count, then
+the new/old ratios.
 
-    .venv/bin/python bench/bench_serve.py                       # generates 100,000 users
-    .venv/bin/python bench/bench_serve.py --data DIR --seconds 10 --workers 2 \\
-        --old /work/main/.venv/bin/xpg --clients 1,8,32
+One command (old = the one-process server of another checkout, new = this checkout with
+``--workers 2``):
 
-The data is ``xpg generate --users 100000 --seed 7`` unless ``--data`` is given.
+    .venv/bin/xpg generate --users 100000 --seed 3 --shape mixed --out /tmp/latency/100k
+    .venv/bin/python bench/bench_serve.py --data /tmp/latency/100k
+
+Options: ``--old /path/to/other/.venv/bin/xpg`` (default ``/work/main/.venv/bin/xpg``),
+``--workers N``, ``--seconds S`` per client count, ``--clients 1,8,32``, ``--skip-old``,
+``--state DIR`` (both servers answer from a stored state, ``xpg state build``). Without
+``--data`` it generates the same 100,000 users into a temporary folder first.
 """
 
 from __future__ import annotations
@@ -244,6 +250,7 @@ def run_server(name: str, exe: Path, data: Path, extra: list[str], args: argpars
                   f"req/s={level.rate:7.1f} p50={level.pct(0.5):7.1f}ms "
                   f"p95={level.pct(0.95):7.1f}ms p99={level.pct(0.99):7.1f}ms "
                   f"max={level.pct(1.0):7.1f}ms server_cpu={level.cpu:5.1f}s "
+                  f"cpu/req={level.cpu / max(len(level.latencies), 1) * 1000:5.1f}ms "
                   f"wall={level.seconds:4.1f}s load1={level.load:4.1f} not200={bad or 0}",
                   flush=True)
         print(f"# {name}: server memory (PSS, shared pages once): "
@@ -266,17 +273,20 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--warmup", type=int, default=30, help="requests before measuring")
     p.add_argument("--skip-old", action="store_true")
+    p.add_argument("--state", type=Path, help="a stored state both servers answer from")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         data = args.data
         if data is None:
             data = Path(tmp) / "data"
-            subprocess.run([str(args.new), "generate", "--users", "100000", "--seed", "7",
-                            "--out", str(data)], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([str(args.new), "generate", "--users", "100000", "--seed", "3",
+                            "--shape", "mixed", "--out", str(data)], check=True,
+                           stdout=subprocess.DEVNULL)
         print(f"# data {data}; {os.cpu_count()} cores; load average at start "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-        old = [] if args.skip_old else run_server("old", args.old, data, [], args)
-        new = run_server("new", args.new, data, ["--workers", str(args.workers)], args)
+        both = [] if args.state is None else ["--state", str(args.state)]
+        old = [] if args.skip_old else run_server("old", args.old, data, both, args)
+        new = run_server("new", args.new, data, [*both, "--workers", str(args.workers)], args)
     for o, n in zip(old, new, strict=False):
         print(f"ratio new/old at {n.clients:2d} clients: throughput x{n.rate / o.rate:.1f}, "
               f"p99 {o.pct(0.99):.0f} -> {n.pct(0.99):.0f} ms, "

@@ -8,8 +8,9 @@ about the asked ids) and a :class:`FindingsIndex` (a findings report by id and u
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -185,8 +186,29 @@ class InvestigationSource(LinkSource, Protocol):
         ...
 
 
+class _KeyColumn(Sequence):
+    """A sorted key column as a Python sequence, for :mod:`bisect` (nulls, sorted first,
+    are skipped by starting the search past them)."""
+
+    def __init__(self, keys: pl.Series):
+        self.keys = keys
+        self.n = len(keys)
+        self.start = keys.null_count()
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self.keys[i]
+
+
 class _Sorted:
-    """A frame sorted by one string key, sliced by binary search (small key sets)."""
+    """A frame sorted by one string key, sliced by binary search (small key sets).
+
+    The binary search is :mod:`bisect` over the key column (about 20 reads of one value
+    at a million rows): Polars' own ``search_sorted`` builds and runs a query per call,
+    about ten times the cost for the few keys a lookup asks.
+    """
 
     _SEARCH_MAX = 256
 
@@ -195,10 +217,25 @@ class _Sorted:
         self.frame = frame.sort([key, *then])
         self.keys = self.frame.get_column(key).set_sorted()
 
+    @cached_property
+    def _column(self) -> _KeyColumn:
+        return _KeyColumn(self.keys)
+
+    def ranges(self, values: Iterable[str]) -> list[tuple[int, int]]:
+        """The ``(start, stop)`` row range of each of ``values`` present, in key order."""
+        col = self._column
+        out = []
+        for v in sorted({v for v in values if v is not None}):
+            a = bisect.bisect_left(col, v, col.start)
+            b = bisect.bisect_right(col, v, a)
+            if b > a:
+                out.append((a, b))
+        return out
+
     def take(self, values: Iterable[str]) -> pl.DataFrame:
         """The rows whose key is one of ``values``, in key order.
 
-        Few keys: two vectorized binary searches and zero-copy slices; many keys
+        Few keys: a binary search per key and zero-copy slices; many keys
         (a large frontier): one hash filter over the whole frame.
         """
         vals = sorted({v for v in values if v is not None})
@@ -206,10 +243,7 @@ class _Sorted:
             return self.frame.clear()
         if len(vals) > self._SEARCH_MAX:
             return self.frame.filter(pl.col(self.key).is_in(vals))
-        wanted = pl.Series(vals, dtype=pl.String)
-        lo = self.keys.search_sorted(wanted, side="left").to_list()
-        hi = self.keys.search_sorted(wanted, side="right").to_list()
-        parts = [self.frame[a:b] for a, b in zip(lo, hi, strict=True) if b > a]
+        parts = [self.frame[a:b] for a, b in self.ranges(vals)]
         if len(parts) == 1:
             return parts[0]
         return pl.concat(parts) if parts else self.frame.clear()
@@ -217,6 +251,40 @@ class _Sorted:
 
 def _seen_by(column: str, as_of: dt.date) -> pl.Expr:
     return pl.col(column).is_null() | (pl.col(column).dt.date() <= as_of)
+
+
+SMALL_ROWS = 256
+"""A lookup's rows up to this many are filtered and counted in Python (a few microseconds a
+row), more by Polars: a Polars query on a frame of a few rows costs a fixed 0.1-0.4 ms of
+planning and thread hand-off, and a user view asks for a few tens of them. Both give the
+same rows in the same order (``tests/test_serve_fast.py`` compares them)."""
+
+
+def _seen(first_seen: dt.date | None, as_of: dt.date) -> bool:
+    """:func:`_seen_by` for one value."""
+    if first_seen is None:
+        return True
+    day = first_seen.date() if isinstance(first_seen, dt.datetime) else first_seen
+    return day <= as_of
+
+
+def _small(frame: pl.DataFrame, schema: Mapping[str, pl.DataType | None]) -> bool:
+    """Whether ``frame`` is small and holds the columns of ``schema`` in their dtypes
+    (then the Python path gives what the Polars one would, without casting)."""
+    return frame.height <= SMALL_ROWS and all(
+        t is not None and frame.schema.get(c) == t for c, t in schema.items())
+
+
+def _rows_where(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], keep: list[bool]
+                ) -> pl.DataFrame:
+    """The rows of ``frame`` where ``keep``, in order, with the columns of ``schema``."""
+    if all(keep):
+        if list(frame.columns) == list(schema):
+            return frame
+        return pl.DataFrame([frame.get_column(c) for c in schema])
+    idx = [i for i, k in enumerate(keep) if k]
+    return pl.DataFrame({c: [col[i] for i in idx] for c, col in (
+        (c, frame.get_column(c).to_list()) for c in schema)}, schema=dict(schema))
 
 
 class MemorySource:
@@ -316,11 +384,18 @@ class MemorySource:
     def links(
         self, user_ids: Sequence[str], as_of: dt.date, kinds: Sequence[str] | None
     ) -> pl.DataFrame:
+        part = self._links_by_user.take(user_ids)
+        lenders = kinds is not None and LENDER in kinds
+        if not lenders and _small(part, SOURCE_SCHEMAS["links"]):
+            wanted = None if kinds is None else set(kinds)
+            return _rows_where(part, SOURCE_SCHEMAS["links"], [
+                (wanted is None or k in wanted) and _seen(f, as_of) for k, f in zip(
+                    part.get_column("kind").to_list(), part.get_column("first_seen").to_list(),
+                    strict=True)])
         seen = _seen_by("first_seen", as_of)
-        rows = self._links_by_user.take(user_ids).filter(
-            seen if kinds is None else seen & pl.col("kind").is_in(list(kinds)))
+        rows = part.filter(seen if kinds is None else seen & pl.col("kind").is_in(list(kinds)))
         rows = conform("links", rows)
-        if kinds is not None and LENDER in kinds:
+        if lenders:
             lent = conform("links", self._lender_links(user_ids, as_of))
             rows = pl.concat([rows, lent]).sort("user_id", "kind", "value")
         return rows
@@ -339,8 +414,13 @@ class MemorySource:
             return cached[2].join(nodes.select("kind", "value"), on=["kind", "value"],
                                   how="semi")
         keys = [f"{k}\x1f{v}" for k, v in pairs if k != LENDER]
-        rows = self._links_by_node.take(keys).filter(_seen_by("first_seen", as_of)).select(
-            "kind", "value", "user_id")
+        part = self._links_by_node.take(keys)
+        columns = ("kind", "value", "user_id")
+        if _small(part, {c: part.schema.get(c) for c in (*columns, "first_seen")}):
+            rows = _rows_where(part, {c: part.schema[c] for c in columns}, [
+                _seen(f, as_of) for f in part.get_column("first_seen").to_list()])
+        else:
+            rows = part.filter(_seen_by("first_seen", as_of)).select(*columns)
         lenders = [v for k, v in pairs if k == LENDER]
         if lenders:
             lend = self._loans_by_lender.take(lenders).filter(
@@ -353,6 +433,12 @@ class MemorySource:
 
     def link_degrees(self, nodes: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
         rows = self._node_rows(nodes, as_of)
+        if rows.height <= SMALL_ROWS:
+            counts = Counter(zip(rows.get_column("kind").to_list(),
+                                 rows.get_column("value").to_list(), strict=True))
+            return pl.DataFrame({"kind": [k for k, _ in counts], "value": [v for _, v in counts],
+                                 "users": list(counts.values())},
+                                schema=SOURCE_SCHEMAS["link_degrees"])
         return conform("link_degrees", rows.group_by("kind", "value").agg(
             pl.len().alias("users")))
 
@@ -360,7 +446,15 @@ class MemorySource:
         self, nodes: pl.DataFrame, as_of: dt.date, limit: int | None
     ) -> pl.DataFrame:
         rows = self._node_rows(nodes, as_of)
-        if limit is not None:
+        if limit is not None and rows.height <= SMALL_ROWS:
+            seen: Counter[tuple[str, str]] = Counter()
+            keep = []
+            for k, v in zip(rows.get_column("kind").to_list(), rows.get_column("value").to_list(),
+                            strict=True):
+                seen[(k, v)] += 1
+                keep.append(seen[(k, v)] <= limit)
+            rows = _rows_where(rows, rows.schema, keep)
+        elif limit is not None:
             rows = rows.filter(pl.int_range(pl.len()).over("kind", "value") < limit)
         return conform("link_users", rows)
 

@@ -146,6 +146,11 @@ class ServeData:
             body = dumps(self.call(lambda s, d: s.ring(ring_id, as_of=d), day).to_dict())
         return body
 
+    def encoded_ring(self, ring_id: str, as_of: dt.date | None) -> bytes | None:
+        """A ring's view if it was encoded before the first request (None: to compute)."""
+        self.day(as_of)
+        return self.rings.get(ring_id)
+
     @property
     def as_of(self) -> dt.date:
         return self.dates[0]

@@ -5,6 +5,7 @@ child that runs a Polars query after its parent did waits forever; tried with th
 100,000-user sample), and every lookup runs Polars. So the parent loads and detects
 once, encodes the view of every ring, then writes the lookup tables of the run as
 uncompressed Arrow IPC files into a private temporary folder (:func:`share`), with the
+connected groups of the run (so a user view's group is looked up, not searched), the
 findings, the ring views and how the settings were made; uvicorn
 starts ``N`` fresh (spawned) workers, and each one memory-maps those files
 (:func:`open_shared`: pyarrow's memory map handed to Polars without a copy), so the
@@ -29,6 +30,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +65,8 @@ class _Held:
 
     path: Path
     as_of: dt.date
+    #: what the connected groups in the folder were computed for (None: none written)
+    groups: dict[str, Any] | None = None
 
     def describe(self) -> str:
         return f"{self.path} (run of {self.as_of})"
@@ -89,11 +93,40 @@ class _MappedSource(StateSource):
 
     def group(self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
               ) -> pl.DataFrame:
-        """Breadth-first over the lookups, as the in-memory source (the tables are in
-        memory: no scan of every link)."""
+        """The connected groups of the served run, computed once by :func:`share` (two
+        binary searches and a slice); for another date, kinds or hub cut, breadth-first
+        over the lookups, as the in-memory source."""
         from xpg.queries.investigate.group import connected_group
 
+        if self.state.groups == _group_key(kinds, hub_max, as_of):
+            return self._groups.members(user_id)
         return connected_group(self, user_id, as_of, kinds, hub_max)
+
+    @cached_property
+    def _groups(self) -> _Groups:
+        return _Groups(self.state.path)
+
+
+class _Groups:
+    """The connected groups :func:`share` wrote: ``groups_by_user`` (``user_id``,
+    ``group``, by user) and ``groups`` (the same rows by group, then user)."""
+
+    def __init__(self, folder: Path):
+        self.by_user = _Mapped(_mapped_frame(folder / "groups_by_user.arrow"), "user_id")
+        self.by_group = _Mapped(_mapped_frame(folder / "groups.arrow"), "group")
+
+    def members(self, user_id: str) -> pl.DataFrame:
+        """The user's group (``user_id``, sorted); the user alone when on no kept link."""
+        found = self.by_user.ranges([user_id])
+        if not found:
+            return pl.DataFrame({"user_id": [user_id]}, schema={"user_id": pl.String})
+        group = self.by_user.frame.get_column("group")[found[0][0]]
+        (a, b), = self.by_group.ranges([group])
+        return self.by_group.frame[a:b].select("user_id")
+
+
+def _group_key(kinds: Sequence[str], hub_max: int, as_of: dt.date) -> dict[str, Any]:
+    return {"as_of": as_of.isoformat(), "kinds": list(kinds), "hub_max": hub_max}
 
 
 def _mapped_frame(path: Path) -> pl.DataFrame:
@@ -130,6 +163,8 @@ def share(session: Session, folder: Path, *, limits: Limits, workers: int,
     uncompressed), its findings and the limits; the settings as the files and overrides
     they were built from (no secret is written: each worker reads its environment), with
     their fingerprint, which each worker checks."""
+    from xpg.queries.investigate.group import group_labels
+    from xpg.queries.investigate.search import ring_kinds
     from xpg.serve.data import dumps, encode_rings
 
     day = session.as_of
@@ -142,10 +177,16 @@ def share(session: Session, folder: Path, *, limits: Limits, workers: int,
             table = getattr(source, attr)  # sorted in memory, or a stored state's scan
             frame = table.frame if isinstance(table, _Sorted) else table.scan().collect()
             frame.write_ipc(folder / f"{name}.arrow", compression=None)
+        groups = _group_key(ring_kinds(session.settings.detection),
+                            session.settings.detection.ring.hub_max_users, day)
+        links = _mapped_frame(folder / "links_by_user.arrow")
+        labels = group_labels(links.lazy(), day, groups["kinds"], groups["hub_max"])
+        labels.sort("user_id").write_ipc(folder / "groups_by_user.arrow", compression=None)
+        labels.sort("group", "user_id").write_ipc(folder / "groups.arrow", compression=None)
         (folder / "findings.json").write_bytes(dumps(report.to_dict()))
         rings = {k: v.decode() for k, v in encode_rings(session).items()}
         (folder / "rings.json").write_bytes(dumps(rings))
-        spec = {"mode": "mapped", "as_of": day.isoformat()}
+        spec = {"mode": "mapped", "as_of": day.isoformat(), "groups": groups}
     spec["config"] = [str(Path(c).resolve()) for c in config]
     spec["overrides"] = {k: v for k, v in (overrides or {}).items() if v is not None}
     spec["settings"] = settings_fingerprint(session.settings)
@@ -174,7 +215,7 @@ def open_shared(folder: Path) -> tuple[Session, Limits, int, dict[str, bytes] | 
                            as_of=day)
     else:
         report = read_findings(folder / "findings.json")
-        backend = _SharedBackend(_Held(folder, day))  # type: ignore[arg-type]
+        backend = _SharedBackend(_Held(folder, day, spec.get("groups")))  # type: ignore[arg-type]
         session = api.Session(None, settings, backend, findings=report, as_of=day)
     if spec.get("reports"):
         session.use_reports(spec["reports"])  # each worker opens the cases' SQLite file

@@ -66,8 +66,10 @@ def router(ctx: "Context") -> APIRouter:
         return _json(ctx.data.findings().page(finding_type=finding_type, severity=severity,
                                               user=user, offset=offset, limit=limit))
 
+    # a dictionary look-up of bytes encoded at start: answered on the event loop (no
+    # hand-off to a thread, which costs more than the answer)
     @r.get("/findings/{finding_id}", responses=ok(Finding), summary="One finding by id")
-    def finding(finding_id: Id, as_of: AsOf = ctx.data.as_of) -> Response:
+    async def finding(finding_id: Id, as_of: AsOf = ctx.data.as_of) -> Response:
         ctx.data.day(as_of)
         body = ctx.data.findings().one(finding_id)
         if body is None:
