@@ -450,7 +450,7 @@ def write_state(
             "parts": parts,
             "findings_file": _file_key(findings_file),
             "groups": _group_key(settings, report.as_of),
-            "report": {k: v for k, v in report.to_dict().items() if k != "findings"},
+            "report": report.head(),
             "findings": found.height,
             "polars": pl.__version__,
         }
@@ -501,37 +501,24 @@ def _group_frames(source: MemorySource, settings: Settings, as_of: dt.date) -> A
 
 def _findings_frames(report: FindingsReport) -> tuple[Any, Any]:
     """``findings`` (rank, id, type, severity, detected id, the finding's JSON), sorted by
-    id, and ``finding_users`` (user_id, rank, pos, finding_id, type), sorted by user."""
+    id, and ``finding_users`` (user_id, rank, pos, finding_id, type), sorted by user; from
+    the report's index frame (:meth:`~xpg.queries.findings.FindingsReport.index_frame`:
+    its JSON lines, encoded once for the state and the findings document)."""
     import polars as pl
 
-    fs = report.findings
-    detected = []
-    for f in fs:
-        lineage = f.evidence.get("lineage") if isinstance(f.evidence, Mapping) else None
-        ok = isinstance(lineage, Mapping) and lineage.get("detected_id")
-        detected.append(str(lineage["detected_id"]) if ok else None)  # type: ignore[index]
-    found = pl.DataFrame(
-        {
-            "id": [f.id for f in fs],
-            "rank": list(range(len(fs))),
-            "type": [f.type for f in fs],
-            "severity": [f.severity for f in fs],
-            "members": [len(f.users) for f in fs],
-            "detected_id": detected,
-            "doc": [json.dumps(f.to_dict(), ensure_ascii=False) for f in fs],
-        },
-        schema={"id": pl.String, "rank": pl.Int64, "type": pl.String, "severity": pl.String,
-                "members": pl.Int64, "detected_id": pl.String, "doc": pl.String},
+    index = report.index_frame().with_row_index("rank").with_columns(
+        pl.col("rank").cast(pl.Int64))
+    found = index.select(
+        "id", "rank", "type", "severity",
+        pl.col("users").list.len().cast(pl.Int64).alias("members"),
+        "detected_id", pl.col("line").alias("doc"),
     ).sort("id")
-    members = pl.DataFrame(
-        {
-            "user_id": [u for f in fs for u in f.users],
-            "rank": [i for i, f in enumerate(fs) for _ in f.users],
-            "pos": [j for f in fs for j in range(len(f.users))],
-            "finding_id": [f.id for f in fs for _ in f.users],
-            "type": [f.type for f in fs for _ in f.users],
-        },
-        schema={"user_id": pl.String, "rank": pl.Int64, "pos": pl.Int64,
-                "finding_id": pl.String, "type": pl.String},
-    ).sort("user_id", "rank")
+    members = (
+        index.select("users", "rank", pl.col("id").alias("finding_id"), "type")
+        .with_columns(pl.int_ranges(pl.col("users").list.len(), dtype=pl.Int64).alias("pos"))
+        .explode("users", "pos")
+        .select(pl.col("users").alias("user_id"), "rank", "pos", "finding_id", "type")
+        .drop_nulls("user_id")
+        .sort("user_id", "rank")
+    )
     return found, members
