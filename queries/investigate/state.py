@@ -76,6 +76,11 @@ NIGHTLY = "nightly"
 ROW_GROUP = 16_384
 """Rows per Parquet row group: a key lookup reads about one group per asked key."""
 
+COMPRESSION = "lz4"
+"""The state's Parquet codec: a cache rewritten on every run, so written and read fast. At
+200,000 users against zstd: half the CPU to write (1.28 against 2.52 s) and to read back
+(0.32 against 0.68 s), 1.55x the bytes on disk (113 against 73 MB); measured with the
+tables of one state, 2026-12-07."""
 PART_ROWS = 8 * ROW_GROUP
 """Rows per part of a large table: the integrity check of a lookup hashes the parts
 holding the asked keys (a few MB), not the whole table."""
@@ -434,10 +439,8 @@ def write_state(
                                                "user_id")
         parts["groups"] = _write_parts(groups.sort("group", "user_id"), tmp, "groups", "group")
         found, members = _findings_frames(report)
-        found.write_parquet(tmp / "findings.parquet", row_group_size=ROW_GROUP,
-                            statistics=True)
-        members.write_parquet(tmp / "finding_users.parquet", row_group_size=ROW_GROUP,
-                              statistics=True)
+        _write_parquet(found, tmp / "findings.parquet")
+        _write_parquet(members, tmp / "finding_users.parquet")
         manifest = {
             "version": STATE_VERSION,
             "files": file_checksums(tmp),
@@ -462,19 +465,25 @@ def write_state(
     return State.open(target)
 
 
+def _write_parquet(frame: Any, path: Path) -> None:
+    """One state table: small row groups with their statistics, :data:`COMPRESSION`."""
+    frame.write_parquet(path, row_group_size=ROW_GROUP, compression=COMPRESSION,
+                        statistics=True)
+
+
 def _write_parts(frame: Any, tmp: Path, name: str, key: str) -> list[list[Any]]:
     """Write ``frame`` (sorted by ``key``) as ``name.parquet``, or when it has more than
     :data:`PART_ROWS` rows as ``name/NNNNN.parquet`` parts of consecutive keys; the
     parts as ``[file, first key, last key]`` (a lookup hashes only the parts it reads)."""
     if frame.height <= PART_ROWS:
-        frame.write_parquet(tmp / f"{name}.parquet", row_group_size=ROW_GROUP, statistics=True)
+        _write_parquet(frame, tmp / f"{name}.parquet")
         return [[f"{name}.parquet", None, None]]
     (tmp / name).mkdir()
     out = []
     for i, start in enumerate(range(0, frame.height, PART_ROWS)):
         part = frame.slice(start, PART_ROWS)
         file = f"{name}/{i:05d}.parquet"
-        part.write_parquet(tmp / file, row_group_size=ROW_GROUP, statistics=True)
+        _write_parquet(part, tmp / file)
         keys = part.get_column(key)
         out.append([file, keys[0], keys[-1]])
     return out
