@@ -20,12 +20,13 @@ and :mod:`xpg.api`; load + validate (and of it the identifier normalization); th
 graph build; the detections (with the findings assembly); for ``report``: the exposure per
 user, the top rings' views, the cases, the tables and page composed, the tables written
 (CSV + Parquet) and the page rendered; the findings JSON (and of it ``to_dict``, which
-should not run); the stored state (and of it the sorted lookup tables, their Parquet parts,
-the findings frames and the connected groups); the total. The output is JSON on stderr's
-last lines: ``cpu s``, ``wall s``, ``peak MB`` (exact, not sampled: the kernel's high-water
-mark ``VmHWM`` is read and reset through ``/proc/self/clear_refs`` at each stage's start
-and end; Linux only) and ``rss after MB`` (the resident memory each stage left). Nothing is
-asserted: this script prints figures.
+should not run); the stored state (and of it the sorted lookup tables and the link rows they
+sort, their Parquet parts, the findings frames and the connected groups; in ``report`` the
+lookup tables are built by the top rings' views, before the state); the total. The output
+is JSON on stderr's last lines: ``cpu s``, ``wall s``, ``peak MB`` (exact, not sampled: the
+kernel's high-water mark ``VmHWM`` is read and reset through ``/proc/self/clear_refs`` at
+each stage's start and end; Linux only) and ``rss after MB`` (the resident memory each
+stage left). Nothing is asserted: this script prints figures.
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ def run(argv: list[str]) -> int:
     _timed(findings.FindingsReport, "to_dict", "of which to_dict")
     _timed(state, "write_state", "stored state")
     _timed(sources._Sorted, "__init__", "of which sorted tables")
+    _timed(sources.MemorySource, "_link_rows", "of which link rows")
     _timed(state, "_write_parts", "of which state Parquet")
     _timed(state, "_findings_frames", "of which findings frames")
     _timed(state, "_group_frames", "of which groups")
