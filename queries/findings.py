@@ -346,6 +346,12 @@ class FindingSequence(Sequence[Finding]):
         return [(p.type, p.objects if p.frame is None else None, p.frame) for p in self._parts]
 
 
+def _detected_id(f: Finding) -> str | None:
+    lineage = f.evidence.get("lineage") if isinstance(f.evidence, Mapping) else None
+    ok = isinstance(lineage, Mapping) and lineage.get("detected_id")
+    return str(lineage["detected_id"]) if ok else None  # type: ignore[index]
+
+
 @dataclass(frozen=True)
 class FindingsReport:
     """The findings document of one run: ``{"as_of", "findings", "summary"}``."""
@@ -365,11 +371,56 @@ class FindingsReport:
         return tuple(f for f in self.findings if f.type in types)
 
     def lines(self) -> list[str]:
-        """Each finding's JSON on one line (:func:`encode_finding`), in order."""
-        with gc_paused():
-            if isinstance(self.findings, FindingSequence):
-                return self.findings.lines()
-            return [encode_finding(f) for f in self.findings]
+        """Each finding's JSON on one line (:func:`encode_finding`), in order.
+
+        Encoded once per report: ``xpg detect`` and ``xpg report`` ask twice (the stored
+        state's ``doc`` column, then the findings document); a copy of the list is returned,
+        the strings are shared."""
+        cached = self.__dict__.get("_lines")
+        if cached is None:
+            with gc_paused():
+                cached = (self.findings.lines() if isinstance(self.findings, FindingSequence)
+                          else [encode_finding(f) for f in self.findings])
+            self.__dict__["_lines"] = cached  # not a field: eq, repr and replace ignore it
+        return list(cached)
+
+    def index_frame(self) -> pl.DataFrame:
+        """One row per finding in document order: ``id``, ``type``, ``severity``, ``users``
+        (a list, in the finding's order), ``detected_id`` (the id the detection gave, from
+        the ring lineage a nightly report adds; null otherwise) and ``line`` (the
+        finding's JSON, :meth:`lines`). A part kept as a frame is read as a frame (its
+        :class:`Finding` objects are not made)."""
+        import polars as pl
+
+        schema = {"id": pl.String, "type": pl.String, "severity": pl.String,
+                  "users": pl.List(pl.String), "detected_id": pl.String}
+        lines = self.lines()
+        parts = (self.findings.parts() if isinstance(self.findings, FindingSequence)
+                 else [(None, tuple(self.findings), None)])
+        frames, start = [], 0
+        for kind, objects, frame in parts:
+            if frame is not None:
+                part = frame.select("id", pl.lit(kind, pl.String).alias("type"), "severity",
+                                    "users", pl.lit(None, pl.String).alias("detected_id"))
+            else:
+                fs = objects or ()
+                part = pl.DataFrame(
+                    {"id": [f.id for f in fs], "type": [f.type for f in fs],
+                     "severity": [f.severity for f in fs],
+                     "users": [list(f.users) for f in fs],
+                     "detected_id": [_detected_id(f) for f in fs]},
+                    schema=schema)
+            frames.append(part.with_columns(
+                pl.Series("line", lines[start:start + part.height], pl.String)))
+            start += part.height
+        if not frames:
+            return pl.DataFrame(schema={**schema, "line": pl.String})
+        return pl.concat(frames, how="vertical")
+
+    def head(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the findings (``as_of`` and the JSON-ready summary),
+        without encoding a finding."""
+        return {"as_of": self.as_of.isoformat(), "summary": _jsonable(self.summary)}
 
     def document(self) -> str:
         """The findings document as ``xpg detect`` writes it: one finding per line

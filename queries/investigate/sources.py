@@ -212,9 +212,9 @@ class _Sorted:
 
     _SEARCH_MAX = 256
 
-    def __init__(self, frame: pl.DataFrame, key: str, *then: str):
+    def __init__(self, frame: pl.DataFrame, key: str, *then: str, presorted: bool = False):
         self.key = key
-        self.frame = frame.sort([key, *then])
+        self.frame = frame if presorted else frame.sort([key, *then])
         self.keys = self.frame.get_column(key).set_sorted()
 
     @cached_property
@@ -313,30 +313,42 @@ class MemorySource:
         return _Sorted(conform("accounts", acc), "user_id", "account_id")
 
     def _link_rows(self) -> pl.DataFrame:
+        """One row per (user, node), sorted by ``user_id``, ``kind``, ``value``: the
+        earliest ``first_seen`` (null if any row lacks one) and the latest ``last_seen``.
+
+        One sort of the rows, then the runs of equal keys merged (an integer group-by,
+        only when a (user, node) repeats): a hash group-by of the three strings followed
+        by the same sort of its result costs about twice as much."""
         ds = self.dataset
+        keys = ["user_id", "kind", "value"]
         rows = pl.concat([
             ds.devices.select(
                 "user_id", pl.lit(DEVICE, dtype=pl.String).alias("kind"),
                 pl.col("device_id").alias("value"), "first_seen", "last_seen"),
             ds.identifiers.select("user_id", "kind", "value", "first_seen", "last_seen"),
-        ], how="vertical_relaxed")
-        # one row per (user, node): earliest first_seen (null if any row lacks one)
-        return rows.group_by("user_id", "kind", "value").agg(
+        ], how="vertical_relaxed").sort(keys)
+        run = pl.any_horizontal([pl.col(k).ne_missing(pl.col(k).shift()) for k in keys])
+        run = rows.select(run.cum_sum().alias("run")).get_column("run")
+        if run.len() == 0 or run[-1] == run.len():  # no (user, node) twice
+            return rows
+        return (rows.with_columns(run).group_by("run", maintain_order=True).agg(
+            *(pl.col(k).first() for k in keys),
             pl.when(pl.col("first_seen").null_count() > 0).then(None)
             .otherwise(pl.col("first_seen").min()).alias("first_seen"),
             pl.col("last_seen").max(),
-        )
+        ).drop("run"))
 
     @cached_property
     def _links_by_user(self) -> _Sorted:
-        return _Sorted(self._link_rows(), "user_id", "kind", "value")
+        return _Sorted(self._link_rows(), "user_id", presorted=True)
 
     @cached_property
     def _links_by_node(self) -> _Sorted:
         rows = self._links_by_user.frame.select(
             (pl.col("kind") + pl.lit("\x1f") + pl.col("value")).alias("node"),
             "kind", "value", "user_id", "first_seen")
-        return _Sorted(rows, "node", "user_id")
+        # the rows are in user order: a stable sort on the node alone orders by node, user
+        return _Sorted(rows.sort("node", maintain_order=True), "node", presorted=True)
 
     @cached_property
     def _loans_by_user(self) -> _Sorted:

@@ -331,7 +331,9 @@ def _write(inputs: ReportInputs, root: Path, overwrite: bool, log: RunLog) -> Re
               if content.row_drops else "ok")
     try:
         with staging(target) as tmp:
-            (tmp / "findings.json").write_text(report.to_json(), encoding="utf-8")
+            # the layout of `xpg detect --format json` (one finding per line): its lines
+            # are encoded once, for this file and the stored state
+            (tmp / "findings.json").write_text(report.document(), encoding="utf-8")
             stage("writing")
             for name, frame in content.tables.items():
                 _write_frames(tmp, name, frame)

@@ -1,0 +1,125 @@
+"""The stored state's frames derived from what the run already holds, against the Python
+construction they replace (the oracle): the findings frames from the report's JSON lines
+and index frame, the link rows from one sort and merged runs.
+
+On generated data (frames and objects, with a nightly ring lineage) and on link rows that
+repeat a (user, node) with and without a first date.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+
+import polars as pl
+import pytest
+from detect_fixtures import AS_OF
+from xpg.queries.detections import run_detections
+from xpg.queries.findings import FindingSequence, encode_finding, findings_document
+from xpg.queries.investigate.sources import DEVICE, MemorySource
+from xpg.queries.investigate.state import _findings_frames
+from xpg.queries.polars_hooks import PolarsHooks
+
+from xpg.settings import load_settings
+from xpg.synthetic import generate
+
+
+def _oracle(report):
+    """The state's findings frames as the Python loop made them before."""
+    fs = list(report.findings)
+    detected = []
+    for f in fs:
+        lineage = f.evidence.get("lineage") if isinstance(f.evidence, Mapping) else None
+        ok = isinstance(lineage, Mapping) and lineage.get("detected_id")
+        detected.append(str(lineage["detected_id"]) if ok else None)
+    found = pl.DataFrame(
+        {"id": [f.id for f in fs], "rank": list(range(len(fs))), "type": [f.type for f in fs],
+         "severity": [f.severity for f in fs], "members": [len(f.users) for f in fs],
+         "detected_id": detected,
+         "doc": [json.dumps(f.to_dict(), ensure_ascii=False) for f in fs]},
+        schema={"id": pl.String, "rank": pl.Int64, "type": pl.String, "severity": pl.String,
+                "members": pl.Int64, "detected_id": pl.String, "doc": pl.String},
+    ).sort("id")
+    members = pl.DataFrame(
+        {"user_id": [u for f in fs for u in f.users],
+         "rank": [i for i, f in enumerate(fs) for _ in f.users],
+         "pos": [j for f in fs for j in range(len(f.users))],
+         "finding_id": [f.id for f in fs for _ in f.users],
+         "type": [f.type for f in fs for _ in f.users]},
+        schema={"user_id": pl.String, "rank": pl.Int64, "pos": pl.Int64,
+                "finding_id": pl.String, "type": pl.String},
+    ).sort("user_id", "rank")
+    return found, members
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return generate(600, 7).dataset()
+
+
+@pytest.mark.parametrize("frames", [True, False], ids=["frames", "objects"])
+def test_findings_frames_equal_the_python_loop(dataset, frames):
+    config = load_settings(environ={}).detection
+    report = run_detections(PolarsHooks(dataset), config, AS_OF, frames=frames)
+    assert len(report.findings) > 0
+    if frames:
+        assert isinstance(report.findings, FindingSequence)
+        assert any(f is not None for _, _, f in report.findings.parts())
+    want, got = _oracle(report), _findings_frames(report)
+    assert got[0].equals(want[0]) and got[1].equals(want[1])
+    # a nightly report's rings carry the id the detection gave
+    carried = tuple(
+        dataclasses.replace(f, id=f"c-{f.id}", evidence={**f.evidence, "lineage": {
+            "detected_id": f.id}}) if f.type == "ring" else f for f in report.findings)
+    night = dataclasses.replace(report, findings=carried)
+    want, got = _oracle(night), _findings_frames(night)
+    assert got[0].equals(want[0]) and got[1].equals(want[1])
+    assert got[0].get_column("detected_id").drop_nulls().len() == sum(
+        f.type == "ring" for f in carried)
+
+
+def test_lines_are_encoded_once_and_match_the_encoder(dataset):
+    config = load_settings(environ={}).detection
+    report = run_detections(PolarsHooks(dataset), config, AS_OF)
+    first = report.lines()
+    first.append("not a finding")  # a copy: the report's lines are not changed
+    again = report.lines()
+    assert again == [encode_finding(f) for f in report.findings]
+    assert report.document() == findings_document(report.as_of, again, report.summary)
+    assert report.head() == {k: v for k, v in report.to_dict().items() if k != "findings"}
+    empty = dataclasses.replace(report, findings=())
+    assert empty.index_frame().height == 0 and _findings_frames(empty)[1].height == 0
+
+
+def _link_rows_oracle(ds):
+    rows = pl.concat([
+        ds.devices.select("user_id", pl.lit(DEVICE, dtype=pl.String).alias("kind"),
+                          pl.col("device_id").alias("value"), "first_seen", "last_seen"),
+        ds.identifiers.select("user_id", "kind", "value", "first_seen", "last_seen"),
+    ], how="vertical_relaxed")
+    return rows.group_by("user_id", "kind", "value").agg(
+        pl.when(pl.col("first_seen").null_count() > 0).then(None)
+        .otherwise(pl.col("first_seen").min()).alias("first_seen"),
+        pl.col("last_seen").max(),
+    ).sort("user_id", "kind", "value")
+
+
+def test_link_rows_equal_the_hash_group_by(dataset):
+    source = MemorySource(dataset)
+    assert source._links_by_user.frame.equals(_link_rows_oracle(dataset))
+    # repeated (user, node) pairs, one of them without a first date
+    ids = dataset.identifiers
+    repeated = pl.concat([ids, ids.head(40).with_columns(pl.lit(None).alias("first_seen")),
+                          ids.slice(100, 30)])
+    again = dataclasses.replace(dataset, identifiers=repeated)
+    got = MemorySource(again)._links_by_user.frame
+    assert got.equals(_link_rows_oracle(again))
+    assert got.height == _link_rows_oracle(dataset).height
+    undated = got.join(ids.head(40).select("user_id", "kind", "value"),
+                       on=["user_id", "kind", "value"], how="semi")
+    assert undated.height > 0 and undated.get_column("first_seen").null_count() == undated.height
+    nodes = MemorySource(again)._links_by_node.frame
+    want = got.select((pl.col("kind") + "\x1f" + pl.col("value")).alias("node"), "kind",
+                      "value", "user_id", "first_seen").sort("node", "user_id")
+    assert nodes.equals(want)
