@@ -34,7 +34,7 @@ from xpg.report.writer import (
     refuse_existing,
     report_folder,
 )
-from xpg.session_cases import adopt_known_bad, gather_cases
+from xpg.session_cases import night_cases
 
 if TYPE_CHECKING:
     from xpg.api import Session
@@ -83,27 +83,30 @@ def gather_report(
     log.info(f"report as of {as_of} into {target}"
              + (f"; previous {prev_report.as_of} ({prev_path or 'given'})" if prev_report else ""))
 
-    adopt_known_bad(session, root, log)  # analysts' confirmed fraud: linked_risk's known-bad
-    with log.step("findings"):
-        detected = session.findings(as_of)
-    log.info("findings: " + ", ".join(f"{k} {v}" for k, v in
-                                     _count_types(detected.findings).items()))
-    diff = None
-    report = detected
-    if prev_report is not None:
-        with log.step("changes since the previous report"):
-            ring = session.settings.detection.ring
-            links = kept_links_of(ring_users(prev_report, detected), dataset.devices,
-                                  dataset.identifiers, ring.identifier_kinds,
-                                  ring.hub_max_users, as_of)
-            diff = diff_reports(prev_report, detected, ring_overlap=ring_overlap,
-                                loans=dataset.external_loans, links=links)
-            report = diff.apply(detected)
-        log.info("changes: " + ", ".join(f"{k} {v}" for k, v in diff.counts().items() if v))
-        if diff.carried_ids:
-            log.info(f"ring ids carried forward: {len(diff.carried_ids)}")
-    with log.step("cases"):
-        cases = gather_cases(session, root, report, diff, log)
+    # the case store, opened once for the night: analysts' confirmed fraud become the
+    # detection's known-bad users (linked_risk), then the findings' states and precision
+    with night_cases(session, root) as night:
+        night.adopt_known_bad(session, log)
+        with log.step("findings"):
+            detected = session.findings(as_of)
+        log.info("findings: " + ", ".join(f"{k} {v}" for k, v in
+                                         _count_types(detected.findings).items()))
+        diff = None
+        report = detected
+        if prev_report is not None:
+            with log.step("changes since the previous report"):
+                ring = session.settings.detection.ring
+                links = kept_links_of(ring_users(prev_report, detected), dataset.devices,
+                                      dataset.identifiers, ring.identifier_kinds,
+                                      ring.hub_max_users, as_of)
+                diff = diff_reports(prev_report, detected, ring_overlap=ring_overlap,
+                                    loans=dataset.external_loans, links=links)
+                report = diff.apply(detected)
+            log.info("changes: " + ", ".join(f"{k} {v}" for k, v in diff.counts().items() if v))
+            if diff.carried_ids:
+                log.info(f"ring ids carried forward: {len(diff.carried_ids)}")
+        with log.step("cases"):
+            cases = night.gather(session, report, diff, log)
     with log.step("exposure per user"):
         exposure = session.exposure(as_of)
 
