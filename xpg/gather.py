@@ -27,6 +27,7 @@ from xpg.queries.investigate import RING_PAGE, FindingsIndex, investigate_ring
 from xpg.queries.predicates import OPEN_LOAN
 from xpg.queries.reasons import kept_links_of
 from xpg.report.inputs import ReportInputs
+from xpg.report.trends import history as trend_history
 from xpg.report.writer import (
     RunLog,
     find_previous,
@@ -130,6 +131,8 @@ def gather_report(
         row_counts={n: f.height for n, f in dataset.tables().items()},
         previous_row_counts=previous_row_counts(prev_path),
         row_drop_warn=session.settings.report.row_drop_warn,
+        trend_history=trend_history(root, as_of, session.settings.report.trend_nights),
+        trend_nights=session.settings.report.trend_nights,
         cases=cases,
         folder=str(target),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from xpg.queries.diff import ReportDiff
     from xpg.report.writer import RunLog
 
-__all__ = ["NightCases", "SessionCases", "latest_findings", "night_cases"]
+__all__ = ["NightCases", "SessionCases", "latest_findings", "latest_trends", "night_cases"]
 
 
 class SessionCases:
@@ -73,6 +74,12 @@ class SessionCases:
             self._cases = Cases(store, found)
         return self._cases
 
+    def trends(self, nights: int | None = None) -> dict[str, Any] | None:
+        """Per rule over the last nights: the ``trends.json`` of the latest report in the
+        reports folder (:meth:`use_reports`), its last ``nights`` nights when given; None
+        when there is no such report."""
+        return latest_trends(self._case_reports, nights)
+
     def decide(self, finding_id: str, outcome: str, *, by: str, note: str | None = None,
                snooze_until: dt.date | None = None, expected_version: int | None = None
                ) -> Case:
@@ -82,17 +89,38 @@ class SessionCases:
                                  snooze_until=snooze_until, expected_version=expected_version)
 
 
-def latest_findings(reports: Path | None) -> FindingsReport | None:
-    """The findings of the latest dated report folder under ``reports`` (None: none)."""
+def _dated_folders(reports: Path | None) -> list[Path]:
+    """The dated report folders under ``reports``, latest first."""
     if reports is None or not reports.is_dir():
-        return None
+        return []
     days = []
     for p in reports.iterdir():
         try:
             days.append((dt.date.fromisoformat(p.name), p))
         except ValueError:
             continue
-    for _, p in sorted(days, reverse=True):
+    return [p for _, p in sorted(days, reverse=True)]
+
+
+def latest_trends(reports: Path | None, nights: int | None = None) -> dict[str, Any] | None:
+    """The per-rule trends of the latest report under ``reports`` that has them
+    (:mod:`xpg.report.trends`), cut to the last ``nights``; None: none."""
+    from xpg.report.trends import FILE
+
+    for p in _dated_folders(reports):
+        try:
+            doc = json.loads((p / FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if nights is not None:
+            doc["series"] = doc.get("series", [])[-nights:] if nights > 0 else []
+        return doc
+    return None
+
+
+def latest_findings(reports: Path | None) -> FindingsReport | None:
+    """The findings of the latest dated report folder under ``reports`` (None: none)."""
+    for p in _dated_folders(reports):
         if (p / "findings.json").is_file():
             return FindingsReport.read(p / "findings.json")
     return None

@@ -49,6 +49,7 @@ FILE_DESCRIPTIONS: dict[str, str] = {
     "exposure.parquet": "exposure of every user, with the findings that name them",
     "changes.json": "what changed since the previous report",
     "changes.csv": "what changed since the previous report, one row per change",
+    "trends.json": "per rule over the last nights: findings, exposure, at risk, precision",
     "run.log": "the run log",
     "manifest.json": "files with sizes and SHA-256, inputs and settings of the run",
 }
@@ -125,6 +126,8 @@ class PageData:
     act_first: Mapping[str, Any] | None = None
     """What needs action today (:func:`xpg.report.cases.act_first`)."""
     folder: str = ""
+    trends: Mapping[str, Any] | None = None
+    """``trends.json``'s document (:mod:`xpg.report.trends`)."""
 
 
 def _card(label: str, value: str, alert: bool = False, *, figure: str = "",
@@ -324,6 +327,43 @@ def _findings_table(p: PageData) -> dict[str, Any]:
     return {"count": len(items), "top": p.top_findings, "rows": rows}
 
 
+def _trends(p: PageData) -> dict[str, Any]:
+    t = p.trends or {}
+    series = list(t.get("series") or ())
+    rules = [r for r in t.get("rules", ()) if any(
+        (night["rules"].get(r) or {}).get("findings") or (night["rules"].get(r) or {}).get(
+            "decided") for night in series)]  # the rules that found or were decided on
+
+    def of(rule: str, key: str) -> list[float | None]:
+        return [(night["rules"].get(rule) or {}).get(key) for night in series]
+
+    days = [str(night["as_of"]) for night in series]
+    rows = []
+    for rule in rules:
+        first, last = series[0]["rules"].get(rule) or {}, series[-1]["rules"].get(rule) or {}
+        rows.append([rule, first.get("findings", 0), last.get("findings", 0),
+                     money(last.get("exposure")), money(last.get("at_risk")) or "—",
+                     "-" if last.get("precision") is None else f"{last['precision']:.0%}",
+                     last.get("decided", 0)])
+    charts = []
+    if len(series) >= 2 and rules:
+        at_risk = [r for r in rules if any(v is not None for v in of(r, "at_risk"))]
+        charts = [
+            svg.line_chart(days, [(r, of(r, "findings")) for r in rules],
+                           title="Findings per rule", y_label="findings"),
+            svg.line_chart(days, [(r, of(r, "exposure")) for r in rules],
+                           title="Exposure per rule", y_label="CNY"),
+            svg.line_chart(days, [(r, of(r, "at_risk")) for r in at_risk],
+                           title="Drawable at risk per rule", y_label="CNY"),
+            svg.line_chart(days, [(r, of(r, "precision")) for r in rules],
+                           title="Precision per rule (confirmed / decided)",
+                           y_label="precision", percent=True),
+        ]
+    return {"nights": len(series), "keep": t.get("nights", len(series)), "rows": rows,
+            "first": days[0] if days else "", "last": days[-1] if days else "",
+            "charts": [Markup(c) for c in charts]}
+
+
 def _files(p: PageData) -> dict[str, Any]:
     return {"rows": [[Cell("code", name), FILE_DESCRIPTIONS.get(name, "")] for name in p.files]}
 
@@ -344,6 +384,7 @@ _SECTIONS = (
     Section("summary", "Summary", "report_summary.html", _summary),
     Section("changes", "Changes", "report_changes.html", _changes),
     Section("by-type", "Findings by type", "report_by_type.html", _by_type),
+    Section("trends", "Trends", "report_trends.html", _trends),
     Section("rings", "Top rings", "report_rings.html", _rings),
     Section("inconsistencies", "Cross-product inconsistencies", "report_inconsistencies.html",
             _inconsistencies),

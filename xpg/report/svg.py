@@ -1,4 +1,5 @@
-"""Inline SVG for the report: stacked bar charts, column charts, and drawings of small subgraphs.
+"""Inline SVG for the report: stacked bar charts, column charts, line charts over the nights,
+and drawings of small subgraphs.
 
 Everything is plain SVG markup (no script, no external reference), with every
 piece of data escaped, so the page works offline and from a mail attachment.
@@ -21,6 +22,7 @@ __all__ = [
     "SEVERITY_COLOURS",
     "column_chart",
     "graph_drawing",
+    "line_chart",
     "stacked_bar_chart",
 ]
 
@@ -263,5 +265,82 @@ def graph_drawing(
         x += 24 + 6.2 * len(text)
     parts.append(f'<text x="10" y="{y + 20:.0f}" font-size="11" fill="#5f6368">'
                  "thick outline: multi-lending member · dashed line: borrows at</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+_LINE_COLOURS = ("#1967d2", "#b3261e", "#188038", "#e8710a", "#9334e6", "#f2b705", "#5f6368",
+                 "#12b5cb", "#d01884", "#7b8a97")
+
+
+def _short_day(label: str) -> str:
+    """``2026-11-20`` as ``11-20`` (the year is in the tooltip); other labels as given."""
+    return label[5:] if len(label) == 10 and label[4] == "-" else label
+
+
+def line_chart(
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    *,
+    title: str,
+    y_label: str,
+    percent: bool = False,
+    width: int = 560,
+    height: int = 230,
+) -> str:
+    """Lines over ordered points (``labels``, e.g. the nights), one per named series, with
+    a dot at each known value (None: no value that night, the line breaks there) and a
+    legend; ``percent`` draws values in [0, 1] as 0-100 %."""
+    known = [v for _, vs in series for v in vs if v is not None]
+    if len(labels) < 2 or not series or not known:
+        return _empty(title, width)
+    legend_rows = math.ceil(len(series) / 3)
+    left, right, top, bottom = 52, 10, 26, 36 + 16 * legend_rows
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = 1.0 if percent else (max(known) or 1.0)
+    step = plot_w / (len(labels) - 1)
+
+    def fmt(v: float) -> str:
+        return f"{v:.0%}" if percent else _num(v)
+
+    parts = _open(width, height, title, "chart trend")
+    parts.append(f'<text x="0" y="16" font-size="13" font-weight="600">{_e(title)}</text>')
+    for tick in (0.0, peak / 2, peak):
+        y = top + plot_h * (1 - tick / peak)
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
+                     f'stroke="#dadce0" stroke-width="1"/><text x="{left - 4}" y="{y + 4:.1f}" '
+                     f'font-size="11" text-anchor="end">{_e(fmt(tick))}</text>')
+    for i in sorted({0, len(labels) - 1, *range(0, len(labels), max(1, len(labels) // 4))}):
+        x = left + i * step
+        parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 14}" font-size="11" '
+                     f'text-anchor="middle">{_e(_short_day(labels[i]))}</text>')
+    for k, (name, values) in enumerate(series):
+        colour = _LINE_COLOURS[k % len(_LINE_COLOURS)]
+        at = {i: (left + i * step, top + plot_h * (1 - v / peak))
+              for i, v in enumerate(values) if v is not None}
+        runs: list[list[tuple[float, float]]] = [[]]
+        for i in range(len(values)):  # a night without a value breaks the line
+            if i in at:
+                runs[-1].append(at[i])
+            elif runs[-1]:
+                runs.append([])
+        parts.append(f'<g class="series"><title>{_e(name)}</title>')
+        for r in runs:
+            if len(r) > 1:
+                pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in r)
+                parts.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" '
+                             'stroke-width="2"/>')
+        for i, (x, y) in at.items():
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}">'
+                         f"<title>{_e(name)}, {_e(labels[i])}: {_e(fmt(values[i] or 0.0))}"
+                         "</title></circle>")
+        parts.append("</g>")
+        lx = 10 + (k % 3) * (width - 20) / 3
+        ly = top + plot_h + 32 + 16 * (k // 3)
+        parts.append(f'<rect x="{lx:.0f}" y="{ly - 9}" width="12" height="3" fill="{colour}"/>'
+                     f'<text x="{lx + 16:.0f}" y="{ly - 4}" font-size="11">{_e(name)}</text>')
+    parts.append(f'<text x="12" y="{top + plot_h / 2:.0f}" font-size="12" fill="#5f6368" '
+                 f'text-anchor="middle" transform="rotate(-90 12 {top + plot_h / 2:.0f})">'
+                 f"{_e(y_label)}</text>")
     parts.append("</svg>")
     return "".join(parts)
