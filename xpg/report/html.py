@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -32,6 +32,8 @@ from markupsafe import Markup
 from xpg.queries.diff import Change, ReportDiff
 from xpg.queries.findings import FINDING_TYPES, SEVERITIES, Finding, FindingsReport
 from xpg.queries.investigate import RingView, masked_explanation
+from xpg.queries.rules import rules
+from xpg.queries.rules.base import ReportSection
 from xpg.queries.rules.multi_lending import MultiLendingConfig
 from xpg.queries.totals import definitions, drawable_at_risk
 from xpg.report import svg
@@ -257,27 +259,65 @@ def _ring(view: RingView, change: Change | None, evidence: Mapping[str, Any]) ->
             "shared": shared, "lenders": lenders, "drawing": Markup(drawing)}
 
 
-def _rings(p: PageData) -> dict[str, Any]:
+def _gallery(types: tuple[str, ...], p: PageData) -> dict[str, Any]:
+    """A gallery section: the drawn groups of the page (``p.rings``) of ``types``."""
     changes = {} if p.diff is None else {c.id: c for c in p.diff.changes}
-    evidence = {f.id: f.evidence for f in p.findings.findings if f.type == "ring"}
-    return {"total": p.summary.get("findings_by_type", {}).get("ring", 0),
+    evidence = {f.id: f.evidence for f in p.findings.findings if f.type in types}
+    by_type = p.summary.get("findings_by_type", {})
+    return {"total": sum(by_type.get(t, 0) for t in types),
             "cards": [_ring(v, changes.get(v.id), evidence.get(v.id, {})) for v in p.rings],
             "data": (p.data_source if p.data_source and p.data_source not in ("unknown", "-")
                      else "DATA"),
             "folder": p.folder}
 
 
-def _inconsistencies(p: PageData, limit: int = 50) -> dict[str, Any]:
-    items = [f for f in p.findings.findings
-             if f.type in ("freeze_inconsistency", "restored_after_freeze")]
-    items.sort(key=lambda f: (-(f.exposure.at_risk or 0.0), f.id))
-    rows = [[f.users[0] if len(f.users) == 1 else _users(f.users), f.type, Cell("sev", f.severity),
-             money(f.exposure.at_risk), money(f.exposure.total),
-             masked_explanation(f.explanation, f.evidence)]
-            for f in items[:limit]]
-    return {"count": len(items), "rows": rows,
-            "total": _figure("drawable_at_risk_total", drawable_at_risk(items)),
-            "more": max(0, len(items) - limit)}
+def _field(f: Finding, field: str) -> Any:
+    """A finding's cell for a rule section's column (:data:`ReportSection.FIELDS`)."""
+    if field == "users":
+        return f.users[0] if len(f.users) == 1 else _users(f.users)
+    if field == "severity":
+        return Cell("sev", f.severity)
+    if field == "at_risk":
+        return money(f.exposure.at_risk)
+    if field == "exposure":
+        return money(f.exposure.total)
+    if field == "explanation":
+        return masked_explanation(f.explanation, f.evidence)
+    if field == "score":
+        return f"{f.score:.2f}"
+    if field == "id":
+        return Cell("code", f.id)
+    return getattr(f, field)
+
+
+_NUMERIC_FIELDS = ("score", "at_risk", "exposure")
+
+
+def _rule_table(section: ReportSection, types: tuple[str, ...], p: PageData) -> dict[str, Any]:
+    """A rule section's table: the findings of ``types`` (the rules declaring it), sorted
+    by the section's ``sort``, its first ``limit`` as rows of its columns."""
+    items = [f for f in p.findings.findings if f.type in types]
+    key = ((lambda f: (-(f.exposure.at_risk or 0.0), f.id)) if section.sort == "at_risk"
+           else (lambda f: (-f.exposure.total, f.id)))
+    items.sort(key=key)
+    rows = [[_field(f, field) for _, field in section.columns] for f in items[:section.limit]]
+    d: dict[str, Any] = {
+        "heading": section.heading, "count": len(items), "rows": rows,
+        "headers": [h for h, _ in section.columns],
+        "numeric": [i for i, (_, field) in enumerate(section.columns)
+                    if field in _NUMERIC_FIELDS],
+        "total": _figure("drawable_at_risk_total", drawable_at_risk(items)),
+        "exposure": money(sum(f.exposure.total for f in items)),
+        "more": max(0, len(items) - section.limit)}
+    d["lead"] = Markup(_lead(section.lead).render(d=d, definitions=definitions()))
+    return d
+
+
+@cache
+def _lead(source: str) -> Any:
+    """A section's lead as a template (autoescaped; ``cell`` draws a figure)."""
+    return _environment().from_string(
+        '{% from "report_macros.html" import cell %}' + source)
 
 
 def _act_first(p: PageData) -> dict[str, Any]:
@@ -379,24 +419,43 @@ class Section:
     data: Callable[[PageData], Mapping[str, Any]]
 
 
-_SECTIONS = (
+_HEAD = (
     Section("act-first", "Act first", "report_act_first.html", _act_first),
     Section("summary", "Summary", "report_summary.html", _summary),
     Section("changes", "Changes", "report_changes.html", _changes),
     Section("by-type", "Findings by type", "report_by_type.html", _by_type),
     Section("trends", "Trends", "report_trends.html", _trends),
-    Section("rings", "Top rings", "report_rings.html", _rings),
-    Section("inconsistencies", "Cross-product inconsistencies", "report_inconsistencies.html",
-            _inconsistencies),
+)
+_TAIL = (
     Section("charts", "Distributions", "report_charts.html", _charts),
     Section("findings", "All findings", "report_findings.html", _findings_table),
     Section("files", "Files", "report_files.html", _files),
 )
 
 
+def _rule_sections() -> tuple[Section, ...]:
+    """The sections the registered rules declare (``Rule.report_section``), in registry
+    order; rules declaring the same anchor share the first one's section."""
+    declared: dict[str, tuple[ReportSection, list[str]]] = {}
+    for r in rules():
+        if r.report_section is not None:
+            declared.setdefault(r.report_section.anchor, (r.report_section, []))[1].append(r.name)
+    out = []
+    for anchor, (section, names) in declared.items():
+        types = tuple(names)
+        if section.gallery:
+            out.append(Section(anchor, section.nav, "report_rings.html", partial(_gallery, types)))
+        else:
+            out.append(Section(anchor, section.nav, "report_rule.html",
+                               partial(_rule_table, section, types)))
+    return tuple(out)
+
+
 def page_sections() -> tuple[Section, ...]:
-    """The page's sections in order: the layout draws the navigation from them, then each."""
-    return _SECTIONS
+    """The page's sections in order: the layout draws the navigation from them, then each.
+    Between the findings by type and the distributions, the registered rules' own
+    (:func:`_rule_sections`)."""
+    return (*_HEAD, *_rule_sections(), *_TAIL)
 
 
 def _core_note(evidence: Mapping[str, Any]) -> str:
@@ -417,4 +476,4 @@ def render(p: PageData) -> str:
                   f"{prev}"),
         footer=(f"Generated by xpg {p.version} at "
                 f"{p.generated_at.strftime('%Y-%m-%d %H:%M:%S')} UTC. Amounts in CNY."),
-        definitions=definitions(), sections=[(s, s.data(p)) for s in _SECTIONS])
+        definitions=definitions(), sections=[(s, s.data(p)) for s in page_sections()])
