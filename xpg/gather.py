@@ -10,6 +10,7 @@ composes and writes the folder from that alone. This module sits outside
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -23,7 +24,7 @@ from xpg.errors import InputError
 from xpg.privacy import masking
 from xpg.queries.diff import DEFAULT_RING_OVERLAP, diff_reports, ring_users
 from xpg.queries.findings import Finding, FindingsReport
-from xpg.queries.investigate import RING_PAGE, FindingsIndex, investigate_ring
+from xpg.queries.investigate import RING_PAGE, FindingsIndex, RingView, investigate_ring
 from xpg.queries.predicates import OPEN_LOAN
 from xpg.queries.reasons import kept_links_of
 from xpg.report.inputs import ReportInputs
@@ -116,8 +117,9 @@ def gather_report(
         rings = sorted((f for f in report.findings if f.type == "ring"),
                        key=lambda f: (-f.exposure.total, f.id))[:top_rings]
         with masking(session.settings.privacy.masks):
-            views = tuple(investigate_ring(session.source, index, session.settings.detection,
-                                           f.id, as_of=as_of, limit=RING_PAGE) for f in rings)
+            views = tuple(_drawn(investigate_ring(
+                session.source, index, session.settings.detection, f.id, as_of=as_of,
+                limit=RING_PAGE), session, index, as_of) for f in rings)
 
     loans = dataset.external_loans.filter(OPEN_LOAN.polars(as_of=as_of))
     open_lenders = loans.group_by("user_id").agg(pl.col("lender_id").n_unique().alias("n"))
@@ -136,6 +138,23 @@ def gather_report(
         cases=cases,
         folder=str(target),
     )
+
+
+DRAW_WHOLE_MAX = 2_000
+"""A ring of more members than a page lists, up to this many, is drawn from its whole
+graph (the report's drawing keeps the members carrying the exposure and the links:
+:func:`xpg.report.svg.readable`); a larger one from its page's."""
+
+
+def _drawn(view: RingView, session: Session, index: FindingsIndex, as_of: dt.date) -> RingView:
+    """``view`` with the graph its drawing is made of: the whole ring's when it has more
+    members than the page lists (up to :data:`DRAW_WHOLE_MAX`), so that the drawing can
+    pick the members that carry the links, not only the page's by exposure."""
+    if not RING_PAGE < view.member_count <= DRAW_WHOLE_MAX:
+        return view
+    whole = investigate_ring(session.source, index, session.settings.detection, view.id,
+                             as_of=as_of, limit=None)
+    return dataclasses.replace(view, graph=whole.graph)
 
 
 def _read_previous(previous: str | os.PathLike[str] | FindingsReport | None, out: Path,

@@ -125,6 +125,7 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
         if flagged.len() else [], files=tuple(ordered(files)),
         min_open_lenders=inputs.min_open_lenders,
         money_by_type=money, trends=trends,
+        member_exposure=_member_exposure(inputs),
         notes=tuple(f"Warning: {w}." for w in warnings),
         act_first=report_cases.act_first(report, diff, inputs.cases),
     )
@@ -188,6 +189,16 @@ def _tables(report: FindingsReport, diff: ReportDiff | None, exposure: pl.DataFr
             "reason": pl.String, "why": pl.String,
         })
     return out
+
+
+def _member_exposure(inputs: ReportInputs) -> dict[str, float]:
+    """The exposure total of every user in the drawn rings' graphs."""
+    users = sorted({n.label for v in inputs.rings for n in v.graph.nodes if n.kind == "user"})
+    if not users:
+        return {}
+    rows = inputs.exposure.filter(pl.col("user_id").is_in(users)).select("user_id", "total")
+    return dict(zip(rows.get_column("user_id").to_list(), rows.get_column("total").to_list(),
+                    strict=True))
 
 
 def _count_by_type(report: FindingsReport) -> dict[str, int]:

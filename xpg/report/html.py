@@ -130,6 +130,9 @@ class PageData:
     folder: str = ""
     trends: Mapping[str, Any] | None = None
     """``trends.json``'s document (:mod:`xpg.report.trends`)."""
+    member_exposure: Mapping[str, float] = field(default_factory=dict)
+    """The exposure total of each user in the drawn rings' graphs (a large group's drawing
+    keeps the members carrying the exposure and says how much it leaves out)."""
 
 
 def _card(label: str, value: str, alert: bool = False, *, figure: str = "",
@@ -244,7 +247,8 @@ def _by_type(p: PageData) -> dict[str, Any]:
             "rows": rows, "chart": Markup(chart)}
 
 
-def _ring(view: RingView, change: Change | None, evidence: Mapping[str, Any]) -> dict[str, Any]:
+def _ring(view: RingView, change: Change | None, evidence: Mapping[str, Any],
+          member_exposure: Mapping[str, float]) -> dict[str, Any]:
     members = [[m.user_id, "yes" if m.multi_lending else "", m.freeze_state.replace("_", " "),
                 ", ".join(m.frozen_products), ", ".join(m.drawable_products),
                 money(m.exposure.drawable), money(m.exposure.external_outstanding),
@@ -253,7 +257,11 @@ def _ring(view: RingView, change: Change | None, evidence: Mapping[str, Any]) ->
                                                      *view.shared_identifiers)]
     lenders = [[x.lender_id + (f" ({x.name})" if x.name else ""), len(x.members),
                 money(x.outstanding)] for x in view.lenders_in_common]
-    drawing = svg.graph_drawing(view.graph, title=f"Subgraph of ring {view.id}")
+    exposure_of = {n.id: member_exposure[n.label] for n in view.graph.nodes
+                   if n.kind == "user" and n.label in member_exposure}
+    drawing = svg.graph_drawing(view.graph, title=f"Subgraph of ring {view.id}",
+                                members=view.member_count, exposure=view.exposure.total,
+                                exposure_of=exposure_of)
     return {"view": view, "change": change.kind if change is not None
             and change.kind != "unchanged" else "", "evidence": evidence, "members": members,
             "shared": shared, "lenders": lenders, "drawing": Markup(drawing)}
@@ -265,7 +273,8 @@ def _gallery(types: tuple[str, ...], p: PageData) -> dict[str, Any]:
     evidence = {f.id: f.evidence for f in p.findings.findings if f.type in types}
     by_type = p.summary.get("findings_by_type", {})
     return {"total": sum(by_type.get(t, 0) for t in types),
-            "cards": [_ring(v, changes.get(v.id), evidence.get(v.id, {})) for v in p.rings],
+            "cards": [_ring(v, changes.get(v.id), evidence.get(v.id, {}), p.member_exposure)
+                      for v in p.rings],
             "data": (p.data_source if p.data_source and p.data_source not in ("unknown", "-")
                      else "DATA"),
             "folder": p.folder}
@@ -388,20 +397,21 @@ def _trends(p: PageData) -> dict[str, Any]:
     charts = []
     if len(series) >= 2 and rules:
         at_risk = [r for r in rules if any(v is not None for v in of(r, "at_risk"))]
+        decided = [r for r in rules if any(v is not None for v in of(r, "precision"))]
         charts = [
             svg.line_chart(days, [(r, of(r, "findings")) for r in rules],
                            title="Findings per rule", y_label="findings"),
             svg.line_chart(days, [(r, of(r, "exposure")) for r in rules],
                            title="Exposure per rule", y_label="CNY"),
             svg.line_chart(days, [(r, of(r, "at_risk")) for r in at_risk],
-                           title="Drawable at risk per rule", y_label="CNY"),
-            svg.line_chart(days, [(r, of(r, "precision")) for r in rules],
+                           title="Drawable at risk per rule", y_label="CNY") if at_risk else "",
+            svg.line_chart(days, [(r, of(r, "precision")) for r in decided],
                            title="Precision per rule (confirmed / decided)",
-                           y_label="precision", percent=True),
-        ]
+                           y_label="precision", percent=True) if decided else "",
+        ]  # no chart for a figure no rule has yet (no amount at risk, no decision)
     return {"nights": len(series), "keep": t.get("nights", len(series)), "rows": rows,
             "first": days[0] if days else "", "last": days[-1] if days else "",
-            "charts": [Markup(c) for c in charts]}
+            "charts": [Markup(c) for c in charts if c]}
 
 
 def _files(p: PageData) -> dict[str, Any]:

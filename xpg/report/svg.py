@@ -19,10 +19,13 @@ import networkx as nx
 from xpg.queries.investigate import Subgraph
 
 __all__ = [
+    "MAX_DRAWN_LINKS",
+    "MAX_DRAWN_MEMBERS",
     "SEVERITY_COLOURS",
     "column_chart",
     "graph_drawing",
     "line_chart",
+    "readable",
     "stacked_bar_chart",
 ]
 
@@ -193,25 +196,94 @@ def _shape(kind: str, x: float, y: float, r: float, fill: str, stroke: str, sw: 
     return f'<polygon points="{pts}" {common}/>'
 
 
+MAX_DRAWN_MEMBERS = 30
+"""Members a drawing shows at most (beyond it, the rest are summarised on the drawing)."""
+
+MAX_DRAWN_LINKS = 24
+"""Shared devices, identifiers and lenders a drawing of a large group shows at most."""
+
+
+def _count_users(g: nx.Graph) -> int:
+    return sum(1 for _, d in g.nodes(data=True) if d.get("kind", "user") == "user")
+
+
+def readable(g: nx.Graph, exposure_of: Mapping[str, float], *,
+             max_members: int = MAX_DRAWN_MEMBERS, max_links: int = MAX_DRAWN_LINKS
+             ) -> nx.Graph:
+    """The part of a group's graph a drawing can show: the whole graph when it has at most
+    ``max_members`` users; else the members that carry the exposure (the largest half of
+    ``max_members`` by exposure: ``exposure_of`` by node id, else the node's ``exposure``)
+    and those that carry the links (most shared nodes first, then exposure, then id) up to
+    ``max_members``, with the shared nodes linking two or more of them (most drawn members
+    first, at most ``max_links``). Deterministic: the same graph gives the same part."""
+    users = [n for n, d in g.nodes(data=True) if d.get("kind", "user") == "user"]
+    if len(users) <= max_members:
+        return g
+
+    def money(n: str) -> float:
+        return float(exposure_of.get(n, g.nodes[n].get("exposure") or 0.0))
+
+    links = {n for n in g.nodes if n not in set(users)}
+    by_money = sorted(users, key=lambda n: (-money(n), n))
+    drawn = by_money[: max_members // 2]
+    # carriers: the members on most shared nodes, each node weighted by its members
+    weight = {n: g.degree(n) for n in links}
+    carry = sorted(users, key=lambda n: (-sum(weight[m] for m in g.neighbors(n) if m in links),
+                                         -money(n), n))
+    for n in carry:
+        if len(drawn) >= max_members:
+            break
+        if n not in drawn:
+            drawn.append(n)
+    chosen = set(drawn)
+    shared = sorted((n for n in links if sum(m in chosen for m in g.neighbors(n)) >= 2),
+                    key=lambda n: (-sum(m in chosen for m in g.neighbors(n)), n))[:max_links]
+    return g.subgraph([*drawn, *shared]).copy()
+
+
 def graph_drawing(
-    graph: Subgraph, *, title: str, width: int = 560, height: int = 400, seed: int = 7
+    graph: Subgraph, *, title: str, width: int = 560, height: int = 400, seed: int = 7,
+    members: int | None = None, exposure: float | None = None,
+    exposure_of: Mapping[str, float] | None = None,
 ) -> str:
     """A drawing of a small subgraph: users (circles, coloured by freeze state, a thick
     ring for multi-lending), devices (squares), identifiers (diamonds), lenders
-    (hexagons), with a legend. Hovering a node shows its full label."""
+    (hexagons), with a legend. Hovering a node shows its full label.
+
+    A large group stays readable: beyond :data:`MAX_DRAWN_MEMBERS` users only the members
+    that carry the exposure and the links are drawn (:func:`readable`; ``exposure_of``
+    gives each user node's exposure). Given the group's ``members`` and ``exposure`` (all
+    of them, drawn or not), the drawing says what it leaves out: "+N more members, X CNY
+    exposure not drawn"."""
     g = graph.to_networkx()
     if g.number_of_nodes() == 0:
         return _empty(title, width)
+    full = g
+    g = readable(g, exposure_of or {})
+    drawn_users = [n for n, d in g.nodes(data=True) if d.get("kind", "user") == "user"]
+    note = note2 = ""
+    if members is not None and members > len(drawn_users):
+        money_of = exposure_of or {}
+        shown = sum(float(money_of.get(n, g.nodes[n].get("exposure") or 0.0))
+                    for n in drawn_users)
+        rest = None if exposure is None else max(0.0, exposure - shown)
+        note = f"+{members - len(drawn_users):,} more members" + (
+            "" if rest is None else f", {_num(rest)} CNY exposure") + " not drawn"
+        hidden = (full.number_of_nodes() - _count_users(full)
+                  - (g.number_of_nodes() - len(drawn_users)))
+        if hidden > 0:
+            note2 = f"nor {hidden:,} shared devices, identifiers or lenders"
     pos = _layout(g, seed)
     legend_h, pad = 58, 26
+    top = pad + (28 if note2 else 14 if note else 0)  # room for the note of what is left out
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
     span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
-    plot_w, plot_h = width - 2 * pad, height - 2 * pad - legend_h
+    plot_w, plot_h = width - 2 * pad, height - pad - top - legend_h
 
     def at(node: str) -> tuple[float, float]:
         px, py = pos[node]
-        return (pad + (px - min(xs)) / span_x * plot_w, pad + (py - min(ys)) / span_y * plot_h)
+        return (pad + (px - min(xs)) / span_x * plot_w, top + (py - min(ys)) / span_y * plot_h)
 
     n = g.number_of_nodes()
     r = 11.0 if n <= 30 else 8.0 if n <= 80 else 5.0
@@ -265,6 +337,13 @@ def graph_drawing(
         x += 24 + 6.2 * len(text)
     parts.append(f'<text x="10" y="{y + 20:.0f}" font-size="11" fill="#5f6368">'
                  "thick outline: multi-lending member · dashed line: borrows at</text>")
+    if note:  # what the drawing leaves out, at its top left, over a white band
+        second = (f'<text x="6" y="27" font-size="11" fill="#5f6368">{_e(note2)}</text>'
+                  if note2 else "")
+        parts.append(f'<g class="more"><rect x="0" y="0" width="{width}" '
+                     f'height="{32 if note2 else 18}" fill="#ffffff" fill-opacity="0.85"/>'
+                     f'<text x="6" y="13" font-size="12" font-weight="600" fill="#3c4043">'
+                     f"{_e(note)}</text>{second}</g>")
     parts.append("</svg>")
     return "".join(parts)
 
