@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, partial
+from functools import cache, lru_cache, partial
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -322,7 +322,7 @@ def _rule_table(section: ReportSection, types: tuple[str, ...], p: PageData) -> 
     return d
 
 
-@cache
+@lru_cache(maxsize=64)  # one per rule section's lead
 def _lead(source: str) -> Any:
     """A section's lead as a template (autoescaped; ``cell`` draws a figure)."""
     return _environment().from_string(
