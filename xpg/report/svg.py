@@ -384,15 +384,20 @@ def line_chart(
 
     parts = _open(width, height, title, "chart trend")
     parts.append(f'<text x="0" y="16" font-size="13" font-weight="600">{_e(title)}</text>')
-    for tick in (0.0, peak / 2, peak):
+    ticks = [0.0, peak / 2, peak]
+    if not percent and all(float(v).is_integer() for v in known):  # counts: whole ticks
+        ticks = sorted({0.0, float(round(peak / 2)), float(peak)})
+    for tick in ticks:
         y = top + plot_h * (1 - tick / peak)
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
                      f'stroke="#dadce0" stroke-width="1"/><text x="{left - 4}" y="{y + 4:.1f}" '
                      f'font-size="11" text-anchor="end">{_e(fmt(tick))}</text>')
-    for i in sorted({0, len(labels) - 1, *range(0, len(labels), max(1, len(labels) // 4))}):
+    last = len(labels) - 1
+    for i in sorted({0, last, *range(0, len(labels), max(1, len(labels) // 4))}):
         x = left + i * step
+        anchor = "end" if i == last else "middle"  # the last night's label inside the chart
         parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 14}" font-size="11" '
-                     f'text-anchor="middle">{_e(_short_day(labels[i]))}</text>')
+                     f'text-anchor="{anchor}">{_e(_short_day(labels[i]))}</text>')
     for k, (name, values) in enumerate(series):
         colour = _LINE_COLOURS[k % len(_LINE_COLOURS)]
         at = {i: (left + i * step, top + plot_h * (1 - v / peak))
