@@ -26,11 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import polars as pl
-    from xpg.queries.assembly import ExposureIndex, summarize
+    from xpg.queries.assembly import ExposureIndex
     from xpg.queries.detections import assemble
     from xpg.queries.findings import FindingsReport
     from xpg.queries.frames import EXPOSURE_SCHEMA, conform
     from xpg.queries.rules import rules
+    from xpg.queries.summary import summarize
 
     import xpg.api as api
 

@@ -15,6 +15,12 @@ CPU time and peak memory (the process's maximum RSS) of each, ``--runs`` times.
         --out bench/results/cold_queries.json
 
 ``--state`` defaults to the automatic state of ``--data`` (what ``xpg query`` finds).
+
+Each cold row is the median of ``--runs`` fresh processes (wall, CPU = user + system,
+peak RSS), after ``--warmup`` uncounted runs, with the load average (1 minute) before
+and after its runs: on a shared machine wall time follows the load, CPU time much less.
+The child processes may write bytecode (``PYTHONDONTWRITEBYTECODE`` is dropped for
+them), as an installed xpg has it: otherwise every run would compile xpg's sources.
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ XPG = str(Path(sys.executable).with_name("xpg"))
 def _child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of one fresh process."""
     t = time.perf_counter()
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})})
+                            env={**base, **(env or {})})
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -64,6 +71,7 @@ def main() -> None:
     ap.add_argument("--state", type=Path, default=None,
                     help="default: the automatic state of --data (XPG_STATE_DIR)")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1, help="uncounted runs before each row")
     ap.add_argument("--full-runs", type=int, default=None,
                     help="runs of the cold path without state (default: --runs; 0: none)")
     ap.add_argument("--no-warm", action="store_true", help="leave out the warm API rows")
@@ -93,15 +101,20 @@ def main() -> None:
         ):
             if runs == 0:
                 continue
+            for _ in range(args.warmup if label != "cold CLI, no state" else 0):
+                _child(cmd, env)
             walls, peaks, cpus = [], [], []
+            load_before = os.getloadavg()[0]
             for _ in range(runs):
                 wall, peak, cpu = _child(cmd, env)
                 walls.append(wall)
                 peaks.append(peak)
                 cpus.append(cpu)
             rows.append({"query": what, "how": label, "runs": walls, "cpu_runs": cpus,
-                         "median_s": statistics.median(walls),
-                         "median_cpu_s": statistics.median(cpus), "peak_mib": max(peaks)})
+                         "peak_runs": peaks, "median_s": statistics.median(walls),
+                         "median_cpu_s": statistics.median(cpus),
+                         "median_peak_mib": statistics.median(peaks), "peak_mib": max(peaks),
+                         "load_1m": [load_before, os.getloadavg()[0]]})
             print(json.dumps(rows[-1]), flush=True)
     # warm: one session, open once
     import xpg.api as api
@@ -147,12 +160,16 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'query':6} {'how':26} {'median s':>9} {'CPU s':>7} {'peak MiB':>9}  runs")
+    print(f"{'query':6} {'how':26} {'wall s':>7} {'CPU s':>6} {'RSS MiB':>8} {'load':>11}"
+          "  wall of each run")
     for r in rows:
         runs = " ".join(f"{x:.3f}" for x in r["runs"][:6])
-        print(f"{r['query']:6} {r['how']:26} {r['median_s']:9.3f} "
-              f"{r.get('median_cpu_s', float('nan')):7.2f} "
-              f"{r.get('peak_mib', float('nan')):9.0f}  {runs}")
+        load = "-".join(f"{x:.1f}" for x in r.get("load_1m", ()))
+        print(f"{r['query']:6} {r['how']:26} {r['median_s']:7.3f} "
+              f"{r.get('median_cpu_s', float('nan')):6.2f} "
+              f"{r.get('median_peak_mib', float('nan')):8.0f} {load:>11}  {runs}")
+    print(f"medians of {args.runs} runs; {os.cpu_count()} CPUs; load average now "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

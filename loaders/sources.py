@@ -27,7 +27,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 from xpg.loaders.read import TableFile, UnreadableFile, decode_problem
 from xpg.loaders.schema import TABLES
@@ -249,6 +248,8 @@ def scan_bounds(tf: TableFile) -> UnreadableFile | None:
 def _scan_csv(path: Path, separator: int, limit: int | None, name: str = ""
               ) -> tuple[int, UnreadableFile | None]:
     """``(line ends, problem)`` of one CSV file, streamed."""
+    import numpy as np  # here: checking the settings' sources (every command) never needs it
+
     run = 0  # bytes since the last separator or line end, carried across chunks
     line_run = 0  # bytes since the last line end
     lines = 0

@@ -71,10 +71,12 @@ def from_micro(expr: pl.Expr) -> pl.Expr:
 
 
 def _exact_micro_division(values: pl.Series) -> pl.Series:
-    # numpy's division, not Polars': Polars divides a column by a number as a product with
-    # its reciprocal (984835000 / 1e6 -> 984.8349999999999), numpy, the database and
-    # Spark divide exactly (984.835), and the rounding to cents follows.
-    return pl.Series(values.name, values.to_numpy() / MICRO, dtype=pl.Float64, nan_to_null=True)
+    # Polars divides a column by a *number* as a product with its reciprocal (984835000 /
+    # 1e6 -> 984.8349999999999); numpy, the database and Spark divide exactly (984.835), and
+    # the rounding to cents follows. Divided by a column of the number, Polars divides each
+    # element exactly, as numpy did here before (same bits; a cold query need not import it).
+    divisor = pl.repeat(float(MICRO), values.len(), eager=True, dtype=pl.Float64)
+    return (values.cast(pl.Float64) / divisor).fill_nan(None).rename(values.name)
 
 
 def window_start(as_of: dt.date, days: int) -> dt.date:

@@ -1,4 +1,5 @@
-"""What every rule's assembly shares: scoring, exposure rows, evidence helpers, the report.
+"""What every rule's assembly shares: scoring, exposure rows, evidence helpers (the report's
+order and summary over every rule: :mod:`xpg.queries.summary`).
 
 Each rule assembles its own findings (:meth:`xpg.queries.rules.base.Rule.assemble`)
 with these helpers; they only read frames (whoever computed them) and settings,
@@ -22,8 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
-from xpg.queries.findings import SEVERITIES, Exposure, Finding, FindingSequence, stable_id
-from xpg.queries.rules import finding_types, rules
+from xpg.queries.findings import Exposure, Finding, stable_id
 
 __all__ = [
     "AMOUNTS",
@@ -42,8 +42,6 @@ __all__ = [
     "rows",
     "score_of",
     "severity_of",
-    "sort_findings",
-    "summarize",
 ]
 
 AMOUNTS = ("internal_limit", "internal_outstanding", "drawable", "external_outstanding", "total")
@@ -228,64 +226,3 @@ def finding(
         evidence=dict(evidence),
         explanation=explanation,
     )
-
-
-# -- the report ------------------------------------------------------------------
-
-
-def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """Type (contract order), then severity (critical first), score (high first), id."""
-    type_rank = {t: i for i, t in enumerate(finding_types())}
-    sev_rank = {s: i for i, s in enumerate(SEVERITIES)}
-    return sorted(
-        findings, key=lambda f: (type_rank[f.type], -sev_rank[f.severity], -f.score, f.id)
-    )
-
-
-def summarize(findings: Sequence[Finding], users: int, exposure: ExposureIndex) -> dict[str, Any]:
-    """The report's ``summary``.
-
-    ``exposure_total`` is the total exposure of the distinct flagged users (each
-    counted once however many findings name them); then each registered rule's
-    :attr:`~xpg.queries.rules.base.Rule.totals` (``at_risk_total``: the sum of the
-    ``freeze_inconsistency`` amounts at risk; ``ring_members``: the users the rings
-    name), by key. A :class:`FindingSequence` is read part by part (a frame part's
-    columns, not its objects): the same figures.
-    """
-    parts = (findings.parts() if isinstance(findings, FindingSequence)
-             else [("", findings, None)])
-    flagged: set[str] = set()
-    by_type = dict.fromkeys(finding_types(), 0)
-    by_severity = dict.fromkeys(reversed(SEVERITIES), 0)
-    of_type: dict[str, list[Any]] = {}
-    for r in rules():
-        for total in r.totals:
-            of_type.setdefault(r.name, []).append(total)
-    sums: dict[str, list[float]] = {t.key: [] for ts in of_type.values() for t in ts}
-    for ftype, objects, frame in parts:  # in document order: the same float sums either way
-        if frame is not None:
-            flagged.update(frame.get_column("users").explode().drop_nulls().to_list())
-            by_type[ftype] += frame.height
-            for sev, n in frame.group_by("severity").len().iter_rows():
-                by_severity[sev] += n
-            for total in of_type.get(ftype, ()):
-                sums[total.key].extend(total.of_frame(frame))
-            continue
-        for f in objects or ():
-            flagged.update(f.users)
-            by_type[f.type] += 1
-            by_severity[f.severity] += 1
-            for total in of_type.get(f.type, ()):
-                sums[total.key].append(total.of_finding(f))
-    kinds = {t.key: t for ts in of_type.values() for t in ts}
-    totals = {key: kinds[key].total(values) for key, values in sorted(sums.items())}
-    return {
-        "users": users,
-        "flagged_users": len(flagged),
-        "findings": len(findings),
-        "findings_by_type": by_type,
-        "findings_by_severity": by_severity,
-        "exposure_total": round(sum(exposure[u]["total"] for u in sorted(flagged)), 2),
-        **totals,
-    }
-

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 from xpg.loaders.dataset import Dataset
-from xpg.queries.assembly import ExposureIndex, sort_findings, summarize
+from xpg.queries.assembly import ExposureIndex
 from xpg.queries.findings import (
     SEVERITIES,
     Finding,
@@ -30,6 +30,7 @@ from xpg.queries.frames import EXPOSURE_SCHEMA, DetectionHooks, conform
 from xpg.queries.polars_hooks import PolarsHooks
 from xpg.queries.rules import detection_steps, finding_types, rules
 from xpg.queries.rules.base import Rule
+from xpg.queries.summary import sort_findings, summarize
 
 from xpg.errors import RunDateUnknownError
 from xpg.progress import NO_PROGRESS, Progress
@@ -85,7 +86,7 @@ def run_detections(
     Returns
     -------
     FindingsReport
-        Findings sorted by :func:`xpg.queries.assembly.sort_findings`, and the summary.
+        Findings sorted by :func:`xpg.queries.summary.sort_findings`, and the summary.
     """
     progress = progress or NO_PROGRESS
     clock: MutableMapping[str, float] = timings if timings is not None else {}

@@ -80,10 +80,11 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
-from xpg.queries.findings import SEVERITIES, Finding, FindingsReport, stable_id
+from xpg.queries.changes import CHANGE_KINDS, Change, ChangeKind, severity_rank
+from xpg.queries.findings import Finding, FindingsReport, stable_id
 from xpg.queries.reasons import Nights, explain, loan_users_of
 
 from xpg.errors import InputError
@@ -98,26 +99,8 @@ __all__ = [
     "ring_users",
 ]
 
-ChangeKind = Literal[
-    "new", "resolved", "unchanged", "changed", "grew", "shrank", "reshaped", "merged", "split"
-]
-CHANGE_KINDS: tuple[str, ...] = (
-    "new",
-    "resolved",
-    "changed",
-    "grew",
-    "shrank",
-    "reshaped",
-    "merged",
-    "split",
-    "unchanged",
-)
-Direction = Literal["up", "down"]
-
 DEFAULT_RING_OVERLAP = 0.5
 """Two rings are the same ring when at least this share of the smaller one is in the other."""
-
-_CENT = 0.005  # exposures are money rounded to cents: smaller moves are not changes
 
 
 def overlap_coefficient(a: Iterable[str], b: Iterable[str]) -> float:
@@ -134,105 +117,6 @@ def overlap_coefficient(a: Iterable[str], b: Iterable[str]) -> float:
     if not sa or not sb:
         return 0.0
     return len(sa & sb) / min(len(sa), len(sb))
-
-
-@dataclass(frozen=True)
-class Change:
-    """One line of the diff.
-
-    ``id`` is the finding's id in the current report after carrying forward
-    (for ``resolved``: its id in the previous report). ``detected_id`` is the
-    content id the detection gave the current finding (``None`` for
-    ``resolved``). ``previous_ids`` are the previous findings this one
-    descends from (empty for ``new``). ``reason`` (codes of
-    :data:`xpg.queries.reasons.REASONS`, joined by ``+``) and ``why`` say what
-    changed in the rule's input; empty for ``new`` and ``unchanged``.
-    """
-
-    kind: ChangeKind
-    id: str
-    type: str
-    detected_id: str | None = None
-    previous_ids: tuple[str, ...] = ()
-    severity_before: str | None = None
-    severity_after: str | None = None
-    exposure_before: float | None = None
-    exposure_after: float | None = None
-    users_before: tuple[str, ...] = ()
-    users_after: tuple[str, ...] = ()
-    explanation: str = ""
-    reason: str = ""
-    why: str = ""
-    identifiers: tuple[str, ...] = ()
-    """The identifiers (``kind:value``) the explanation may name: those of the finding it
-    was taken from, so that :meth:`masked_explanation` masks them even for a finding
-    that is gone tonight (a resolved ring's explanation is the previous night's)."""
-
-    def masked_explanation(self) -> str:
-        """:attr:`explanation` with its identifier values masked as the masks in effect
-        show them (what the page, ``changes.csv`` and ``changes.json`` carry)."""
-        from xpg.queries.investigate.base import masked_explanation
-
-        return masked_explanation(self.explanation, {"identifiers": self.identifiers})
-
-    @property
-    def severity_change(self) -> Direction | None:
-        """``"up"``/``"down"`` when both severities are known and differ."""
-        if self.severity_before is None or self.severity_after is None:
-            return None
-        a, b = _severity_rank(self.severity_before), _severity_rank(self.severity_after)
-        return None if a == b else ("up" if b > a else "down")
-
-    @property
-    def exposure_change(self) -> Direction | None:
-        """``"up"``/``"down"`` when both totals are known and differ by a cent or more."""
-        if self.exposure_before is None or self.exposure_after is None:
-            return None
-        delta = self.exposure_after - self.exposure_before
-        return None if abs(delta) < _CENT else ("up" if delta > 0 else "down")
-
-    @property
-    def exposure_delta(self) -> float | None:
-        if self.exposure_before is None or self.exposure_after is None:
-            return None
-        return round(self.exposure_after - self.exposure_before, 2)
-
-    @property
-    def worse(self) -> bool:
-        """A finding of the previous night that got worse: a ring that grew, merged, split,
-        reshaped or shrank while taking in a member, or a severity that went up."""
-        return (self.kind in ("grew", "merged", "split", "reshaped")
-                or self.severity_change == "up"
-                or (self.kind == "shrank" and bool(self.users_added)))
-
-    @property
-    def users_added(self) -> tuple[str, ...]:
-        return tuple(sorted(set(self.users_after) - set(self.users_before)))
-
-    @property
-    def users_removed(self) -> tuple[str, ...]:
-        return tuple(sorted(set(self.users_before) - set(self.users_after)))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "id": self.id,
-            "type": self.type,
-            "detected_id": self.detected_id,
-            "previous_ids": list(self.previous_ids),
-            "severity_before": self.severity_before,
-            "severity_after": self.severity_after,
-            "severity_change": self.severity_change,
-            "exposure_before": _money(self.exposure_before),
-            "exposure_after": _money(self.exposure_after),
-            "exposure_delta": self.exposure_delta,
-            "exposure_change": self.exposure_change,
-            "users_added": list(self.users_added),
-            "users_removed": list(self.users_removed),
-            "explanation": self.masked_explanation(),
-            "reason": self.reason,
-            "why": self.why,
-        }
 
 
 @dataclass(frozen=True)
@@ -296,14 +180,6 @@ class ReportDiff:
             "counts": self.counts(),
             "changes": [c.to_dict() for c in self.changes],
         }
-
-
-def _money(x: float | None) -> float | None:
-    return None if x is None else round(float(x), 2)
-
-
-def _severity_rank(s: str) -> int:
-    return SEVERITIES.index(s) if s in SEVERITIES else -1
 
 
 def _pair(kind: ChangeKind, fid: str, old: Finding | None, new: Finding | None,
@@ -408,7 +284,7 @@ def _diff_rings(
             kind: ChangeKind = "merged"
             old_users = tuple(u for i in olds for u in old_rings[i].users)
             before_total = sum(float(old_rings[i].exposure.total) for i in olds)
-            worst = max((old_rings[i].severity for i in olds), key=_severity_rank)
+            worst = max((old_rings[i].severity for i in olds), key=severity_rank)
             c = _pair(kind, fid, old_rings[carried.get(j, olds[0])], new, prev_ids)
             changes.append(dataclasses.replace(
                 c, users_before=tuple(sorted(set(old_users))), exposure_before=before_total,

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from xpg.queries.rules import BUILTIN_RULES
-
 from xpg.errors import InputError
 
 if TYPE_CHECKING:
@@ -30,7 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXPOSURE_KEYS",
-    "FINDING_TYPES",
     "SEVERITIES",
     "Exposure",
     "Finding",
@@ -43,12 +40,6 @@ __all__ = [
     "stable_ids",
 ]
 
-FindingType = Literal[
-    "multi_lending", "ring", "freeze_inconsistency", "restored_after_freeze", "limit_divergence"
-]
-FINDING_TYPES: tuple[str, ...] = BUILTIN_RULES
-"""The data contract's finding types (the built-in rules'; the registry's, a rule added
-with :func:`xpg.queries.rules.register` included, are :func:`xpg.queries.rules.finding_types`)."""
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 
@@ -153,7 +144,7 @@ class Exposure:
 @dataclass(frozen=True)
 class Finding:
     id: str
-    type: FindingType
+    type: str
     severity: Severity
     score: float
     users: tuple[str, ...]

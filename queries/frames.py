@@ -146,21 +146,20 @@ def conform_to(
         raise BackendError(f"frame {name!r} has wrong column types: {e}") from e
 
 
-def conform(name: str, frame: pl.DataFrame, schema: Schema | None = None) -> pl.DataFrame:
+def conform(name: str, frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
     """Check a detection frame against its schema; select and cast its columns.
 
-    ``schema`` defaults to the schema of the frame ``name`` among the registered rules'
-    forms (or ``exposure``). Missing columns raise :class:`~xpg.errors.BackendError`.
+    ``schema``: a form's (:attr:`Form.schema`, which :meth:`Form.conform` passes), or
+    :data:`EXPOSURE_SCHEMA`; :func:`xpg.queries.rules.frame_schema` finds a registered
+    frame's by name. Missing columns raise :class:`~xpg.errors.BackendError`.
 
     Examples
     --------
-    >>> conform("ring_groups", pl.DataFrame({"group": [1], "user_id": ["u1"]})).dtypes
+    >>> from xpg.queries.rules import frame_schema
+    >>> frame = pl.DataFrame({"group": [1], "user_id": ["u1"]})
+    >>> conform("ring_groups", frame, frame_schema("ring_groups")).dtypes
     [String, String]
     """
-    if schema is None:
-        from xpg.queries.rules import frame_schema
-
-        schema = frame_schema(name)
     return conform_to(name, schema, frame)
 
 

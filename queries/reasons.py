@@ -53,13 +53,11 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
+from xpg.queries.changes import Change
 from xpg.queries.findings import Finding
-
-if TYPE_CHECKING:
-    from xpg.queries.diff import Change
 
 __all__ = ["REASONS", "Nights", "explain", "kept_links_of", "loan_users_of"]
 

@@ -22,16 +22,22 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import polars as pl
 
-if TYPE_CHECKING:
-    from xpg.queries.findings import FindingsReport
+__all__ = ["FINDINGS_SCHEMA", "FINDING_USERS_SCHEMA", "Findings", "exposure_frame",
+           "finding_users_frame", "findings_frame"]
 
-__all__ = ["FINDINGS_SCHEMA", "FINDING_USERS_SCHEMA", "exposure_frame", "finding_users_frame",
-           "findings_frame"]
+
+class Findings(Protocol):
+    """What the frames read of a report: its findings (a
+    :class:`~xpg.queries.findings.FindingsReport` is one, and its ``to_polars`` calls
+    these frames, so this module does not import it)."""
+
+    @property
+    def findings(self) -> Sequence[Any]: ...
 
 FINDINGS_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.String(), "type": pl.String(), "severity": pl.String(), "score": pl.Float64(),
@@ -50,7 +56,7 @@ FINDING_USERS_SCHEMA: dict[str, pl.DataType] = {
 """The columns of ``finding_users.parquet``."""
 
 
-def findings_frame(report: FindingsReport, changes: Mapping[str, str] | None = None
+def findings_frame(report: Findings, changes: Mapping[str, str] | None = None
                    ) -> pl.DataFrame:
     """One row per finding of ``report`` (``changes``: finding id -> the diff's kind)."""
     kinds = changes or {}
@@ -71,14 +77,14 @@ def findings_frame(report: FindingsReport, changes: Mapping[str, str] | None = N
     return pl.DataFrame(rows, schema=FINDINGS_SCHEMA)
 
 
-def finding_users_frame(report: FindingsReport) -> pl.DataFrame:
+def finding_users_frame(report: Findings) -> pl.DataFrame:
     """One row per (finding, user) of ``report``, users in order within a finding."""
     pairs = [{"finding_id": f.id, "type": f.type, "severity": f.severity, "user_id": u}
              for f in report.findings for u in sorted(f.users)]
     return pl.DataFrame(pairs, schema=FINDING_USERS_SCHEMA)
 
 
-def exposure_frame(report: FindingsReport, exposure: pl.DataFrame,
+def exposure_frame(report: Findings, exposure: pl.DataFrame,
                    finding_users: pl.DataFrame | None = None) -> pl.DataFrame:
     """Every user's exposure (``exposure``: a session's per-user frame) with the
     findings naming them (``finding_types``, ``findings``), largest total first."""

@@ -9,7 +9,8 @@ import os
 import pytest
 from detect_fixtures import AS_OF, Builder, day, every_finding_type
 from xpg.queries import detect
-from xpg.queries.findings import FINDING_TYPES, FindingsReport
+from xpg.queries.findings import FindingsReport
+from xpg.queries.rules import FINDING_TYPES
 
 from xpg.cli import main
 

@@ -15,6 +15,7 @@ import shutil
 
 import polars as pl
 import pytest
+from xpg.loaders.changes import change_set_between
 
 import xpg.api as api
 from xpg.nightly import run_nightly
@@ -192,13 +193,34 @@ def _base(root, seed, users, shape="islands"):
 
 
 def _check(root, before, after, as_of=None, *, state_as_of=None):
+    """Incremental from ``before``'s state on ``after``, hashing the snapshot and from a
+    change set: both byte-identical to a full run (the change set used unless the run
+    date moved)."""
     state = root / "state"
     shutil.rmtree(state, ignore_errors=True)
     first = run_nightly(before, Settings(), state, as_of=state_as_of)
     assert not first.incremental and NightlyState.open(state) is not None
+    kept = root / "state-kept"
+    shutil.rmtree(kept, ignore_errors=True)
+    shutil.copytree(state, kept)
     result = run_nightly(after, Settings(), state, as_of=as_of)
     assert result.incremental, result.reason
-    assert result.text() == _reference(after, as_of), "incremental findings differ"
+    reference = _reference(after, as_of)
+    assert result.text() == reference, "incremental findings differ"
+    changes = root / "changes"
+    shutil.rmtree(changes, ignore_errors=True)
+    change_set_between(before, after, changes)
+    named = run_nightly(after, Settings(), kept, as_of=as_of, changes=changes)
+    assert named.incremental, named.reason
+    moved = (as_of or state_as_of) is not None and as_of != state_as_of
+    shared = _read(before)["products"].equals(_read(after)["products"])
+    assert (named.reason is None) == (not moved and shared), named.reason
+    assert named.text() == reference, "incremental findings from a change set differ"
+    assert named.changed_users == result.changed_users or named.reason
+    # the next night from the change set's state: the same again
+    again = run_nightly(after, Settings(), kept, as_of=as_of)
+    assert again.incremental and again.changed_users == 0, again.reason
+    assert again.text() == reference
     return result
 
 
@@ -376,9 +398,14 @@ def _xpg(capsys, *args):
     return code, out + err
 
 
-def test_report_incremental_writes_the_full_reports_folder(root, tmp_path, capsys):
+@pytest.mark.parametrize("named", [False, True], ids=["hashed", "change_set"])
+def test_report_incremental_writes_the_full_reports_folder(root, tmp_path, capsys, named):
     base = _base(root, 7, 3000)
-    after = _changed(root, base, merge_groups, "report-after")
+    after = _changed(root, base, merge_groups, f"report-after-{named}")
+    extra = []
+    if named:
+        change_set_between(base, after, tmp_path / "changes")
+        extra = ["--changes", tmp_path / "changes"]
     state, nightly, full = tmp_path / "state", tmp_path / "nightly", tmp_path / "full"
     code, said = _xpg(capsys, "report", "--data", base, "--out", nightly, "--incremental", state)
     assert code == 0 and "full run (no state" in said, said
@@ -388,8 +415,9 @@ def test_report_incremental_writes_the_full_reports_folder(root, tmp_path, capsy
     assert code == 2 and "already exists" in said, said
     assert _state_bytes(state) == kept
     code, said = _xpg(capsys, "report", "--data", after, "--out", nightly, "--incremental", state,
-                      "--overwrite")
+                      "--overwrite", *extra)
     assert code == 0 and "incremental from" in said and "users recomputed" in said, said
+    assert ("change set not used" in said) is False, said
     code, said = _xpg(capsys, "report", "--data", after, "--out", full)
     assert code == 0, said
     (day,) = [p.name for p in full.iterdir() if p.is_dir()]

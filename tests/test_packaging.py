@@ -125,10 +125,10 @@ def test_the_version_is_the_distributions():
 
 
 def test_the_version_without_an_installed_distribution(monkeypatch):
-    import xpg
+    from xpg.version import installed_version
 
     def not_installed(name):
         raise importlib.metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(importlib.metadata, "version", not_installed)
-    assert xpg._version() == "0+unknown"
+    assert installed_version() == "0+unknown"

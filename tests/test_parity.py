@@ -13,7 +13,7 @@ import datetime as dt
 import pytest
 from detect_fixtures import AS_OF, Builder, at, day, multi_lender
 from xpg.graph.memory import MemoryBackend
-from xpg.queries.findings import FINDING_TYPES
+from xpg.queries.rules import FINDING_TYPES
 
 from xpg.settings import DetectionConfig, load_settings
 from xpg.synthetic import generate

@@ -13,8 +13,9 @@ from decorator import on_backends
 from detect_fixtures import AS_OF, Builder, multi_lender
 from xpg.queries import rules as registry
 from xpg.queries.assembly import ExposureIndex, exposure_of, finding, rows
-from xpg.queries.findings import FINDING_TYPES, Finding
+from xpg.queries.findings import Finding
 from xpg.queries.frames import Form
+from xpg.queries.rules import FINDING_TYPES
 from xpg.queries.rules.base import Rule
 
 import xpg

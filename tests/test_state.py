@@ -79,6 +79,37 @@ def test_the_cli_says_it_used_the_state_and_answers_the_same(generated, capsys):
     assert "state" not in full.err and cold.out == full.out
 
 
+# What detection, loading and the other commands need, and a cold query answered from a
+# stored state does not: each would cost a cold `xpg query` its import time.
+NOT_FOR_A_COLD_QUERY = ("numpy", "scipy", "networkx", "phonenumbers", "rich.table",
+                        "xpg.loaders.load", "xpg.linkgraph.links", "xpg.graph.memory",
+                        "xpg.report")
+
+
+@pytest.mark.parametrize("ask", ["user", "ring", "group"])
+def test_a_cold_query_from_the_state_imports_only_what_it_needs(generated, ask):
+    """A fresh process answering ``xpg query user|ring|group --format json`` from a stored
+    state imports no detection, loading or drawing library, and answers as the full path."""
+    import subprocess
+    import sys
+
+    users, rings = _sample(generated)
+    asked = rings[0] if ask == "ring" else users[0]
+    args = ["query", ask, asked, "--data", str(generated / "data"), "--format", "json"]
+    probe = ("import json, sys\nfrom xpg.cli import main\n"
+             f"code = main({[*args, '--state', str(generated / 'state')]!r})\n"
+             f"print(json.dumps([m for m in {NOT_FOR_A_COLD_QUERY!r} if m in sys.modules]),"
+             " file=sys.stderr)\nsys.exit(code)\n")
+    cold = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120)
+    assert cold.returncode == 0, cold.stderr
+    assert USED in cold.stderr
+    assert json.loads(cold.stderr.strip().splitlines()[-1]) == []
+    with api.open(data=generated / "data") as full:
+        view = {"user": full.user, "ring": full.ring, "group": full.group}[ask](asked)
+        assert cold.stdout == view.to_json() + "\n"
+
+
 def test_a_state_built_into_a_report_folder_is_found_from_findings(tmp_path, capsys):
     data = write_dataset(tmp_path / "data")
     with api.open(data=data) as s:

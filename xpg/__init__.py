@@ -19,25 +19,10 @@ from xpg.errors import (
 from xpg.queries import rules as _rules  # noqa: F401  (the [detection] sections: the registry's)
 from xpg.queries.findings import Exposure, Finding, FindingsReport
 from xpg.settings import Settings, load_settings
+from xpg.version import DISTRIBUTION, installed_version
 
 if TYPE_CHECKING:
     from xpg.api import Session, open, read_findings
-
-
-DISTRIBUTION = "xpg-exposure"
-"""The name xpg is installed under (``pip install xpg-exposure``): ``xpg`` on the public
-package index is an unrelated project. The import name and the command are ``xpg``."""
-
-
-def _version() -> str:
-    """The installed distribution's version (``pyproject.toml`` is the one place it is set);
-    ``0+unknown`` when xpg runs from sources that were never installed."""
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 _API = ("Session", "open", "read_findings")
@@ -51,7 +36,7 @@ def __getattr__(name: str) -> Any:
 
         value = getattr(api, name)
     elif name == "__version__":
-        value = _version()
+        value = installed_version()
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value

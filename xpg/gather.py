@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 
@@ -27,6 +27,7 @@ from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.investigate import RING_PAGE, FindingsIndex, RingView, investigate_ring
 from xpg.queries.predicates import OPEN_LOAN
 from xpg.queries.reasons import kept_links_of
+from xpg.queries.rules.ring import NAME as RING
 from xpg.report.inputs import ReportInputs
 from xpg.report.trends import history as trend_history
 from xpg.report.writer import (
@@ -37,15 +38,40 @@ from xpg.report.writer import (
     report_folder,
 )
 from xpg.session_cases import night_cases
+from xpg.version import installed_version
 
 if TYPE_CHECKING:
-    from xpg.api import Session
+    from xpg.graph.backend import Backend
+    from xpg.loaders.dataset import Dataset
+    from xpg.queries.investigate import InvestigationSource
+    from xpg.settings import Settings
 
-__all__ = ["gather_report"]
+__all__ = ["ReportSession", "gather_report"]
+
+
+class ReportSession(Protocol):
+    """What :func:`gather_report` reads from a session (an open :class:`xpg.api.Session`
+    is one): passed in, so that this module does not import the API that calls it."""
+
+    settings: Settings
+    backend: Backend
+
+    @property
+    def dataset(self) -> Dataset: ...
+
+    @property
+    def as_of(self) -> dt.date: ...
+
+    @property
+    def source(self) -> InvestigationSource: ...
+
+    def findings(self, as_of: dt.date | str | None = None) -> FindingsReport: ...
+
+    def exposure(self, as_of: dt.date | str | None = None) -> pl.DataFrame: ...
 
 
 def gather_report(
-    session: Session,
+    session: ReportSession,
     out: str | os.PathLike[str],
     *,
     previous: str | os.PathLike[str] | FindingsReport | None = None,
@@ -69,8 +95,6 @@ def gather_report(
         The folder exists (without ``overwrite``), the previous report is
         unreadable or dated after ``as_of``.
     """
-    from xpg import __version__
-
     started = time.perf_counter()
     log = log if log is not None else RunLog()
     dataset = session.dataset  # the tables given, or the graph read back
@@ -114,7 +138,7 @@ def gather_report(
 
     with log.step(f"top {top_rings} rings"):
         index = FindingsIndex(report)
-        rings = sorted((f for f in report.findings if f.type == "ring"),
+        rings = sorted((f for f in report.findings if f.type == RING),
                        key=lambda f: (-f.exposure.total, f.id))[:top_rings]
         with masking(session.settings.privacy.masks):
             views = tuple(_drawn(investigate_ring(
@@ -129,7 +153,7 @@ def gather_report(
         min_open_lenders=session.settings.detection.multi_lending.min_open_lenders,
         diff=diff, previous_path=prev_path, ring_overlap=ring_overlap,
         data_source=data_source or str(dataset.source or "-"), backend=session.backend.name,
-        version=__version__, started=started,
+        version=installed_version(), started=started,
         row_counts={n: f.height for n, f in dataset.tables().items()},
         previous_row_counts=previous_row_counts(prev_path),
         row_drop_warn=session.settings.report.row_drop_warn,
@@ -146,7 +170,8 @@ graph (the report's drawing keeps the members carrying the exposure and the link
 :func:`xpg.report.svg.readable`); a larger one from its page's."""
 
 
-def _drawn(view: RingView, session: Session, index: FindingsIndex, as_of: dt.date) -> RingView:
+def _drawn(view: RingView, session: ReportSession, index: FindingsIndex, as_of: dt.date
+           ) -> RingView:
     """``view`` with the graph its drawing is made of: the whole ring's when it has more
     members than the page lists (up to :data:`DRAW_WHOLE_MAX`), so that the drawing can
     pick the members that carry the links, not only the page's by exposure."""

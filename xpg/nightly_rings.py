@@ -17,56 +17,29 @@ candidate is also **kept** as last night's finding when it has the same id (the 
 members), the same core flag and group size, no changed member and no member on a node
 whose hub status flipped; the evidence frames and the assembly run for the others only.
 
-Examples
---------
->>> import numpy as np
->>> from xpg.graph.stored_links import ALWAYS
->>> hub_mask(np.array([0, 0, 1]), np.array([ALWAYS, ALWAYS, ALWAYS]),
-...          np.array([True, True]), 2, dt.date(2026, 11, 20), max_users=1).tolist()
-[True, False]
+The hub cut is the link graph's own (:func:`~xpg.linkgraph.links.hub_degrees`, what
+:meth:`~xpg.linkgraph.links.Links.kept` cuts by), counted over every user's links.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from xpg.graph.stored_links import StoredLinks
+from xpg.linkgraph.links import Links
 from xpg.queries.assembly import ExposureIndex
 from xpg.queries.findings import Finding, stable_id
 from xpg.queries.frames import DetectionHooks
 from xpg.queries.rules.ring import EVIDENCE, GROUPS, Ring, RingConfig, RingResult
 
-__all__ = ["Touched", "degrees", "hub_mask", "kind_ok", "next_labels", "ring_assemble",
-           "ring_candidates", "touched_graph"]
+__all__ = ["Touched", "next_labels", "ring_assemble", "ring_candidates", "touched_graph"]
 
-_EPOCH = dt.date(1970, 1, 1)
-
-
-def degrees(node: np.ndarray, first: np.ndarray, ok: np.ndarray, n_nodes: int,
-            as_of: dt.date) -> np.ndarray:
-    """Per node: its distinct users as of ``as_of`` (links distinct, of kinds ``ok``, seen
-    by then), as :meth:`xpg.linkgraph.links.Links.kept` counts them for the hub cut."""
-    mask = first <= (as_of - _EPOCH).days
-    if node.size:
-        mask &= ok[node]
-    return np.bincount(node[mask], minlength=n_nodes)
-
-
-def hub_mask(node: np.ndarray, first: np.ndarray, ok: np.ndarray, n_nodes: int,
-             as_of: dt.date, *, max_users: int) -> np.ndarray:
-    """Per node: whether it is a hub as of ``as_of`` (more than ``max_users`` users,
-    :func:`degrees`)."""
-    return degrees(node, first, ok, n_nodes, as_of) > max_users
-
-
-def kind_ok(kinds: pl.Series, config: RingConfig) -> np.ndarray:
-    """Per node kind: whether its links count for rings (devices and ``identifier_kinds``)."""
-    return kinds.is_in(["device", *sorted(set(config.identifier_kinds))]).to_numpy()
-
+Names = Callable[[np.ndarray], pl.DataFrame]
+"""``kind``, ``value`` of the nodes at some positions."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +50,7 @@ class Touched:
     ----------
     links
         The links of the reached users only (hubs, counted over all users, cut
-        before), as a :class:`~xpg.graph.stored_links.StoredLinks` the ring rule runs on.
+        before), as a :class:`~xpg.linkgraph.links.Links` the ring rule runs on.
     users
         Tonight's positions of the reached users (increasing): ``links.user_ids[i]`` is
         user ``users[i]``.
@@ -86,22 +59,22 @@ class Touched:
         changed ones and those on a node whose hub status flipped.
     """
 
-    links: StoredLinks
+    links: Links
     users: np.ndarray
     dirty: np.ndarray
 
 
-def touched_graph(user_ids: pl.Series, nodes: pl.DataFrame,
+def touched_graph(user_ids: pl.Series, names: Names, n_nodes: int,
                   edges: tuple[np.ndarray, np.ndarray, np.ndarray], labels: np.ndarray,
                   changed: tuple[np.ndarray, np.ndarray], hubs: tuple[np.ndarray, np.ndarray],
-                  *, whole: bool) -> Touched:
+                  joins: np.ndarray, *, whole: bool) -> Touched:
     """The users a change reaches and their links (see the module docstring).
 
     Parameters
     ----------
-    user_ids, nodes, edges
-        Tonight's users, nodes (``kind``, ``value``) and the links as positions (user,
-        node, first day).
+    user_ids, names, n_nodes, edges
+        Tonight's users, the names of its nodes (read for the nodes the result holds
+        only), how many there are, and the links as positions (user, node, first day).
     labels
         Last night's component label of each of tonight's users (``-1``: none, or new).
     changed
@@ -110,11 +83,16 @@ def touched_graph(user_ids: pl.Series, nodes: pl.DataFrame,
     hubs
         Last night's and tonight's hub status of the nodes (positions; tonight's nodes
         start with last night's).
+    joins
+        Per node: whether two users or more hold it tonight (counted as for the hub cut).
+        The links of the other nodes join nobody and are left out of the result: what the
+        ring rule finds is the same (its groups and cores are made of shared nodes), and
+        only the names of the nodes kept are read.
     whole
         Reach every user (the run date moved, so any link may have appeared).
     """
     ui, ni, first = edges
-    n_users, n_nodes = user_ids.len(), nodes.height
+    n_users = user_ids.len()
     old_hub, new_hub = hubs
     flipped = new_hub.copy()
     flipped[: old_hub.size] ^= old_hub
@@ -134,7 +112,7 @@ def touched_graph(user_ids: pl.Series, nodes: pl.DataFrame,
         group = np.zeros(int(labels.max()) + 1 if labels.size else 0, dtype=bool)
         group[hit] = True
         reach = touched | ((labels >= 0) & group[np.maximum(labels, 0)])
-    keep = reach[ui] & ~new_hub[ni]
+    keep = reach[ui] & ~new_hub[ni] & joins[ni]
     users = np.flatnonzero(reach)
     user_pos = np.full(n_users, -1, dtype=np.int64)
     user_pos[users] = np.arange(users.size)
@@ -142,8 +120,8 @@ def touched_graph(user_ids: pl.Series, nodes: pl.DataFrame,
     used = np.unique(node)
     node_pos = np.full(n_nodes, -1, dtype=np.int64)
     node_pos[used] = np.arange(used.size)
-    links = StoredLinks(user_ids.gather(users), nodes.select("kind", "value")[used],
-                        user_pos[ui[keep]], node_pos[node], first[keep])
+    links = Links.from_arrays(user_ids.gather(users), names(used),
+                              user_pos[ui[keep]], node_pos[node], first[keep])
     return Touched(links, users, np.flatnonzero(dirty))
 
 

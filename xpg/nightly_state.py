@@ -1,26 +1,33 @@
 """The state a nightly run leaves for the next one (:mod:`xpg.nightly`).
 
 A folder of Arrow IPC tables (``<name>.arrow``, uncompressed: written and read back at
-memory speed, memory-mapped) and a manifest:
+memory speed), the node names' segments and a manifest:
 
-* ``manifest.json``: layout version, run date, the settings' fingerprint, the rules in
-  force, the Polars version (its hashes are kept), and every table file's size and
-  SHA-256 (``files``: sizes checked when the state is weighed for a run, content when a
-  table is first read; a damaged or foreign file makes the run a full one, saying why);
-* ``users``: ``user_id``, ``uh`` (its hash) and ``label`` (its connected group over the
-  ring rule's kept links, ``-1`` when it has none), by position (the ``ui`` of ``edges``);
-* ``fingerprints``: per user hash ``uh`` the fingerprint of every row it owns in every
-  table (``f``: the sum modulo 2^64 of each row's 64-bit hash; ``n``: the rows), so
-  that a changed, added or removed row changes its owner's fingerprint;
+* ``nightly.json``: layout version, run date, the settings' fingerprint, the rules in
+  force, the Polars version (its hashes are kept), the node kinds, and every table
+  file's size and SHA-256 (``files``: sizes checked when the state is weighed for a run,
+  content when a table is first read; a damaged or foreign file makes the run a full
+  one, saying why);
+* ``users``: by position (the ``ui`` of ``edges``): ``user_id``, ``uh`` (its hash),
+  ``label`` (its connected group over the ring rule's kept links, ``-1`` when it has
+  none), ``f`` and ``n`` (the fingerprint of every row it owns in every table: the sum
+  modulo 2^64 of each row's 64-bit hash, and the rows, so that a changed, added or
+  removed row changes its owner's fingerprint), ``last`` (the latest day of its rows,
+  days since 1970-01-01) and its exposure as of the run date (frame ``exposure``'s
+  columns);
 * ``keyed``: ``table``, ``key``, ``h``: the row hashes of the shared tables
   (products, lenders) by their key;
-* ``edges`` and ``nodes``: the distinct links of every user, hashed
-  (:mod:`xpg.graph.stored_links`); ``nodes`` adds ``ok`` (its kind counts for rings)
-  and ``deg`` (its users for the hub cut as of the run date);
-* ``exposure``: every user's exposure as of the run date (frame ``exposure``);
-* ``findings``: one row per finding: ``id``, ``type``, ``severity``, ``score``,
-  ``users``, ``at_risk`` (what sorting and the summary read) and ``line``, its JSON
-  exactly as the findings document writes it.
+* ``edges``: the distinct links of every user (``ui``, ``ni``, ``first``,
+  :mod:`xpg.graph.stored_links`); ``nodes``: by position (``ni``), ``nh`` (the hash of
+  its kind and value) and ``k`` (its kind, an index into the manifest's ``kinds``);
+* ``names-<i>.bin`` / ``names-<i>.idx``: the nodes' values, UTF-8 back to back and the
+  offsets of each (``int64``), one segment per night that added nodes (a segment is
+  never rewritten: the next state links it). A run reads only the values it needs and
+  checks each against its node's hash (:meth:`NightlyState.names`);
+* ``findings``: one row per finding: ``type`` and the columns of
+  :data:`~xpg.queries.lines.FINDING_FRAME` (``line`` its JSON exactly as the findings
+  document writes it), and the graph rule's ``core`` and ``group_users`` (null for the
+  others).
 
 Examples
 --------
@@ -34,26 +41,84 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from xpg.atomic import staging
 from xpg.errors import StateDamagedError
-from xpg.queries.investigate.state import file_checksums, settings_fingerprint, sha256_file
+from xpg.graph.stored_links import node_hash
+from xpg.queries.investigate.state import settings_fingerprint, sha256_file
 from xpg.queries.rules import finding_types
 from xpg.settings import Settings
 
-__all__ = ["MANIFEST", "NIGHTLY_VERSION", "TABLES", "NightlyState", "write_nightly"]
+__all__ = ["MANIFEST", "NIGHTLY_VERSION", "TABLES", "Names", "NightlyState", "write_nightly"]
 
-NIGHTLY_VERSION = 4
+NIGHTLY_VERSION = 5
 """The layout version this xpg writes and reads."""
 
 MANIFEST = "nightly.json"
-TABLES = ("users", "fingerprints", "keyed", "edges", "nodes", "exposure", "findings")
+TABLES = ("users", "keyed", "edges", "nodes", "findings")
 """The tables of a state folder (``<name>.arrow``)."""
+MAX_SEGMENTS = 16
+"""Name segments kept before they are written again as one."""
+
+
+@dataclass(frozen=True)
+class Names:
+    """The nodes' values of a state: segments of UTF-8 bytes and offsets, read on demand.
+
+    ``segments`` lists ``(first node, nodes, bytes file, offsets file)``.
+    """
+
+    folder: Path
+    segments: tuple[tuple[int, int, str, str], ...]
+
+    @property
+    def count(self) -> int:
+        return self.segments[-1][0] + self.segments[-1][1] if self.segments else 0
+
+    def values(self, positions: np.ndarray) -> list[str]:
+        """The values of the nodes at ``positions``."""
+        out: list[str] = [""] * positions.size
+        order = np.argsort(positions, kind="stable")
+        pos = positions[order]
+        for start, rows, data, index in self.segments:
+            lo, hi = np.searchsorted(pos, [start, start + rows])
+            if lo == hi:
+                continue
+            offsets = np.load(self.folder / index, mmap_mode="r")
+            local = pos[lo:hi] - start
+            begin = np.asarray(offsets[local], dtype=np.int64)
+            length = np.asarray(offsets[local + 1], dtype=np.int64) - begin
+            ends = np.cumsum(length)
+            total = int(ends[-1]) if ends.size else 0
+            if total:
+                raw = np.memmap(self.folder / data, dtype=np.uint8, mode="r")
+                at = np.repeat(begin - (ends - length), length) + np.arange(total)
+                buf = np.asarray(raw[at]).tobytes()
+            else:
+                buf = b""
+            starts = (ends - length).tolist()
+            for i, b, e in zip(order[lo:hi].tolist(), starts, ends.tolist(), strict=True):
+                out[i] = buf[b:e].decode("utf-8")
+        return out
+
+
+def write_names(folder: Path, number: int, values: pl.Series) -> tuple[str, str]:
+    """Write a segment of node values; returns its two file names."""
+    data, index = f"names-{number}.bin", f"names-{number}.idx.npy"
+    values = values.cast(pl.String)
+    lengths = values.str.len_bytes().fill_null(0).to_numpy().astype(np.int64)
+    offsets = np.zeros(lengths.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    joined = values.str.join("").item() if values.len() else ""
+    (folder / data).write_bytes((joined or "").encode("utf-8"))
+    np.save(folder / index, offsets)
+    return data, index
 
 
 @dataclass(frozen=True)
@@ -62,6 +127,7 @@ class NightlyState:
 
     path: Path
     manifest: dict[str, Any]
+    _read: dict[str, pl.DataFrame] = field(default_factory=dict, compare=False)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> NightlyState | None:
@@ -80,6 +146,11 @@ class NightlyState:
         """The run date of the run that wrote it."""
         return dt.date.fromisoformat(self.manifest["as_of"])
 
+    @property
+    def kinds(self) -> list[str]:
+        """The node kinds, by ``k``."""
+        return list(self.manifest.get("kinds") or [])
+
     def unusable(self, settings: Settings) -> str | None:
         """Why this state cannot seed an incremental run under ``settings`` (None: it can)."""
         m = self.manifest
@@ -97,45 +168,105 @@ class NightlyState:
             return f"it lacks {', '.join(missing)}"
         files = m.get("files") or {}
         for name, entry in files.items():
-            size = (self.path / name).stat().st_size
+            path = self.path / name
+            size = path.stat().st_size if path.is_file() else None
             if size != entry.get("bytes"):
-                return (f"its {name} is {size:,} bytes, its manifest says {entry.get('bytes'):,} "
-                        "(damaged)")
-        if set(files) != {f"{t}.arrow" for t in TABLES}:
+                return (f"its {name} is {size if size is None else format(size, ',')} bytes, "
+                        f"its manifest says {entry.get('bytes'):,} (damaged)")
+        listed = {f"{t}.arrow" for t in TABLES}
+        listed |= {name for seg in m.get("names") or () for name in seg[2:]}
+        if set(files) != listed:
             return "its manifest does not list its tables"
         return None
 
     def read(self, table: str) -> pl.DataFrame:
         """One of :data:`TABLES`, whole, its content checked against the manifest's
-        SHA-256 first.
+        SHA-256 first (once per table).
 
         Raises
         ------
         StateDamagedError
             The file does not match its manifest (damaged, or another night's).
         """
+        if table in self._read:
+            return self._read[table]
         name = f"{table}.arrow"
         path = self.path / name
         if sha256_file(path) != (self.manifest.get("files") or {}).get(name, {}).get("sha256"):
             raise StateDamagedError(f"its {name} does not match its manifest's checksum "
                                     "(damaged, or another night's)", path=self.path)
-        return pl.read_ipc(path)
+        frame = pl.read_ipc(path)
+        self._read[table] = frame
+        return frame
+
+    @property
+    def names(self) -> Names:
+        """The nodes' values (:class:`Names`)."""
+        return Names(self.path, tuple(tuple(s) for s in self.manifest.get("names") or ()))
+
+    def node_values(self, positions: np.ndarray) -> pl.DataFrame:
+        """``kind``, ``value`` of the nodes at ``positions``, each checked against its hash.
+
+        Raises
+        ------
+        StateDamagedError
+            A value does not hash to its node's ``nh`` (a damaged segment).
+        """
+        nodes = self.read("nodes")
+        kinds = pl.Series("kind", self.kinds, dtype=pl.String)
+        try:
+            values = self.names.values(positions)
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            raise StateDamagedError(f"its node names cannot be read ({e})",
+                                    path=self.path) from e
+        picked = nodes[positions]
+        out = pl.DataFrame({"kind": kinds.gather(picked.get_column("k")),
+                            "value": pl.Series(values, dtype=pl.String)})
+        check = out.select(node_hash(pl.col("kind"), pl.col("value"))).to_series()
+        if not bool((check == picked.get_column("nh")).all()):
+            raise StateDamagedError("a node name does not match its hash (damaged segment)",
+                                    path=self.path)
+        return out
 
 
 def write_nightly(target: str | os.PathLike[str], *, as_of: dt.date, settings: Settings,
-                  tables: dict[str, pl.DataFrame]) -> NightlyState:
+                  tables: dict[str, pl.DataFrame], kinds: list[str],
+                  names: tuple[NightlyState | None, pl.Series]) -> NightlyState:
     """Write (or replace, atomically) the state folder ``target``.
 
-    ``tables`` holds every one of :data:`TABLES`.
+    ``tables`` holds every one of :data:`TABLES`; ``kinds`` the node kinds ``k`` indexes;
+    ``names`` the state whose name segments are kept (None: none) and the values of the
+    nodes after them.
     """
     folder = Path(target)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    previous, added = names
     with staging(folder) as tmp:
+        files: dict[str, dict[str, Any]] = {}
         for name in TABLES:
             tables[name].write_ipc(tmp / f"{name}.arrow", compression="uncompressed")
+            files[f"{name}.arrow"] = {"bytes": (tmp / f"{name}.arrow").stat().st_size,
+                                      "sha256": sha256_file(tmp / f"{name}.arrow")}
+        segments: list[list[Any]] = []
+        if previous is not None:
+            for seg in previous.names.segments:
+                for file in seg[2:]:
+                    os.link(previous.path / file, tmp / file)
+                    files[file] = {"bytes": (tmp / file).stat().st_size}
+                segments.append(list(seg))
+        start = segments[-1][0] + segments[-1][1] if segments else 0
+        if added.len() or not segments:
+            number = max((int(s[2].split("-")[1].split(".")[0]) for s in segments),
+                         default=-1) + 1
+            data, index = write_names(tmp, number, added)
+            for file in (data, index):
+                files[file] = {"bytes": (tmp / file).stat().st_size}
+            segments.append([start, added.len(), data, index])
         manifest = {
             "version": NIGHTLY_VERSION,
-            "files": file_checksums(tmp, skip=(MANIFEST,)),
+            "files": files,
+            "names": segments,
+            "kinds": kinds,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "as_of": as_of.isoformat(),
             "settings": settings_fingerprint(settings),

@@ -8,8 +8,9 @@ most ``hub_max_users`` users; a larger node is a hub, cut). A group of more than
 whose ring findings the summary names.
 
 A source answers :meth:`~xpg.queries.investigate.sources.InvestigationSource.group`;
-:func:`connected_group` is the breadth-first search every source can use over its other
-hooks (the in-memory backend answers from the components its detection computed).
+:func:`~xpg.queries.investigate.search.connected_group` is the breadth-first search every
+source can use over its link hooks (the in-memory backend answers from the components its
+detection computed).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from xpg.queries.asof import exposure_frame
 from xpg.queries.assembly import AMOUNTS
 from xpg.queries.findings import Exposure
 from xpg.queries.investigate.base import link_label, money, node_id
-from xpg.queries.investigate.search import ring_kinds
+from xpg.queries.investigate.search import connected_group, ring_kinds
 from xpg.queries.investigate.subgraph import GraphBuilder
 from xpg.queries.investigate.views import GroupHub, GroupRing, GroupView
 
@@ -40,45 +41,6 @@ GROUP_PAGE = 10
 """Hubs and rings a group summary lists by default (the counts are always exact)."""
 
 _USERS = {"user_id": pl.String}
-
-
-def connected_group(
-    source: InvestigationSource,
-    user_id: str,
-    as_of: dt.date,
-    kinds: Sequence[str],
-    hub_max: int,
-) -> pl.DataFrame:
-    """The members of ``user_id``'s connected group (``user_id``, sorted), the user included.
-
-    Breadth-first over the source's hooks, one batched level at a time: the frontier's
-    links of ``kinds``, the nodes not seen yet, their degrees (a node of more than
-    ``hub_max`` users is a hub and is not crossed), the users of the other nodes.
-
-    Notes
-    -----
-    Three source calls per level (the group's diameter, a few tens of levels on a
-    sparse graph); each level costs the frontier's links and nodes, so the whole search
-    is O(links of the group).
-    """
-    members = pl.DataFrame({"user_id": [user_id]}, schema=_USERS)
-    frontier = [user_id]
-    seen = pl.DataFrame(schema={"kind": pl.String, "value": pl.String})
-    while frontier:
-        nodes = source.links(frontier, as_of, kinds).select("kind", "value").unique()
-        nodes = nodes.join(seen, on=["kind", "value"], how="anti")
-        if nodes.height == 0:
-            break
-        seen = pl.concat([seen, nodes])
-        kept = source.link_degrees(nodes, as_of).filter(
-            pl.col("users").is_between(2, hub_max)).select("kind", "value")
-        if kept.height == 0:
-            break
-        reached = source.link_users(kept, as_of, None).select("user_id").unique()
-        new = reached.join(members, on="user_id", how="anti")
-        members = pl.concat([members, new])
-        frontier = new.get_column("user_id").to_list()
-    return members.sort("user_id")
 
 
 def group_from_links(links: pl.LazyFrame, user_id: str, as_of: dt.date, kinds: Sequence[str],

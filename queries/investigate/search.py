@@ -6,14 +6,39 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import polars as pl
 from xpg.queries.investigate.base import DEVICE, LENDER
-from xpg.queries.investigate.sources import InvestigationSource
 
 from xpg.settings import DetectionConfig
 
-__all__ = ["Search", "expand", "new_search", "ring_kinds", "steps_to"]
+__all__ = ["LinkSource", "Search", "connected_group", "expand", "new_search", "ring_kinds",
+           "steps_to"]
+
+_USERS = {"user_id": pl.String}
+
+
+@runtime_checkable
+class LinkSource(Protocol):
+    """The link hooks a search reads, part of every
+    :class:`~xpg.queries.investigate.sources.InvestigationSource`."""
+
+    def links(
+        self, user_ids: Sequence[str], as_of: dt.date, kinds: Sequence[str] | None
+    ) -> pl.DataFrame:
+        """Links of the users (``kinds=None``: devices and every identifier kind)."""
+        ...
+
+    def link_degrees(self, nodes: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+        """Distinct users of each ``(kind, value)`` node as of the date."""
+        ...
+
+    def link_users(
+        self, nodes: pl.DataFrame, as_of: dt.date, limit: int | None
+    ) -> pl.DataFrame:
+        """Users of each node, the ``limit`` smallest user ids per node (``None``: all)."""
+        ...
 
 
 def ring_kinds(config: DetectionConfig) -> tuple[str, ...]:
@@ -35,7 +60,7 @@ def new_search(start: str) -> Search:
 
 
 def expand(
-    source: InvestigationSource,
+    source: LinkSource,
     search: Search,
     as_of: dt.date,
     kinds: Sequence[str],
@@ -83,3 +108,42 @@ def steps_to(search: Search, user: str) -> list[tuple[str, str, str, str]]:
         steps.append((prev, kind, value, user))
         user = prev
     return steps[::-1]
+
+
+def connected_group(
+    source: LinkSource,
+    user_id: str,
+    as_of: dt.date,
+    kinds: Sequence[str],
+    hub_max: int,
+) -> pl.DataFrame:
+    """The members of ``user_id``'s connected group (``user_id``, sorted), the user included.
+
+    Breadth-first over the source's hooks, one batched level at a time: the frontier's
+    links of ``kinds``, the nodes not seen yet, their degrees (a node of more than
+    ``hub_max`` users is a hub and is not crossed), the users of the other nodes.
+
+    Notes
+    -----
+    Three source calls per level (the group's diameter, a few tens of levels on a
+    sparse graph); each level costs the frontier's links and nodes, so the whole search
+    is O(links of the group).
+    """
+    members = pl.DataFrame({"user_id": [user_id]}, schema=_USERS)
+    frontier = [user_id]
+    seen = pl.DataFrame(schema={"kind": pl.String, "value": pl.String})
+    while frontier:
+        nodes = source.links(frontier, as_of, kinds).select("kind", "value").unique()
+        nodes = nodes.join(seen, on=["kind", "value"], how="anti")
+        if nodes.height == 0:
+            break
+        seen = pl.concat([seen, nodes])
+        kept = source.link_degrees(nodes, as_of).filter(
+            pl.col("users").is_between(2, hub_max)).select("kind", "value")
+        if kept.height == 0:
+            break
+        reached = source.link_users(kept, as_of, None).select("user_id").unique()
+        new = reached.join(members, on="user_id", how="anti")
+        members = pl.concat([members, new])
+        frontier = new.get_column("user_id").to_list()
+    return members.sort("user_id")

@@ -18,6 +18,7 @@ import polars as pl
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.frames import conform_to
 from xpg.queries.investigate.base import DEVICE, LENDER, OPEN_LOAN_STATUSES
+from xpg.queries.investigate.search import LinkSource, connected_group
 
 if TYPE_CHECKING:
     from xpg.loaders.dataset import Dataset
@@ -139,34 +140,20 @@ class FindingsIndex:
 
 
 @runtime_checkable
-class InvestigationSource(Protocol):
+class InvestigationSource(LinkSource, Protocol):
     """What a backend answers so that the views can be assembled.
 
     Every method returns a frame of :data:`SOURCE_SCHEMAS` (run it through
     :func:`conform`), filtered *as of* the run date as the module says.
     ``kinds`` names link kinds: ``"device"``, identifier kinds and ``"lender"``
-    (open/overdue loans, ``value`` = lender id, ``first_seen`` = opened at).
+    (open/overdue loans, ``value`` = lender id, ``first_seen`` = opened at). The link
+    hooks (``links``, ``link_degrees``, ``link_users``) are those of
+    :class:`~xpg.queries.investigate.search.LinkSource`.
     """
 
     def users(self, user_ids: Sequence[str]) -> pl.DataFrame: ...
 
     def accounts(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame: ...
-
-    def links(
-        self, user_ids: Sequence[str], as_of: dt.date, kinds: Sequence[str] | None
-    ) -> pl.DataFrame:
-        """Links of the users (``kinds=None``: devices and every identifier kind)."""
-        ...
-
-    def link_degrees(self, nodes: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
-        """Distinct users of each ``(kind, value)`` node as of the date."""
-        ...
-
-    def link_users(
-        self, nodes: pl.DataFrame, as_of: dt.date, limit: int | None
-    ) -> pl.DataFrame:
-        """Users of each node, the ``limit`` smallest user ids per node (``None``: all)."""
-        ...
 
     def loans(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame: ...
 
@@ -193,7 +180,7 @@ class InvestigationSource(Protocol):
     ) -> pl.DataFrame:
         """``user_id`` (sorted): the user's connected group over the links of ``kinds``
         as of the date, crossing no node of more than ``hub_max`` users (the ring rule's
-        groups), the user included (:func:`~xpg.queries.investigate.group.connected_group`
+        groups), the user included (:func:`~xpg.queries.investigate.search.connected_group`
         answers over the other hooks)."""
         ...
 
@@ -405,8 +392,6 @@ class MemorySource:
     def group(
         self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
     ) -> pl.DataFrame:
-        from xpg.queries.investigate.group import connected_group
-
         return connected_group(self, user_id, as_of, kinds, hub_max)
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_RULES",
+    "FINDING_TYPES",
     "detection_steps",
     "finding_types",
     "frame_schema",
@@ -53,6 +54,10 @@ BUILTIN_RULES: tuple[str, ...] = (
     "lender_velocity",
 )
 """The data contract's rules, in contract order (each is ``xpg.queries.rules.<name>``)."""
+
+FINDING_TYPES: tuple[str, ...] = BUILTIN_RULES
+"""The data contract's finding types (the built-in rules'; the registry's, a rule added
+with :func:`register` included, are :func:`finding_types`)."""
 
 _registry: dict[str, Rule] = {}
 _loaded = False

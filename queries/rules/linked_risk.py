@@ -29,7 +29,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 import polars as pl
 from xpg.queries.asof import accounts_as_of, until
 from xpg.queries.assembly import (
@@ -133,6 +132,8 @@ def _written_off(hooks: Any, config: LinkedRiskSettings, as_of: dt.date) -> pl.D
 
 def _links(hooks: Any, config: LinkedRiskSettings, as_of: dt.date, *, bad: pl.DataFrame
            ) -> pl.DataFrame:
+    import numpy as np  # here: the settings import this module for its config class only
+
     links = hooks.links
     kept = links.kept(config.ring.identifier_kinds, config.ring.hub_max_users, as_of)
     asked = links.user_ids.is_in(bad.get_column("user_id").implode()).to_numpy()

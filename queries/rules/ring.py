@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import polars as pl
 import pydantic
 from xpg.queries.asof import OPEN_LOAN_STATUSES, open_loans_as_of, until
@@ -47,9 +46,11 @@ from xpg.queries.findings import Exposure, Finding
 from xpg.queries.frames import DetectionHooks, Form
 from xpg.queries.rules.base import ReportSection, Rule, Total
 
-from xpg.linkgraph.cores import combine_candidates, link_cores, searched_members
-from xpg.linkgraph.links import DEVICE_KIND
 from xpg.settings import AtLeastTwo, Count, IdentifierKind, Share, settings_section
+
+# numpy and xpg.linkgraph (scipy) are imported in the functions that detect: the settings
+# import every rule's module for its config class, and a cold `xpg query` answered from a
+# stored state should not pay for detection's libraries.
 
 
 @settings_section("detection.ring")
@@ -93,6 +94,7 @@ def qualifies(size: pl.Expr, multi_lending: pl.Expr, config: RingConfig) -> pl.E
 
 
 def _groups(hooks: Any, config: RingConfig, as_of: dt.date) -> pl.DataFrame:
+    import numpy as np
     links = hooks.links
     kept = links.kept(config.identifier_kinds, config.hub_max_users, as_of)
     members = np.flatnonzero(kept.labels >= 0)
@@ -111,6 +113,7 @@ def _groups(hooks: Any, config: RingConfig, as_of: dt.date) -> pl.DataFrame:
 def _shared(hooks: Any, config: RingConfig, as_of: dt.date, members: pl.DataFrame
             ) -> pl.DataFrame:
     """Kept devices and identifiers linked to at least two members of a group."""
+    import numpy as np
     links = hooks.links
     kept = links.kept(config.identifier_kinds, config.hub_max_users, as_of)
     groups = members.select("group").unique(maintain_order=True).with_row_index("code")
@@ -134,17 +137,20 @@ def _shared(hooks: Any, config: RingConfig, as_of: dt.date, members: pl.DataFram
 
 def _devices(hooks: Any, config: RingConfig, as_of: dt.date, *, members: pl.DataFrame
              ) -> pl.DataFrame:
+    from xpg.linkgraph.links import DEVICE_KIND
     shared = _shared(hooks, config, as_of, members)
     return shared.filter(pl.col("kind") == DEVICE_KIND).rename({"value": "device_id"})
 
 
 def _identifiers(hooks: Any, config: RingConfig, as_of: dt.date, *, members: pl.DataFrame
                  ) -> pl.DataFrame:
+    from xpg.linkgraph.links import DEVICE_KIND
     return _shared(hooks, config, as_of, members).filter(pl.col("kind") != DEVICE_KIND)
 
 
 def _core_links(hooks: Any, config: RingConfig, as_of: dt.date, *, members: pl.DataFrame
                 ) -> pl.DataFrame:
+    import numpy as np
     links = hooks.links
     kept = links.kept(config.identifier_kinds, config.hub_max_users, as_of)
     asked = links.user_ids.is_in(members.get_column("user_id").implode()).to_numpy()
@@ -232,6 +238,8 @@ def _spark_devices(hooks: Any, config: RingConfig, as_of: dt.date, *,
                    members: pl.DataFrame) -> Any:
     from pyspark.sql import functions as F
 
+    from xpg.linkgraph.links import DEVICE_KIND
+
     shared = _spark_shared(hooks, config, as_of, members)
     return shared.where(F.col("kind") == DEVICE_KIND).withColumnRenamed("value", "device_id")
 
@@ -239,6 +247,8 @@ def _spark_devices(hooks: Any, config: RingConfig, as_of: dt.date, *,
 def _spark_identifiers(hooks: Any, config: RingConfig, as_of: dt.date, *,
                        members: pl.DataFrame) -> Any:
     from pyspark.sql import functions as F
+
+    from xpg.linkgraph.links import DEVICE_KIND
 
     return _spark_shared(hooks, config, as_of, members).where(F.col("kind") != DEVICE_KIND)
 
@@ -254,6 +264,9 @@ def _spark_lenders(hooks: Any, config: RingConfig, as_of: dt.date, *,
         .agg(F.countDistinct("user_id").alias("members"))
     )
 
+
+NAME = "ring"
+"""The rule's name: its finding type and settings section."""
 
 _CYPHER = "rules/ring"
 
@@ -298,8 +311,8 @@ class RingResult:
 class Ring(Rule):
     """Rule ``ring`` (see the module docstring)."""
 
-    name = "ring"
-    section = "ring"
+    name = NAME
+    section = NAME
     config_class = RingConfig
     forms = (GROUPS, CORE_LINKS, *EVIDENCE)
     after = ("multi_lending",)
@@ -328,6 +341,7 @@ class Ring(Rule):
                    as_of: dt.date, multi_lending: frozenset[str]) -> pl.DataFrame:
         """The groups of at most ``max_group_users`` users whole, then the cores of the
         larger ones (:func:`~xpg.linkgraph.cores.combine_candidates` columns)."""
+        from xpg.linkgraph.cores import combine_candidates, link_cores, searched_members
         limit = config.max_group_users
         searched = searched_members(groups, sorted(multi_lending), max_group_users=limit)
         if searched.height >= config.min_users:

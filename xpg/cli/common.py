@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from xpg import atomic
 from xpg.cli.errors import message
 from xpg.errors import ConfigError, InputError, ValidationError, XpgError
 from xpg.loaders.mapping import mapping_plan
@@ -32,6 +33,7 @@ __all__ = [
     "render_error",
     "settings_from",
     "write_stdout",
+    "write_text_atomic",
 ]
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -194,3 +196,14 @@ def write_stdout(text: str) -> None:
     for start in range(0, len(data), _CHUNK):
         raw.write(data[start:start + _CHUNK])
         raw.flush()
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (ending with a newline) to ``--out`` whole or not at all, with the
+    usual permissions of a new file (:func:`xpg.atomic.write_text_atomic`)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"--out {path}: is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise InputError(f"--out {path}: folder {path.parent} does not exist")
+    atomic.write_text_atomic(path, text if text.endswith("\n") else text + "\n")

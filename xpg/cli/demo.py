@@ -27,7 +27,8 @@ from xpg.atomic import write_text_atomic
 from xpg.cli.common import ConfigOpt, progress, settings_from
 from xpg.cli.detect import render_table_text, run, summary_line
 from xpg.errors import InputError
-from xpg.queries.findings import FINDING_TYPES, FindingsReport
+from xpg.queries.findings import FindingsReport
+from xpg.queries.rules import FINDING_TYPES
 
 __all__ = ["command", "truth_check"]
 
@@ -97,6 +98,7 @@ def command(
     write_text_atomic(findings_json, report.document())
     write_text_atomic(findings_txt, render_table_text(report))
     from xpg.api import open as open_session
+    from xpg.queries.rules.ring import NAME as RING
 
     with open_session(dataset=synthetic.dataset(), settings=settings, findings=report) as session:
         page = session.report(out / "reports", overwrite=True,
@@ -112,7 +114,7 @@ def command(
     )
     console.print(summary_line(report), soft_wrap=True)
     if "graph" in synthetic.truth:
-        cores = sum(1 for f in report.findings if f.type == "ring" and f.evidence.get("core"))
+        cores = sum(1 for f in report.findings if f.type == RING and f.evidence.get("core"))
         console.print(
             f"largest connected group: {synthetic.truth['graph']['largest_group_users']:,} "
             f"users; {cores:,} rings are multi-lending cores of groups over "

@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from xpg import atomic
 from xpg.cli.common import (
     AsOfOpt,
     BackendOpt,
@@ -29,6 +28,7 @@ from xpg.cli.common import (
     run_date_warning,
     settings_from,
     write_stdout,
+    write_text_atomic,
 )
 from xpg.errors import InputError
 from xpg.privacy import masking
@@ -50,7 +50,6 @@ __all__ = [
     "render_table_text",
     "run",
     "summary_line",
-    "write_text_atomic",
 ]
 
 
@@ -87,17 +86,6 @@ def freeze_at_exit() -> None:
     if not _FREEZE_AT_EXIT:
         _FREEZE_AT_EXIT.append(True)
         atexit.register(gc.freeze)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` (ending with a newline) to ``--out`` whole or not at all, with the
-    usual permissions of a new file (:func:`xpg.atomic.write_text_atomic`)."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"--out {path}: is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise InputError(f"--out {path}: folder {path.parent} does not exist")
-    atomic.write_text_atomic(path, text if text.endswith("\n") else text + "\n")
 
 
 def _users(users: tuple[str, ...], shown: int = 3) -> str:
@@ -247,6 +235,12 @@ def command(
                      "changed since the run that wrote it (a full run when it does not fit, "
                      "saying why), then leave the new state there. In memory, Parquet input."),
     ] = None,
+    changes: Annotated[
+        Path | None,
+        typer.Option("--changes", help="With --incremental: a change set, the rows of the "
+                     "users changed since the state's night (docs/data-contract.md, Change "
+                     "sets); read instead of hashing every row of --data."),
+    ] = None,
 ) -> None:
     """Run every detection (multi_lending, ring, freeze_inconsistency, restored_after_freeze,
     limit_divergence) on a directory of tables, or with --backend neo4j on the graph the
@@ -259,11 +253,15 @@ def command(
     freeze_at_exit()
     # A short-lived process: no cyclic garbage worth collecting, while the collector
     # would walk every finding object several times (see gc_paused)
+    if changes is not None and incremental is None:
+        raise InputError("--changes: give --incremental STATE too (a change set is read "
+                         "against the state of the night it follows)", argument="changes")
     if incremental is not None:
         from xpg.cli.nightly import detect_nightly
 
         detect_nightly(data, settings, incremental, as_of=run_date, out=out, table=(
-            output is OutputFormat.table), quarantine=quarantine, pseudonymize=pseudonymize)
+            output is OutputFormat.table), quarantine=quarantine, pseudonymize=pseudonymize,
+            changes=changes)
         return
     with gc_paused(), masking(settings.privacy.masks):
         start = time.perf_counter()

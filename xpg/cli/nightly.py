@@ -25,8 +25,9 @@ def describe_run(result: NightlyResult, state: Path) -> str:
     from xpg.nightly_state import NightlyState
 
     if result.incremental:
+        note = f" ({result.reason})" if result.reason else ""
         return (f"incremental from {state}: {result.changed_users:,} users recomputed, "
-                f"rings over the {result.ring_users:,} users their changes reach")
+                f"rings over the {result.ring_users:,} users their changes reach{note}")
     kept = NightlyState.open(state) is not None
     return f"full run ({result.reason})" + (f"; state written to {state}" if kept else "")
 
@@ -47,11 +48,11 @@ def refuse_incremental(data: object, settings: Settings, given: dict[str, bool])
 
 def detect_nightly(data: str | Path | None, settings: Settings, state: Path, *,
                    as_of: dt.date | None, out: Path | None, table: bool,
-                   quarantine: Path | None, pseudonymize: bool) -> None:
+                   quarantine: Path | None, pseudonymize: bool,
+                   changes: Path | None = None) -> None:
     """Run :func:`~xpg.nightly.run_nightly` and write its findings document like
     ``xpg detect`` (``--out`` or stdout); say on stderr whether it was incremental."""
-    from xpg.cli.common import write_stdout
-    from xpg.cli.detect import write_text_atomic
+    from xpg.cli.common import write_stdout, write_text_atomic
     from xpg.cli.state import state_folder
     from xpg.nightly import run_nightly
     from xpg.queries.findings import gc_paused
@@ -63,12 +64,14 @@ def detect_nightly(data: str | Path | None, settings: Settings, state: Path, *,
     state = state_folder(state, data, settings) / NIGHTLY  # its part of the one state
     start = time.perf_counter()
     with gc_paused():
-        result = run_nightly(data, settings, state, as_of=as_of)  # type: ignore[arg-type]
+        result = run_nightly(data, settings, state, as_of=as_of,  # type: ignore[arg-type]
+                             changes=changes)
         text = result.text()
     how = describe_run(result, state)
     if out is not None:
         write_text_atomic(out, text)
-        print(f"xpg: {len(result.lines):,} findings written to {out}", file=sys.stderr)
+        print(f"xpg: {len(result.findings.findings):,} findings written to {out}",
+              file=sys.stderr)
     else:
         write_stdout(text)
     print(f"xpg: {how}", file=sys.stderr)

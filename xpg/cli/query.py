@@ -29,9 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from xpg.cli.common import (
     AsOfOpt,
@@ -47,6 +44,9 @@ from xpg.graph.state import StateBackend
 from xpg.queries.investigate import GROUP_PAGE, MAX_HOPS, MAX_PATH_HOPS, RING_PAGE
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from xpg.api import Session
     from xpg.queries.investigate import GroupView, LenderView, PathView, RingView, UserView
 
@@ -86,6 +86,8 @@ def _money(x: float | None) -> str:
 
 
 def _console() -> Console:
+    from rich.console import Console  # here: --format json never draws a table
+
     # off a terminal (a pipe, a file): 140 columns unless COLUMNS says otherwise
     wide = sys.stdout.isatty() or os.environ.get("COLUMNS")
     return Console(width=None if wide else 140, highlight=False)
@@ -159,6 +161,8 @@ _WRAPS = {"why", "explanation", "members", "others on it", "drawable in", "findi
 
 
 def _table(title: str, *columns: str, right: tuple[int, ...] = ()) -> Table:
+    from rich.table import Table
+
     t = Table(title=title, title_justify="left", show_lines=False)
     for i, c in enumerate(columns):
         wraps = c in _WRAPS
@@ -169,11 +173,15 @@ def _table(title: str, *columns: str, right: tuple[int, ...] = ()) -> Table:
 
 def _row(table: Table, *cells: str) -> None:
     """Add a row; data never counts as rich markup."""
+    from rich.markup import escape
+
     table.add_row(*(escape(str(c)) for c in cells))
 
 
 def _say(console: Console, template: str, **data: Any) -> None:
     """Print ``template`` (rich markup) with every ``{name}`` filled by escaped data."""
+    from rich.markup import escape
+
     console.print(template.format(**{k: escape(str(v)) for k, v in data.items()}))
 
 

@@ -93,6 +93,11 @@ def command(
                               "and the new state, which also answers cold queries, is left "
                               "there. In memory, Parquet input.")
     ] = None,
+    changes: Annotated[Path | None, typer.Option(
+        "--changes", help="With --incremental: a change set, the rows of the users changed "
+                          "since the state's night (docs/data-contract.md, Change sets); the "
+                          "findings read it instead of hashing every row of --data.")
+    ] = None,
 ) -> int:
     """Write the nightly report: OUT/<date>/ with index.html, findings.json, tables, run log."""
     from xpg.api import Session
@@ -125,6 +130,10 @@ def command(
         with run_lock(out, wait_s=wait, log=log):  # before the data is read
             stage("locked")
             settings = settings_from(config, say=log.info, backend=backend)
+            if changes is not None and incremental is None:
+                raise InputError("--changes: give --incremental STATE too (a change set is "
+                                 "read against the state of the night it follows)",
+                                 argument="changes")
             if incremental is not None:
                 from xpg.cli.nightly import refuse_incremental
 
@@ -136,7 +145,7 @@ def command(
                 if incremental is not None and ds is not None:
                     incremental = state_folder(incremental, data, settings)
                     found = _nightly(data, settings, incremental / NIGHTLY, ds, day, out,
-                                     overwrite, log)
+                                     overwrite, log, changes)
             except BaseException:
                 backend_.close()
                 raise
@@ -190,7 +199,8 @@ def command(
 
 
 def _nightly(data: Path | None, settings: Settings, state: Path, ds: Dataset,
-             day: dt.date | None, out: Path, overwrite: bool, log: RunLog) -> FindingsReport:
+             day: dt.date | None, out: Path, overwrite: bool, log: RunLog,
+             changes: Path | None = None) -> FindingsReport:
     """The report's findings from :func:`xpg.nightly.run_nightly` over ``state``. An
     existing report folder is refused first: the state moves on to this snapshot only
     when its report is about to be written."""
@@ -202,7 +212,8 @@ def _nightly(data: Path | None, settings: Settings, state: Path, ds: Dataset,
     day = day or default_as_of(ds)
     refuse_existing(report_folder(out, day), overwrite)
     with log.step("findings from the nightly state"):
-        result = run_nightly(data, settings, state, as_of=day)  # type: ignore[arg-type]
+        result = run_nightly(data, settings, state, as_of=day,  # type: ignore[arg-type]
+                             changes=changes)
     log.info(describe_run(result, state))
     return result.report()
 

@@ -30,17 +30,34 @@ import polars as pl
 from xpg.linkgraph.components import bipartite_components
 from xpg.loaders.dataset import Dataset
 
-__all__ = ["DEVICE_KIND", "KeptLinks", "Links"]
+__all__ = ["ALWAYS", "DEVICE_KIND", "KeptLinks", "Links", "hub_degrees"]
 
 DEVICE_KIND = "device"
 """The ``kind`` of a device node (identifier nodes carry their identifier kind)."""
 
 _EPOCH = dt.date(1970, 1, 1)
-_ALWAYS = np.iinfo(np.int32).min  # first_seen unknown: the link exists at any date
+ALWAYS = int(np.iinfo(np.int32).min)
+"""``first`` of a link seen only on rows without ``first_seen``: it exists at any date."""
 
 
 def _days(day: dt.date) -> int:
     return (day - _EPOCH).days
+
+
+def hub_degrees(node: np.ndarray, first: np.ndarray, node_ok: np.ndarray, n_nodes: int,
+                as_of: dt.date) -> np.ndarray:
+    """Per node: its distinct users as of ``as_of`` over the distinct links ``node``,
+    ``first`` (those of nodes whose kind counts, ``node_ok``, seen by then): the count
+    :meth:`Links.kept` cuts hubs by (a node of more than ``hub_max_users`` is a hub).
+
+    >>> hub_degrees(np.array([0, 0, 1]), np.array([ALWAYS, 20000, ALWAYS]),
+    ...             np.array([True, True]), 2, dt.date(2026, 11, 20)).tolist()
+    [2, 1]
+    """
+    mask = first <= _days(as_of)
+    if node.size:
+        mask &= node_ok[node]
+    return np.bincount(node[mask], minlength=n_nodes)
 
 
 @dataclass(frozen=True)
@@ -94,6 +111,50 @@ class Links:
         )
 
     @classmethod
+    def from_arrays(cls, user_ids: pl.Series, nodes: pl.DataFrame, user: np.ndarray,
+                    node: np.ndarray, first: np.ndarray) -> Links:
+        """Links rebuilt from their parts (as :meth:`arrays` gives them, e.g. kept between
+        nightly runs): ``user_ids`` by position, ``nodes`` (``kind``, ``value``) by
+        position, and the distinct links as positions into both with their earliest day.
+
+        >>> links = Links.from_arrays(pl.Series(["u1", "u2"]),
+        ...                           pl.DataFrame({"kind": ["device"], "value": ["d1"]}),
+        ...                           np.array([0, 1]), np.array([0, 0]),
+        ...                           np.array([ALWAYS, ALWAYS]))
+        >>> links.n_users, links.n_nodes, links.n_edges
+        (2, 1, 2)
+        """
+        links = cls.__new__(cls)
+        links.user_ids = user_ids
+        links.nodes = nodes.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("node_idx"),
+                                   "kind", "value")
+        links._user = np.asarray(user, dtype=np.int32)
+        links._node = np.asarray(node, dtype=np.int32)
+        links._first = np.asarray(first, dtype=np.int32)
+        links._kept = {}
+        return links
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The distinct links as three parallel arrays: ``user_idx``, ``node_idx`` and the
+        earliest day seen (``Int32`` days since 1970-01-01, :data:`ALWAYS` when unknown).
+        Read-only views: the links are not to be changed in place."""
+        out = []
+        for a in (self._user, self._node, self._first):
+            view = a.view()
+            view.flags.writeable = False
+            out.append(view)
+        return out[0], out[1], out[2]
+
+    def node_ok(self, kinds: Iterable[str]) -> np.ndarray:
+        """Per node (by ``node_idx``): whether its links count for rings (devices, and the
+        identifier kinds ``kinds``)."""
+        ok = np.zeros(self.n_nodes, dtype=bool)
+        ok[self.nodes.get_column("node_idx").to_numpy()] = (
+            self.nodes.get_column("kind").is_in([DEVICE_KIND, *sorted(set(kinds))]).to_numpy()
+        )
+        return ok
+
+    @classmethod
     def taking(cls, tables: dict[str, pl.DataFrame]) -> Links:
         """The links of ``tables`` (``users``, ``devices``, ``identifiers`` as loaded),
         taking ``devices`` and ``identifiers`` out of it: when nothing else holds them,
@@ -130,7 +191,7 @@ class Links:
             {"user_idx": self._user, "node_idx": self._node, "first_day": self._first}
         ).with_columns(
             pl.col("user_idx", "node_idx").cast(pl.Int64),
-            pl.when(first == _ALWAYS).then(None).otherwise(first).alias("first_day"),
+            pl.when(first == ALWAYS).then(None).otherwise(first).alias("first_day"),
         )
 
     @property
@@ -170,15 +231,12 @@ class Links:
         key = (as_of, kinds_key, hub_max_users)
         if key in self._kept:
             return self._kept[key]
-        node_ok = np.zeros(self.n_nodes, dtype=bool)
-        node_ok[self.nodes.get_column("node_idx").to_numpy()] = (
-            self.nodes.get_column("kind").is_in([DEVICE_KIND, *kinds_key]).to_numpy()
-        )
+        node_ok = self.node_ok(kinds_key)
         mask = self._first <= _days(as_of)
         if self._node.size:
             mask &= node_ok[self._node]
         user, node = self._user[mask], self._node[mask]
-        degree = np.bincount(node, minlength=self.n_nodes)
+        degree = hub_degrees(self._node, self._first, node_ok, self.n_nodes, as_of)
         hub = degree > hub_max_users
         keep = ~hub[node]
         user, node = user[keep], node[keep]
@@ -249,7 +307,7 @@ def _link_rows(devices: pl.DataFrame, identifiers: pl.DataFrame | None) -> pl.Da
 
 
 def _days_of(rows: pl.DataFrame) -> np.ndarray:
-    return rows.get_column("day").fill_null(_ALWAYS).to_numpy()
+    return rows.get_column("day").fill_null(ALWAYS).to_numpy()
 
 
 def _equal(n: int, left: Rows, right: Rows) -> bool:
@@ -292,7 +350,7 @@ def _encode_hashed(rows: pl.DataFrame, user_ids: pl.Series, bits: int = 64) -> _
         .select(
             (pl.col("user_id").hash(_SEED) & mask).alias("h"),
             (pl.struct("kind", "value").hash(_SEED) & mask).alias("node"),
-            pl.col("day").fill_null(_ALWAYS),
+            pl.col("day").fill_null(ALWAYS),
         )
         .join(index.lazy(), on="h", how="left", maintain_order="left")
         .select("user_idx", "node", "day")
@@ -376,9 +434,9 @@ def _distinct_links(
     overwrite: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(node, user, first)`` of the distinct (node, user) pairs, sorted by node then
-    user, ``first`` the earliest day of each pair's rows (:data:`_ALWAYS` when one had none).
+    user, ``first`` the earliest day of each pair's rows (:data:`ALWAYS` when one had none).
 
-    Node, user and day (offset so that :data:`_ALWAYS` is 0, the smallest) are packed
+    Node, user and day (offset so that :data:`ALWAYS` is 0, the smallest) are packed
     into one 64-bit integer when they fit, so a single integer sort (in place) orders the
     rows and the first row of each pair holds its earliest day; otherwise a slower
     argsort and a minimum per pair. ``overwrite`` lets the packing reuse ``node``'s
@@ -390,7 +448,7 @@ def _distinct_links(
     first = np.asarray(first, dtype=np.int32)
     if node.size == 0:
         return node.astype(np.int64), user.astype(np.int64), first
-    known = first != _ALWAYS
+    known = first != ALWAYS
     lo = int(first[known].min()) if known.any() else 0
     hi = int(first[known].max()) if known.any() else 0
     day_bits = (hi - lo + 1).bit_length()
@@ -421,7 +479,7 @@ def _distinct_links(
         day &= (1 << day_bits) - 1
         always = day == 0
         day += lo - 1
-        day[always] = _ALWAYS
+        day[always] = ALWAYS
         first = day.astype(np.int32)
         del day, always
         pair = pair[starts]

@@ -30,9 +30,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from xpg.queries.diff import Change, ReportDiff
-from xpg.queries.findings import FINDING_TYPES, SEVERITIES, Finding, FindingsReport
+from xpg.queries.findings import SEVERITIES, Finding, FindingsReport
 from xpg.queries.investigate import RingView, masked_explanation
-from xpg.queries.rules import rules
+from xpg.queries.rules import FINDING_TYPES, rules
 from xpg.queries.rules.base import ReportSection
 from xpg.queries.rules.multi_lending import MultiLendingConfig
 from xpg.queries.totals import definitions, drawable_at_risk

@@ -1,11 +1,7 @@
 """``xpg serve``: a read-only HTTP JSON service over an opened session.
 
-Review tools written in other languages ask the same questions as the Python
-API (:mod:`xpg.api`): findings, a user, a ring, a path, a lender. The service
-is built with FastAPI (typed routes, an OpenAPI description at
-``/openapi.json`` that declares every bound the server enforces);
-:func:`create_app` builds it around a :class:`~xpg.api.Session`, ``xpg serve``
-runs it with uvicorn, in one process or ``--workers N``.
+What it answers and how it is built: :data:`xpg.serve.app.DESCRIPTION` (also the
+description its ``/openapi.json`` gives).
 
 Access and limits
 -----------------

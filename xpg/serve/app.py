@@ -36,7 +36,17 @@ from xpg.serve.metrics import Metrics
 if TYPE_CHECKING:
     from xpg.api import Session
 
-__all__ = ["create_app"]
+__all__ = ["DESCRIPTION", "create_app"]
+
+DESCRIPTION = """``xpg serve``: a read-only HTTP JSON service over an opened session.
+
+Review tools written in other languages ask the same questions as the Python
+API (:mod:`xpg.api`): findings, a user, a ring, a path, a lender. The service
+is built with FastAPI (typed routes, an OpenAPI description at
+``/openapi.json`` that declares every bound the server enforces);
+:func:`create_app` builds it around a :class:`~xpg.api.Session`, ``xpg serve``
+runs it with uvicorn, in one process or ``--workers N``."""
+"""The service's overview: what ``/openapi.json`` gives as its description."""
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _NO_STORE = (b"cache-control", b"no-store")
@@ -94,7 +104,7 @@ def create_app(
         title="xpg",
         version=_version(),
         summary="Cross-product exposure graph: findings and investigations, read-only.",
-        description=_description(),
+        description=DESCRIPTION,
         docs_url=None,  # the interactive pages load assets from a CDN: not served
         redoc_url=None,
     )
@@ -292,12 +302,6 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
         return {"type": "http.disconnect"}
 
     return receive
-
-
-def _description() -> str:
-    import xpg.serve
-
-    return (xpg.serve.__doc__ or "").split("Access and limits")[0].strip()
 
 
 def _version() -> str:

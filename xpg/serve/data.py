@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from xpg.errors import InputError, NoFindingsError
-from xpg.queries.findings import FINDING_TYPES, SEVERITIES
+from xpg.queries.findings import SEVERITIES
+from xpg.queries.rules import FINDING_TYPES
 
 if TYPE_CHECKING:
     from xpg.api import Session

@@ -15,7 +15,6 @@ from collections import defaultdict
 import numpy as np
 
 from xpg.synthetic.catalogue import BY, DAY, HB, IDENTIFIER_KINDS, JB, LAST, NULL_TIME, SECOND, code
-from xpg.synthetic.credit import applications, loans
 from xpg.synthetic.formats import expand
 
 __all__ = ["Builder"]
@@ -268,11 +267,3 @@ class Builder:
             self.add("accounts", acct=acct, user=u, product=product, limit=limit,
                      outstanding=outstanding, status=status, reason=reason, changed=changed,
                      opened=opened_us // DAY)  # fmt: skip
-
-    def apply_profiles(self) -> None:
-        """External loans and applications of every user, by credit profile."""
-        users = np.arange(self.n)
-        profile = self.profile
-        loans(self, users, profile)
-        applications(self, users, profile)
-

@@ -7,17 +7,21 @@ misses get exactly the loans and applications their :class:`Profile` names.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from xpg.synthetic.builder import Builder
 from xpg.synthetic.catalogue import APP_TEMPLATES, DAY, N_LENDERS, NULL_TIME, STRIDES, Profile
 from xpg.synthetic.formats import expand, mix64
 
-if TYPE_CHECKING:
-    from xpg.synthetic.builder import Builder
+__all__ = ["applications", "apply_profiles", "loans"]
 
-__all__ = ["applications", "loans"]
+
+def apply_profiles(b: Builder) -> None:
+    """External loans and applications of every user, by credit profile."""
+    users = np.arange(b.n)
+    profile = b.profile
+    loans(b, users, profile)
+    applications(b, users, profile)
 
 # ---------------------------------------------------------------------------- loans, applications
 

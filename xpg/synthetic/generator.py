@@ -39,6 +39,7 @@ from xpg.loaders.dataset import Dataset
 from xpg.loaders.schema import TABLES
 from xpg.progress import NO_PROGRESS, Progress
 from xpg.synthetic.builder import Builder
+from xpg.synthetic.credit import apply_profiles
 from xpg.synthetic.kinds import CASE_KINDS, plant_all
 from xpg.synthetic.mixed import DEFAULT_MIXING, MIXED_KINDS, MIXED_MIN_USERS, MixedGraph
 from xpg.synthetic.tables import CHUNK_ROWS, TableRows, finalize, plan
@@ -186,7 +187,7 @@ def _build(
         mixed.connect()
         graph = mixed.record()
     b.ordinary_accounts(np.flatnonzero(~b.custom_accounts))
-    b.apply_profiles()
+    apply_profiles(b)
     advance(1)
     return b, graph
 

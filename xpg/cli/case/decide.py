@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from xpg.cli.case import (
+from xpg.cli.case.common import (
     ByOpt,
     ExpectedOpt,
     JsonOpt,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from xpg.cli.case import ByOpt, JsonOpt, NoteOpt, ReportsOpt, cases, print_case
+from xpg.cli.case.common import ByOpt, JsonOpt, NoteOpt, ReportsOpt, cases, print_case
 from xpg.cli.common import BackendOpt, ConfigOpt
 
 

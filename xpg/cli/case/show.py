@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from xpg.cli.case import JsonOpt, ReportsOpt, cases, print_case
+from xpg.cli.case.common import JsonOpt, ReportsOpt, cases, print_case
 from xpg.cli.common import BackendOpt, ConfigOpt, write_stdout
 
 

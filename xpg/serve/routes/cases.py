@@ -33,7 +33,7 @@ from xpg.serve.errors import Refused
 if TYPE_CHECKING:
     from xpg.api import Session
     from xpg.cases.service import Cases
-    from xpg.serve.routes import Context
+    from xpg.serve.routes.context import Context
 
 __all__ = ["WRITE_KEY_ENV", "router", "write_keys_from_env"]
 

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from xpg.errors import NotFoundError
-from xpg.queries.findings import FINDING_TYPES, SEVERITIES, Finding
+from xpg.queries.findings import SEVERITIES, Finding
+from xpg.queries.rules import FINDING_TYPES
 from xpg.serve.errors import ok
 
 if TYPE_CHECKING:
-    from xpg.serve.routes import Context
+    from xpg.serve.routes.context import Context
 
 __all__ = ["FindingsPage", "router"]
 

@@ -16,7 +16,7 @@ from xpg.serve.errors import ErrorDetail, ok
 from xpg.serve.limits import batch_cost
 
 if TYPE_CHECKING:
-    from xpg.serve.routes import Context
+    from xpg.serve.routes.context import Context
 
 __all__ = ["UsersBody", "router"]
 

@@ -24,7 +24,7 @@ from xpg.serve.data import dumps
 from xpg.serve.errors import ok
 
 if TYPE_CHECKING:
-    from xpg.serve.routes import Context
+    from xpg.serve.routes.context import Context
 
 __all__ = ["ScreenRequest", "router"]
 

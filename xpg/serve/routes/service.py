@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from xpg.serve.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
-    from xpg.serve.routes import Context
+    from xpg.serve.routes.context import Context
 
 __all__ = ["router"]
 
