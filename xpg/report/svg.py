@@ -11,7 +11,7 @@ run.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
 import networkx as nx
@@ -122,6 +122,20 @@ def stacked_bar_chart(
     return "".join(parts)
 
 
+def _y_axis(peak: float, whole: bool, fmt: Callable[[float], str], *, left: float,
+            right: float, top: float, plot_h: float) -> list[str]:
+    """The y axis' grid lines and labels: 0, about half, the peak (whole numbers when the
+    values are counts: ``whole``)."""
+    ticks = sorted({0.0, float(round(peak / 2)), peak}) if whole else [0.0, peak / 2, peak]
+    out = []
+    for tick in ticks:
+        y = top + plot_h * (1 - tick / peak)
+        out.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" '
+                   f'stroke="#dadce0" stroke-width="1"/><text x="{left - 4}" y="{y + 4:.1f}" '
+                   f'font-size="11" text-anchor="end">{_e(fmt(tick))}</text>')
+    return out
+
+
 def column_chart(
     items: Sequence[tuple[str, float]],
     *,
@@ -141,15 +155,8 @@ def column_chart(
     step = plot_w / len(items)
     parts = _open(width, height, title, "chart columns")
     parts.append(f'<text x="0" y="16" font-size="13" font-weight="600">{_e(title)}</text>')
-    # y axis: 0, about half, peak (whole numbers when the values are counts)
-    ticks = [0.0, peak / 2, float(peak)]
-    if all(float(v).is_integer() for _, v in items):
-        ticks = sorted({0.0, float(round(peak / 2)), float(peak)})
-    for tick in ticks:
-        y = top + plot_h * (1 - tick / peak)
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
-                     f'stroke="#dadce0" stroke-width="1"/><text x="{left - 4}" y="{y + 4:.1f}" '
-                     f'font-size="11" text-anchor="end">{_e(_num(tick))}</text>')
+    parts += _y_axis(float(peak), all(float(v).is_integer() for _, v in items), _num,
+                     left=left, right=width - right, top=top, plot_h=plot_h)
     for i, (label, value) in enumerate(items):
         h = plot_h * value / peak
         x = left + i * step
@@ -384,14 +391,8 @@ def line_chart(
 
     parts = _open(width, height, title, "chart trend")
     parts.append(f'<text x="0" y="16" font-size="13" font-weight="600">{_e(title)}</text>')
-    ticks = [0.0, peak / 2, peak]
-    if not percent and all(float(v).is_integer() for v in known):  # counts: whole ticks
-        ticks = sorted({0.0, float(round(peak / 2)), float(peak)})
-    for tick in ticks:
-        y = top + plot_h * (1 - tick / peak)
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
-                     f'stroke="#dadce0" stroke-width="1"/><text x="{left - 4}" y="{y + 4:.1f}" '
-                     f'font-size="11" text-anchor="end">{_e(fmt(tick))}</text>')
+    parts += _y_axis(peak, not percent and all(float(v).is_integer() for v in known), fmt,
+                     left=left, right=width - right, top=top, plot_h=plot_h)
     last = len(labels) - 1
     for i in sorted({0, last, *range(0, len(labels), max(1, len(labels) // 4))}):
         x = left + i * step
