@@ -1,6 +1,7 @@
 """Cases: decisions written per second, and the nightly report's added cost of many cases.
 
-``python bench/bench_cases.py [--decisions 500] [--cases 10000] [--findings 50000]``
+``python bench/bench_cases.py [--decisions 500] [--cases 10000] [--findings 50000]
+[--data DIR [--out DIR] [--repeat 2] [--skip-store]]``
 
 * **store**: ``--decisions`` findings decided one by one through the case store the CLI
   uses (``SqliteCaseStore``: each decision opens its case, then closes it: two
@@ -13,8 +14,17 @@
   cases suppressing, a tenth of them re-alerted), which is what 10,000 cases cost a report
   at 1,000,000 users: the report's other steps do not grow with the cases.
 
-Prints wall and CPU seconds (``time.process_time``) and rates; the load average first.
-Nothing is asserted: this script prints figures.
+* **nightly report** (with ``--data DIR``, e.g. ``/work/perfdata/1m``: 1,000,000 users):
+  the whole report (``Session.report``) of one session over the data, without cases and
+  with ``--cases`` cases in the reports folder's store (opened on the night's findings,
+  half decided ``false_positive``: none confirmed, so the detection is the same), in turn
+  ``--repeat`` times in the same process after a warm-up report (the findings and exposure
+  computed once, as every report of a session shares them): the difference is what the
+  cases add (opening the store once, reading the cases, triage, the cases table, the act-
+  first list). Reports are written under ``--out`` (default ``/tmp/xpg-bench-cases``).
+
+Prints wall and CPU seconds (``time.process_time``) and rates; the load average first (and
+after each report). Nothing is asserted: this script prints figures.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 
 def _timed(label: str, n: int, fn) -> None:
@@ -49,12 +60,84 @@ def _findings(n: int, day: dt.date):
     return FindingsReport(day, tuple(out))
 
 
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f}"
+
+
+def report_cost(data: Path, out: Path, n_cases: int, repeat: int) -> None:
+    """The nightly report at ``data``'s scale, without and with ``n_cases`` cases."""
+    import shutil
+    import statistics
+
+    from xpg.queries.findings import FindingsReport
+
+    import xpg.api as api
+    from xpg.cases.sqlite import SqliteCaseStore
+
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    with api.open(data) as s:
+        print(f"open {data}: {s.dataset.users.height:,} users  wall "
+              f"{time.perf_counter() - wall:7.2f} s  cpu {time.process_time() - cpu:7.2f} s  "
+              f"{_load()}", flush=True)
+        timed: dict[str, list[tuple[float, float]]] = {"without cases": [], "with cases": []}
+
+        def report(kind: str, folder: Path) -> Any:
+            w, c = time.perf_counter(), time.process_time()
+            r = s.report(folder, overwrite=True)
+            w, c = time.perf_counter() - w, time.process_time() - c
+            if kind in timed:
+                timed[kind].append((w, c))
+            print(f"report {kind:<14} wall {w:7.2f} s  cpu {c:7.2f} s  {_load()}", flush=True)
+            return r
+
+        warm = report("warm-up", out / "warm")  # the findings and exposure, once
+        night = FindingsReport.read(warm.folder / "findings.json")
+        cases = out / "with-cases"
+        cases.mkdir()
+        store = SqliteCaseStore(cases / "cases.sqlite")
+        at = dt.datetime.combine(night.as_of, dt.time(9)) - dt.timedelta(days=1)
+        picked = sorted(night.findings, key=lambda f: (-f.exposure.total, f.id))[:n_cases]
+        w, c = time.perf_counter(), time.process_time()
+        for i, f in enumerate(picked):
+            store.open(finding=f, by="bench", at=at)
+            if i % 2 == 0:
+                store.decide(f.id, "false_positive", by="bench", finding=f, at=at)
+        store.close()
+        print(f"setup: {len(picked):,} cases on the night's {len(night.findings):,} findings "
+              f"(half decided)  wall {time.perf_counter() - w:7.2f} s  "
+              f"cpu {time.process_time() - c:7.2f} s", flush=True)
+        for _ in range(repeat):
+            report("without cases", out / "without-cases")
+            r = report("with cases", cases)
+        print("states:", r.cases["counts"] if r.cases else None)
+    med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v))
+           for k, v in timed.items()}
+    (w0, c0), (w1, c1) = med["without cases"], med["with cases"]
+    print(f"median of {repeat}: without cases wall {w0:.2f} s cpu {c0:.2f} s; with "
+          f"{len(picked):,} cases wall {w1:.2f} s cpu {c1:.2f} s; added wall {w1 - w0:+.2f} s "
+          f"cpu {c1 - c0:+.2f} s (x{w1 / w0:.2f} wall, x{c1 / c0:.2f} cpu)", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=500)
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--findings", type=int, default=50_000)
+    parser.add_argument("--data", help="a data folder: also time the nightly report on it, "
+                                       "without and with --cases cases")
+    parser.add_argument("--out", default="/tmp/xpg-bench-cases",
+                        help="where --data's reports are written (emptied first)")
+    parser.add_argument("--repeat", type=int, default=2, help="reports of each kind, in turn")
+    parser.add_argument("--skip-store", action="store_true",
+                        help="only the nightly report (with --data)")
     args = parser.parse_args(argv)
+    if args.data:
+        report_cost(Path(args.data), Path(args.out), args.cases, args.repeat)
+        if args.skip_store:
+            return 0
 
     from xpg.cases.service import Cases
     from xpg.cases.sqlite import SqliteCaseStore

@@ -252,7 +252,7 @@ LITERALS_LEFT = {
     "queries/investigate/views.py": 2,
     "xpg/inputs.py": 1, "xpg/serve/data.py": 1,
     "xpg/cli/query.py": 4,  # the `query ring` subcommand and its column titles
-    "xpg/report/compose.py": 3, "xpg/report/html.py": 6, "xpg/report/svg.py": 1,
+    "xpg/report/compose.py": 3, "xpg/report/html.py": 2, "xpg/report/svg.py": 1,
 }
 
 

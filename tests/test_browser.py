@@ -88,7 +88,9 @@ def test_the_page_renders_with_its_key_elements(report, tmp_path):
             "files"} <= dom.ids()
     ring = next(f for f in report.findings.findings if f.type == "ring")
     assert ring.id in dom.ids()
-    assert dom.count("svg", "graph") == 1 and dom.count("svg", "chart") == 5
+    assert dom.count("svg", "graph") == 1 and dom.count("svg", "chart") == 5 + 3
+    # two nights: the trends of findings, exposure and at risk (no decision: no precision)
+    assert dom.count("svg", "trend") == 3 and "trends" in dom.ids()
     assert dom.count("div", "card") >= 7
     text = " ".join(dom.text)
     assert "xpg nightly report — 2026-11-20" in text

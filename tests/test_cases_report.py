@@ -246,3 +246,33 @@ def test_confirmed_fraud_makes_the_linked_users_linked_risk(tmp_path):
     assert [f.users for f in linked] == [("U",)]
     assert linked[0].evidence["known_bad_neighbours"][0]["known_bad"] == [
         {"reason": "confirmed_fraud"}]
+
+
+def test_a_nightly_run_opens_the_case_store_once(tmp_path, monkeypatch):
+    """The known-bad users before the detection, the triage, the follows and the precision
+    after it all read the one store a night opens (and closes)."""
+    from xpg.cases import sqlite as sqlite_store
+
+    out = tmp_path / "reports"
+    with api.open(dataset=_plain()) as s:
+        s.report(out, as_of=AS_OF)
+        s.use_reports(out)
+        s.decide(RING_ID, "confirmed_fraud", by="alice")
+    opened, closed = [], []
+    store_class = sqlite_store.SqliteCaseStore
+    real_init, real_close = store_class.__init__, store_class.close
+
+    def counting_init(self, *a, **k):
+        opened.append(self)
+        real_init(self, *a, **k)
+
+    def counting_close(self):
+        closed.append(self)
+        real_close(self)
+
+    monkeypatch.setattr(sqlite_store.SqliteCaseStore, "__init__", counting_init)
+    monkeypatch.setattr(sqlite_store.SqliteCaseStore, "close", counting_close)
+    second = _night("memory", _plain(), out, AS_OF + dt.timedelta(days=1))
+    assert len(opened) == 1 and opened[0] in closed
+    assert second.cases["precision"]["ring"]["confirmed_fraud"] == 1  # read from that store
+    assert second.cases["findings"][RING_ID]["state"] == "in_review"

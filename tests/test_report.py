@@ -22,6 +22,7 @@ RING_ID = stable_id("ring", list(RING))
 EXPECTED_FILES = {
     "index.html", "findings.json", "findings.csv", "findings.parquet", "finding_users.csv",
     "finding_users.parquet", "exposure.csv", "exposure.parquet", "run.log", "manifest.json",
+    "trends.json",  # per rule over the last nights
 }
 
 

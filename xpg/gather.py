@@ -10,6 +10,7 @@ composes and writes the folder from that alone. This module sits outside
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -23,11 +24,12 @@ from xpg.errors import InputError
 from xpg.privacy import masking
 from xpg.queries.diff import DEFAULT_RING_OVERLAP, diff_reports, ring_users
 from xpg.queries.findings import Finding, FindingsReport
-from xpg.queries.investigate import RING_PAGE, FindingsIndex, investigate_ring
+from xpg.queries.investigate import RING_PAGE, FindingsIndex, RingView, investigate_ring
 from xpg.queries.predicates import OPEN_LOAN
 from xpg.queries.reasons import kept_links_of
 from xpg.queries.rules.ring import NAME as RING
 from xpg.report.inputs import ReportInputs
+from xpg.report.trends import history as trend_history
 from xpg.report.writer import (
     RunLog,
     find_previous,
@@ -35,7 +37,7 @@ from xpg.report.writer import (
     refuse_existing,
     report_folder,
 )
-from xpg.session_cases import adopt_known_bad, gather_cases
+from xpg.session_cases import night_cases
 from xpg.version import installed_version
 
 if TYPE_CHECKING:
@@ -107,27 +109,30 @@ def gather_report(
     log.info(f"report as of {as_of} into {target}"
              + (f"; previous {prev_report.as_of} ({prev_path or 'given'})" if prev_report else ""))
 
-    adopt_known_bad(session, root, log)  # analysts' confirmed fraud: linked_risk's known-bad
-    with log.step("findings"):
-        detected = session.findings(as_of)
-    log.info("findings: " + ", ".join(f"{k} {v}" for k, v in
-                                     _count_types(detected.findings).items()))
-    diff = None
-    report = detected
-    if prev_report is not None:
-        with log.step("changes since the previous report"):
-            ring = session.settings.detection.ring
-            links = kept_links_of(ring_users(prev_report, detected), dataset.devices,
-                                  dataset.identifiers, ring.identifier_kinds,
-                                  ring.hub_max_users, as_of)
-            diff = diff_reports(prev_report, detected, ring_overlap=ring_overlap,
-                                loans=dataset.external_loans, links=links)
-            report = diff.apply(detected)
-        log.info("changes: " + ", ".join(f"{k} {v}" for k, v in diff.counts().items() if v))
-        if diff.carried_ids:
-            log.info(f"ring ids carried forward: {len(diff.carried_ids)}")
-    with log.step("cases"):
-        cases = gather_cases(session, root, report, diff, log)
+    # the case store, opened once for the night: analysts' confirmed fraud become the
+    # detection's known-bad users (linked_risk), then the findings' states and precision
+    with night_cases(session, root) as night:
+        night.adopt_known_bad(session, log)
+        with log.step("findings"):
+            detected = session.findings(as_of)
+        log.info("findings: " + ", ".join(f"{k} {v}" for k, v in
+                                         _count_types(detected.findings).items()))
+        diff = None
+        report = detected
+        if prev_report is not None:
+            with log.step("changes since the previous report"):
+                ring = session.settings.detection.ring
+                links = kept_links_of(ring_users(prev_report, detected), dataset.devices,
+                                      dataset.identifiers, ring.identifier_kinds,
+                                      ring.hub_max_users, as_of)
+                diff = diff_reports(prev_report, detected, ring_overlap=ring_overlap,
+                                    loans=dataset.external_loans, links=links)
+                report = diff.apply(detected)
+            log.info("changes: " + ", ".join(f"{k} {v}" for k, v in diff.counts().items() if v))
+            if diff.carried_ids:
+                log.info(f"ring ids carried forward: {len(diff.carried_ids)}")
+        with log.step("cases"):
+            cases = night.gather(session, report, diff, log)
     with log.step("exposure per user"):
         exposure = session.exposure(as_of)
 
@@ -136,8 +141,9 @@ def gather_report(
         rings = sorted((f for f in report.findings if f.type == RING),
                        key=lambda f: (-f.exposure.total, f.id))[:top_rings]
         with masking(session.settings.privacy.masks):
-            views = tuple(investigate_ring(session.source, index, session.settings.detection,
-                                           f.id, as_of=as_of, limit=RING_PAGE) for f in rings)
+            views = tuple(_drawn(investigate_ring(
+                session.source, index, session.settings.detection, f.id, as_of=as_of,
+                limit=RING_PAGE), session, index, as_of) for f in rings)
 
     loans = dataset.external_loans.filter(OPEN_LOAN.polars(as_of=as_of))
     open_lenders = loans.group_by("user_id").agg(pl.col("lender_id").n_unique().alias("n"))
@@ -151,9 +157,29 @@ def gather_report(
         row_counts={n: f.height for n, f in dataset.tables().items()},
         previous_row_counts=previous_row_counts(prev_path),
         row_drop_warn=session.settings.report.row_drop_warn,
+        trend_history=trend_history(root, as_of, session.settings.report.trend_nights),
+        trend_nights=session.settings.report.trend_nights,
         cases=cases,
         folder=str(target),
     )
+
+
+DRAW_WHOLE_MAX = 2_000
+"""A ring of more members than a page lists, up to this many, is drawn from its whole
+graph (the report's drawing keeps the members carrying the exposure and the links:
+:func:`xpg.report.svg.readable`); a larger one from its page's."""
+
+
+def _drawn(view: RingView, session: ReportSession, index: FindingsIndex, as_of: dt.date
+           ) -> RingView:
+    """``view`` with the graph its drawing is made of: the whole ring's when it has more
+    members than the page lists (up to :data:`DRAW_WHOLE_MAX`), so that the drawing can
+    pick the members that carry the links, not only the page's by exposure."""
+    if not RING_PAGE < view.member_count <= DRAW_WHOLE_MAX:
+        return view
+    whole = investigate_ring(session.source, index, session.settings.detection, view.id,
+                             as_of=as_of, limit=None)
+    return dataclasses.replace(view, graph=whole.graph)
 
 
 def _read_previous(previous: str | os.PathLike[str] | FindingsReport | None, out: Path,

@@ -456,11 +456,12 @@ class SparkConfig:
 
 @_section("report")
 class ReportConfig:
-    """The nightly report's checks on its inputs."""
+    """The nightly report's checks on its inputs, and the nights its trends cover."""
 
     _key: ClassVar[str]
 
     row_drop_warn: Fraction
+    trend_nights: AtLeastTwo
 
 
 MaskName = Literal["none", "last4", "prefix", "domain", "hide"]

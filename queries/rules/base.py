@@ -28,7 +28,7 @@ from xpg.queries.frames import DetectionHooks, Form
 
 from xpg.settings import DetectionConfig
 
-__all__ = ["Rule", "Total"]
+__all__ = ["ReportSection", "Rule", "Total"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,50 @@ class Total:
     def total(self, values: list[Any]) -> Any:
         """The figure of the values (in document order: the same float sum every time)."""
         return round(sum(values), 2) if self.of == "at_risk" else int(sum(values))
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """A rule's section of the report page (:mod:`xpg.report.html` draws one per section
+    the registered rules declare, in registry order; rules declaring sections of the same
+    ``anchor`` share one, the first one's words and columns).
+
+    ``anchor`` is the section's ``id`` (and link), ``nav`` its name in the page's
+    navigation, ``heading`` its title; ``lead`` a paragraph above its table: Jinja source
+    (autoescaped) given ``d`` (``count``: the findings, ``total``: their drawable amount at
+    risk as a figure cell, ``exposure``) and ``definitions`` (:func:`~xpg.queries.totals.
+    definitions`), where ``cell`` draws a figure. ``columns`` are ``(header, field)`` pairs
+    over each finding, ``field`` one of :data:`FIELDS`; the rows are sorted by ``sort``
+    (``at_risk`` or ``exposure``, largest first, then by id), the first ``limit`` shown.
+    ``gallery``: instead of a table, the drawn groups of the top findings (each with its
+    members, shared links and lenders: the ring rule's gallery).
+
+    >>> ReportSection("big", "Big", "Big limits").columns[0]
+    ('user', 'users')
+    """
+
+    anchor: str
+    nav: str
+    heading: str
+    lead: str = "<p>{{ d.count }} finding(s).</p>"
+    columns: tuple[tuple[str, str], ...] = (
+        ("user", "users"), ("severity", "severity"), ("exposure (CNY)", "exposure"),
+        ("explanation", "explanation"))
+    sort: Literal["at_risk", "exposure"] = "exposure"
+    limit: int = 50
+    gallery: bool = False
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "id", "users", "type", "severity", "score", "at_risk", "exposure", "explanation")
+    """The fields a column may show."""
+
+    def __post_init__(self) -> None:
+        unknown = [f for _, f in self.columns if f not in self.FIELDS]
+        if unknown:
+            raise ValueError(f"report section {self.anchor!r}: unknown column fields {unknown}; "
+                             f"known: {list(self.FIELDS)}")
+        if self.limit < 1:
+            raise ValueError(f"report section {self.anchor!r}: limit must be at least 1")
 
 
 class Rule(ABC):
@@ -96,6 +140,9 @@ class Rule(ABC):
     totals
         The figures it adds to the findings' summary (:class:`Total`; the summary lists
         every rule's by key, after the figures every run has).
+    report_section
+        Its section of the report page (:class:`ReportSection`); None: its findings are in
+        the page's overall tables only.
     """
 
     name: ClassVar[str]
@@ -106,6 +153,7 @@ class Rule(ABC):
     incremental: ClassVar[Literal["user", "graph", "neighbours"] | None] = None
     at_risk_evidence: ClassVar[str | None] = None
     totals: ClassVar[tuple[Total, ...]] = ()
+    report_section: ClassVar[ReportSection | None] = None
 
     def settings(self, detection: DetectionConfig) -> Any:
         """This rule's section of ``detection`` (its class's defaults when absent)."""

@@ -44,7 +44,7 @@ from xpg.queries.assembly import (
 )
 from xpg.queries.findings import Exposure, Finding
 from xpg.queries.frames import DetectionHooks, Form
-from xpg.queries.rules.base import Rule, Total
+from xpg.queries.rules.base import ReportSection, Rule, Total
 
 from xpg.settings import AtLeastTwo, Count, IdentifierKind, Share, settings_section
 
@@ -318,6 +318,8 @@ class Ring(Rule):
     after = ("multi_lending",)
     incremental = "graph"  # the link graph: the nightly run's graph stage
     totals = (Total("ring_members", "users"),)  # the summary's count of ring members
+    # the page's gallery: the top rings drawn, with members, shared links and lenders
+    report_section = ReportSection("rings", "Top rings", "Top rings by exposure", gallery=True)
 
     def detect(self, hooks: DetectionHooks, config: RingConfig, as_of: dt.date,
                earlier: Mapping[str, Any]) -> RingResult:

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import polars as pl
 import pydantic
-from xpg.queries.rules.base import Rule
+from xpg.queries.rules.base import ReportSection, Rule
 
 from xpg.settings import Scope, Text, settings_section
 
@@ -100,6 +100,18 @@ class FreezeRule(Rule):
     section = "freeze"
     config_class = FreezeConfig
     reason_column: ClassVar[str]
+    # both freeze rules' findings in one section of the page, by amount at risk
+    report_section = ReportSection(
+        "inconsistencies", "Cross-product inconsistencies", "Cross-product inconsistencies",
+        lead=("<p>{{ d.count }} finding(s): a user stopped in one product for a user-scope "
+              "reason but still able to draw in the other kind of product. Drawable amount at "
+              "risk: <b>{{ cell(d.total) }}</b> CNY <span class=\"muted\">({{ "
+              "definitions.drawable_at_risk }}; a row's amount is that finding's own, so a user "
+              "with both kinds of finding is in two rows but in the total once)</span>.</p>"),
+        columns=(("user", "users"), ("type", "type"), ("severity", "severity"),
+                 ("drawable at risk (CNY)", "at_risk"), ("exposure (CNY)", "exposure"),
+                 ("explanation", "explanation")),
+        sort="at_risk")
 
     def qualify(self, frame: pl.DataFrame, config: FreezeConfig) -> pl.DataFrame:
         """The rows whose freeze reason is of user scope."""

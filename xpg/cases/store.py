@@ -37,13 +37,41 @@ from xpg.cases.model import (
 from xpg.errors import ConflictError, InputError, NotFoundError
 from xpg.queries.findings import Finding
 
-__all__ = ["CaseStore", "Change", "EventDraft", "utcnow"]
+__all__ = ["CaseStore", "Change", "EventDraft", "known_bad_of", "precision_of", "utcnow"]
 
 EventDraft = tuple[str, dict[str, Any], dict[str, Any], str | None]
 """(what, before, after, note) of an event before it is numbered and stored."""
 
 Change = Callable[[Case], tuple[dict[str, Any], list[EventDraft]]]
 """Given the stored case, the fields to set and the events to append."""
+
+
+def known_bad_of(cases: Iterable[Case]) -> frozenset[str]:
+    """The users named by those of ``cases`` closed ``confirmed_fraud`` (contract v3)."""
+    return frozenset(u for c in cases if c.status == "closed" and c.outcome == "confirmed_fraud"
+                     for u in c.users)
+
+
+def precision_of(cases: Iterable[Case], since: dt.date | None = None,
+                 until: dt.date | None = None) -> dict[str, dict[str, Any]]:
+    """Per rule (finding type): of ``cases``, those closed in [since, until] by outcome, and
+    the precision, confirmed_fraud / (confirmed_fraud + false_positive + benign) (None when
+    none is decided; ``duplicate`` says nothing about the rule), rules in name order."""
+    out: dict[str, dict[str, Any]] = {}
+    for c in cases:
+        if c.status != "closed" or c.closed_at is None or c.rule is None:
+            continue
+        day = c.closed_at.date()
+        if (since is not None and day < since) or (until is not None and day > until):
+            continue
+        row = out.setdefault(c.rule, {"confirmed_fraud": 0, "false_positive": 0,
+                                      "benign": 0, "duplicate": 0})
+        row[c.outcome or "duplicate"] += 1
+    for row in out.values():
+        decided = sum(row[o] for o in PRECISION_OUTCOMES)
+        row["decided"] = decided
+        row["precision"] = None if not decided else round(row["confirmed_fraud"] / decided, 4)
+    return dict(sorted(out.items()))
 
 
 def utcnow() -> dt.datetime:
@@ -113,29 +141,13 @@ class CaseStore:
     def known_bad_users(self) -> frozenset[str]:
         """Users named by a case closed ``confirmed_fraud`` (contract v3: known-bad users,
         for the early-warning rule and screening)."""
-        return frozenset(u for c in self._list()
-                         if c.status == "closed" and c.outcome == "confirmed_fraud"
-                         for u in c.users)
+        return known_bad_of(self._list())
 
     def precision(self, since: dt.date | None = None, until: dt.date | None = None
                   ) -> dict[str, dict[str, Any]]:
         """Per rule: cases closed in [since, until] by outcome, and the precision
         (confirmed_fraud / (confirmed_fraud + false_positive + benign); None when none)."""
-        out: dict[str, dict[str, Any]] = {}
-        for c in self._list():
-            if c.status != "closed" or c.closed_at is None or c.rule is None:
-                continue
-            day = c.closed_at.date()
-            if (since is not None and day < since) or (until is not None and day > until):
-                continue
-            row = out.setdefault(c.rule, {"confirmed_fraud": 0, "false_positive": 0,
-                                          "benign": 0, "duplicate": 0})
-            row[c.outcome or "duplicate"] += 1
-        for row in out.values():
-            decided = sum(row[o] for o in PRECISION_OUTCOMES)
-            row["decided"] = decided
-            row["precision"] = None if not decided else round(row["confirmed_fraud"] / decided, 4)
-        return dict(sorted(out.items()))
+        return precision_of(self._list(), since, until)
 
     # -- writing (final) ---------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from xpg.queries.rules import FINDING_TYPES
 from xpg.queries.tables import exposure_frame, finding_users_frame, findings_frame
 from xpg.queries.totals import at_risk_types, drawable_at_risk, exposure_of_users
 from xpg.report import cases as report_cases
+from xpg.report import trends as report_trends
 from xpg.report.html import PageData
 from xpg.report.inputs import ReportInputs
 
@@ -57,6 +58,8 @@ class ReportContent:
     page: PageData
     row_drops: tuple[dict[str, Any], ...] = ()
     row_warnings: tuple[str, ...] = ()
+    trends: dict[str, Any] | None = None
+    """``trends.json``'s document (:mod:`xpg.report.trends`)."""
 
 
 def row_drops(previous: Mapping[str, int] | None, current: Mapping[str, int],
@@ -94,11 +97,16 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
     flagged = tables["exposure"].filter(pl.col("findings") > 0).get_column("total")
     ring_totals = pl.Series([f.exposure.total for f in report.findings if f.type == "ring"],
                             dtype=pl.Float64)
+    money = _money_by_type(report, inputs.exposure)
+    trends = report_trends.document([*inputs.trend_history, report_trends.night_row(
+        inputs.as_of, _count_by_type(report), {t: (x, r) for t, x, r in money},
+        (inputs.cases or {}).get("precision_as_of"))], inputs.trend_nights)
     files = ["index.html", "findings.json"]
     for name in tables:
         files += [f"{name}.csv", f"{name}.parquet"]
     if diff is not None:
         files.append("changes.json")
+    files.append(report_trends.FILE)
     files += ["run.log", "manifest.json"]
     drops = row_drops(inputs.previous_row_counts, inputs.row_counts, inputs.row_drop_warn)
     warnings = [f"table {d['table']}: {d['current']:,} rows, {d['previous']:,} in the previous "
@@ -117,12 +125,13 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
         ring_sizes=_ring_sizes(report), flagged_exposure=_bucket_counts(flagged)
         if flagged.len() else [], files=tuple(ordered(files)),
         min_open_lenders=inputs.min_open_lenders,
-        money_by_type=_money_by_type(report, inputs.exposure),
+        money_by_type=money, trends=trends,
+        member_exposure=_member_exposure(inputs),
         notes=tuple(f"Warning: {w}." for w in warnings),
         act_first=report_cases.act_first(report, diff, inputs.cases),
     )
     return ReportContent(tables=tables, summary=summary, files=tuple(files), page=page,
-                         row_drops=drops, row_warnings=tuple(warnings))
+                         row_drops=drops, row_warnings=tuple(warnings), trends=trends)
 
 
 def ordered(files: Sequence[str]) -> list[str]:
@@ -180,6 +189,24 @@ def _tables(report: FindingsReport, diff: ReportDiff | None, exposure: pl.DataFr
             "users_added": pl.String, "users_removed": pl.String, "explanation": pl.String,
             "reason": pl.String, "why": pl.String,
         })
+    return out
+
+
+def _member_exposure(inputs: ReportInputs) -> dict[str, float]:
+    """The exposure total of every user in the drawn rings' graphs."""
+    users = sorted({n.label for v in inputs.rings for n in v.graph.nodes if n.kind == "user"})
+    if not users:
+        return {}
+    rows = inputs.exposure.filter(pl.col("user_id").is_in(users)).select("user_id", "total")
+    return dict(zip(rows.get_column("user_id").to_list(), rows.get_column("total").to_list(),
+                    strict=True))
+
+
+def _count_by_type(report: FindingsReport) -> dict[str, int]:
+    """Findings per type: every registered type (0 when none), then any other found."""
+    out = dict.fromkeys(FINDING_TYPES, 0)
+    for f in report.findings:
+        out[f.type] = out.get(f.type, 0) + 1
     return out
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache, partial
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -32,7 +32,8 @@ from markupsafe import Markup
 from xpg.queries.diff import Change, ReportDiff
 from xpg.queries.findings import SEVERITIES, Finding, FindingsReport
 from xpg.queries.investigate import RingView, masked_explanation
-from xpg.queries.rules import FINDING_TYPES
+from xpg.queries.rules import FINDING_TYPES, rules
+from xpg.queries.rules.base import ReportSection
 from xpg.queries.rules.multi_lending import MultiLendingConfig
 from xpg.queries.totals import definitions, drawable_at_risk
 from xpg.report import svg
@@ -50,6 +51,7 @@ FILE_DESCRIPTIONS: dict[str, str] = {
     "exposure.parquet": "exposure of every user, with the findings that name them",
     "changes.json": "what changed since the previous report",
     "changes.csv": "what changed since the previous report, one row per change",
+    "trends.json": "per rule over the last nights: findings, exposure, at risk, precision",
     "run.log": "the run log",
     "manifest.json": "files with sizes and SHA-256, inputs and settings of the run",
 }
@@ -126,6 +128,11 @@ class PageData:
     act_first: Mapping[str, Any] | None = None
     """What needs action today (:func:`xpg.report.cases.act_first`)."""
     folder: str = ""
+    trends: Mapping[str, Any] | None = None
+    """``trends.json``'s document (:mod:`xpg.report.trends`)."""
+    member_exposure: Mapping[str, float] = field(default_factory=dict)
+    """The exposure total of each user in the drawn rings' graphs (a large group's drawing
+    keeps the members carrying the exposure and says how much it leaves out)."""
 
 
 def _card(label: str, value: str, alert: bool = False, *, figure: str = "",
@@ -240,7 +247,8 @@ def _by_type(p: PageData) -> dict[str, Any]:
             "rows": rows, "chart": Markup(chart)}
 
 
-def _ring(view: RingView, change: Change | None, evidence: Mapping[str, Any]) -> dict[str, Any]:
+def _ring(view: RingView, change: Change | None, evidence: Mapping[str, Any],
+          member_exposure: Mapping[str, float]) -> dict[str, Any]:
     members = [[m.user_id, "yes" if m.multi_lending else "", m.freeze_state.replace("_", " "),
                 ", ".join(m.frozen_products), ", ".join(m.drawable_products),
                 money(m.exposure.drawable), money(m.exposure.external_outstanding),
@@ -249,33 +257,76 @@ def _ring(view: RingView, change: Change | None, evidence: Mapping[str, Any]) ->
                                                      *view.shared_identifiers)]
     lenders = [[x.lender_id + (f" ({x.name})" if x.name else ""), len(x.members),
                 money(x.outstanding)] for x in view.lenders_in_common]
-    drawing = svg.graph_drawing(view.graph, title=f"Subgraph of ring {view.id}")
+    exposure_of = {n.id: member_exposure[n.label] for n in view.graph.nodes
+                   if n.kind == "user" and n.label in member_exposure}
+    drawing = svg.graph_drawing(view.graph, title=f"Subgraph of ring {view.id}",
+                                members=view.member_count, exposure=view.exposure.total,
+                                exposure_of=exposure_of)
     return {"view": view, "change": change.kind if change is not None
             and change.kind != "unchanged" else "", "evidence": evidence, "members": members,
             "shared": shared, "lenders": lenders, "drawing": Markup(drawing)}
 
 
-def _rings(p: PageData) -> dict[str, Any]:
+def _gallery(types: tuple[str, ...], p: PageData) -> dict[str, Any]:
+    """A gallery section: the drawn groups of the page (``p.rings``) of ``types``."""
     changes = {} if p.diff is None else {c.id: c for c in p.diff.changes}
-    evidence = {f.id: f.evidence for f in p.findings.findings if f.type == "ring"}
-    return {"total": p.summary.get("findings_by_type", {}).get("ring", 0),
-            "cards": [_ring(v, changes.get(v.id), evidence.get(v.id, {})) for v in p.rings],
+    evidence = {f.id: f.evidence for f in p.findings.findings if f.type in types}
+    by_type = p.summary.get("findings_by_type", {})
+    return {"total": sum(by_type.get(t, 0) for t in types),
+            "cards": [_ring(v, changes.get(v.id), evidence.get(v.id, {}), p.member_exposure)
+                      for v in p.rings],
             "data": (p.data_source if p.data_source and p.data_source not in ("unknown", "-")
                      else "DATA"),
             "folder": p.folder}
 
 
-def _inconsistencies(p: PageData, limit: int = 50) -> dict[str, Any]:
-    items = [f for f in p.findings.findings
-             if f.type in ("freeze_inconsistency", "restored_after_freeze")]
-    items.sort(key=lambda f: (-(f.exposure.at_risk or 0.0), f.id))
-    rows = [[f.users[0] if len(f.users) == 1 else _users(f.users), f.type, Cell("sev", f.severity),
-             money(f.exposure.at_risk), money(f.exposure.total),
-             masked_explanation(f.explanation, f.evidence)]
-            for f in items[:limit]]
-    return {"count": len(items), "rows": rows,
-            "total": _figure("drawable_at_risk_total", drawable_at_risk(items)),
-            "more": max(0, len(items) - limit)}
+def _field(f: Finding, field: str) -> Any:
+    """A finding's cell for a rule section's column (:data:`ReportSection.FIELDS`)."""
+    if field == "users":
+        return f.users[0] if len(f.users) == 1 else _users(f.users)
+    if field == "severity":
+        return Cell("sev", f.severity)
+    if field == "at_risk":
+        return money(f.exposure.at_risk)
+    if field == "exposure":
+        return money(f.exposure.total)
+    if field == "explanation":
+        return masked_explanation(f.explanation, f.evidence)
+    if field == "score":
+        return f"{f.score:.2f}"
+    if field == "id":
+        return Cell("code", f.id)
+    return getattr(f, field)
+
+
+_NUMERIC_FIELDS = ("score", "at_risk", "exposure")
+
+
+def _rule_table(section: ReportSection, types: tuple[str, ...], p: PageData) -> dict[str, Any]:
+    """A rule section's table: the findings of ``types`` (the rules declaring it), sorted
+    by the section's ``sort``, its first ``limit`` as rows of its columns."""
+    items = [f for f in p.findings.findings if f.type in types]
+    key = ((lambda f: (-(f.exposure.at_risk or 0.0), f.id)) if section.sort == "at_risk"
+           else (lambda f: (-f.exposure.total, f.id)))
+    items.sort(key=key)
+    rows = [[_field(f, field) for _, field in section.columns] for f in items[:section.limit]]
+    d: dict[str, Any] = {
+        "heading": section.heading, "count": len(items), "rows": rows,
+        "headers": [h for h, _ in section.columns],
+        "numeric": [i for i, (_, field) in enumerate(section.columns)
+                    if field in _NUMERIC_FIELDS],
+        "total": _figure("drawable_at_risk_total", drawable_at_risk(items)),
+        "exposure": money(sum(f.exposure.total for f in items)),
+        "more": max(0, len(items) - section.limit)}
+    d["lead"] = Markup(_lead(section.lead).render(d=d, definitions=definitions()))
+    return d
+
+
+@lru_cache(maxsize=64)  # one per rule section's lead
+def _lead(source: str) -> Any:
+    """A section's lead as a template (autoescaped; ``cell`` draws a figure)."""
+    return _environment().from_string(
+        '{% from "report_macros.html" import cell %}' + source)
 
 
 def _act_first(p: PageData) -> dict[str, Any]:
@@ -325,6 +376,44 @@ def _findings_table(p: PageData) -> dict[str, Any]:
     return {"count": len(items), "top": p.top_findings, "rows": rows}
 
 
+def _trends(p: PageData) -> dict[str, Any]:
+    t = p.trends or {}
+    series = list(t.get("series") or ())
+    rules = [r for r in t.get("rules", ()) if any(
+        (night["rules"].get(r) or {}).get("findings") or (night["rules"].get(r) or {}).get(
+            "decided") for night in series)]  # the rules that found or were decided on
+
+    def of(rule: str, key: str) -> list[float | None]:
+        return [(night["rules"].get(rule) or {}).get(key) for night in series]
+
+    days = [str(night["as_of"]) for night in series]
+    rows = []
+    for rule in rules:
+        first, last = series[0]["rules"].get(rule) or {}, series[-1]["rules"].get(rule) or {}
+        rows.append([rule, first.get("findings", 0), last.get("findings", 0),
+                     money(last.get("exposure")), money(last.get("at_risk")) or "—",
+                     "-" if last.get("precision") is None else f"{last['precision']:.0%}",
+                     last.get("decided", 0)])
+    charts = []
+    if len(series) >= 2 and rules:
+        at_risk = [r for r in rules if any(v is not None for v in of(r, "at_risk"))]
+        decided = [r for r in rules if any(v is not None for v in of(r, "precision"))]
+        charts = [
+            svg.line_chart(days, [(r, of(r, "findings")) for r in rules],
+                           title="Findings per rule", y_label="findings"),
+            svg.line_chart(days, [(r, of(r, "exposure")) for r in rules],
+                           title="Exposure per rule", y_label="CNY"),
+            svg.line_chart(days, [(r, of(r, "at_risk")) for r in at_risk],
+                           title="Drawable at risk per rule", y_label="CNY") if at_risk else "",
+            svg.line_chart(days, [(r, of(r, "precision")) for r in decided],
+                           title="Precision per rule (confirmed / decided)",
+                           y_label="precision", percent=True) if decided else "",
+        ]  # no chart for a figure no rule has yet (no amount at risk, no decision)
+    return {"nights": len(series), "keep": t.get("nights", len(series)), "rows": rows,
+            "first": days[0] if days else "", "last": days[-1] if days else "",
+            "charts": [Markup(c) for c in charts if c]}
+
+
 def _files(p: PageData) -> dict[str, Any]:
     return {"rows": [[Cell("code", name), FILE_DESCRIPTIONS.get(name, "")] for name in p.files]}
 
@@ -340,23 +429,43 @@ class Section:
     data: Callable[[PageData], Mapping[str, Any]]
 
 
-_SECTIONS = (
+_HEAD = (
     Section("act-first", "Act first", "report_act_first.html", _act_first),
     Section("summary", "Summary", "report_summary.html", _summary),
     Section("changes", "Changes", "report_changes.html", _changes),
     Section("by-type", "Findings by type", "report_by_type.html", _by_type),
-    Section("rings", "Top rings", "report_rings.html", _rings),
-    Section("inconsistencies", "Cross-product inconsistencies", "report_inconsistencies.html",
-            _inconsistencies),
+    Section("trends", "Trends", "report_trends.html", _trends),
+)
+_TAIL = (
     Section("charts", "Distributions", "report_charts.html", _charts),
     Section("findings", "All findings", "report_findings.html", _findings_table),
     Section("files", "Files", "report_files.html", _files),
 )
 
 
+def _rule_sections() -> tuple[Section, ...]:
+    """The sections the registered rules declare (``Rule.report_section``), in registry
+    order; rules declaring the same anchor share the first one's section."""
+    declared: dict[str, tuple[ReportSection, list[str]]] = {}
+    for r in rules():
+        if r.report_section is not None:
+            declared.setdefault(r.report_section.anchor, (r.report_section, []))[1].append(r.name)
+    out = []
+    for anchor, (section, names) in declared.items():
+        types = tuple(names)
+        if section.gallery:
+            out.append(Section(anchor, section.nav, "report_rings.html", partial(_gallery, types)))
+        else:
+            out.append(Section(anchor, section.nav, "report_rule.html",
+                               partial(_rule_table, section, types)))
+    return tuple(out)
+
+
 def page_sections() -> tuple[Section, ...]:
-    """The page's sections in order: the layout draws the navigation from them, then each."""
-    return _SECTIONS
+    """The page's sections in order: the layout draws the navigation from them, then each.
+    Between the findings by type and the distributions, the registered rules' own
+    (:func:`_rule_sections`)."""
+    return (*_HEAD, *_rule_sections(), *_TAIL)
 
 
 def _core_note(evidence: Mapping[str, Any]) -> str:
@@ -377,4 +486,4 @@ def render(p: PageData) -> str:
                   f"{prev}"),
         footer=(f"Generated by xpg {p.version} at "
                 f"{p.generated_at.strftime('%Y-%m-%d %H:%M:%S')} UTC. Amounts in CNY."),
-        definitions=definitions(), sections=[(s, s.data(p)) for s in _SECTIONS])
+        definitions=definitions(), sections=[(s, s.data(p)) for s in page_sections()])

@@ -92,6 +92,10 @@ class ReportInputs:
     """The cases section (:func:`xpg.session_cases.gather_cases`): each finding's state
     (new, realerted, suppressed, in_review, ongoing), counts, old open cases, precision."""
     folder: str = ""
+    trend_history: tuple[Mapping[str, Any], ...] = ()
+    """The earlier nights' per-rule rows (:func:`xpg.report.trends.history`), oldest first."""
+    trend_nights: int = 14
+    """The nights ``trends.json`` and the page's trends cover (``report.trend_nights``)."""
 
     @property
     def previous_as_of(self) -> dt.date | None:

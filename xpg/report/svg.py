@@ -1,4 +1,5 @@
-"""Inline SVG for the report: stacked bar charts, column charts, and drawings of small subgraphs.
+"""Inline SVG for the report: stacked bar charts, column charts, line charts over the nights,
+and drawings of small subgraphs.
 
 Everything is plain SVG markup (no script, no external reference), with every
 piece of data escaped, so the page works offline and from a mail attachment.
@@ -10,7 +11,7 @@ run.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
 import networkx as nx
@@ -18,9 +19,13 @@ import networkx as nx
 from xpg.queries.investigate import Subgraph
 
 __all__ = [
+    "MAX_DRAWN_LINKS",
+    "MAX_DRAWN_MEMBERS",
     "SEVERITY_COLOURS",
     "column_chart",
     "graph_drawing",
+    "line_chart",
+    "readable",
     "stacked_bar_chart",
 ]
 
@@ -117,6 +122,20 @@ def stacked_bar_chart(
     return "".join(parts)
 
 
+def _y_axis(peak: float, whole: bool, fmt: Callable[[float], str], *, left: float,
+            right: float, top: float, plot_h: float) -> list[str]:
+    """The y axis' grid lines and labels: 0, about half, the peak (whole numbers when the
+    values are counts: ``whole``)."""
+    ticks = sorted({0.0, float(round(peak / 2)), peak}) if whole else [0.0, peak / 2, peak]
+    out = []
+    for tick in ticks:
+        y = top + plot_h * (1 - tick / peak)
+        out.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" '
+                   f'stroke="#dadce0" stroke-width="1"/><text x="{left - 4}" y="{y + 4:.1f}" '
+                   f'font-size="11" text-anchor="end">{_e(fmt(tick))}</text>')
+    return out
+
+
 def column_chart(
     items: Sequence[tuple[str, float]],
     *,
@@ -136,15 +155,8 @@ def column_chart(
     step = plot_w / len(items)
     parts = _open(width, height, title, "chart columns")
     parts.append(f'<text x="0" y="16" font-size="13" font-weight="600">{_e(title)}</text>')
-    # y axis: 0, about half, peak (whole numbers when the values are counts)
-    ticks = [0.0, peak / 2, float(peak)]
-    if all(float(v).is_integer() for _, v in items):
-        ticks = sorted({0.0, float(round(peak / 2)), float(peak)})
-    for tick in ticks:
-        y = top + plot_h * (1 - tick / peak)
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
-                     f'stroke="#dadce0" stroke-width="1"/><text x="{left - 4}" y="{y + 4:.1f}" '
-                     f'font-size="11" text-anchor="end">{_e(_num(tick))}</text>')
+    parts += _y_axis(float(peak), all(float(v).is_integer() for _, v in items), _num,
+                     left=left, right=width - right, top=top, plot_h=plot_h)
     for i, (label, value) in enumerate(items):
         h = plot_h * value / peak
         x = left + i * step
@@ -191,25 +203,94 @@ def _shape(kind: str, x: float, y: float, r: float, fill: str, stroke: str, sw: 
     return f'<polygon points="{pts}" {common}/>'
 
 
+MAX_DRAWN_MEMBERS = 30
+"""Members a drawing shows at most (beyond it, the rest are summarised on the drawing)."""
+
+MAX_DRAWN_LINKS = 24
+"""Shared devices, identifiers and lenders a drawing of a large group shows at most."""
+
+
+def _count_users(g: nx.Graph) -> int:
+    return sum(1 for _, d in g.nodes(data=True) if d.get("kind", "user") == "user")
+
+
+def readable(g: nx.Graph, exposure_of: Mapping[str, float], *,
+             max_members: int = MAX_DRAWN_MEMBERS, max_links: int = MAX_DRAWN_LINKS
+             ) -> nx.Graph:
+    """The part of a group's graph a drawing can show: the whole graph when it has at most
+    ``max_members`` users; else the members that carry the exposure (the largest half of
+    ``max_members`` by exposure: ``exposure_of`` by node id, else the node's ``exposure``)
+    and those that carry the links (most shared nodes first, then exposure, then id) up to
+    ``max_members``, with the shared nodes linking two or more of them (most drawn members
+    first, at most ``max_links``). Deterministic: the same graph gives the same part."""
+    users = [n for n, d in g.nodes(data=True) if d.get("kind", "user") == "user"]
+    if len(users) <= max_members:
+        return g
+
+    def money(n: str) -> float:
+        return float(exposure_of.get(n, g.nodes[n].get("exposure") or 0.0))
+
+    links = {n for n in g.nodes if n not in set(users)}
+    by_money = sorted(users, key=lambda n: (-money(n), n))
+    drawn = by_money[: max_members // 2]
+    # carriers: the members on most shared nodes, each node weighted by its members
+    weight = {n: g.degree(n) for n in links}
+    carry = sorted(users, key=lambda n: (-sum(weight[m] for m in g.neighbors(n) if m in links),
+                                         -money(n), n))
+    for n in carry:
+        if len(drawn) >= max_members:
+            break
+        if n not in drawn:
+            drawn.append(n)
+    chosen = set(drawn)
+    shared = sorted((n for n in links if sum(m in chosen for m in g.neighbors(n)) >= 2),
+                    key=lambda n: (-sum(m in chosen for m in g.neighbors(n)), n))[:max_links]
+    return g.subgraph([*drawn, *shared]).copy()
+
+
 def graph_drawing(
-    graph: Subgraph, *, title: str, width: int = 560, height: int = 400, seed: int = 7
+    graph: Subgraph, *, title: str, width: int = 560, height: int = 400, seed: int = 7,
+    members: int | None = None, exposure: float | None = None,
+    exposure_of: Mapping[str, float] | None = None,
 ) -> str:
     """A drawing of a small subgraph: users (circles, coloured by freeze state, a thick
     ring for multi-lending), devices (squares), identifiers (diamonds), lenders
-    (hexagons), with a legend. Hovering a node shows its full label."""
+    (hexagons), with a legend. Hovering a node shows its full label.
+
+    A large group stays readable: beyond :data:`MAX_DRAWN_MEMBERS` users only the members
+    that carry the exposure and the links are drawn (:func:`readable`; ``exposure_of``
+    gives each user node's exposure). Given the group's ``members`` and ``exposure`` (all
+    of them, drawn or not), the drawing says what it leaves out: "+N more members, X CNY
+    exposure not drawn"."""
     g = graph.to_networkx()
     if g.number_of_nodes() == 0:
         return _empty(title, width)
+    full = g
+    g = readable(g, exposure_of or {})
+    drawn_users = [n for n, d in g.nodes(data=True) if d.get("kind", "user") == "user"]
+    note = note2 = ""
+    if members is not None and members > len(drawn_users):
+        money_of = exposure_of or {}
+        shown = sum(float(money_of.get(n, g.nodes[n].get("exposure") or 0.0))
+                    for n in drawn_users)
+        rest = None if exposure is None else max(0.0, exposure - shown)
+        note = f"+{members - len(drawn_users):,} more members" + (
+            "" if rest is None else f", {_num(rest)} CNY exposure") + " not drawn"
+        hidden = (full.number_of_nodes() - _count_users(full)
+                  - (g.number_of_nodes() - len(drawn_users)))
+        if hidden > 0:
+            note2 = f"nor {hidden:,} shared devices, identifiers or lenders"
     pos = _layout(g, seed)
     legend_h, pad = 58, 26
+    top = pad + (28 if note2 else 14 if note else 0)  # room for the note of what is left out
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
     span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
-    plot_w, plot_h = width - 2 * pad, height - 2 * pad - legend_h
+    plot_w, plot_h = width - 2 * pad, height - pad - top - legend_h
 
     def at(node: str) -> tuple[float, float]:
         px, py = pos[node]
-        return (pad + (px - min(xs)) / span_x * plot_w, pad + (py - min(ys)) / span_y * plot_h)
+        return (pad + (px - min(xs)) / span_x * plot_w, top + (py - min(ys)) / span_y * plot_h)
 
     n = g.number_of_nodes()
     r = 11.0 if n <= 30 else 8.0 if n <= 80 else 5.0
@@ -263,5 +344,88 @@ def graph_drawing(
         x += 24 + 6.2 * len(text)
     parts.append(f'<text x="10" y="{y + 20:.0f}" font-size="11" fill="#5f6368">'
                  "thick outline: multi-lending member · dashed line: borrows at</text>")
+    if note:  # what the drawing leaves out, at its top left, over a white band
+        second = (f'<text x="6" y="27" font-size="11" fill="#5f6368">{_e(note2)}</text>'
+                  if note2 else "")
+        parts.append(f'<g class="more"><rect x="0" y="0" width="{width}" '
+                     f'height="{32 if note2 else 18}" fill="#ffffff" fill-opacity="0.85"/>'
+                     f'<text x="6" y="13" font-size="12" font-weight="600" fill="#3c4043">'
+                     f"{_e(note)}</text>{second}</g>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+_LINE_COLOURS = ("#1967d2", "#b3261e", "#188038", "#e8710a", "#9334e6", "#f2b705", "#5f6368",
+                 "#12b5cb", "#d01884", "#7b8a97")
+
+
+def _short_day(label: str) -> str:
+    """``2026-11-20`` as ``11-20`` (the year is in the tooltip); other labels as given."""
+    return label[5:] if len(label) == 10 and label[4] == "-" else label
+
+
+def line_chart(
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    *,
+    title: str,
+    y_label: str,
+    percent: bool = False,
+    width: int = 560,
+    height: int = 230,
+) -> str:
+    """Lines over ordered points (``labels``, e.g. the nights), one per named series, with
+    a dot at each known value (None: no value that night, the line breaks there) and a
+    legend; ``percent`` draws values in [0, 1] as 0-100 %."""
+    known = [v for _, vs in series for v in vs if v is not None]
+    if len(labels) < 2 or not series or not known:
+        return _empty(title, width)
+    legend_rows = math.ceil(len(series) / 3)
+    left, right, top, bottom = 52, 10, 26, 36 + 16 * legend_rows
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = 1.0 if percent else (max(known) or 1.0)
+    step = plot_w / (len(labels) - 1)
+
+    def fmt(v: float) -> str:
+        return f"{v:.0%}" if percent else _num(v)
+
+    parts = _open(width, height, title, "chart trend")
+    parts.append(f'<text x="0" y="16" font-size="13" font-weight="600">{_e(title)}</text>')
+    parts += _y_axis(peak, not percent and all(float(v).is_integer() for v in known), fmt,
+                     left=left, right=width - right, top=top, plot_h=plot_h)
+    last = len(labels) - 1
+    for i in sorted({0, last, *range(0, len(labels), max(1, len(labels) // 4))}):
+        x = left + i * step
+        anchor = "end" if i == last else "middle"  # the last night's label inside the chart
+        parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 14}" font-size="11" '
+                     f'text-anchor="{anchor}">{_e(_short_day(labels[i]))}</text>')
+    for k, (name, values) in enumerate(series):
+        colour = _LINE_COLOURS[k % len(_LINE_COLOURS)]
+        at = {i: (left + i * step, top + plot_h * (1 - v / peak))
+              for i, v in enumerate(values) if v is not None}
+        runs: list[list[tuple[float, float]]] = [[]]
+        for i in range(len(values)):  # a night without a value breaks the line
+            if i in at:
+                runs[-1].append(at[i])
+            elif runs[-1]:
+                runs.append([])
+        parts.append(f'<g class="series"><title>{_e(name)}</title>')
+        for r in runs:
+            if len(r) > 1:
+                pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in r)
+                parts.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" '
+                             'stroke-width="2"/>')
+        for i, (x, y) in at.items():
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}">'
+                         f"<title>{_e(name)}, {_e(labels[i])}: {_e(fmt(values[i] or 0.0))}"
+                         "</title></circle>")
+        parts.append("</g>")
+        lx = 10 + (k % 3) * (width - 20) / 3
+        ly = top + plot_h + 32 + 16 * (k // 3)
+        parts.append(f'<rect x="{lx:.0f}" y="{ly - 9}" width="12" height="3" fill="{colour}"/>'
+                     f'<text x="{lx + 16:.0f}" y="{ly - 4}" font-size="11">{_e(name)}</text>')
+    parts.append(f'<text x="12" y="{top + plot_h / 2:.0f}" font-size="12" fill="#5f6368" '
+                 f'text-anchor="middle" transform="rotate(-90 12 {top + plot_h / 2:.0f})">'
+                 f"{_e(y_label)}</text>")
     parts.append("</svg>")
     return "".join(parts)

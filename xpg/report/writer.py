@@ -13,6 +13,7 @@ the tables and the page (:func:`xpg.report.compose.compose`, pure) and writes
 ``finding_users.csv/...``   one row per (finding, user)
 ``exposure.csv/.parquet``   every user's exposure and the findings naming them
 ``changes.json/.csv``       the diff with the previous report (when given)
+``trends.json``             per rule over the last nights (:mod:`xpg.report.trends`)
 ``run.log``                 what the run did, step by step, with timings
 ``manifest.json``           files (bytes, SHA-256), inputs, settings
 ==========================  =================================================
@@ -63,6 +64,7 @@ from xpg.report.cases import annotate_changes, needs_human, state_of
 from xpg.report.compose import compose, ordered
 from xpg.report.html import render
 from xpg.report.inputs import ReportInputs
+from xpg.report.trends import FILE as TRENDS_FILE
 
 __all__ = [
     "EXIT_ALERT",
@@ -189,6 +191,8 @@ class ReportResult:
     log: tuple[str, ...] = field(default=(), repr=False)
     row_drops: tuple[dict[str, Any], ...] = ()
     cases: Mapping[str, Any] | None = field(default=None, repr=False)
+    trends: Mapping[str, Any] | None = field(default=None, repr=False)
+    """``trends.json``'s document: per rule over the last nights (:mod:`xpg.report.trends`)."""
 
     def alerts(self, severity: str = "critical") -> tuple[Finding, ...]:
         """Findings at or above ``severity`` that are new since the previous report or whose
@@ -341,6 +345,9 @@ def _write(inputs: ReportInputs, root: Path, overwrite: bool, log: RunLog) -> Re
                 changes = annotate_changes(diff.to_dict(), diff, inputs.cases)
                 (tmp / "changes.json").write_text(
                     json.dumps(changes, indent=2, ensure_ascii=False), encoding="utf-8")
+            if content.trends is not None:
+                (tmp / TRENDS_FILE).write_text(
+                    json.dumps(content.trends, indent=2, ensure_ascii=False), encoding="utf-8")
             with log.step("page"):
                 (tmp / "index.html").write_text(render(page), encoding="utf-8")
             seconds = time.perf_counter() - inputs.started
@@ -387,7 +394,7 @@ def _write(inputs: ReportInputs, root: Path, overwrite: bool, log: RunLog) -> Re
     return ReportResult(folder=target, as_of=as_of, findings=report, diff=diff,
                         previous=inputs.previous_path, files=tuple(ordered(content.files)),
                         seconds=seconds, log=tuple(log.lines), row_drops=content.row_drops,
-                        cases=inputs.cases)
+                        cases=inputs.cases, trends=content.trends)
 
 
 def report_folder(out: str | os.PathLike[str], as_of: dt.date) -> Path:

@@ -184,6 +184,12 @@ def router(ctx: "Context") -> APIRouter:
               until: dt.date | None = None) -> JSONResponse:
         return JSONResponse(store().stats(since, until))
 
+    @routes.get("/trends", summary="Per rule over the last nights: findings, exposure, "
+                                    "at risk, precision (the latest report's trends.json)")
+    def trends(_key: Reader, nights: Annotated[int | None, Query(ge=1, le=3660)] = None
+               ) -> JSONResponse:
+        return JSONResponse({"trends": ctx.data.session.trends(nights)})
+
     @routes.get("/{ref}", summary="A case (by case id or finding id) and its audit trail")
     def show(ref: str, _key: Reader) -> JSONResponse:
         return JSONResponse(store().show(ref))
