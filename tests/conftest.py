@@ -8,7 +8,8 @@ import pytest
 # docstring examples of every package module (tests/package_doctests.py); the session's
 # SparkSession (`spark`, `spark_backend`) and which Spark cases run (tests/spark_session.py);
 # a line for every server they start, counted in the summary (tests/server_starts.py).
-pytest_plugins = ["server_starts", "neo4j_server", "package_doctests", "spark_session"]
+pytest_plugins = ["server_starts", "neo4j_server", "package_doctests", "spark_session",
+                  "workers"]
 
 
 @pytest.fixture
