@@ -24,11 +24,27 @@ __all__ = [
     "negative_amount",
     "not_null",
     "quoted",
+    "refusal",
     "rejected_reference",
     "too_long",
     "unknown_reference",
     "unusable_identifier",
 ]
+
+
+def refusal(source: object, counts: pl.DataFrame, total: int) -> str:
+    """The sentence that refuses a load: how many problems, per table (in ``order``) and
+    rule (``counts``: ``table``, ``rule``, ``count``)."""
+    from xpg.loaders.read import TABLE_ORDER
+
+    parts = []
+    for table in TABLE_ORDER:
+        sub = counts.filter(pl.col("table") == table)
+        if sub.height:
+            rules = ", ".join(f"{r} {n}" for r, n in sub.select("rule", "count").iter_rows())
+            parts.append(f"{table} ({rules})")
+    return (f"{source}: {total} problem{'s' if total != 1 else ''} with the data contract "
+            f"in {'; '.join(parts)}; nothing was loaded")
 
 
 def quoted(expr: pl.Expr) -> pl.Expr:
