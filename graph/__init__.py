@@ -46,6 +46,7 @@ def open_backend(settings: Settings, *, read_only: bool = False) -> Backend:
     if settings.backend == "spark":
         from xpg.graph.spark.backend import SparkBackend
 
-        return SparkBackend(settings.spark, read_only=read_only)  # pyspark: on first load
+        return SparkBackend(settings.spark, read_only=read_only,  # pyspark: on first load
+                            load=settings.load)
 
     raise ConfigError(f"unknown backend {settings.backend!r}; choose memory, neo4j or spark")

@@ -104,18 +104,11 @@ class Validation:
 
     def error(self) -> ValidationError:
         """The :class:`~xpg.errors.ValidationError` describing the failures."""
-        parts = []
-        for table in TABLE_ORDER:
-            sub = self.counts.filter(pl.col("table") == table)
-            if sub.height:
-                rules = ", ".join(f"{r} {n}" for r, n in sub.select("rule", "count").iter_rows())
-                parts.append(f"{table} ({rules})")
+        from xpg.loaders.messages import refusal
+
         n = self.failure_total
-        message = (
-            f"{self.source}: {n} problem{'s' if n != 1 else ''} with the data contract "
-            f"in {'; '.join(parts)}; nothing was loaded"
-        )
-        return ValidationError(message, failures=self.failures, total=n)
+        return ValidationError(refusal(self.source, self.counts, n), failures=self.failures,
+                               total=n)
 
     def result(self) -> LoadResult:
         if self.dataset is None:

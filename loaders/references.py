@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
+from xpg.loaders import messages as say
 from xpg.loaders.failures import Collector, Rule
 from xpg.loaders.read import ROW
-from xpg.loaders.validate import CheckedTable, quoted
+from xpg.loaders.validate import CheckedTable
 
 __all__ = ["KeySet", "check_references", "target_ids"]
 
@@ -117,7 +118,7 @@ def check_references(
             unknown,
             Rule.UNKNOWN_REFERENCE,
             errors,
-            f"does not exist in {ref.table}",
+            say.unknown_reference(ref.column, ref.table),
         )
         if kept is not None:
             gone = _absent(next(results), kept).join(unknown.select(ROW), on=ROW, how="anti")
@@ -127,12 +128,13 @@ def check_references(
                 gone,
                 Rule.REJECTED_REFERENCE,
                 errors,
-                f"refers to a rejected row of {ref.table}",
+                say.rejected_reference(ref.column, ref.table),
             )
 
 
 def _reference_failures(
-    state: CheckedTable, column: str, found: pl.DataFrame, rule: Rule, errors: Collector, tail: str
+    state: CheckedTable, column: str, found: pl.DataFrame, rule: Rule, errors: Collector,
+    message: pl.Expr,
 ) -> None:
     if found.is_empty():
         return
@@ -143,7 +145,7 @@ def _reference_failures(
         pl.lit(state.display.get(column, column)).alias("column"),
         "value",
         pl.lit(str(rule)).alias("rule"),
-        pl.format(f"{column} {{}} {tail}", quoted(pl.col("value"))).alias("message"),
+        message.alias("message"),
     )
     errors.add(frame, total=found.height)
 

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import polars as pl
+from xpg.loaders import messages as say
 from xpg.loaders.failures import Collector, Rule
 from xpg.loaders.files import MUST_HOLD_ROWS, empty_table, wrong_separator, zero_bytes
 from xpg.loaders.mapping import TableMapping, apply_mapping, constant_clashes
+from xpg.loaders.messages import quoted
 from xpg.loaders.normalize import normalize_values, unusable_reasons
 from xpg.loaders.parse import (
     EXPECTED,
@@ -148,11 +150,6 @@ class _Emitter:
             (message if isinstance(message, pl.Expr) else pl.lit(message)).alias("message"),
         )
         self.sink.add(frame, total=total)
-
-
-def quoted(expr: pl.Expr) -> pl.Expr:
-    """A value quoted for a message (``'x'``)."""
-    return pl.format("'{}'", expr)
 
 
 def _unreadable(errors: Collector, tf: TableFile, error: UnreadableFile) -> None:
@@ -465,7 +462,7 @@ def _cell_rules(
             emit(
                 blank[c],
                 Rule.NOT_NULL,
-                f"{c} is required and must not be empty",
+                say.not_null(c),
                 column=c,
                 values=source,
             )
@@ -474,7 +471,7 @@ def _cell_rules(
                 ~blank[c] & values.is_null(),
                 Rule.INVALID_TYPE,
                 messages.get((Rule.INVALID_TYPE.value, c))
-                or _type_message(c, col.kind, hints.table),
+                or say.invalid_type(c, col.kind, hints.table),
                 column=c,
                 values=source,
             )
@@ -483,20 +480,16 @@ def _cell_rules(
                 values.is_not_null() & ~values.is_in(list(col.values)),
                 Rule.INVALID_ENUM,
                 messages.get((Rule.INVALID_ENUM.value, c))
-                or f"{c} must be one of {', '.join(col.values)}; map an export's own word: "
-                f'[load.mapping.{table.name}.values.{c}] "WORD" = "{col.values[0]}"',
+                or say.invalid_enum(table.name, c, col.values),
                 column=c,
                 values=source,
             )
         if col.non_negative:
-            emit(values < 0, Rule.NEGATIVE_AMOUNT, f"{c} must be >= 0", column=c, values=source)
+            emit(values < 0, Rule.NEGATIVE_AMOUNT, say.negative_amount(c), column=c, values=source)
         if col.kind == "id" and values.dtype == pl.String:
             long = values.str.len_chars() > hints.max_id_length
             if long.any():
-                emit(long, Rule.TOO_LONG, pl.format(
-                    f"{c} is {{}} characters long, more than load.max_id_length "
-                    f"({hints.max_id_length}); an id that long is a broken export (the value "
-                    "is shown cut)", pl.col("length")), column=c,
+                emit(long, Rule.TOO_LONG, say.too_long(c, hints.max_id_length), column=c,
                     values=source.cast(pl.String).str.slice(0, 100),
                     extra={"length": values.str.len_chars()})
 
@@ -514,69 +507,6 @@ class _Hints:
         return None if self.tf is None else self.tf.table
 
 
-# 1,234.50 or 12,345: digits grouped in threes by commas
-_THOUSANDS = r"^\s*[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?\s*$"
-# 10500,0 or -3,5: a decimal comma
-_DECIMAL_COMMA = r"^\s*[-+]?\d*,\d+\s*$"
-# dates in another format: (pattern, strftime format); the day-first and month-first
-# readings of 05/06/2026 are told apart by a part above 12
-_TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?\s*$"
-_DATE_FORMATS = (
-    (r"^\s*\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
-    (r"^\s*\d{4}\.\d{1,2}\.\d{1,2}", "%Y.%m.%d"),
-    (r"^\s*\d{1,2}/(?:1[3-9]|2\d|3[01])/\d{4}", "%m/%d/%Y"),
-    (r"^\s*\d{1,2}/\d{1,2}/\d{4}", "%d/%m/%Y"),
-    (r"^\s*\d{1,2}\.\d{1,2}\.\d{4}", "%d.%m.%Y"),
-    (r"^\s*\d{1,2}-\d{1,2}-\d{4}", "%d-%m-%Y"),
-    (r"^\s*\d{8}", "%Y%m%d"),
-)
-
-
-def _setting_line(table: str | None, option: str, value: str) -> str:
-    if table is None:
-        return f"load.{option} = {value}"
-    return f"[load.per_table.{table}] {option} = {value} (or load.{option} for every table)"
-
-
-def _type_message(column: str, kind: str, table: str | None = None) -> str | pl.Expr:
-    """``<column> must be <kind>``; for a number written with thousands separators or a
-    decimal comma, and a date in another format, says so and names the setting (v3)."""
-    plain = f"{column} must be {EXPECTED[kind]}"
-    value = pl.col("value")
-    if kind in ("date", "datetime"):
-        out = pl.lit(plain)
-        for pattern, fmt in reversed(_DATE_FORMATS):
-            # a date format reads a time after the date too: the date part is the setting
-            line = _setting_line(table, "date_format", f'"{fmt}"')
-            out = pl.when(value.str.contains(pattern + _TIME)).then(
-                pl.lit(f"{plain}; the value looks like the format {fmt}: set {line}")
-            ).otherwise(out)
-        return out
-    if kind not in ("decimal", "integer"):
-        return plain
-    comma = _setting_line(table, "decimal_comma", "true")
-    return (
-        pl.when(value.str.contains(_THOUSANDS) & ~value.str.contains(".", literal=True))
-        .then(
-            pl.format(
-                f"{plain}: thousands separators are not allowed (write {{}}); if the comma "
-                f"is the decimal mark, set {comma}",
-                value.str.strip_chars().str.replace_all(",", "", literal=True),
-            )
-        )
-        .when(value.str.contains(_THOUSANDS))
-        .then(
-            pl.format(
-                f"{plain}: thousands separators are not allowed (write {{}})",
-                value.str.strip_chars().str.replace_all(",", "", literal=True),
-            )
-        )
-        .when(value.str.contains(_DECIMAL_COMMA))
-        .then(pl.lit(f"{plain}: the value has a decimal comma; set {comma}"))
-        .otherwise(pl.lit(plain))
-    )
-
-
 def _normalized(
     emit: _Emitter, typed: pl.DataFrame, raw: pl.DataFrame, region: str
 ) -> pl.DataFrame:
@@ -587,19 +517,13 @@ def _normalized(
     written = typed.get_column("value")
     value = normalize_values(typed.get_column("kind"), written, region)
     why = unusable_reasons(written, value)
-    emit(why.is_not_null(), Rule.UNUSABLE_IDENTIFIER, pl.format(
-        "value {} of kind {} {}: it cannot link users; export the full values (or leave the "
-        "kind out; --quarantine loads the other rows)", quoted(pl.col("value").str.slice(0, 100)),
-        quoted(pl.col("kind")), pl.col("why")), column="value", values=raw.get_column("value"),
+    emit(why.is_not_null(), Rule.UNUSABLE_IDENTIFIER, say.unusable_identifier(),
+         column="value", values=raw.get_column("value"),
         extra={"kind": typed.get_column("kind"), "why": why})
     emit(
         written.is_not_null() & value.is_null() & why.is_null(),
         Rule.EMPTY_NORMALIZED,
-        pl.format(
-            "value {} of kind {} normalizes to nothing (see the data contract's normalization)",
-            quoted(pl.col("value").str.slice(0, 100)),
-            quoted(pl.col("kind")),
-        ),
+        say.empty_normalized(),
         column="value",
         values=raw.get_column("value"),
         extra={"kind": typed.get_column("kind")},
@@ -628,7 +552,7 @@ def _row_rules(
             emit(
                 is_change & missing,
                 Rule.MISSING_LIMIT,
-                f"{c} is required for a limit_change event",
+                say.missing_limit(c),
                 column=c,
             )
     for earlier, later in DATE_ORDER.get(table.name, ()):
@@ -636,7 +560,7 @@ def _row_rules(
             emit(
                 typed_cols[later] < typed_cols[earlier],
                 Rule.DATE_ORDER,
-                pl.format(f"{later} is before {earlier} ({{}})", pl.col("earlier")),
+                say.date_order(later, earlier),
                 column=later,
                 values=raw.get_column(later),
                 extra={"earlier": raw.get_column(earlier)},
@@ -738,11 +662,10 @@ def _duplicates(state: CheckedTable, errors: Collector, warnings: Collector) -> 
         dups = scope.filter(repeat)
         dups_shown = dups if warnings.cap is None else dups.head(warnings.cap)
         first = _first_rows(scope, dups_shown, values)
-        kept = "dropped" if table.name in SET_TABLES else "kept"
         frame = pl.DataFrame({"row": dups_shown[ROW], "first": first}).select(
             pl.lit(table.name).alias("table"),
             "row",
-            pl.format(f"exact duplicate of row {{}}; {kept}", "first").alias("message"),
+            say.duplicate_row(table.name in SET_TABLES).alias("message"),
             pl.lit(str(Rule.DUPLICATE_ROW)).alias("rule"),
         )
         warnings.add(frame, total=dups.height)
@@ -762,7 +685,7 @@ def _duplicates(state: CheckedTable, errors: Collector, warnings: Collector) -> 
     emit(
         pl.repeat(True, dup_rows.height, eager=True),
         Rule.DUPLICATE_KEY,
-        pl.format(f"{k} {{}} is not unique: first on row {{}}", quoted(pl.col("value")), "first"),
+        say.duplicate_key(k),
         column=k,
         values=dup_rows[k],
         extra={"first": first},

@@ -20,6 +20,7 @@ from test_cli_detect import write
 from test_parity import _configs, kitchen_sink
 from xpg.graph import open_backend
 from xpg.graph.memory import MemoryBackend
+from xpg.loaders import load_dataset
 
 from xpg.cli import main
 from xpg.errors import BackendError
@@ -71,13 +72,15 @@ def test_generated_data_same_findings(spark_backend, users, seed):
 
 
 def test_detect_reads_parquet_with_spark(spark, tmp_path, capsys, monkeypatch):
-    """``--data file://...``: the tables are read by Spark, not loaded by Polars."""
-    dataset = kitchen_sink()
+    """``--data file://...``: the tables are read (and checked) by Spark, not loaded by
+    Polars. Generated data: it passes the loader's checks (the kitchen sink's identifiers,
+    never loaded, do not, and Spark refuses them as the loader does)."""
+    dataset = generate(300, 1).dataset()
     folder = write(dataset, tmp_path / "data")
     monkeypatch.setenv("XPG_BACKEND", "spark")
     assert main(["detect", "--data", folder.resolve().as_uri()]) == 0
     memory = MemoryBackend()
-    memory.load(dataset)
+    memory.load(load_dataset(folder).dataset)  # as the loader reads the same files
     assert json.loads(capsys.readouterr().out) == memory.detect(DetectionConfig()).to_dict()
     assert spark.sparkContext._jsc is not None  # the session it found was left running
 

@@ -405,11 +405,14 @@ class Session(SessionCases):
 
     # -- state ------------------------------------------------------------------------
     def write_state(self, out: str | os.PathLike[str], *, as_of: dt.date | str | None = None,
-                    overwrite: bool = False) -> State:
+                    overwrite: bool = False,
+                    findings_file: str | os.PathLike[str] | None = None) -> State:
         """Write the stored state of this run to the folder ``out``: the investigation
         tables and the findings of ``as_of`` as sorted Parquet, with the fingerprint of
         the data folder and the settings (:mod:`xpg.queries.investigate.state`), so that
         ``xpg.open(state=out)`` answers cold queries without loading the data.
+        ``findings_file``: the findings file or report folder the state answers for
+        (default: the one the session was opened with).
 
         Raises
         ------
@@ -428,7 +431,8 @@ class Session(SessionCases):
         source = self._source if isinstance(self._source, MemorySource) else MemorySource(tables)
         return write_state(source, self.findings(as_of), out, data=self.data_path,
                            settings=self.settings, default_as_of=tables.latest_date(),
-                           findings_file=self._findings_path, overwrite=overwrite)
+                           findings_file=findings_file or self._findings_path,
+                           overwrite=overwrite)
 
     def keep_state(self, as_of: dt.date | str | None = None,
                    where: str | os.PathLike[str] | None = None) -> State | None:
@@ -442,7 +446,8 @@ class Session(SessionCases):
         What ``xpg detect`` and ``xpg report`` do after their run."""
         from xpg.queries.investigate.state import default_location, prune_states
 
-        if not self.settings.state.write or self.data_path is None or self._dataset is None:
+        if not self.settings.state.write or self.data_path is None or (
+                self._dataset is None and not is_uri(self.data_path)):
             return None
         auto = default_location(self.data_path, self.settings)
         target = Path(where) if where is not None else auto
@@ -528,10 +533,10 @@ def open(
     data
         A directory of contract tables (``.parquet``/``.csv``); loaded and
         validated (:func:`xpg.loaders.load_dataset`). A URI (``s3a://...``,
-        ``hdfs://...``, ``file://...``) of ``<table>.parquet`` files is read by the
-        backend itself, unvalidated and never on this machine (the Spark backend;
-        see :meth:`xpg.graph.backend.Backend.read_tables`); the session then has no
-        tables (``dataset`` None).
+        ``hdfs://...``, ``file://...``) of ``<table>.parquet`` files is read and checked
+        by the backend itself (the Spark backend, by the loader's rules; see
+        :meth:`xpg.graph.backend.Backend.read_tables`); the session's tables are then
+        brought from it when first asked for (:attr:`Session.dataset`).
     dataset
         A ready :class:`~xpg.loaders.dataset.Dataset` instead of ``data``. With
         the Neo4j backend both may be left out: the session then answers from the
@@ -685,7 +690,7 @@ def open(
         raise
     return Session(dataset, settings, backend, findings=fixed, progress=progress, as_of=as_of,
                    owns_backend=owned, load_result=result, detect=detect,
-                   data_path=(None if data is None or is_uri(data)
+                   data_path=(None if data is None else data if is_uri(data)
                               else Path(os.fspath(data))),  # type: ignore[arg-type]
                    findings_path=findings if isinstance(findings, str | os.PathLike) else None,
                    state_note=note)

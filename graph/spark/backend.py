@@ -18,17 +18,18 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from xpg.graph.backend import Backend, LoadStats
-from xpg.graph.spark.tables import Tables, from_dataset, from_parquet
+from xpg.graph.spark.tables import Tables, from_dataset, to_dataset
 from xpg.loaders.dataset import Dataset
 from xpg.loaders.schema import TABLES
 
 from xpg.errors import BackendError
 from xpg.progress import NO_PROGRESS, Progress
-from xpg.settings import SparkConfig
+from xpg.settings import LoadConfig, SparkConfig
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
     from xpg.graph.spark.hooks import SparkHooks
+    from xpg.graph.spark.validate import SparkValidation
     from xpg.queries.investigate import InvestigationSource
 
 __all__ = ["SparkBackend"]
@@ -47,6 +48,9 @@ class SparkBackend(Backend):
         only a session this backend started.
     read_only
         Accepted for the interface; the backend writes nothing anyway.
+    load
+        The ``[load]`` settings the checks of tables read from a URI follow (default
+        region of phones, ``max_errors``, ``max_id_length``).
 
     Examples
     --------
@@ -64,9 +68,14 @@ class SparkBackend(Backend):
         *,
         session: SparkSession | None = None,
         read_only: bool = False,
+        load: LoadConfig | None = None,
     ):
         super().__init__(read_only=read_only)
         self.config = config or SparkConfig()
+        self.load_config = load
+        self.validation: SparkValidation | None = None
+        self._read: Tables | None = None
+        self._uri: str | None = None
         self._session = session
         self._owns_session = False
         self._hooks: SparkHooks | None = None
@@ -115,12 +124,36 @@ class SparkBackend(Backend):
         return LoadStats(dataset.users.height, dataset.row_count, time.perf_counter() - start)
 
     def _read_tables(self, uri: str, progress: Progress | None) -> LoadStats:
-        """Let Spark read ``uri/<table>.parquet``; nothing is read on this machine (the
-        tables are expected to be validated already)."""
+        """Let Spark read ``uri/<table>.parquet``, check them by the loader's rules and
+        normalize their identifiers (:func:`~xpg.graph.spark.validate.validate_tables`);
+        nothing is read on this machine but the failures' counts and first rows.
+
+        Raises
+        ------
+        ValidationError
+            A table breaks the data contract: the loader's error, its failures with the
+            file and row of each (``counts``: per table and rule); nothing is held.
+        """
+        from xpg.graph.spark.validate import validate_tables
+        from xpg.loaders.normalize import check_region
+
         progress = progress or NO_PROGRESS
         start = time.perf_counter()
-        with progress.step(f"Reading the tables with Spark from {uri}", 1) as advance:
-            self._hold(from_parquet(self.session, uri), None)
+        load = self.load_config
+        with progress.step(f"Reading and validating the tables with Spark from {uri}",
+                           1) as advance:
+            validation = validate_tables(
+                self.session, uri,
+                region=check_region(load.default_region) if load else "CN",
+                cap=load.max_errors if load else 1000,
+                max_id_length=load.max_id_length if load else 256)
+            self.validation = validation
+            if not validation.valid:
+                raise validation.error()
+            self._read = validation.tables
+            self._hold({t: f.drop("_file", "_row") for t, f in validation.tables.items()}
+                       | _absent(self.session, validation.tables), None)
+            self._uri = uri
             advance(1)
         users = self.hooks.user_count()
         return LoadStats(users, users, time.perf_counter() - start)
@@ -134,11 +167,7 @@ class SparkBackend(Backend):
         Spark would answer each one with several jobs)."""
         from xpg.queries.investigate import MemorySource
 
-        tables = dataset or self._dataset
-        if tables is None:
-            raise BackendError("investigations on the spark backend need the tables in "
-                               "memory: open the session with a local data folder")
-        return MemorySource(tables)
+        return MemorySource(dataset or self.snapshot())
 
     def latest_date(self) -> dt.date | None:
         """The latest date in any contract date/datetime column (one Spark job per
@@ -148,22 +177,34 @@ class SparkBackend(Backend):
         return self._latest
 
     def snapshot(self) -> Dataset:
-        """The tables handed to Spark (a session over tables Spark read itself from a URI
-        has none on this machine: :class:`BackendError`)."""
+        """The tables handed to Spark, or those Spark read itself from a URI (checked and
+        normalized), brought to this machine once through Arrow
+        (:func:`~xpg.graph.spark.tables.to_dataset`): what a report and a stored state are
+        written from, and investigations read."""
         if self._dataset is None:
-            raise BackendError("the spark backend read its tables itself from a URI: "
-                               "they are not on this machine; open the session with a "
-                               "local data folder")
+            if self._read is None:
+                raise BackendError("the spark backend holds no data: call load(dataset) "
+                                   "or read_tables(uri) first")
+            self._dataset = to_dataset(self._read, self._uri)
         return self._dataset
 
     def close(self) -> None:
         """Drop the tables; stop the SparkSession if this backend started it."""
         self._hooks = None
         self._dataset = None
+        self._read = None
         if self._session is not None and self._owns_session:
             self._session.stop()
         self._session = None
         self._owns_session = False
+
+
+def _absent(spark: SparkSession, tables: Tables) -> dict[str, DataFrame]:
+    """An empty DataFrame for each optional table not under the URI."""
+    from xpg.graph.spark.tables import spark_schema
+
+    return {name: spark.createDataFrame([], spark_schema(name))
+            for name in Dataset.table_names() if name not in tables}
 
 
 def _latest_date(tables: Tables) -> dt.date | None:

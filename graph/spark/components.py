@@ -206,9 +206,10 @@ def log_round_components(
     nodes: ``monotonically_increasing_id``, checkpointed so they stay fixed) and one join
     turns the links into ``(hi, lo)`` edges, ``hi > lo``. A round is about four shuffles
     of at most as many rows as there are edges (two group-bys, two joins, two
-    ``distinct``), checkpointed, plus two small jobs for the stop test (is every ``lo`` a
-    root, and has every ``hi`` one edge). Rounds grow as the logarithm of the largest
-    component's vertex count (users plus nodes), whatever its shape.
+    ``distinct``), checkpointed, plus one aggregation over the checkpoint for the edge
+    count and the stop test (is every ``lo`` a root, and has every ``hi`` one edge).
+    Rounds grow as the logarithm of the largest component's vertex count (users plus
+    nodes), whatever its shape.
 
     Examples
     --------
@@ -270,19 +271,34 @@ def log_round_components(
             .localCheckpoint(eager=True)
         )
         pairs = small
-        count = pairs.count()
+        count, stars = _round_state(pairs)
         seen, written = _shuffle_written(spark, seen)
         counts.append(count)
         shuffled.append(written)
         _log.info("components round %d: %d edges, %s shuffle bytes", number, count,
                   shuffled[-1] if shuffled[-1] is not None else "unknown")
-        # a forest of stars: every lo is a root (never a hi) and every hi has one edge
-        not_root = pairs.select("lo").join(
-            pairs.select(F.col("hi").alias("lo")), "lo", "left_semi").limit(1).count()
-        if not not_root and count == pairs.select("hi").distinct().count():
+        if stars:
             labels = _star_labels(users, pairs)
             return ComponentsResult(labels, number, counts, shuffled)
     raise BackendError(f"ring components did not converge in {max_rounds} rounds")
+
+
+def _round_state(pairs: DataFrame) -> tuple[int, bool]:
+    """The edges of a round's checkpoint and whether they form a forest of stars (every
+    ``lo`` a root, never a ``hi``; every ``hi`` on one edge), in one aggregation (one
+    Spark job): each vertex's count of edges as ``hi`` and as ``lo``, then their sums."""
+    from pyspark.sql import functions as F
+
+    ends = pairs.select(F.col("hi").alias("v"), F.lit(1).alias("as_hi"),
+                        F.lit(0).alias("as_lo")).union(
+        pairs.select(F.col("lo").alias("v"), F.lit(0).alias("as_hi"), F.lit(1).alias("as_lo")))
+    per_vertex = ends.groupBy("v").agg(F.sum("as_hi").alias("hi"), F.sum("as_lo").alias("lo"))
+    # not a star: a vertex that is a hi on two edges, or a hi and a lo at once
+    bad = (F.col("hi") > 1) | ((F.col("hi") > 0) & (F.col("lo") > 0))
+    row = per_vertex.agg(F.coalesce(F.sum("hi"), F.lit(0)).alias("edges"),
+                         F.coalesce(F.sum(F.when(bad, 1).otherwise(0)), F.lit(0)).alias("bad"),
+                         ).first()
+    return int(row["edges"]), int(row["bad"]) == 0
 
 
 def _star_labels(users: DataFrame, stars: DataFrame) -> DataFrame:

@@ -27,7 +27,8 @@ from xpg.errors import InputError
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["SPARK_TYPES", "Tables", "from_dataset", "from_parquet", "spark_schema"]
+__all__ = ["SPARK_TYPES", "Tables", "from_dataset", "from_parquet", "path_exists",
+           "spark_schema", "to_dataset"]
 
 SPARK_TYPES: Mapping[str, str] = {
     "id": "string",
@@ -88,7 +89,7 @@ def from_dataset(spark: SparkSession, dataset: Dataset) -> dict[str, DataFrame]:
     return tables
 
 
-def _exists(spark: SparkSession, path: str) -> bool:
+def path_exists(spark: SparkSession, path: str) -> bool:
     """Whether ``path`` exists on its (Hadoop) file system."""
     jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
@@ -108,10 +109,34 @@ def from_parquet(spark: SparkSession, root: str) -> dict[str, DataFrame]:
     tables: dict[str, DataFrame] = {}
     for name in Dataset.table_names():
         path = f"{base}/{name}.parquet"
-        if _exists(spark, path):
+        if path_exists(spark, path):
             tables[name] = _conformed(spark.read.parquet(path), name)
         elif TABLES[name].required:
             raise InputError(f"no {name}.parquet under {root}", argument="data")
         else:
             tables[name] = spark.createDataFrame([], spark_schema(name))
     return tables
+
+
+def to_dataset(tables: Mapping[str, DataFrame], source: str) -> Dataset:
+    """The tables Spark holds (each row with its ``_file`` and ``_row``) brought to the
+    driver as a :class:`~xpg.loaders.dataset.Dataset`, in file and row order, through
+    Arrow: what a report and a stored state are written from. Contract columns, then
+    ``value_raw`` for the identifiers, as the loader gives them."""
+    import polars as pl
+
+    frames: dict[str, pl.DataFrame] = {}
+    for name, frame in tables.items():
+        columns = [c.name for c in TABLES[name].columns]
+        if name == "identifiers" and "value_raw" in frame.columns:
+            columns.append("value_raw")
+        ordered = frame.orderBy("_file", "_row").select(*columns)
+        got = pl.from_arrow(ordered.toArrow())
+        assert isinstance(got, pl.DataFrame)
+        schema = {c.name: c.dtype for c in TABLES[name].columns}
+        frames[name] = got.with_columns(pl.col(c).cast(t) for c, t in schema.items())
+    present = frozenset(frames)
+    for name in Dataset.table_names():
+        if name not in frames:
+            frames[name] = TABLES[name].empty()
+    return Dataset(**frames, present=present, source=source)

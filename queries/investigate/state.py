@@ -57,9 +57,11 @@ __all__ = [
     "NIGHTLY",
     "STATE_VERSION",
     "State",
+    "data_key",
     "default_location",
     "file_checksums",
     "files_fingerprint",
+    "local_folder",
     "prune_states",
     "settings_fingerprint",
     "sha256_file",
@@ -111,9 +113,34 @@ TABLES: dict[str, str] = {
 _TABLE_SUFFIXES = (".csv", ".parquet")
 
 
+def local_folder(data: str | os.PathLike[str]) -> Path | None:
+    """The local folder ``data`` names: a path, or a ``file://`` URI; None for a URI of
+    another scheme (object storage, HDFS: this machine cannot list it without Spark).
+
+    >>> local_folder("file:///srv/x"), local_folder("data"), local_folder("s3a://b/x")
+    (PosixPath('/srv/x'), PosixPath('data'), None)
+    """
+    text = os.fspath(data)
+    if "://" not in text:
+        return Path(text)
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(text)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
+
+
+def data_key(data: str | os.PathLike[str]) -> str:
+    """How a state records its data: a local folder's absolute path, else the URI."""
+    local = local_folder(data)
+    return str(local.resolve()) if local is not None and "://" not in os.fspath(data) \
+        else os.fspath(data)
+
+
 def files_fingerprint(data: str | os.PathLike[str]) -> dict[str, list[int]]:
     """``{file name: [size, mtime_ns]}`` of the table files (``.csv``, ``.parquet``, not
-    hidden) of a data folder: any file added, removed, rewritten or touched changes it.
+    hidden) of a data folder (a path or a ``file://`` URI; a folder of part files, as
+    Spark writes a table, counts with its parts): any file added, removed, rewritten or
+    touched changes it. Empty for a URI this machine cannot list (:func:`local_folder`).
 
     Examples
     --------
@@ -124,12 +151,20 @@ def files_fingerprint(data: str | os.PathLike[str]) -> dict[str, list[int]]:
     ['users.csv']
     """
     out: dict[str, list[int]] = {}
-    for entry in sorted(os.scandir(data), key=lambda e: e.name):
-        if entry.name.startswith(".") or not entry.is_file():
+    folder = local_folder(data)
+    if folder is None:
+        return out
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name.startswith(".") or not entry.name.lower().endswith(_TABLE_SUFFIXES):
             continue
-        if entry.name.lower().endswith(_TABLE_SUFFIXES):
+        if entry.is_file():
             st = entry.stat()
             out[entry.name] = [st.st_size, st.st_mtime_ns]
+        elif entry.is_dir():  # <table>.parquet as a folder of parts
+            for part in sorted(Path(entry.path).rglob("*")):
+                if part.is_file() and not part.name.startswith((".", "_")):
+                    st = part.stat()
+                    out[part.relative_to(folder).as_posix()] = [st.st_size, st.st_mtime_ns]
     return out
 
 
@@ -182,9 +217,9 @@ def default_location(data: str | os.PathLike[str], settings: Settings) -> Path:
     """
     root = Path(settings.state.dir).expanduser() if settings.state.dir else (
         Path.home() / ".cache" / "xpg" / "state")
-    where = str(Path(data).resolve())
+    where = data_key(data)
     key = hashlib.sha256(f"{where}\n{settings_fingerprint(settings)}".encode()).hexdigest()
-    return root / f"{Path(where).name[:40] or 'data'}-{key[:20]}"
+    return root / f"{Path(where.rstrip('/')).name[:40] or 'data'}-{key[:20]}"
 
 
 def prune_states(root: str | os.PathLike[str], keep: int) -> list[Path]:
@@ -321,8 +356,10 @@ class State:
         return dt.date.fromisoformat(self.manifest["as_of"])
 
     @property
-    def data_dir(self) -> Path:
-        return Path(self.manifest["data_dir"])
+    def data_dir(self) -> Path | str:
+        """The data folder the state was built from (a URI as written when it was one)."""
+        text = self.manifest["data_dir"]
+        return text if "://" in text else Path(text)
 
     def table(self, name: str) -> Path:
         """The Parquet file of table ``name``, its content checked (:meth:`checked`)."""
@@ -355,10 +392,15 @@ class State:
         m = self.manifest
         if m.get("version") != STATE_VERSION:
             return f"it has layout version {m.get('version')}, this xpg reads {STATE_VERSION}"
-        data_dir = Path(data) if data is not None else self.data_dir
-        if not data_dir.is_dir():
-            return f"its data folder {data_dir} is not there"
-        now, then = files_fingerprint(data_dir), m.get("data_files", {})
+        given = data if data is not None else self.data_dir
+        folder = local_folder(given)
+        if folder is None:  # object storage or HDFS: not listable without Spark
+            if data_key(given) != m.get("data_dir"):
+                return f"it was built from {m.get('data_dir')}, not {given}"
+        elif not folder.is_dir():
+            return f"its data folder {given} is not there"
+        now = files_fingerprint(given) if folder is not None else m.get("data_files", {})
+        then = m.get("data_files", {})
         if now != then:
             changed = sorted(k for k in now.keys() & then.keys() if now[k] != then[k])
             added, gone = sorted(now.keys() - then.keys()), sorted(then.keys() - now.keys())
@@ -451,7 +493,7 @@ def write_state(
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "as_of": report.as_of.isoformat(),
             "default_as_of": None if default_as_of is None else default_as_of.isoformat(),
-            "data_dir": str(Path(data).resolve()),
+            "data_dir": data_key(data),
             "data_files": fingerprint,
             "settings": settings_fingerprint(settings),
             "parts": parts,

@@ -173,7 +173,8 @@ DataUriOpt = Annotated[
     typer.Option(
         "--data",
         help="Directory of input tables (.parquet or .csv); with --backend spark also a URI "
-        "(s3a://, hdfs://, file://...) of <table>.parquet files that Spark reads itself. "
+        "(s3a://, hdfs://, file://...) of <table>.parquet files that Spark reads and checks "
+        "itself. "
         "With --backend neo4j leave it out: the graph the database holds is the source "
         "(write it with `xpg load`).",
     ),

@@ -36,7 +36,6 @@ from xpg.cli.common import (
     BackendOpt,
     ConfigOpt,
     PseudonymizeOpt,
-    SourceDataOpt,
     parse_as_of,
     progress,
     run_date_warning,
@@ -60,9 +59,15 @@ __all__ = ["command"]
 
 
 def command(
-    out: Annotated[Path, typer.Option("--out", help="Reports folder; the report goes into "
-                                                    "OUT/<run date>/.")],
-    data: SourceDataOpt = None,
+    out: Annotated[str, typer.Option("--out", help="Reports folder (a path or a file:// "
+                                                   "URI); the report goes into "
+                                                   "OUT/<run date>/.")],
+    data: Annotated[str | None, typer.Option(
+        "--data", help="Directory of input tables (.parquet or .csv); with --backend spark "
+                       "also a URI (s3a://, hdfs://, file://...) of <table>.parquet files that "
+                       "Spark reads and checks itself (the report folder then holds the "
+                       "stored state that `xpg query --findings` answers from). With "
+                       "--backend neo4j leave it out.")] = None,
     previous: Annotated[str | None, typer.Option(
         "--previous", help="The previous report folder (or its findings.json), or 'auto' for "
                            "the latest earlier report in --out.")] = None,
@@ -101,8 +106,9 @@ def command(
 ) -> int:
     """Write the nightly report: OUT/<date>/ with index.html, findings.json, tables, run log."""
     from xpg.api import Session
-    from xpg.cli.state import keep_state, keeps_state, state_folder
+    from xpg.cli.state import keep_report_state, keep_state, keeps_state, state_folder
     from xpg.graph import open_backend
+    from xpg.inputs import is_uri
     from xpg.queries.investigate.state import NIGHTLY
     from xpg.report import (
         EXIT_ALERT,
@@ -116,6 +122,9 @@ def command(
     )
     from xpg.report.cases import counts as report_counts
 
+    out = _out_folder(out)  # type: ignore[assignment]
+    lake = is_uri(data)
+    data = data if data is None or lake else Path(data)  # type: ignore[assignment]
     started = time.perf_counter()
     day = known = None
     log = RunLog(echo=None if quiet else (lambda line: print(line, file=sys.stderr)))
@@ -151,7 +160,7 @@ def command(
                 raise
             keep = ds is not None and keeps_state(data, settings, pseudonymize=pseudonymize)
             with Session(ds, settings, backend_, progress=progress(), findings=found,
-                         data_path=data if keep else None) as session:
+                         data_path=data if keep or lake else None) as session:  # type: ignore[arg-type]
                 if day is None:  # the run date, for the runs.log line should a later step fail
                     known = session.as_of
                 else:
@@ -165,6 +174,8 @@ def command(
                 )
                 if keep:
                     keep_state(session, result.findings.as_of, say=log.info, where=incremental)
+                elif lake and settings.state.write and not pseudonymize:
+                    keep_report_state(session, result.folder, say=log.info)
     except XpgError as e:
         log.error(f"failed: {message(e)}")
         record_failure(out, known, e, time.perf_counter() - started, log=log)
@@ -218,12 +229,38 @@ def _nightly(data: Path | None, settings: Settings, state: Path, ds: Dataset,
     return result.report()
 
 
-def _tables(data: Path | None, settings: Settings, backend: Backend, log: RunLog, *,
+def _out_folder(out: str) -> Path:
+    """``--out`` as a local folder: a path, or a ``file://`` URI."""
+    from xpg.queries.investigate.state import local_folder
+
+    folder = local_folder(out)
+    if folder is None:
+        raise InputError(f"out: {out}: the report is written to a folder of this machine or a "
+                         "file:// URI (a shared mount); copy it to object storage afterwards",
+                         argument="out")
+    return folder
+
+
+def _tables(data: Path | str | None, settings: Settings, backend: Backend, log: RunLog, *,
             pseudonymize: bool = False) -> Dataset | None:
-    """The tables of the report: ``data`` loaded into the in-memory backend, or None over
-    a database (the session reads its graph back; ``data`` is refused there)."""
+    """The tables of the report: ``data`` loaded into the in-memory backend; None over a
+    database (the session reads its graph back; ``data`` is refused there) and for a URI
+    the backend reads and checks itself (the session takes its tables from it)."""
     from xpg.api import pseudonymized, tables_refused
+    from xpg.inputs import is_uri
     from xpg.loaders import load_dataset
+
+    if is_uri(data):
+        if pseudonymize:
+            raise InputError("pseudonymize: tables under a URI are reported as they are; "
+                             "pseudonymize them where they are produced",
+                             argument="pseudonymize")
+        log.info(f"xpg report: data {data}, read and checked by the {backend.label}")
+        with log.step(f"read and validate in the {backend.label}"), \
+                backend.failures("read the data"):
+            backend.read_tables(str(data), progress=progress())
+        return None
+    assert not isinstance(data, str)
 
     if backend.keeps_data:
         if data is not None:

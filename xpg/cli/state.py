@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from xpg.api import Session
     from xpg.settings import Settings
 
-__all__ = ["app", "keep_state", "keeps_state", "state_folder"]
+__all__ = ["app", "keep_report_state", "keep_state", "keeps_state", "state_folder"]
 
 app = typer.Typer(help="The stored state of a run, for cold queries.", no_args_is_help=True)
 
@@ -74,13 +74,28 @@ def verify(
           "manifest", file=sys.stderr)
 
 
-def keeps_state(data: object, settings: Settings, *, pseudonymize: bool = False) -> bool:
-    """Whether a run over ``data`` keeps the stored state for cold queries: a local data
-    folder, ``state.write`` on, and ids as in the data (not pseudonymized)."""
-    from xpg.inputs import is_uri
+def keep_report_state(session: Session, folder: Path, *, say: Callable[[str], None]) -> None:
+    """Write the session's stored state into the report folder it just wrote
+    (``folder/state``, tied to that folder's findings), so that ``xpg query --findings
+    folder`` answers from it with no backend: what a report over a URI does (its data is
+    on a cluster, not here). A failure to write it is said and does not fail the run."""
+    import time
 
-    return (settings.state.write and data is not None and not is_uri(data)
-            and not pseudonymize)
+    start = time.perf_counter()
+    try:
+        state = session.write_state(folder / "state", findings_file=folder, overwrite=True)
+    except OSError as e:
+        say(f"warning: no stored state kept in the report ({e.strerror}: {e.filename})")
+        return
+    say(f"stored state for cold queries kept in {state.path} "
+        f"({time.perf_counter() - start:.1f} s)")
+
+
+def keeps_state(data: object, settings: Settings, *, pseudonymize: bool = False) -> bool:
+    """Whether a run over ``data`` keeps the stored state for cold queries: a data folder
+    or a URI (the backend's tables brought here once), ``state.write`` on, and ids as in
+    the data (not pseudonymized)."""
+    return settings.state.write and data is not None and not pseudonymize
 
 
 def keep_state(session: Session, as_of: dt.date, *, say: Callable[[str], None],
