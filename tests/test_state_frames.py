@@ -123,3 +123,43 @@ def test_link_rows_equal_the_hash_group_by(dataset):
     want = got.select((pl.col("kind") + "\x1f" + pl.col("value")).alias("node"), "kind",
                       "value", "user_id", "first_seen").sort("node", "user_id")
     assert nodes.equals(want)
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    return generate(2000, 4, shape="mixed").dataset()
+
+
+@pytest.mark.parametrize(("shape", "seed"), [("islands", 7), ("islands", 11), ("mixed", 4)],
+                         ids=["islands-seed7", "islands-seed11", "mixed-seed4"])
+@pytest.mark.parametrize(("kinds", "hub_max", "days_back"), [
+    (("device", "phone", "bank_card", "id_number"), 20, 0),
+    (("device", "phone", "bank_card", "id_number"), 2, 0),
+    (("device",), 3, 0),
+    (("device", "phone", "bank_card", "id_number", "ip", "email", "address"), 20, 200),
+    (("device", "phone"), 1, 0),
+], ids=["default", "hub2", "devices-hub3", "all-kinds-earlier", "hub1"])
+def test_groups_from_the_link_graph_equal_those_from_link_rows(
+        dataset, mixed, shape, seed, kinds, hub_max, days_back):
+    """The state's groups from the kept links' components equal the string path's
+    (:func:`~xpg.queries.investigate.group.group_labels` over the sorted link rows)."""
+    import datetime as dt
+
+    from xpg.queries.investigate.group import group_labels
+
+    from xpg.linkgraph.links import Links
+
+    ds = mixed if shape == "mixed" else dataset if seed == 7 else generate(600, seed).dataset()
+    as_of = AS_OF - dt.timedelta(days=days_back)
+    source = MemorySource(ds)
+    assert source.linked_groups(as_of, kinds, hub_max) is None
+    want = group_labels(source._links_by_user.frame.lazy(), as_of, kinds, hub_max).sort(
+        "user_id")
+    got = MemorySource(ds, Links(ds)).linked_groups(as_of, kinds, hub_max)
+    assert got.equals(want)
+    if hub_max > 1:
+        assert want.height > 0
+    else:
+        assert want.height == 0
+    # the stored table by group is a stable sort of the table by user
+    assert got.sort("group", maintain_order=True).equals(want.sort("group", "user_id"))

@@ -24,6 +24,8 @@ from xpg.queries.investigate.search import LinkSource, connected_group
 if TYPE_CHECKING:
     from xpg.loaders.dataset import Dataset
 
+    from xpg.linkgraph.links import Links
+
 __all__ = [
     "SOURCE_SCHEMAS",
     "FindingsIndex",
@@ -291,11 +293,14 @@ class MemorySource:
     """:class:`InvestigationSource` over an in-memory :class:`Dataset`.
 
     Sorted copies of the tables are built on first use (one sort per table
-    and key); each lookup is then a binary search and a slice.
+    and key); each lookup is then a binary search and a slice. ``links``: the
+    dataset's link graph (:class:`~xpg.linkgraph.links.Links`), when the caller holds
+    it: the connected groups are then its components.
     """
 
-    def __init__(self, dataset: Dataset):
+    def __init__(self, dataset: Dataset, links: Links | None = None):
         self.dataset = dataset
+        self._links = links
         self._last_nodes: tuple[dt.date, set[tuple[str, str]], pl.DataFrame] | None = None
 
     # sorted tables -----------------------------------------------------------
@@ -499,6 +504,21 @@ class MemorySource:
         self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
     ) -> pl.DataFrame:
         return connected_group(self, user_id, as_of, kinds, hub_max)
+
+    def linked_groups(self, as_of: dt.date, kinds: Sequence[str], hub_max: int
+                      ) -> pl.DataFrame | None:
+        """``user_id``, ``group`` of every user in a connected group of two users or more,
+        sorted by ``user_id``, from the link graph's kept links (the components the ring
+        rule computed, cached per date and settings): what
+        :func:`~xpg.queries.investigate.group.group_labels` gives from the link rows.
+        None when the source was not given the link graph."""
+        if self._links is None:
+            return None
+        from xpg.linkgraph.components import named_groups
+
+        identifier_kinds = [k for k in kinds if k != DEVICE]
+        return named_groups(self._links.user_ids,
+                            self._links.kept(identifier_kinds, hub_max, as_of).labels)
 
 
 def lender_names(source: InvestigationSource, lender_ids: Iterable[str]) -> dict[str, dict]:
