@@ -163,3 +163,31 @@ def test_groups_from_the_link_graph_equal_those_from_link_rows(
         assert want.height == 0
     # the stored table by group is a stable sort of the table by user
     assert got.sort("group", maintain_order=True).equals(want.sort("group", "user_id"))
+
+
+@pytest.mark.parametrize("kinds", [("device", "phone", "ip", "ipx", "ip6"), ("dev", "de\x01v", "d"),
+                                   ("a", "a\x1fb", "")],
+                         ids=["prefix-kinds", "control-char-kind", "separator-in-kind"])
+@pytest.mark.parametrize("seed", [3, 8], ids=["seed3", "seed8"])
+def test_link_rows_by_node_equal_one_sort_on_the_node_key(kinds, seed):
+    """The rows by node, sorted kind by kind, equal one stable sort on the node key (what
+    the state wrote before), also where the per-kind path does not hold and falls back."""
+    import random
+
+    from xpg.queries.investigate.sources import _by_node
+
+    rnd = random.Random(seed)
+    rows = {(f"u{rnd.randrange(50):02d}", rnd.choice(kinds), rnd.choice(["b", "b\x1fa", "ab", "",
+                                                                         "a", "\x1fb", "bb"]))
+            for _ in range(400)}
+    links = pl.DataFrame(sorted(rows), schema=["user_id", "kind", "value"], orient="row"
+                         ).with_columns(pl.lit(None, dtype=pl.Datetime("us")).alias("first_seen"))
+    want = links.select((pl.col("kind") + "\x1f" + pl.col("value")).alias("node"), "kind",
+                        "value", "user_id", "first_seen").sort("node", maintain_order=True)
+    assert _by_node(links).equals(want)
+    with_null = links.with_columns(pl.when(pl.col("value") == "ab").then(None)
+                                   .otherwise(pl.col("value")).alias("value"))
+    want = with_null.select((pl.col("kind") + "\x1f" + pl.col("value")).alias("node"), "kind",
+                            "value", "user_id", "first_seen").sort("node", maintain_order=True)
+    assert _by_node(with_null).equals(want)
+    assert _by_node(links.clear()).equals(want.clear())
