@@ -191,3 +191,28 @@ def test_link_rows_by_node_equal_one_sort_on_the_node_key(kinds, seed):
                             "value", "user_id", "first_seen").sort("node", maintain_order=True)
     assert _by_node(with_null).equals(want)
     assert _by_node(links.clear()).equals(want.clear())
+
+
+@pytest.mark.parametrize("seed", [7, 12], ids=["seed7", "seed12"])
+def test_link_rows_merged_runs_keep_nulls_as_the_group_by(seed):
+    """Repeated (user, node) rows merged by integer reductions: a run whose rows all lack
+    ``last_seen`` keeps it null, one row lacking ``first_seen`` makes it null, and the
+    latest ``last_seen`` and earliest ``first_seen`` win otherwise (the oracle: the hash
+    group-by)."""
+    ds = generate(600, seed).dataset()
+    ids = ds.identifiers
+    undated = ids.slice(10, 25).with_columns(pl.lit(None).alias("last_seen"))
+    repeated = pl.concat([
+        ids.slice(0, 10), undated, ids.slice(35),
+        undated,  # every row of these runs lacks last_seen
+        ids.slice(50, 20).with_columns(pl.lit(None).alias("first_seen")),
+        ids.slice(80, 20).with_columns(pl.col("last_seen").dt.offset_by("3d"),
+                                       pl.col("first_seen").dt.offset_by("-2d")),
+    ])
+    again = dataclasses.replace(ds, identifiers=repeated)
+    got = MemorySource(again)._links_by_user.frame
+    want = _link_rows_oracle(again)
+    assert got.equals(want)
+    merged = got.join(undated.select("user_id", "kind", "value"),
+                      on=["user_id", "kind", "value"], how="semi")
+    assert merged.height == 25 and merged.get_column("last_seen").null_count() == 25

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import numpy as np
 import polars as pl
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.frames import conform_to
@@ -318,6 +319,29 @@ def _by_node(links: pl.DataFrame) -> pl.DataFrame:
     return rows.select(node, pl.all())
 
 
+def _merge_runs(rows: pl.DataFrame, new: np.ndarray) -> pl.DataFrame:
+    """The first row of each run of ``rows`` (``new``: where a run starts) with the run's
+    earliest ``first_seen`` (null when a row has none) and latest ``last_seen`` (null when
+    none has one): what a group-by of the runs gives, from one filter and integer
+    reductions over the runs (temporal columns)."""
+    starts = np.flatnonzero(new)
+    out = rows.filter(pl.Series(new))
+
+    def reduced(name: str, reduce: np.ufunc, fill: int, null_if_any: bool) -> pl.Series:
+        col = rows.get_column(name)
+        nulls = np.add.reduceat(col.is_null().to_numpy().astype(np.int64), starts)
+        values = reduce.reduceat(col.to_physical().cast(pl.Int64).fill_null(fill).to_numpy(),
+                                 starts)
+        # first_seen: null when a row has none; last_seen: null when no row has one
+        missing = nulls > 0 if null_if_any else nulls == np.diff(np.append(starts, new.size))
+        return pl.Series(name, values).cast(col.to_physical().dtype).cast(col.dtype).scatter(
+            np.flatnonzero(missing), None)
+
+    int_max, int_min = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    return out.with_columns(reduced("first_seen", np.minimum, int_max, True),
+                            reduced("last_seen", np.maximum, int_min, False))
+
+
 class MemorySource:
     """:class:`InvestigationSource` over an in-memory :class:`Dataset`.
 
@@ -361,10 +385,13 @@ class MemorySource:
                 pl.col("device_id").alias("value"), "first_seen", "last_seen"),
             ds.identifiers.select("user_id", "kind", "value", "first_seen", "last_seen"),
         ], how="vertical_relaxed").sort(keys)
-        run = pl.any_horizontal([pl.col(k).ne_missing(pl.col(k).shift()) for k in keys])
-        run = rows.select(run.cum_sum().alias("run")).get_column("run")
-        if run.len() == 0 or run[-1] == run.len():  # no (user, node) twice
+        new = pl.any_horizontal([pl.col(k).ne_missing(pl.col(k).shift()) for k in keys])
+        new = rows.select(new.alias("new")).get_column("new")
+        if new.all():  # no (user, node) twice
             return rows
+        if all(rows.schema[c].is_temporal() for c in ("first_seen", "last_seen")):
+            return _merge_runs(rows, new.to_numpy())
+        run = new.cum_sum().alias("run")
         return (rows.with_columns(run).group_by("run", maintain_order=True).agg(
             *(pl.col(k).first() for k in keys),
             pl.when(pl.col("first_seen").null_count() > 0).then(None)
