@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import numpy as np
 import polars as pl
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.frames import conform_to
@@ -23,6 +22,7 @@ from xpg.queries.investigate.base import DEVICE, LENDER, OPEN_LOAN_STATUSES
 from xpg.queries.investigate.search import LinkSource, connected_group
 
 if TYPE_CHECKING:
+    import numpy as np
     from xpg.loaders.dataset import Dataset
 
     from xpg.linkgraph.links import Links
@@ -324,6 +324,8 @@ def _merge_runs(rows: pl.DataFrame, new: np.ndarray) -> pl.DataFrame:
     earliest ``first_seen`` (null when a row has none) and latest ``last_seen`` (null when
     none has one): what a group-by of the runs gives, from one filter and integer
     reductions over the runs (temporal columns)."""
+    import numpy as np  # not at the top: a cold query from the state imports no numpy
+
     starts = np.flatnonzero(new)
     out = rows.filter(pl.Series(new))
 
