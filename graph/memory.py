@@ -65,7 +65,7 @@ def linked_source(dataset: Dataset, links: Links) -> InvestigationSource:
             members = np.flatnonzero(labels == labels[idx[0]])
             return pl.DataFrame({"user_id": links.user_ids.gather(members)}).sort("user_id")
 
-    return LinkedSource(dataset)
+    return LinkedSource(dataset, links)
 
 
 class MemoryBackend(Backend):

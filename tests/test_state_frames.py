@@ -123,3 +123,96 @@ def test_link_rows_equal_the_hash_group_by(dataset):
     want = got.select((pl.col("kind") + "\x1f" + pl.col("value")).alias("node"), "kind",
                       "value", "user_id", "first_seen").sort("node", "user_id")
     assert nodes.equals(want)
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    return generate(2000, 4, shape="mixed").dataset()
+
+
+@pytest.mark.parametrize(("shape", "seed"), [("islands", 7), ("islands", 11), ("mixed", 4)],
+                         ids=["islands-seed7", "islands-seed11", "mixed-seed4"])
+@pytest.mark.parametrize(("kinds", "hub_max", "days_back"), [
+    (("device", "phone", "bank_card", "id_number"), 20, 0),
+    (("device", "phone", "bank_card", "id_number"), 2, 0),
+    (("device",), 3, 0),
+    (("device", "phone", "bank_card", "id_number", "ip", "email", "address"), 20, 200),
+    (("device", "phone"), 1, 0),
+], ids=["default", "hub2", "devices-hub3", "all-kinds-earlier", "hub1"])
+def test_groups_from_the_link_graph_equal_those_from_link_rows(
+        dataset, mixed, shape, seed, kinds, hub_max, days_back):
+    """The state's groups from the kept links' components equal the string path's
+    (:func:`~xpg.queries.investigate.group.group_labels` over the sorted link rows)."""
+    import datetime as dt
+
+    from xpg.queries.investigate.group import group_labels
+
+    from xpg.linkgraph.links import Links
+
+    ds = mixed if shape == "mixed" else dataset if seed == 7 else generate(600, seed).dataset()
+    as_of = AS_OF - dt.timedelta(days=days_back)
+    source = MemorySource(ds)
+    assert source.linked_groups(as_of, kinds, hub_max) is None
+    want = group_labels(source._links_by_user.frame.lazy(), as_of, kinds, hub_max).sort(
+        "user_id")
+    got = MemorySource(ds, Links(ds)).linked_groups(as_of, kinds, hub_max)
+    assert got.equals(want)
+    if hub_max > 1:
+        assert want.height > 0
+    else:
+        assert want.height == 0
+    # the stored table by group is a stable sort of the table by user
+    assert got.sort("group", maintain_order=True).equals(want.sort("group", "user_id"))
+
+
+@pytest.mark.parametrize("kinds", [("device", "phone", "ip", "ipx", "ip6"), ("dev", "de\x01v", "d"),
+                                   ("a", "a\x1fb", "")],
+                         ids=["prefix-kinds", "control-char-kind", "separator-in-kind"])
+@pytest.mark.parametrize("seed", [3, 8], ids=["seed3", "seed8"])
+def test_link_rows_by_node_equal_one_sort_on_the_node_key(kinds, seed):
+    """The rows by node, sorted kind by kind, equal one stable sort on the node key (what
+    the state wrote before), also where the per-kind path does not hold and falls back."""
+    import random
+
+    from xpg.queries.investigate.sources import _by_node
+
+    rnd = random.Random(seed)
+    rows = {(f"u{rnd.randrange(50):02d}", rnd.choice(kinds), rnd.choice(["b", "b\x1fa", "ab", "",
+                                                                         "a", "\x1fb", "bb"]))
+            for _ in range(400)}
+    links = pl.DataFrame(sorted(rows), schema=["user_id", "kind", "value"], orient="row"
+                         ).with_columns(pl.lit(None, dtype=pl.Datetime("us")).alias("first_seen"))
+    want = links.select((pl.col("kind") + "\x1f" + pl.col("value")).alias("node"), "kind",
+                        "value", "user_id", "first_seen").sort("node", maintain_order=True)
+    assert _by_node(links).equals(want)
+    with_null = links.with_columns(pl.when(pl.col("value") == "ab").then(None)
+                                   .otherwise(pl.col("value")).alias("value"))
+    want = with_null.select((pl.col("kind") + "\x1f" + pl.col("value")).alias("node"), "kind",
+                            "value", "user_id", "first_seen").sort("node", maintain_order=True)
+    assert _by_node(with_null).equals(want)
+    assert _by_node(links.clear()).equals(want.clear())
+
+
+@pytest.mark.parametrize("seed", [7, 12], ids=["seed7", "seed12"])
+def test_link_rows_merged_runs_keep_nulls_as_the_group_by(seed):
+    """Repeated (user, node) rows merged by integer reductions: a run whose rows all lack
+    ``last_seen`` keeps it null, one row lacking ``first_seen`` makes it null, and the
+    latest ``last_seen`` and earliest ``first_seen`` win otherwise (the oracle: the hash
+    group-by)."""
+    ds = generate(600, seed).dataset()
+    ids = ds.identifiers
+    undated = ids.slice(10, 25).with_columns(pl.lit(None).alias("last_seen"))
+    repeated = pl.concat([
+        ids.slice(0, 10), undated, ids.slice(35),
+        undated,  # every row of these runs lacks last_seen
+        ids.slice(50, 20).with_columns(pl.lit(None).alias("first_seen")),
+        ids.slice(80, 20).with_columns(pl.col("last_seen").dt.offset_by("3d"),
+                                       pl.col("first_seen").dt.offset_by("-2d")),
+    ])
+    again = dataclasses.replace(ds, identifiers=repeated)
+    got = MemorySource(again)._links_by_user.frame
+    want = _link_rows_oracle(again)
+    assert got.equals(want)
+    merged = got.join(undated.select("user_id", "kind", "value"),
+                      on=["user_id", "kind", "value"], how="semi")
+    assert merged.height == 25 and merged.get_column("last_seen").null_count() == 25

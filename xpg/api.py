@@ -428,7 +428,9 @@ class Session(SessionCases):
             raise InputError("a stored state needs the data folder: open the session with "
                              "data=", argument="data")
         tables = self.dataset
-        source = self._source if isinstance(self._source, MemorySource) else MemorySource(tables)
+        source = self.source  # the backend's: the link graph's groups, the tables it sorted
+        if not isinstance(source, MemorySource):
+            source = MemorySource(tables)
         return write_state(source, self.findings(as_of), out, data=self.data_path,
                            settings=self.settings, default_as_of=tables.latest_date(),
                            findings_file=findings_file or self._findings_path,

@@ -481,9 +481,10 @@ def write_state(
         for name, attr in TABLES.items():
             parts[name] = _write_parts(getattr(source, attr).frame, tmp, name, KEYS[name])
         groups = _group_frames(source, settings, report.as_of)
-        parts["groups_by_user"] = _write_parts(groups.sort("user_id"), tmp, "groups_by_user",
-                                               "user_id")
-        parts["groups"] = _write_parts(groups.sort("group", "user_id"), tmp, "groups", "group")
+        parts["groups_by_user"] = _write_parts(groups, tmp, "groups_by_user", "user_id")
+        # in user order already: a stable sort on the group orders by group, user
+        parts["groups"] = _write_parts(groups.sort("group", maintain_order=True), tmp,
+                                       "groups", "group")
         found, members = _findings_frames(report)
         _write_parquet(found, tmp / "findings.parquet")
         _write_parquet(members, tmp / "finding_users.parquet")
@@ -544,14 +545,19 @@ def _group_key(settings: Settings, as_of: dt.date) -> dict[str, Any]:
 
 
 def _group_frames(source: MemorySource, settings: Settings, as_of: dt.date) -> Any:
-    """``user_id``, ``group`` of every user on a kept link as of ``as_of``: the ring rule's
-    connected groups (:func:`~xpg.queries.investigate.group.group_labels`), so that a cold
-    query reads a group's members instead of every link."""
+    """``user_id``, ``group`` of every user on a kept link as of ``as_of``, sorted by
+    ``user_id``: the ring rule's connected groups, so that a cold query reads a group's
+    members instead of every link. From the link graph's components when the source has
+    them (:meth:`~xpg.queries.investigate.sources.MemorySource.linked_groups`), else from
+    the link rows (:func:`~xpg.queries.investigate.group.group_labels`)."""
     from xpg.queries.investigate.group import group_labels
 
     key = _group_key(settings, as_of)
+    linked = source.linked_groups(as_of, key["kinds"], key["hub_max"])
+    if linked is not None:
+        return linked
     return group_labels(source._links_by_user.frame.lazy(), as_of, key["kinds"],
-                        key["hub_max"])
+                        key["hub_max"]).sort("user_id")
 
 
 def _findings_frames(report: FindingsReport) -> tuple[Any, Any]:

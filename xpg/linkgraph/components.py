@@ -14,10 +14,11 @@ Nodes are integers ``0..n-1``; callers encode their ids first.
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components as _scipy_components
 
-__all__ = ["bipartite_components", "connected_components"]
+__all__ = ["bipartite_components", "connected_components", "named_groups"]
 
 
 def connected_components(n_nodes: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -135,3 +136,31 @@ def bipartite_components(
     alone = np.flatnonzero(~seen_left)
     labels[alone] = np.arange(alone.size, dtype=np.int64) + (int(sub.max()) + 1 if sub.size else 0)
     return _by_first_node(labels)
+
+
+def named_groups(user_ids: pl.Series, labels: np.ndarray) -> pl.DataFrame:
+    """``user_id``, ``group`` (Int64) of the users in a component of two users or more,
+    sorted by ``user_id``, the groups numbered ``0..k-1`` in the order of their first user
+    id. ``labels[i]`` is the component of ``user_ids[i]`` (``-1``: none; labels
+    ``0..m-1``, as :func:`bipartite_components` gives them).
+
+    Examples
+    --------
+    >>> named_groups(pl.Series(["c", "b", "a", "d", "e"]), np.array([0, 1, 1, 0, 2])).rows()
+    [('a', 0), ('b', 0), ('c', 1), ('d', 1)]
+    """
+    members = np.flatnonzero(labels >= 0)
+    label = np.asarray(labels[members], dtype=np.int64)
+    sizes = np.bincount(label) if label.size else np.zeros(0, dtype=np.int64)
+    grouped = sizes[label] >= 2
+    frame = pl.DataFrame({"user_id": user_ids.gather(members[grouped]),
+                          "label": label[grouped]}).sort("user_id")
+    label = frame.get_column("label").to_numpy()
+    # each group's number: the rank of its first row in user-id order
+    first = np.full(sizes.size, label.size, dtype=np.int64)
+    np.minimum.at(first, label, np.arange(label.size, dtype=np.int64))
+    number = np.zeros(sizes.size, dtype=np.int64)
+    used = np.flatnonzero(first < label.size)
+    number[used[np.argsort(first[used])]] = np.arange(used.size, dtype=np.int64)
+    return pl.DataFrame([frame.get_column("user_id"),
+                         pl.Series("group", number[label], dtype=pl.Int64)])
