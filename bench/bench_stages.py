@@ -122,7 +122,9 @@ def run(argv: list[str]) -> int:
 
         _timed(xpg.api.Session, "exposure", "exposure per user")
         _timed(gather, "investigate_ring", "top rings")
-        _timed(gather, "gather_cases", "cases")
+        import xpg.session_cases as session_cases
+
+        _timed(session_cases.NightCases, "gather", "cases")
         _timed(writer, "compose", "compose tables+page")
         _timed(writer, "_write_frames", "tables CSV+Parquet")
         _timed(writer, "render", "page")

@@ -89,7 +89,7 @@ class ReportInputs:
     previous_row_counts: Mapping[str, int] | None = None
     row_drop_warn: float = 0.5
     cases: Mapping[str, Any] | None = None
-    """The cases section (:func:`xpg.session_cases.gather_cases`): each finding's state
+    """The cases section (:meth:`xpg.session_cases.NightCases.gather`): each finding's state
     (new, realerted, suppressed, in_review, ongoing), counts, old open cases, precision."""
     folder: str = ""
     trend_history: tuple[Mapping[str, Any], ...] = ()
