@@ -78,9 +78,11 @@ def main() -> None:
                         str(a.seed), "--out", str(data), "--force"], check=True,
                        stdout=subprocess.DEVNULL)
     _children_cpu()
-    with fresh_server(a.work / "server") as config:
+    (a.work / "server").mkdir(exist_ok=True)
+    with fresh_server((a.work / "server").resolve()) as config:
         env = {**os.environ, "NEO4J_URI": config.uri, "NEO4J_USER": config.user,
-               "NEO4J_PASSWORD": config.password or "", "NEO4J_DATABASE": config.database}
+               "NEO4J_PASSWORD": config.password or "", "NEO4J_DATABASE": config.database,
+               "XPG_NEO4J_STATE": str((a.work / "server").resolve())}
         server = _server_pid(a.work / "server")
         print(f"{a.users} users, seed {a.seed}; server pid {server}")
 
