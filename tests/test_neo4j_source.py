@@ -36,7 +36,8 @@ def env(neo4j_server, monkeypatch):
 def graph_only(backend: Neo4jBackend):
     """The graph without what detections write (findings), and the load counter."""
     nodes, rels = dump(backend)
-    keep_nodes = {k: v for k, v in nodes.items() if not set(k[0]) & {"Finding", "FindingsRun"}}
+    written = {"Finding", "FindingsRun", "XpgGroup", "XpgGroupMember", "XpgGroupsRun"}
+    keep_nodes = {k: v for k, v in nodes.items() if not set(k[0]) & written}
     keep_rels = {k: v for k, v in rels.items() if k[0] != "FLAGS"}
     return keep_nodes, keep_rels, backend.meta()["load"]
 

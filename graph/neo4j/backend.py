@@ -27,12 +27,14 @@ from typing import TYPE_CHECKING, Any
 from xpg.graph.backend import Backend
 from xpg.graph.neo4j.connection import Neo4jConnection, QueryMode
 from xpg.graph.neo4j.findings import Neo4jFindingsStore, config_key
+from xpg.graph.neo4j.groups import Neo4jGroupStore
 from xpg.loaders.dataset import Dataset
 
 from xpg.errors import BackendError, InputError
-from xpg.settings import Neo4jConfig
+from xpg.settings import DetectionConfig, Neo4jConfig
 
 if TYPE_CHECKING:
+    from xpg.queries.findings import FindingsReport
     from xpg.queries.frames import DetectionHooks
     from xpg.queries.investigate import InvestigationSource
 
@@ -74,11 +76,12 @@ RELATIONSHIP_TYPES = (
 )
 """Relationship types of the exposure graph."""
 
-XPG_LABELS = (*NODE_LABELS, "XpgMeta", "XpgHashes", "XpgLock", "XpgRingLink", "XpgRingUser")
+XPG_LABELS = (*NODE_LABELS, "XpgMeta", "XpgHashes", "XpgLock", "XpgRingLink", "XpgRingUser",
+              "XpgGroup", "XpgGroupMember", "XpgGroupsRun")
 """Every label xpg writes (the bookkeeping ones included)."""
 
 
-class Neo4jBackend(Neo4jFindingsStore, Backend):
+class Neo4jBackend(Neo4jFindingsStore, Neo4jGroupStore, Backend):
     """The exposure graph in a Neo4j 5 database.
 
     Parameters
@@ -153,6 +156,12 @@ class Neo4jBackend(Neo4jFindingsStore, Backend):
                              "detection removes them", e)
             raise
         hooks.cleanup()
+
+    def _store_findings(self, report: FindingsReport, config: DetectionConfig) -> None:
+        """The findings, then the connected groups of the run date (for ``xpg query
+        group``: :mod:`xpg.graph.neo4j.groups`)."""
+        self.write_findings(report, config)
+        self.write_groups(report.as_of, config)
 
     def snapshot(self) -> Dataset:
         """The graph of the last complete load read back as tables (reads only; kept

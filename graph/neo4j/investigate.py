@@ -18,17 +18,20 @@ relationships.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 from xpg.graph.neo4j.connection import Neo4jConnection, QueryMode
 from xpg.graph.neo4j.statements import statement
 from xpg.queries.asof import OPEN_LOAN_STATUSES, until
 from xpg.queries.investigate import DEVICE, LENDER, SOURCE_SCHEMAS, conform
-from xpg.queries.investigate.group import connected_group
+from xpg.queries.investigate.group import GroupSummary, connected_group
 
 __all__ = ["Neo4jSource"]
+
+_log = logging.getLogger(__name__)
 
 
 def _native(value: Any) -> Any:
@@ -62,6 +65,9 @@ class Neo4jSource:
 
     def __init__(self, backend: Neo4jConnection):
         self.backend = backend
+        # the stored-group read of group_summary, for the group() that follows it (a
+        # group of one, or no stored groups) in the same view
+        self._last: tuple[tuple[str, Any], _Stored | None] | None = None
 
     def _read(self, name: str, **params: Any) -> list[dict[str, Any]]:
         # $open: the loan statuses that count as open, defined once (xpg.queries.asof)
@@ -127,8 +133,50 @@ class Neo4jSource:
     def group(
         self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
     ) -> pl.DataFrame:
-        """Breadth-first over the statements above, one round trip per hook and level."""
+        """The stored group of the detection (one read) when stored for this date and
+        settings; else breadth-first over the statements above, one round trip per hook
+        and level."""
+        stored = self._stored(user_id, as_of, kinds, hub_max)
+        if stored is not None:
+            return stored.members if stored.summary is None else stored.summary.members
         return connected_group(self, user_id, as_of, kinds, hub_max)
+
+    def group_summary(self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
+                      ) -> GroupSummary | None:
+        """The stored summary of the user's group (one read), or None: no groups stored
+        for this date and settings (a warning says so), or a group of one."""
+        stored = self._stored(user_id, as_of, kinds, hub_max)
+        return None if stored is None else stored.summary
+
+    def _stored(self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
+                ) -> _Stored | None:
+        from xpg.graph.neo4j.groups import GroupsKey, Neo4jGroupStore
+
+        if not isinstance(self.backend, Neo4jGroupStore):
+            return None
+        wanted = GroupsKey.of(as_of, kinds, hub_max)
+        last, self._last = self._last, None  # reused once: by the group() right after
+        if last is not None and last[0] == (user_id, wanted):
+            return last[1]
+        found = self.backend.stored_group(user_id)
+        if found.key != wanted:
+            _log.warning(
+                "the connected groups stored in Neo4j are %s; asked for %s: searching the "
+                "group breadth-first (one round trip per level; run `xpg detect` for that "
+                "date and settings to store them)",
+                "none for the graph as loaded" if found.key is None else
+                f"for {found.key.describe()}", wanted.describe())
+            result = None
+        else:
+            one = pl.DataFrame({"user_id": [user_id]}, schema={"user_id": pl.String})
+            result = _Stored(one, found.summary)
+        self._last = ((user_id, wanted), result)
+        return result
+
+
+class _Stored(NamedTuple):
+    members: pl.DataFrame  # the group of one, when the user is on no stored group
+    summary: GroupSummary | None
 
 
 _ACCOUNT_EVENTS = """

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import polars as pl
 from xpg.queries.asof import exposure_frame
@@ -34,8 +35,8 @@ from xpg.settings import DetectionConfig
 if TYPE_CHECKING:
     from xpg.queries.investigate.sources import FindingsIndex, InvestigationSource
 
-__all__ = ["GROUP_PAGE", "connected_group", "group_facts", "group_from_links", "group_labels",
-           "investigate_group"]
+__all__ = ["GROUP_PAGE", "GroupSummary", "GroupSummarySource", "connected_group", "group_facts",
+           "group_from_links", "group_labels", "group_summaries", "investigate_group"]
 
 GROUP_PAGE = 10
 """Hubs and rings a group summary lists by default (the counts are always exact)."""
@@ -99,6 +100,86 @@ def group_labels(links: pl.LazyFrame, as_of: dt.date, kinds: Sequence[str], hub_
     ids = coded.select("u", "user_id").unique("u")
     return ids.select("user_id", pl.Series("group", labels[ids.get_column("u").to_numpy()],
                                            dtype=pl.Int64))
+
+
+_HUBS = {"kind": pl.String, "value": pl.String, "users": pl.Int64, "members": pl.Int64}
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """What a source kept of one connected group at detection: its ``members`` (frame of
+    ``user_id``, sorted), every hub cut next to it (``hubs``: ``kind``, ``value``, ``users``,
+    ``members``, most users first) and its users' :class:`Exposure`."""
+
+    members: pl.DataFrame
+    hubs: pl.DataFrame
+    exposure: Exposure
+
+
+@runtime_checkable
+class GroupSummarySource(Protocol):
+    """A source that kept the connected groups of a detection (the Neo4j backend):
+    :func:`investigate_group` reads a group's summary from it instead of searching."""
+
+    def group_summary(self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
+                      ) -> GroupSummary | None:
+        """The stored summary of the user's group when kept for this date, ``kinds`` and
+        ``hub_max`` (and the data as it is now), and the group has more than one user;
+        else None (the caller searches)."""
+        ...
+
+
+def group_summaries(source: InvestigationSource, labels: pl.DataFrame, as_of: dt.date,
+                    kinds: Sequence[str], hub_max: int) -> list[dict[str, Any]]:
+    """One row per group of ``labels`` (``user_id``, ``group``: :func:`group_labels`) with
+    what :func:`investigate_group` reports of it, computed for every group at once from the
+    source's batched lookups: ``group`` (its smallest user_id), ``members`` (sorted),
+    ``hubs`` (``[kind, value, users, members]`` rows, most users first) and the exposure
+    (``total``, ``internal_limit``, ...: the same sums, in the same order, as one group's
+    view)."""
+    if labels.height == 0:
+        return []
+    labels = (labels.with_columns(pl.col("user_id").min().over("group").alias("name"))
+              .select("user_id", pl.col("name").alias("group")).sort("group", "user_id"))
+    ids = labels.get_column("user_id").to_list()
+    links = (source.links(ids, as_of, kinds).select("user_id", "kind", "value")
+             .join(labels, on="user_id"))
+    on_node = links.group_by("group", "kind", "value").agg(
+        pl.col("user_id").n_unique().cast(pl.Int64).alias("members"))
+    nodes = on_node.select("kind", "value").unique()
+    degrees = (source.link_degrees(nodes, as_of) if nodes.height else
+               pl.DataFrame(schema={"kind": pl.String, "value": pl.String, "users": pl.Int64}))
+    hubs = (degrees.filter(pl.col("users") > hub_max).join(on_node, on=["kind", "value"])
+            .sort(["group", "users", "kind", "value"], descending=[False, True, False, False])
+            .group_by("group", maintain_order=True)
+            .agg(pl.concat_list(pl.col("kind"), pl.col("value"),
+                                pl.col("users").cast(pl.String),
+                                pl.col("members").cast(pl.String)).alias("hubs")))
+    frame = (exposure_frame(source.accounts(ids, as_of), source.loans(ids, as_of))
+             .with_columns(pl.col(AMOUNTS).round(2)))
+    amounts = (labels.join(frame, on="user_id", how="left").sort("group", "user_id")
+               .group_by("group", maintain_order=True)
+               .agg(pl.col("user_id").alias("members"), *[pl.col(c).drop_nulls()
+                                                          for c in AMOUNTS]))
+    by_group = dict(hubs.iter_rows())
+    out = []
+    for row in amounts.iter_rows(named=True):
+        hub_rows = [[k, v, int(u), int(m)] for k, v, u, m in by_group.get(row["group"], [])]
+        out.append({"group": row["group"], "members": row["members"], "hubs": hub_rows,
+                    **{c: money(sum(row[c])) for c in AMOUNTS}})
+    return out
+
+
+def summary_exposure(row: Mapping[str, Any]) -> Exposure:
+    """The :class:`Exposure` of a :func:`group_summaries` row."""
+    return Exposure(total=row["total"], internal_limit=row["internal_limit"],
+                    internal_outstanding=row["internal_outstanding"],
+                    drawable=row["drawable"], external_outstanding=row["external_outstanding"])
+
+
+def summary_hubs(rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
+    """The ``hubs`` frame of a :func:`group_summaries` row's ``hubs``."""
+    return pl.DataFrame([list(r) for r in rows], schema=_HUBS, orient="row")
 
 
 def _group(source: InvestigationSource, config: DetectionConfig, user_id: str,
@@ -187,12 +268,14 @@ def investigate_group(
     if source.users([user_id]).height == 0:
         raise NotFoundError(f"unknown user {user_id!r}")
     kinds, hub_max = ring_kinds(config), config.ring.hub_max_users
-    members = _group(source, config, user_id, as_of)
+    stored = (source.group_summary(user_id, as_of, kinds, hub_max)
+              if isinstance(source, GroupSummarySource) else None)
+    members = stored.members if stored is not None else _group(source, config, user_id, as_of)
     ids = members.get_column("user_id").to_list()
     flagged = findings.typed_members.join(members, on="user_id", how="semi")
     ml = flagged.filter(pl.col("type") == "multi_lending").get_column("user_id").n_unique()
 
-    hubs = _hubs(source, ids, as_of, kinds, hub_max)
+    hubs = stored.hubs if stored is not None else _hubs(source, ids, as_of, kinds, hub_max)
     g = GraphBuilder()
     g.user(user_id, focus=True)
     listed_hubs = []
@@ -219,6 +302,7 @@ def investigate_group(
         rings_found=len(rings), cores_found=sum(1 for r in rings if r.core),
         rings=tuple(rings[:limit]), rings_users=sum(r.users for r in rings),
         rings_exposure=money(sum(r.exposure_total for r in rings)),
-        exposure=_exposure(source, ids, as_of), graph=g.build(),
+        exposure=stored.exposure if stored is not None else _exposure(source, ids, as_of),
+        graph=g.build(),
     )
 

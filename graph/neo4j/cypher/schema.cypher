@@ -54,3 +54,15 @@ RETURN collect(name) AS names, all(s IN collect(state) WHERE s = 'ONLINE') AS on
 // name: await_indexes
 // Wait until every index is online before the first write.
 CALL db.awaitIndexes(300)
+
+// name: constraint_group
+// A stored connected group of the last detection (graph/neo4j/groups.py), by its name
+// (its smallest user_id).
+CREATE CONSTRAINT xpg_group IF NOT EXISTS FOR (n:XpgGroup) REQUIRE n.group IS UNIQUE
+
+// name: constraint_group_member
+// Each user's stored connected group: one XpgGroupMember per user on a kept link.
+CREATE CONSTRAINT xpg_group_member IF NOT EXISTS FOR (n:XpgGroupMember) REQUIRE n.user_id IS UNIQUE
+
+// name: constraint_groups_run
+CREATE CONSTRAINT xpg_groups_run IF NOT EXISTS FOR (n:XpgGroupsRun) REQUIRE n.name IS UNIQUE
