@@ -18,7 +18,7 @@ from detect_fixtures import Builder
 from xpg.queries.asof import accounts_as_of
 from xpg.queries.findings import gc_paused
 
-from xpg.linkgraph.links import _ALWAYS, _distinct_links
+from xpg.linkgraph.links import ALWAYS, _distinct_links
 
 
 def _brute(user, node, first):
@@ -41,7 +41,7 @@ def test_distinct_links_keeps_each_pair_once_with_its_earliest_day(n_nodes):
     user = rng.integers(0, 5, size)
     node = rng.integers(0, 7, size) * (n_nodes // 7)
     first = rng.integers(-30, 20_000, size).astype(np.int32)
-    first[rng.random(size) < 0.2] = _ALWAYS  # no first_seen: exists at any date
+    first[rng.random(size) < 0.2] = ALWAYS  # no first_seen: exists at any date
     got = _distinct_links(user, node, first, n_nodes=n_nodes, n_users=5)
     expected = _brute(user, node, first)
     assert [a.tolist() for a in got] == [list(e) for e in expected]
@@ -54,9 +54,9 @@ def test_distinct_links_of_nothing_and_of_days_all_unknown():
     assert node.size == user.size == first.size == 0
     user = np.array([1, 1, 0])
     node = np.array([2, 2, 2])
-    first = np.full(3, _ALWAYS, dtype=np.int32)
+    first = np.full(3, ALWAYS, dtype=np.int32)
     got = _distinct_links(user, node, first, n_nodes=3, n_users=2)
-    assert [a.tolist() for a in got] == [[2, 2], [0, 1], [_ALWAYS, _ALWAYS]]
+    assert [a.tolist() for a in got] == [[2, 2], [0, 1], [ALWAYS, ALWAYS]]
 
 
 def test_gc_paused_restores_the_collector_nested_and_on_error():

@@ -21,6 +21,12 @@ def data(tmp_path_factory):
     return str(write_dataset(tmp_path_factory.mktemp("fx")))
 
 
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch):
+    """Tables as wide as they need (a test worker's terminal may say 80 columns)."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 def run(capsys, *args):
     code = main(list(args))
     out = capsys.readouterr()
