@@ -17,13 +17,13 @@ from typing import Any
 
 import polars as pl
 
+import xpg.report.cases as report_cases
+import xpg.report.trends as report_trends
 from xpg.queries.diff import ReportDiff
 from xpg.queries.findings import SEVERITIES, FindingsReport
 from xpg.queries.rules import FINDING_TYPES
 from xpg.queries.tables import exposure_frame, finding_users_frame, findings_frame
 from xpg.queries.totals import at_risk_types, drawable_at_risk, exposure_of_users
-from xpg.report import cases as report_cases
-from xpg.report import trends as report_trends
 from xpg.report.html import PageData
 from xpg.report.inputs import ReportInputs
 

@@ -29,6 +29,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+import xpg.report.svg as svg
 from xpg.queries.diff import Change, ReportDiff
 from xpg.queries.findings import SEVERITIES, Finding, FindingsReport
 from xpg.queries.investigate import RingView, masked_explanation
@@ -36,7 +37,6 @@ from xpg.queries.rules import FINDING_TYPES, rules
 from xpg.queries.rules.base import ReportSection
 from xpg.queries.rules.multi_lending import MultiLendingConfig
 from xpg.queries.totals import definitions, drawable_at_risk
-from xpg.report import svg
 
 __all__ = ["FILE_DESCRIPTIONS", "Cell", "PageData", "Section", "money", "page_sections", "render"]
 
