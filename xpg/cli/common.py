@@ -75,6 +75,12 @@ AsOfOpt = Annotated[
     str | None,
     typer.Option("--as-of", help="Run date YYYY-MM-DD (default: latest date in the data)."),
 ]
+ChangesOpt = Annotated[
+    Path | None,
+    typer.Option("--changes", help="With --incremental: a change set, the rows of the users "
+                 "changed since the state's night (docs/data-contract.md, Change sets); read "
+                 "instead of hashing every row of --data."),
+]
 BackendOpt = Annotated[
     str | None, typer.Option("--backend", help="memory (default), neo4j or spark.")
 ]

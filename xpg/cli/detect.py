@@ -20,6 +20,7 @@ from rich.table import Table
 from xpg.cli.common import (
     AsOfOpt,
     BackendOpt,
+    ChangesOpt,
     ConfigOpt,
     PseudonymizeOpt,
     QuarantineOpt,
@@ -236,12 +237,7 @@ def command(
                      "changed since the run that wrote it (a full run when it does not fit, "
                      "saying why), then leave the new state there. In memory, Parquet input."),
     ] = None,
-    changes: Annotated[
-        Path | None,
-        typer.Option("--changes", help="With --incremental: a change set, the rows of the "
-                     "users changed since the state's night (docs/data-contract.md, Change "
-                     "sets); read instead of hashing every row of --data."),
-    ] = None,
+    changes: ChangesOpt = None,
 ) -> None:
     """Run every detection (multi_lending, ring, freeze_inconsistency, restored_after_freeze,
     limit_divergence) on a directory of tables, or with --backend neo4j on the graph the

@@ -34,6 +34,7 @@ import typer
 from xpg.cli.common import (
     AsOfOpt,
     BackendOpt,
+    ChangesOpt,
     ConfigOpt,
     PseudonymizeOpt,
     parse_as_of,
@@ -98,11 +99,7 @@ def command(
                               "and the new state, which also answers cold queries, is left "
                               "there. In memory, Parquet input.")
     ] = None,
-    changes: Annotated[Path | None, typer.Option(
-        "--changes", help="With --incremental: a change set, the rows of the users changed "
-                          "since the state's night (docs/data-contract.md, Change sets); the "
-                          "findings read it instead of hashing every row of --data.")
-    ] = None,
+    changes: ChangesOpt = None,
 ) -> int:
     """Write the nightly report: OUT/<date>/ with index.html, findings.json, tables, run log."""
     from xpg.api import Session
