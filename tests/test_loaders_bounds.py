@@ -35,12 +35,16 @@ def _stream_field(path: Path, header: bytes, size: int) -> None:
 
 
 _CHILD = r"""
-import json, resource, sys
+import json, re, sys
+from pathlib import Path
 from xpg.loaders import validate_dataset
 v = validate_dataset(sys.argv[1])
 print(json.dumps({"valid": v.valid, "keys": v.failures.select("table", "row", "rule").rows(),
                   "message": v.failures["message"][0],
-                  "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+                  # VmHWM: this process's own peak (ru_maxrss keeps the forking parent's
+                  # resident size across exec, a large test worker's included)
+                  "peak": int(re.search(r"VmHWM:\s+(\d+) kB",
+                                        Path("/proc/self/status").read_text())[1]) * 1024}))
 """
 
 
