@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from workers import groups
+from workers import groups, ordered
 
 
 @dataclass
@@ -59,3 +59,13 @@ def test_a_spark_module_goes_whole_to_the_spark_group_but_its_neo4j_tests():
         "tests/test_f.py::test_other": "tests/test_f.py",
     }
 
+
+
+def test_the_server_groups_are_handed_out_first_whatever_their_size():
+    """A group's size is its number of tests; the Spark group has few but long ones."""
+    by_size = ["neo4j", "tests/test_serve_limits.py", "tests/test_cli_help.py", "spark",
+               "tests/test_z.py"]
+    assert ordered(by_size) == ["neo4j", "spark", "tests/test_serve_limits.py",
+                                "tests/test_cli_help.py", "tests/test_z.py"]
+    assert ordered(["tests/test_a.py", "spark", "neo4j"]) == ["neo4j", "spark",
+                                                              "tests/test_a.py"]

@@ -14,8 +14,10 @@ fixtures), so the tests are grouped to start each of them once, as a serial run 
 * every other test goes to its module's group, so a module-scoped fixture (a generated
   dataset, a report folder) is built on one worker only, once.
 
-The scheduler (:class:`GroupScheduling`) hands out the largest groups first (``neo4j``
-first), then one group at a time to whichever worker is free. Each worker writes the
+The scheduler (:class:`GroupScheduling`) hands out the server groups first (``neo4j``, then
+``spark``: the longest, each waiting on a JVM; handed out by size, the Spark group of 27 tests
+came late and was the run's tail), then the others largest first, one group at a time to
+whichever worker is free. Each worker writes the
 group of every test it collected to a file of the controller's (pytest-xdist's own
 ``xdist_group`` marks are not used: with pytest 9.2 its worker no longer puts the group
 into the test's id, pytest-xdist issue #1386, and the tests land anywhere). Without
@@ -31,11 +33,12 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["NEO4J_FIXTURES", "SPARK_FIXTURES", "group_of", "groups"]
+__all__ = ["NEO4J_FIXTURES", "SERVER_GROUPS", "SPARK_FIXTURES", "group_of", "groups", "ordered"]
 
 NEO4J_FIXTURES = frozenset({"neo4j_server", "neo4j_driver", "neo4j_backend",
                             "neo4j_own_server"})
 SPARK_FIXTURES = frozenset({"spark", "spark_backend"})
+SERVER_GROUPS = ("neo4j", "spark")  # handed out first, in this order
 _GROUPS_DIR = "xpg_groups_dir"  # the key of the controller's folder in a worker's input
 _DIR = pytest.StashKey[Path]()  # that folder, in the controller
 
@@ -61,6 +64,13 @@ def groups(items: list[pytest.Item]) -> dict[str, str]:
     spark_modules = {_module(i) for i in items
                      if _uses(i, "spark", SPARK_FIXTURES) and not _uses(i, "neo4j", NEO4J_FIXTURES)}
     return {i.nodeid: group_of(i, spark_modules) for i in items}
+
+
+def ordered(scopes: list[str]) -> list[str]:
+    """The order in which the groups are handed out: the server groups first, in the order
+    of :data:`SERVER_GROUPS`, then the others in their given order (largest first)."""
+    rank = {name: i for i, name in enumerate(SERVER_GROUPS)}
+    return sorted(scopes, key=lambda scope: rank.get(scope, len(rank)))
 
 
 def _distributed(config: pytest.Config) -> bool:
@@ -111,6 +121,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
         """LoadScope scheduling whose scopes are the groups the workers wrote."""
 
         _groups: dict[str, str] | None = None
+        _ordered = False
+
+        def _assign_work_unit(self, node) -> None:
+            if not self._ordered:  # the queue is built (largest first): servers to the front
+                self._ordered = True
+                queue = self.workqueue
+                self.workqueue = type(queue)((s, queue[s]) for s in ordered(list(queue)))
+            super()._assign_work_unit(node)
 
         def _split_scope(self, nodeid: str) -> str:
             if self._groups is None:  # every worker has collected: their files are written
