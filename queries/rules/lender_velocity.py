@@ -129,9 +129,12 @@ class LenderVelocity(Rule):
                  config: LenderVelocityConfig) -> list[Finding]:
         """One finding per user. ``strength = min(1, n / (2 * min_new_lenders))``."""
         findings = []
-        for (user,), rows in result.group_by("user_id", maintain_order=True):
-            lenders = [{"lender_id": lender, "first_date": day.isoformat()}
-                       for lender, day in rows.select("lender_id", "first_day").iter_rows()]
+        # One pass over the rows (users in first-seen order), not a frame per user.
+        by_user: dict[str, list[dict[str, str]]] = {}
+        for user, lender, day in result.select("user_id", "lender_id", "first_day").iter_rows():
+            by_user.setdefault(user, []).append({"lender_id": lender,
+                                                 "first_date": day.isoformat()})
+        for user, lenders in by_user.items():
             n = len(lenders)
             listed = names([f"{x['lender_id']} on {x['first_date']}" for x in lenders])
             amounts = exposure_of(exposure[user])
