@@ -16,9 +16,11 @@ to a scratch folder so that the stored state each run keeps does not replace the
 ``~/.cache``.
 
 The stages (``of which`` lines are inside the stage above them): the imports of the command
-and :mod:`xpg.api`; load + validate (and of it the identifier normalization); the in-memory
-graph build; the detections (with the findings assembly); for ``report``: the exposure per
-user, the top rings' views, the cases, the tables and page composed, the tables written
+and :mod:`xpg.api`; load + validate (and of it the identifier normalization, the typed
+parse, the duplicate checks, the reference checks and the link graph, which ``xpg detect``
+builds during the load from the link tables it takes); the in-memory graph build (the rest);
+the detections (with the findings assembly); for ``report``: the exposure per user, the top
+rings' views, the cases, the tables and page composed, the tables written
 (CSV + Parquet) and the page rendered; the findings JSON (and of it ``to_dict``, which
 should not run); the stored state (and of it the sorted lookup tables and the link rows they
 sort, their Parquet parts, the findings frames and the connected groups; in ``report`` the
@@ -114,6 +116,12 @@ def run(argv: list[str]) -> int:
 
     _timed(load, "validate_dataset", "load+validate")
     _timed(validate, "normalize_values", "of which normalization")
+    import xpg.linkgraph.links as links
+
+    _timed(validate, "_parse", "of which parse")
+    _timed(validate, "_duplicates", "of which duplicates")
+    _timed(load, "check_references", "of which references")
+    _timed(links.Links, "_build", "of which link graph")  # in the load: take_links
     _timed(memory.MemoryBackend, "_load", "graph build")
     _timed(detections, "run_detections", "detections")
     if COMMAND == "report":  # not imported by `xpg detect`

@@ -208,6 +208,9 @@ def test_the_threshold_and_the_threshold_minus_one(backend):
     b.loan("LOAN", "K1", opened_at=day(-3)).application("LOAN", "K2", at(-9))
     b.application("LOAN", "K3", at(-15))
     b.application("LOAN", "K4", at(2))  # after the run date: ignored
+    b.account("aTWICE", "TWICE", "huabei")  # three rows in the window, two lenders
+    b.application("TWICE", "T1", at(-5)).application("TWICE", "T1", at(-6))
+    b.application("TWICE", "T2", at(-7))
     backend.load(b.build())
     got = velocity(backend.detect(CONFIG, as_of=AS_OF))
     assert set(got) == {"AT", "LOAN"}

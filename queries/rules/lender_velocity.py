@@ -68,11 +68,18 @@ def _polars(hooks: Any, config: LenderVelocityConfig, as_of: dt.date) -> pl.Data
         "user_id", "lender_id", pl.col("opened_at").alias("day"))
     apps = dataset.applications.lazy().select(
         "user_id", "lender_id", pl.col("applied_at").dt.date().alias("day"))
-    first = (pl.concat([loans, apps]).filter(pl.col("day") <= as_of)
+    start, least = window_start(as_of, config.window_days), least_count(config)
+    rows = pl.concat([loans, apps]).filter(pl.col("day") <= as_of)
+    # A new lender has a row in the window (its first), so only the users with rows at
+    # `least` lenders or more in the window can have as many new lenders: the first days
+    # (a group-by on two strings over every row) are found for theirs alone.
+    candidates = (rows.filter(pl.col("day") >= start).group_by("user_id")
+                  .agg(pl.col("lender_id").n_unique().alias("n"))
+                  .filter(pl.col("n") >= least).select("user_id"))
+    first = (rows.join(candidates, on="user_id", how="semi")
              .group_by("user_id", "lender_id").agg(pl.col("day").min().alias("first_day"))
-             .filter(pl.col("first_day") >= window_start(as_of, config.window_days)))
-    return (first.filter(pl.len().over("user_id") >= least_count(config))
-            .select(*SCHEMA).collect())
+             .filter(pl.col("first_day") >= start))
+    return first.filter(pl.len().over("user_id") >= least).select(*SCHEMA).collect()
 
 
 def _spark(hooks: Any, config: LenderVelocityConfig, as_of: dt.date) -> Any:
@@ -129,9 +136,12 @@ class LenderVelocity(Rule):
                  config: LenderVelocityConfig) -> list[Finding]:
         """One finding per user. ``strength = min(1, n / (2 * min_new_lenders))``."""
         findings = []
-        for (user,), rows in result.group_by("user_id", maintain_order=True):
-            lenders = [{"lender_id": lender, "first_date": day.isoformat()}
-                       for lender, day in rows.select("lender_id", "first_day").iter_rows()]
+        # One pass over the rows (users in first-seen order), not a frame per user.
+        by_user: dict[str, list[dict[str, str]]] = {}
+        for user, lender, day in result.select("user_id", "lender_id", "first_day").iter_rows():
+            by_user.setdefault(user, []).append({"lender_id": lender,
+                                                 "first_date": day.isoformat()})
+        for user, lenders in by_user.items():
             n = len(lenders)
             listed = names([f"{x['lender_id']} on {x['first_date']}" for x in lenders])
             amounts = exposure_of(exposure[user])
