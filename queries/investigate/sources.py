@@ -416,8 +416,12 @@ class MemorySource:
 
     @cached_property
     def _loans_by_lender(self) -> _Sorted:
-        return _Sorted(conform("loans", self.dataset.external_loans), "lender_id", "user_id",
-                       "opened_at")
+        # the loans by user (user, lender, opened_at) re-sorted stably on the lender alone:
+        # (lender, user, opened_at) order from a one-key sort, about a third of the CPU of
+        # the three-key sort of the loans
+        by_user = self._loans_by_user.frame
+        return _Sorted(by_user.sort("lender_id", maintain_order=True), "lender_id",
+                       presorted=True)
 
     @cached_property
     def _apps_by_user(self) -> _Sorted:
@@ -427,6 +431,22 @@ class MemorySource:
     @cached_property
     def _lenders(self) -> _Sorted:
         return _Sorted(conform("lenders", self.dataset.lenders), "lender_id")
+
+    SORTED_TABLES: tuple[str, ...] = (
+        "_users", "_accounts", "_links_by_user", "_links_by_node", "_loans_by_user",
+        "_loans_by_lender", "_apps_by_user", "_lenders", "_events_by_user")
+    """The sorted tables built on first use (each a cached :class:`_Sorted`)."""
+
+    def forget(self, *tables: str) -> None:
+        """Drop the sorted ``tables`` (names of :data:`SORTED_TABLES`) built so far: their
+        memory is freed, and a later lookup builds them again. What the stored state's
+        writer does once a table is written and no table still to write derives from it."""
+        for name in tables:
+            if name not in self.SORTED_TABLES:
+                raise ValueError(f"{name!r} is not a sorted table of the source")
+            self.__dict__.pop(name, None)
+            if name == "_links_by_node":
+                self._last_nodes = None
 
     @cached_property
     def _events_by_user(self) -> _Sorted:

@@ -438,6 +438,7 @@ def write_state(
     findings_file: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     carry: tuple[str, ...] = (NIGHTLY,),
+    release: bool = False,
 ) -> State:
     """Write the state folder ``out`` (atomically) from a session's in-memory source and
     findings.
@@ -462,6 +463,12 @@ def write_state(
     carry
         Subfolders of an existing ``out`` moved into the new one (the nightly run's
         part, :data:`NIGHTLY`, which has a manifest and checksums of its own).
+    release
+        Free each of the source's sorted tables once it is written and no table still
+        to write is sorted from it
+        (:meth:`~xpg.queries.investigate.sources.MemorySource.forget`), so that they are
+        not all held at once; a later lookup on ``source`` builds them again. For a run
+        that ends with the state.
 
     Raises
     ------
@@ -477,20 +484,25 @@ def write_state(
         raise InputError(f"state: {target} already exists", argument="out")
     fingerprint = files_fingerprint(data)
     with staging(target) as tmp:
+        written = _Written(tmp)
         parts: dict[str, list[list[Any]]] = {}
-        for name, attr in TABLES.items():
-            parts[name] = _write_parts(getattr(source, attr).frame, tmp, name, KEYS[name])
+        # first: without the link graph, the groups are computed from the link rows
         groups = _group_frames(source, settings, report.as_of)
-        parts["groups_by_user"] = _write_parts(groups, tmp, "groups_by_user", "user_id")
+        for name, attr in TABLES.items():
+            parts[name] = written.parts(getattr(source, attr).frame, name, KEYS[name])
+            if release:
+                source.forget(*_released_after(attr))
+        parts["groups_by_user"] = written.parts(groups, "groups_by_user", "user_id")
         # in user order already: a stable sort on the group orders by group, user
-        parts["groups"] = _write_parts(groups.sort("group", maintain_order=True), tmp,
-                                       "groups", "group")
+        parts["groups"] = written.parts(groups.sort("group", maintain_order=True), "groups",
+                                        "group")
+        del groups
         found, members = _findings_frames(report)
-        _write_parquet(found, tmp / "findings.parquet")
-        _write_parquet(members, tmp / "finding_users.parquet")
+        written.parquet(found, "findings.parquet")
+        written.parquet(members, "finding_users.parquet")
         manifest = {
             "version": STATE_VERSION,
-            "files": file_checksums(tmp),
+            "files": written.checksums(),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "as_of": report.as_of.isoformat(),
             "default_as_of": None if default_as_of is None else default_as_of.isoformat(),
@@ -512,28 +524,82 @@ def write_state(
     return State.open(target)
 
 
+_DERIVED_FROM = {"_links_by_node": "_links_by_user", "_loans_by_lender": "_loans_by_user"}
+"""The source's sorted tables sorted from another one, not from the data."""
+
+
+def _released_after(attr: str) -> tuple[str, ...]:
+    """The sorted tables of the source that no table still to write (after ``attr``, in
+    :data:`TABLES` order) needs once ``attr`` is written: ``attr`` and the table it is
+    sorted from (:data:`_DERIVED_FROM`), unless a later table is sorted from them.
+
+    >>> _released_after("_links_by_user"), _released_after("_links_by_node")
+    ((), ('_links_by_node', '_links_by_user'))
+    """
+    order = list(TABLES.values())
+    needed = {_DERIVED_FROM.get(t) for t in order[order.index(attr) + 1:]}
+    return tuple(t for t in (attr, _DERIVED_FROM.get(attr)) if t is not None and t not in needed)
+
+
 def _write_parquet(frame: Any, path: Path) -> None:
     """One state table: small row groups with their statistics, :data:`COMPRESSION`."""
     frame.write_parquet(path, row_group_size=ROW_GROUP, compression=COMPRESSION,
                         statistics=True)
 
 
-def _write_parts(frame: Any, tmp: Path, name: str, key: str) -> list[list[Any]]:
-    """Write ``frame`` (sorted by ``key``) as ``name.parquet``, or when it has more than
-    :data:`PART_ROWS` rows as ``name/NNNNN.parquet`` parts of consecutive keys; the
-    parts as ``[file, first key, last key]`` (a lookup hashes only the parts it reads)."""
-    if frame.height <= PART_ROWS:
-        _write_parquet(frame, tmp / f"{name}.parquet")
-        return [[f"{name}.parquet", None, None]]
-    (tmp / name).mkdir()
-    out = []
-    for i, start in enumerate(range(0, frame.height, PART_ROWS)):
-        part = frame.slice(start, PART_ROWS)
-        file = f"{name}/{i:05d}.parquet"
-        _write_parquet(part, tmp / file)
-        keys = part.get_column(key)
-        out.append([file, keys[0], keys[-1]])
-    return out
+class _Written:
+    """The files of a state folder being written, each hashed from its bytes as it is
+    written (the manifest's checksums, without reading the folder back)."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.files: dict[str, dict[str, Any]] = {}
+
+    def parquet(self, frame: Any, file: str) -> None:
+        """Write ``frame`` to ``file`` (relative to the folder) as :func:`_write_parquet`
+        does, and note its size and SHA-256."""
+        import io
+
+        buffer = io.BytesIO()
+        _write_parquet(frame, buffer)  # type: ignore[arg-type]
+        data = buffer.getbuffer()
+        (self.tmp / file).write_bytes(data)
+        self.files[file] = {"bytes": data.nbytes,
+                            "sha256": hashlib.sha256(data).hexdigest()}
+
+    def parts(self, frame: Any, name: str, key: str) -> list[list[Any]]:
+        """Write ``frame`` (sorted by ``key``) as ``name.parquet``, or when it has more
+        than :data:`PART_ROWS` rows as ``name/NNNNN.parquet`` parts of consecutive keys;
+        the parts as ``[file, first key, last key]`` (a lookup hashes only the parts it
+        reads)."""
+        if frame.height <= PART_ROWS:
+            self.parquet(frame, f"{name}.parquet")
+            return [[f"{name}.parquet", None, None]]
+        (self.tmp / name).mkdir()
+        out = []
+        for i, start in enumerate(range(0, frame.height, PART_ROWS)):
+            part = frame.slice(start, PART_ROWS)
+            file = f"{name}/{i:05d}.parquet"
+            self.parquet(part, file)
+            keys = part.get_column(key)
+            out.append([file, keys[0], keys[-1]])
+        return out
+
+    def checksums(self) -> dict[str, dict[str, Any]]:
+        """What :func:`file_checksums` gives for the folder (the same names, in the same
+        order), from the hashes taken as each file was written.
+
+        Raises
+        ------
+        RuntimeError
+            A file of the folder was not written through :meth:`parquet` (a bug).
+        """
+        names = [p.relative_to(self.tmp).as_posix() for p in sorted(self.tmp.rglob("*"))
+                 if p.is_file() and p.name != MANIFEST]
+        if sorted(names) != sorted(self.files):
+            raise RuntimeError(f"state: files written but not hashed: "
+                               f"{sorted(set(names) ^ set(self.files))}")
+        return {name: self.files[name] for name in names}
 
 
 def _group_key(settings: Settings, as_of: dt.date) -> dict[str, Any]:
