@@ -133,7 +133,7 @@ def run(argv: list[str]) -> int:
     _timed(state, "write_state", "stored state")
     _timed(sources._Sorted, "__init__", "of which sorted tables")
     _timed(sources.MemorySource, "_link_rows", "of which link rows")
-    _timed(state._Written, "parts", "of which state Parquet")
+    _timed(state, "_write_parts", "of which state Parquet")
     _timed(state, "_findings_frames", "of which findings frames")
     _timed(state, "_group_frames", "of which groups")
     _OPEN.append("total")

@@ -270,6 +270,19 @@ def test_the_checksums_taken_while_writing_are_the_files(written):
         st.verify()
 
 
+def test_a_file_written_without_its_hash_is_hashed_from_disk(tmp_path):
+    """A file of the state written without noting its hash (a table added to the writer
+    as a plain write) is read back and hashed: the checksums are those of the files."""
+    from xpg.queries.investigate.state import _write_parquet, _write_parts, file_checksums
+
+    frame = pl.DataFrame({"user_id": [f"u{i:05d}" for i in range(40_000)]})
+    hashes: dict = {}
+    _write_parts(frame, tmp_path, "noted", "user_id", hashes)
+    _write_parquet(frame.head(5), tmp_path / "plain.parquet")
+    assert (tmp_path / "plain.parquet") not in hashes and len(hashes) == 2
+    assert file_checksums(tmp_path, hashes=hashes) == file_checksums(tmp_path)
+
+
 def test_a_state_written_freeing_its_tables_is_the_same_state(written):
     """Freeing each sorted table once written (what `xpg detect` and `xpg report` do)
     changes no byte of the state, holds none of them after, and a later lookup builds

@@ -194,13 +194,17 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def file_checksums(folder: str | os.PathLike[str], skip: tuple[str, ...] = (MANIFEST,)
+def file_checksums(folder: str | os.PathLike[str], skip: tuple[str, ...] = (MANIFEST,),
+                   hashes: Mapping[Path, dict[str, Any]] | None = None,
                    ) -> dict[str, dict[str, Any]]:
     """``{name: {"bytes": size, "sha256": hex}}`` of every file of ``folder`` (its
-    manifest left out): what a manifest lists so that a state cannot lie."""
+    manifest left out): what a manifest lists so that a state cannot lie. ``hashes``:
+    those already taken (by path, as :func:`_write_parquet` notes them while writing);
+    the other files are read and hashed."""
     root = Path(folder)
-    return {p.relative_to(root).as_posix(): {"bytes": p.stat().st_size,
-                                             "sha256": sha256_file(p)}
+    known = hashes or {}
+    return {p.relative_to(root).as_posix(): known.get(p) or {"bytes": p.stat().st_size,
+                                                             "sha256": sha256_file(p)}
             for p in sorted(root.rglob("*"))
             if p.is_file() and p.name not in skip and p.relative_to(root).parts[0] not in
             (NIGHTLY,)}
@@ -484,25 +488,27 @@ def write_state(
         raise InputError(f"state: {target} already exists", argument="out")
     fingerprint = files_fingerprint(data)
     with staging(target) as tmp:
-        written = _Written(tmp)
+        hashes: dict[Path, dict[str, Any]] = {}  # each file's, taken as it is written
         parts: dict[str, list[list[Any]]] = {}
         # first: without the link graph, the groups are computed from the link rows
         groups = _group_frames(source, settings, report.as_of)
         for name, attr in TABLES.items():
-            parts[name] = written.parts(getattr(source, attr).frame, name, KEYS[name])
+            parts[name] = _write_parts(getattr(source, attr).frame, tmp, name, KEYS[name],
+                                       hashes)
             if release:
                 source.forget(*_released_after(attr))
-        parts["groups_by_user"] = written.parts(groups, "groups_by_user", "user_id")
+        parts["groups_by_user"] = _write_parts(groups, tmp, "groups_by_user", "user_id",
+                                               hashes)
         # in user order already: a stable sort on the group orders by group, user
-        parts["groups"] = written.parts(groups.sort("group", maintain_order=True), "groups",
-                                        "group")
+        parts["groups"] = _write_parts(groups.sort("group", maintain_order=True), tmp,
+                                       "groups", "group", hashes)
         del groups
         found, members = _findings_frames(report)
-        written.parquet(found, "findings.parquet")
-        written.parquet(members, "finding_users.parquet")
+        _write_parquet(found, tmp / "findings.parquet", hashes)
+        _write_parquet(members, tmp / "finding_users.parquet", hashes)
         manifest = {
             "version": STATE_VERSION,
-            "files": written.checksums(),
+            "files": file_checksums(tmp, hashes=hashes),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "as_of": report.as_of.isoformat(),
             "default_as_of": None if default_as_of is None else default_as_of.isoformat(),
@@ -541,65 +547,43 @@ def _released_after(attr: str) -> tuple[str, ...]:
     return tuple(t for t in (attr, _DERIVED_FROM.get(attr)) if t is not None and t not in needed)
 
 
-def _write_parquet(frame: Any, path: Path) -> None:
-    """One state table: small row groups with their statistics, :data:`COMPRESSION`."""
-    frame.write_parquet(path, row_group_size=ROW_GROUP, compression=COMPRESSION,
+def _write_parquet(frame: Any, path: Path,
+                   hashes: dict[Path, dict[str, Any]] | None = None) -> None:
+    """One state table: small row groups with their statistics, :data:`COMPRESSION`.
+    ``hashes``: its size and SHA-256 are noted there under ``path``, taken from the bytes
+    written (:func:`file_checksums` then need not read the file back)."""
+    if hashes is None:
+        frame.write_parquet(path, row_group_size=ROW_GROUP, compression=COMPRESSION,
+                            statistics=True)
+        return
+    import io
+
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, row_group_size=ROW_GROUP, compression=COMPRESSION,
                         statistics=True)
+    data = buffer.getbuffer()
+    path.write_bytes(data)
+    hashes[path] = {"bytes": data.nbytes, "sha256": hashlib.sha256(data).hexdigest()}
 
 
-class _Written:
-    """The files of a state folder being written, each hashed from its bytes as it is
-    written (the manifest's checksums, without reading the folder back)."""
-
-    def __init__(self, tmp: Path):
-        self.tmp = tmp
-        self.files: dict[str, dict[str, Any]] = {}
-
-    def parquet(self, frame: Any, file: str) -> None:
-        """Write ``frame`` to ``file`` (relative to the folder) as :func:`_write_parquet`
-        does, and note its size and SHA-256."""
-        import io
-
-        buffer = io.BytesIO()
-        _write_parquet(frame, buffer)  # type: ignore[arg-type]
-        data = buffer.getbuffer()
-        (self.tmp / file).write_bytes(data)
-        self.files[file] = {"bytes": data.nbytes,
-                            "sha256": hashlib.sha256(data).hexdigest()}
-
-    def parts(self, frame: Any, name: str, key: str) -> list[list[Any]]:
-        """Write ``frame`` (sorted by ``key``) as ``name.parquet``, or when it has more
-        than :data:`PART_ROWS` rows as ``name/NNNNN.parquet`` parts of consecutive keys;
-        the parts as ``[file, first key, last key]`` (a lookup hashes only the parts it
-        reads)."""
-        if frame.height <= PART_ROWS:
-            self.parquet(frame, f"{name}.parquet")
-            return [[f"{name}.parquet", None, None]]
-        (self.tmp / name).mkdir()
-        out = []
-        for i, start in enumerate(range(0, frame.height, PART_ROWS)):
-            part = frame.slice(start, PART_ROWS)
-            file = f"{name}/{i:05d}.parquet"
-            self.parquet(part, file)
-            keys = part.get_column(key)
-            out.append([file, keys[0], keys[-1]])
-        return out
-
-    def checksums(self) -> dict[str, dict[str, Any]]:
-        """What :func:`file_checksums` gives for the folder (the same names, in the same
-        order), from the hashes taken as each file was written.
-
-        Raises
-        ------
-        RuntimeError
-            A file of the folder was not written through :meth:`parquet` (a bug).
-        """
-        names = [p.relative_to(self.tmp).as_posix() for p in sorted(self.tmp.rglob("*"))
-                 if p.is_file() and p.name != MANIFEST]
-        if sorted(names) != sorted(self.files):
-            raise RuntimeError(f"state: files written but not hashed: "
-                               f"{sorted(set(names) ^ set(self.files))}")
-        return {name: self.files[name] for name in names}
+def _write_parts(frame: Any, tmp: Path, name: str, key: str,
+                 hashes: dict[Path, dict[str, Any]] | None = None) -> list[list[Any]]:
+    """Write ``frame`` (sorted by ``key``) as ``name.parquet``, or when it has more than
+    :data:`PART_ROWS` rows as ``name/NNNNN.parquet`` parts of consecutive keys; the
+    parts as ``[file, first key, last key]`` (a lookup hashes only the parts it reads).
+    ``hashes``: as :func:`_write_parquet`."""
+    if frame.height <= PART_ROWS:
+        _write_parquet(frame, tmp / f"{name}.parquet", hashes)
+        return [[f"{name}.parquet", None, None]]
+    (tmp / name).mkdir()
+    out = []
+    for i, start in enumerate(range(0, frame.height, PART_ROWS)):
+        part = frame.slice(start, PART_ROWS)
+        file = f"{name}/{i:05d}.parquet"
+        _write_parquet(part, tmp / file, hashes)
+        keys = part.get_column(key)
+        out.append([file, keys[0], keys[-1]])
+    return out
 
 
 def _group_key(settings: Settings, as_of: dt.date) -> dict[str, Any]:
