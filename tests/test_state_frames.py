@@ -177,8 +177,8 @@ def test_link_rows_by_node_equal_one_sort_on_the_node_key(kinds, seed):
     from xpg.queries.investigate.sources import _by_node
 
     rnd = random.Random(seed)
-    rows = {(f"u{rnd.randrange(50):02d}", rnd.choice(kinds), rnd.choice(["b", "b\x1fa", "ab", "",
-                                                                         "a", "\x1fb", "bb"]))
+    values = ["b", "b\x1fa", "ab", "", "a", "\x1fb", "bb", "é", "e\u0301", "中", "ÿ", "\U0001f600"]
+    rows = {(f"u{rnd.randrange(50):02d}", rnd.choice(kinds), rnd.choice(values))
             for _ in range(400)}
     links = pl.DataFrame(sorted(rows), schema=["user_id", "kind", "value"], orient="row"
                          ).with_columns(pl.lit(None, dtype=pl.Datetime("us")).alias("first_seen"))
