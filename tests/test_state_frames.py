@@ -177,8 +177,8 @@ def test_link_rows_by_node_equal_one_sort_on_the_node_key(kinds, seed):
     from xpg.queries.investigate.sources import _by_node
 
     rnd = random.Random(seed)
-    rows = {(f"u{rnd.randrange(50):02d}", rnd.choice(kinds), rnd.choice(["b", "b\x1fa", "ab", "",
-                                                                         "a", "\x1fb", "bb"]))
+    values = ["b", "b\x1fa", "ab", "", "a", "\x1fb", "bb", "é", "e\u0301", "中", "ÿ", "\U0001f600"]
+    rows = {(f"u{rnd.randrange(50):02d}", rnd.choice(kinds), rnd.choice(values))
             for _ in range(400)}
     links = pl.DataFrame(sorted(rows), schema=["user_id", "kind", "value"], orient="row"
                          ).with_columns(pl.lit(None, dtype=pl.Datetime("us")).alias("first_seen"))
@@ -216,3 +216,91 @@ def test_link_rows_merged_runs_keep_nulls_as_the_group_by(seed):
     merged = got.join(undated.select("user_id", "kind", "value"),
                       on=["user_id", "kind", "value"], how="semi")
     assert merged.height == 25 and merged.get_column("last_seen").null_count() == 25
+
+
+def test_loans_by_lender_equal_the_three_key_sort(dataset):
+    """The loans by lender, re-sorted stably on the lender from the loans by user, are the
+    three-key sort of the loans (lender, user, opened_at), rows of equal keys in the loans
+    by user's order; also with repeated loans and a loan without a lender."""
+    from xpg.queries.investigate.sources import conform
+
+    loans = dataset.external_loans
+    repeated = pl.concat([loans, loans.head(25).with_columns(pl.col("amount") + 1),
+                          loans.slice(40, 1).with_columns(pl.lit(None, dtype=pl.String)
+                                                          .alias("lender_id"))])
+    for ds in (dataset, dataclasses.replace(dataset, external_loans=repeated)):
+        source = MemorySource(ds)
+        got = source._loans_by_lender.frame
+        keys = ["lender_id", "user_id", "opened_at"]
+        want = conform("loans", ds.external_loans).sort(keys, maintain_order=True)
+        assert got.select(keys).equals(want.select(keys))
+        assert got.sort(got.columns).equals(want.sort(want.columns))
+        assert got.equals(source._loans_by_user.frame.sort("lender_id", maintain_order=True))
+        assert source.lender_loans(got.get_column("lender_id").drop_nulls()[0], AS_OF).height
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """A generated data folder and the state of its run, written with every sorted table
+    kept and again freeing each once written."""
+    import xpg.api as api
+    from xpg.synthetic import write
+
+    root = tmp_path_factory.mktemp("written")
+    write(root / "data", 800, 7)
+    with api.open(data=root / "data") as s:
+        s.findings()
+        kept = s.write_state(root / "kept")
+        before = {t for t in MemorySource.SORTED_TABLES if t in s.source.__dict__}
+        released = s.write_state(root / "released", release=True)
+        after = {t for t in MemorySource.SORTED_TABLES if t in s.source.__dict__}
+        again = s.source._links_by_node.frame  # built again on use
+        yield kept, released, before, after, again
+
+
+def test_the_checksums_taken_while_writing_are_the_files(written):
+    """The manifest's sizes and SHA-256s, taken from each file's bytes as it was written,
+    are those of the folder's files read back (the same names, in the same order)."""
+    from xpg.queries.investigate.state import file_checksums
+
+    for st in written[:2]:
+        files = st.manifest["files"]
+        assert list(files) == list(file_checksums(st.path))
+        assert files == file_checksums(st.path)
+        st.verify()
+
+
+def test_a_file_written_without_its_hash_is_hashed_from_disk(tmp_path):
+    """A file of the state written without noting its hash (a table added to the writer
+    as a plain write) is read back and hashed: the checksums are those of the files."""
+    from xpg.queries.investigate.state import _write_parquet, _write_parts, file_checksums
+
+    frame = pl.DataFrame({"user_id": [f"u{i:05d}" for i in range(40_000)]})
+    hashes: dict = {}
+    _write_parts(frame, tmp_path, "noted", "user_id", hashes)
+    _write_parquet(frame.head(5), tmp_path / "plain.parquet")
+    assert (tmp_path / "plain.parquet") not in hashes and len(hashes) == 2
+    assert file_checksums(tmp_path, hashes=hashes) == file_checksums(tmp_path)
+
+
+def test_a_state_written_freeing_its_tables_is_the_same_state(written):
+    """Freeing each sorted table once written (what `xpg detect` and `xpg report` do)
+    changes no byte of the state, holds none of them after, and a later lookup builds
+    them again (the same rows)."""
+    kept, released, before, after, again = written
+    assert {k: v["sha256"] for k, v in kept.manifest["files"].items()} == {
+        k: v["sha256"] for k, v in released.manifest["files"].items()}
+    assert kept.manifest["parts"] == released.manifest["parts"]
+    assert before >= {"_users", "_links_by_user", "_links_by_node", "_loans_by_lender"}
+    assert not after & set(MemorySource.SORTED_TABLES) - {"_events_by_user"}
+    stored = pl.concat([pl.read_parquet(p) for p in released.parts("links_by_node")])
+    assert again.equals(stored)
+
+
+def test_forget_names_only_sorted_tables(dataset):
+    source = MemorySource(dataset)
+    assert source._users.frame.height
+    source.forget("_users", "_accounts")  # one built, one not: both fine
+    assert "_users" not in source.__dict__
+    with pytest.raises(ValueError, match="not a sorted table"):
+        source.forget("dataset")

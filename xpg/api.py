@@ -406,13 +406,16 @@ class Session(SessionCases):
     # -- state ------------------------------------------------------------------------
     def write_state(self, out: str | os.PathLike[str], *, as_of: dt.date | str | None = None,
                     overwrite: bool = False,
-                    findings_file: str | os.PathLike[str] | None = None) -> State:
+                    findings_file: str | os.PathLike[str] | None = None,
+                    release: bool = False) -> State:
         """Write the stored state of this run to the folder ``out``: the investigation
         tables and the findings of ``as_of`` as sorted Parquet, with the fingerprint of
         the data folder and the settings (:mod:`xpg.queries.investigate.state`), so that
         ``xpg.open(state=out)`` answers cold queries without loading the data.
         ``findings_file``: the findings file or report folder the state answers for
-        (default: the one the session was opened with).
+        (default: the one the session was opened with). ``release``: free each of the
+        session's sorted lookup tables once written (a later query builds it again), so
+        that the run does not hold them all at once.
 
         Raises
         ------
@@ -434,7 +437,7 @@ class Session(SessionCases):
         return write_state(source, self.findings(as_of), out, data=self.data_path,
                            settings=self.settings, default_as_of=tables.latest_date(),
                            findings_file=findings_file or self._findings_path,
-                           overwrite=overwrite)
+                           overwrite=overwrite, release=release)
 
     def keep_state(self, as_of: dt.date | str | None = None,
                    where: str | os.PathLike[str] | None = None) -> State | None:
@@ -445,7 +448,8 @@ class Session(SessionCases):
         ``state.keep`` states under ``state.dir``. ``where``: that folder instead (the
         state folder of a nightly incremental run; its ``nightly/`` part is kept).
 
-        What ``xpg detect`` and ``xpg report`` do after their run."""
+        What ``xpg detect`` and ``xpg report`` do after their run: the session's sorted
+        lookup tables are freed as they are written (a later query builds them again)."""
         from xpg.queries.investigate.state import default_location, prune_states
 
         if not self.settings.state.write or self.data_path is None or (
@@ -453,7 +457,7 @@ class Session(SessionCases):
             return None
         auto = default_location(self.data_path, self.settings)
         target = Path(where) if where is not None else auto
-        state = self.write_state(target, as_of=as_of, overwrite=True)
+        state = self.write_state(target, as_of=as_of, overwrite=True, release=True)
         if target == auto:
             prune_states(auto.parent, self.settings.state.keep)
         return state

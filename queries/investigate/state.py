@@ -194,13 +194,17 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def file_checksums(folder: str | os.PathLike[str], skip: tuple[str, ...] = (MANIFEST,)
+def file_checksums(folder: str | os.PathLike[str], skip: tuple[str, ...] = (MANIFEST,),
+                   hashes: Mapping[Path, dict[str, Any]] | None = None,
                    ) -> dict[str, dict[str, Any]]:
     """``{name: {"bytes": size, "sha256": hex}}`` of every file of ``folder`` (its
-    manifest left out): what a manifest lists so that a state cannot lie."""
+    manifest left out): what a manifest lists so that a state cannot lie. ``hashes``:
+    those already taken (by path, as :func:`_write_parquet` notes them while writing);
+    the other files are read and hashed."""
     root = Path(folder)
-    return {p.relative_to(root).as_posix(): {"bytes": p.stat().st_size,
-                                             "sha256": sha256_file(p)}
+    known = hashes or {}
+    return {p.relative_to(root).as_posix(): known.get(p) or {"bytes": p.stat().st_size,
+                                                             "sha256": sha256_file(p)}
             for p in sorted(root.rglob("*"))
             if p.is_file() and p.name not in skip and p.relative_to(root).parts[0] not in
             (NIGHTLY,)}
@@ -438,6 +442,7 @@ def write_state(
     findings_file: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     carry: tuple[str, ...] = (NIGHTLY,),
+    release: bool = False,
 ) -> State:
     """Write the state folder ``out`` (atomically) from a session's in-memory source and
     findings.
@@ -462,6 +467,12 @@ def write_state(
     carry
         Subfolders of an existing ``out`` moved into the new one (the nightly run's
         part, :data:`NIGHTLY`, which has a manifest and checksums of its own).
+    release
+        Free each of the source's sorted tables once it is written and no table still
+        to write is sorted from it
+        (:meth:`~xpg.queries.investigate.sources.MemorySource.forget`), so that they are
+        not all held at once; a later lookup on ``source`` builds them again. For a run
+        that ends with the state.
 
     Raises
     ------
@@ -477,20 +488,27 @@ def write_state(
         raise InputError(f"state: {target} already exists", argument="out")
     fingerprint = files_fingerprint(data)
     with staging(target) as tmp:
+        hashes: dict[Path, dict[str, Any]] = {}  # each file's, taken as it is written
         parts: dict[str, list[list[Any]]] = {}
-        for name, attr in TABLES.items():
-            parts[name] = _write_parts(getattr(source, attr).frame, tmp, name, KEYS[name])
+        # first: without the link graph, the groups are computed from the link rows
         groups = _group_frames(source, settings, report.as_of)
-        parts["groups_by_user"] = _write_parts(groups, tmp, "groups_by_user", "user_id")
+        for name, attr in TABLES.items():
+            parts[name] = _write_parts(getattr(source, attr).frame, tmp, name, KEYS[name],
+                                       hashes)
+            if release:
+                source.forget(*_released_after(attr))
+        parts["groups_by_user"] = _write_parts(groups, tmp, "groups_by_user", "user_id",
+                                               hashes)
         # in user order already: a stable sort on the group orders by group, user
         parts["groups"] = _write_parts(groups.sort("group", maintain_order=True), tmp,
-                                       "groups", "group")
+                                       "groups", "group", hashes)
+        del groups
         found, members = _findings_frames(report)
-        _write_parquet(found, tmp / "findings.parquet")
-        _write_parquet(members, tmp / "finding_users.parquet")
+        _write_parquet(found, tmp / "findings.parquet", hashes)
+        _write_parquet(members, tmp / "finding_users.parquet", hashes)
         manifest = {
             "version": STATE_VERSION,
-            "files": file_checksums(tmp),
+            "files": file_checksums(tmp, hashes=hashes),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "as_of": report.as_of.isoformat(),
             "default_as_of": None if default_as_of is None else default_as_of.isoformat(),
@@ -512,25 +530,57 @@ def write_state(
     return State.open(target)
 
 
-def _write_parquet(frame: Any, path: Path) -> None:
-    """One state table: small row groups with their statistics, :data:`COMPRESSION`."""
-    frame.write_parquet(path, row_group_size=ROW_GROUP, compression=COMPRESSION,
+_DERIVED_FROM = {"_links_by_node": "_links_by_user", "_loans_by_lender": "_loans_by_user"}
+"""The source's sorted tables sorted from another one, not from the data."""
+
+
+def _released_after(attr: str) -> tuple[str, ...]:
+    """The sorted tables of the source that no table still to write (after ``attr``, in
+    :data:`TABLES` order) needs once ``attr`` is written: ``attr`` and the table it is
+    sorted from (:data:`_DERIVED_FROM`), unless a later table is sorted from them.
+
+    >>> _released_after("_links_by_user"), _released_after("_links_by_node")
+    ((), ('_links_by_node', '_links_by_user'))
+    """
+    order = list(TABLES.values())
+    needed = {_DERIVED_FROM.get(t) for t in order[order.index(attr) + 1:]}
+    return tuple(t for t in (attr, _DERIVED_FROM.get(attr)) if t is not None and t not in needed)
+
+
+def _write_parquet(frame: Any, path: Path,
+                   hashes: dict[Path, dict[str, Any]] | None = None) -> None:
+    """One state table: small row groups with their statistics, :data:`COMPRESSION`.
+    ``hashes``: its size and SHA-256 are noted there under ``path``, taken from the bytes
+    written (:func:`file_checksums` then need not read the file back)."""
+    if hashes is None:
+        frame.write_parquet(path, row_group_size=ROW_GROUP, compression=COMPRESSION,
+                            statistics=True)
+        return
+    import io
+
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, row_group_size=ROW_GROUP, compression=COMPRESSION,
                         statistics=True)
+    data = buffer.getbuffer()
+    path.write_bytes(data)
+    hashes[path] = {"bytes": data.nbytes, "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def _write_parts(frame: Any, tmp: Path, name: str, key: str) -> list[list[Any]]:
+def _write_parts(frame: Any, tmp: Path, name: str, key: str,
+                 hashes: dict[Path, dict[str, Any]] | None = None) -> list[list[Any]]:
     """Write ``frame`` (sorted by ``key``) as ``name.parquet``, or when it has more than
     :data:`PART_ROWS` rows as ``name/NNNNN.parquet`` parts of consecutive keys; the
-    parts as ``[file, first key, last key]`` (a lookup hashes only the parts it reads)."""
+    parts as ``[file, first key, last key]`` (a lookup hashes only the parts it reads).
+    ``hashes``: as :func:`_write_parquet`."""
     if frame.height <= PART_ROWS:
-        _write_parquet(frame, tmp / f"{name}.parquet")
+        _write_parquet(frame, tmp / f"{name}.parquet", hashes)
         return [[f"{name}.parquet", None, None]]
     (tmp / name).mkdir()
     out = []
     for i, start in enumerate(range(0, frame.height, PART_ROWS)):
         part = frame.slice(start, PART_ROWS)
         file = f"{name}/{i:05d}.parquet"
-        _write_parquet(part, tmp / file)
+        _write_parquet(part, tmp / file, hashes)
         keys = part.get_column(key)
         out.append([file, keys[0], keys[-1]])
     return out
