@@ -19,6 +19,7 @@ __all__ = [
     "DEVICE",
     "LENDER",
     "OPEN_LOAN_STATUSES",
+    "SMALL_ROWS",
     "View",
     "link_label",
     "link_reason",
@@ -26,6 +27,14 @@ __all__ = [
     "money",
     "node_id",
 ]
+
+SMALL_ROWS = 256
+"""A lookup's rows up to this many are filtered and counted in Python (a few microseconds a
+row), more by Polars: a Polars query on a frame of a few rows costs a fixed 0.1-0.4 ms of
+planning and thread hand-off, and a user view asks for a few tens of them. Both give the
+same rows in the same order (``tests/test_serve_fast.py`` and
+``tests/test_view_fast_paths.py`` compare them). Read as ``base.SMALL_ROWS``, so that a
+test can set it to -1 (Polars everywhere)."""
 
 DEVICE = "device"
 """``kind`` of a device link; identifier links carry their identifier kind."""

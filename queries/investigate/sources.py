@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import polars as pl
+import xpg.queries.investigate.base as base
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.frames import conform_to
 from xpg.queries.investigate.base import DEVICE, LENDER, OPEN_LOAN_STATUSES
@@ -256,11 +257,6 @@ def _seen_by(column: str, as_of: dt.date) -> pl.Expr:
     return pl.col(column).is_null() | (pl.col(column).dt.date() <= as_of)
 
 
-SMALL_ROWS = 256
-"""A lookup's rows up to this many are filtered and counted in Python (a few microseconds a
-row), more by Polars: a Polars query on a frame of a few rows costs a fixed 0.1-0.4 ms of
-planning and thread hand-off, and a user view asks for a few tens of them. Both give the
-same rows in the same order (``tests/test_serve_fast.py`` compares them)."""
 
 
 def _seen(first_seen: dt.date | None, as_of: dt.date) -> bool:
@@ -274,7 +270,7 @@ def _seen(first_seen: dt.date | None, as_of: dt.date) -> bool:
 def _small(frame: pl.DataFrame, schema: Mapping[str, pl.DataType | None]) -> bool:
     """Whether ``frame`` is small and holds the columns of ``schema`` in their dtypes
     (then the Python path gives what the Polars one would, without casting)."""
-    return frame.height <= SMALL_ROWS and all(
+    return frame.height <= base.SMALL_ROWS and all(
         t is not None and frame.schema.get(c) == t for c, t in schema.items())
 
 
@@ -504,7 +500,7 @@ class MemorySource:
 
     def link_degrees(self, nodes: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
         rows = self._node_rows(nodes, as_of)
-        if rows.height <= SMALL_ROWS:
+        if rows.height <= base.SMALL_ROWS:
             counts = Counter(zip(rows.get_column("kind").to_list(),
                                  rows.get_column("value").to_list(), strict=True))
             return pl.DataFrame({"kind": [k for k, _ in counts], "value": [v for _, v in counts],
@@ -517,7 +513,7 @@ class MemorySource:
         self, nodes: pl.DataFrame, as_of: dt.date, limit: int | None
     ) -> pl.DataFrame:
         rows = self._node_rows(nodes, as_of)
-        if limit is not None and rows.height <= SMALL_ROWS:
+        if limit is not None and rows.height <= base.SMALL_ROWS:
             seen: Counter[tuple[str, str]] = Counter()
             keep = []
             for k, v in zip(rows.get_column("kind").to_list(), rows.get_column("value").to_list(),
