@@ -286,6 +286,24 @@ def _rows_where(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], keep: li
         (c, frame.get_column(c).to_list()) for c in schema)}, schema=dict(schema))
 
 
+def _dated_by(frame: pl.DataFrame, column: str, as_of: dt.date, *, keep_null: bool
+              ) -> pl.DataFrame | None:
+    """The rows of a small ``frame`` whose ``column`` (a ``Date``, or a ``Datetime``
+    without a time zone) falls on or before ``as_of``, null rows kept when
+    ``keep_null``, filtered in Python; None when the frame is not small or the column
+    is of another type (the caller filters with Polars)."""
+    dtype = frame.schema.get(column)
+    if frame.height > base.SMALL_ROWS or not (
+            dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None)):
+        return None
+    keep = [i for i, d in enumerate(frame.get_column(column).to_list())
+            if (keep_null if d is None else
+                (d.date() if isinstance(d, dt.datetime) else d) <= as_of)]
+    if len(keep) == frame.height:
+        return frame
+    return frame[keep] if keep else frame.clear()  # a gather, no query planned
+
+
 NODE_SEPARATOR = "\x1f"
 """Between a node's kind and value in the ``node`` key of the link rows by node."""
 
@@ -439,6 +457,9 @@ class MemorySource:
 
     def accounts(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
         acc = self._accounts.take(user_ids)
+        small = _dated_by(acc, "opened_at", as_of, keep_null=True)
+        if small is not None:
+            return small
         return acc.filter(pl.col("opened_at").is_null() | (pl.col("opened_at") <= as_of))
 
     def _lender_links(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
@@ -526,10 +547,14 @@ class MemorySource:
         return conform("link_users", rows)
 
     def loans(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
-        return self._loans_by_user.take(user_ids).filter(pl.col("opened_at") <= as_of)
+        loans = self._loans_by_user.take(user_ids)
+        small = _dated_by(loans, "opened_at", as_of, keep_null=False)
+        return small if small is not None else loans.filter(pl.col("opened_at") <= as_of)
 
     def applications(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
-        return self._apps_by_user.take(user_ids).filter(
+        apps = self._apps_by_user.take(user_ids)
+        small = _dated_by(apps, "applied_at", as_of, keep_null=False)
+        return small if small is not None else apps.filter(
             pl.col("applied_at").dt.date() <= as_of)
 
     def lenders(self, lender_ids: Sequence[str]) -> pl.DataFrame:
