@@ -494,13 +494,19 @@ class MemorySource:
         The last answer is kept: a query asks for the degrees and then the users
         of the same nodes (or of a subset of them), which then costs one filter.
         """
-        pairs = set(nodes.select("kind", "value").iter_rows())
+        pairs = set(zip(nodes.get_column("kind").to_list(), nodes.get_column("value").to_list(),
+                        strict=True))
         cached = self._last_nodes
         if cached is not None and cached[0] == as_of and pairs <= cached[1]:
+            rows = cached[2]
             if pairs == cached[1]:
-                return cached[2]
-            return cached[2].join(nodes.select("kind", "value"), on=["kind", "value"],
-                                  how="semi")
+                return rows
+            if rows.height <= base.SMALL_ROWS:  # the rows of the subset, in order
+                keep = [i for i, pair in enumerate(zip(
+                    rows.get_column("kind").to_list(), rows.get_column("value").to_list(),
+                    strict=True)) if pair in pairs]
+                return rows[keep] if keep else rows.clear()
+            return rows.join(nodes.select("kind", "value"), on=["kind", "value"], how="semi")
         keys = [f"{k}{NODE_SEPARATOR}{v}" for k, v in pairs if k != LENDER]
         part = self._links_by_node.take(keys)
         columns = ("kind", "value", "user_id")
