@@ -83,3 +83,46 @@ def test_large_or_odd_frames_take_the_lazy_plan():
     assert acc_mod._small_exposures(odd, loans) is None
     ints = acc.head(2).with_columns(pl.col("credit_limit").cast(pl.Int64))
     assert acc_mod._small_exposures(ints, loans) is None
+
+
+def _reference_plain(x):
+    """``base._plain`` as it was written before its leaf fast path (the reference)."""
+    import dataclasses
+    import datetime as dt
+    from collections.abc import Mapping
+
+    from xpg.queries.investigate.base import View
+
+    if isinstance(x, View):
+        return {f.name: _reference_plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+    if hasattr(x, "to_dict") and not isinstance(x, type):
+        return x.to_dict()
+    if isinstance(x, Mapping):
+        return {str(k): _reference_plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple | set | frozenset):
+        return [_reference_plain(v) for v in x]
+    if isinstance(x, dt.datetime | dt.date):
+        return x.isoformat()
+    if isinstance(x, float):
+        return round(x, 2)
+    return x
+
+
+@pytest.mark.parametrize("seed", [3, 9])
+def test_view_to_dict_is_the_reference(seed):
+    import json
+
+    import xpg.api as api
+    from xpg.settings import load_settings
+
+    s = generate(2_000, seed, shape="mixed")
+    rng = random.Random(seed)
+    with api.open(dataset=s.dataset(), settings=load_settings(environ={})) as session:
+        found = session.findings().findings
+        users = rng.sample(sorted({u for f in found for u in f.users}), 10) + rng.sample(
+            s.dataset().users.get_column("user_id").to_list(), 10)
+        views = [session.user(u, hops=h) for u in users for h in (0, 1)]
+        views += [session.ring(f.id) for f in found if f.type == "ring"][:5]
+        views += [session.group(u) for u in users[:5]]
+        for v in views:
+            assert json.dumps(v.to_dict()) == json.dumps(_reference_plain(v))

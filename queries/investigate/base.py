@@ -99,9 +99,22 @@ def money(x: float | None) -> float:
     return round(float(x or 0.0), 2)
 
 
+_LEAVES = (str, int, bool, type(None))
+_NAMES: dict[type, tuple[str, ...]] = {}
+"""The field names of each view class (a few tens of classes: bounded)."""
+
+
 def _plain(x: Any) -> Any:
+    kind = type(x)
+    if kind in _LEAVES:  # most values of a view: answered before the checks below
+        return x
+    if kind is float:
+        return round(x, 2)
     if isinstance(x, View):
-        return {f.name: _plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        names = _NAMES.get(kind)
+        if names is None:
+            names = _NAMES[kind] = tuple(f.name for f in dataclasses.fields(x))
+        return {n: _plain(getattr(x, n)) for n in names}
     if hasattr(x, "to_dict") and not isinstance(x, type):
         return x.to_dict()
     if isinstance(x, Mapping):
