@@ -18,7 +18,9 @@ One command (old = the one-process server of another checkout, new = this checko
     .venv/bin/python bench/bench_serve.py --data /tmp/latency/100k
 
 Options: ``--old /path/to/other/.venv/bin/xpg`` (default ``/work/main/.venv/bin/xpg``),
-``--workers N``, ``--seconds S`` per client count, ``--clients 1,8,32``, ``--skip-old``,
+``--workers N`` (the new server's), ``--old-workers N`` (the old server's, default 1: an
+old xpg may not know the flag; give 2 to compare two servers of the same shape),
+``--seconds S`` per client count, ``--clients 1,8,32``, ``--skip-old``,
 ``--state DIR`` (both servers answer from a stored state, ``xpg state build``). Without
 ``--data`` it generates the same 100,000 users into a temporary folder first.
 """
@@ -266,6 +268,8 @@ def main() -> None:
     p.add_argument("--old", type=Path, default=OLD, help="the old xpg (main's venv)")
     p.add_argument("--new", type=Path, default=NEW, help="the new xpg (this checkout's venv)")
     p.add_argument("--workers", type=int, default=2, help="workers of the new server")
+    p.add_argument("--old-workers", type=int, default=1,
+                   help="workers of the old server (1: the flag is not passed)")
     p.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
                    default=[1, 8, 32])
     p.add_argument("--seconds", type=float, default=10.0, help="per client count")
@@ -285,7 +289,8 @@ def main() -> None:
         print(f"# data {data}; {os.cpu_count()} cores; load average at start "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
         both = [] if args.state is None else ["--state", str(args.state)]
-        old = [] if args.skip_old else run_server("old", args.old, data, both, args)
+        old_extra = [*both, "--workers", str(args.old_workers)] if args.old_workers > 1 else both
+        old = [] if args.skip_old else run_server("old", args.old, data, old_extra, args)
         new = run_server("new", args.new, data, [*both, "--workers", str(args.workers)], args)
     for o, n in zip(old, new, strict=False):
         print(f"ratio new/old at {n.clients:2d} clients: throughput x{n.rate / o.rate:.1f}, "

@@ -95,8 +95,9 @@ def test_worker_screening_is_the_full_computation(pair):
 @pytest.mark.parametrize("seed", [5, 8])
 def test_small_lookups_in_python_are_the_polars_ones(seed, monkeypatch):
     """Every lookup of the in-memory source, answered in Python (small frames) and by
-    Polars (SMALL_ROWS -1): the same views, to the byte."""
-    from xpg.queries.investigate import sources
+    Polars (``base.SMALL_ROWS`` -1: the sources' lookups, the exposure, the search's
+    levels): the same views, to the byte."""
+    from xpg.queries.investigate import base
 
     from xpg.synthetic import generate
 
@@ -117,6 +118,6 @@ def test_small_lookups_in_python_are_the_polars_ones(seed, monkeypatch):
             session.source._last_nodes = None
             fast = dumps(ask().to_dict())
             with monkeypatch.context() as m:
-                m.setattr(sources, "SMALL_ROWS", -1)
+                m.setattr(base, "SMALL_ROWS", -1)
                 session.source._last_nodes = None
                 assert dumps(ask().to_dict()) == fast

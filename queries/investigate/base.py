@@ -19,6 +19,7 @@ __all__ = [
     "DEVICE",
     "LENDER",
     "OPEN_LOAN_STATUSES",
+    "SMALL_ROWS",
     "View",
     "link_label",
     "link_reason",
@@ -26,6 +27,14 @@ __all__ = [
     "money",
     "node_id",
 ]
+
+SMALL_ROWS = 256
+"""A lookup's rows up to this many are filtered and counted in Python (a few microseconds a
+row), more by Polars: a Polars query on a frame of a few rows costs a fixed 0.1-0.4 ms of
+planning and thread hand-off, and a user view asks for a few tens of them. Both give the
+same rows in the same order (``tests/test_serve_fast.py`` and
+``tests/test_view_fast_paths.py`` compare them). Read as ``base.SMALL_ROWS``, so that a
+test can set it to -1 (Polars everywhere)."""
 
 DEVICE = "device"
 """``kind`` of a device link; identifier links carry their identifier kind."""
@@ -90,9 +99,22 @@ def money(x: float | None) -> float:
     return round(float(x or 0.0), 2)
 
 
+_LEAVES = (str, int, bool, type(None))
+_NAMES: dict[type, tuple[str, ...]] = {}
+"""The field names of each view class (a few tens of classes: bounded)."""
+
+
 def _plain(x: Any) -> Any:
+    kind = type(x)
+    if kind in _LEAVES:  # most values of a view: answered before the checks below
+        return x
+    if kind is float:
+        return round(x, 2)
     if isinstance(x, View):
-        return {f.name: _plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        names = _NAMES.get(kind)
+        if names is None:
+            names = _NAMES[kind] = tuple(f.name for f in dataclasses.fields(x))
+        return {n: _plain(getattr(x, n)) for n in names}
     if hasattr(x, "to_dict") and not isinstance(x, type):
         return x.to_dict()
     if isinstance(x, Mapping):

@@ -4,11 +4,13 @@ non-hub devices and ring-enabled identifiers (and lenders when asked)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import polars as pl
+import xpg.queries.investigate.base as base
 from xpg.queries.investigate.base import DEVICE, LENDER
 
 from xpg.settings import DetectionConfig
@@ -67,9 +69,15 @@ def expand(
     hub_max: int | None,
     seen_nodes: set[tuple[str, str]],
 ) -> None:
-    """One level: frontier users -> their (non-hub) nodes -> users not reached yet."""
+    """One level: frontier users -> their (non-hub) nodes -> users not reached yet.
+
+    A level of a few rows (:data:`~xpg.queries.investigate.base.SMALL_ROWS`) is worked
+    in Python (:func:`_expand_small`), a larger one by Polars: the same search either way."""
     level = max(search.depth[u] for u in search.frontier) + 1
     links = source.links(search.frontier, as_of, kinds).select("user_id", "kind", "value")
+    if links.height <= base.SMALL_ROWS:
+        _expand_small(source, search, as_of, kinds, hub_max, seen_nodes, level, links)
+        return
     nodes = links.select("kind", "value").unique()
     if seen_nodes:
         seen = pl.DataFrame([list(k) for k in seen_nodes], schema=["kind", "value"], orient="row")
@@ -85,6 +93,13 @@ def expand(
     links = links.join(nodes, on=["kind", "value"], how="semi")
     reached = source.link_users(nodes, as_of, None)
     search.edges.extend([links, reached])
+    _step(search, level, kinds, links, reached)
+
+
+def _step(search: Search, level: int, kinds: Sequence[str], links: pl.DataFrame,
+          reached: pl.DataFrame) -> None:
+    """The users of ``reached`` not known yet, each with its parent: the first link by
+    kind's rank, value, previous user."""
     known = pl.DataFrame({"user_id": list(search.depth)}, schema={"user_id": pl.String})
     order = {k: i for i, k in enumerate(kinds)}
     new = (
@@ -98,6 +113,69 @@ def expand(
         search.depth[user] = level
         search.parent[user] = (prev, kind, value)
     search.frontier = new.get_column("user_id").to_list()
+
+
+_NODES = {"kind": pl.String, "value": pl.String}
+
+
+def _expand_small(
+    source: LinkSource,
+    search: Search,
+    as_of: dt.date,
+    kinds: Sequence[str],
+    hub_max: int | None,
+    seen_nodes: set[tuple[str, str]],
+    level: int,
+    links: pl.DataFrame,
+) -> None:
+    """:func:`expand` for a level whose frontier has few links: the nodes, the hub cut,
+    the links kept and each new user's parent (the first by kind's rank, value, previous
+    user) in Python; the source is asked the same questions."""
+    rows = list(zip(*(links.get_column(c).to_list() for c in ("user_id", "kind", "value")),
+                    strict=True))
+    pairs = {(k, v) for _, k, v in rows} - seen_nodes
+    seen_nodes.update(pairs)
+    nodes = pl.DataFrame({"kind": [k for k, _ in pairs], "value": [v for _, v in pairs]},
+                         schema=_NODES)
+    if hub_max is not None and pairs:
+        deg = source.link_degrees(nodes, as_of)
+        kept = [(k, v) for k, v, n in deg.select("kind", "value", "users").iter_rows()
+                if k == LENDER or n <= hub_max]
+        pairs = set(kept)
+        nodes = pl.DataFrame({"kind": [k for k, _ in kept], "value": [v for _, v in kept]},
+                             schema=_NODES)
+    if not pairs:
+        search.frontier = []
+        return
+    keep = [(k, v) in pairs for _, k, v in rows]
+    if not all(keep):
+        rows = [r for r, k in zip(rows, keep, strict=True) if k]
+        links = pl.DataFrame(rows, schema=links.schema, orient="row")
+    reached = source.link_users(nodes, as_of, None)
+    search.edges.extend([links, reached])
+    found = list(zip(*(reached.get_column(c).to_list() for c in ("kind", "value", "user_id")),
+                     strict=True))
+    if reached.height > base.SMALL_ROWS or any(None in r for r in (*rows, *found)):
+        _step(search, level, kinds, links, reached)  # nulls sort as Polars sorts them
+        return
+    on_node: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for u, k, v in rows:
+        on_node[(k, v)].append(u)
+    order = {k: i for i, k in enumerate(kinds)}
+    best: dict[str, tuple[int, str, str, str]] = {}
+    for k, v, u in found:
+        if u in search.depth:
+            continue
+        for prev in on_node.get((k, v), ()):
+            step = (order.get(k, len(order)), v, prev, k)
+            if u not in best or step < best[u]:
+                best[u] = step
+    frontier = sorted(best)
+    for user in frontier:
+        _, value, prev, kind = best[user]
+        search.depth[user] = level
+        search.parent[user] = (prev, kind, value)
+    search.frontier = frontier
 
 
 def steps_to(search: Search, user: str) -> list[tuple[str, str, str, str]]:

@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import polars as pl
+import xpg.queries.investigate.base as base
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.frames import conform_to
 from xpg.queries.investigate.base import DEVICE, LENDER, OPEN_LOAN_STATUSES
@@ -256,11 +257,6 @@ def _seen_by(column: str, as_of: dt.date) -> pl.Expr:
     return pl.col(column).is_null() | (pl.col(column).dt.date() <= as_of)
 
 
-SMALL_ROWS = 256
-"""A lookup's rows up to this many are filtered and counted in Python (a few microseconds a
-row), more by Polars: a Polars query on a frame of a few rows costs a fixed 0.1-0.4 ms of
-planning and thread hand-off, and a user view asks for a few tens of them. Both give the
-same rows in the same order (``tests/test_serve_fast.py`` compares them)."""
 
 
 def _seen(first_seen: dt.date | None, as_of: dt.date) -> bool:
@@ -274,7 +270,7 @@ def _seen(first_seen: dt.date | None, as_of: dt.date) -> bool:
 def _small(frame: pl.DataFrame, schema: Mapping[str, pl.DataType | None]) -> bool:
     """Whether ``frame`` is small and holds the columns of ``schema`` in their dtypes
     (then the Python path gives what the Polars one would, without casting)."""
-    return frame.height <= SMALL_ROWS and all(
+    return frame.height <= base.SMALL_ROWS and all(
         t is not None and frame.schema.get(c) == t for c, t in schema.items())
 
 
@@ -288,6 +284,24 @@ def _rows_where(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], keep: li
     idx = [i for i, k in enumerate(keep) if k]
     return pl.DataFrame({c: [col[i] for i in idx] for c, col in (
         (c, frame.get_column(c).to_list()) for c in schema)}, schema=dict(schema))
+
+
+def _dated_by(frame: pl.DataFrame, column: str, as_of: dt.date, *, keep_null: bool
+              ) -> pl.DataFrame | None:
+    """The rows of a small ``frame`` whose ``column`` (a ``Date``, or a ``Datetime``
+    without a time zone) falls on or before ``as_of``, null rows kept when
+    ``keep_null``, filtered in Python; None when the frame is not small or the column
+    is of another type (the caller filters with Polars)."""
+    dtype = frame.schema.get(column)
+    if frame.height > base.SMALL_ROWS or not (
+            dtype == pl.Date or (isinstance(dtype, pl.Datetime) and dtype.time_zone is None)):
+        return None
+    keep = [i for i, d in enumerate(frame.get_column(column).to_list())
+            if (keep_null if d is None else
+                (d.date() if isinstance(d, dt.datetime) else d) <= as_of)]
+    if len(keep) == frame.height:
+        return frame
+    return frame[keep] if keep else frame.clear()  # a gather, no query planned
 
 
 NODE_SEPARATOR = "\x1f"
@@ -470,6 +484,9 @@ class MemorySource:
 
     def accounts(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
         acc = self._accounts.take(user_ids)
+        small = _dated_by(acc, "opened_at", as_of, keep_null=True)
+        if small is not None:
+            return small
         return acc.filter(pl.col("opened_at").is_null() | (pl.col("opened_at") <= as_of))
 
     def _lender_links(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
@@ -504,13 +521,19 @@ class MemorySource:
         The last answer is kept: a query asks for the degrees and then the users
         of the same nodes (or of a subset of them), which then costs one filter.
         """
-        pairs = set(nodes.select("kind", "value").iter_rows())
+        pairs = set(zip(nodes.get_column("kind").to_list(), nodes.get_column("value").to_list(),
+                        strict=True))
         cached = self._last_nodes
         if cached is not None and cached[0] == as_of and pairs <= cached[1]:
+            rows = cached[2]
             if pairs == cached[1]:
-                return cached[2]
-            return cached[2].join(nodes.select("kind", "value"), on=["kind", "value"],
-                                  how="semi")
+                return rows
+            if rows.height <= base.SMALL_ROWS:  # the rows of the subset, in order
+                keep = [i for i, pair in enumerate(zip(
+                    rows.get_column("kind").to_list(), rows.get_column("value").to_list(),
+                    strict=True)) if pair in pairs]
+                return rows[keep] if keep else rows.clear()
+            return rows.join(nodes.select("kind", "value"), on=["kind", "value"], how="semi")
         keys = [f"{k}{NODE_SEPARATOR}{v}" for k, v in pairs if k != LENDER]
         part = self._links_by_node.take(keys)
         columns = ("kind", "value", "user_id")
@@ -531,7 +554,7 @@ class MemorySource:
 
     def link_degrees(self, nodes: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
         rows = self._node_rows(nodes, as_of)
-        if rows.height <= SMALL_ROWS:
+        if rows.height <= base.SMALL_ROWS:
             counts = Counter(zip(rows.get_column("kind").to_list(),
                                  rows.get_column("value").to_list(), strict=True))
             return pl.DataFrame({"kind": [k for k, _ in counts], "value": [v for _, v in counts],
@@ -544,7 +567,7 @@ class MemorySource:
         self, nodes: pl.DataFrame, as_of: dt.date, limit: int | None
     ) -> pl.DataFrame:
         rows = self._node_rows(nodes, as_of)
-        if limit is not None and rows.height <= SMALL_ROWS:
+        if limit is not None and rows.height <= base.SMALL_ROWS:
             seen: Counter[tuple[str, str]] = Counter()
             keep = []
             for k, v in zip(rows.get_column("kind").to_list(), rows.get_column("value").to_list(),
@@ -557,10 +580,14 @@ class MemorySource:
         return conform("link_users", rows)
 
     def loans(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
-        return self._loans_by_user.take(user_ids).filter(pl.col("opened_at") <= as_of)
+        loans = self._loans_by_user.take(user_ids)
+        small = _dated_by(loans, "opened_at", as_of, keep_null=False)
+        return small if small is not None else loans.filter(pl.col("opened_at") <= as_of)
 
     def applications(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
-        return self._apps_by_user.take(user_ids).filter(
+        apps = self._apps_by_user.take(user_ids)
+        small = _dated_by(apps, "applied_at", as_of, keep_null=False)
+        return small if small is not None else apps.filter(
             pl.col("applied_at").dt.date() <= as_of)
 
     def lenders(self, lender_ids: Sequence[str]) -> pl.DataFrame:

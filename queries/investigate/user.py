@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import polars as pl
 from xpg.queries.investigate.accounts import ZERO_EXPOSURE, account_infos, exposure_by_user
@@ -90,7 +90,10 @@ def investigate_user(
 
     # devices and identifiers, with who else is on them
     links = source.links([user_id], as_of, None)
-    nodes = links.select("kind", "value").unique()
+    pairs = set(zip(links.get_column("kind").to_list(), links.get_column("value").to_list(),
+                    strict=True))  # the distinct nodes, as a unique() would give them
+    nodes = pl.DataFrame({"kind": [k for k, _ in pairs], "value": [v for _, v in pairs]},
+                         schema={"kind": links.schema["kind"], "value": links.schema["value"]})
     degrees = {(k, v): n for k, v, n in source.link_degrees(nodes, as_of).iter_rows()}
     others: dict[tuple[str, str], list[str]] = defaultdict(list)
     for k, v, u in source.link_users(nodes, as_of, list_limit + 1).iter_rows():
@@ -125,7 +128,7 @@ def investigate_user(
 
     # lenders: loans of any status and applications
     apps = source.applications([user_id], as_of)
-    app_counts = dict(apps.group_by("lender_id").len().iter_rows())
+    app_counts = Counter(apps.get_column("lender_id").to_list())
     lender_ids = set(loans.get_column("lender_id").to_list()) | set(app_counts)
     names = lender_names(source, lender_ids)
     per_lender = {r["lender_id"]: r for r in loans.group_by("lender_id").agg(
