@@ -251,6 +251,11 @@ class _Sorted:
             return parts[0]
         return pl.concat(parts) if parts else self.frame.clear()
 
+    def slices(self, values: Iterable[str]) -> list[pl.DataFrame]:
+        """The rows of each of ``values`` present, one zero-copy slice per value, in key
+        order (no Polars query: for a caller that reads the few rows in Python)."""
+        return [self.frame[a:b] for a, b in self.ranges(values)]
+
 
 def _seen_by(column: str, as_of: dt.date) -> pl.Expr:
     return pl.col(column).is_null() | (pl.col(column).dt.date() <= as_of)
@@ -353,6 +358,10 @@ class MemorySource:
     it: the connected groups are then its components.
     """
 
+    in_memory = True
+    """Every lookup reads tables held in this process (no file or network read): a
+    service may answer it on its event loop."""
+
     def __init__(self, dataset: Dataset, links: Links | None = None):
         self.dataset = dataset
         self._links = links
@@ -433,6 +442,14 @@ class MemorySource:
         owners = self.dataset.accounts.select("account_id", "user_id", "product_id")
         events = self.dataset.account_events.join(owners, on="account_id", how="inner")
         return _Sorted(conform("account_events", events), "user_id", "at")
+
+    def key_frames(self, table: str, keys: Iterable[str]) -> list[pl.DataFrame]:
+        """The rows of the sorted table ``table`` (a name of
+        :data:`~xpg.queries.investigate.state.TABLES`) whose key is one of ``keys``, as
+        frames in key order (one slice per key present, no filter, no ``as_of``), for a
+        caller that reads a handful of rows in Python (:mod:`xpg.queries.screen`): binary
+        searches and zero-copy slices, no Polars query."""
+        return getattr(self, f"_{table}").slices(keys)  # the table's sorted copy
 
     # protocol ----------------------------------------------------------------
     def users(self, user_ids: Sequence[str]) -> pl.DataFrame:

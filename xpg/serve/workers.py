@@ -88,6 +88,8 @@ class _MappedSource(StateSource):
     """The stored state's source with every table memory-mapped in full (no Parquet scan
     per lookup)."""
 
+    in_memory = True  # memory-mapped: the page cache, no read call
+
     def _scanned(self, name: str) -> _Mapped:  # type: ignore[override]
         return _Mapped(_mapped_frame(self.state.path / f"{name}.arrow"), KEYS[name])
 
