@@ -34,10 +34,10 @@ from typing import Any, Protocol
 import phonenumbers
 import polars as pl
 from xpg.loaders.normalize_one import normalize_value, trim
+from xpg.queries.investigate import sources as _sources
 from xpg.queries.investigate.base import link_label
 from xpg.queries.investigate.sources import (
     NODE_SEPARATOR,
-    SMALL_ROWS,
     FindingsIndex,
     InvestigationSource,
     _seen,
@@ -326,10 +326,11 @@ class _Slices:
         frames = self.source.key_frames(
             "links_by_node", [f"{k}{NODE_SEPARATOR}{v}" for k, v in keys])
         for frame in frames:
-            if frame.height > SMALL_ROWS:  # a hub, most likely: counted by Polars
+            small = _sources.SMALL_ROWS
+            if frame.height > small:  # a hub, most likely: counted by Polars
                 frame = frame.filter(_seen_by("first_seen", as_of))
                 node = frame.get_column("node")
-                if frame.height > SMALL_ROWS and node[0] == node[-1]:
+                if frame.height > small and node[0] == node[-1]:
                     key = (frame.get_column("kind")[0], frame.get_column("value")[0])
                     degrees[key] = frame.height
                     if key[0] in ring_kinds and frame.height <= hub_max:
