@@ -37,6 +37,23 @@ def test_sorted_take_is_the_filter(seed):
         assert table.take(asked).equals(expect), (n, asked)
 
 
+def test_sorted_ranges_on_the_fence_edges():
+    """The fence of every 64th key: runs across its edges, tables of 0 to a few hundred
+    rows, nulls first, keys before, between and after every key."""
+    import bisect
+
+    rng = random.Random(7)
+    for n in (0, 1, 2, 63, 64, 65, 127, 128, 129, 500):
+        for nulls in (0, 1, 3):
+            keys = sorted(rng.choice("abcdefgh") + str(rng.randint(0, 9)) for _ in range(n))
+            column = pl.Series("k", [None] * nulls + keys, dtype=pl.String)
+            table = _Sorted(pl.DataFrame({"k": column}), "k", presorted=True)
+            for v in {"", "zz", "a", *keys[:3], *keys[-3:], *(
+                    rng.choice("abcdefghi") + str(rng.randint(0, 10)) for _ in range(30))}:
+                a, b = bisect.bisect_left(keys, v) + nulls, bisect.bisect_right(keys, v) + nulls
+                assert table.ranges([v]) == ([(a, b)] if b > a else []), (n, nulls, v)
+
+
 @pytest.fixture(scope="module", params=[(3_000, 4), (2_000, 11)], ids=lambda p: f"seed{p[1]}")
 def pair(request, tmp_path_factory):
     """(the session over the loaded data, a worker's session over its shared folder)."""

@@ -191,12 +191,18 @@ class InvestigationSource(LinkSource, Protocol):
 
 class _KeyColumn(Sequence):
     """A sorted key column as a Python sequence, for :mod:`bisect` (nulls, sorted first,
-    are skipped by starting the search past them)."""
+    are skipped by starting the search past them), with every :data:`STRIDE`-th key in a
+    Python list (the fence): a search bisects the fence in Python, then the
+    :data:`STRIDE` rows between two fence keys, reading 2 x 6 values of the column instead
+    of 2 x 20 at a million rows (each read of a Polars value costs about a microsecond)."""
+
+    STRIDE = 64
 
     def __init__(self, keys: pl.Series):
         self.keys = keys
         self.n = len(keys)
         self.start = keys.null_count()
+        self.fence = keys.slice(self.start).gather_every(self.STRIDE).to_list()
 
     def __len__(self) -> int:
         return self.n
@@ -204,12 +210,24 @@ class _KeyColumn(Sequence):
     def __getitem__(self, i):  # type: ignore[override]
         return self.keys[i]
 
+    def _window(self, i: int) -> tuple[int, int]:
+        """The rows after fence key ``i - 1`` up to fence key ``i``."""
+        lo = self.start + (i - 1) * self.STRIDE + 1 if i else self.start
+        return lo, min(self.start + i * self.STRIDE, self.n)
+
+    def run(self, value: str) -> tuple[int, int]:
+        """The ``(start, stop)`` rows holding ``value`` (empty when none)."""
+        lo, hi = self._window(bisect.bisect_left(self.fence, value))
+        a = bisect.bisect_left(self, value, lo, hi)
+        lo, hi = self._window(bisect.bisect_right(self.fence, value))
+        return a, bisect.bisect_right(self, value, max(a, lo), hi)
+
 
 class _Sorted:
     """A frame sorted by one string key, sliced by binary search (small key sets).
 
-    The binary search is :mod:`bisect` over the key column (about 20 reads of one value
-    at a million rows): Polars' own ``search_sorted`` builds and runs a query per call,
+    The binary search is :mod:`bisect` over the key column and a fence of every 64th key
+    (:class:`_KeyColumn`): Polars' own ``search_sorted`` builds and runs a query per call,
     about ten times the cost for the few keys a lookup asks.
     """
 
@@ -229,8 +247,7 @@ class _Sorted:
         col = self._column
         out = []
         for v in sorted({v for v in values if v is not None}):
-            a = bisect.bisect_left(col, v, col.start)
-            b = bisect.bisect_right(col, v, a)
+            a, b = col.run(v)
             if b > a:
                 out.append((a, b))
         return out
