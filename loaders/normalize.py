@@ -173,10 +173,14 @@ def _phones(values: pl.Series, region: str) -> pl.Series:
     return fast.fill_null(slow)
 
 
+_NOT_DIGIT = r"\D"
+"""What a card loses (its digits are kept)."""
+_SPACE = r"\s"
+"""What an ID number loses (Unicode white space, as the Rust regex crate reads it)."""
 _BY_KIND = {
     "email": lambda v: v.str.to_lowercase(),
-    "bank_card": lambda v: v.str.replace_all(r"\D", ""),
-    "id_number": lambda v: v.str.replace_all(r"\s", "").str.to_uppercase(),
+    "bank_card": lambda v: v.str.replace_all(_NOT_DIGIT, ""),
+    "id_number": lambda v: v.str.replace_all(_SPACE, "").str.to_uppercase(),
 }
 """The normalization of each kind other than ``phone`` (:func:`_phones`); other kinds stay."""
 

@@ -2,7 +2,8 @@
 
 An applicant, not necessarily a user, is given by any of a device id and identifier values
 (``phone``, ``bank_card``, ``id_number``, ``email``, ``ip``, ``address``), each normalized
-as the loader normalizes the tables (:func:`xpg.loaders.normalize.normalize_values`), and
+as the loader normalizes the tables (:func:`xpg.loaders.normalize_one.normalize_value`: the
+loader's rules for one value, in plain Python), and
 optionally a ``user_id``. :func:`screen` looks each value up as a node of the graph (a
 device, or an identifier of that kind) in an investigation source (the stored state or the
 loaded tables in memory, the database on Neo4j) and reports every match with its number of
@@ -26,15 +27,22 @@ applicant is stored: the lookups are reads.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import phonenumbers
 import polars as pl
-from xpg.loaders.normalize import normalize_values, unusable_reasons
+from xpg.loaders.normalize_one import normalize_value, trim
+from xpg.queries.investigate import sources as _sources
 from xpg.queries.investigate.base import link_label
-from xpg.queries.investigate.sources import FindingsIndex, InvestigationSource
+from xpg.queries.investigate.sources import (
+    NODE_SEPARATOR,
+    FindingsIndex,
+    InvestigationSource,
+    _seen,
+    _seen_by,
+)
 
 from xpg.errors import InputError
 from xpg.privacy import mask
@@ -95,7 +103,7 @@ def applicant(given: Mapping[str, str | Sequence[str] | None], *, region: str = 
         rows += [(name, v) for v in values]
     user_id = given.get("user_id")
     if isinstance(user_id, str):
-        user_id = user_id.strip() or None
+        user_id = trim(user_id) or None
     elif user_id is not None:
         raise InputError("user_id must be one user id", argument="user_id")
     if not rows and user_id is None:
@@ -110,13 +118,9 @@ def applicant(given: Mapping[str, str | Sequence[str] | None], *, region: str = 
                              "characters", argument=name)
     if user_id is not None and len(user_id) > MAX_LENGTH:
         raise InputError(f"user_id: at most {MAX_LENGTH} characters", argument="user_id")
-    kinds = pl.Series([FIELDS[n] for n, _ in rows], dtype=pl.String)
-    written = pl.Series([v.strip() for _, v in rows], dtype=pl.String)
-    normalized = normalize_values(kinds, written, region).to_list() if rows else []
-    unusable = unusable_reasons(written, pl.Series(normalized, dtype=pl.String)).to_list() \
-        if rows else []
     out = []
-    for (name, value), norm, bad in zip(rows, normalized, unusable, strict=True):
+    for name, value in rows:
+        norm, bad = normalize_value(FIELDS[name], trim(value), region)
         if not norm or bad:
             why = bad or "it normalizes to nothing"
             raise InputError(f"{name} {value!r} cannot be looked up: {why}", argument=name)
@@ -173,12 +177,12 @@ class Screening:
     unmatched: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["as_of"] = self.as_of.isoformat()
-        out["reasons"] = [asdict(r) for r in self.reasons]
-        out["matches"] = [asdict(m) for m in self.matches]
-        out["unmatched"] = list(self.unmatched)
-        return out
+        """What :func:`dataclasses.asdict` gives (same keys, same order), without its deep
+        copies (the fields are text, numbers and flags)."""
+        return {"as_of": self.as_of.isoformat(), "verdict": self.verdict,
+                "reasons": [dict(vars(r)) for r in self.reasons],
+                "matches": [dict(vars(m)) for m in self.matches],
+                "linked_users": self.linked_users, "unmatched": list(self.unmatched)}
 
 
 def screen(source: InvestigationSource, findings: FindingsIndex, config: DetectionConfig,
@@ -187,24 +191,19 @@ def screen(source: InvestigationSource, findings: FindingsIndex, config: Detecti
 
     Cost: two node lookups (degrees, then the users of the nodes that count), one account
     lookup of the linked users (and their loans when written-off loans count), and the
-    findings index: independent of the graph's size.
+    findings index: independent of the graph's size. Over sorted tables (the memory source,
+    the stored state, ``xpg serve``'s workers: :meth:`MemorySource.key_frames`) each lookup is
+    binary searches and slices read in Python, with no Polars query (a few tens of
+    microseconds); over a database, the source's queries.
     """
     as_of = as_of or findings.as_of
     ring, own = config.ring, config.linked_risk
     hub_max = ring.hub_max_users
     ring_kinds = {"device", *ring.identifier_kinds}
-    nodes = pl.DataFrame([(k, n) for _, k, _, n in who.values],
-                         schema={"kind": pl.String, "value": pl.String}, orient="row").unique()
-    degrees = ({(k, v): int(n) for k, v, n in source.link_degrees(nodes, as_of)
-                .select("kind", "value", "users").iter_rows()} if nodes.height else {})
-    counted = [key for key, n in degrees.items() if key[0] in ring_kinds and n <= hub_max]
-    on_node: dict[tuple[str, str], list[str]] = {}
-    if counted:
-        wanted = pl.DataFrame(counted, schema={"kind": pl.String, "value": pl.String},
-                              orient="row")
-        for k, v, u in source.link_users(wanted, as_of, None).select(
-                "kind", "value", "user_id").iter_rows():
-            on_node.setdefault((k, v), []).append(u)
+    look: _Lookups = (_Slices(source) if hasattr(source, "key_frames")
+                      else _Queries(source))
+    keys = list(dict.fromkeys((k, n) for _, k, _, n in who.values))
+    degrees, on_node = look.nodes(keys, as_of, ring_kinds, hub_max)
     matches, unmatched = [], []
     via: dict[str, list[tuple[str, str, str, str]]] = {}  # user -> (field, given, kind, value)
     for name, kind, value, norm in who.values:
@@ -225,11 +224,11 @@ def screen(source: InvestigationSource, findings: FindingsIndex, config: Detecti
         for u in on_node.get(key, []) if counts else ():
             via.setdefault(u, []).append((name, shown, kind, norm))
     if who.user_id is not None:
-        if source.users([who.user_id]).height:
+        if look.user_known(who.user_id):
             via.setdefault(who.user_id, []).insert(0, ("user_id", who.user_id, "user", ""))
         else:
             unmatched.append(f"user_id {who.user_id}")
-    reasons = _reasons(source, findings, own, via, as_of)
+    reasons = _reasons(look, findings, own, via, as_of)
     verdict = max((r.verdict for r in reasons), key=VERDICTS.index, default="clear")
     return Screening(as_of, verdict, tuple(reasons), tuple(matches), len(via), tuple(unmatched))
 
@@ -238,24 +237,152 @@ def _shown(kind: str, value: str) -> str:
     return value if kind == "device" else mask(kind, value)
 
 
-def _reasons(source: InvestigationSource, findings: FindingsIndex, own: Any,
+class _Lookups(Protocol):
+    """What screening reads of a source (one implementation per kind of source)."""
+
+    def nodes(self, keys: Sequence[tuple[str, str]], as_of: dt.date, ring_kinds: set[str],
+              hub_max: int) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], list[str]]]:
+        """Per node (kind, value) on at least one user as of the date: its users; and the
+        users (by id) of the nodes that count for rings (kind in ``ring_kinds``, at most
+        ``hub_max`` users)."""
+        ...
+
+    def user_known(self, user_id: str) -> bool: ...
+
+    def bad_accounts(self, users: Sequence[str], as_of: dt.date, reasons: Sequence[str]
+                     ) -> list[tuple[str, str, str, str, str]]:
+        """(user, account, product, status, reason) of the users' accounts open by the date
+        and frozen or closed for one of ``reasons``, by user then account."""
+        ...
+
+    def written_off(self, users: Sequence[str], as_of: dt.date) -> list[tuple[str, str]]:
+        """(user, lender) of the users' loans opened by the date and written off, unique,
+        sorted."""
+        ...
+
+
+class _Queries:
+    """:class:`_Lookups` through the protocol's frames (any source: a database)."""
+
+    def __init__(self, source: InvestigationSource):
+        self.source = source
+
+    def nodes(self, keys: Sequence[tuple[str, str]], as_of: dt.date, ring_kinds: set[str],
+              hub_max: int) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], list[str]]]:
+        if not keys:
+            return {}, {}
+        nodes = pl.DataFrame(list(keys), schema={"kind": pl.String, "value": pl.String},
+                             orient="row")
+        degrees = {(k, v): int(n) for k, v, n in self.source.link_degrees(nodes, as_of)
+                   .select("kind", "value", "users").iter_rows()}
+        counted = [key for key, n in degrees.items() if key[0] in ring_kinds and n <= hub_max]
+        on_node: dict[tuple[str, str], list[str]] = {}
+        if counted:
+            wanted = pl.DataFrame(counted, schema={"kind": pl.String, "value": pl.String},
+                                  orient="row")
+            for k, v, u in self.source.link_users(wanted, as_of, None).select(
+                    "kind", "value", "user_id").iter_rows():
+                on_node.setdefault((k, v), []).append(u)
+        return degrees, on_node
+
+    def user_known(self, user_id: str) -> bool:
+        return self.source.users([user_id]).height > 0
+
+    def bad_accounts(self, users: Sequence[str], as_of: dt.date, reasons: Sequence[str]
+                     ) -> list[tuple[str, str, str, str, str]]:
+        return self.source.accounts(users, as_of).filter(
+            pl.col("status").is_in(("frozen", "closed")),
+            pl.col("status_reason").is_in(list(reasons))).select(
+            "user_id", "account_id", "product_id", "status", "status_reason").rows()
+
+    def written_off(self, users: Sequence[str], as_of: dt.date) -> list[tuple[str, str]]:
+        loans = self.source.loans(users, as_of).filter(pl.col("status") == "written_off")
+        return loans.select("user_id", "lender_id").unique().sort(
+            "user_id", "lender_id").rows()
+
+
+def _on_or_before(at: dt.date | None, as_of: dt.date) -> bool:
+    """``at <= as_of`` as Polars compares a column with a date (a datetime against the
+    date's midnight); False for a null, as a Polars filter drops it."""
+    if at is None:
+        return False
+    if isinstance(at, dt.datetime):
+        return at <= dt.datetime.combine(as_of, dt.time(), at.tzinfo)
+    return at <= as_of
+
+
+class _Slices:
+    """:class:`_Lookups` over a source's sorted tables (:meth:`MemorySource.key_frames`):
+    the rows of a few keys read in Python, with the filters of the source's own lookups
+    (the same rows, in the same order: ``tests/test_screen.py`` compares)."""
+
+    def __init__(self, source: Any):
+        self.source = source
+
+    def nodes(self, keys: Sequence[tuple[str, str]], as_of: dt.date, ring_kinds: set[str],
+              hub_max: int) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], list[str]]]:
+        degrees: dict[tuple[str, str], int] = {}
+        users: dict[tuple[str, str], list[str]] = {}
+        frames = self.source.key_frames(
+            "links_by_node", [f"{k}{NODE_SEPARATOR}{v}" for k, v in keys])
+        for frame in frames:
+            small = _sources.SMALL_ROWS
+            if frame.height > small:  # a hub, most likely: counted by Polars
+                frame = frame.filter(_seen_by("first_seen", as_of))
+                node = frame.get_column("node")
+                if frame.height > small and node[0] == node[-1]:
+                    key = (frame.get_column("kind")[0], frame.get_column("value")[0])
+                    degrees[key] = frame.height
+                    if key[0] in ring_kinds and frame.height <= hub_max:
+                        users[key] = frame.get_column("user_id").to_list()
+                    continue
+            for k, v, u, first in zip(*(frame.get_column(c).to_list() for c in (
+                    "kind", "value", "user_id", "first_seen")), strict=True):
+                if _seen(first, as_of):
+                    users.setdefault((k, v), []).append(u)
+        for key, on in users.items():
+            degrees.setdefault(key, len(on))
+        on_node = {key: on for key, on in users.items()
+                   if key[0] in ring_kinds and degrees[key] <= hub_max}
+        return degrees, on_node
+
+    def user_known(self, user_id: str) -> bool:
+        return any(f.height for f in self.source.key_frames("users", [user_id]))
+
+    def _rows(self, table: str, users: Sequence[str], columns: Sequence[str]
+              ) -> Iterator[tuple[Any, ...]]:
+        for frame in self.source.key_frames(table, users):
+            yield from zip(*(frame.get_column(c).to_list() for c in columns), strict=True)
+
+    def bad_accounts(self, users: Sequence[str], as_of: dt.date, reasons: Sequence[str]
+                     ) -> list[tuple[str, str, str, str, str]]:
+        bad = set(reasons)
+        return [(u, acc, product, status, reason) for u, acc, product, status, reason, opened
+                in self._rows("accounts", users, ("user_id", "account_id", "product_id",
+                                                  "status", "status_reason", "opened_at"))
+                if (opened is None or _on_or_before(opened, as_of))
+                and status in ("frozen", "closed") and reason in bad]
+
+    def written_off(self, users: Sequence[str], as_of: dt.date) -> list[tuple[str, str]]:
+        return sorted({(u, lender) for u, lender, status, opened in self._rows(
+            "loans_by_user", users, ("user_id", "lender_id", "status", "opened_at"))
+            if status == "written_off" and _on_or_before(opened, as_of)})
+
+
+def _reasons(look: _Lookups, findings: FindingsIndex, own: Any,
              via: Mapping[str, list[tuple[str, str, str, str]]], as_of: dt.date
              ) -> list[Reason]:
     users = sorted(via)
     if not users:
         return []
+    known = set(own.known_bad_users)
     bad: dict[str, list[str]] = {u: ["confirmed as fraud by an analyst"]
-                                 for u in users if u in set(own.known_bad_users)}
-    accounts = source.accounts(users, as_of)
-    for u, acc, product, status, reason in accounts.filter(
-            pl.col("status").is_in(("frozen", "closed")),
-            pl.col("status_reason").is_in(list(own.bad_reasons))).select(
-            "user_id", "account_id", "product_id", "status", "status_reason").iter_rows():
+                                 for u in users if u in known}
+    for u, acc, product, status, reason in look.bad_accounts(users, as_of,
+                                                              own.bad_reasons):
         bad.setdefault(u, []).append(f"{product} account {acc} {status} for {reason}")
     if own.written_off:
-        loans = source.loans(users, as_of).filter(pl.col("status") == "written_off")
-        for u, lender in loans.select("user_id", "lender_id").unique().sort(
-                "user_id", "lender_id").iter_rows():
+        for u, lender in look.written_off(users, as_of):
             bad.setdefault(u, []).append(f"a loan written off at {lender}")
     out: list[Reason] = []
     for u in users:

@@ -8,7 +8,7 @@ import json
 
 import pytest
 from decorator import INVESTIGATED, on_backends
-from detect_fixtures import AS_OF, Builder, at, multi_lender
+from detect_fixtures import AS_OF, Builder, at, day, multi_lender
 from xpg.queries.investigate import FindingsIndex
 from xpg.queries.screen import MAX_VALUES, applicant, screen
 
@@ -244,3 +244,83 @@ def test_xpg_screen_from_the_stored_state(tmp_path, capsys):
     assert "answering from the stored state" in captured.err
     out = json.loads(captured.out)
     assert out["verdict"] == "high" and out["linked_users"] == 4
+
+
+class _Frames:
+    """A source without ``key_frames``: screening reads it through the protocol's frames
+    (as it reads a database)."""
+
+    def __init__(self, source):
+        self._source = source
+
+    def __getattr__(self, name):
+        if name == "key_frames":
+            raise AttributeError(name)
+        return getattr(self._source, name)
+
+
+def _edges():
+    """A hub of 300 users (past the sorted tables' small-slice path), some seen after the
+    date; a device seen only after it; known-bad users by account (open before and after
+    the date), by a written-off loan (opened before and after) and by the analysts."""
+    b = Builder()
+    for i in range(300):
+        u = f"P{i:03d}"
+        b.account(f"p{i}", u, "huabei", status="frozen" if i == 7 else "active",
+                  reason="fraud" if i == 7 else None)
+        b.device(u, "big", first_seen=at(3) if i % 50 == 0 else at(-10))
+    b.device("L", "late", first_seen=at(2))
+    b.account("s1", "S1", "huabei", status="frozen", reason="fraud", opened_at=day(5))
+    b.account("s2", "S2", "jiebei", status="closed", reason="fraud")
+    b.account("s2b", "S2", "huabei", status="frozen", reason="user_request")
+    b.loan("S3", "CF001", status="written_off").loan("S3", "BK001", status="written_off")
+    b.loan("S4", "CF001", status="written_off", opened_at=day(4))
+    for u in ("S1", "S2", "S3", "S4", "S5"):
+        b.device(u, "small")
+        b.identifier(u, "email", "shared@example.com")
+    b.device("S6", "small", first_seen=at(1))
+    return b.build()
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["memory", "state"])
+def test_the_sorted_tables_path_answers_as_the_protocols_frames(tmp_path, stored):
+    """Screening over sorted tables (slices read in Python) gives, to the byte, what it gives
+    through the protocol's frames, on the edges of the as-of filters and a large hub."""
+    from xpg.graph.memory import MemoryBackend
+
+    ds = _edges()
+    backend = MemoryBackend()
+    backend.load(ds)
+    config = CONFIG.replace(linked_risk={"known_bad_users": ["S5"], "written_off": True})
+    index = FindingsIndex(backend.detect(config, as_of=AS_OF))
+    source = backend.investigations(ds)
+    if stored:
+        from xpg.queries.investigate.state_source import StateSource
+
+        folder = write_folder(ds, tmp_path / "data")
+        with xpg.open(data=folder, settings=load_settings(environ={})) as session:
+            state = session.write_state(tmp_path / "state")
+        source = StateSource(state)
+    applicants = [{"device_id": "big"}, {"device_id": "late"}, {"device_id": "small"},
+                  {"device_id": ["small", "big", "late", "nowhere"]},
+                  {"email": "Shared@Example.com", "user_id": "P007"},
+                  {"user_id": "S4"}, {"user_id": "nobody"}, {"device_id": "small",
+                                                             "user_id": "S6"}]
+    for given in applicants:
+        for day_ in (AS_OF, day(-30), day(10)):
+            who = applicant(given)
+            fast = screen(source, index, config, who, as_of=day_)
+            slow = screen(_Frames(source), index, config, who, as_of=day_)
+            assert fast.to_dict() == slow.to_dict(), (given, day_)
+    r = screen(source, index, config, applicant({"device_id": "small"}), as_of=AS_OF)
+    assert {x.user_id for x in r.reasons} == {"S2", "S3", "S5"}
+    assert r.matches[0].users == 5
+    big = screen(source, index, config, applicant({"device_id": "big"}), as_of=AS_OF)
+    assert big.matches[0].users == 294 and big.matches[0].hub and big.verdict == "clear"
+
+
+def test_key_frames_names_the_state_tables():
+    """``MemorySource.key_frames`` reads the sorted copy ``_<table>`` of each state table."""
+    from xpg.queries.investigate.state import TABLES
+
+    assert all(attr == f"_{name}" for name, attr in TABLES.items())

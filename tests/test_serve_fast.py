@@ -18,7 +18,7 @@ from xpg.queries.investigate.sources import _Sorted
 
 import xpg.api as api
 from xpg.serve import Limits
-from xpg.serve.data import dumps
+from xpg.serve.data import ServeData, dumps
 from xpg.settings import load_settings
 
 
@@ -37,6 +37,23 @@ def test_sorted_take_is_the_filter(seed):
         assert table.take(asked).equals(expect), (n, asked)
 
 
+def test_sorted_ranges_on_the_fence_edges():
+    """The fence of every 64th key: runs across its edges, tables of 0 to a few hundred
+    rows, nulls first, keys before, between and after every key."""
+    import bisect
+
+    rng = random.Random(7)
+    for n in (0, 1, 2, 63, 64, 65, 127, 128, 129, 500):
+        for nulls in (0, 1, 3):
+            keys = sorted(rng.choice("abcdefgh") + str(rng.randint(0, 9)) for _ in range(n))
+            column = pl.Series("k", [None] * nulls + keys, dtype=pl.String)
+            table = _Sorted(pl.DataFrame({"k": column}), "k", presorted=True)
+            for v in {"", "zz", "a", *keys[:3], *keys[-3:], *(
+                    rng.choice("abcdefghi") + str(rng.randint(0, 10)) for _ in range(30))}:
+                a, b = bisect.bisect_left(keys, v) + nulls, bisect.bisect_right(keys, v) + nulls
+                assert table.ranges([v]) == ([(a, b)] if b > a else []), (n, nulls, v)
+
+
 @pytest.fixture(scope="module", params=[(3_000, 4), (2_000, 11)], ids=lambda p: f"seed{p[1]}")
 def pair(request, tmp_path_factory):
     """(the session over the loaded data, a worker's session over its shared folder)."""
@@ -52,8 +69,8 @@ def pair(request, tmp_path_factory):
     shared = tmp_path_factory.mktemp(f"shared{seed}")
     with api.open(data=folder, settings=settings, state=None) as full:
         share(full, shared, limits=Limits(), workers=2)
-        worker, _, _, rings = open_shared(shared)
-        yield full, worker, rings, s, seed
+        worker, _, _ = open_shared(shared)
+        yield full, worker, ServeData(worker), s, seed
 
 
 def test_worker_user_views_are_the_full_computation(pair):
@@ -69,14 +86,16 @@ def test_worker_user_views_are_the_full_computation(pair):
 
 
 def test_worker_rings_and_groups_are_the_full_computation(pair):
-    full, worker, rings, _, seed = pair
+    full, worker, served, _, seed = pair
     rng = random.Random(seed)
     found = [f.id for f in full.findings().findings if f.type == "ring"]
-    assert found and rings
+    assert found and not served.rings  # nothing encoded at start
     for rid in rng.sample(found, min(20, len(found))):
         expect = dumps(full.ring(rid).to_dict())
         assert dumps(worker.ring(rid).to_dict()) == expect
-        assert rings[rid] == expect
+        assert served.encoded_ring(rid, None) is None
+        assert served.ring(rid, None) == expect  # encoded on its first request, then kept
+        assert served.encoded_ring(rid, None) == expect
         member = full.ring(rid).to_dict()["members"][0]["user_id"]
         assert dumps(worker.group(member).to_dict()) == dumps(full.group(member).to_dict())
     assert "_groups" in vars(worker.source)  # answered from the groups computed once
@@ -121,3 +140,57 @@ def test_small_lookups_in_python_are_the_polars_ones(seed, monkeypatch):
                 m.setattr(base, "SMALL_ROWS", -1)
                 session.source._last_nodes = None
                 assert dumps(ask().to_dict()) == fast
+
+
+def test_ring_views_kept_are_bounded(pair, monkeypatch):
+    """Ring views are encoded on their first request and kept, at most MAX_ENCODED_RINGS
+    (the oldest dropped first)."""
+    from xpg.serve import data
+
+    full, worker, _, _, _ = pair
+    found = [f.id for f in full.findings().findings if f.type == "ring"][:3]
+    assert len(found) == 3
+    monkeypatch.setattr(data, "MAX_ENCODED_RINGS", 2)
+    served = ServeData(worker)
+    for rid in found:
+        served.ring(rid, None)
+    assert list(served.rings) == found[1:]
+
+
+def test_workers_over_a_stored_state_read_its_groups(tmp_path, monkeypatch):
+    """From a stored state, the workers' connected groups are the state's (not computed
+    again), and answer as the loaded data does."""
+    from xpg.queries.investigate.group import group_labels
+    from xpg.queries.investigate.search import ring_kinds
+
+    from xpg.serve.workers import open_shared, share
+    from xpg.synthetic import generate
+
+    s = generate(2_000, 5, shape="mixed")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name, frame in s.tables.items():
+        s.write_table(frame, folder / f"{name}.parquet", "parquet")
+    settings = load_settings(environ={})
+    with api.open(data=folder, settings=settings, state=None) as full:
+        full.write_state(tmp_path / "state")
+        ring = full.settings.detection.ring
+        computed = group_labels(full.source._links_by_user.frame.lazy(), full.as_of,
+                                ring_kinds(full.settings.detection), ring.hub_max_users)
+        members = [f.users[0] for f in full.findings().findings if f.type == "ring"][:10]
+        expect = [dumps(full.group(u).to_dict()) for u in members]
+    with api.open(data=folder, settings=settings, state=tmp_path / "state", load=False,
+                  detect=False) as stored:
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        with monkeypatch.context() as m:  # not computed again
+            m.setattr("xpg.queries.investigate.group.group_labels", None)
+            share(stored, shared, limits=Limits(), workers=2)
+    labels = pl.read_ipc(shared / "groups_by_user.arrow")
+    assert labels.height == computed.height
+    same = labels.join(computed, on="user_id", suffix="_c")  # the same partition
+    assert same.height == computed.height
+    assert same.group_by("group").agg(pl.col("group_c").n_unique()).get_column(
+        "group_c").max() == 1
+    worker, _, _ = open_shared(shared)
+    assert [dumps(worker.group(u).to_dict()) for u in members] == expect

@@ -274,8 +274,8 @@ def test_workers_answer_from_the_shared_tables_as_the_session(tmp_path):
     shared.mkdir()
     with api.open(data=data, as_of=dt.date(2026, 11, 20)) as s:
         share(s, shared, limits=Limits(rate_limit=7), workers=2)
-        w, limits, workers, rings = open_shared(shared)
-        assert (limits.rate_limit, workers) == (7, 2) and rings
+        w, limits, workers = open_shared(shared)
+        assert (limits.rate_limit, workers) == (7, 2)
         rid = next(f.id for f in s.findings().findings if f.type == "ring")
         assert w.ring(rid).to_dict() == s.ring(rid).to_dict()
         for u in ("u1", "u2", "u5"):

@@ -46,6 +46,11 @@ class _Scanned:
         where = pl.col(self.key) == vals[0] if len(vals) == 1 else pl.col(self.key).is_in(vals)
         return self.scan(vals).filter(where).collect()
 
+    def slices(self, values: Iterable[Any]) -> list[pl.DataFrame]:
+        """:meth:`take` as one frame (what a sorted table gives as one slice per key)."""
+        vals = [v for v in values if v is not None]
+        return [self.take(vals)] if vals else []
+
 
 class StateSource(MemorySource):
     """:class:`~xpg.queries.investigate.sources.InvestigationSource` over a state folder.
@@ -53,6 +58,8 @@ class StateSource(MemorySource):
     The in-memory source's lookups, with each sorted table replaced by a lazy scan
     of its Parquet copy (nothing is read until a query asks).
     """
+
+    in_memory = False  # each lookup scans Parquet files
 
     def __init__(self, state: State):
         self.state = state

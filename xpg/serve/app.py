@@ -78,8 +78,8 @@ def create_app(
     clock
         Monotonic clock of the rate limiters (tests pass a fake one).
     rings
-        The ring views already encoded (:func:`~xpg.serve.data.encode_rings`; default:
-        encoded here).
+        Ring views already encoded (ring id -> JSON bytes); the others are encoded on
+        their first request (:meth:`~xpg.serve.data.ServeData.ring`).
     write_keys
         The keys that may also write cases (default: ``XPG_API_WRITE_KEY``); they read too.
     """

@@ -3,7 +3,7 @@
 :class:`ServeData` is made once per process, before the first request: the findings of
 the run date are encoded to JSON once (one ``bytes`` per finding, with the indexes a
 findings page filters on), so a page of findings joins the encoded findings it shows
-and never serializes the report; the view of every ring is encoded too (:func:`encode_rings`);
+and never serializes the report; a ring's view is encoded on its first request and kept;
 the session's lookup tables are built before the first request, so that the requests
 read them without a lock (nothing a request touches is written after that).
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from xpg.api import Session
     from xpg.queries.findings import FindingsReport
 
-__all__ = ["MAX_ENCODED_RINGS", "EncodedFindings", "ServeData", "dumps", "encode_rings"]
+__all__ = ["MAX_ENCODED_RINGS", "EncodedFindings", "ServeData", "dumps"]
 
 
 def dumps(value: Any) -> bytes:
@@ -100,20 +100,8 @@ class EncodedFindings:
 
 
 MAX_ENCODED_RINGS = 5_000
-"""Rings whose views are encoded when the service starts (the largest first); the
-others are computed per request."""
-
-
-def encode_rings(session: Session) -> dict[str, bytes]:
-    """The view of each ring finding of the session's run (at most
-    :data:`MAX_ENCODED_RINGS`, by exposure), encoded: ring id -> JSON bytes."""
-    try:
-        report = session.findings(session.as_of)
-    except NoFindingsError:
-        return {}
-    rings = sorted((f for f in report.findings if f.type == "ring"),
-                   key=lambda f: -f.exposure.total)[:MAX_ENCODED_RINGS]
-    return {f.id: dumps(session.ring(f.id, as_of=session.as_of).to_dict()) for f in rings}
+"""Ring views a service keeps encoded (each encoded on its first request: encoding every
+ring at start took minutes at 1,000,000 users)."""
 
 
 class ServeData:
@@ -134,20 +122,26 @@ class ServeData:
         with contextlib.suppress(NoFindingsError):
             self.findings()
         self._warm()
-        self.rings: Mapping[str, bytes] = rings if rings is not None else encode_rings(
-            session)
+        #: ring id -> its encoded view: the ones given, then each ring asked, encoded on its
+        #: first request and kept (at most MAX_ENCODED_RINGS, the oldest dropped first)
+        self.rings: dict[str, bytes] = dict(rings or {})
+        self._keep = threading.Lock()  # taken to add a ring view, never to read one
 
     def ring(self, ring_id: str, as_of: dt.date | None) -> bytes:
-        """A ring's view, encoded before the first request (or computed now: an id
-        carried from an earlier run, or a ring past :data:`MAX_ENCODED_RINGS`)."""
+        """A ring's view: encoded on its first request and kept, so that the next ones are
+        answered on the event loop (:meth:`encoded_ring`)."""
         day = self.day(as_of)
         body = self.rings.get(ring_id)
         if body is None:
             body = dumps(self.call(lambda s, d: s.ring(ring_id, as_of=d), day).to_dict())
+            with self._keep:
+                while len(self.rings) >= MAX_ENCODED_RINGS:
+                    self.rings.pop(next(iter(self.rings)))
+                self.rings[ring_id] = body
         return body
 
     def encoded_ring(self, ring_id: str, as_of: dt.date | None) -> bytes | None:
-        """A ring's view if it was encoded before the first request (None: to compute)."""
+        """A ring's view if it is encoded already (None: to compute, :meth:`ring`)."""
         self.day(as_of)
         return self.rings.get(ring_id)
 

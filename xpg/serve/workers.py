@@ -3,10 +3,10 @@
 Why not fork one loaded session: Polars' thread pool does not survive ``fork()`` (a
 child that runs a Polars query after its parent did waits forever; tried with the
 100,000-user sample), and every lookup runs Polars. So the parent loads and detects
-once, encodes the view of every ring, then writes the lookup tables of the run as
-uncompressed Arrow IPC files into a private temporary folder (:func:`share`), with the
-connected groups of the run (so a user view's group is looked up, not searched), the
-findings, the ring views and how the settings were made; uvicorn
+once, then writes the lookup tables of the run as uncompressed Arrow IPC files into a
+private temporary folder (:func:`share`), with the connected groups of the run (so a user
+view's group is looked up, not searched; from a stored state, the groups it holds), the
+findings and how the settings were made; uvicorn
 starts ``N`` fresh (spawned) workers, and each one memory-maps those files
 (:func:`open_shared`: pyarrow's memory map handed to Polars without a copy), so the
 tables' pages are the operating system's page cache, held once for every worker. A worker starts in
@@ -88,6 +88,8 @@ class _MappedSource(StateSource):
     """The stored state's source with every table memory-mapped in full (no Parquet scan
     per lookup)."""
 
+    in_memory = True  # memory-mapped: the page cache, no read call
+
     def _scanned(self, name: str) -> _Mapped:  # type: ignore[override]
         return _Mapped(_mapped_frame(self.state.path / f"{name}.arrow"), KEYS[name])
 
@@ -165,7 +167,7 @@ def share(session: Session, folder: Path, *, limits: Limits, workers: int,
     their fingerprint, which each worker checks."""
     from xpg.queries.investigate.group import group_labels
     from xpg.queries.investigate.search import ring_kinds
-    from xpg.serve.data import dumps, encode_rings
+    from xpg.serve.data import dumps
 
     day = session.as_of
     report = session.findings(day)
@@ -179,13 +181,16 @@ def share(session: Session, folder: Path, *, limits: Limits, workers: int,
             frame.write_ipc(folder / f"{name}.arrow", compression=None)
         groups = _group_key(ring_kinds(session.settings.detection),
                             session.settings.detection.ring.hub_max_users, day)
-        links = _mapped_frame(folder / "links_by_user.arrow")
-        labels = group_labels(links.lazy(), day, groups["kinds"], groups["hub_max"])
+        state = getattr(source, "state", None)  # a stored state's source
+        if (getattr(state, "manifest", None) or {}).get("groups") == groups:
+            # the state holds the groups of this run, date, kinds and hub cut
+            labels = pl.scan_parquet(state.parts("groups_by_user")).collect()  # type: ignore[union-attr]
+        else:
+            links = _mapped_frame(folder / "links_by_user.arrow")
+            labels = group_labels(links.lazy(), day, groups["kinds"], groups["hub_max"])
         labels.sort("user_id").write_ipc(folder / "groups_by_user.arrow", compression=None)
         labels.sort("group", "user_id").write_ipc(folder / "groups.arrow", compression=None)
         (folder / "findings.json").write_bytes(dumps(report.to_dict()))
-        rings = {k: v.decode() for k, v in encode_rings(session).items()}
-        (folder / "rings.json").write_bytes(dumps(rings))
         spec = {"mode": "mapped", "as_of": day.isoformat(), "groups": groups}
     spec["config"] = [str(Path(c).resolve()) for c in config]
     spec["overrides"] = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -197,9 +202,9 @@ def share(session: Session, folder: Path, *, limits: Limits, workers: int,
     (folder / _SPEC).write_text(json.dumps(spec), encoding="utf-8")
 
 
-def open_shared(folder: Path) -> tuple[Session, Limits, int, dict[str, bytes] | None]:
-    """A worker's session over ``folder`` (written by :func:`share`), with the limits, the
-    number of workers and the encoded ring views (None: to encode)."""
+def open_shared(folder: Path) -> tuple[Session, Limits, int]:
+    """A worker's session over ``folder`` (written by :func:`share`), with the limits and
+    the number of workers."""
     import xpg.api as api
     from xpg.inputs import read_findings
 
@@ -219,10 +224,7 @@ def open_shared(folder: Path) -> tuple[Session, Limits, int, dict[str, bytes] | 
         session = api.Session(None, settings, backend, findings=report, as_of=day)
     if spec.get("reports"):
         session.use_reports(spec["reports"])  # each worker opens the cases' SQLite file
-    rings_file = folder / "rings.json"
-    rings = ({k: v.encode() for k, v in json.loads(rings_file.read_bytes()).items()}
-             if rings_file.exists() else None)
-    return session, limits, int(spec["workers"]), rings
+    return session, limits, int(spec["workers"])
 
 
 def worker_app() -> FastAPI:
@@ -231,10 +233,10 @@ def worker_app() -> FastAPI:
     from xpg.serve import api_keys_from_env, create_app
     from xpg.serve.limits import per_worker
 
-    session, limits, workers, rings = open_shared(Path(os.environ[SHARED_ENV]))
+    session, limits, workers = open_shared(Path(os.environ[SHARED_ENV]))
     access_log_to_stderr()
     return create_app(session, api_keys=api_keys_from_env(),
-                      limits=per_worker(limits, workers), rings=rings)
+                      limits=per_worker(limits, workers))
 
 
 @contextmanager

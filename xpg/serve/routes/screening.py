@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.concurrency import run_in_threadpool
 
 from xpg.queries.investigate.timeline import TimelineView
 from xpg.queries.screen import MAX_LENGTH, MAX_VALUES, Screening
@@ -66,14 +67,26 @@ def router(ctx: "Context") -> APIRouter:
             description="Run date (ISO 8601); the service answers for the dates it holds only",
             json_schema_extra=ctx.date_schema())] = None
 
+    # over tables in memory (or memory-mapped) a screening is a few binary searches and
+    # slices (under a millisecond): answered on the event loop, as a hand-off to a thread
+    # costs about as much; over files or a database, in the thread pool
+    try:
+        inline = bool(getattr(ctx.data.session.source, "in_memory", False))
+    except Exception:  # a failing backend answers its error per request
+        inline = False
+
     @r.post("/screen", tags=["screening"], responses=ok(Screening),
             summary="Screen an applicant: verdict high / elevated / clear, with reasons",
             description="Each value is normalized as the loader does; a value that normalizes "
                         "to nothing, is masked (6222********1234) or in scientific notation, "
                         "and a phone libphonenumber finds impossible, is refused with 422.")
-    def screen_applicant(body: ScreenBody) -> Response:
+    async def screen_applicant(body: ScreenBody) -> Response:
         given = body.model_dump(exclude_none=True, exclude={"as_of"})
-        return _json(data.call(lambda s, d: s.screen(given, as_of=d), body.as_of).to_dict())
+
+        def answer() -> Response:
+            return _json(data.call(lambda s, d: s.screen(given, as_of=d), body.as_of).to_dict())
+
+        return answer() if inline else await run_in_threadpool(answer)
 
     @r.get("/users/{user_id}/timeline", tags=["investigations"], responses=ok(TimelineView),
            summary="A user's cross-product timeline: limits, freezes, restores, limit cuts, "
