@@ -58,3 +58,65 @@ def test_the_largest_amount_allowed_still_adds_up(tmp_path, capsys, monkeypatch)
                  "--as-of", "2026-01-06"]) == 0
     view = json.loads(capsys.readouterr().out)
     assert view["exposure"]["total"] == 10_000_000_000 + 1200.5 + 10_000_000_000 - 1200.5
+
+
+def _findings_doc(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XPG_STATE_DIR", str(tmp_path / "states"))
+    data = write_csv(tmp_path / "data")
+    out = tmp_path / "findings.json"
+    assert main(["detect", "--data", str(data), "--out", str(out)]) == 0
+    capsys.readouterr()
+    return data, json.loads(out.read_text())
+
+
+def test_a_hand_edited_findings_document_is_refused_not_a_traceback(tmp_path, monkeypatch,
+                                                                    capsys):
+    data, doc = _findings_doc(tmp_path, monkeypatch, capsys)
+    assert doc["findings"], "the fixture has findings"
+    edits = {
+        "exposure_text": lambda f: f["exposure"].update(total="lots"),  # was exit 1
+        "severity": lambda f: f.update(severity="apocalyptic"),         # was used as written
+        "users_text": lambda f: f.update(users=f["users"][0]),          # was read per letter
+        "score_nan": lambda f: f.update(score=float("nan")),
+        "exposure_null": lambda f: f.update(exposure=None),
+    }
+    for name, edit in edits.items():
+        edited = json.loads(json.dumps(doc))
+        edit(edited["findings"][0])
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(edited))
+        user = doc["findings"][0]["users"][0]
+        code = main(["query", "user", user, "--data", str(data), "--findings", str(path)])
+        err = capsys.readouterr().err
+        assert code == 2, (name, code, err[-300:])
+        assert f"{path} is not a findings document: finding 1 ({doc['findings'][0]['id']})" \
+            in err, (name, err)
+        assert "Traceback" not in err
+
+
+def test_a_findings_document_saved_with_a_bom_is_read(tmp_path, monkeypatch, capsys):
+    data, doc = _findings_doc(tmp_path, monkeypatch, capsys)
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(doc).encode())  # Windows Notepad's UTF-8
+    user = doc["findings"][0]["users"][0]
+    assert main(["query", "user", user, "--data", str(data), "--findings", str(path)]) == 0
+
+
+def test_a_state_that_cannot_be_written_is_a_warning_naming_the_path(tmp_path, monkeypatch,
+                                                                      capsys):
+    # a full disk under state.dir said "no stored state kept for cold queries (None: None)"
+    import xpg.api
+    from xpg.errors import StorageError
+
+    def full(self, *a, **k):
+        raise StorageError(f"{tmp_path}/states/x: no space left on the device",
+                           path=tmp_path / "states/x", errno=28)
+
+    monkeypatch.setattr(xpg.api.Session, "keep_state", full)
+    monkeypatch.setenv("XPG_STATE_DIR", str(tmp_path / "states"))
+    data = write_csv(tmp_path / "data")
+    assert main(["detect", "--data", str(data), "--out", str(tmp_path / "f.json")]) == 0
+    err = capsys.readouterr().err
+    assert ("warning: no stored state kept for cold queries "
+            f"({tmp_path}/states/x: no space left on the device)") in err
+    assert "None" not in err
