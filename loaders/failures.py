@@ -57,6 +57,7 @@ class Rule(StrEnum):
     INVALID_TYPE = "invalid_type"
     INVALID_ENUM = "invalid_enum"
     NEGATIVE_AMOUNT = "negative_amount"
+    AMOUNT_TOO_LARGE = "amount_too_large"  # more than schema.MAX_AMOUNT
     DUPLICATE_KEY = "duplicate_key"
     UNKNOWN_REFERENCE = "unknown_reference"
     REJECTED_REFERENCE = "rejected_reference"

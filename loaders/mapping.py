@@ -38,7 +38,7 @@ import polars as pl
 from xpg.loaders.failures import Rule
 from xpg.loaders.parse import is_text
 from xpg.loaders.read import ROW, column_mapping
-from xpg.loaders.schema import DTYPES, TABLES, Column
+from xpg.loaders.schema import DTYPES, MAX_AMOUNT, TABLES, Column
 
 from xpg.errors import ConfigError
 from xpg.settings import LoadConfig
@@ -111,6 +111,8 @@ def _typed(column: Column, value: Any, key: str) -> Any:
                              f"got {value!r}")
         if column.non_negative and value < 0:
             raise _fail(key, f"{column.name} must be >= 0, got {value!r}")
+        if column.non_negative and value > MAX_AMOUNT:
+            raise _fail(key, f"{column.name} must be at most {MAX_AMOUNT:,}, got {value!r}")
         return int(value) if kind == "integer" else float(value)
     return _moment(value, kind, key)
 

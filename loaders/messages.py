@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import polars as pl
 from xpg.loaders.parse import EXPECTED
+from xpg.loaders.schema import MAX_AMOUNT
 
 __all__ = [
+    "amount_too_large",
     "date_order",
     "duplicate_key",
     "duplicate_row",
@@ -58,6 +60,11 @@ def not_null(column: str) -> str:
 
 def negative_amount(column: str) -> str:
     return f"{column} must be >= 0"
+
+
+def amount_too_large(column: str) -> str:
+    return (f"{column} must be at most {MAX_AMOUNT:,}; an amount that large is a broken "
+            "export (an amount in cents, a shifted column)")
 
 
 def missing_limit(column: str) -> str:

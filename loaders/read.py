@@ -394,7 +394,7 @@ def read_parts(tf: TableFile, names: list[str]) -> tuple[pl.DataFrame, list[Span
     for part in tf.files:
         one = TableFile(tf.table, part, _part_format(part), tf.encoding, tf.separator)
         try:
-            df = read_table(one, names)
+            df = _read_file(one, names)
         except UnreadableFile as e:
             raise UnreadableFile(f"{part.name}: {e}", line=e.line, value=e.value) from e
         if offset:
@@ -402,7 +402,7 @@ def read_parts(tf: TableFile, names: list[str]) -> tuple[pl.DataFrame, list[Span
         if df.height:
             spans.append((offset + 2, offset + df.height + 1, part.name))
         offset += df.height
-        frames.append(df)
+        frames.append(_without_blank(df, one, names))
     return pl.concat(frames, how="vertical_relaxed"), spans
 
 
@@ -410,6 +410,11 @@ def read_table(tf: TableFile, names: list[str]) -> pl.DataFrame:
     """The whole table, columns renamed to ``names`` (same order), plus :data:`ROW` first."""
     if len(tf.files) > 1 or (tf.parts and tf.parts[0] != tf.path):
         return read_parts(tf, names)[0]
+    return _without_blank(_read_file(tf, names), tf, names)
+
+
+def _read_file(tf: TableFile, names: list[str]) -> pl.DataFrame:
+    """One file of a table, every record (blank ones too) numbered by its line."""
     try:
         if tf.format == "csv":
             df = pl.read_csv(
@@ -428,6 +433,15 @@ def read_table(tf: TableFile, names: list[str]) -> pl.DataFrame:
     except (OSError, pl.exceptions.PolarsError) as e:
         raise UnreadableFile(_first_line(e)) from e
     return df.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64))
+
+
+def _without_blank(df: pl.DataFrame, tf: TableFile, names: list[str]) -> pl.DataFrame:
+    """``df`` less its blank CSV records: a blank line (the empty last line an editor
+    leaves) or a record of empty fields (``,,,``, as a spreadsheet exports formatted empty
+    rows) holds nothing, so it is no row; the rows after it keep their own line numbers."""
+    if tf.format != "csv" or not names or not df.height:
+        return df
+    return df.filter(~pl.all_horizontal(pl.col(names).is_null()))
 
 
 def _first_line(error: BaseException) -> str:

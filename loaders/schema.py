@@ -45,6 +45,13 @@ DTYPES: dict[str, pl.DataType] = {
 }
 
 
+MAX_AMOUNT = 10_000_000_000
+"""The largest amount a row may hold (CNY): the exposure sums amounts exactly, in millionths
+of a yuan in 64-bit integers (``queries.asof.MICRO``), which hold about 9.2e12 yuan; ten
+billion leaves room for the sum of 900 such amounts, and no consumer credit line or loan
+comes near it (a value that large is a broken export: a unit of cents, a shifted column)."""
+
+
 @dataclass(frozen=True)
 class Column:
     name: str

@@ -43,7 +43,7 @@ from xpg.loaders.read import (
     read_parts,
     read_table,
 )
-from xpg.loaders.schema import TABLES, Table
+from xpg.loaders.schema import MAX_AMOUNT, TABLES, Table
 from xpg.loaders.sources import scan_bounds
 
 
@@ -449,9 +449,9 @@ def _cell_rules(
     messages: Mapping[tuple[str, str], str],
     hints: _Hints | None = None,
 ) -> None:
-    """not_null, invalid_type, invalid_enum, negative_amount and too_long (``messages``: the
-    message of a rule on a column, where the configuration's mapping says more; ``hints``:
-    the settings named in a message, v3)."""
+    """not_null, invalid_type, invalid_enum, negative_amount, amount_too_large and too_long
+    (``messages``: the message of a rule on a column, where the configuration's mapping says
+    more; ``hints``: the settings named in a message, v3)."""
     hints = hints or _Hints(None, None, 256)
     for col in table.columns:
         c = col.name
@@ -486,6 +486,8 @@ def _cell_rules(
             )
         if col.non_negative:
             emit(values < 0, Rule.NEGATIVE_AMOUNT, say.negative_amount(c), column=c, values=source)
+            emit(values > MAX_AMOUNT, Rule.AMOUNT_TOO_LARGE, say.amount_too_large(c), column=c,
+                 values=source)
         if col.kind == "id" and values.dtype == pl.String:
             long = values.str.len_chars() > hints.max_id_length
             if long.any():

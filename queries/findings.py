@@ -14,6 +14,7 @@ import gc
 import hashlib
 import itertools
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -176,6 +177,30 @@ class Finding:
             evidence=dict(d.get("evidence", {})),
             explanation=d["explanation"],
         )
+
+
+def _check_finding(n: int, f: Any) -> None:
+    """Raise ValueError when the ``n``-th finding of a document read from a file is not
+    one xpg writes (a document edited by hand): text where a number or a list belongs, a
+    severity off the scale, an amount that is no finite number."""
+    if not isinstance(f, Mapping):
+        raise ValueError(f"finding {n} is not an object")
+    where = f"finding {n} ({str(f.get('id'))[:100]})"
+    if not isinstance(f.get("id"), str) or not f["id"] or not isinstance(f.get("type"), str):
+        raise ValueError(f"{where}: id and type must be non-empty text")
+    if f.get("severity", "low") not in SEVERITIES:
+        raise ValueError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
+    users = f.get("users")
+    if not isinstance(users, list | tuple) or not all(isinstance(u, str) for u in users):
+        raise ValueError(f"{where}: users must be a list of user ids")
+    exposure = f.get("exposure")
+    if not isinstance(exposure, Mapping):
+        raise ValueError(f"{where}: exposure must be an object of amounts")
+    numbers = [f.get("score", 0.0), *(exposure.get(k) for k in Exposure.__dataclass_fields__
+                                       if exposure.get(k) is not None)]
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+               for x in numbers):
+        raise ValueError(f"{where}: score and exposure amounts must be finite numbers")
 
 
 _PLAIN = (str, int, bool, type(None))
@@ -488,7 +513,12 @@ class FindingsReport:
         if p.is_dir():
             p = p / "findings.json"
         try:
-            return cls.from_json(p.read_text(encoding="utf-8"))
+            # utf-8-sig: a document saved by an editor that starts UTF-8 with a BOM
+            d = json.loads(p.read_text(encoding="utf-8-sig"))
+            if isinstance(d, Mapping) and isinstance(d.get("findings"), list | tuple):
+                for n, f in enumerate(d["findings"], 1):
+                    _check_finding(n, f)
+            return cls.from_dict(d)
         except FileNotFoundError:
             raise InputError(f"no findings document at {p}") from None
         except (OSError, ValueError, KeyError, TypeError) as e:

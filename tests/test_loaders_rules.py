@@ -125,6 +125,13 @@ CASES = [
         "amount must be >= 0",
     ),
     (
+        "amount_too_large",
+        {"external_loans": _with_row("external_loans", "u1,L1,2025-06-01,10000000000.01,0,open,")},
+        ("external_loans", 4, "amount", "10000000000.01", "amount_too_large"),
+        "amount must be at most 10,000,000,000; an amount that large is a broken export (an "
+        "amount in cents, a shifted column)",
+    ),
+    (
         "negative_amount_event_limit",
         {"account_events": _with_row("account_events", "a1,2026-01-06,limit_change,5000,-1,")},
         ("account_events", 4, "new_limit", "-1", "negative_amount"),

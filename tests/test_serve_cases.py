@@ -103,3 +103,19 @@ def test_open_by_hand_and_reopen(client):
     r = client.post(f"/v1/cases/{case_id}/status", headers=WRITE,
                     json={"by": "carol", "status": "open", "note": "new evidence"})
     assert r.status_code == 200 and r.json()["status"] == "open"
+
+
+def test_a_case_ref_is_length_limited_and_never_echoed_beyond_it(client):
+    # a 60 KB ref was answered 404 with the whole ref in the body, where every other id in
+    # a path is refused (422) at 200 characters and never echoed
+    long = "c" * 60_000  # httpx refuses URLs over 64 KiB itself
+    for method, path, body in [("GET", f"/v1/cases/{long}", None),
+                               ("POST", f"/v1/cases/{long}/notes", {"by": "a", "text": "x"}),
+                               ("POST", f"/v1/cases/{long}/decision",
+                                {"by": "a", "outcome": "benign"})]:
+        r = client.request(method, path, headers=WRITE, json=body)
+        assert r.status_code == 422, (path[:40], r.status_code)
+        assert len(r.content) < 1000 and "ccccc" not in r.text
+    assert client.get("/v1/cases/" + "c" * 200, headers=READ).status_code == 404
+    assert "paths" in client.get("/openapi.json").json()
+    assert client.get("/v1/cases", headers=READ).json() == {"cases": []}

@@ -102,6 +102,7 @@ def staging(target: Path) -> Iterator[Path]:
         tmp = _next_to(target, _make_folder)
     except OSError as e:
         raise (storage_error(e, target.parent) or e) from e
+    held = _hold(tmp)  # while this process lives, remove_debris(live=...) leaves it alone
     try:
         yield tmp
         replace_directory(tmp, target)
@@ -111,6 +112,41 @@ def staging(target: Path) -> Iterator[Path]:
         if error is not None and error is not e:
             raise error from e
         raise
+    finally:
+        if held is not None:
+            os.close(held)
+
+
+def _hold(folder: Path) -> int | None:
+    """A shared ``flock`` on ``folder`` (its own descriptor), which the kernel releases when
+    the process dies however it dies; None where the file system has no locks."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _staging_live(folder: Path) -> bool:
+    """Whether a live :func:`staging` holds ``folder`` (or it cannot be told)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return True  # no locks here: only the age can tell
+    finally:
+        os.close(fd)
+    return False
 
 
 def _open_new_file(path: Path) -> tuple[int, Path]:
@@ -354,13 +390,19 @@ def _write_holder(fd: int, text: str) -> None:
 _DEBRIS = re.compile(r"^\..+\.(?:[0-9a-f]{8}\.tmp|[^.]+\.old)$")
 
 
-def remove_debris(folder: str | os.PathLike[str], *, older_than: float) -> list[Path]:
+def remove_debris(folder: str | os.PathLike[str], *, older_than: float,
+                  live: float | None = None) -> list[Path]:
     """Remove what killed runs left in ``folder``: the hidden ``.<name>.<hex>.tmp``
     staging folders and files of :func:`staging`/:func:`write_text_atomic` and the
     ``.<name>.<random>.old`` folders :func:`replace_directory` moves aside, when last
     modified before ``older_than`` (a ``time.time()``; give the start of the earliest
     run that may still be writing there: the lock holder's own start under
     :func:`folder_lock`). Returns what was removed; what cannot be removed is left.
+
+    ``live``: where no folder lock serializes the writers (the stored states under
+    ``state.dir``), a ``.tmp`` staging folder last modified before ``live`` is removed
+    whatever ``older_than`` says unless a live :func:`staging` still holds it (its
+    ``flock`` dies with its process); ``live`` only spares one just made, not yet locked.
     """
     removed = []
     try:
@@ -371,7 +413,12 @@ def remove_debris(folder: str | os.PathLike[str], *, older_than: float) -> list[
         if not _DEBRIS.match(entry.name):
             continue
         try:
-            if entry.lstat().st_mtime >= older_than:
+            mtime = entry.lstat().st_mtime
+            if (live is not None and mtime < live and entry.name.endswith(".tmp")
+                    and entry.is_dir() and not entry.is_symlink()):
+                if _staging_live(entry):
+                    continue
+            elif mtime >= older_than:
                 continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)

@@ -33,7 +33,7 @@ import polars as pl
 from xpg.loaders import messages as say
 from xpg.loaders.failures import FAILURE_SCHEMA, Rule
 from xpg.loaders.read import TABLE_ORDER
-from xpg.loaders.schema import TABLES
+from xpg.loaders.schema import MAX_AMOUNT, TABLES
 from xpg.loaders.validate import DATE_ORDER, SET_TABLES
 
 from xpg.errors import InputError, ValidationError
@@ -208,6 +208,7 @@ def validate_tables(
                            Rule.INVALID_ENUM, c, written[c])
             if col.non_negative:
                 checks.add(F.col(c) < 0, Rule.NEGATIVE_AMOUNT, c, written[c])
+                checks.add(F.col(c) > MAX_AMOUNT, Rule.AMOUNT_TOO_LARGE, c, written[c])
             if col.kind == "id":
                 checks.add(F.length(c) > max_id_length, Rule.TOO_LONG, c,
                            F.substring(written[c], 1, 100), length=F.length(c))
@@ -325,6 +326,8 @@ def _message(rule: str, table: str, column: str, max_id_length: int) -> str | pl
         return say.invalid_enum(table, column, col.values)
     if rule == Rule.NEGATIVE_AMOUNT:
         return say.negative_amount(column)
+    if rule == Rule.AMOUNT_TOO_LARGE:
+        return say.amount_too_large(column)
     if rule == Rule.TOO_LONG:
         return say.too_long(column, max_id_length)
     if rule == Rule.MISSING_LIMIT:

@@ -228,12 +228,18 @@ def default_location(data: str | os.PathLike[str], settings: Settings) -> Path:
 
 def prune_states(root: str | os.PathLike[str], keep: int) -> list[Path]:
     """Remove all but the ``keep`` most recently written state folders under ``root``
-    (those holding a state manifest); the removed ones."""
+    (those holding a state manifest), and the staging folders of killed writers (those no
+    live writer holds, a minute old: :func:`xpg.atomic.remove_debris`); the removed ones."""
     import shutil
+    import time
+
+    from xpg.atomic import remove_debris
 
     folder = Path(root)
     if not folder.is_dir():
         return []
+    now = time.time()
+    remove_debris(folder, older_than=now - 86_400, live=now - 60)
     found = [p for p in folder.iterdir() if (p / MANIFEST).is_file()]
     found.sort(key=lambda p: (p / MANIFEST).stat().st_mtime_ns, reverse=True)
     gone = found[max(keep, 0):]

@@ -85,10 +85,18 @@ def keep_report_state(session: Session, folder: Path, *, say: Callable[[str], No
     try:
         state = session.write_state(folder / "state", findings_file=folder, overwrite=True)
     except OSError as e:
-        say(f"warning: no stored state kept in the report ({e.strerror}: {e.filename})")
+        say(f"warning: no stored state kept in the report ({_why(e)})")
         return
     say(f"stored state for cold queries kept in {state.path} "
         f"({time.perf_counter() - start:.1f} s)")
+
+
+def _why(error: OSError) -> str:
+    """What the file system refused, with the path: a StorageError says both itself (its
+    ``strerror`` and ``filename`` are unset); a plain OSError has them."""
+    if error.strerror is None:
+        return str(error)
+    return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
 
 
 def keeps_state(data: object, settings: Settings, *, pseudonymize: bool = False) -> bool:
@@ -109,7 +117,7 @@ def keep_state(session: Session, as_of: dt.date, *, say: Callable[[str], None],
     try:
         state = session.keep_state(as_of, where)
     except OSError as e:
-        say(f"warning: no stored state kept for cold queries ({e.strerror}: {e.filename})")
+        say(f"warning: no stored state kept for cold queries ({_why(e)})")
         return
     if state is not None:
         say(f"stored state for cold queries kept in {state.path} "

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -162,6 +162,8 @@ def router(ctx: "Context") -> APIRouter:
 
     Reader = Annotated[str, Depends(reader)]
     Writer = Annotated[str, Depends(writer)]
+    # a case id or a finding id: bounded like every id in a path (422, never echoed)
+    Ref = Annotated[str, Path(min_length=1, max_length=ctx.limits.max_id_length)]
 
     def write(fn: Callable[["Cases"], Any]) -> JSONResponse:
         try:
@@ -191,7 +193,7 @@ def router(ctx: "Context") -> APIRouter:
         return JSONResponse({"trends": ctx.data.session.trends(nights)})
 
     @routes.get("/{ref}", summary="A case (by case id or finding id) and its audit trail")
-    def show(ref: str, _key: Reader) -> JSONResponse:
+    def show(ref: Ref, _key: Reader) -> JSONResponse:
         return JSONResponse(store().show(ref))
 
     @routes.post("", summary="Open a case on a finding or by hand on a user")
@@ -200,28 +202,28 @@ def router(ctx: "Context") -> APIRouter:
                                       note=body.note))
 
     @routes.post("/{ref}/decision", summary="Close the case of a finding with an outcome")
-    def decide(ref: str, body: DecisionBody, _key: Writer) -> JSONResponse:
+    def decide(ref: Ref, body: DecisionBody, _key: Writer) -> JSONResponse:
         return write(lambda c: c.decide(ref, body.outcome, by=body.by, note=body.note,
                                         snooze_until=body.snooze_until,
                                         expected_version=body.expected_version))
 
     @routes.post("/{ref}/snooze", summary="Suppress a finding until a date unless it worsens")
-    def snooze(ref: str, body: SnoozeBody, _key: Writer) -> JSONResponse:
+    def snooze(ref: Ref, body: SnoozeBody, _key: Writer) -> JSONResponse:
         return write(lambda c: c.snooze(ref, body.until, by=body.by, note=body.note,
                                         expected_version=body.expected_version))
 
     @routes.post("/{ref}/assignment", summary="Assign the case")
-    def assign(ref: str, body: AssignBody, _key: Writer) -> JSONResponse:
+    def assign(ref: Ref, body: AssignBody, _key: Writer) -> JSONResponse:
         return write(lambda c: c.assign(ref, body.assignee, by=body.by,
                                         expected_version=body.expected_version))
 
     @routes.post("/{ref}/notes", summary="Add a note to the case's trail")
-    def note(ref: str, body: NoteBody, _key: Writer) -> JSONResponse:
+    def note(ref: Ref, body: NoteBody, _key: Writer) -> JSONResponse:
         return write(lambda c: c.note(ref, body.text, by=body.by,
                                       expected_version=body.expected_version))
 
     @routes.post("/{ref}/status", summary="Investigating, or reopen a closed case")
-    def status(ref: str, body: StatusBody, _key: Writer) -> JSONResponse:
+    def status(ref: Ref, body: StatusBody, _key: Writer) -> JSONResponse:
         return write(lambda c: c.set_status(ref, body.status, by=body.by, note=body.note,
                                             expected_version=body.expected_version))
 
