@@ -15,11 +15,11 @@ import shutil
 
 import polars as pl
 import pytest
+from nightly_runs import run_nightly
+from xpg.graph.nightly.state import NightlyState
 from xpg.loaders.changes import change_set_between
 
 import xpg.api as api
-from xpg.nightly import run_nightly
-from xpg.nightly_state import NightlyState
 from xpg.settings import Settings
 
 SEEDS = (7, 11, 3)
