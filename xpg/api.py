@@ -352,6 +352,8 @@ class Session(SessionCases):
     def source(self) -> InvestigationSource:
         """Where the investigations read: the backend's own source."""
         if self._source is None:
+            if self._dataset is None and self.night is not None:
+                self.dataset  # noqa: B018 (the night's tables, read when first needed)
             with self.backend.failures("investigate"):
                 self._source = self.backend.investigations(self._dataset)
         return self._source
