@@ -40,8 +40,9 @@ what the changes reach, and gives exactly the findings document a full run gives
 Whenever the state does not fit (no state, another layout, Polars version, settings
 or rules, CSV input, a column mapping, rows the full run would refuse, a registered rule
 that declares no incremental scope) the run is a full one and
-:attr:`NightlyResult.reason` says why. A change set that cannot seed the run (a shared
-table changed, the run date moved) makes it hash the whole snapshot instead.
+the night's ``reason`` (:class:`~xpg.graph.backend.NightlyRun`) says why. A change set
+that cannot seed the run (a shared table changed, the run date moved) makes it hash the
+whole snapshot instead.
 """
 
 from __future__ import annotations
