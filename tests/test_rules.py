@@ -268,3 +268,19 @@ def test_a_registered_rule_finds_the_same_given_the_previous_night_on_every_back
         if not backend.detects_since:
             assert "detects in full" in (night.reason or "")
             assert not (tmp_path / "state").exists()
+
+
+def test_the_summary_exposure_total_sums_each_flagged_user_once_in_id_order():
+    """``exposure_total``: the distinct flagged users' totals added one by one in id order
+    (a user without exposure counts zero), as the document has always summed them."""
+    from xpg.queries.summary import summarize
+
+    amounts = {"u2": 0.1, "u1": 0.2, "u3": 1e16}
+    exposure = ExposureIndex(pl.DataFrame({
+        "user_id": list(amounts), "internal_limit": 0.0, "internal_outstanding": 0.0,
+        "drawable": 0.0, "external_outstanding": 0.0, "total": list(amounts.values())}))
+    found = [finding("multi_lending", u, [u], 1.0, exposure_of(exposure[u]), {}, "x")
+             for u in ("u3", "u1", "u2", "u1", "u9")]
+    want = round(sum(exposure[u]["total"] for u in ("u1", "u2", "u3", "u9")), 2)
+    assert summarize(found, 10, exposure)["exposure_total"] == want == round(
+        ((0.2 + 0.1) + 1e16) + 0.0, 2)
