@@ -10,6 +10,9 @@ backend fills:
   :meth:`~Backend._read_tables`: read the tables from a URI itself);
 * :meth:`~Backend._detection_hooks`: its :class:`~xpg.queries.frames.DetectionHooks`
   (the pipeline, :func:`xpg.queries.detections.run_detections`, calls them);
+* :meth:`~Backend._detect_since` (optional): a detection that starts from the previous
+  night's state (:class:`NightlyRun`) and recomputes only what changed (the in-memory
+  backend's, :mod:`xpg.graph.nightly`); a backend without one detects in full and says so;
 * :meth:`~Backend._investigation_source`: its
   :class:`~xpg.queries.investigate.InvestigationSource`;
 * :meth:`~Backend.latest_date`: the default run date of what it holds;
@@ -40,11 +43,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, final
 
 from xpg.errors import BackendError, InputError, ReadOnlyError, RunDateUnknownError, XpgError
 from xpg.progress import Progress
-from xpg.settings import DetectionConfig
+from xpg.settings import DetectionConfig, Settings
 
 if TYPE_CHECKING:
     import polars as pl
@@ -54,7 +58,7 @@ if TYPE_CHECKING:
     from xpg.queries.frames import DetectionHooks
     from xpg.queries.investigate import FindingsIndex, InvestigationSource
 
-__all__ = ["Backend", "LoadStats"]
+__all__ = ["Backend", "LoadStats", "NightlyRun"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,45 @@ class LoadStats:
     written: int | None = None
     retired: int | None = None
     phases: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class NightlyRun:
+    """A detection given the previous night: :meth:`Backend.detect` with ``night=``.
+
+    The run reads ``data`` (tonight's snapshot: Parquet tables) and the state folder
+    ``state`` the previous run left, recomputes only what the changes reach when the
+    state fits, and (with ``write_state``) leaves the new state there for the next
+    night; when the state does not fit, or the backend has no incremental detection, it
+    detects in full. Either way the findings are a full run's, byte for byte.
+
+    Attributes
+    ----------
+    data, state, settings
+        Tonight's data folder, the state folder, and the settings (their detection
+        section is the ``config`` given to :meth:`Backend.detect`).
+    changes
+        A change set (:mod:`xpg.loaders.changes`) naming what changed since the state's
+        night: read instead of hashing every row of ``data``.
+    write_state
+        Leave the new state in ``state``.
+    incremental, reason, changed_users, ring_users, timings
+        What the run did, set by :meth:`Backend.detect`: whether it was incremental;
+        why it was full (or, incremental, why a change set was not used); the users the
+        per-user rules and the ring stage ran over (every user when full); seconds per
+        stage.
+    """
+
+    data: Path
+    state: Path
+    settings: Settings
+    changes: Path | None = None
+    write_state: bool = True
+    incremental: bool = field(default=False, init=False)
+    reason: str | None = field(default=None, init=False)
+    changed_users: int = field(default=0, init=False)
+    ring_users: int = field(default=0, init=False)
+    timings: dict[str, float] = field(default_factory=dict, init=False)
 
 
 class Backend(ABC):
@@ -98,12 +141,16 @@ class Backend(ABC):
         Whether the backend keeps what it holds between sessions (a database): its
         :meth:`load` writes to that store (so a read-only one refuses it), and a
         session may open it without tables, over what an earlier load wrote.
+    detects_since
+        Whether it fills :meth:`_detect_since` (reading the night's data itself): a
+        session opened for a nightly run then loads no tables before detecting.
     """
 
     name: ClassVar[str]
     label: ClassVar[str]
     wraps_errors: ClassVar[bool] = True
     keeps_data: ClassVar[bool] = True
+    detects_since: ClassVar[bool] = False
 
     def __init__(self, *, read_only: bool = False) -> None:
         self.read_only = read_only
@@ -154,6 +201,13 @@ class Backend(ABC):
         from xpg.queries.exposure import user_exposure
 
         return user_exposure(dataset, as_of)
+
+    def _detect_since(self, night: NightlyRun, as_of: dt.date | None
+                      ) -> FindingsReport | None:
+        """A detection that starts from the previous night (:class:`NightlyRun`): the
+        findings, with ``night``'s outcome filled in; None (the default) when the backend
+        has none (:meth:`detect` then detects in full and says so)."""
+        return None
 
     def _read_tables(self, uri: str, progress: Progress | None) -> LoadStats:
         """Read the contract tables from ``uri`` itself (default: the backend cannot)."""
@@ -247,18 +301,44 @@ class Backend(ABC):
         progress: Progress | None = None,
         timings: MutableMapping[str, float] | None = None,
         write_findings: bool = True,
+        night: NightlyRun | None = None,
     ) -> FindingsReport:
         """Every detection as of ``as_of`` (default: :meth:`run_date`).
 
         The backend's hooks compute the frames; the registered rules make the findings
         (:func:`xpg.queries.detections.run_detections`). With ``write_findings`` (and
         a backend that is not read-only) the backend keeps them (:meth:`_store_findings`).
+
+        Given ``night`` (:class:`NightlyRun`), the detection starts from the previous
+        night's state where the backend can (:meth:`_detect_since`: the in-memory
+        backend, over ``night.data`` whether or not it holds the tables; its default run
+        date is the data's latest date) and fills in what it did; elsewhere it is a full
+        one, and ``night.reason`` says so. The findings are the same either way.
+
+        Raises
+        ------
+        InputError
+            ``night.settings`` detect with other settings than ``config``.
         """
         from xpg.queries.detections import run_detections
 
-        day = as_of or self.run_date()
-        with self._detection_hooks() as hooks:
-            report = run_detections(hooks, config, day, progress=progress, timings=timings)
+        report = None
+        if night is not None:
+            if night.settings.detection != config:
+                raise InputError("night: its settings' detection section is not the one "
+                                 "given to detect", argument="night")
+            night.incremental, night.reason = False, None
+            night.changed_users = night.ring_users = 0
+            night.timings.clear()
+            report = self._detect_since(night, as_of)
+            if report is None:
+                night.reason = (f"the {self.label} detects in full (the incremental run "
+                                "is the memory backend's); no nightly state is kept")
+        if report is None:
+            day = as_of or self.run_date()
+            with self._detection_hooks() as hooks:
+                report = run_detections(hooks, config, day, progress=progress,
+                                        timings=timings)
         if write_findings and not self.read_only:
             self._store_findings(report, config)
         return report

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from xpg.graph.backend import Backend, LoadStats
+from xpg.graph.backend import Backend, LoadStats, NightlyRun
 from xpg.loaders.dataset import Dataset
 from xpg.queries.asof import OPEN_LOAN_STATUSES
 from xpg.queries.polars_hooks import PolarsHooks
@@ -30,6 +30,7 @@ from xpg.progress import NO_PROGRESS, Progress
 if TYPE_CHECKING:
     import networkx as nx
     from xpg.loaders.load import TakeLinks
+    from xpg.queries.findings import FindingsReport
     from xpg.queries.investigate import InvestigationSource
 
 __all__ = ["MemoryBackend", "linked_source", "node_key"]
@@ -84,6 +85,7 @@ class MemoryBackend(Backend):
     label = "memory backend"
     wraps_errors = False  # its failures are bugs: they pass through as they are
     keeps_data = False
+    detects_since = True
 
     def __init__(self, *, read_only: bool = False) -> None:
         super().__init__(read_only=read_only)
@@ -152,6 +154,14 @@ class MemoryBackend(Backend):
     @contextmanager
     def _detection_hooks(self) -> Iterator[PolarsHooks]:
         yield self.hooks
+
+    def _detect_since(self, night: NightlyRun, as_of: dt.date | None) -> FindingsReport:
+        """The incremental detection (:func:`xpg.graph.nightly.run.detect_since`): it reads
+        ``night.data`` itself (only what the changes reach when the state fits), whether
+        or not this backend holds the tables."""
+        from xpg.graph.nightly.run import detect_since
+
+        return detect_since(night, as_of)
 
     def _investigation_source(self, dataset: Dataset | None) -> InvestigationSource:
         self._check_whole("investigate")

@@ -1,6 +1,6 @@
 """The user <-> device/identifier links kept between nights, hashed.
 
-A nightly incremental run (:mod:`xpg.nightly`) keeps the distinct links of the last
+A nightly incremental run (:mod:`xpg.graph.nightly.run`) keeps the distinct links of the last
 run as three integer columns: the user's position in the state's users table (``ui``),
 the node's position in its nodes table (``ni``: ``nh``, the 64-bit hash of the node's
 ``(kind, value)``) and the earliest day the link was seen (``first``, days since

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import polars as pl
 from xpg.queries.assembly import ExposureIndex
 from xpg.queries.findings import SEVERITIES, Finding, FindingSequence
 from xpg.queries.rules import finding_types, rules
@@ -26,6 +27,13 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(
         findings, key=lambda f: (type_rank[f.type], -sev_rank[f.severity], -f.score, f.id)
     )
+
+
+def _flagged_total(users: list[str], exposure: ExposureIndex) -> float:
+    """The exposure ``total`` of ``users`` summed in their order (zero for a user without
+    exposure): one join for the lookups, the same float additions as one by one."""
+    frame = exposure.joined(pl.DataFrame({"user_id": users}, schema={"user_id": pl.String}))
+    return sum(frame.get_column("total").to_list())
 
 
 def summarize(findings: Sequence[Finding], users: int, exposure: ExposureIndex) -> dict[str, Any]:
@@ -71,7 +79,7 @@ def summarize(findings: Sequence[Finding], users: int, exposure: ExposureIndex) 
         "findings": len(findings),
         "findings_by_type": by_type,
         "findings_by_severity": by_severity,
-        "exposure_total": round(sum(exposure[u]["total"] for u in sorted(flagged)), 2),
+        "exposure_total": round(_flagged_total(sorted(flagged), exposure), 2),
         **totals,
     }
 

@@ -9,13 +9,13 @@ import shutil
 
 import polars as pl
 import pytest
+from nightly_runs import run_nightly
 from typer.testing import CliRunner
 from xpg.loaders.changes import change_set_between, read_change_set, write_change_set
 
 import xpg.api as api
 from xpg.cli import app
 from xpg.errors import InputError
-from xpg.nightly import run_nightly
 from xpg.settings import Settings
 
 

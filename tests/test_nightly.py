@@ -15,11 +15,11 @@ import shutil
 
 import polars as pl
 import pytest
+from nightly_runs import run_nightly
+from xpg.graph.nightly.state import NightlyState
 from xpg.loaders.changes import change_set_between
 
 import xpg.api as api
-from xpg.nightly import run_nightly
-from xpg.nightly_state import NightlyState
 from xpg.settings import Settings
 
 SEEDS = (7, 11, 3)
@@ -464,3 +464,30 @@ def test_nights_in_a_row_from_incremental_states(root, shape, seed):
         result = run_nightly(night, Settings(), state)
         assert result.incremental, result.reason
         assert result.text() == _reference(night), f"night {night.name} differs"
+
+
+def test_a_session_opened_for_the_night_detects_before_it_loads_the_tables(root, tmp_path):
+    """``xpg.open(incremental=)``: the memory backend's detection given the previous night
+    reads the night's data itself, nothing is loaded before it; the tables are read when
+    first asked for (the report, an investigation), and the findings stay the night's."""
+    base = _base(root, 7, 3000)
+    after = _changed(root, base, merge_groups, "session-after")
+    state = tmp_path / "state"
+    with api.open(data=base, incremental=state) as s:
+        s.detect()
+        assert s.night is not None and not s.night.incremental
+    with api.open(data=after, incremental=state) as s:
+        assert s._dataset is None
+        report = s.findings()  # the night's detection, once
+        assert s.night is not None and s.night.incremental, s.night.reason
+        assert s._dataset is None, "the detection loaded the whole snapshot"
+        assert report.document() == _reference(after)
+        ring = next(f for f in report.findings if f.type == "ring")
+        assert {m.user_id for m in s.ring(ring.id).members} == set(ring.users)
+        assert s._dataset is not None and s.findings() is report
+        written = s.report(tmp_path / "reports")
+    assert (written.folder / "findings.json").is_file()
+    with pytest.raises(api.InputError, match="incremental: give data="):
+        api.open(dataset=None, incremental=state)
+    with pytest.raises(api.InputError, match="changes: give incremental="):
+        api.open(data=after, changes=tmp_path / "changes")

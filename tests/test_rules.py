@@ -179,7 +179,7 @@ def _snapshot(folder, change=None):
 def test_a_registered_rule_gives_the_same_findings_full_and_incremental(tmp_path, big_limit):
     """The nightly run iterates the registry: the toy rule's findings are kept for the
     unchanged users and found again for the changed ones, as a full run finds them."""
-    from xpg.nightly import run_nightly
+    from nightly_runs import run_nightly
 
     toml = tmp_path / "toy.toml"
     toml.write_text("[detection.big_limit]\nmin_limit = 30000\n")
@@ -209,7 +209,7 @@ def test_a_registered_rule_gives_the_same_findings_full_and_incremental(tmp_path
 
 
 def test_a_rule_without_an_incremental_scope_makes_the_nightly_run_a_full_one(tmp_path):
-    from xpg.nightly import run_nightly
+    from nightly_runs import run_nightly
 
     class Unscoped(BigLimit):
         name = "unscoped_limit"
@@ -242,3 +242,45 @@ def test_a_registered_rule_configured_from_toml_finds_on_every_backend(backend, 
     toy = [f for f in report.findings if f.type == "big_limit"]
     assert [(f.users, f.evidence["account_id"]) for f in toy] == [(("u1",), "a1"), (("u2",), "a2")]
     assert report.to_dict() == xpg.queries.detect(ds, config, as_of=AS_OF).to_dict()
+
+
+@on_backends(slow=())
+def test_a_registered_rule_finds_the_same_given_the_previous_night_on_every_backend(
+        backend, tmp_path, big_limit):
+    """``Backend.detect`` given the previous night (one path with the full run): the
+    in-memory backend's second night is incremental from the state its first left, the
+    others detect in full and say so; the toy rule's findings are the full run's on each."""
+    from xpg.graph.backend import NightlyRun
+    from xpg.loaders import load_dataset
+
+    toml = tmp_path / "toy.toml"
+    toml.write_text("[detection.big_limit]\nmin_limit = 30000\n")
+    settings = load_settings(toml, environ={})
+    folder = _snapshot(tmp_path / "data")
+    backend.load(load_dataset(folder, settings).dataset)
+    full = backend.detect(settings.detection, as_of=AS_OF)
+    assert [f for f in full.findings if f.type == "big_limit"]
+    for night_no in (1, 2):
+        night = NightlyRun(folder, tmp_path / "state", settings)
+        report = backend.detect(settings.detection, as_of=AS_OF, night=night)
+        assert report.document() == full.document(), night.reason
+        assert night.incremental == (backend.detects_since and night_no == 2), night.reason
+        if not backend.detects_since:
+            assert "detects in full" in (night.reason or "")
+            assert not (tmp_path / "state").exists()
+
+
+def test_the_summary_exposure_total_sums_each_flagged_user_once_in_id_order():
+    """``exposure_total``: the distinct flagged users' totals added one by one in id order
+    (a user without exposure counts zero), as the document has always summed them."""
+    from xpg.queries.summary import summarize
+
+    amounts = {"u2": 0.1, "u1": 0.2, "u3": 1e16}
+    exposure = ExposureIndex(pl.DataFrame({
+        "user_id": list(amounts), "internal_limit": 0.0, "internal_outstanding": 0.0,
+        "drawable": 0.0, "external_outstanding": 0.0, "total": list(amounts.values())}))
+    found = [finding("multi_lending", u, [u], 1.0, exposure_of(exposure[u]), {}, "x")
+             for u in ("u3", "u1", "u2", "u1", "u9")]
+    want = round(sum(exposure[u]["total"] for u in ("u1", "u2", "u3", "u9")), 2)
+    assert summarize(found, 10, exposure)["exposure_total"] == want == round(
+        ((0.2 + 0.1) + 1e16) + 0.0, 2)

@@ -251,7 +251,8 @@ def test_one_state_serves_the_incremental_run_and_cold_queries(tmp_path, capsys)
     assert main(["query", "user", user, "--data", str(data), "--format", "json"]) == 0
     assert USED in capsys.readouterr().err
     # a damaged nightly part: the next run is a full one, saying why
-    from xpg.nightly import run_nightly
+    from nightly_runs import run_nightly
+
     from xpg.settings import Settings
 
     raw = bytearray((where / "nightly" / "findings.arrow").read_bytes())

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     import polars as pl
 
-    from xpg.graph.backend import Backend
+    from xpg.graph.backend import Backend, NightlyRun
     from xpg.loaders import LoadResult
     from xpg.loaders.dataset import Dataset
     from xpg.queries.findings import FindingsReport
@@ -105,6 +105,10 @@ class Session(SessionCases):
     state_note : str or None
         With ``state=`` given to :func:`open`: whether the stored state answers, or why
         not (then the data was loaded); a CLI prints it.
+    night : NightlyRun or None
+        With ``incremental=`` given to :func:`open`: the nightly run every detection of
+        the session is (:meth:`Backend.detect <xpg.graph.backend.Backend.detect>` given
+        the previous night), and after one, what it did (incremental, or full and why).
     """
 
     def __init__(
@@ -123,6 +127,7 @@ class Session(SessionCases):
         data_path: Path | None = None,
         findings_path: str | os.PathLike[str] | None = None,
         state_note: str | None = None,
+        night: NightlyRun | None = None,
     ):
         self._dataset = dataset
         self.load_result = load_result
@@ -142,6 +147,8 @@ class Session(SessionCases):
         self.data_path = data_path
         self._findings_path = findings_path
         self.state_note = state_note
+        self.night = night
+        self._night_report: FindingsReport | None = None
 
     # -- lifecycle ------------------------------------------------------------------
     def __enter__(self) -> Session:
@@ -171,6 +178,16 @@ class Session(SessionCases):
         """The tables (see the class attributes): given, or read back from the backend."""
         if self._dataset is None:
             self._check_open()
+            if self.night is not None and self.backend.detects_since:
+                # a nightly run detected from the night's data alone: the tables now
+                loaded = read_tables(self.night.data, self.backend, self.settings,
+                                     quarantine=None, progress=self._progress, take=False)
+                assert loaded is not None
+                self.load_result = loaded
+                with self.backend.failures("load the data"):
+                    self.backend.load(loaded.dataset, progress=self._progress)
+                self._dataset = loaded.dataset
+                return self._dataset
             with self.backend.failures("read the graph back as tables"):
                 self._dataset = self.backend.snapshot()
         return self._dataset
@@ -184,6 +201,9 @@ class Session(SessionCases):
             return self._as_of
         if self._fixed is not None:
             return self._fixed.as_of
+        if self._dataset is None and self.night is not None and self.backend.detects_since:
+            # the run's date: the night's data's latest
+            return (self._night_report or self._nightly(None)).as_of
         if self._dataset is None:  # the graph in the database: its last load's latest date
             with self.backend.failures("read the run date"):
                 return self.backend.run_date()
@@ -252,6 +272,8 @@ class Session(SessionCases):
             ``detect=False`` and no current stored findings for the date.
         """
         self._check_open()
+        if self.night is not None and self._night_report is None:
+            self._nightly(as_of)
         day = self._date(as_of)
         if day not in self._findings:
             if self._may_detect or not self.backend.keeps_data:
@@ -279,12 +301,33 @@ class Session(SessionCases):
             Never: a read-only session detects without keeping the findings.
         """
         self._check_open()
+        if self.night is not None:
+            return self._nightly(as_of, timings)
         day = self._date(as_of)
         with self.backend.failures("detect"):
             report = self.backend.detect(self.settings.detection, as_of=day,
                                          progress=self._progress, timings=timings)
         self._findings[day] = report
         self._indexes.pop(day, None)
+        return report
+
+    def _nightly(self, as_of: dt.date | str | None,
+                 timings: dict[str, float] | None = None) -> FindingsReport:
+        """The session's nightly run (:attr:`night`): :meth:`Backend.detect
+        <xpg.graph.backend.Backend.detect>` given the previous night; with no date given,
+        the run's own default (the night's data's latest date), so that a backend that
+        reads the night's data itself needs no tables loaded first."""
+        assert self.night is not None
+        day = None if as_of is None and self._as_of is None else self._date(as_of)
+        with self.backend.failures("detect"):
+            report = self.backend.detect(self.settings.detection, as_of=day,
+                                         progress=self._progress, timings=timings,
+                                         night=self.night)
+        if timings is not None:
+            timings.update(self.night.timings)
+        self._night_report = report
+        self._findings[report.as_of] = report
+        self._indexes.pop(report.as_of, None)
         return report
 
     def findings_index(self, as_of: dt.date | str | None = None) -> FindingsIndex:
@@ -309,6 +352,8 @@ class Session(SessionCases):
     def source(self) -> InvestigationSource:
         """Where the investigations read: the backend's own source."""
         if self._source is None:
+            if self._dataset is None and self.night is not None:
+                self.dataset  # noqa: B018 (the night's tables, read when first needed)
             with self.backend.failures("investigate"):
                 self._source = self.backend.investigations(self._dataset)
         return self._source
@@ -531,6 +576,8 @@ def open(
     pseudonymize: bool = False,
     state: str | os.PathLike[str] | None = None,
     investigate: bool = True,
+    incremental: str | os.PathLike[str] | None = None,
+    changes: str | os.PathLike[str] | None = None,
 ) -> Session:
     """Open a dataset for findings and investigations.
 
@@ -607,6 +654,17 @@ def open(
         never held beside the other tables (:meth:`Backend.take_links
         <xpg.graph.backend.Backend.take_links>`); investigations and the report are
         then refused. The findings are the same.
+    incremental
+        A nightly state folder: every detection of the session is the nightly run from
+        it (:meth:`Backend.detect <xpg.graph.backend.Backend.detect>` given the previous
+        night, :attr:`Session.night`): where the state fits, only what changed since the
+        run that wrote it is recomputed, and the new state is left there (the in-memory
+        backend, Parquet tables in ``data``, which it reads itself: nothing is loaded
+        before the detection). Another backend detects in full and says so. The findings
+        are a full run's, byte for byte.
+    changes
+        With ``incremental``: a change set (:mod:`xpg.loaders.changes`) naming what
+        changed since the state's night, read instead of hashing every row of ``data``.
 
     Returns
     -------
@@ -638,6 +696,8 @@ def open(
         raise InputError("give one of data= (a directory) or dataset=, not both")
     if settings is None:
         settings = load_settings(config)
+    night = _night(data, settings, incremental, changes, state=state,
+                   pseudonymize=pseudonymize)
     backend_given = backend is not None
     if isinstance(backend, str):
         settings = settings.replace(backend=backend)
@@ -672,6 +732,9 @@ def open(
         from xpg.graph import open_backend
 
         backend = open_backend(settings, read_only=read_only)
+    if night is not None and backend.detects_since:  # it reads the night's data itself
+        return Session(None, settings, backend, progress=progress, as_of=as_of,
+                       owns_backend=owned, detect=detect, data_path=night.data, night=night)
     try:
         if in_database and not backend.keeps_data:
             raise InputError("data: the tables are needed; only the Neo4j backend can "
@@ -699,5 +762,26 @@ def open(
                    data_path=(None if data is None else data if is_uri(data)
                               else Path(os.fspath(data))),  # type: ignore[arg-type]
                    findings_path=findings if isinstance(findings, str | os.PathLike) else None,
-                   state_note=note)
+                   state_note=note, night=night)
+
+
+def _night(data: object, settings: Settings, incremental: str | os.PathLike[str] | None,
+           changes: str | os.PathLike[str] | None, *, state: object, pseudonymize: bool
+           ) -> NightlyRun | None:
+    """The nightly run of :func:`open`'s ``incremental=`` (None without it)."""
+    if incremental is None:
+        if changes is not None:
+            raise InputError("changes: give incremental= too (a change set is read against "
+                             "the state of the night it follows)", argument="changes")
+        return None
+    if data is None or is_uri(data):
+        raise InputError("incremental: give data= (the new snapshot, a local folder)",
+                         argument="incremental")
+    if state is not None or pseudonymize:
+        raise InputError(f"incremental: not with {'state=' if state else 'pseudonymize'}",
+                         argument="incremental")
+    from xpg.graph.backend import NightlyRun
+
+    return NightlyRun(Path(os.fspath(data)), Path(os.fspath(incremental)), settings,  # type: ignore[arg-type]
+                      changes=None if changes is None else Path(os.fspath(changes)))
 

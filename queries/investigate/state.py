@@ -74,7 +74,7 @@ STATE_VERSION = 2
 MANIFEST = "manifest.json"
 NIGHTLY = "nightly"
 """The subfolder of a state that holds the nightly incremental run's part
-(:mod:`xpg.nightly_state`: Arrow tables under a manifest and checksums of their own)."""
+(:mod:`xpg.graph.nightly.state`: Arrow tables under a manifest and checksums of their own)."""
 ROW_GROUP = 2_048
 """Rows per Parquet row group: a key lookup reads about one group per asked key (the
 row-group statistics prune the others), so a small group reads little: a group query

@@ -122,7 +122,7 @@ class Rule(ABC):
     after
         Rules whose results :meth:`detect` reads (``earlier``); they run first.
     incremental
-        Which changes reach it, for the nightly run (:mod:`xpg.nightly`): ``"user"``,
+        Which changes reach it, for the nightly run (:mod:`xpg.graph.nightly.run`): ``"user"``,
         a user's findings depend only on that user's own rows, the shared tables
         (products, lenders) and the run date, so the rule runs again on the changed
         users alone and the other users' findings are kept; ``"graph"``, it depends on

@@ -1,6 +1,7 @@
-"""``xpg detect --incremental STATE``: the nightly run that costs what changed
-(:func:`xpg.nightly.run_nightly`), its state in ``STATE/nightly`` (the nightly part of
-the one stored state, :mod:`xpg.queries.investigate.state`)."""
+"""``xpg detect --incremental STATE``: the nightly run that costs what changed (a session
+opened with ``incremental=``: :meth:`Backend.detect <xpg.graph.backend.Backend.detect>`
+given the previous night), its state in ``STATE/nightly`` (the nightly part of the one
+stored state, :mod:`xpg.queries.investigate.state`)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,15 @@ from xpg.errors import InputError
 from xpg.settings import Settings
 
 if TYPE_CHECKING:
-    from xpg.nightly import NightlyResult
+    from xpg.graph.backend import NightlyRun
 
 __all__ = ["describe_run", "detect_nightly", "refuse_incremental"]
 
 
-def describe_run(result: NightlyResult, state: Path) -> str:
+def describe_run(result: NightlyRun, state: Path) -> str:
     """What a nightly run did, for the log: incremental, or full and why, and whether the
     state folder holds the new state (none is kept for CSV input)."""
-    from xpg.nightly_state import NightlyState
+    from xpg.graph.nightly.state import NightlyState
 
     if result.incremental:
         note = f" ({result.reason})" if result.reason else ""
@@ -50,11 +51,12 @@ def detect_nightly(data: str | Path | None, settings: Settings, state: Path, *,
                    as_of: dt.date | None, out: Path | None, table: bool,
                    quarantine: Path | None, pseudonymize: bool,
                    changes: Path | None = None) -> None:
-    """Run :func:`~xpg.nightly.run_nightly` and write its findings document like
-    ``xpg detect`` (``--out`` or stdout); say on stderr whether it was incremental."""
+    """Run the nightly detection (a session opened with ``incremental=``) and write its
+    findings document like ``xpg detect`` (``--out`` or stdout); say on stderr whether it
+    was incremental."""
+    from xpg.api import open as open_session
     from xpg.cli.common import write_stdout, write_text_atomic
     from xpg.cli.state import state_folder
-    from xpg.nightly import run_nightly
     from xpg.queries.findings import gc_paused
     from xpg.queries.investigate.state import NIGHTLY
 
@@ -63,14 +65,16 @@ def detect_nightly(data: str | Path | None, settings: Settings, state: Path, *,
                                         "--pseudonymize": pseudonymize})
     state = state_folder(state, data, settings) / NIGHTLY  # its part of the one state
     start = time.perf_counter()
-    with gc_paused():
-        result = run_nightly(data, settings, state, as_of=as_of,  # type: ignore[arg-type]
-                             changes=changes)
-        text = result.text()
+    with gc_paused(), open_session(data, settings=settings, incremental=state,  # type: ignore[arg-type]
+                                   changes=changes) as session:
+        report = session.detect(as_of)
+        text = report.document()
+        result = session.night
+        assert result is not None
     how = describe_run(result, state)
     if out is not None:
         write_text_atomic(out, text)
-        print(f"xpg: {len(result.findings.findings):,} findings written to {out}",
+        print(f"xpg: {len(report.findings):,} findings written to {out}",
               file=sys.stderr)
     else:
         write_stdout(text)

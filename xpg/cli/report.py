@@ -50,9 +50,8 @@ from xpg.queries.findings import SEVERITIES
 if TYPE_CHECKING:
     import datetime as dt
 
-    from xpg.graph.backend import Backend
+    from xpg.graph.backend import Backend, NightlyRun
     from xpg.loaders.dataset import Dataset
-    from xpg.queries.findings import FindingsReport
     from xpg.report import RunLog
     from xpg.settings import Settings
 
@@ -147,17 +146,23 @@ def command(
             backend_ = open_backend(settings)
             try:
                 ds = _tables(data, settings, backend_, log, pseudonymize=pseudonymize)
-                found = None
+                night = None
                 if incremental is not None and ds is not None:
                     incremental = state_folder(incremental, data, settings)
-                    found = _nightly(data, settings, incremental / NIGHTLY, ds, day, out,
+                    night = _nightly(data, settings, incremental / NIGHTLY, ds, day, out,
                                      overwrite, log, changes)
             except BaseException:
                 backend_.close()
                 raise
             keep = ds is not None and keeps_state(data, settings, pseudonymize=pseudonymize)
-            with Session(ds, settings, backend_, progress=progress(), findings=found,
+            with Session(ds, settings, backend_, progress=progress(), night=night,
                          data_path=data if keep or lake else None) as session:  # type: ignore[arg-type]
+                if night is not None:
+                    from xpg.cli.nightly import describe_run
+
+                    with log.step("findings from the nightly state"):
+                        session.detect(day)
+                    log.info(describe_run(night, night.state))
                 if day is None:  # the run date, for the runs.log line should a later step fail
                     known = session.as_of
                 else:
@@ -208,22 +213,17 @@ def command(
 
 def _nightly(data: Path | None, settings: Settings, state: Path, ds: Dataset,
              day: dt.date | None, out: Path, overwrite: bool, log: RunLog,
-             changes: Path | None = None) -> FindingsReport:
-    """The report's findings from :func:`xpg.nightly.run_nightly` over ``state``. An
-    existing report folder is refused first: the state moves on to this snapshot only
-    when its report is about to be written."""
-    from xpg.cli.nightly import describe_run
-    from xpg.nightly import run_nightly
+             changes: Path | None = None) -> NightlyRun:
+    """The report's nightly run over ``state`` (the session detects with it). An existing
+    report folder is refused first: the state moves on to this snapshot only when its
+    report is about to be written."""
+    from xpg.graph.backend import NightlyRun
     from xpg.queries.detections import default_as_of
     from xpg.report import refuse_existing, report_folder
 
-    day = day or default_as_of(ds)
-    refuse_existing(report_folder(out, day), overwrite)
-    with log.step("findings from the nightly state"):
-        result = run_nightly(data, settings, state, as_of=day,  # type: ignore[arg-type]
-                             changes=changes)
-    log.info(describe_run(result, state))
-    return result.report()
+    refuse_existing(report_folder(out, day or default_as_of(ds)), overwrite)
+    assert data is not None
+    return NightlyRun(Path(data), state, settings, changes=changes)
 
 
 def _out_folder(out: str) -> Path:

@@ -1,4 +1,4 @@
-"""The new night's data as a nightly incremental run (:mod:`xpg.nightly`) sees it: which
+"""The new night's data as a nightly incremental run (:mod:`xpg.graph.nightly.run`) sees it: which
 users changed since the state's night, their rows, and the rows of a few others.
 
 Two sources give the same answers:
@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-from xpg.errors import ValidationError
 from xpg.graph.stored_links import SEED, user_hash
 from xpg.loaders import load_dataset
 from xpg.loaders.changes import ChangeSet, read_change_set
 from xpg.loaders.dataset import Dataset
 from xpg.loaders.schema import TABLES
+
+from xpg.errors import ValidationError
 from xpg.settings import Settings
 
 __all__ = ["EVENTS", "SHARED", "USER_TABLES", "Changes", "Fallback", "Snapshot", "Tonight",

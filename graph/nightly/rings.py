@@ -1,4 +1,4 @@
-"""Rings in a nightly incremental run (:mod:`xpg.nightly`): the candidates over the groups
+"""Rings in a nightly incremental run (:mod:`xpg.graph.nightly.run`): the candidates over the groups
 a change reaches, the evidence and findings only for the rings it changed.
 
 **Reached** users (:func:`touched_graph`): the changed ones, those on a node a changed
@@ -29,12 +29,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-
-from xpg.linkgraph.links import Links
 from xpg.queries.assembly import ExposureIndex
 from xpg.queries.findings import Finding, stable_id
 from xpg.queries.frames import DetectionHooks
 from xpg.queries.rules.ring import EVIDENCE, GROUPS, Ring, RingConfig, RingResult
+
+from xpg.linkgraph.links import Links
 
 __all__ = ["Touched", "next_labels", "ring_assemble", "ring_candidates", "touched_graph"]
 

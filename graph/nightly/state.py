@@ -1,4 +1,4 @@
-"""The state a nightly run leaves for the next one (:mod:`xpg.nightly`).
+"""The state a nightly run leaves for the next one (:mod:`xpg.graph.nightly.run`).
 
 A folder of Arrow IPC tables (``<name>.arrow``, uncompressed: written and read back at
 memory speed), the node names' segments and a manifest:
@@ -47,12 +47,12 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-
-from xpg.atomic import staging
-from xpg.errors import StateDamagedError
 from xpg.graph.stored_links import node_hash
 from xpg.queries.investigate.state import settings_fingerprint, sha256_file
 from xpg.queries.rules import finding_types
+
+from xpg.atomic import staging
+from xpg.errors import StateDamagedError
 from xpg.settings import Settings
 
 __all__ = ["MANIFEST", "NIGHTLY_VERSION", "TABLES", "Names", "NightlyState", "write_nightly"]

@@ -1,11 +1,13 @@
 """A nightly run that costs what changed: detection from the previous night's state.
 
-:func:`run_nightly` detects on a data folder and leaves a state folder
-(:mod:`xpg.nightly_state`) for the next night. Given a usable state it recomputes only
+:func:`detect_since` (the in-memory backend's incremental detection,
+:meth:`Backend.detect <xpg.graph.backend.Backend.detect>` given a
+:class:`~xpg.graph.backend.NightlyRun`) detects on a data folder and leaves a state folder
+(:mod:`xpg.graph.nightly.state`) for the next night. Given a usable state it recomputes only
 what the changes reach, and gives exactly the findings document a full run gives
 (the tests compare them byte for byte):
 
-1. **What changed** (:mod:`xpg.nightly_snapshot`). Given a change set
+1. **What changed** (:mod:`xpg.graph.nightly.snapshot`). Given a change set
    (:mod:`xpg.loaders.changes`), the users it names. Otherwise every row of the new
    snapshot is hashed and summed per owning user (``account_events`` rows belong to
    their account's user); users whose sums differ from the stored ones, new and
@@ -23,7 +25,7 @@ what the changes reach, and gives exactly the findings document a full run gives
    are hubs, counted over all users. The stored links of the unchanged users and the
    new links of the changed ones make the whole graph again without reading the
    unchanged rows; the hub cut is the link graph's own, over every link. The groups no
-   change reaches (:func:`~xpg.nightly_rings.touched_graph`) keep last night's rings;
+   change reaches (:func:`~xpg.graph.nightly.rings.touched_graph`) keep last night's rings;
    the ring rule runs unchanged (components, hubs, cores) on the reached users' links
    alone (a :class:`~xpg.linkgraph.links.Links`), so merges, splits, hubs appearing or
    disappearing and the giant group of the mixed shape are all exactly as in a full
@@ -38,14 +40,14 @@ what the changes reach, and gives exactly the findings document a full run gives
 Whenever the state does not fit (no state, another layout, Polars version, settings
 or rules, CSV input, a column mapping, rows the full run would refuse, a registered rule
 that declares no incremental scope) the run is a full one and
-:attr:`NightlyResult.reason` says why. A change set that cannot seed the run (a shared
-table changed, the run date moved) makes it hash the whole snapshot instead.
+the night's ``reason`` (:class:`~xpg.graph.backend.NightlyRun`) says why. A change set
+that cannot seed the run (a shared table changed, the run date moved) makes it hash the
+whole snapshot instead.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,20 +57,18 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-
-from xpg.errors import StateDamagedError
-from xpg.graph.stored_links import hashed_nodes, position_edges, user_hash
-from xpg.linkgraph.links import DEVICE_KIND, Links, hub_degrees
-from xpg.loaders import load_dataset
-from xpg.nightly_rings import (
+from xpg.graph.backend import NightlyRun
+from xpg.graph.nightly.rings import (
     Touched,
     next_labels,
     ring_assemble,
     ring_candidates,
     touched_graph,
 )
-from xpg.nightly_snapshot import Changes, Fallback, Snapshot, Tonight
-from xpg.nightly_state import MAX_SEGMENTS, NightlyState, write_nightly
+from xpg.graph.nightly.snapshot import Changes, Fallback, Snapshot, Tonight
+from xpg.graph.nightly.state import MAX_SEGMENTS, NightlyState, write_nightly
+from xpg.graph.stored_links import hashed_nodes, position_edges, user_hash
+from xpg.loaders import load_dataset
 from xpg.queries.assembly import ExposureIndex
 from xpg.queries.detections import default_as_of, run_detections, sort_frame
 from xpg.queries.findings import (
@@ -85,9 +85,12 @@ from xpg.queries.rules import finding_types, rules
 from xpg.queries.rules.base import Rule
 from xpg.queries.rules.ring import RingConfig
 from xpg.queries.summary import summarize
+
+from xpg.errors import StateDamagedError
+from xpg.linkgraph.links import DEVICE_KIND, Links, hub_degrees
 from xpg.settings import Settings
 
-__all__ = ["NightlyResult", "run_nightly"]
+__all__ = ["detect_since"]
 
 META = {"type": pl.String(), **FINDING_FRAME, "core": pl.Boolean(), "group_users": pl.Int64()}
 """The stored columns of a finding (``core`` and ``group_users`` the graph rule's)."""
@@ -118,7 +121,7 @@ def _scoped() -> tuple[list[Rule], Rule, list[Rule]]:
 
 @dataclass
 class NightlyResult:
-    """What :func:`run_nightly` found.
+    """What :func:`detect_since` found.
 
     Attributes
     ----------
@@ -149,18 +152,6 @@ class NightlyResult:
     def as_of(self) -> dt.date:
         """The run date."""
         return self.findings.as_of
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return dict(self.findings.summary)
-
-    def text(self) -> str:
-        """The findings document, byte for byte as ``xpg detect --out`` writes it."""
-        return self.findings.document()
-
-    def report(self) -> FindingsReport:
-        """The findings as a :class:`~xpg.queries.findings.FindingsReport`."""
-        return self.findings
 
 
 @contextmanager
@@ -278,7 +269,7 @@ def _full(data: Path, settings: Settings, as_of: dt.date | None, timings: dict[s
 def _graph(state: NightlyState, old: pl.DataFrame, changed: pl.Series, fresh: pl.DataFrame,
            sub_links: Links, day: dt.date, config: RingConfig
            ) -> tuple[Touched, np.ndarray, dict[str, Any]]:
-    """The part of the graph a change reaches (:func:`~xpg.nightly_rings.touched_graph`:
+    """The part of the graph a change reaches (:func:`~xpg.graph.nightly.rings.touched_graph`:
     the unchanged users' stored links and the changed users' new ones, at the users' new
     positions: the old order, removed users dropped, new users after), last night's
     labels at the new positions, and the state's users, edges and nodes for the next
@@ -467,39 +458,43 @@ def _incremental(tonight: Tonight, settings: Settings, state: NightlyState,
     return result, tables
 
 
-def run_nightly(data: str | os.PathLike[str], settings: Settings | None = None,
-                state: str | os.PathLike[str] | None = None, *, as_of: dt.date | None = None,
-                write_state: bool = True, changes: str | os.PathLike[str] | None = None
-                ) -> NightlyResult:
-    """Detect on ``data``, incrementally from the state folder ``state`` when it fits,
-    and (with ``write_state``) leave the new state there for the next night.
+def detect_since(night: NightlyRun, as_of: dt.date | None = None) -> FindingsReport:
+    """Detect on ``night.data``, incrementally from the state folder ``night.state`` when
+    it fits, and (with ``night.write_state``) leave the new state there for the next
+    night; ``night``'s outcome is filled in. The in-memory backend's
+    :meth:`~xpg.graph.backend.Backend._detect_since`: call it through
+    :meth:`Backend.detect <xpg.graph.backend.Backend.detect>` (``night=``) or a session
+    (:func:`xpg.open` with ``incremental=``).
 
     Parameters
     ----------
-    data
-        The data folder (Parquet tables for an incremental run; any for a full one).
-    settings
-        The settings (defaults when None).
-    state
-        The state folder (None: a full run that keeps no state).
+    night
+        The data folder (Parquet tables for an incremental run; any for a full one), the
+        state folder, the settings, and optionally a change set
+        (:mod:`xpg.loaders.changes`) naming the users changed since the snapshot of the
+        state's night, with their rows as in the data: the run reads it instead of
+        hashing every row of the data.
     as_of
         The run date (default: the latest date in the data).
-    changes
-        A change set (:mod:`xpg.loaders.changes`) naming the users changed since the
-        snapshot of the state's night, with their rows as in ``data``: the run reads it
-        instead of hashing every row of ``data``.
 
     Raises
     ------
     ValidationError, InputError
         As a full run: the data does not load; or the change set is malformed.
     """
-    settings = settings or Settings()
-    folder = Path(data)
+    result = _run(night, as_of)
+    night.incremental, night.reason = result.incremental, result.reason
+    night.changed_users, night.ring_users = result.changed_users, result.ring_users
+    night.timings.update(result.timings)
+    return result.findings
+
+
+def _run(night: NightlyRun, as_of: dt.date | None) -> NightlyResult:
+    settings, folder, state = night.settings, Path(night.data), Path(night.state)
+    changes = night.changes
     timings: dict[str, float] = {}
-    previous = NightlyState.open(state) if state is not None else None
-    reason = "no state was given" if state is None else (
-        f"no state in {state}" if previous is None else previous.unusable(settings))
+    previous = NightlyState.open(state)
+    reason = (f"no state in {state}" if previous is None else previous.unusable(settings))
     load = settings.load
     if reason is None and (load.columns or load.mapping or load.files or load.query):
         reason = "the load settings map the export's columns, values or files"
@@ -527,7 +522,7 @@ def run_nightly(data: str | os.PathLike[str], settings: Settings | None = None,
         kept = "" if not isinstance(tables, str) else f"; no state kept: {tables}"
         result.reason = f"{reason}{kept}"
     result.timings = timings
-    if write_state and state is not None and not isinstance(tables, str):
+    if night.write_state and not isinstance(tables, str):
         with _clock(timings, "write_state"):
             names = tables.pop("names")
             kinds = tables.pop("kinds")
