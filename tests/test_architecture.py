@@ -37,7 +37,7 @@ LAYERS = {
     "xpg.report": "report",
     "xpg.api": "api", "xpg.gather": "api", "xpg.inputs": "api", "xpg": "api",
     "xpg.nightly": "api", "xpg.nightly_state": "api", "xpg.nightly_snapshot": "api",
-    "xpg.nightly_rings": "api", "xpg.session_cases": "api",
+    "xpg.nightly_rings": "api", "xpg.session_cases": "api", "xpg.session_writes": "api",
     "xpg.backtest": "api",
     "xpg.serve": "serve",
     "xpg.cli": "cli",
