@@ -26,7 +26,8 @@ from package_doctests import ROOT, module_name
 # module (or package) name -> its layer; the longest matching name wins, "xpg" is the root only
 LAYERS = {
     "xpg.errors": "foundation", "xpg.settings": "foundation", "xpg.progress": "foundation",
-    "xpg.settings_files": "foundation",
+    "xpg.settings_files": "foundation", "xpg.settings_model": "foundation",
+    "xpg.settings_types": "foundation",
     "xpg.atomic": "foundation", "xpg.privacy": "foundation", "xpg.version": "foundation",
     "xpg.config": "config", "xpg.templates": "config",
     "xpg.loaders": "loaders",
