@@ -35,12 +35,13 @@ import polars as pl
 from xpg.loaders.normalize import normalize_values, unusable_reasons
 from xpg.queries.investigate.base import link_label
 from xpg.queries.investigate.sources import FindingsIndex, InvestigationSource
+from xpg.queries.rules import group_types, screening_levels
 
 from xpg.errors import InputError
 from xpg.privacy import mask
 from xpg.settings import DetectionConfig
 
-__all__ = ["ELEVATING_TYPES", "FIELDS", "MAX_VALUES", "VERDICTS", "Applicant", "Reason",
+__all__ = ["FIELDS", "MAX_VALUES", "VERDICTS", "Applicant", "Reason",
            "Screening", "applicant", "screen"]
 
 FIELDS: Mapping[str, str] = {
@@ -54,8 +55,6 @@ MAX_LENGTH = 256
 """The longest value accepted."""
 VERDICTS = ("clear", "elevated", "high")
 """The verdicts, lowest first."""
-ELEVATING_TYPES = ("multi_lending", "lender_velocity", "linked_risk", "freeze_inconsistency")
-"""Finding types of a linked user that make the verdict ``elevated``."""
 
 
 @dataclass(frozen=True)
@@ -258,6 +257,7 @@ def _reasons(source: InvestigationSource, findings: FindingsIndex, own: Any,
                 "user_id", "lender_id").iter_rows():
             bad.setdefault(u, []).append(f"a loan written off at {lender}")
     out: list[Reason] = []
+    levels, groups = screening_levels(), group_types()  # each rule's (Rule.screening)
     for u in users:
         name, given, kind, value = via[u][0]
         node = None if kind == "user" else link_label(kind, value)
@@ -267,13 +267,10 @@ def _reasons(source: InvestigationSource, findings: FindingsIndex, own: Any,
             out.append(Reason("high", u, name, node, f"known-bad: {why}", None,
                               f"{through} links to {u}, known-bad: {why}"))
         for f in sorted(findings.of_user(u), key=lambda f: (f.type, f.id)):
-            if f.type == "ring":
-                level = "high"
-            elif f.type in ELEVATING_TYPES:
-                level = "elevated"
-            else:
+            level = levels.get(f.type)
+            if level is None:
                 continue
-            what = (f"a member of ring {f.id} ({len(f.users)} users)" if f.type == "ring"
+            what = (f"a member of ring {f.id} ({len(f.users)} users)" if f.type in groups
                     else f"in {f.type} finding {f.id}")
             out.append(Reason(level, u, name, node, f.type, f.id, f"{through} links to {u}, "
                               f"{what}"))
