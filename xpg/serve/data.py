@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from xpg.errors import InputError, NoFindingsError
 from xpg.queries.findings import SEVERITIES
-from xpg.queries.rules import FINDING_TYPES
+from xpg.queries.rules import FINDING_TYPES, group_types
 
 if TYPE_CHECKING:
     from xpg.api import Session
@@ -111,7 +111,8 @@ def encode_rings(session: Session) -> dict[str, bytes]:
         report = session.findings(session.as_of)
     except NoFindingsError:
         return {}
-    rings = sorted((f for f in report.findings if f.type == "ring"),
+    groups = group_types()
+    rings = sorted((f for f in report.findings if f.type in groups),
                    key=lambda f: -f.exposure.total)[:MAX_ENCODED_RINGS]
     return {f.id: dumps(session.ring(f.id, as_of=session.as_of).to_dict()) for f in rings}
 
