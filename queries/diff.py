@@ -86,6 +86,7 @@ import polars as pl
 from xpg.queries.changes import CHANGE_KINDS, Change, ChangeKind, severity_rank
 from xpg.queries.findings import Finding, FindingsReport, stable_id
 from xpg.queries.reasons import Nights, explain, loan_users_of
+from xpg.queries.rules import group_types, member_types
 
 from xpg.errors import InputError
 
@@ -155,12 +156,13 @@ class ReportDiff:
         diff was computed on.
         """
         by_detected = {c.detected_id: c for c in self.changes if c.detected_id is not None}
+        groups = group_types()
         out: list[Finding] = []
         for f in current.findings:
             change = by_detected.get(f.id)
             if change is None:
                 raise InputError(f"finding {f.id} is not part of this diff")
-            if f.type != "ring":
+            if f.type not in groups:
                 out.append(f)
                 continue
             evidence = dict(f.evidence)
@@ -210,12 +212,12 @@ def _same_or_changed(old: Finding, new: Finding, fid: str) -> Change:
     return c
 
 
-def _unused_id(base: str, members: Iterable[str], taken: set[str]) -> str:
+def _unused_id(base: str, members: Iterable[str], taken: set[str], finding_type: str) -> str:
     """``base``, or when a carried ring already uses it, a stable variant of it."""
     fid, n = base, 1
     while fid in taken:
         n += 1
-        fid = stable_id("ring", sorted(members), f"variant-{n}")
+        fid = stable_id(finding_type, sorted(members), f"variant-{n}")
     return fid
 
 
@@ -273,7 +275,7 @@ def _diff_rings(
         if j in carried:
             fid = old_rings[carried[j]].id
         else:
-            fid = _unused_id(new.id, new.users, taken)
+            fid = _unused_id(new.id, new.users, taken, new.type)
             taken.add(fid)
         ids[new.id] = fid
         prev_ids = tuple(old_rings[i].id for i in olds)
@@ -309,12 +311,14 @@ def _diff_rings(
 
 
 def _multi_lenders(report: FindingsReport) -> frozenset[str]:
-    return frozenset(u for f in report.findings if f.type == "multi_lending" for u in f.users)
+    members = member_types()
+    return frozenset(u for f in report.findings if f.type in members for u in f.users)
 
 
 def ring_users(*reports: FindingsReport) -> frozenset[str]:
     """Every member of a ring of the given reports (whose links ``links`` needs)."""
-    return frozenset(u for r in reports for f in r.findings if f.type == "ring" for u in f.users)
+    groups = group_types()
+    return frozenset(u for r in reports for f in r.findings if f.type in groups for u in f.users)
 
 
 def diff_reports(
@@ -358,24 +362,28 @@ def diff_reports(
     if not 0.0 < ring_overlap <= 1.0:
         raise InputError(f"ring_overlap must be in (0, 1], got {ring_overlap!r}")
     _check_unique_ids(previous, current)
-    old_by_id = {f.id: f for f in previous.findings if f.type != "ring"}
+    groups = group_types()
+    old_by_id = {f.id: f for f in previous.findings if f.type not in groups}
     changes: list[Change] = []
     for f in current.findings:
-        if f.type == "ring":
+        if f.type in groups:
             continue
         old = old_by_id.pop(f.id, None)
         changes.append(_pair("new", f.id, None, f) if old is None
                        else _same_or_changed(old, f, f.id))
     changes.extend(_pair("resolved", f.id, f, None) for f in old_by_id.values())
 
-    taken = {f.id for f in current.findings if f.type != "ring"}
-    ring_changes, ring_ids = _diff_rings(
-        [f for f in previous.findings if f.type == "ring"],
-        [f for f in current.findings if f.type == "ring"],
-        ring_overlap,
-        taken,
-    )
-    changes.extend(ring_changes)
+    taken = {f.id for f in current.findings if f.type not in groups}
+    ring_ids: dict[str, str] = {}
+    for group in groups:  # rings are matched with rings of their own rule
+        ring_changes, ids = _diff_rings(
+            [f for f in previous.findings if f.type == group],
+            [f for f in current.findings if f.type == group],
+            ring_overlap,
+            taken,
+        )
+        changes.extend(ring_changes)
+        ring_ids.update(ids)
     old_of = {f.id: f for f in previous.findings}
     new_of = {f.id: f for f in current.findings}
     nights = Nights(loan_users=loan_users_of(loans), multi_now=_multi_lenders(current),

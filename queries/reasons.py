@@ -58,6 +58,7 @@ from typing import Any
 import polars as pl
 from xpg.queries.changes import Change
 from xpg.queries.findings import Finding
+from xpg.queries.rules import of_type
 
 __all__ = ["REASONS", "Nights", "explain", "kept_links_of", "loan_users_of"]
 
@@ -128,11 +129,13 @@ def explain(change: Change, old: Finding | None, new: Finding | None, as_of: dt.
 
 def _codes(change: Change, old: Finding, new: Finding | None, as_of: dt.date,
            nights: Nights, counts: dict[str, str]) -> list[str]:
-    if old.type == "ring":
+    rule = of_type(old.type)
+    how = None if rule is None else rule.change_reasons
+    if how == "members":
         codes = _ring(change, old, new, nights, counts)
-    elif old.type == "multi_lending":
+    elif how == "loans":
         codes = _multi_lending(old, new, nights.loan_users)
-    elif old.type == "limit_divergence":
+    elif how == "window":
         codes = _limit(old, new, as_of)
     elif new is None:
         codes = ["status_changed"]

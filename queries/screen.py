@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import phonenumbers
 import polars as pl
 from xpg.loaders.normalize_one import normalize_value, trim
-from xpg.queries.investigate import sources as _sources
+from xpg.queries.investigate import base as _base
 from xpg.queries.investigate.base import link_label
 from xpg.queries.investigate.sources import (
     NODE_SEPARATOR,
@@ -43,12 +43,13 @@ from xpg.queries.investigate.sources import (
     _seen,
     _seen_by,
 )
+from xpg.queries.rules import group_types, screening_levels
 
 from xpg.errors import InputError
 from xpg.privacy import mask
 from xpg.settings import DetectionConfig
 
-__all__ = ["ELEVATING_TYPES", "FIELDS", "MAX_VALUES", "VERDICTS", "Applicant", "Reason",
+__all__ = ["FIELDS", "MAX_VALUES", "VERDICTS", "Applicant", "Reason",
            "Screening", "applicant", "screen"]
 
 FIELDS: Mapping[str, str] = {
@@ -62,8 +63,6 @@ MAX_LENGTH = 256
 """The longest value accepted."""
 VERDICTS = ("clear", "elevated", "high")
 """The verdicts, lowest first."""
-ELEVATING_TYPES = ("multi_lending", "lender_velocity", "linked_risk", "freeze_inconsistency")
-"""Finding types of a linked user that make the verdict ``elevated``."""
 
 
 @dataclass(frozen=True)
@@ -326,7 +325,7 @@ class _Slices:
         frames = self.source.key_frames(
             "links_by_node", [f"{k}{NODE_SEPARATOR}{v}" for k, v in keys])
         for frame in frames:
-            small = _sources.SMALL_ROWS
+            small = _base.SMALL_ROWS  # read here, so that a test can lower it
             if frame.height > small:  # a hub, most likely: counted by Polars
                 frame = frame.filter(_seen_by("first_seen", as_of))
                 node = frame.get_column("node")
@@ -385,6 +384,7 @@ def _reasons(look: _Lookups, findings: FindingsIndex, own: Any,
         for u, lender in look.written_off(users, as_of):
             bad.setdefault(u, []).append(f"a loan written off at {lender}")
     out: list[Reason] = []
+    levels, groups = screening_levels(), group_types()  # each rule's (Rule.screening)
     for u in users:
         name, given, kind, value = via[u][0]
         node = None if kind == "user" else link_label(kind, value)
@@ -394,13 +394,10 @@ def _reasons(look: _Lookups, findings: FindingsIndex, own: Any,
             out.append(Reason("high", u, name, node, f"known-bad: {why}", None,
                               f"{through} links to {u}, known-bad: {why}"))
         for f in sorted(findings.of_user(u), key=lambda f: (f.type, f.id)):
-            if f.type == "ring":
-                level = "high"
-            elif f.type in ELEVATING_TYPES:
-                level = "elevated"
-            else:
+            level = levels.get(f.type)
+            if level is None:
                 continue
-            what = (f"a member of ring {f.id} ({len(f.users)} users)" if f.type == "ring"
+            what = (f"a member of ring {f.id} ({len(f.users)} users)" if f.type in groups
                     else f"in {f.type} finding {f.id}")
             out.append(Reason(level, u, name, node, f.type, f.id, f"{through} links to {u}, "
                               f"{what}"))

@@ -284,3 +284,50 @@ def test_the_summary_exposure_total_sums_each_flagged_user_once_in_id_order():
     want = round(sum(exposure[u]["total"] for u in ("u1", "u2", "u3", "u9")), 2)
     assert summarize(found, 10, exposure)["exposure_total"] == want == round(
         ((0.2 + 0.1) + 1e16) + 0.0, 2)
+
+
+def test_what_other_modules_ask_of_a_rule_is_the_registry_s(big_limit):
+    """The diff, its reasons and the screening ask the registry what a rule is, never its
+    name: a registered group rule (its members marked by ``big_limit``) has its ids carried
+    by member overlap, matched only with its own rule's groups, its changes explained by
+    its members, and its findings counted by the screening."""
+    from xpg.queries.diff import diff_reports
+    from xpg.queries.findings import Exposure, FindingsReport
+
+    class Crew(BigLimit):
+        name = "crew"
+        section = "crew"
+        groups = True
+        member_rule = "big_limit"
+        change_reasons = "members"
+        screening = "high"
+
+    def group(ftype, fid, users, marked=None):
+        evidence = {} if marked is None else {"multi_lending_members": marked}
+        return Finding(fid, ftype, "high", 0.9, tuple(users), Exposure(100.0), evidence, "x")
+
+    registry.register(Crew())
+    try:
+        assert registry.group_types() == ("ring", "crew")
+        assert registry.member_types() == ("multi_lending", "big_limit")
+        assert registry.screening_levels()["crew"] == "high"
+        assert "big_limit" not in registry.screening_levels()
+        marked = [group("big_limit", f"big-limit-{u}", [u]) for u in ("u1", "u2")]
+        before = FindingsReport(AS_OF - dt.timedelta(days=1), (
+            group("crew", "crew-old", ["u1", "u2", "u3"], ["u1", "u2"]),
+            group("ring", "ring-old", ["u4", "u5", "u6"]), *marked), {})
+        now = FindingsReport(AS_OF, (
+            group("crew", "crew-new", ["u1", "u3", "u8", "u9"], ["u1"]),
+            group("crew", "crew-other", ["u4", "u5", "u6"]), *marked), {})
+        diff = diff_reports(before, now)
+        grew = diff.by_id("crew-old")
+        assert (grew.kind, grew.detected_id) == ("grew", "crew-new")
+        # u2 left the crew still marked by big_limit tonight: it stopped nothing
+        assert "fewer_multi_lenders" not in grew.reason, grew.reason
+        without = diff_reports(before, FindingsReport(AS_OF, now.findings[:2], {}))
+        assert "fewer_multi_lenders" in without.by_id("crew-old").reason  # u2 unmarked now
+        assert diff.by_id("ring-old").kind == "resolved"  # never matched with a crew
+        assert diff.by_id("crew-other").kind == "new"
+        assert [f.id for f in diff.apply(now).findings][:2] == ["crew-old", "crew-other"]
+    finally:
+        registry.unregister("crew")

@@ -122,7 +122,7 @@ def test_sections_made_in_code_are_checked_too():
 
 
 def test_every_numeric_setting_has_a_range():
-    from xpg.settings import _Range
+    from xpg.settings_types import _Range
 
     for cls in (MultiLendingConfig, RingConfig, LimitDivergenceConfig, LoadConfig, Neo4jConfig):
         hints = typing.get_type_hints(cls)

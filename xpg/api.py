@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from xpg.errors import InputError, NoFindingsError, RunDateUnknownError, StateDamagedError
+from xpg.errors import InputError, NoFindingsError, RunDateUnknownError
 from xpg.inputs import (
     check_findings,
     is_uri,
@@ -38,8 +38,8 @@ from xpg.inputs import (
     tables_refused,
 )
 from xpg.progress import NO_PROGRESS, Progress
-from xpg.queries.diff import DEFAULT_RING_OVERLAP
 from xpg.session_cases import SessionCases
+from xpg.session_writes import SessionWrites, open_stored
 from xpg.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -60,15 +60,13 @@ if TYPE_CHECKING:
         RingView,
         UserView,
     )
-    from xpg.queries.investigate.state import State
     from xpg.queries.investigate.timeline import TimelineView
     from xpg.queries.screen import Screening
-    from xpg.report import ReportResult, RunLog
 
 __all__ = ["Session", "is_uri", "open", "pseudonymized", "read_findings", "tables_refused"]
 
 
-class Session(SessionCases):
+class Session(SessionCases, SessionWrites):
     """An opened dataset in a backend. Use :func:`open` to make one.
 
     Findings are computed once per run date and cached; investigations use
@@ -448,96 +446,6 @@ class Session(SessionCases):
                   self.findings(day)]
         return _wrap(self, lambda: user_timeline(self.source, user_id, day, nights))
 
-    # -- state ------------------------------------------------------------------------
-    def write_state(self, out: str | os.PathLike[str], *, as_of: dt.date | str | None = None,
-                    overwrite: bool = False,
-                    findings_file: str | os.PathLike[str] | None = None,
-                    release: bool = False) -> State:
-        """Write the stored state of this run to the folder ``out``: the investigation
-        tables and the findings of ``as_of`` as sorted Parquet, with the fingerprint of
-        the data folder and the settings (:mod:`xpg.queries.investigate.state`), so that
-        ``xpg.open(state=out)`` answers cold queries without loading the data.
-        ``findings_file``: the findings file or report folder the state answers for
-        (default: the one the session was opened with). ``release``: free each of the
-        session's sorted lookup tables once written (a later query builds it again), so
-        that the run does not hold them all at once.
-
-        Raises
-        ------
-        InputError
-            The session was not opened from a data folder (``data=``), or ``out``
-            exists and ``overwrite`` is false.
-        """
-        from xpg.queries.investigate import MemorySource
-        from xpg.queries.investigate.state import write_state
-
-        self._check_open()
-        if self.data_path is None:
-            raise InputError("a stored state needs the data folder: open the session with "
-                             "data=", argument="data")
-        tables = self.dataset
-        source = self.source  # the backend's: the link graph's groups, the tables it sorted
-        if not isinstance(source, MemorySource):
-            source = MemorySource(tables)
-        return write_state(source, self.findings(as_of), out, data=self.data_path,
-                           settings=self.settings, default_as_of=tables.latest_date(),
-                           findings_file=findings_file or self._findings_path,
-                           overwrite=overwrite, release=release)
-
-    def keep_state(self, as_of: dt.date | str | None = None,
-                   where: str | os.PathLike[str] | None = None) -> State | None:
-        """Write the stored state of this run where ``xpg query --data`` finds it
-        (:func:`~xpg.queries.investigate.state.default_location`, replacing the one
-        kept there for this data folder and settings), unless ``state.write`` is off or
-        the session was not opened from a local data folder; then keep at most
-        ``state.keep`` states under ``state.dir``. ``where``: that folder instead (the
-        state folder of a nightly incremental run; its ``nightly/`` part is kept).
-
-        What ``xpg detect`` and ``xpg report`` do after their run: the session's sorted
-        lookup tables are freed as they are written (a later query builds them again)."""
-        from xpg.queries.investigate.state import default_location, prune_states
-
-        if not self.settings.state.write or self.data_path is None or (
-                self._dataset is None and not is_uri(self.data_path)):
-            return None
-        auto = default_location(self.data_path, self.settings)
-        target = Path(where) if where is not None else auto
-        state = self.write_state(target, as_of=as_of, overwrite=True, release=True)
-        if target == auto:
-            prune_states(auto.parent, self.settings.state.keep)
-        return state
-
-    # -- report -----------------------------------------------------------------------
-    def report(
-        self,
-        out: str | os.PathLike[str],
-        previous: str | os.PathLike[str] | FindingsReport | None = None,
-        *,
-        as_of: dt.date | str | None = None,
-        overwrite: bool = False,
-        top_rings: int = 10,
-        ring_overlap: float = DEFAULT_RING_OVERLAP,
-        log: RunLog | None = None,
-        data_source: str | None = None,
-        lock_wait_s: float = 0.0,
-    ) -> ReportResult:
-        """Write the nightly report folder ``out/<as_of>/`` (see :mod:`xpg.report`):
-        gathered from this session (:func:`xpg.gather.gather_report`), then composed and
-        written (:func:`xpg.report.write_report`), holding ``out``'s lock
-        (:func:`xpg.report.run_lock`; another run there: :class:`~xpg.errors.RunLockedError`
-        at once, or after waiting ``lock_wait_s`` seconds)."""
-        from xpg.gather import gather_report
-        from xpg.privacy import masking
-        from xpg.report import RunLog, run_lock, write_report
-
-        self._check_open()
-        log = log if log is not None else RunLog()
-        with run_lock(out, wait_s=lock_wait_s, log=log), masking(self.settings.privacy.masks):
-            inputs = gather_report(self, out, previous=previous, as_of=self._date(as_of),
-                                   overwrite=overwrite, top_rings=top_rings,
-                                   ring_overlap=ring_overlap, log=log, data_source=data_source)
-            return write_report(inputs, out, overwrite=overwrite, log=log)
-
 
 def _wrap(session: Session, call: Any) -> Any:
     """Run an investigation: backend failures as errors, identifiers masked by the
@@ -546,17 +454,6 @@ def _wrap(session: Session, call: Any) -> Any:
 
     with session.backend.failures("investigate"), masking(session.settings.privacy.masks):
         return call()
-
-
-def _auto_state(data: object, dataset: object, settings: Settings) -> Path | None:
-    """The stored state ``xpg detect``/``xpg report`` left for the data folder ``data``
-    under ``settings`` (:func:`~xpg.queries.investigate.state.default_location`), if any."""
-    from xpg.queries.investigate.state import MANIFEST, default_location
-
-    if data is None or dataset is not None or is_uri(data):
-        return None
-    where = default_location(data, settings)  # type: ignore[arg-type]
-    return where if (where / MANIFEST).is_file() else None
 
 
 def open(
@@ -703,28 +600,14 @@ def open(
         settings = settings.replace(backend=backend)
         backend = None
     note = None
-    if state == "auto":
-        state = _auto_state(data, dataset, settings)
     if state is not None:
-        from xpg.graph.state import open_state
-        from xpg.queries.investigate.state import State
-
-        try:
-            st = State.open(state)
-        except StateDamagedError as e:
-            if data is None and dataset is None:
-                raise
-            st, note = None, f"stored state {state} not used: {e}; loading the data instead"
-        if st is not None:
-            stored, note = open_state(st, data=data, settings=settings, findings=findings,
-                                      as_of=as_of, refused=(
-                                          "a backend was given" if backend_given else
-                                          "pseudonymize was asked" if pseudonymize else None))
-            if stored is not None:
-                return Session(None, settings, stored, progress=progress, as_of=as_of,
-                               state_note=note)
-            if data is None and dataset is None:
-                data = st.data_dir
+        stored, note, data = open_stored(
+            state, data=data, dataset=dataset, settings=settings, findings=findings,
+            as_of=as_of, refused=("a backend was given" if backend_given else
+                                  "pseudonymize was asked" if pseudonymize else None))
+        if stored is not None:
+            return Session(None, settings, stored, progress=progress, as_of=as_of,
+                           state_note=note)
     in_database = data is None and dataset is None
     progress = progress or NO_PROGRESS
     owned = backend is None  # close only what this call made

@@ -87,12 +87,15 @@ def check_findings(report: FindingsReport, where: object,
     """
     import polars as pl
 
+    from xpg.queries.rules import group_types
+
+    groups = group_types()
     ids = [f.id for f in report.findings]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise StateDamagedError(f"findings: {where} repeats the finding id {dup}", path=where)
     for f in report.findings:
-        if not f.users or (f.type == "ring" and len(set(f.users)) < 2):
+        if not f.users or (f.type in groups and len(set(f.users)) < 2):
             raise StateDamagedError(f"findings: {where}: finding {f.id} ({f.type}) has "
                                     f"{len(set(f.users))} member(s)", path=where)
     if users is None or not report.findings:

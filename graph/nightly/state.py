@@ -193,7 +193,7 @@ class NightlyState:
         name = f"{table}.arrow"
         path = self.path / name
         if sha256_file(path) != (self.manifest.get("files") or {}).get(name, {}).get("sha256"):
-            raise StateDamagedError(f"its {name} does not match its manifest's checksum "
+            raise StateDamagedError(f"its {name} differs from its manifest's checksum "
                                     "(damaged, or another night's)", path=self.path)
         frame = pl.read_ipc(path)
         self._read[table] = frame

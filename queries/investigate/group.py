@@ -28,6 +28,7 @@ from xpg.queries.investigate.base import link_label, money, node_id
 from xpg.queries.investigate.search import connected_group, ring_kinds
 from xpg.queries.investigate.subgraph import GraphBuilder
 from xpg.queries.investigate.views import GroupHub, GroupRing, GroupView
+from xpg.queries.rules import group_types, member_types
 
 from xpg.errors import InputError, NotFoundError
 from xpg.settings import DetectionConfig
@@ -188,8 +189,9 @@ def _group(source: InvestigationSource, config: DetectionConfig, user_id: str,
 
 
 def _core_ring(findings: FindingsIndex, user_id: str) -> str | None:
+    groups = group_types()
     for f in findings.of_user(user_id):
-        if f.type == "ring" and isinstance(f.evidence, Mapping) and f.evidence.get("core"):
+        if f.type in groups and isinstance(f.evidence, Mapping) and f.evidence.get("core"):
             return f.id
     return None
 
@@ -203,7 +205,8 @@ def group_facts(source: InvestigationSource, findings: FindingsIndex, config: De
 
 def ring_of(findings: FindingsIndex, user_id: str) -> str | None:
     """The id of the ring finding (a core or a whole group) the user is a member of."""
-    return next((f.id for f in findings.of_user(user_id) if f.type == "ring"), None)
+    groups = group_types()
+    return next((f.id for f in findings.of_user(user_id) if f.type in groups), None)
 
 
 def _exposure(source: InvestigationSource, ids: list[str], as_of: dt.date) -> Exposure:
@@ -273,7 +276,7 @@ def investigate_group(
     members = stored.members if stored is not None else _group(source, config, user_id, as_of)
     ids = members.get_column("user_id").to_list()
     flagged = findings.typed_members.join(members, on="user_id", how="semi")
-    ml = flagged.filter(pl.col("type") == "multi_lending").get_column("user_id").n_unique()
+    ml = flagged.filter(pl.col("type").is_in(member_types())).get_column("user_id").n_unique()
 
     hubs = stored.hubs if stored is not None else _hubs(source, ids, as_of, kinds, hub_max)
     g = GraphBuilder()
@@ -286,7 +289,8 @@ def investigate_group(
         g.link(kind, value, users=int(users), hub=True)
 
     rings = []
-    for rid in flagged.filter(pl.col("type") == "ring").get_column("finding_id").unique():
+    in_rings = flagged.filter(pl.col("type").is_in(group_types()))
+    for rid in in_rings.get_column("finding_id").unique():
         f = findings.get(rid)
         if f is None:  # pragma: no cover - the index names its own findings
             continue

@@ -35,6 +35,7 @@ from xpg.queries.investigate.views import (
     SharedLink,
 )
 from xpg.queries.predicates import DRAWABLE
+from xpg.queries.rules import of_type
 
 from xpg.errors import InputError, NotFoundError
 from xpg.settings import DetectionConfig
@@ -127,7 +128,8 @@ def investigate_ring(
                             f"{findings.as_of}; a ring id carried forward by a nightly report "
                             "is known to that report's findings: give its folder as the "
                             "findings")
-    if finding.type != "ring":
+    rule = of_type(finding.type)
+    if rule is None or not rule.groups:
         raise NotFoundError(f"{ring_id!r} is a {finding.type} finding, not a ring; its users: "
                             f"{', '.join(finding.users[:5])} (look them up as users)")
     as_of = as_of or findings.as_of
@@ -150,13 +152,14 @@ def investigate_ring(
     rows = []
     for u in listed:
         types = findings.types_of(u)
+        marked = rule.member_rule in types
         state, frozen, drawable = _freeze_state(infos.get(u, ()))
         rows.append(RingMember(
-            user_id=u, multi_lending="multi_lending" in types, findings=types,
+            user_id=u, multi_lending=marked, findings=types,
             exposure=exposures.get(u, ZERO_EXPOSURE), freeze_state=state,  # type: ignore[arg-type]
             frozen_products=frozen, drawable_products=drawable, accounts=infos.get(u, ()),
         ))
-        g.user(u, multi_lending="multi_lending" in types, freeze_state=state,
+        g.user(u, multi_lending=marked, freeze_state=state,
                exposure=exposures.get(u, ZERO_EXPOSURE).total)
 
     devices, identifiers, n_devices, n_identifiers = _shared(

@@ -21,6 +21,7 @@ from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.frames import conform_to
 from xpg.queries.investigate.base import DEVICE, LENDER, OPEN_LOAN_STATUSES
 from xpg.queries.investigate.search import LinkSource, connected_group
+from xpg.queries.rules import group_types
 
 if TYPE_CHECKING:
     import numpy as np
@@ -131,7 +132,8 @@ class FindingsIndex:
     def ring_members(self) -> pl.DataFrame:
         """One row per (ring finding, member): ``ring_id``, ``severity``, ``members`` (the
         ring's size) and ``user_id``, for joins."""
-        rings = [f for f in self.report.findings if f.type == "ring"]
+        groups = group_types()
+        rings = [f for f in self.report.findings if f.type in groups]
         return pl.DataFrame(
             {
                 "ring_id": [f.id for f in rings for _ in f.users],

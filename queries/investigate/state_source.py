@@ -22,6 +22,7 @@ from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.investigate.group import group_from_links
 from xpg.queries.investigate.sources import SOURCE_SCHEMAS, MemorySource, _Sorted
 from xpg.queries.investigate.state import KEYS, TABLES, State
+from xpg.queries.rules import group_types
 
 __all__ = ["StateFindings", "StateSource"]
 
@@ -201,9 +202,10 @@ class StateFindings:
 
     @cached_property
     def ring_members(self) -> pl.DataFrame:
-        rings = self._scan("findings").filter(pl.col("type") == "ring").select(
+        groups = list(group_types())
+        rings = self._scan("findings").filter(pl.col("type").is_in(groups)).select(
             pl.col("id").alias("finding_id"), "severity", "members")
-        return (self._scan("finding_users").filter(pl.col("type") == "ring")
+        return (self._scan("finding_users").filter(pl.col("type").is_in(groups))
                 .join(rings, on="finding_id").sort("rank", "pos")
                 .select(pl.col("finding_id").alias("ring_id"), "severity", "members",
                         "user_id").collect())

@@ -37,9 +37,13 @@ __all__ = [
     "detection_steps",
     "finding_types",
     "frame_schema",
+    "group_types",
+    "member_types",
+    "of_type",
     "register",
     "rule",
     "rules",
+    "screening_levels",
     "sections",
     "unregister",
 ]
@@ -138,6 +142,43 @@ def unregister(name: str) -> None:
 def finding_types() -> tuple[str, ...]:
     """The finding types of the registered rules (one per rule, its name), in order."""
     return tuple(_rules())
+
+
+def of_type(finding_type: str) -> Rule | None:
+    """The registered rule whose findings are of ``finding_type`` (None: none is, a type of
+    an older report)."""
+    return _rules().get(finding_type)
+
+
+def group_types() -> tuple[str, ...]:
+    """The finding types whose findings are groups of users (:attr:`Rule.groups
+    <xpg.queries.rules.base.Rule.groups>`: the rings), in registry order.
+
+    >>> group_types()
+    ('ring',)
+    """
+    return tuple(r.name for r in _rules().values() if r.groups)
+
+
+def member_types() -> tuple[str, ...]:
+    """The finding types that mark a group's members (each group rule's
+    :attr:`~xpg.queries.rules.base.Rule.member_rule`), in registry order.
+
+    >>> member_types()
+    ('multi_lending',)
+    """
+    return tuple(dict.fromkeys(r.member_rule for r in _rules().values()
+                               if r.groups and r.member_rule))
+
+
+def screening_levels() -> dict[str, str]:
+    """Finding type -> the verdict a finding of it on a linked user gives an applicant
+    (:attr:`~xpg.queries.rules.base.Rule.screening`), for the rules that declare one.
+
+    >>> screening_levels()["ring"], sorted(screening_levels())[:2]
+    ('high', ['freeze_inconsistency', 'lender_velocity'])
+    """
+    return {r.name: r.screening for r in _rules().values() if r.screening is not None}
 
 
 def detection_steps() -> tuple[str, ...]:

@@ -143,6 +143,26 @@ class Rule(ABC):
     report_section
         Its section of the report page (:class:`ReportSection`); None: its findings are in
         the page's overall tables only.
+    groups
+        Whether each finding is a group of users acting together (the ring rule's): it
+        names two members or more, its id is carried from night to night by member
+        overlap (:mod:`xpg.queries.diff`), the report counts and draws it as a ring, and
+        ``xpg query ring`` answers for it (:func:`~xpg.queries.rules.group_types`).
+    member_rule
+        For a group rule: the rule whose findings mark its members (the ring's
+        multi-lending members: each member's flag in ``xpg query ring``, the
+        multi-lenders of ``xpg query group``, the diff's reasons
+        ``fewer_multi_lenders``/``more_multi_lenders``); None: none.
+    change_reasons
+        How :mod:`xpg.queries.reasons` explains a change of its findings between two
+        nights: ``"members"``, a group's members moved (links, members of
+        :attr:`member_rule`, a core); ``"loans"``, the open loans at its lenders and its
+        application windows; ``"window"``, its events fell out of its window or changed
+        again; None (the default): an account's status, the severity or the exposure.
+    screening
+        The verdict a finding of this rule on a user linked to an applicant gives the
+        screening (:mod:`xpg.queries.screen`): ``"high"`` or ``"elevated"``; None (the
+        default): it does not count.
     """
 
     name: ClassVar[str]
@@ -154,6 +174,10 @@ class Rule(ABC):
     at_risk_evidence: ClassVar[str | None] = None
     totals: ClassVar[tuple[Total, ...]] = ()
     report_section: ClassVar[ReportSection | None] = None
+    groups: ClassVar[bool] = False
+    member_rule: ClassVar[str | None] = None
+    change_reasons: ClassVar[Literal["members", "loans", "window"] | None] = None
+    screening: ClassVar[Literal["high", "elevated"] | None] = None
 
     def settings(self, detection: DetectionConfig) -> Any:
         """This rule's section of ``detection`` (its class's defaults when absent)."""

@@ -116,6 +116,7 @@ class FreezeInconsistency(FreezeRule):
     incremental = "user"  # a user's findings: that user's rows, shared tables, run date
     totals = (Total("at_risk_total", "at_risk"),)  # the summary's sum of its amounts at risk
     at_risk_evidence = "drawable_accounts"  # its drawable accounts at risk (queries/totals.py)
+    screening = "elevated"  # a linked user's inconsistent freeze makes an applicant elevated
     reason_column = "frozen_reason"
     forms = (Form("freeze_inconsistency", SCHEMA, _polars, "freeze_inconsistency", _params,
                   cypher_file="rules/freeze_inconsistency", spark=_spark),)

@@ -118,6 +118,7 @@ class LenderVelocity(Rule):
     forms = (FORM,)
     after = ("multi_lending",)
     incremental = "user"  # a user's findings: that user's rows (and its multi_lending), run date
+    screening = "elevated"
 
     def detect(self, hooks: DetectionHooks, config: LenderVelocityConfig, as_of: dt.date,
                earlier: Mapping[str, Any]) -> pl.DataFrame:

@@ -125,6 +125,7 @@ class LimitDivergence(Rule):
 
     name = "limit_divergence"
     incremental = "user"  # a user's findings: that user's rows, shared tables, run date
+    change_reasons = "window"  # the cut fell out of its window, or the limit changed again
     section = "limit_divergence"
     config_class = LimitDivergenceConfig
     forms = (Form("limit_divergence", SCHEMA, _polars, "limit_divergence", _params,

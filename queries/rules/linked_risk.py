@@ -268,6 +268,7 @@ class LinkedRisk(Rule):
     config_class = LinkedRiskConfig
     forms = (ACCOUNTS, WRITTEN_OFF_LOANS, LINKS)
     incremental = "neighbours"  # its neighbours' rows too: the users the graph stage reaches
+    screening = "elevated"
     reads: ClassVar[tuple[str, ...]] = ("linked_risk", "ring", "freeze")
 
     def settings(self, detection: DetectionConfig) -> LinkedRiskSettings:

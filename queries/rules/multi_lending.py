@@ -214,6 +214,8 @@ class MultiLending(Rule):
 
     name = "multi_lending"
     incremental = "user"  # a user's findings: that user's rows, shared tables, run date
+    change_reasons = "loans"  # loans closed or opened at its lenders, windows passed
+    screening = "elevated"  # a linked multi-lender makes an applicant elevated
     section = "multi_lending"
     config_class = MultiLendingConfig
     forms = (Form("multi_lending", SCHEMA, _polars, "multi_lending", _params,

@@ -320,6 +320,10 @@ class Ring(Rule):
     totals = (Total("ring_members", "users"),)  # the summary's count of ring members
     # the page's gallery: the top rings drawn, with members, shared links and lenders
     report_section = ReportSection("rings", "Top rings", "Top rings by exposure", gallery=True)
+    groups = True  # a finding is a group: carried by member overlap, counted as a ring
+    member_rule = "multi_lending"  # its members' flag, the share it requires
+    change_reasons = "members"
+    screening = "high"  # a linked ring member makes an applicant high
 
     def detect(self, hooks: DetectionHooks, config: RingConfig, as_of: dt.date,
                earlier: Mapping[str, Any]) -> RingResult:

@@ -21,7 +21,7 @@ import xpg.report.cases as report_cases
 import xpg.report.trends as report_trends
 from xpg.queries.diff import ReportDiff
 from xpg.queries.findings import SEVERITIES, FindingsReport
-from xpg.queries.rules import FINDING_TYPES
+from xpg.queries.rules import FINDING_TYPES, group_types, rules
 from xpg.queries.tables import exposure_frame, finding_users_frame, findings_frame
 from xpg.queries.totals import at_risk_types, drawable_at_risk, exposure_of_users
 from xpg.report.html import PageData
@@ -95,7 +95,8 @@ def compose(inputs: ReportInputs, *, generated_at: dt.datetime) -> ReportContent
         if held.height:  # cases.csv/.parquet only once cases hold findings
             tables["cases"] = held
     flagged = tables["exposure"].filter(pl.col("findings") > 0).get_column("total")
-    ring_totals = pl.Series([f.exposure.total for f in report.findings if f.type == "ring"],
+    groups = group_types()
+    ring_totals = pl.Series([f.exposure.total for f in report.findings if f.type in groups],
                             dtype=pl.Float64)
     money = _money_by_type(report, inputs.exposure)
     trends = report_trends.document([*inputs.trend_history, report_trends.night_row(
@@ -159,7 +160,8 @@ def _lenders_per_user(per_user: pl.DataFrame, users: int, top: int = 8
 
 
 def _ring_sizes(findings: FindingsReport, top: int = 10) -> list[tuple[str, float]]:
-    sizes = [len(f.users) for f in findings.findings if f.type == "ring"]
+    groups = group_types()
+    sizes = [len(f.users) for f in findings.findings if f.type in groups]
     if not sizes:
         return []
     low = min(sizes)
@@ -224,6 +226,18 @@ def _money_by_type(report: FindingsReport, exposure: pl.DataFrame
     return out
 
 
+def _rule_total(key: str, report: FindingsReport) -> Any:
+    """The summary figure ``key`` that a registered rule declares
+    (:attr:`~xpg.queries.rules.base.Rule.totals`) over the report's findings; 0.0 when
+    no rule does."""
+    for r in rules():
+        for total in r.totals:
+            if total.key == key:
+                return total.total([total.of_finding(f) for f in report.findings
+                                    if f.type == r.name])
+    return 0.0
+
+
 def _summary(inputs: ReportInputs) -> dict[str, Any]:
     """The report's summary: the findings' own, with ``drawable_at_risk_total`` (each
     account at risk once, :mod:`xpg.queries.totals`)."""
@@ -244,7 +258,6 @@ def _summary(inputs: ReportInputs) -> dict[str, Any]:
         "flagged_users": len(flagged), "findings": len(report.findings),
         "findings_by_type": by_type, "findings_by_severity": by_sev,
         "exposure_total": round(float(totals or 0.0), 2),
-        "at_risk_total": round(sum(f.exposure.at_risk or 0.0 for f in report.findings
-                                   if f.type == "freeze_inconsistency"), 2),
+        "at_risk_total": _rule_total("at_risk_total", report),
         **once,
     }

@@ -33,7 +33,7 @@ import xpg.report.svg as svg
 from xpg.queries.diff import Change, ReportDiff
 from xpg.queries.findings import SEVERITIES, Finding, FindingsReport
 from xpg.queries.investigate import RingView, masked_explanation
-from xpg.queries.rules import FINDING_TYPES, rules
+from xpg.queries.rules import FINDING_TYPES, group_types, rules
 from xpg.queries.rules.base import ReportSection
 from xpg.queries.rules.multi_lending import MultiLendingConfig
 from xpg.queries.totals import definitions, drawable_at_risk
@@ -143,13 +143,13 @@ def _card(label: str, value: str, alert: bool = False, *, figure: str = "",
 
 def _summary(p: PageData) -> dict[str, Any]:
     s = p.summary
-    by_sev = s.get("findings_by_severity", {})
+    by_sev, by_type = s.get("findings_by_severity", {}), s.get("findings_by_type", {})
     cards = [
         _card("users in the data", f"{s.get('users', 0):,}"),
         _card("flagged users", f"{s.get('flagged_users', 0):,}"),
         _card("findings", f"{s.get('findings', 0):,}"),
         _card("critical findings", f"{by_sev.get('critical', 0):,}", by_sev.get("critical", 0) > 0),
-        _card("rings", f"{s.get('findings_by_type', {}).get('ring', 0):,}"),
+        _card("rings", f"{sum(by_type.get(t, 0) for t in group_types()):,}"),
         _card("exposure of flagged users (CNY)", money(s.get("exposure_total", 0.0)),
               figure="exposure_total", definition=definitions()["exposure"]),
         _card("drawable at risk (CNY)", money(s.get("drawable_at_risk_total", 0.0)),
@@ -198,7 +198,7 @@ def _changes(p: PageData, limit: int = 25) -> dict[str, Any]:
     if p.diff is None:
         return {"diff": False}
     counts = p.diff.counts()
-    groups = []
+    groups, rings = [], group_types()
     for kind, title in _CHANGE_TITLES.items():
         items = p.diff.of_kind(kind)
         if not items:
@@ -206,7 +206,7 @@ def _changes(p: PageData, limit: int = 25) -> dict[str, Any]:
         rows = []
         for c in items[:limit]:
             members = ""
-            if c.type == "ring" and kind != "new" and kind != "resolved":
+            if c.type in rings and kind != "new" and kind != "resolved":
                 plus, minus = c.users_added, c.users_removed
                 members = " ".join(filter(None, [f"+{_users(plus, 4)}" if plus else "",
                                                  f"−{_users(minus, 4)}" if minus else ""]))
