@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from loaders_fixtures import VALID, write_csv
 
 from xpg.cli import main
@@ -120,3 +121,56 @@ def test_a_state_that_cannot_be_written_is_a_warning_naming_the_path(tmp_path, m
     assert ("warning: no stored state kept for cold queries "
             f"({tmp_path}/states/x: no space left on the device)") in err
     assert "None" not in err
+
+
+def test_a_full_disk_under_the_case_store_is_a_storage_error(tmp_path, monkeypatch):
+    # SQLite's "database or disk is full" was a BackendError (exit 3, "backend unavailable")
+    import sqlite3
+
+    from xpg.cases.sqlite import SqliteCaseStore
+    from xpg.cli.errors import exit_code
+    from xpg.errors import StorageError
+
+    real = sqlite3.connect
+
+    class Full:
+        def __init__(self, *a, **k):
+            self.db = real(*a, **k)
+
+        def execute(self, sql, *a):
+            if sql.startswith("CREATE TABLE"):
+                e = sqlite3.OperationalError("database or disk is full")
+                e.sqlite_errorcode = sqlite3.SQLITE_FULL
+                raise e
+            return self.db.execute(sql, *a)
+
+        def close(self):
+            self.db.close()
+
+    monkeypatch.setattr(sqlite3, "connect", Full)
+    with pytest.raises(StorageError) as info:
+        SqliteCaseStore(tmp_path / "reports" / "cases.sqlite")
+    assert exit_code(info.value) == 8
+    assert str(info.value).startswith(f"{tmp_path}/reports/cases.sqlite: no space left")
+
+
+def test_an_export_to_a_full_disk_is_a_storage_error(tmp_path, monkeypatch, capsys):
+    # --export on a full disk exited 2 ("bad input") with "[Errno 28] ..."
+    import errno
+    import pathlib
+
+    monkeypatch.setenv("XPG_STATE_DIR", str(tmp_path / "states"))
+    data = write_csv(tmp_path / "data")
+    real = pathlib.Path.write_text
+
+    def full(self, *a, **k):
+        if self.name.endswith(".json.tmp"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(pathlib.Path, "write_text", full)
+    out = tmp_path / "x.json"
+    assert main(["query", "user", "u1", "--data", str(data), "--export", str(out)]) == 8
+    err = capsys.readouterr().err
+    assert f"{out}: no space left on the device" in err
+    assert not out.exists() and not (tmp_path / ".x.json.tmp").exists()

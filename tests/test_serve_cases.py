@@ -119,3 +119,20 @@ def test_a_case_ref_is_length_limited_and_never_echoed_beyond_it(client):
     assert client.get("/v1/cases/" + "c" * 200, headers=READ).status_code == 404
     assert "paths" in client.get("/openapi.json").json()
     assert client.get("/v1/cases", headers=READ).json() == {"cases": []}
+
+
+def test_a_full_disk_under_the_case_store_is_503_without_the_path(client, monkeypatch):
+    from xpg.cases.sqlite import SqliteCaseStore
+    from xpg.errors import StorageError
+
+    def full(self, *a, **k):
+        raise StorageError("/srv/secret/reports/cases.sqlite: no space left on the device",
+                           path="/srv/secret/reports/cases.sqlite", errno=28,
+                           reason="no space left on the device")
+
+    monkeypatch.setattr(SqliteCaseStore, "_transact", full)
+    r = client.post(f"/v1/cases/{RING_ID}/notes", headers=WRITE, json={"by": "a", "text": "x"})
+    assert r.status_code == 503, r.text
+    assert r.json()["error"] == {"status": 503, "code": "storage_unavailable",
+                                 "message": "the file system refused: no space left on "
+                                            "the device"}

@@ -82,7 +82,9 @@ class Subgraph(View):
             tmp.replace(path)
         except OSError as e:
             tmp.unlink(missing_ok=True)
-            raise InputError(f"cannot write {path}: {e}") from e
+            from xpg.atomic import storage_error
+
+            raise (storage_error(e, path) or InputError(f"cannot write {path}: {e}")) from e
         return path
 
 

@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import sqlite3
@@ -33,7 +34,7 @@ from typing import Any
 
 from xpg.cases.model import Case, Event, Snapshot, dumps
 from xpg.cases.store import CaseStore, Change, apply_fields, numbered, stale
-from xpg.errors import BackendError, ConflictError, NotFoundError
+from xpg.errors import BackendError, ConflictError, NotFoundError, StorageError
 
 __all__ = ["SCHEMA_VERSION", "SqliteCaseStore"]
 
@@ -73,6 +74,19 @@ _CASE_COLUMNS = ("case_id", "subject", "rule", "users", "status", "outcome", "as
                  "closed_at", "decision", "updated_at")
 
 
+def _storage(error: BaseException, path: Path) -> StorageError | None:
+    """SQLite's "database or disk is full" and "attempt to write a readonly database" as
+    the file system's refusals they are (a StorageError naming the store); None else."""
+    from xpg.atomic import storage_error
+
+    code = getattr(error, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL:
+        return storage_error(OSError(errno.ENOSPC, "disk full"), path)
+    if code == sqlite3.SQLITE_READONLY:
+        return storage_error(OSError(errno.EROFS, "read-only"), path)
+    return storage_error(error, path)
+
+
 class SqliteCaseStore(CaseStore):
     """Cases in the SQLite file ``path`` (made with its folder when missing)."""
 
@@ -89,7 +103,8 @@ class SqliteCaseStore(CaseStore):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._migrate()
         except (sqlite3.Error, OSError) as e:
-            raise BackendError(f"the case store {self.path} cannot be opened: {e}") from e
+            raise (_storage(e, self.path)
+                   or BackendError(f"the case store {self.path} cannot be opened: {e}")) from e
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -163,7 +178,8 @@ class SqliteCaseStore(CaseStore):
                 self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as e:
-            raise BackendError(f"the case store {self.path} failed to open a case: {e}") from e
+            raise (_storage(e, self.path) or BackendError(
+                f"the case store {self.path} failed to open a case: {e}")) from e
 
     def _transact(self, case_id: str, expected_version: int | None, token: str,
                   at: dt.datetime, by: str, change: Change) -> Case:
@@ -196,8 +212,8 @@ class SqliteCaseStore(CaseStore):
         except sqlite3.IntegrityError as e:
             raise ConflictError(f"case {case_id}: {e}") from e
         except sqlite3.Error as e:
-            raise BackendError(f"the case store {self.path} failed to change case "
-                               f"{case_id}: {e}") from e
+            raise (_storage(e, self.path) or BackendError(
+                f"the case store {self.path} failed to change case {case_id}: {e}")) from e
 
     def _find(self, ref: str) -> Case | None:
         case = self._case(ref)

@@ -25,6 +25,7 @@ from xpg.errors import (
     InputError,
     NoFindingsError,
     NotFoundError,
+    StorageError,
     XpgError,
 )
 from xpg.serve.access import ACCESS_LOGGER, PATH_WORDS, logged_path
@@ -144,6 +145,13 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(BackendError)
     async def backend_down(_: Request, e: BackendError) -> JSONResponse:
         return error_response(503, "backend_unavailable", str(e))
+
+    @app.exception_handler(StorageError)
+    async def storage_refused(_: Request, e: StorageError) -> JSONResponse:
+        # the file system refused (the case store on a full disk, a state file it may not
+        # read): the reason, never the server's path
+        return error_response(503, "storage_unavailable",
+                              f"the file system refused: {e.reason}")
 
     @app.exception_handler(XpgError)
     async def other_xpg(_: Request, e: XpgError) -> JSONResponse:

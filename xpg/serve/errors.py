@@ -44,7 +44,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (413, "Request body too large"),
         (422, "Malformed parameters, or a run date the service does not hold"),
         (429, "Rate limit exceeded (also: too many wrong keys from this client)"),
-        (500, "Internal error"), (503, "Backend unavailable"))
+        (500, "Internal error"), (503, "Backend unavailable, or the file system refused"))
 }
 
 
