@@ -6,9 +6,11 @@ share this machine's two cores). ``spark_backend`` is a
 :class:`~xpg.graph.spark.backend.SparkBackend` on it; closing that leaves the session
 running.
 
-Spark cases marked ``slow`` as well (generated data, the components oracle on many
-graphs) run in CI (``CI=true``, set by .ci/run) or with ``XPG_SPARK_SLOW=1``; a plain
-``make test`` deselects them and says so. The fast cases always run.
+Server cases marked ``slow`` as well, Spark's or Neo4j's (generated data, the
+components oracle on many graphs, a JVM of their own, a server killed and restarted, a
+case another one covers), run in CI (``CI=true``, set by .ci/run) or with
+``XPG_SPARK_SLOW=1``; a plain ``make test`` deselects them and says so. The fast cases
+always run. (``slow`` alone, on an in-memory case, deselects nothing.)
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ TEST_CONFIG = SparkConfig(
 
 
 def run_slow_spark() -> bool:
-    """Whether the slow Spark cases run: in CI or when ``XPG_SPARK_SLOW=1``."""
+    """Whether the slow server cases run: in CI or when ``XPG_SPARK_SLOW=1``."""
     return (os.environ.get("CI", "").lower() == "true"
             or os.environ.get("XPG_SPARK_SLOW") == "1")
 
@@ -42,15 +44,16 @@ def run_slow_spark() -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if run_slow_spark():
         return
-    slow = [i for i in items if i.get_closest_marker("spark") and i.get_closest_marker("slow")]
+    slow = [i for i in items if i.get_closest_marker("slow") and (
+        i.get_closest_marker("spark") or i.get_closest_marker("neo4j"))]
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = [i for i in items if i not in set(slow)]
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return ("spark: slow cases included" if run_slow_spark()
-            else "spark: slow cases deselected (CI=true or XPG_SPARK_SLOW=1 runs them)")
+    return ("spark, neo4j: slow cases included" if run_slow_spark()
+            else "spark, neo4j: slow cases deselected (CI=true or XPG_SPARK_SLOW=1 runs them)")
 
 
 @pytest.fixture(scope="session")

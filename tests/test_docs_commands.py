@@ -171,6 +171,7 @@ def test_the_readme_neo4j_block(neo4j_server, neo4j_driver, tmp_path, monkeypatc
         assert code == 0, f"{command}\n-> {' '.join(args)}: exit {code}\n{err}"
 
 
+@pytest.mark.slow  # CI only: a Spark JVM of its own (about 90 s)
 @pytest.mark.spark
 def test_the_readme_spark_line_runs_quietly(demo, tmp_path):
     """In a process of its own (a JVM of its own): stderr holds xpg's lines, not Spark's

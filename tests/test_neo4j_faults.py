@@ -93,6 +93,7 @@ def assert_constraints_hold(backend: Neo4jBackend) -> None:
             assert twice[0]["n"] == 0, (label, keys)
 
 
+@pytest.mark.slow  # CI only: kills the server and waits for its restart
 def test_a_load_whose_server_is_killed_is_completed_by_loading_again(
         crashable, db, tmp_path, caplog):
     data = write_dataset(tmp_path / "data")
@@ -179,6 +180,7 @@ def stored_findings(db: Neo4jBackend) -> tuple[list, list, int]:
     return [r["p"] for r in findings], [r["p"] for r in runs], flags
 
 
+@pytest.mark.slow  # CI only: kills the server and waits for its restart
 def test_a_detection_whose_server_is_killed_fails_clearly_and_keeps_the_findings(
         crashable, db, monkeypatch, capsys, caplog):
     from xpg.cli import main

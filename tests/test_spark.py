@@ -71,6 +71,9 @@ def test_generated_data_same_findings(spark_backend, users, seed):
     assert _same_findings(spark_backend, dataset, _configs()[:2], dates) > 20
 
 
+# CI only: test_spark_lake.py's report from a Spark run reads the same generated Parquet
+# through a URI and compares its findings with memory's
+@pytest.mark.slow
 def test_detect_reads_parquet_with_spark(spark, tmp_path, capsys, monkeypatch):
     """``--data file://...``: the tables are read (and checked) by Spark, not loaded by
     Polars. Generated data: it passes the loader's checks (the kitchen sink's identifiers,
