@@ -33,6 +33,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -162,7 +163,10 @@ def _serve(name: str, exe: str, args: argparse.Namespace, extra: list[str],
         cmd += ["--state", str(args.state)]
     env = {**os.environ, "XPG_API_KEY": KEY}
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    # its stderr (an access-log line per request) to a file: a pipe nobody reads fills
+    # after some thousand lines and then blocks the server's workers mid-request
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (open while the server runs)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log,
                             start_new_session=True)
     rows = []
     try:
@@ -203,6 +207,7 @@ def _serve(name: str, exe: str, args: argparse.Namespace, extra: list[str],
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        log.close()
     return rows
 
 
