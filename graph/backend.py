@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from xpg.queries.frames import DetectionHooks
     from xpg.queries.investigate import FindingsIndex, InvestigationSource
 
-__all__ = ["Backend", "LoadStats", "NightlyRun"]
+__all__ = ["Backend", "LoadStats", "NightlyRun", "brief"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,22 @@ class NightlyRun:
     changed_users: int = field(default=0, init=False)
     ring_users: int = field(default=0, init=False)
     timings: dict[str, float] = field(default_factory=dict, init=False)
+
+
+def brief(error: BaseException) -> str:
+    """``error``'s message in one line: its first line and, where it names one, its root
+    cause (a JVM's error, through py4j, carries its whole stack trace in its message).
+
+    >>> brief(RuntimeError("Job aborted\\n\\tat a.b(C.java:1)\\nCaused by: X: y\\n\\tat d"))
+    'Job aborted (Caused by: X: y)'
+    >>> brief(ValueError("one line"))
+    'one line'
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    causes = [line for line in lines[1:] if line.startswith("Caused by:")]
+    return lines[0] + (f" ({causes[-1]})" if causes else "")
 
 
 class Backend(ABC):
@@ -239,7 +255,14 @@ class Backend(ABC):
         except Exception as e:
             if not self.wraps_errors:
                 raise
-            raise BackendError(f"{self.label} failed to {doing}: {e}") from e
+            hint = self._failure_hint(e)
+            raise BackendError(f"{self.label} failed to {doing}: {brief(e)}"
+                               + (f"; {hint}" if hint else "")) from e
+
+    def _failure_hint(self, error: BaseException) -> str:
+        """What to change when ``error`` is one the user can fix by a setting (a config
+        line), or ""; a backend fills it for the failures of its machinery it knows."""
+        return ""
 
     @final
     def check_writable(self, doing: str) -> None:

@@ -113,6 +113,40 @@ def test_detect_before_load_is_a_backend_error():
         backend.detect(DetectionConfig())
 
 
+def test_a_jvm_failure_is_one_line_with_its_cause_and_the_setting_to_change():
+    """A Spark job's error carries its whole Java stack trace: the message keeps its first
+    line and root cause, and an out-of-memory failure names the setting that gives more."""
+    backend = open_backend(load_settings(environ={}, overrides={"backend": "spark"}))
+    jvm = RuntimeError("An error occurred while calling o8911.collectToPython.\n"
+                       ": org.apache.spark.SparkException: Job aborted due to stage failure\n"
+                       "\tat org.apache.spark.X.y(X.scala:1)\n"
+                       "Caused by: org.apache.spark.SparkException: Could not allocate memory "
+                       "to grow BytesToBytesMap.\n\tat z\n")
+    with pytest.raises(BackendError) as info, backend.failures("read the data"):
+        raise jvm
+    message = str(info.value)
+    assert "\n" not in message and "\tat" not in message
+    assert message.startswith("spark backend failed to read the data: An error occurred")
+    assert "(Caused by: org.apache.spark.SparkException: Could not allocate memory" in message
+    assert message.endswith('[spark] driver_memory = "4g"; on a cluster, e.g. [spark.conf] '
+                            '"spark.executor.memory" = "8g")')
+    with pytest.raises(BackendError) as info, backend.failures("detect"):
+        raise RuntimeError("the master is gone")
+    assert str(info.value) == "spark backend failed to detect: the master is gone"
+
+
+def test_broadcast_joins_only_on_measured_sizes_unless_configured():
+    from xpg.graph.spark.session import session_conf
+
+    from xpg.settings import SparkConfig
+
+    conf = session_conf(SparkConfig())
+    assert conf["spark.sql.autoBroadcastJoinThreshold"] == "-1"
+    assert conf["spark.sql.adaptive.autoBroadcastJoinThreshold"] == "10MB"
+    mine = session_conf(SparkConfig(conf={"spark.sql.autoBroadcastJoinThreshold": "50MB"}))
+    assert mine["spark.sql.autoBroadcastJoinThreshold"] == "50MB"
+
+
 # -- connected components against networkx ------------------------------------------
 
 

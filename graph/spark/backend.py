@@ -82,6 +82,15 @@ class SparkBackend(Backend):
         self._dataset: Dataset | None = None
         self._latest: dt.date | None = None
 
+    def _failure_hint(self, error: BaseException) -> str:
+        text = str(error)
+        if any(m in text for m in ("Could not allocate memory", "OutOfMemoryError",
+                                   "Not enough memory", "Java heap space")):
+            return ("Spark ran out of memory: give it more (for local mode, e.g. "
+                    '[spark] driver_memory = "4g"; on a cluster, e.g. [spark.conf] '
+                    '"spark.executor.memory" = "8g")')
+        return ""
+
     @property
     def session(self) -> SparkSession:
         """The SparkSession (started on first use)."""

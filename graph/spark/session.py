@@ -36,6 +36,12 @@ def session_conf(config: SparkConfig) -> dict[str, str]:
     return {
         "spark.sql.shuffle.partitions": str(config.shuffle_partitions),
         "spark.driver.memory": config.driver_memory,
+        # broadcast joins only where adaptive execution measured the side as small: the
+        # static estimate of a Parquet scan is its compressed size, several times too
+        # small, and broadcasting on it ran a 2 GB local driver out of memory at 100,000
+        # users read from a URI (any [spark.conf] line overrides these two)
+        "spark.sql.autoBroadcastJoinThreshold": "-1",
+        "spark.sql.adaptive.autoBroadcastJoinThreshold": "10MB",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         **config.conf,
