@@ -99,8 +99,12 @@ def pytest_configure_node(node) -> None:
         node.workerinput[_GROUPS_DIR] = str(folder)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which sends the collection on
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """In a worker: write the group of every selected test (after every deselection)."""
+    """In a worker: write the group of every selected test (after every deselection),
+    before xdist tells the controller the collection is done (the controller reads it
+    then: written after, the tests were scheduled by module and both workers started
+    every server)."""
     workerinput = getattr(session.config, "workerinput", None)
     if workerinput is None or _GROUPS_DIR not in workerinput:
         return
@@ -131,7 +135,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
             super()._assign_work_unit(node)
 
         def _split_scope(self, nodeid: str) -> str:
-            if self._groups is None:  # every worker has collected: their files are written
+            if not self._groups:  # a worker that has collected has written its file
                 self._groups = {}
                 for path in sorted(folder.glob("*.json")):
                     self._groups.update(json.loads(path.read_text(encoding="utf-8")))
