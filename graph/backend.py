@@ -46,7 +46,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, final
 
-from xpg.errors import BackendError, InputError, ReadOnlyError, RunDateUnknownError, XpgError
+from xpg.errors import (
+    BackendError,
+    InputError,
+    ReadOnlyError,
+    RunDateUnknownError,
+    XpgError,
+    first_line,
+)
 from xpg.progress import Progress
 from xpg.settings import DetectionConfig, Settings
 
@@ -126,11 +133,9 @@ def brief(error: BaseException) -> str:
     >>> brief(ValueError("one line"))
     'one line'
     """
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    if not lines:
-        return type(error).__name__
-    causes = [line for line in lines[1:] if line.startswith("Caused by:")]
-    return lines[0] + (f" ({causes[-1]})" if causes else "")
+    causes = [line.strip() for line in str(error).strip().splitlines()[1:]
+              if line.strip().startswith("Caused by:")]
+    return first_line(error) + (f" ({causes[-1]})" if causes else "")
 
 
 class Backend(ABC):

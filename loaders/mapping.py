@@ -40,7 +40,7 @@ from xpg.loaders.parse import is_text
 from xpg.loaders.read import ROW, column_mapping
 from xpg.loaders.schema import DTYPES, MAX_AMOUNT, TABLES, Column
 
-from xpg.errors import ConfigError
+from xpg.errors import ConfigError, first_line
 from xpg.settings import LoadConfig
 
 __all__ = ["KINDS", "SHARED", "SHARED_KINDS", "Mapped", "TableMapping", "apply_mapping",
@@ -191,7 +191,7 @@ def _expression(text: Any, where: str) -> str:
     try:
         pl.sql_expr(text)
     except (pl.exceptions.PolarsError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise _fail(where, f"not a SQL expression Polars can read: {first}") from e
     return text
 

@@ -31,7 +31,7 @@ import polars as pl
 from xpg.loaders.read import TableFile, UnreadableFile, decode_problem
 from xpg.loaders.schema import TABLES
 
-from xpg.errors import ConfigError, InputError
+from xpg.errors import ConfigError, InputError, first_line
 
 __all__ = [
     "PEAK_MEMORY_FACTOR",
@@ -206,7 +206,7 @@ def read_query(tf: TableFile, sources: Mapping[str, TableFile]) -> pl.DataFrame:
     try:
         return context.execute(tf.query, eager=True)
     except (pl.exceptions.PolarsError, ValueError, OSError) as e:
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        text = first_line(e)
         raise UnreadableFile(f"load.query.{tf.table} failed: {text} (the files it can read: "
                              f"{known})", value=tf.query[:200]) from e
 

@@ -49,6 +49,8 @@ from xpg.loaders.row_checks import (
 from xpg.loaders.schema import TABLES, Table
 from xpg.loaders.sources import scan_bounds
 
+from xpg.errors import first_line
+
 
 class FreezeConfig(Protocol):
     """What the checks read of the ``[detection.freeze]`` settings (the freeze rules' config
@@ -278,7 +280,7 @@ def _computed(tf: TableFile, raw: pl.DataFrame, header: list[str], renamed: list
         try:
             out.append(view.select(expr.alias(target)).to_series())
         except (pl.exceptions.PolarsError, ValueError) as e:
-            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            text = first_line(e)
             errors.one(tf.table, Rule.UNREADABLE_FILE,
                        f"{key} cannot be computed from {tf.label}: {text} (its columns: "
                        f"{', '.join(names.values())})", column=target,

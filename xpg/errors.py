@@ -41,6 +41,7 @@ __all__ = [
     "TargetExistsError",
     "ValidationError",
     "XpgError",
+    "first_line",
 ]
 
 
@@ -195,3 +196,16 @@ class RunLockedError(XpgError, BlockingIOError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "locked"
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message (its class's name when it has none): a
+    library's error may carry a plan, a query or a stack trace after it.
+
+    >>> first_line(ValueError("bad value\\n  in the plan: ..."))
+    'bad value'
+    >>> first_line(ValueError())
+    'ValueError'
+    """
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
