@@ -41,7 +41,6 @@ __all__ = [
     "TargetExistsError",
     "ValidationError",
     "XpgError",
-    "first_line",
 ]
 
 
