@@ -181,6 +181,36 @@ def test_config_files_are_layered_in_order(tmp_path):
     assert s.detection.ring.hub_max_users == 30 and s.neo4j.user == "env"
 
 
+LAYER_CASES = [
+    ({}, {}),
+    ({"neo4j.user": "env", "backend": "neo4j"}, {"neo4j.user": "flag"}),
+    ({"detection.ring.hub_max_users": 7}, {"detection.ring": {"min_users": 4}}),
+    ({"a.b": 1}, {"a": 5}),  # a flag's value where the environment has a table
+    ({"a": 5}, {"a.b": 1}),  # a flag's table where the environment has a value
+    ({"a.b": {}}, {"a.b.c": 2, "a.d": 3}),
+    ({"state.dir": "/s", "neo4j.uri": "bolt://x"}, {"state.dir": "/t", "as_of": None}),
+]
+
+
+@pytest.mark.parametrize(("environment", "flags"), LAYER_CASES)
+def test_layering_without_files_is_pydantic_settings_layering(environment, flags):
+    """With no file, :func:`layered` sets the flags over the environment itself (a cold
+    query does not import pydantic-settings): the tree is the one pydantic-settings gives."""
+    from xpg.settings_files import _pydantic_layers, layered
+
+    assert layered([], environment, flags) == _pydantic_layers([], environment, flags)
+
+
+def test_a_cold_query_does_not_import_pydantic_settings():
+    import subprocess
+    import sys
+
+    code = ("import sys, xpg.cli.query, xpg.settings as s; s.load_settings(environ={}); "
+            "print('pydantic_settings' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_errors_name_the_file_or_the_variable(tmp_path):
     good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
     good.write_text("[detection.ring]\nhub_max_users = 30\n")

@@ -68,6 +68,34 @@ def test_every_query_from_the_state_is_the_full_paths(generated):
         assert cold.findings().to_dict() == full.findings().to_dict()
 
 
+def test_the_shared_nodes_of_a_state_are_the_link_degrees(generated, monkeypatch):
+    """The state keeps the nodes two or more users share (as of its run date) with their
+    users: they are the in-memory ``link_degrees`` of every node of more than one user,
+    and a group's hub check answered from them reads no ``links_by_node`` part."""
+    from xpg.queries.investigate.sources import NODE_SEPARATOR, MemorySource
+    from xpg.queries.investigate.state import SHARED_NODES, State
+
+    state = State.open(generated / "state")
+    shared = pl.read_parquet(state.parts(SHARED_NODES))
+    rows = pl.read_parquet(state.parts("links_by_node")).select("kind", "value").unique()
+    with api.open(data=generated / "data") as full:
+        degrees = MemorySource(full.dataset).link_degrees(rows, state.as_of)
+    expected = degrees.filter(pl.col("users") >= 2).select(
+        (pl.col("kind") + NODE_SEPARATOR + pl.col("value")).alias("node"), "users").sort("node")
+    assert shared.height > 10 and shared.equals(expected)
+    read: list[str] = []
+    parts = State.parts
+    monkeypatch.setattr(State, "parts", lambda self, name, values=None: (
+        read.append(name), parts(self, name, values))[1])
+    users, _ = _sample(generated, 10)
+    with api.open(data=generated / "data") as full, \
+            api.open(data=generated / "data", state=generated / "state") as cold:
+        for u in users:
+            read.clear()
+            assert cold.group(u).to_json() == full.group(u).to_json()
+            assert SHARED_NODES in read and "links_by_node" not in read
+
+
 def test_the_cli_says_it_used_the_state_and_answers_the_same(generated, capsys):
     _, rings = _sample(generated)
     args = ["query", "ring", rings[0], "--data", str(generated / "data"), "--format", "json"]

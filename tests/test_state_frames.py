@@ -18,7 +18,7 @@ from detect_fixtures import AS_OF
 from xpg.queries.detections import run_detections
 from xpg.queries.findings import FindingSequence, encode_finding, findings_document
 from xpg.queries.investigate.sources import DEVICE, MemorySource
-from xpg.queries.investigate.state import _findings_frames
+from xpg.queries.investigate.state import CHECKSUM, _findings_frames
 from xpg.queries.polars_hooks import PolarsHooks
 
 from xpg.settings import load_settings
@@ -288,8 +288,8 @@ def test_a_state_written_freeing_its_tables_is_the_same_state(written):
     changes no byte of the state, holds none of them after, and a later lookup builds
     them again (the same rows)."""
     kept, released, before, after, again = written
-    assert {k: v["sha256"] for k, v in kept.manifest["files"].items()} == {
-        k: v["sha256"] for k, v in released.manifest["files"].items()}
+    assert {k: v[CHECKSUM] for k, v in kept.manifest["files"].items()} == {
+        k: v[CHECKSUM] for k, v in released.manifest["files"].items()}
     assert kept.manifest["parts"] == released.manifest["parts"]
     assert before >= {"_users", "_links_by_user", "_links_by_node", "_loans_by_lender"}
     assert not after & set(MemorySource.SORTED_TABLES) - {"_events_by_user"}

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 import test_state
 from investigation_data import write_dataset
-from xpg.queries.investigate.state import MANIFEST, State, default_location
+from xpg.queries.investigate.state import CHECKSUM, MANIFEST, State, default_location
 
 import xpg.api as api
 from xpg.cli import main
@@ -84,7 +84,7 @@ def test_another_nights_file_in_a_state_is_refused(tmp_path, capsys):
         s.write_state(tmp_path / "night2", as_of="2026-12-01")
     one, two = State.open(tmp_path / "night1"), State.open(tmp_path / "night2")
     name = next(n for n in sorted(two.manifest["files"])
-                if one.manifest["files"][n]["sha256"] != two.manifest["files"][n]["sha256"])
+                if one.manifest["files"][n][CHECKSUM] != two.manifest["files"][n][CHECKSUM])
     shutil.copyfile(tmp_path / "night1" / name, tmp_path / "night2" / name)
     # the manifest's size, so that only the content check can tell
     manifest = json.loads((tmp_path / "night2" / MANIFEST).read_text())

@@ -11,13 +11,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
-
 from xpg.errors import ConfigError
 
 __all__ = ["ConfigFiles", "key_source", "layered"]
@@ -83,20 +76,22 @@ def key_source(config_file: ConfigFiles, dotted: str) -> Path | None:
     return None
 
 
-class _Tree(PydanticBaseSettingsSource):
-    """A source of dotted keys (the environment's variables, the flags) as a nested tree."""
+def _tree(leaves: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted keys (the environment's variables, the flags) as a nested tree."""
+    tree: dict[str, Any] = {}
+    for dotted, value in leaves.items():
+        _set_dotted(tree, dotted, value)
+    return tree
 
-    def __init__(self, settings_cls: type[BaseSettings], leaves: Mapping[str, Any]):
-        super().__init__(settings_cls)
-        self.tree: dict[str, Any] = {}
-        for dotted, value in leaves.items():
-            _set_dotted(self.tree, dotted, value)
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self.tree.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return self.tree
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` deep-merged into ``base``: tables meet key by key, anything else replaces."""
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
 
 
 def layered(files: Sequence[Path], environment: Mapping[str, Any],
@@ -106,6 +101,10 @@ def layered(files: Sequence[Path], environment: Mapping[str, Any],
     (deep-merged, later over earlier); a key none sets keeps its default (the sections'
     defaults are ``config/defaults.toml``'s).
 
+    Without files there is nothing to merge but two sets of dotted keys: the flags are
+    set over the environment's directly, the tree pydantic-settings gives (a test checks
+    it), without importing it (about 0.1 s of a cold ``xpg query``).
+
     Examples
     --------
     >>> layered([], {"neo4j.user": "env", "backend": "neo4j"}, {"neo4j.user": "flag"})
@@ -113,6 +112,33 @@ def layered(files: Sequence[Path], environment: Mapping[str, Any],
     """
     for path in files:
         _read_toml(path)  # a missing, unreadable or invalid file is an error, named
+    if not files:
+        return _merge(_tree(environment), _tree(flags))
+    return _pydantic_layers(files, environment, flags)
+
+
+def _pydantic_layers(files: Sequence[Path], environment: Mapping[str, Any],
+                     flags: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`layered` by pydantic-settings' sources (any number of files)."""
+    from pydantic_settings import (
+        BaseSettings,
+        PydanticBaseSettingsSource,
+        SettingsConfigDict,
+        TomlConfigSettingsSource,
+    )
+
+    class Tree(PydanticBaseSettingsSource):
+        """A source of dotted keys as a nested tree."""
+
+        def __init__(self, settings_cls: type[BaseSettings], leaves: Mapping[str, Any]):
+            super().__init__(settings_cls)
+            self.tree = _tree(leaves)
+
+        def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+            return self.tree.get(field_name), field_name, False
+
+        def __call__(self) -> dict[str, Any]:
+            return self.tree
 
     class Layers(BaseSettings):
         model_config = SettingsConfigDict(extra="allow")
@@ -121,7 +147,7 @@ def layered(files: Sequence[Path], environment: Mapping[str, Any],
         def settings_customise_sources(cls, settings_cls: type[BaseSettings],
                                        **defaults: PydanticBaseSettingsSource,
                                        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (_Tree(settings_cls, flags), _Tree(settings_cls, environment),
+            return (Tree(settings_cls, flags), Tree(settings_cls, environment),
                     TomlConfigSettingsSource(settings_cls, toml_file=list(files),
                                              deep_merge=True))
 

@@ -5,7 +5,7 @@ memory speed), the node names' segments and a manifest:
 
 * ``nightly.json``: layout version, run date, the settings' fingerprint, the rules in
   force, the Polars version (its hashes are kept), the node kinds, and every table
-  file's size and SHA-256 (``files``: sizes checked when the state is weighed for a run,
+  file's size and checksum (``files``: sizes checked when the state is weighed for a run,
   content when a table is first read; a damaged or foreign file makes the run a full
   one, saying why);
 * ``users``: by position (the ``ui`` of ``edges``): ``user_id``, ``uh`` (its hash),
@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from xpg.graph.stored_links import node_hash
-from xpg.queries.investigate.state import settings_fingerprint, sha256_file
+from xpg.queries.investigate.state import CHECKSUM, file_checksum, settings_fingerprint
 from xpg.queries.rules import finding_types
 
 from xpg.atomic import staging
@@ -57,7 +57,7 @@ from xpg.settings import Settings
 
 __all__ = ["MANIFEST", "NIGHTLY_VERSION", "TABLES", "Names", "NightlyState", "write_nightly"]
 
-NIGHTLY_VERSION = 5
+NIGHTLY_VERSION = 6
 """The layout version this xpg writes and reads."""
 
 MANIFEST = "nightly.json"
@@ -181,7 +181,7 @@ class NightlyState:
 
     def read(self, table: str) -> pl.DataFrame:
         """One of :data:`TABLES`, whole, its content checked against the manifest's
-        SHA-256 first (once per table).
+        checksum first (once per table).
 
         Raises
         ------
@@ -192,7 +192,7 @@ class NightlyState:
             return self._read[table]
         name = f"{table}.arrow"
         path = self.path / name
-        if sha256_file(path) != (self.manifest.get("files") or {}).get(name, {}).get("sha256"):
+        if file_checksum(path) != (self.manifest.get("files") or {}).get(name, {}).get(CHECKSUM):
             raise StateDamagedError(f"its {name} differs from its manifest's checksum "
                                     "(damaged, or another night's)", path=self.path)
         frame = pl.read_ipc(path)
@@ -246,7 +246,7 @@ def write_nightly(target: str | os.PathLike[str], *, as_of: dt.date, settings: S
         for name in TABLES:
             tables[name].write_ipc(tmp / f"{name}.arrow", compression="uncompressed")
             files[f"{name}.arrow"] = {"bytes": (tmp / f"{name}.arrow").stat().st_size,
-                                      "sha256": sha256_file(tmp / f"{name}.arrow")}
+                                      CHECKSUM: file_checksum(tmp / f"{name}.arrow")}
         segments: list[list[Any]] = []
         if previous is not None:
             for seg in previous.names.segments:

@@ -20,8 +20,15 @@ from typing import Any
 import polars as pl
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.investigate.group import group_from_links
-from xpg.queries.investigate.sources import SOURCE_SCHEMAS, MemorySource, _Sorted
-from xpg.queries.investigate.state import KEYS, TABLES, State
+from xpg.queries.investigate.sources import (
+    NODE_SEPARATOR,
+    SOURCE_SCHEMAS,
+    MemorySource,
+    _seen_by,
+    _Sorted,
+    conform,
+)
+from xpg.queries.investigate.state import KEYS, SHARED_NODES, TABLES, State
 from xpg.queries.rules import group_types
 
 __all__ = ["StateFindings", "StateSource"]
@@ -51,6 +58,24 @@ class _Scanned:
         """:meth:`take` as one frame (what a sorted table gives as one slice per key)."""
         vals = [v for v in values if v is not None]
         return [self.take(vals)] if vals else []
+
+
+class _LinksByUser(_Scanned):
+    """The state's ``links_by_user``, which keeps the nodes of the rows its last lookup
+    read that were seen by the state's run date (``last``): each has at least that user,
+    and :data:`~xpg.queries.investigate.state.SHARED_NODES` says which have more; the
+    nodes a query asks degrees of next are those of the users it just looked up (a
+    group's hub check)."""
+
+    def __init__(self, state: State):
+        super().__init__(state, "links_by_user", KEYS["links_by_user"])
+        self.last: pl.DataFrame | None = None
+
+    def take(self, values: Iterable[Any]) -> pl.DataFrame:
+        rows = super().take(values)
+        self.last = rows.filter(_seen_by("first_seen", self.state.as_of)).select(
+            "kind", "value")
+        return rows
 
 
 class StateSource(MemorySource):
@@ -84,8 +109,24 @@ class StateSource(MemorySource):
         return self._scanned("accounts")
 
     @cached_property
-    def _links_by_user(self) -> _Scanned:  # type: ignore[override]
-        return self._scanned("links_by_user")
+    def _links_by_user(self) -> _LinksByUser:  # type: ignore[override]
+        return _LinksByUser(self.state)
+
+    def link_degrees(self, nodes: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+        """The users of each node. At the state's run date, for nodes all of the last user
+        lookup's seen links: one each, or as many as the state's shared nodes say (no
+        ``links_by_node`` part read); else as the in-memory source counts them."""
+        last = self._links_by_user.last
+        listed = (self.state.manifest.get("parts") or {}).get(SHARED_NODES)
+        if (listed and last is not None and as_of == self.state.as_of and nodes.height
+                and nodes.join(last, on=["kind", "value"], how="anti").height == 0):
+            asked = nodes.select("kind", "value").unique(maintain_order=True).with_columns(
+                (pl.col("kind") + pl.lit(NODE_SEPARATOR) + pl.col("value")).alias("node"))
+            shared = _Scanned(self.state, SHARED_NODES, "node").take(
+                asked.get_column("node").to_list())
+            return conform("link_degrees", asked.join(shared, on="node", how="left")
+                           .with_columns(pl.col("users").fill_null(1)))
+        return super().link_degrees(nodes, as_of)
 
     @cached_property
     def _links_by_node(self) -> _Scanned:  # type: ignore[override]
