@@ -173,9 +173,9 @@ def _table(title: str, *columns: str, right: tuple[int, ...] = ()) -> Table:
 
 def _row(table: Table, *cells: str) -> None:
     """Add a row; data never counts as rich markup."""
-    from rich.markup import escape
+    from rich.text import Text
 
-    table.add_row(*(escape(str(c)) for c in cells))
+    table.add_row(*(Text(str(c)) for c in cells))
 
 
 def _say(console: Console, template: str, **data: Any) -> None:
