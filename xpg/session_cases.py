@@ -18,14 +18,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xpg.cases import CASES_FILE, open_case_store
-from xpg.cases.service import Cases
-from xpg.cases.store import CaseStore, known_bad_of, precision_of
-from xpg.cases.triage import Triage, triage
 from xpg.queries.findings import FindingsReport
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the case modules are imported where used: a cold query needs none
     from xpg.cases.model import Case
+    from xpg.cases.service import Cases
+    from xpg.cases.store import CaseStore
+    from xpg.cases.triage import Triage
     from xpg.queries.diff import ReportDiff
     from xpg.report.writer import RunLog
 
@@ -67,6 +66,9 @@ class SessionCases:
     def cases(self) -> Cases:
         """The session's cases (:class:`xpg.cases.service.Cases`)."""
         if self._cases is None:
+            from xpg.cases import open_case_store
+            from xpg.cases.service import Cases
+
             store = open_case_store(self.backend, self._case_reports)  # type: ignore[attr-defined]
             found = latest_findings(self._case_reports)
             if found is None:
@@ -142,6 +144,8 @@ class NightCases:
     def adopt_known_bad(self, session: Any, log: RunLog) -> None:
         """Before the night's detection: the users of the cases closed ``confirmed_fraud``
         become known-bad for it (contract v3)."""
+        from xpg.cases.store import known_bad_of
+
         added = session.add_known_bad(known_bad_of(self.cases))
         if added:
             log.info(f"known-bad users from cases closed as confirmed fraud: {added} more")
@@ -152,6 +156,9 @@ class NightCases:
         the counts, the open cases, per-rule precision (every decision, and those closed by
         the run date for the trends); a ring whose id changed is followed by its case
         (written, unless the session only reads)."""
+        from xpg.cases.store import precision_of
+        from xpg.cases.triage import triage
+
         cases = self.cases
         result: Triage = triage(report, diff, cases,
                                 share=session.settings.cases.realert_exposure_share)
@@ -179,6 +186,8 @@ def night_cases(session: Any, out: Path) -> Iterator[NightCases]:
     """The case store of a nightly run into the reports folder ``out``, opened once for
     the whole run and closed at its end: ``out``'s SQLite store (none made while it has no
     case yet), or the graph's own database."""
+    from xpg.cases import CASES_FILE, open_case_store
+
     store = None
     if (out / CASES_FILE).exists() or _keeps_cases(session):
         store = open_case_store(session.backend, out)  # (Neo4j: the graph's database)
