@@ -98,6 +98,8 @@ class StateSource(MemorySource):
         return pl.DataFrame(schema=SOURCE_SCHEMAS["account_events"])
 
     def _scanned(self, name: str) -> _Scanned:
+        if name == "links_by_user":
+            return _LinksByUser(self.state)
         return _Scanned(self.state, name, KEYS[name])
 
     @cached_property
@@ -109,15 +111,16 @@ class StateSource(MemorySource):
         return self._scanned("accounts")
 
     @cached_property
-    def _links_by_user(self) -> _LinksByUser:  # type: ignore[override]
-        return _LinksByUser(self.state)
+    def _links_by_user(self) -> _Scanned:  # type: ignore[override]
+        return self._scanned("links_by_user")
 
     def link_degrees(self, nodes: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
         """The users of each node. At the state's run date, for nodes all of the last user
         lookup's seen links: one each, or as many as the state's shared nodes say (no
         ``links_by_node`` part read); else as the in-memory source counts them."""
-        last = self._links_by_user.last
-        listed = (self.state.manifest.get("parts") or {}).get(SHARED_NODES)
+        links = self._links_by_user
+        last = links.last if isinstance(links, _LinksByUser) else None
+        listed = last is not None and (self.state.manifest.get("parts") or {}).get(SHARED_NODES)
         if (listed and last is not None and as_of == self.state.as_of and nodes.height
                 and nodes.join(last, on=["kind", "value"], how="anti").height == 0):
             asked = nodes.select("kind", "value").unique(maintain_order=True).with_columns(
