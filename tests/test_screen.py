@@ -247,14 +247,14 @@ def test_xpg_screen_from_the_stored_state(tmp_path, capsys):
 
 
 class _Frames:
-    """A source without ``key_frames``: screening reads it through the protocol's frames
+    """A source without ``key_rows``: screening reads it through the protocol's frames
     (as it reads a database)."""
 
     def __init__(self, source):
         self._source = source
 
     def __getattr__(self, name):
-        if name == "key_frames":
+        if name in ("key_frames", "key_rows"):
             raise AttributeError(name)
         return getattr(self._source, name)
 
