@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import phonenumbers
 import polars as pl
-from xpg.loaders.normalize_one import normalize_value, trim
+from xpg.loaders.normalize_one import bare_mobile, normalize_value, trim
 from xpg.queries.investigate import base as _base
 from xpg.queries.investigate.base import link_label
 from xpg.queries.investigate.sources import (
@@ -130,7 +130,28 @@ def applicant(given: Mapping[str, str | Sequence[str] | None], *, region: str = 
     return Applicant(tuple(out), user_id)
 
 
+_BARE_POSSIBLE: dict[tuple[str, str], bool] = {}
+"""(region, first five digits) -> libphonenumber's answer for the bare mobiles of that
+prefix (at most 6,900 prefixes per region)."""
+
+
 def _possible_phone(normalized: str, region: str) -> bool:
+    """Whether libphonenumber finds ``normalized`` a possible number of ``region``.
+
+    Its answer for a bare mainland mobile (:func:`~xpg.loaders.normalize_one.bare_mobile`,
+    eleven digits) depends on the leading digits only: the national prefix a region strips
+    is matched on the first five, and the length is fixed. It is kept per prefix (parsing
+    costs about 30 microseconds); ``tests/test_screen.py`` checks every prefix."""
+    if not bare_mobile(normalized, region):
+        return _libphonenumber_possible(normalized, region)
+    key = (region, normalized[:5])
+    known = _BARE_POSSIBLE.get(key)
+    if known is None:
+        known = _BARE_POSSIBLE[key] = _libphonenumber_possible(normalized, region)
+    return known
+
+
+def _libphonenumber_possible(normalized: str, region: str) -> bool:
     try:
         number = phonenumbers.parse(normalized, region)
     except phonenumbers.NumberParseException:

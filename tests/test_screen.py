@@ -399,3 +399,34 @@ def test_key_frames_names_the_state_tables():
     from xpg.queries.investigate.state import TABLES
 
     assert all(attr == f"_{name}" for name, attr in TABLES.items())
+
+
+def test_a_bare_mobiles_possibility_is_that_of_its_prefix():
+    """``_possible_phone`` keeps libphonenumber's answer per region and first five digits
+    of a bare mobile: for every prefix the loader's fast pattern allows, numbers of
+    different tails get the same answer, and the national number is the value itself (no
+    national prefix stripped, which could depend on the whole number)."""
+    import random
+
+    import phonenumbers
+    from xpg.loaders.normalize_one import bare_mobile
+    from xpg.queries import screen as screening
+
+    rng = random.Random(3)
+    prefixes = [f"1{x:04d}" for x in range(10_000) if bare_mobile(f"1{x:04d}000000", "CN")]
+    assert len(prefixes) == 6_900
+    for p in prefixes:
+        tails = ("000000", "999999", f"{rng.randrange(10**6):06d}")
+        answers = {screening._libphonenumber_possible(p + t, "CN") for t in tails}
+        assert answers == {True}, p
+        n = phonenumbers.parse(p + tails[2], "CN")
+        assert (n.country_code, n.national_number) == (86, int(p + tails[2])), p
+    screening._BARE_POSSIBLE.clear()
+    for value in ("13800138000", "13800138001", "17912345678", "+8613800138000",
+                  "12", "1380013800", "138001380000", "02012345678"):
+        want = screening._libphonenumber_possible(value, "CN")
+        assert screening._possible_phone(value, "CN") == want, value
+        assert screening._possible_phone(value, "CN") == want, value  # kept
+        assert screening._possible_phone(value, "US") == screening._libphonenumber_possible(
+            value, "US"), value
+    assert set(screening._BARE_POSSIBLE) == {("CN", "13800")}

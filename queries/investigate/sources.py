@@ -225,8 +225,10 @@ class _KeyColumn:
         Each window searched is read as one list (one call: about 3 microseconds for 64
         keys, where the bisection's 6 single reads cost about 6); a value that is no fence
         key lies in one window, read once."""
-        i = bisect.bisect_left(self.fence, value)
-        j = bisect.bisect_right(self.fence, value)
+        fence = self.fence
+        i = bisect.bisect_left(fence, value)
+        # past the fence keys equal to the value (none, mostly: one comparison)
+        j = bisect.bisect_right(fence, value, i) if i < len(fence) and fence[i] == value else i
         lo, hi = self._window(i)
         keys = self._keys(lo, hi)
         a = lo + bisect.bisect_left(keys, value)
@@ -259,7 +261,11 @@ class _Sorted:
         """The ``(start, stop)`` row range of each of ``values`` present, in key order."""
         col = self._column
         out = []
-        for v in sorted({v for v in values if v is not None}):
+        if not isinstance(values, (list, tuple)) or len(values) != 1:
+            values = sorted({v for v in values if v is not None})
+        elif values[0] is None:
+            return out
+        for v in values:
             a, b = col.run(v)
             if b > a:
                 out.append((a, b))
