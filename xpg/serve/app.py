@@ -183,10 +183,10 @@ class _Gate:
     A ``POST`` to a path of ``fast`` (:attr:`Context.fast <xpg.serve.routes.Context.fast>`:
     ``/v1/screen``) with a JSON body (``Content-Type: application/json``) of at most
     ``max_body`` bytes is answered here when its route's function gives an answer: the
-    route's own answer, without FastAPI's routing, dependencies and middlewares (about
-    two thirds of the CPU of a screening over HTTP); any other request, and a body the
-    function gives no answer for (every error), goes on to the application with its body
-    replayed, and is answered there."""
+    route's own answer, without FastAPI's routing, dependencies and inner middlewares
+    (at 1,000,000 users, 0.71 -> 0.27 CPU ms per screening through the application in
+    process); any other request, and a body the function gives no answer for (every
+    error), goes on to the application with its body replayed, and is answered there."""
 
     def __init__(self, app: ASGIApp, *, keys: list[bytes], key_window: SlidingWindow,
                  client_window: SlidingWindow, metrics: Metrics,
