@@ -49,7 +49,7 @@ from xpg.loaders.normalize import (
     unusable_reasons,
 )
 
-__all__ = ["WHITE_SPACE", "normalize_value", "trim"]
+__all__ = ["WHITE_SPACE", "bare_mobile", "normalize_value", "trim"]
 
 WHITE_SPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
                "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
@@ -109,6 +109,17 @@ def _unusable_why(written: str) -> str | None:
 @cache
 def _fast(region: str) -> bool:
     return _home_code(region) == 86
+
+
+def bare_mobile(value: str, region: str) -> bool:
+    """Whether ``value`` is a mainland mobile number written bare (``1`` and ten digits, of
+    the loader's fast pattern) and ``region``'s country code is 86: what the loader keeps
+    as written.
+
+    >>> bare_mobile("13800138000", "CN"), bare_mobile("13800138000", "US")
+    (True, False)
+    """
+    return _fast(region) and _BARE_RE.search(value) is not None
 
 
 def _phone(value: str, region: str) -> str | None:

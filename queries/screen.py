@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import phonenumbers
 import polars as pl
-from xpg.loaders.normalize_one import normalize_value, trim
+from xpg.loaders.normalize_one import bare_mobile, normalize_value, trim
 from xpg.queries.investigate import base as _base
 from xpg.queries.investigate.base import link_label
 from xpg.queries.investigate.sources import (
@@ -130,7 +130,29 @@ def applicant(given: Mapping[str, str | Sequence[str] | None], *, region: str = 
     return Applicant(tuple(out), user_id)
 
 
+_BARE_POSSIBLE: dict[tuple[str, str], bool] = {}
+"""(region, first three digits) -> libphonenumber's answer for the bare mobiles of that
+prefix (at most 69 prefixes per region)."""
+
+
 def _possible_phone(normalized: str, region: str) -> bool:
+    """Whether libphonenumber finds ``normalized`` a possible number of ``region``.
+
+    Its answer for a bare mainland mobile (:func:`~xpg.loaders.normalize_one.bare_mobile`:
+    eleven digits) depends on the leading digits only (the national prefix a region strips
+    is matched on them, and the length is fixed): it is kept per first three digits, as
+    parsing costs about 30 microseconds. ``tests/test_screen.py`` checks that every prefix
+    of five digits gets its first three's answer and has no national prefix stripped."""
+    if not bare_mobile(normalized, region):
+        return _libphonenumber_possible(normalized, region)
+    key = (region, normalized[:3])
+    known = _BARE_POSSIBLE.get(key)
+    if known is None:
+        known = _BARE_POSSIBLE[key] = _libphonenumber_possible(normalized, region)
+    return known
+
+
+def _libphonenumber_possible(normalized: str, region: str) -> bool:
     try:
         number = phonenumbers.parse(normalized, region)
     except phonenumbers.NumberParseException:
@@ -191,7 +213,7 @@ def screen(source: InvestigationSource, findings: FindingsIndex, config: Detecti
     Cost: two node lookups (degrees, then the users of the nodes that count), one account
     lookup of the linked users (and their loans when written-off loans count), and the
     findings index: independent of the graph's size. Over sorted tables (the memory source,
-    the stored state, ``xpg serve``'s workers: :meth:`MemorySource.key_frames`) each lookup is
+    the stored state, ``xpg serve``'s workers: :meth:`MemorySource.key_rows`) each lookup is
     binary searches and slices read in Python, with no Polars query (a few tens of
     microseconds); over a database, the source's queries.
     """
@@ -199,7 +221,7 @@ def screen(source: InvestigationSource, findings: FindingsIndex, config: Detecti
     ring, own = config.ring, config.linked_risk
     hub_max = ring.hub_max_users
     ring_kinds = {"device", *ring.identifier_kinds}
-    look: _Lookups = (_Slices(source) if hasattr(source, "key_frames")
+    look: _Lookups = (_Slices(source) if hasattr(source, "key_rows")
                       else _Queries(source))
     keys = list(dict.fromkeys((k, n) for _, k, _, n in who.values))
     degrees, on_node = look.nodes(keys, as_of, ring_kinds, hub_max)
@@ -311,7 +333,7 @@ def _on_or_before(at: dt.date | None, as_of: dt.date) -> bool:
 
 
 class _Slices:
-    """:class:`_Lookups` over a source's sorted tables (:meth:`MemorySource.key_frames`):
+    """:class:`_Lookups` over a source's sorted tables (:meth:`MemorySource.key_rows`):
     the rows of a few keys read in Python, with the filters of the source's own lookups
     (the same rows, in the same order: ``tests/test_screen.py`` compares)."""
 
@@ -322,12 +344,12 @@ class _Slices:
               hub_max: int) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], list[str]]]:
         degrees: dict[tuple[str, str], int] = {}
         users: dict[tuple[str, str], list[str]] = {}
-        frames = self.source.key_frames(
-            "links_by_node", [f"{k}{NODE_SEPARATOR}{v}" for k, v in keys])
-        for frame in frames:
-            small = _base.SMALL_ROWS  # read here, so that a test can lower it
-            if frame.height > small:  # a hub, most likely: counted by Polars
-                frame = frame.filter(_seen_by("first_seen", as_of))
+        small = _base.SMALL_ROWS  # read here, so that a test can lower it
+        for part in self.source.key_rows(
+                "links_by_node", [f"{k}{NODE_SEPARATOR}{v}" for k, v in keys],
+                ("kind", "value", "user_id", "first_seen"), small):
+            if isinstance(part, pl.DataFrame):  # a hub, most likely: counted by Polars
+                frame = part.filter(_seen_by("first_seen", as_of))
                 node = frame.get_column("node")
                 if frame.height > small and node[0] == node[-1]:
                     key = (frame.get_column("kind")[0], frame.get_column("value")[0])
@@ -335,8 +357,8 @@ class _Slices:
                     if key[0] in ring_kinds and frame.height <= hub_max:
                         users[key] = frame.get_column("user_id").to_list()
                     continue
-            for k, v, u, first in zip(*(frame.get_column(c).to_list() for c in (
-                    "kind", "value", "user_id", "first_seen")), strict=True):
+                part = frame.select("kind", "value", "user_id", "first_seen").rows()
+            for k, v, u, first in part:
                 if _seen(first, as_of):
                     users.setdefault((k, v), []).append(u)
         for key, on in users.items():
@@ -346,12 +368,12 @@ class _Slices:
         return degrees, on_node
 
     def user_known(self, user_id: str) -> bool:
-        return any(f.height for f in self.source.key_frames("users", [user_id]))
+        return any(self.source.key_rows("users", [user_id], ("user_id",)))
 
     def _rows(self, table: str, users: Sequence[str], columns: Sequence[str]
               ) -> Iterator[tuple[Any, ...]]:
-        for frame in self.source.key_frames(table, users):
-            yield from zip(*(frame.get_column(c).to_list() for c in columns), strict=True)
+        for rows in self.source.key_rows(table, users, columns):
+            yield from rows
 
     def bad_accounts(self, users: Sequence[str], as_of: dt.date, reasons: Sequence[str]
                      ) -> list[tuple[str, str, str, str, str]]:

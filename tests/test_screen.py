@@ -188,6 +188,81 @@ def test_post_v1_screen(client):
     assert "/v1/screen" in client.get("/openapi.json").json()["paths"]
 
 
+def _raw(body: object) -> bytes:
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+_JSON = "application/json"
+_CASES = [  # (body, content type): answered by the gate, or handed on to the route
+    *((b, _JSON) for b in (
+        {"device_id": "dB", "phone": ["13800138000"]}, {"device_id": "dR"}, {"user_id": "B"},
+        {"user_id": " B\u3000"}, {"email": " Bad@Example.com "}, {"device_id": "hub"},
+        {"phone": "+86 138-0013-8000", "as_of": AS_OF.isoformat(), "address": None},
+        {"device_id": ["dB", "dB", "never"], "ip": "10.0.0.1", "id_number": "11010519491231002x"},
+        {"device_id": "d\u00e9\u4e2d", "bank_card": "6222 0000 0000 1234"},
+        b'{"device_id": "nowhere", "device_id": "dB"}', b' {"device_id" : "\\u0064B"} ',
+        b'{"device_id": "\\ud800"}', {"phone": ["13800138000"] * MAX_VALUES},
+        # refused by the model, the screening or the service: answered by the route
+        {}, {"phone": "abc"}, {"passport": "x"}, {"phone": []}, {"device_id": ""},
+        {"phone": ["13800138000"] * (MAX_VALUES + 1)}, {"device_id": "x" * 257},
+        {"device_id": ["x"] * 20, "phone": ["13800138000"] * 20}, {"user_id": ["B"]},
+        {"as_of": "2020-01-01", "device_id": "dB"}, {"as_of": "soon", "device_id": "dB"},
+        {"device_id": 5}, {"bank_card": "6222********1234"}, {"phone": "6.22E+15"},
+        {"phone": "12"}, {"device_id": None}, None, [], "dB", b"", b"{", b"\xff\xfe",
+        b'{"device_id": NaN}', '{"device_id": "dB"}'.encode("utf-16"),
+        {"phone": [str(10**10 + i) for i in range(10_000)]})),
+    *(({"device_id": "dB"}, t) for t in (
+        None, "application/json; charset=utf-8", "APPLICATION/JSON", "text/plain",
+        "application/vnd.xpg+json", "application/x-www-form-urlencoded")),
+]
+
+
+def test_the_gate_answers_a_screening_as_its_route(client):
+    """``POST /v1/screen`` answered by the gate (``Context.fast``) gives, to the byte and
+    header, what its route gives (the same service with no fast path), whatever the body:
+    valid ones are answered by the gate, every other by the route (its 422s, 413)."""
+    from fastapi.testclient import TestClient
+
+    app = client.app
+    ctx = app.state.xpg
+    answered = ctx.fast["/v1/screen"]
+    calls: list[bytes | None] = []
+    ctx.fast["/v1/screen"] = lambda raw: calls.append(answered(raw)) or calls[-1]
+    session = xpg.open(dataset=data(), as_of=AS_OF, read_only=True)
+    from xpg.serve import create_app
+
+    plain_app = create_app(session, api_keys=[KEY])
+    plain_app.state.xpg.fast.clear()
+    plain = TestClient(plain_app, raise_server_exceptions=False)
+    statuses = set()
+    for body, content_type in _CASES:
+        headers = {"X-API-Key": KEY}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        del calls[:]
+        got = client.post("/v1/screen", content=_raw(body), headers=headers)
+        want = plain.post("/v1/screen", content=_raw(body), headers=headers)
+        assert (got.status_code, got.headers.raw, got.content) == (
+            want.status_code, want.headers.raw, want.content), (body, content_type)
+        statuses.add(got.status_code)
+        fast = content_type == _JSON and len(_raw(body)) <= 64 * 1024
+        assert len(calls) == fast, (body, content_type)  # the gate read every small one
+        if fast:  # the gate answers every valid one, and only those
+            assert (got.status_code == 200) == (calls[0] is not None), body
+    assert statuses == {200, 413, 422}
+    # a body sent in chunks, without a length; over the limit; the metrics' route
+    chunks = [b'{"device_id":', b' "dB"}']
+    for parts in (chunks, [b'{"phone": ["'] + [b"1" * 1000] * 70 + [b'"]}']):
+        got, want = (c.post("/v1/screen", content=iter(parts), headers={
+            "X-API-Key": KEY, "Content-Type": _JSON}) for c in (client, plain))
+        assert (got.status_code, got.content) == (want.status_code, want.content)
+    assert got.status_code == 413
+    metrics = client.get("/metrics").text
+    assert 'route="/v1/screen",status="200"' in metrics
+    assert 'route="/v1/screen",status="422"' in metrics
+    session.close()
+
+
 @pytest.mark.neo4j
 def test_screen_cli_and_api_on_neo4j_read_only(neo4j_server, neo4j_backend, monkeypatch,
                                                capsys):
@@ -247,14 +322,14 @@ def test_xpg_screen_from_the_stored_state(tmp_path, capsys):
 
 
 class _Frames:
-    """A source without ``key_frames``: screening reads it through the protocol's frames
+    """A source without ``key_rows``: screening reads it through the protocol's frames
     (as it reads a database)."""
 
     def __init__(self, source):
         self._source = source
 
     def __getattr__(self, name):
-        if name == "key_frames":
+        if name in ("key_frames", "key_rows"):
             raise AttributeError(name)
         return getattr(self._source, name)
 
@@ -324,3 +399,37 @@ def test_key_frames_names_the_state_tables():
     from xpg.queries.investigate.state import TABLES
 
     assert all(attr == f"_{name}" for name, attr in TABLES.items())
+
+
+def test_a_bare_mobiles_possibility_is_that_of_its_prefix():
+    """``_possible_phone`` keeps libphonenumber's answer per region and first three digits
+    of a bare mobile: for every prefix of five digits the loader's fast pattern allows,
+    numbers of different tails get the answer of their first three digits, and the
+    national number is the value itself (no national prefix stripped, which could depend
+    on the whole number)."""
+    import random
+
+    import phonenumbers
+    from xpg.loaders.normalize_one import bare_mobile
+    from xpg.queries import screen as screening
+
+    rng = random.Random(3)
+    prefixes = [f"1{x:04d}" for x in range(10_000) if bare_mobile(f"1{x:04d}000000", "CN")]
+    assert len(prefixes) == 6_900
+    first: dict[str, bool] = {}
+    for p in prefixes:
+        tails = ("000000", "999999", f"{rng.randrange(10**6):06d}")
+        answers = {screening._libphonenumber_possible(p + t, "CN") for t in tails}
+        assert answers == {first.setdefault(p[:3], min(answers))}, p
+        n = phonenumbers.parse(p + tails[2], "CN")
+        assert (n.country_code, n.national_number) == (86, int(p + tails[2])), p
+    screening._BARE_POSSIBLE.clear()
+    for value in ("13800138000", "13800138001", "17912345678", "+8613800138000",
+                  "12", "1380013800", "138001380000", "02012345678"):
+        want = screening._libphonenumber_possible(value, "CN")
+        assert screening._possible_phone(value, "CN") == want, value
+        assert screening._possible_phone(value, "CN") == want, value  # kept
+        assert screening._possible_phone(value, "US") == screening._libphonenumber_possible(
+            value, "US"), value
+    assert len(first) == 69 and set(first.values()) == {True}
+    assert set(screening._BARE_POSSIBLE) == {("CN", "138")}

@@ -19,6 +19,7 @@ Metrics (labels: ``method``; ``route``, the route's template such as
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client import generate_latest as _generate
@@ -45,12 +46,23 @@ class Metrics:
                                  buckets=_BUCKETS, registry=self.registry)
         self.errors = Counter("xpg_http_errors_total", "HTTP answers of 4xx or 5xx",
                               ("route", "status"), registry=self.registry)
+        # (method, route, status) -> its series: methods, route templates and statuses are
+        # few (the gate names an unknown method "other", a path of no route "unmatched")
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
-        if status >= 400:
-            self.errors.labels(route, str(status)).inc()
+        key = (method, route, status)
+        counted = self._children.get(key)
+        if counted is None:  # the labelled series, looked up once per method, route, status
+            counted = self._children[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+                self.errors.labels(route, str(status)) if status >= 400 else None)
+        requests, latency, errors = counted
+        requests.inc()
+        latency.observe(seconds)
+        if errors is not None:
+            errors.inc()
 
     def text(self) -> bytes:
         """Every metric in the Prometheus text format (all workers' in multiprocess mode)."""

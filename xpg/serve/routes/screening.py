@@ -13,6 +13,7 @@ with 413.
 
 # No `from __future__ import annotations`: FastAPI reads the route's annotations at run time.
 import datetime as dt
+import json
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -50,7 +51,11 @@ class ScreenRequest(BaseModel):
 
 
 def _json(value: object) -> Response:
-    return Response(dumps(value), media_type="application/json")
+    return _bytes(dumps(value))
+
+
+def _bytes(content: bytes) -> Response:
+    return Response(content, media_type="application/json")
 
 
 def router(ctx: "Context") -> APIRouter:
@@ -75,18 +80,30 @@ def router(ctx: "Context") -> APIRouter:
     except Exception:  # a failing backend answers its error per request
         inline = False
 
+    def answer(body: ScreenRequest) -> bytes:
+        given = body.model_dump(exclude_none=True, exclude={"as_of"})
+        return dumps(data.call(lambda s, d: s.screen(given, as_of=d), body.as_of).to_dict())
+
     @r.post("/screen", tags=["screening"], responses=ok(Screening),
             summary="Screen an applicant: verdict high / elevated / clear, with reasons",
             description="Each value is normalized as the loader does; a value that normalizes "
                         "to nothing, is masked (6222********1234) or in scientific notation, "
                         "and a phone libphonenumber finds impossible, is refused with 422.")
     async def screen_applicant(body: ScreenBody) -> Response:
-        given = body.model_dump(exclude_none=True, exclude={"as_of"})
+        if inline:
+            return _bytes(answer(body))
+        return _bytes(await run_in_threadpool(answer, body))
 
-        def answer() -> Response:
-            return _json(data.call(lambda s, d: s.screen(given, as_of=d), body.as_of).to_dict())
+    def fast(raw: bytes) -> bytes | None:
+        """The answer to a valid body (JSON, as FastAPI reads it, validated by the same
+        model); None for any other (this route then answers it: its 422s, 409, 503)."""
+        try:
+            return answer(ScreenBody.model_validate(json.loads(raw)))
+        except Exception:
+            return None
 
-        return answer() if inline else await run_in_threadpool(answer)
+    if inline:  # answered on the event loop: the gate may answer it before the router
+        ctx.fast[f"{r.prefix}/screen"] = fast
 
     @r.get("/users/{user_id}/timeline", tags=["investigations"], responses=ok(TimelineView),
            summary="A user's cross-product timeline: limits, freezes, restores, limit cuts, "
