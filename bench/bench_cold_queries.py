@@ -92,13 +92,15 @@ def main() -> None:
     empty = tempfile.mkdtemp(prefix="xpg-no-state-")
     full_runs = args.runs if args.full_runs is None else args.full_runs
     rows = []
-    for what, ask in asks.items():
-        base = [XPG, *ask, "--data", str(args.data)]
-        for label, cmd, runs, env in (
+    # the floor: the third-party libraries a cold query imports, and nothing else
+    libraries = [sys.executable, "-c", "import polars, pydantic, typer, rich.console, rich.table"]
+    for what, ask in {"-": None, **asks}.items():
+        base = [XPG, *ask, "--data", str(args.data)] if ask else []
+        for label, cmd, runs, env in ((
             ("cold CLI, automatic state", base, args.runs, None),
             ("cold CLI, --state", [*base, "--state", str(args.state)], args.runs, None),
             ("cold CLI, no state", base, full_runs, {"XPG_STATE_DIR": empty}),
-        ):
+        ) if ask else (("imports of Polars, pydantic, typer, rich", libraries, args.runs, None),)):
             if runs == 0:
                 continue
             for _ in range(args.warmup if label != "cold CLI, no state" else 0):
