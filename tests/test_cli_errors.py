@@ -107,3 +107,18 @@ def test_every_flag_of_the_table_exists(argument):
             yield from param.opts
 
     assert FLAGS[argument] in set(options(get_command(app)))
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_any_refusal_of_the_file_system_is_one_line_of_exit_8(tmp_path, monkeypatch, capsys):
+    """A write the file system refuses for a reason other than space, quota or permission
+    (here: /proc, where no file can be made; a folder gone mid-run, EIO) is the storage's
+    error in one line, never a traceback."""
+    from xpg.synthetic import write
+
+    monkeypatch.setenv("XPG_STATE_DIR", str(tmp_path / "states"))
+    write(tmp_path / "data", 300, 1)
+    code = main(["detect", "--data", str(tmp_path / "data"), "--out", "/proc/xpg.json"])
+    err = capsys.readouterr().err
+    assert code == 8
+    assert "Traceback" not in err and re.search(r"xpg: error: /proc/\S+: no such file", err)
