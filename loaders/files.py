@@ -61,8 +61,9 @@ def empty_table(tf: TableFile, zero_bytes: bool, errors: Collector, warnings: Co
         warnings.one(
             tf.table,
             Rule.EMPTY_TABLE,
-            f"{tf.label} {what}: {tf.table} is loaded empty ({why}; check the export "
-            "if rows were expected)",
+            f"{tf.label} {what}: {tf.table} is loaded empty ({why}; references to it "
+            "are not checked, as for an absent table; check the export if rows were "
+            "expected)",
             value=tf.path.name,
         )
 

@@ -256,7 +256,9 @@ def validate_dataset(
             rows[table] = state.raw.height
             check_references(state, targets, errors)
             rejected = _rejected(errors, table) if target is not None else None
-            if state.complete and state.table.key:
+            # a table loaded empty is checked against as an absent one: not at all (every
+            # reference to it would otherwise be unknown_reference)
+            if state.complete and state.table.key and state.raw.height:
                 (key,) = state.table.key
                 targets[table] = target_ids(state, key, rejected)
             drop = state.drop if rejected is None else pl.concat([state.drop, rejected])

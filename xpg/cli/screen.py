@@ -59,7 +59,7 @@ def command(
         "--findings", help="A findings.json or report folder to use instead of detecting.")
     ] = None,
     state: Annotated[Path | None, typer.Option(
-        "--state", help="A stored state (xpg state write / xpg report): answer from it.")
+        "--state", help="A stored state (xpg state build / xpg report): answer from it.")
     ] = None,
 ) -> None:
     """Screen an applicant: the verdict (high, elevated, clear) and its reasons, from the
