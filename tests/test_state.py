@@ -59,6 +59,8 @@ def test_every_query_from_the_state_is_the_full_paths(generated):
             for hops in (0, 1, 2):
                 assert cold.user(u, hops=hops).to_json() == full.user(u, hops=hops).to_json()
             assert cold.group(u).to_json() == full.group(u).to_json()
+            # account events included: the state keeps them by user
+            assert cold.timeline(u).to_json() == full.timeline(u).to_json()
         for r in rings:
             assert cold.ring(r).to_json() == full.ring(r).to_json()
         for lender in lenders:

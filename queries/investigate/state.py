@@ -74,7 +74,7 @@ __all__ = [
     "write_state",
 ]
 
-STATE_VERSION = 3  # 3: XXH3 checksums, shared_nodes
+STATE_VERSION = 4  # 3: XXH3 checksums, shared_nodes; 4: account events by user
 """Bumped whenever the layout of a state folder changes (an older state is then unused)."""
 
 MANIFEST = "manifest.json"
@@ -101,7 +101,7 @@ holding the asked keys (under 1 MB each), not the whole table."""
 KEYS = {
     "users": "user_id", "accounts": "user_id", "links_by_user": "user_id",
     "links_by_node": "node", "loans_by_user": "user_id", "loans_by_lender": "lender_id",
-    "apps_by_user": "user_id", "lenders": "lender_id",
+    "apps_by_user": "user_id", "lenders": "lender_id", "events_by_user": "user_id",
 }
 
 #: state table -> (MemorySource sorted table attribute, its sort key)
@@ -114,6 +114,7 @@ TABLES: dict[str, str] = {
     "loans_by_lender": "_loans_by_lender",
     "apps_by_user": "_apps_by_user",
     "lenders": "_lenders",
+    "events_by_user": "_events_by_user",
 }
 
 _TABLE_SUFFIXES = (".csv", ".parquet")

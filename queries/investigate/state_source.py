@@ -22,7 +22,6 @@ from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.investigate.group import group_from_links
 from xpg.queries.investigate.sources import (
     NODE_SEPARATOR,
-    SOURCE_SCHEMAS,
     MemorySource,
     _seen_by,
     _Sorted,
@@ -92,11 +91,6 @@ class StateSource(MemorySource):
         self.dataset = None  # type: ignore[assignment]
         self._last_nodes = None
 
-    def account_events(self, user_ids: Sequence[str], as_of: dt.date) -> pl.DataFrame:
-        """None: the stored state keeps no account events (a timeline from a state says
-        so; load the data for them)."""
-        return pl.DataFrame(schema=SOURCE_SCHEMAS["account_events"])
-
     def _scanned(self, name: str) -> _Scanned:
         if name == "links_by_user":
             return _LinksByUser(self.state)
@@ -150,6 +144,10 @@ class StateSource(MemorySource):
     @cached_property
     def _lenders(self) -> _Scanned:  # type: ignore[override]
         return self._scanned("lenders")
+
+    @cached_property
+    def _events_by_user(self) -> _Scanned:  # type: ignore[override]
+        return self._scanned("events_by_user")
 
     def group(self, user_id: str, as_of: dt.date, kinds: Sequence[str], hub_max: int
               ) -> pl.DataFrame:

@@ -174,8 +174,7 @@ def user_timeline(source: InvestigationSource, user_id: str, as_of: dt.date,
                                       f.explanation))
     notes = []
     if not events.height and accounts.height:
-        notes.append("no account events: none recorded, or a stored state (which keeps "
-                     "none) answered; load the data for them")
+        notes.append("no account events recorded for the user's accounts")
     ordered = tuple(e for _, _, e in sorted(entries, key=lambda t: (t[0], t[1])))
     return TimelineView(user_id, as_of, ordered, tuple(days), tuple(notes))
 
