@@ -122,3 +122,17 @@ def test_any_refusal_of_the_file_system_is_one_line_of_exit_8(tmp_path, monkeypa
     err = capsys.readouterr().err
     assert code == 8
     assert "Traceback" not in err and re.search(r"xpg: error: /proc/\S+: no such file", err)
+
+
+def test_serve_on_a_port_in_use_is_refused_before_loading(tmp_path, monkeypatch, capsys):
+    import socket
+
+    monkeypatch.setenv("XPG_API_KEY", "k" * 20)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        code = main(["serve", "--data", str(tmp_path / "nowhere"), "--port", str(port)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in err and "another --port" in err

@@ -57,6 +57,7 @@ def command(
     from xpg.serve.workers import run
 
     keys = api_keys_from_env()  # before the long load: fail fast without a key
+    _check_port(host, port)  # and on a port another server holds
     day = parse_as_of(as_of)
     settings = _settings_from(config, backend=backend)
     # a read-only service: on every backend, the session never writes
@@ -81,3 +82,28 @@ def command(
             limits=Limits(rate_limit=rate_limit, max_hops=max_hops),
             config=[config] if isinstance(config, Path) else list(config or ()),
             overrides={"backend": backend})
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse, before loading anything, a port this host cannot listen on (another server
+    holds it, or a privileged port): uvicorn would say so in its own words only after the
+    whole load, having printed "listening"."""
+    import socket
+
+    from xpg.errors import InputError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise InputError(f"--host {host}: not an address of this machine ({e})",
+                         argument="host") from e
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as e:
+            raise InputError(f"--port {port}: cannot listen on {host}:{port} "
+                             f"({(e.strerror or str(e)).lower()}); choose another --port",
+                             argument="port") from e
+
