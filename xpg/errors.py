@@ -26,6 +26,7 @@ __all__ = [
     "BackendError",
     "ConfigError",
     "ConflictError",
+    "FindingsRefusedError",
     "GraphIncompleteError",
     "GraphMissingError",
     "GraphSourceError",
@@ -167,6 +168,12 @@ class StateDamagedError(XpgError, ValueError):
                  ) -> None:
         super().__init__(*args, argument=argument)
         self.path = path
+
+
+class FindingsRefusedError(StateDamagedError):
+    """A findings document given to be used as it is (``--findings``) that cannot be: it
+    does not match its report's manifest, holds another run, repeats an id, or names users
+    the data does not have. Never used; ``path`` is the document."""
 
 
 class StorageError(XpgError, OSError):

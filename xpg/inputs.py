@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from xpg.errors import ConfigError, GraphSourceError, InputError, StateDamagedError
+from xpg.errors import ConfigError, FindingsRefusedError, GraphSourceError, InputError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -41,7 +41,7 @@ def read_findings(path: str | os.PathLike[str]) -> FindingsReport:
     ------
     InputError
         Missing or unreadable file, or not a findings document.
-    StateDamagedError
+    FindingsRefusedError
         It does not match its manifest (changed, or another night's), or is not whole.
     """
     import hashlib
@@ -64,12 +64,12 @@ def read_findings(path: str | os.PathLike[str]) -> FindingsReport:
         if entry is not None:
             digest = hashlib.sha256(p.read_bytes()).hexdigest()
             if digest != entry.get("sha256"):
-                raise StateDamagedError(f"findings: {p} does not match the SHA-256 its report's "
+                raise FindingsRefusedError(f"findings: {p} does not match the SHA-256 its report's "
                                         f"{manifest} records (changed since it was written)",
                                         path=p)
             night = (m or {}).get("as_of")
             if night is not None and night != report.as_of.isoformat():
-                raise StateDamagedError(f"findings: {p} holds the run of {report.as_of}, its "
+                raise FindingsRefusedError(f"findings: {p} holds the run of {report.as_of}, its "
                                         f"report's manifest the run of {night}", path=p)
     check_findings(report, p)
     return report
@@ -82,7 +82,7 @@ def check_findings(report: FindingsReport, where: object,
 
     Raises
     ------
-    StateDamagedError
+    FindingsRefusedError
         Says which finding and why.
     """
     import polars as pl
@@ -93,10 +93,10 @@ def check_findings(report: FindingsReport, where: object,
     ids = [f.id for f in report.findings]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
-        raise StateDamagedError(f"findings: {where} repeats the finding id {dup}", path=where)
+        raise FindingsRefusedError(f"findings: {where} repeats the finding id {dup}", path=where)
     for f in report.findings:
         if not f.users or (f.type in groups and len(set(f.users)) < 2):
-            raise StateDamagedError(f"findings: {where}: finding {f.id} ({f.type}) has "
+            raise FindingsRefusedError(f"findings: {where}: finding {f.id} ({f.type}) has "
                                     f"{len(set(f.users))} member(s)", path=where)
     if users is None or not report.findings:
         return
@@ -105,7 +105,7 @@ def check_findings(report: FindingsReport, where: object,
     if missing.len():
         first = missing.sort()[0]
         owner = next(f.id for f in report.findings if first in f.users)
-        raise StateDamagedError(f"findings: {where}: finding {owner} names user {first}, who "
+        raise FindingsRefusedError(f"findings: {where}: finding {owner} names user {first}, who "
                                 f"is not in the data ({missing.len()} such user(s)): these "
                                 "findings are not of this data", path=where)
 

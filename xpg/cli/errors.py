@@ -26,6 +26,7 @@ from xpg.errors import (
     BackendError,
     ConfigError,
     ConflictError,
+    FindingsRefusedError,
     GraphIncompleteError,
     GraphMissingError,
     GraphSourceError,
@@ -57,6 +58,9 @@ ERRORS: dict[type[BaseException], _Entry] = {
     GraphSourceError: _Entry(2, "the database is the source: write it with `xpg load "
                                 "--data DIR --backend neo4j`, then run this command without "
                                 "--data"),
+    FindingsRefusedError: _Entry(9, "they are never used: give the findings of this data's "
+                                    "run (its report folder), or leave out --findings to "
+                                    "detect from the data"),
     StateDamagedError: _Entry(9, "it is never used: give --data DIR to answer from the data, "
                                  "and write the state again (`xpg state build`, or the next "
                                  "`xpg detect`/`xpg report`)"),

@@ -127,7 +127,7 @@ def _answer(ask: Any, data: Path | None, config: list[Path] | None, backend: str
     """Open the session, ask, print. A stored state found damaged while answering (a
     file's content no longer matches its manifest) is dropped: with ``--data`` the
     question is asked again of the data, saying why; without it the error stands."""
-    from xpg.errors import StateDamagedError
+    from xpg.errors import FindingsRefusedError, StateDamagedError
 
     try:
         with _session(data, config, backend, findings, state, as_of) as s:
@@ -137,7 +137,7 @@ def _answer(ask: Any, data: Path | None, config: list[Path] | None, backend: str
             _emit(view, fmt, export, render)
             return
     except StateDamagedError as e:
-        if data is None:
+        if data is None or isinstance(e, FindingsRefusedError):  # the data would not help
             raise
         print(f"stored state not used: {e}; loading the data instead", file=sys.stderr)
     with _session(data, config, backend, findings, False, as_of) as s:
