@@ -147,7 +147,10 @@ def test_findings_of_another_night_are_refused(report, tmp_path, capsys):
     manifest["as_of"] = "2026-01-01"
     (other / "manifest.json").write_text(json.dumps(manifest))
     code = main(["query", "user", "u1", "--data", str(data), "--findings", str(other)])
-    assert code == 9 and "run of 2026-01-01" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 9 and "run of 2026-01-01" in err
+    # one error, with the hint that helps (the data was given; no state is at fault)
+    assert "loading the data instead" not in err and "leave out --findings" in err
 
 
 @pytest.mark.parametrize("edit, says", [
