@@ -156,6 +156,18 @@ def settings_from(config: Sequence[Path] | Path | None, *,
     return settings
 
 
+def table_console() -> Any:
+    """The console the tables of ``query``, ``screen`` and ``--timeline`` print on: the
+    terminal's width, or off a terminal (a pipe, a file) 140 columns unless ``COLUMNS``
+    says otherwise (80 cut words of the reasons in half)."""
+    import os
+
+    from rich.console import Console  # here: --format json never draws a table
+
+    wide = sys.stdout.isatty() or os.environ.get("COLUMNS")
+    return Console(width=None if wide else 140, highlight=False, soft_wrap=False)
+
+
 def progress(unit: str = "rows") -> TerminalProgress:
     return TerminalProgress(unit=unit)
 

@@ -22,7 +22,6 @@ saying why; without it the command exits with code 9.
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -86,11 +85,9 @@ def _money(x: float | None) -> str:
 
 
 def _console() -> Console:
-    from rich.console import Console  # here: --format json never draws a table
+    from xpg.cli.common import table_console
 
-    # off a terminal (a pipe, a file): 140 columns unless COLUMNS says otherwise
-    wide = sys.stdout.isatty() or os.environ.get("COLUMNS")
-    return Console(width=None if wide else 140, highlight=False)
+    return table_console()  # type: ignore[no-any-return]
 
 
 def _session(data: Path | None, config: list[Path] | None, backend: str | None,

@@ -21,6 +21,7 @@ from xpg.cli.common import (
     parse_as_of,
     progress,
     settings_from,
+    table_console,
     write_stdout,
 )
 
@@ -83,7 +84,7 @@ def command(
     if fmt is Format.json:
         write_stdout(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
     else:
-        render(result, Console(highlight=False, soft_wrap=False))
+        render(result, table_console())
 
 
 def render(result: Screening, console: Console) -> None:

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from xpg.cli.common import write_stdout
+from xpg.cli.common import table_console, write_stdout
 
 if TYPE_CHECKING:
     from xpg.queries.investigate.timeline import TimelineView
@@ -21,7 +21,7 @@ def emit_timeline(view: TimelineView, as_json: bool) -> None:
     if as_json:
         write_stdout(view.to_json() + "\n")
     else:
-        render_timeline(view, Console(highlight=False, soft_wrap=False))
+        render_timeline(view, table_console())
 
 
 def render_timeline(view: TimelineView, console: Console) -> None:
