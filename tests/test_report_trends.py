@@ -165,7 +165,7 @@ def test_trends_through_the_api(tmp_path, monkeypatch):
         s.use_reports(out)
         assert [r["as_of"] for r in s.trends()["series"]] == [
             d.isoformat() for d in (AS_OF, DAY2, DAY3)]
-        assert len(s.trends(1)["series"]) == 1
+        assert len(s.trends(1)["series"]) == 1 and s.trends(1)["nights"] == 1
         client = TestClient(create_app(s, api_keys=["read-key-0123456789abcdef"],
                                        limits=Limits(rate_limit=1000)))
         head = {"X-API-Key": "read-key-0123456789abcdef"}

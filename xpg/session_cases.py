@@ -116,6 +116,8 @@ def latest_trends(reports: Path | None, nights: int | None = None) -> dict[str, 
             continue
         if nights is not None:
             doc["series"] = doc.get("series", [])[-nights:] if nights > 0 else []
+            if "nights" in doc:  # what the document covers now, not what the report kept
+                doc["nights"] = min(int(doc["nights"]), nights)
         return doc
     return None
 
