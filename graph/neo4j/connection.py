@@ -210,9 +210,15 @@ class Neo4jConnection:
             if window and doing != "connecting" and isinstance(
                     e, neo4j.exceptions.ServiceUnavailable | neo4j.exceptions.SessionExpired):
                 waited = f" (waited up to {window:g} s: neo4j.retry_window_s)"
+            # the driver's text runs over lines (where it tried, then why): one line
+            why = "; ".join(line.strip(" :") for line in str(e).splitlines() if line.strip())
+            hint = ""
+            if doing == "connecting":
+                hint = ("; is a server running there? (NEO4J_URI names it; a local one: "
+                        "scripts/neo4j-local start)")
             raise BackendError(
                 f"Neo4j at {self.config.redacted_uri} is unreachable or failed while {doing}: "
-                f"{self.redact(str(e))}{waited}"
+                f"{self.redact(why)}{waited}{hint}"
             ) from e
 
     def run(
