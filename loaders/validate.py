@@ -322,6 +322,10 @@ def _required_columns(
             elif col.name in inverse:
                 key = mapping.keys[("rename", inverse[col.name])]
                 hint = f" (nor {inverse[col.name]}, mapped onto it in {key})"
+            elif near := _near(col.name, [h for h in stripped
+                                          if h not in table.column_names]):
+                hint = (f": the file has {near}; if that is it, set rename = {{ {near} = "
+                        f'"{col.name}" }} in [load.mapping.{table.name}]')
             errors.one(
                 table.name,
                 Rule.MISSING_COLUMN,
@@ -329,6 +333,25 @@ def _required_columns(
                 column=col.name,
             )
     return complete
+
+
+def _near(name: str, others: list[str]) -> str | None:
+    """The column of ``others`` that looks like ``name``: the same letters and digits
+    (``creditlimit``, ``Credit-Limit``), else the closest spelling (``credit_limt``).
+
+    >>> _near("credit_limit", ["note", "creditlimit"]), _near("user_id", ["note"])
+    ('creditlimit', None)
+    """
+    import difflib
+
+    def key(text: str) -> str:
+        return "".join(c for c in text.casefold() if c.isalnum())
+
+    same = [o for o in others if key(o) == key(name)]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(name, others, n=1, cutoff=0.85)
+    return close[0] if close else None
 
 
 def _normalized(

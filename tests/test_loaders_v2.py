@@ -357,3 +357,18 @@ def test_a_floats_tail_is_dropped_and_masked_or_shortened_values_link_nobody():
     assert unusable_reasons(value, got).to_list() == [
         None, None, None, None, "is masked", "is masked",
         *["is in scientific notation (a spreadsheet dropped its digits)"] * 2, None]
+
+
+def test_a_missing_column_names_the_column_that_looks_like_it(tmp_path, capsys):
+    from xpg.synthetic import write
+
+    write(tmp_path / "data", 300, 1, fmt="csv")
+    path = tmp_path / "data" / "accounts.csv"
+    head, rest = path.read_text().split("\n", 1)
+    path.write_text(head.replace("credit_limit", "creditlimit") + "\n" + rest)
+    assert main(["validate", "--data", str(tmp_path / "data")]) == 2
+    got = capsys.readouterr()
+    out = got.out + got.err
+    assert ("required column credit_limit is missing: the file has creditlimit; if that is "
+            'it, set rename = { creditlimit = "credit_limit" } in [load.mapping.accounts]'
+            ) in out.replace("\n", " "), out
