@@ -292,3 +292,23 @@ def test_a_state_in_parts_answers_the_same_and_checks_only_what_it_reads(tmp_pat
         cold.user(lo)  # its parts are whole
         with pytest.raises(StateDamagedError, match=last):
             cold.user(users[-1])
+
+
+def test_the_service_checks_its_state_first_and_falls_back_to_the_data(small, capsys):
+    """`xpg serve` over a stored state checks every file before serving: a damaged one
+    with --data serves the data (saying why); without --data it is the error (exit 9).
+    A request finding the damage would have answered 500 until a restart."""
+    from xpg.graph.state import StateBackend
+
+    from xpg.cli.serve import _open_checked
+
+    settings = load_settings(environ={})
+    with _open_checked(api, small / "data", settings, None, None, small / "state") as s:
+        assert isinstance(s.backend, StateBackend)  # whole: answered from
+    _flip(small / "state" / "users.parquet")
+    with _open_checked(api, small / "data", settings, None, None, small / "state") as s:
+        assert not isinstance(s.backend, StateBackend)
+        assert s.user("u1").user_id == "u1"
+    assert "stored state not used: state:" in capsys.readouterr().err
+    with pytest.raises(StateDamagedError, match=r"users\.parquet"):
+        _open_checked(api, None, settings, None, None, small / "state")

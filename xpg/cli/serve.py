@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -62,11 +62,9 @@ def command(
     settings = _settings_from(config, backend=backend)
     # a read-only service: on every backend, the session never writes
     # over a database: the findings its last detection stored, never detected here
-    with api.open(data=data, settings=settings, findings=findings, as_of=day,
-                  progress=progress(), read_only=True, load=False,
-                  detect=False,
-                  state=state if state is not None else ("auto" if findings is None else None)
-                  ) as s:
+    wanted = state if state is not None else ("auto" if findings is None else None)
+    s = _open_checked(api, data, settings, findings, day, wanted)
+    with s:
         if s.state_note:
             print(f"xpg serve: {s.state_note}", file=sys.stderr)
         try:
@@ -82,6 +80,38 @@ def command(
             limits=Limits(rate_limit=rate_limit, max_hops=max_hops),
             config=[config] if isinstance(config, Path) else list(config or ()),
             overrides={"backend": backend})
+
+
+def _open_checked(api: Any, data: Path | None, settings: Any, findings: Path | None,
+                  day: Any, state: Any) -> Any:
+    """The service's session. One answering from a stored state has every file of the
+    state checked first (its checksums, over mapped pages: about 0.2 s at 1,000,000
+    users): a service reads its tables for hours, and a damaged file found by a request
+    would answer 500 until restarted. A damaged state with ``--data``: the data is loaded
+    instead, saying why; without it, the error (exit 9)."""
+    from xpg.errors import StateDamagedError
+    from xpg.graph.state import StateBackend
+
+    def session(state: Any) -> Any:
+        # a read-only service: on every backend, the session never writes; over a
+        # database: the findings its last detection stored, never detected here
+        return api.open(data=data, settings=settings, findings=findings, as_of=day,
+                        progress=progress(), read_only=True, load=False, detect=False,
+                        state=state)
+
+    s = session(state)
+    if not isinstance(s.backend, StateBackend):
+        return s
+    try:
+        s.backend.state.verify()
+        return s
+    except StateDamagedError as e:
+        s.close()
+        if data is None:
+            raise
+        print(f"xpg serve: stored state not used: {e}; loading the data instead",
+              file=sys.stderr)
+    return session(None)
 
 
 def _check_port(host: str, port: int) -> None:
