@@ -13,7 +13,13 @@ import polars as pl
 import pytest
 import test_state
 from investigation_data import write_dataset
-from xpg.queries.investigate.state import CHECKSUM, MANIFEST, State, default_location
+from xpg.queries.investigate.state import (
+    CHECKSUM,
+    MANIFEST,
+    State,
+    default_location,
+    sealed,
+)
 
 import xpg.api as api
 from xpg.cli import main
@@ -89,7 +95,7 @@ def test_another_nights_file_in_a_state_is_refused(tmp_path, capsys):
     # the manifest's size, so that only the content check can tell
     manifest = json.loads((tmp_path / "night2" / MANIFEST).read_text())
     manifest["files"][name]["bytes"] = (tmp_path / "night2" / name).stat().st_size
-    (tmp_path / "night2" / MANIFEST).write_text(json.dumps(manifest))
+    (tmp_path / "night2" / MANIFEST).write_text(json.dumps(sealed(manifest)))
     with pytest.raises(StateDamagedError, match="another run"):
         State.open(tmp_path / "night2").verify()
     code = main(["query", "user", "u1", "--state", str(tmp_path / "night2"), "--as-of",
@@ -312,3 +318,28 @@ def test_the_service_checks_its_state_first_and_falls_back_to_the_data(small, ca
     assert "stored state not used: state:" in capsys.readouterr().err
     with pytest.raises(StateDamagedError, match=r"users\.parquet"):
         _open_checked(api, None, settings, None, None, small / "state")
+
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: m.update(as_of="2026-11-19"),  # a date: the state would answer for it
+    lambda m: m["parts"]["users"][0].__setitem__(1, "0"),  # a part's key range
+    lambda m: m["files"][next(iter(m["files"]))].__setitem__("bytes", "12"),
+])
+def test_an_edited_or_damaged_manifest_is_refused(small, capsys, edit):
+    """The manifest carries its own checksum: an edit (a flipped byte) of a date, a part's
+    key range or a file's entry is refused (exit 9), never a traceback or an answer for
+    another date or keys; a manifest sealed again but of another shape is refused too."""
+    manifest = json.loads((small / "state" / MANIFEST).read_text())
+    edit(manifest)
+    (small / "state" / MANIFEST).write_text(json.dumps(manifest))
+    code, got = _query(capsys, small, data=False)
+    assert code == 9 and "does not match its own checksum" in got.err
+    assert "Traceback" not in got.err
+    # sealed again (tampering, not damage): a field of the wrong shape is still refused,
+    # and nothing is a traceback
+    (small / "state" / MANIFEST).write_text(json.dumps(sealed(manifest)))
+    code, got = _query(capsys, small, data=False)
+    assert "Traceback" not in got.err
+    if isinstance(next(iter(manifest["files"].values()))["bytes"], str):
+        assert code == 9 and "without its size and checksum" in got.err

@@ -59,6 +59,7 @@ __all__ = [
     "CHECKSUM",
     "KEYS",
     "NIGHTLY",
+    "SEAL",
     "SHARED_NODES",
     "STATE_VERSION",
     "State",
@@ -69,12 +70,13 @@ __all__ = [
     "files_fingerprint",
     "local_folder",
     "prune_states",
+    "sealed",
     "settings_fingerprint",
     "shared_nodes",
     "write_state",
 ]
 
-STATE_VERSION = 4  # 3: XXH3 checksums, shared_nodes; 4: account events by user
+STATE_VERSION = 5  # 3: XXH3 checksums, shared_nodes; 4: account events; 5: sealed
 """Bumped whenever the layout of a state folder changes (an older state is then unused)."""
 
 MANIFEST = "manifest.json"
@@ -222,6 +224,60 @@ def file_checksum(path: str | os.PathLike[str]) -> str:
             return checksum(mapped)
 
 
+SEAL = "manifest_checksum"
+"""The manifest's key for the checksum of the rest of the manifest (its canonical JSON):
+a flipped byte in a date, a part's key range or a file's entry is damage like any other."""
+
+
+def _canonical(manifest: Mapping[str, Any]) -> bytes:
+    body = {k: v for k, v in manifest.items() if k != SEAL}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str).encode()
+
+
+def sealed(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """``manifest`` (as its JSON will read back) with its :data:`SEAL`.
+
+    >>> m = sealed({"version": 1, "as_of": "2026-11-20"})
+    >>> m[SEAL] == checksum(_canonical(m))
+    True
+    """
+    body = json.loads(json.dumps({k: v for k, v in manifest.items() if k != SEAL},
+                                 default=str))
+    return {**body, SEAL: checksum(_canonical(body))}
+
+
+def _damaged_manifest(manifest: Mapping[str, Any]) -> str | None:
+    """What is wrong with a manifest of this layout (None: nothing): its seal, or a field
+    of another shape than :func:`write_state` writes (each would otherwise fail later as
+    a traceback, or answer for the wrong date or keys)."""
+    if manifest.get(SEAL) != checksum(_canonical(manifest)):
+        return "does not match its own checksum (edited or damaged)"
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        return "lists no files"
+    for name, entry in files.items():
+        if not (isinstance(entry, dict) and type(entry.get("bytes")) is int
+                and isinstance(entry.get(CHECKSUM), str)):
+            return f"has an entry for {name} without its size and checksum"
+    for key, required in (("as_of", True), ("default_as_of", False)):
+        value = manifest.get(key)
+        if value is None and not required:
+            continue
+        try:
+            dt.date.fromisoformat(value)
+        except (TypeError, ValueError):
+            return f"has {key} {value!r}, not a date"
+    parts = manifest.get("parts")
+    if not isinstance(parts, dict):
+        return "has no parts"
+    for table, listed in parts.items():
+        if not (isinstance(listed, list) and listed and all(
+                isinstance(p, list) and len(p) == 3 and p[0] in files for p in listed)):
+            return f"has parts of {table} that are not its files"
+    return None
+
+
 def file_checksums(folder: str | os.PathLike[str], skip: tuple[str, ...] = (MANIFEST,),
                    hashes: Mapping[Path, dict[str, Any]] | None = None,
                    ) -> dict[str, dict[str, Any]]:
@@ -340,6 +396,9 @@ class State:
             raise StateDamagedError(f"state: {p / MANIFEST} is not a state manifest", path=p)
         state = cls(p, manifest)
         if manifest.get("version") == STATE_VERSION:
+            why = _damaged_manifest(manifest)
+            if why:
+                raise StateDamagedError(f"state: {p / MANIFEST} {why}", path=p)
             state.check_sizes()
         return state
 
@@ -444,7 +503,7 @@ class State:
         from), ``settings``, ``findings`` and ``as_of``; ``None`` when it can."""
         m = self.manifest
         if m.get("version") != STATE_VERSION:
-            return f"it has layout version {m.get('version')}, this xpg reads {STATE_VERSION}"
+            return f"it has layout version {m.get('version')!r}, this xpg reads {STATE_VERSION}"
         given = data if data is not None else self.data_dir
         folder = local_folder(given)
         if folder is None:  # object storage or HDFS: not listable without Spark
@@ -577,7 +636,7 @@ def write_state(
             "findings": found.height,
             "polars": pl.__version__,
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n",
+        (tmp / MANIFEST).write_text(json.dumps(sealed(manifest), indent=2) + "\n",
                                     encoding="utf-8")
         for sub in carry:  # last: nothing can fail between this and the rename
             if (target / sub).is_dir():
