@@ -49,12 +49,12 @@ def scanned(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def test_a_delta_writes_the_difference_and_ends_as_a_full_load(neo4j_server, neo4j_driver,
                                                                 monkeypatch, caplog):
-    first = generate(1500, 7).dataset()
-    second = next_night(first, share=0.02, seed=3)
+    first = generate(600, 7).dataset()
+    second = next_night(first, share=0.05, seed=3)
     full = dataclasses.replace(neo4j_server, load_mode="full")
     config = DetectionConfig()
-    # manifest parts of 1,000 hashes: the larger steps are kept in several parts
-    monkeypatch.setattr("xpg.graph.neo4j.delta.MANIFEST_PART", 1000)
+    # manifest parts of 400 hashes: the larger steps are kept in several parts
+    monkeypatch.setattr("xpg.graph.neo4j.delta.MANIFEST_PART", 400)
     caplog.set_level("INFO", logger="xpg.graph.neo4j.delta")
     with (Neo4jBackend(neo4j_server, driver=neo4j_driver) as backend,
           Neo4jBackend(full, driver=neo4j_driver) as reference):

@@ -244,7 +244,7 @@ def test_a_registered_rule_configured_from_toml_finds_on_every_backend(backend, 
     assert report.to_dict() == xpg.queries.detect(ds, config, as_of=AS_OF).to_dict()
 
 
-@on_backends(slow=())
+@on_backends()  # Spark's case in CI only (58 s); the toy rule's Spark form runs above
 def test_a_registered_rule_finds_the_same_given_the_previous_night_on_every_backend(
         backend, tmp_path, big_limit):
     """``Backend.detect`` given the previous night (one path with the full run): the
