@@ -343,3 +343,12 @@ def test_an_edited_or_damaged_manifest_is_refused(small, capsys, edit):
     assert "Traceback" not in got.err
     if isinstance(next(iter(manifest["files"].values()))["bytes"], str):
         assert code == 9 and "without its size and checksum" in got.err
+
+
+
+def test_state_verify_says_a_state_of_another_layout_would_not_be_used(small, capsys):
+    manifest = json.loads((small / "state" / MANIFEST).read_text())
+    manifest["version"] = 2
+    (small / "state" / MANIFEST).write_text(json.dumps(manifest))
+    assert main(["state", "verify", str(small / "state")]) == 2
+    assert "has layout version 2, this xpg reads" in capsys.readouterr().err

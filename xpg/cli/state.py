@@ -64,11 +64,18 @@ def build(
 def verify(
     state: Annotated[Path, typer.Argument(help="The state folder.")],
 ) -> None:
-    """Check every file of a stored state against the sizes and SHA-256 of its manifest
-    (exit 9 when one is missing, truncated, changed or not listed)."""
-    from xpg.queries.investigate.state import State
+    """Check every file of a stored state against the sizes and checksums of its manifest
+    (exit 9 when one is missing, truncated, changed or not listed, or the manifest is
+    damaged; exit 2 for a state of another layout, which no query would use)."""
+    from xpg.errors import InputError
+    from xpg.queries.investigate.state import STATE_VERSION, State
 
     st = State.open(state)
+    if st.manifest.get("version") != STATE_VERSION:
+        raise InputError(f"state: {state} has layout version {st.manifest.get('version')!r}, "
+                         f"this xpg reads {STATE_VERSION}: no query would use it; build it "
+                         "again (`xpg state build`, or the next `xpg detect`/`xpg report`)",
+                         argument="state")
     st.verify()
     print(f"state {st.describe()}: {len(st.manifest.get('files', {}))} files match its "
           "manifest", file=sys.stderr)
