@@ -364,6 +364,9 @@ def _dated_by(frame: pl.DataFrame, column: str, as_of: dt.date, *, keep_null: bo
 NODE_SEPARATOR = "\x1f"
 """Between a node's kind and value in the ``node`` key of the link rows by node."""
 
+NODE_KEY = (pl.col("kind") + pl.lit(NODE_SEPARATOR) + pl.col("value")).alias("node")
+"""The ``node`` key of rows with ``kind`` and ``value``."""
+
 
 def _by_node(links: pl.DataFrame) -> pl.DataFrame:
     """``node`` (``kind``, :data:`NODE_SEPARATOR`, ``value``), ``kind``, ``value``,
@@ -378,7 +381,7 @@ def _by_node(links: pl.DataFrame) -> pl.DataFrame:
     the 1.1 million link rows of 200,000 generated users), which took about two thirds of
     one sort on the node key. Otherwise (or with a null value) one stable sort on the node
     key of the rows, which are in user order."""
-    node = (pl.col("kind") + pl.lit(NODE_SEPARATOR) + pl.col("value")).alias("node")
+    node = NODE_KEY
     kinds = links.get_column("kind").unique().to_list()
     if (None in kinds or any(min(k, default="\x7f") <= NODE_SEPARATOR for k in kinds)
             or links.get_column("value").null_count()):

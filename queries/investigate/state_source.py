@@ -21,7 +21,7 @@ import polars as pl
 from xpg.queries.findings import Finding, FindingsReport
 from xpg.queries.investigate.group import group_from_links
 from xpg.queries.investigate.sources import (
-    NODE_SEPARATOR,
+    NODE_KEY,
     MemorySource,
     _seen_by,
     _Sorted,
@@ -60,20 +60,16 @@ class _Scanned:
 
 
 class _LinksByUser(_Scanned):
-    """The state's ``links_by_user``, which keeps the nodes of the rows its last lookup
-    read that were seen by the state's run date (``last``): each has at least that user,
-    and :data:`~xpg.queries.investigate.state.SHARED_NODES` says which have more; the
-    nodes a query asks degrees of next are those of the users it just looked up (a
-    group's hub check)."""
+    """The state's ``links_by_user``, which keeps the rows its last lookup read (``last``):
+    the nodes a query asks degrees of next are those of the users it just looked up (a
+    group's hub check, :meth:`StateSource.link_degrees`)."""
 
     def __init__(self, state: State):
         super().__init__(state, "links_by_user", KEYS["links_by_user"])
         self.last: pl.DataFrame | None = None
 
     def take(self, values: Iterable[Any]) -> pl.DataFrame:
-        rows = super().take(values)
-        self.last = rows.filter(_seen_by("first_seen", self.state.as_of)).select(
-            "kind", "value")
+        self.last = rows = super().take(values)
         return rows
 
 
@@ -112,18 +108,25 @@ class StateSource(MemorySource):
         """The users of each node. At the state's run date, for nodes all of the last user
         lookup's seen links: one each, or as many as the state's shared nodes say (no
         ``links_by_node`` part read); else as the in-memory source counts them."""
-        links = self._links_by_user
-        last = links.last if isinstance(links, _LinksByUser) else None
-        listed = last is not None and (self.state.manifest.get("parts") or {}).get(SHARED_NODES)
-        if (listed and last is not None and as_of == self.state.as_of and nodes.height
-                and nodes.join(last, on=["kind", "value"], how="anti").height == 0):
+        if self._on_last_lookup(nodes, as_of):
             asked = nodes.select("kind", "value").unique(maintain_order=True).with_columns(
-                (pl.col("kind") + pl.lit(NODE_SEPARATOR) + pl.col("value")).alias("node"))
+                NODE_KEY)
             shared = _Scanned(self.state, SHARED_NODES, "node").take(
                 asked.get_column("node").to_list())
             return conform("link_degrees", asked.join(shared, on="node", how="left")
                            .with_columns(pl.col("users").fill_null(1)))
         return super().link_degrees(nodes, as_of)
+
+    def _on_last_lookup(self, nodes: pl.DataFrame, as_of: dt.date) -> bool:
+        """Whether every one of ``nodes`` is on a link, seen by ``as_of`` (the state's run
+        date), of the users the last ``links_by_user`` lookup read: each has that user."""
+        links = self._links_by_user
+        last = links.last if isinstance(links, _LinksByUser) else None
+        if (last is None or as_of != self.state.as_of or not nodes.height
+                or SHARED_NODES not in (self.state.manifest.get("parts") or {})):
+            return False
+        seen = last.filter(_seen_by("first_seen", as_of)).select("kind", "value")
+        return nodes.join(seen, on=["kind", "value"], how="anti").height == 0
 
     @cached_property
     def _links_by_node(self) -> _Scanned:  # type: ignore[override]
