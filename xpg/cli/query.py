@@ -36,6 +36,7 @@ from xpg.cli.common import (
     SourceDataOpt,
     parse_as_of,
     progress,
+    table_console,
     write_stdout,
 )
 from xpg.cli.common import settings_from as _settings_from
@@ -82,12 +83,6 @@ StateOpt = Annotated[
 
 def _money(x: float | None) -> str:
     return "" if x is None else f"{x:,.2f}"
-
-
-def _console() -> Console:
-    from xpg.cli.common import table_console
-
-    return table_console()  # type: ignore[no-any-return]
 
 
 def _session(data: Path | None, config: list[Path] | None, backend: str | None,
@@ -147,7 +142,7 @@ def _emit(view: Any, fmt: Format, export: Path | None, render: Any) -> None:
     if fmt is Format.json:
         write_stdout(view.to_json() + "\n")
     else:
-        render(view, _console())
+        render(view, table_console())
     if export is not None:
         print(f"subgraph written to {export}", file=sys.stderr)
 

@@ -60,8 +60,6 @@ def command(
     _check_port(host, port)  # and on a port another server holds
     day = parse_as_of(as_of)
     settings = _settings_from(config, backend=backend)
-    # a read-only service: on every backend, the session never writes
-    # over a database: the findings its last detection stored, never detected here
     wanted = state if state is not None else ("auto" if findings is None else None)
     s = _open_checked(api, data, settings, findings, day, wanted)
     with s:
