@@ -207,11 +207,14 @@ _STORAGE = {
 _OS_ERROR = re.compile(r"\(os error (\d+)\)")
 
 
-def storage_error(error: BaseException, path: str | os.PathLike[str] | None = None
-                  ) -> StorageError | None:
+def storage_error(error: BaseException, path: str | os.PathLike[str] | None = None, *,
+                  any_refusal: bool = False) -> StorageError | None:
     """``error`` as a :class:`~xpg.errors.StorageError` naming ``path`` (else the error's
     own file name) when the file system refused (no space, quota, permission, read-only;
     also Polars' and Arrow's "(os error 28)" messages); None for anything else.
+    ``any_refusal``: any ``OSError`` with an ``errno`` is one too, its reason the OS's
+    words (a folder gone mid-run, EIO, a pseudo file system: what the CLI says in one line
+    rather than as a traceback).
 
     Examples
     --------
@@ -220,6 +223,9 @@ def storage_error(error: BaseException, path: str | os.PathLike[str] | None = No
     ('/r/x.parquet: no space left on the device', '/r/x.parquet')
     >>> storage_error(ValueError("no")) is None
     True
+    >>> e = OSError(2, "No such file or directory", "/proc/.x.tmp")
+    >>> storage_error(e) is None, str(storage_error(e, any_refusal=True))
+    (True, '/proc/.x.tmp: no such file or directory')
     """
     if isinstance(error, StorageError):
         return error
@@ -227,11 +233,15 @@ def storage_error(error: BaseException, path: str | os.PathLike[str] | None = No
     if code is None:
         found = _OS_ERROR.search(str(error))
         code = int(found.group(1)) if found else None
-    if code not in _STORAGE:
+    if code in _STORAGE:
+        reason = _STORAGE[code]
+    elif any_refusal and code is not None and isinstance(error, OSError):
+        reason = (error.strerror or str(error)).lower()
+    else:
         return None
     where = path if path is not None else getattr(error, "filename", None)
-    text = _STORAGE[code] if where is None else f"{where}: {_STORAGE[code]}"
-    return StorageError(text, path=where, errno=code, reason=_STORAGE[code])
+    text = reason if where is None else f"{where}: {reason}"
+    return StorageError(text, path=where, errno=code, reason=reason)
 
 
 # -- one run at a time per folder -----------------------------------------------------

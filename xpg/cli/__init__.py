@@ -214,15 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         from xpg.cli.common import render_error
         from xpg.cli.errors import exit_code
 
-        error = storage_error(e)
-        if error is None and isinstance(e, OSError) and e.errno is not None:
-            # any other refusal of the file system (a folder gone mid-run, EIO, a
-            # pseudo file system): still the storage's, said in one line
-            from xpg.errors import StorageError
-
-            reason = (e.strerror or str(e)).lower()
-            error = StorageError(f"{e.filename}: {reason}" if e.filename else reason,
-                                 path=e.filename, errno=e.errno, reason=reason)
+        error = storage_error(e, any_refusal=True)
         if error is None:
             raise
         render_error(error)
