@@ -65,12 +65,12 @@ def read_findings(path: str | os.PathLike[str]) -> FindingsReport:
             digest = hashlib.sha256(p.read_bytes()).hexdigest()
             if digest != entry.get("sha256"):
                 raise FindingsRefusedError(f"findings: {p} does not match the SHA-256 its report's "
-                                        f"{manifest} records (changed since it was written)",
-                                        path=p)
+                                           f"{manifest} records (changed since it was written)",
+                                           path=p)
             night = (m or {}).get("as_of")
             if night is not None and night != report.as_of.isoformat():
                 raise FindingsRefusedError(f"findings: {p} holds the run of {report.as_of}, its "
-                                        f"report's manifest the run of {night}", path=p)
+                                           f"report's manifest the run of {night}", path=p)
     check_findings(report, p)
     return report
 
@@ -97,7 +97,7 @@ def check_findings(report: FindingsReport, where: object,
     for f in report.findings:
         if not f.users or (f.type in groups and len(set(f.users)) < 2):
             raise FindingsRefusedError(f"findings: {where}: finding {f.id} ({f.type}) has "
-                                    f"{len(set(f.users))} member(s)", path=where)
+                                       f"{len(set(f.users))} member(s)", path=where)
     if users is None or not report.findings:
         return
     named = pl.Series("user_id", [u for f in report.findings for u in f.users], dtype=pl.String)
@@ -106,8 +106,8 @@ def check_findings(report: FindingsReport, where: object,
         first = missing.sort()[0]
         owner = next(f.id for f in report.findings if first in f.users)
         raise FindingsRefusedError(f"findings: {where}: finding {owner} names user {first}, who "
-                                f"is not in the data ({missing.len()} such user(s)): these "
-                                "findings are not of this data", path=where)
+                                   f"is not in the data ({missing.len()} such user(s)): these "
+                                   "findings are not of this data", path=where)
 
 
 def pseudonymized(dataset: Dataset | None, settings: Settings) -> Dataset:
